@@ -1,0 +1,81 @@
+"""Batches straight from the in-memory uint8 tensors, and evaluation over them.
+
+An epoch is one randperm; each rank takes every world_size-th index of it, so the
+union of the ranks' batches at step s is exactly the single-process batch at step s.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from lstm_vision.data import DataBundle, ImageSet
+from lstm_vision.devices import Precision
+from lstm_vision.distributed import DistContext, all_reduce_sum
+
+
+class Batcher:
+    def __init__(self, data: DataBundle, batch_size: int, grad_accum_steps: int, sequence_length: int,
+                 input_size: int, seed: int, dist: DistContext) -> None:
+        self.dist, self.seed = dist, seed
+        self.sequence_length, self.input_size = sequence_length, input_size
+        self.per_rank = batch_size // dist.world_size
+        self.micro = max(1, self.per_rank // grad_accum_steps)
+        self.train_size = len(data.train)
+        self.shard = self.train_size // dist.world_size  # equal shards keep the ranks' step counts equal
+        self.steps_per_epoch = max(1, math.ceil(self.shard / self.per_rank))
+        self.device = data.train.images.device
+        # (x / 255 - mean) / std as one multiply-add per element
+        self.scale = (1.0 / (255.0 * data.std)).to(self.device)
+        self.shift = (-data.mean / data.std).to(self.device)
+
+    def epoch_order(self, epoch: int) -> torch.Tensor:
+        """This rank's sample order for ``epoch``: a pure function of seed and epoch, so resumes repeat it."""
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        order = torch.randperm(self.train_size, generator=generator)
+        return order[self.dist.rank::self.dist.world_size][: self.shard].to(self.device, non_blocking=True)
+
+    def micro_batches(self, order: torch.Tensor, step: int) -> list[torch.Tensor]:
+        return list(order[step * self.per_rank:(step + 1) * self.per_rank].split(self.micro))
+
+    def batch_samples(self, step: int) -> int:
+        return min(self.per_rank, self.shard - step * self.per_rank)
+
+    def batch(self, data: ImageSet, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = data.images[idx].float().mul_(self.scale).add_(self.shift)
+        return x.view(len(idx), self.sequence_length, self.input_size), data.labels[idx]
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: ImageSet, batcher: Batcher, precision: Precision, batch_size: int,
+             label_smoothing: float, num_classes: int, dist: DistContext, confusion: bool = False):
+    """Loss, correct and total over ``data`` (all ranks together); with ``confusion`` also the confusion
+    matrix (rows true, columns predicted) and a preview (images, labels, predictions) of the first batch."""
+    was_training = model.training
+    model.eval()
+    device = batcher.device
+    sums = torch.zeros(2, device=device, dtype=torch.float64)
+    matrix = torch.zeros(num_classes * num_classes, device=device, dtype=torch.int64)
+    preview = None
+    for idx in torch.arange(dist.rank, len(data), dist.world_size, device=device).split(batch_size):
+        x, y = batcher.batch(data, idx)
+        with precision.autocast(device):
+            logits = model(x).float()
+        predicted = logits.argmax(1)
+        sums[0] += F.cross_entropy(logits, y, label_smoothing=label_smoothing, reduction="sum").double()
+        sums[1] += (predicted == y).sum()
+        if confusion:
+            matrix += torch.bincount(y * num_classes + predicted, minlength=num_classes * num_classes)
+            if preview is None:
+                preview = (data.images[idx[:24]].cpu(), y[:24].cpu(), predicted[:24].cpu())
+    model.train(was_training)
+    total = torch.tensor([len(range(dist.rank, len(data), dist.world_size))], device=device, dtype=torch.float64)
+    loss_sum, correct, total_n = all_reduce_sum(torch.cat([sums, total]), dist).tolist()
+    loss, correct, total_n = loss_sum / max(total_n, 1), int(correct), int(total_n)
+    if not confusion:
+        return loss, correct, total_n
+    all_reduce_sum(matrix, dist)
+    return loss, correct, total_n, matrix.view(num_classes, num_classes).tolist(), preview

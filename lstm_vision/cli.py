@@ -1,0 +1,137 @@
+"""Command line: settings from files, presets and --set; the headless runner; the app otherwise."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+from lstm_vision.config import (Settings, SettingsError, apply_overrides, help_lines, load_settings, preset_names,
+                                preset_path, render_toml)
+
+DEFAULT_SETTINGS_FILE = Path("settings.toml")
+EVENTS_ENV = "LSTM_VISION_EVENTS"  # "jsonl": a torchrun child that streams its events to the supervising parent
+
+
+class _Source(argparse.Action):
+    """Keeps --config, --preset and --set in command-line order: later sources win."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        namespace.sources = [*getattr(namespace, "sources", []), (self.dest, values)]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lstm-vision-tui",
+        description="Train LSTM image classifiers (each image read as a sequence of rows). Without --no-ui "
+                    "a terminal app opens; with it the run is headless (batch jobs, clusters, torchrun).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="settings (section.key = default), each settable in settings.toml or with --set:\n" + "\n".join(help_lines())
+               + "\n\nexit codes: 0 completed, 1 failed, 2 bad settings or arguments, 130 stopped (resumable).")
+    parser.add_argument("--no-ui", action="store_true", help="Run headless: plain lines, no terminal app.")
+    parser.add_argument("--config", metavar="PATH", action=_Source,
+                        help=f"Settings file to read (default: ./{DEFAULT_SETTINGS_FILE} if it exists).")
+    parser.add_argument("--preset", metavar="NAME", action=_Source,
+                        help=f"Load a settings file shipped with lstm-vision: {', '.join(preset_names())}.")
+    parser.add_argument("--set", metavar="SECTION.KEY=VALUE", action=_Source,
+                        help="Override one setting, e.g. --set train.epochs=5 (repeatable).")
+    parser.add_argument("--resume", metavar="RUN_DIR_OR_CHECKPOINT",
+                        help="Continue a stopped run where it stopped (its settings, then any overrides).")
+    parser.add_argument("--print-settings", action="store_true", help="Print the resulting settings.toml and exit.")
+    parser.set_defaults(sources=[])
+    return parser
+
+
+def resolve_settings(args: argparse.Namespace) -> tuple[Settings, Path]:
+    """Settings from (the resumed run's file | ./settings.toml) and then every source in order."""
+    settings, settings_path = Settings(), DEFAULT_SETTINGS_FILE
+    if args.resume:
+        run_dir = Path(args.resume) if Path(args.resume).is_dir() else Path(args.resume).parent
+        if not (run_dir / "settings.toml").is_file():
+            raise SettingsError(f"--resume {args.resume}: no settings.toml beside it in {run_dir}; give a run folder or a checkpoint inside one.")
+        settings = load_settings(run_dir / "settings.toml")
+    elif not any(kind in ("config", "preset") for kind, _ in args.sources) and DEFAULT_SETTINGS_FILE.is_file():
+        settings = load_settings(DEFAULT_SETTINGS_FILE)
+    for kind, value in args.sources:
+        if kind == "config":
+            settings, settings_path = load_settings(value, settings), Path(value)
+        elif kind == "preset":
+            settings = load_settings(preset_path(value), settings)
+        else:
+            settings = apply_overrides(settings, [value])
+    return settings, settings_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings, settings_path = resolve_settings(args)
+    except SettingsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.print_settings:
+        print(render_toml(settings), end="")
+        return 0
+    if not args.no_ui:
+        return _run_app(settings, settings_path, args.resume)
+    return run_headless(settings, args.resume)
+
+
+def _run_app(settings: Settings, settings_path: Path, resume: str | None) -> int:
+    try:
+        from app.tui import run_app  # the only place the core reaches for the UI, and only when asked to
+    except ImportError as err:
+        print(f"error: the terminal app cannot start ({err}); use --no-ui to train headless.", file=sys.stderr)
+        return 1
+    return run_app(settings, settings_path, resume)
+
+
+def run_headless(settings: Settings, resume: str | None) -> int:
+    from lstm_vision.control import RunControl
+    from lstm_vision.printer import Printer, jsonl_emitter
+
+    if settings.system.nproc > 1 and "RANK" not in os.environ:
+        from lstm_vision.launcher import launch_local
+        runner = launch_local
+    else:
+        from lstm_vision.engine import run as runner
+    control = RunControl()
+    _install_signal_handlers(control)
+    emit = jsonl_emitter(sys.stdout) if os.environ.get(EVENTS_ENV) == "jsonl" else Printer(sys.stdout)
+    try:
+        result = runner(settings, emit, control, resume)
+    except SettingsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("Interrupted: ended at once without saving.", file=sys.stderr)
+        return 130
+    except Exception as err:  # a bug, not a user mistake: say so, keep the traceback in a file
+        log = Path(tempfile.gettempdir()) / f"lstm-vision-error-{os.getpid()}.log"
+        log.write_text(traceback.format_exc(), encoding="utf-8")
+        print(f"error: {err.__class__.__name__}: {err} (traceback in {log})", file=sys.stderr)
+        return 1
+    return result.exit_code
+
+
+def _install_signal_handlers(control) -> None:
+    """First Ctrl-C / SIGTERM: finish the batch, save last.pt, exit 130. Second Ctrl-C: end at once."""
+    def handle(signum, frame):
+        if control.stop_requested:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        control.stop()
+        if os.environ.get(EVENTS_ENV) != "jsonl":
+            print(f"\n{signal.Signals(signum).name}: stopping after this batch and saving last.pt "
+                  f"(Ctrl-C again to quit at once).", file=sys.stderr, flush=True)
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

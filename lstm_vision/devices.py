@@ -1,0 +1,99 @@
+"""Device, precision and thread choices, resolved from settings once per run."""
+
+from __future__ import annotations
+
+import os
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+
+from lstm_vision.config import Settings, SettingsError
+
+
+@dataclass(frozen=True)
+class Precision:
+    name: str  # "fp32", "bf16" or "fp16" as reported
+    dtype: torch.dtype | None  # autocast dtype, None = no autocast
+    use_scaler: bool
+
+    def autocast(self, device: torch.device):
+        if self.dtype is None:
+            return nullcontext()
+        return torch.autocast(device_type=device.type, dtype=self.dtype)
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise SettingsError(f"system.device {name!r} is not a device; use auto, cpu, cuda or cuda:N.") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SettingsError(f"system.device = {name!r} but this machine has no usable CUDA GPU; use auto or cpu.")
+        count = torch.cuda.device_count()
+        index = local_rank if device.index is None else device.index
+        if index >= count:
+            raise SettingsError(f"system.device = {name!r} but this machine has {count} GPU(s) (cuda:0 to cuda:{count - 1}).")
+        return torch.device("cuda", index)
+    if device.type != "cpu":
+        raise SettingsError(f"system.device {name!r} is not supported; use auto, cpu, cuda or cuda:N.")
+    return device
+
+
+def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 or AMX: where bf16 autocast speeds the LSTM up instead of slowing it down."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, check, lambda: False)() for check in checks)
+
+
+def resolve_precision(amp: str, device: torch.device) -> Precision:
+    if amp == "off":
+        return Precision("fp32", None, False)
+    if amp == "fp16":
+        if device.type != "cuda":
+            raise SettingsError("train.amp = fp16 needs a CUDA GPU (a GradScaler on the CPU is not supported); use bf16 or off on the CPU.")
+        return Precision("fp16", torch.float16, True)
+    if amp == "bf16":
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise SettingsError("train.amp = bf16 is not supported by this GPU; use fp16 or auto.")
+        return Precision("bf16", torch.bfloat16, False)
+    # auto
+    if device.type == "cuda":
+        if torch.cuda.get_device_capability(device)[0] >= 8:  # Ampere and newer run bf16 at full speed
+            return Precision("bf16", torch.bfloat16, False)
+        return Precision("fp16", torch.float16, True)
+    if cpu_has_native_bf16():
+        return Precision("bf16", torch.bfloat16, False)
+    return Precision("fp32", None, False)
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def configure_threads(settings: Settings, device: torch.device, world_size: int) -> int:
+    """CPU threads follow the cores this process may use, shared fairly among local ranks."""
+    if device.type != "cpu":
+        return torch.get_num_threads()
+    threads = settings.system.threads or max(1, usable_cores() // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", world_size))))
+    torch.set_num_threads(threads)
+    return threads
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return f"{line.split(':', 1)[1].strip()} ({usable_cores()} cores)"
+    except OSError:
+        pass
+    return f"CPU ({usable_cores()} cores)"

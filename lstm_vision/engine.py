@@ -1,0 +1,434 @@
+"""The training loop. ``run(settings, emit, control)`` knows nothing about who watches it.
+
+Reads top to bottom: prepare (data, model, optimizer, run directory), train epochs
+(set lr, micro-steps under autocast and the scaler, clip, step, zero_grad, log every N),
+evaluate, finish (test, summary, confusion matrix). Only rank 0 emits and writes files.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from lstm_vision import checkpoint as ckpt
+from lstm_vision import events as ev
+from lstm_vision import resources
+from lstm_vision.batches import Batcher, evaluate as evaluate_set
+from lstm_vision.config import Settings, SettingsError
+from lstm_vision.control import RunControl
+from lstm_vision.data import DataBundle, load_data
+from lstm_vision.devices import Precision, configure_threads, device_name, resolve_device, resolve_precision
+from lstm_vision.distributed import DistContext, all_reduce_max, all_reduce_sum, any_rank, cleanup, context_from_env, init_process_group
+from lstm_vision.model import build_model, count_parameters
+from lstm_vision.optim import build_optimizer, lr_at
+from lstm_vision.rundir import Journal, create_run_dir, write_confusion_matrix, write_settings, write_summary
+
+RESOURCE_PERIOD_S = 2.0
+PREVIEW_IMAGES = 24
+
+
+@dataclass
+class RunResult:
+    status: str  # "completed", "stopped" or "failed"
+    run_dir: str
+    exit_code: int
+    summary: dict[str, Any] | None = None
+
+
+@dataclass
+class Job:
+    """Everything a run needs, built once by prepare()."""
+    settings: Settings
+    dist: DistContext
+    device: torch.device
+    precision: Precision
+    data: DataBundle
+    model: nn.Module  # the raw model: evaluation, checkpoints
+    train_model: nn.Module  # compiled and/or DDP-wrapped view of it
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    batcher: Batcher
+    run_dir: Path
+    emit: Callable[[ev.Event], None]
+    compiled: str
+    # progress, all restored on resume
+    epoch: int = 0
+    step: int = 0  # next step within the epoch
+    global_step: int = 0
+    best_val_loss: float | None = None
+    best_val_accuracy: float | None = None
+    train_time_s: float = 0.0
+    train_samples: int = 0
+    partial: dict[str, float] = field(default_factory=dict)  # this epoch's sums so far (loss, correct, seen)
+    last_resources: float = 0.0
+
+
+def run(settings: Settings, emit: Callable[[ev.Event], None], control: RunControl,
+        resume: str | None = None) -> RunResult:
+    """Train, evaluate and write the run directory. Raises SettingsError for bad settings before any
+    file is written; any later failure is reported as RunFailed and status "failed"."""
+    dist_ctx = context_from_env()
+    job = prepare(settings, emit, dist_ctx, resume)
+    try:
+        status = train(job, control)
+        return finish(job, status)
+    except Exception as err:  # the worker must never die without a message and a summary
+        return fail(job, err)
+    finally:
+        cleanup()
+
+
+def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: DistContext,
+            resume: str | None) -> Job:
+    device = resolve_device(settings.system.device, dist_ctx.local_rank)
+    precision = resolve_precision(settings.train.amp, device)
+    threads = configure_threads(settings, device, dist_ctx.world_size)
+    if settings.train.batch_size % (dist_ctx.world_size * settings.train.grad_accum_steps):
+        raise SettingsError(f"train.batch_size = {settings.train.batch_size} must be divisible by the number of "
+                            f"processes x train.grad_accum_steps = {dist_ctx.world_size * settings.train.grad_accum_steps}.")
+    state = ckpt.load_checkpoint(resume) if resume else None
+    load_from = settings.train.load_checkpoint
+    if settings.train.epochs == 0 and not (load_from or resume):
+        raise SettingsError("train.epochs = 0 evaluates a checkpoint: set train.load_checkpoint to its path (or train for at least 1 epoch).")
+    weights = ckpt.load_checkpoint(load_from) if load_from and not resume else None
+
+    torch.manual_seed(settings.train.seed)
+    data = load_data(settings.data, settings.train.seed)
+    sequence_length, input_size = sequence_shape(settings, data.image_shape)
+    model = build_model(settings.model, input_size, sequence_length, data.num_classes)
+    if state is not None or weights is not None:
+        ckpt.load_weights(model, state or weights, resume or load_from)
+    init_process_group(dist_ctx, settings.system.backend, device)
+    model.to(device)
+    data = data.to(device, pin=settings.data.pin_memory)
+    optimizer = build_optimizer(model, settings.optim, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision.use_scaler)
+    train_model, compiled = _compile(model, settings.train.compile_mode)
+    if dist_ctx.enabled:
+        train_model = nn.parallel.DistributedDataParallel(
+            train_model, device_ids=[device.index] if device.type == "cuda" else None)
+    batcher = Batcher(data, settings.train.batch_size, settings.train.grad_accum_steps, sequence_length,
+                      input_size, settings.train.seed, dist_ctx)
+
+    # A resumed run continues in the folder its checkpoint lives in.
+    run_dir = (Path(resume) if Path(resume).is_dir() else Path(resume).parent) if resume else None
+    if dist_ctx.is_main:
+        run_dir = run_dir or create_run_dir(settings.output)
+        write_settings(run_dir, settings)
+        journal = Journal(run_dir / "metrics.jsonl")
+
+        def emit_all(event: ev.Event) -> None:
+            journal.write(event)
+            emit(event)
+    else:
+        run_dir = run_dir or Path(settings.output.dir)
+        emit_all = _discard
+
+    job = Job(settings, dist_ctx, device, precision, data, model, train_model, optimizer, scaler, batcher,
+              run_dir, emit_all, compiled)
+    if state is not None:
+        restore(job, state)
+    train_n, val_n, test_n = len(data.train), len(data.val), len(data.test)
+    emit_all(ev.RunStarted(
+        str(run_dir), str(device), device_name(device), precision.name, settings.train.compile_mode, compiled,
+        dist_ctx.world_size, count_parameters(model), train_n, val_n, test_n, settings.train.epochs, job.epoch,
+        batcher.steps_per_epoch, settings.train.batch_size, sequence_length, input_size, data.num_classes,
+        settings.data.dataset))
+    emit_all(ev.LogMessage("info", f"Images of {'x'.join(map(str, data.image_shape))} (H x W x C); {threads} CPU threads."))
+    if state is not None:
+        emit_all(ev.LogMessage("info", f"Resumed from {resume} at epoch {job.epoch + 1}, step {job.step}."))
+    _sample_resources(job, force=True)
+    return job
+
+
+def _discard(event: ev.Event) -> None:
+    pass
+
+
+def sequence_shape(settings: Settings, image_shape: tuple[int, int, int]) -> tuple[int, int]:
+    """(sequence_length, input_size); 0 means derive from the image: rows as steps."""
+    height, width, channels = image_shape
+    pixels = height * width * channels
+    seq = settings.data.sequence_length or (pixels // settings.data.input_size if settings.data.input_size else height)
+    inp = settings.data.input_size or pixels // seq
+    if seq * inp != pixels:
+        raise SettingsError(f"data.sequence_length x data.input_size = {seq} x {inp} = {seq * inp} must equal the "
+                            f"image's H x W x C = {height} x {width} x {channels} = {pixels} (e.g. {height} x {width * channels} "
+                            f"row by row, or {pixels} x 1 pixel by pixel).")
+    return seq, inp
+
+
+def _compile(model: nn.Module, mode: str) -> tuple[nn.Module, str]:
+    if mode == "off":
+        return model, "nothing"
+    # Dynamo breaks the graph at nn.LSTM (cuDNN/oneDNN kernels); it compiles the dropout, head and reshape around it.
+    compiled = torch.compile(model, mode=mode, dynamic=False)
+    return compiled, f"model with mode={mode} (graph break at nn.LSTM: dropout and head compiled)"
+
+
+def train(job: Job, control: RunControl) -> str:
+    """Train the remaining epochs; returns "completed" or "stopped"."""
+    s = job.settings.train
+    total_steps = s.epochs * job.batcher.steps_per_epoch
+    stop_check_every = 1 if not job.dist.enabled else max(1, min(s.log_every, 20))
+    while job.epoch < s.epochs:
+        job.train_model.train()
+        order = job.batcher.epoch_order(job.epoch)
+        sums = torch.tensor([job.partial.get("loss", 0.0), job.partial.get("correct", 0.0), job.partial.get("seen", 0.0)],
+                            device=job.device, dtype=torch.float64)
+        window = torch.zeros(3, device=job.device, dtype=torch.float64)
+        bad_step = torch.full((), -1, device=job.device, dtype=torch.int64)
+        epoch_start = window_start = time.perf_counter()
+        window_samples, paused_s, first_step = 0, 0.0, job.step
+        while job.step < job.batcher.steps_per_epoch:
+            if job.step % stop_check_every == 0:
+                pause_start = time.perf_counter()
+                control.wait_while_paused()
+                paused_s += time.perf_counter() - pause_start  # paused time is not training time
+                if any_rank(control.stop_requested, job.device, job.dist):
+                    sums += all_reduce_sum(window, job.dist)
+                    _account(job, time.perf_counter() - epoch_start - paused_s, sums)
+                    return "stopped"
+            lr = lr_at(job.global_step, total_steps, job.settings.optim)
+            for group in job.optimizer.param_groups:
+                group["lr"] = lr
+            stats = train_step(job, order, job.step)
+            window += stats
+            loss_now = stats[0] / stats[2].clamp_min(1)
+            bad_step = torch.where((bad_step < 0) & ~torch.isfinite(loss_now), job.global_step, bad_step)
+            job.step += 1
+            job.global_step += 1
+            window_samples += job.batcher.batch_samples(job.step - 1)
+            if job.global_step % s.log_every == 0 or job.step == job.batcher.steps_per_epoch:
+                all_reduce_sum(window, job.dist)
+                _check_finite(job, bad_step)
+                now = time.perf_counter()
+                in_epoch = now - epoch_start - paused_s
+                rate = window_samples * job.dist.world_size / max(now - window_start, 1e-9)
+                eta = (total_steps - job.global_step) * in_epoch / max(1, job.step - first_step)
+                loss, correct, seen = window.tolist()
+                job.emit(ev.StepLogged(job.epoch + 1, job.step, job.batcher.steps_per_epoch, job.global_step, total_steps,
+                                       loss / max(seen, 1), correct / max(seen, 1), lr, rate,
+                                       job.train_time_s + in_epoch, eta))
+                sums += window  # window is already summed over ranks, so sums are global
+                window.zero_()
+                window_start, window_samples = time.perf_counter(), 0
+                _sample_resources(job)
+        epoch_time = time.perf_counter() - epoch_start - paused_s
+        _account(job, epoch_time, sums)
+        end_epoch(job, epoch_time, lr)
+    return "completed"
+
+
+def _account(job: Job, seconds: float, sums: torch.Tensor) -> None:
+    """Fold this epoch's time and samples into the run totals and remember the partial sums for a resume."""
+    loss, correct, seen = sums.tolist()
+    job.train_time_s += seconds
+    job.partial = {"loss": loss, "correct": correct, "seen": seen}
+
+
+def train_step(job: Job, order: torch.Tensor, step: int) -> torch.Tensor:
+    """One optimizer step over grad_accum_steps micro-batches; returns [loss sum, correct, samples] on device."""
+    s = job.settings.train
+    micro_batches = job.batcher.micro_batches(order, step)
+    stats = torch.zeros(3, device=job.device, dtype=torch.float64)
+    total = sum(len(idx) for idx in micro_batches)
+    for i, idx in enumerate(micro_batches):
+        x, y = job.batcher.batch(job.data.train, idx)
+        last = i == len(micro_batches) - 1
+        sync = job.train_model.no_sync() if job.dist.enabled and not last else nullcontext()
+        with sync:
+            with job.precision.autocast(job.device):
+                logits = job.train_model(x)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=s.label_smoothing)
+            job.scaler.scale(loss * (len(idx) / total)).backward()
+        with torch.no_grad():
+            stats[0] += loss.detach().double() * len(idx)
+            stats[1] += (logits.argmax(1) == y).sum()
+            stats[2] += len(idx)
+    if s.max_norm > 0:
+        job.scaler.unscale_(job.optimizer)
+        nn.utils.clip_grad_norm_(job.model.parameters(), s.max_norm)
+    job.scaler.step(job.optimizer)
+    job.scaler.update()
+    job.optimizer.zero_grad(set_to_none=True)
+    return stats
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+def _check_finite(job: Job, bad_step: torch.Tensor) -> None:
+    if not job.settings.train.stop_on_nan:
+        return
+    step = int(all_reduce_max(bad_step.clone(), job.dist).item())
+    if step >= 0:
+        raise NonFiniteLoss(
+            f"The training loss became NaN or infinite at step {step}; the last good checkpoint is kept. "
+            f"Try a lower optim.learning_rate, train.max_norm > 0, or train.amp = bf16/off instead of fp16.")
+
+
+def end_epoch(job: Job, epoch_time: float, lr: float) -> None:
+    s = job.settings.train
+    loss, correct, seen = job.partial["loss"], job.partial["correct"], job.partial["seen"]  # over all ranks
+    epoch_samples = int(seen)
+    job.train_samples += epoch_samples
+    job.epoch += 1
+    job.step = 0
+    job.partial = {}
+    val_loss = val_acc = None
+    if job.epoch % s.val_log_every == 0 or job.epoch == s.epochs:
+        val_loss, val_correct, val_total = evaluate(job, job.data.val)
+        val_acc = val_correct / max(val_total, 1)
+        job.emit(ev.EvaluationFinished("val", job.epoch, val_loss, val_acc, val_correct, val_total))
+        if job.best_val_loss is None or val_loss < job.best_val_loss:
+            job.best_val_loss, job.best_val_accuracy = val_loss, val_acc
+            save(job, "best")
+    remaining = (s.epochs - job.epoch) * epoch_time
+    job.emit(ev.EpochFinished(job.epoch, s.epochs, loss / max(seen, 1), correct / max(seen, 1),
+                              val_loss, val_acc, lr, epoch_time, epoch_samples / max(epoch_time, 1e-9),
+                              job.best_val_loss, job.train_time_s, remaining))
+    if s.checkpoint_every and job.epoch % s.checkpoint_every == 0:
+        save(job, "periodic")
+    save(job, "last")
+    _sample_resources(job, force=True)
+
+
+def checkpoint_state(job: Job) -> dict[str, Any]:
+    """The reference's keys (state_dict, optimizer, epoch, val_loss, val_acc) plus what an exact resume needs."""
+    return {
+        "format": ckpt.FORMAT, "state_dict": job.model.state_dict(), "optimizer": job.optimizer.state_dict(),
+        "epoch": job.epoch, "val_loss": job.best_val_loss, "val_acc": job.best_val_accuracy,
+        "scaler": job.scaler.state_dict(), "step": job.step, "global_step": job.global_step,
+        "partial": dict(job.partial), "best_val_loss": job.best_val_loss, "best_val_accuracy": job.best_val_accuracy,
+        "train_time_s": job.train_time_s, "train_samples": job.train_samples,
+        "rng_cpu": torch.get_rng_state(),
+        "rng_cuda": torch.cuda.get_rng_state(job.device) if job.device.type == "cuda" else None,
+        "run_dir": str(job.run_dir), "settings": job.settings.to_dict(),
+    }
+
+
+def restore(job: Job, state: dict[str, Any]) -> None:
+    if "global_step" not in state:  # a reference checkpoint: weights are loaded, training starts afresh
+        return
+    job.optimizer.load_state_dict(state["optimizer"])
+    if state.get("scaler"):
+        job.scaler.load_state_dict(state["scaler"])
+    job.epoch, job.step, job.global_step = int(state["epoch"]), int(state["step"]), int(state["global_step"])
+    job.partial = dict(state.get("partial") or {})
+    job.best_val_loss, job.best_val_accuracy = state.get("best_val_loss"), state.get("best_val_accuracy")
+    job.train_time_s, job.train_samples = float(state["train_time_s"]), int(state["train_samples"])
+    torch.set_rng_state(state["rng_cpu"])
+    if job.device.type == "cuda" and state.get("rng_cuda") is not None:
+        torch.cuda.set_rng_state(state["rng_cuda"], job.device)
+
+
+def save(job: Job, kind: str) -> None:
+    if not job.dist.is_main:
+        return
+    name = {"best": "best.pt", "last": "last.pt"}.get(kind, f"epoch-{job.epoch:03d}.pt")
+    path = job.run_dir / name
+    ckpt.save_checkpoint(checkpoint_state(job), path)
+    job.emit(ev.CheckpointSaved(str(path), kind, job.epoch))
+
+
+def _sample_resources(job: Job, force: bool = False) -> None:
+    now = time.monotonic()
+    if force or now - job.last_resources >= RESOURCE_PERIOD_S:
+        job.last_resources = now
+        job.emit(ev.ResourcesSampled(**resources.sample(job.device)))
+
+
+def finish(job: Job, status: str) -> RunResult:
+    """Test (and train) accuracy, confusion matrix, summary. A stopped run saves last.pt and skips the test."""
+    if status == "stopped":
+        save(job, "last")
+        summary = build_summary(job, "stopped")
+        _write_summary(job, summary)
+        job.emit(ev.RunStopped(summary, str(job.run_dir / "last.pt")))
+        return RunResult("stopped", str(job.run_dir), 130, summary)
+    test_loss, test_correct, test_total, matrix, preview = evaluate(job, job.data.test, confusion=True)
+    job.emit(ev.EvaluationFinished("test", job.epoch, test_loss, test_correct / max(test_total, 1), test_correct, test_total))
+    train_loss, train_correct, train_total = evaluate(job, job.data.train)
+    job.emit(ev.EvaluationFinished("train", job.epoch, train_loss, train_correct / max(train_total, 1), train_correct, train_total))
+    summary = build_summary(job, "completed", test=(test_correct, test_total), train=(train_correct, train_total))
+    if job.dist.is_main:
+        write_confusion_matrix(job.run_dir, matrix, job.data.class_names)
+        job.emit(_preview_event(job, preview))
+    _write_summary(job, summary)
+    job.emit(ev.RunFinished(summary, matrix))
+    return RunResult("completed", str(job.run_dir), 0, summary)
+
+
+def evaluate(job: Job, data, confusion: bool = False):
+    s = job.settings.train
+    return evaluate_set(job.model, data, job.batcher, job.precision, s.eval_batch_size, s.label_smoothing,
+                        job.data.num_classes, job.dist, confusion)
+
+
+def _preview_event(job: Job, preview: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> ev.PredictionsSampled:
+    images, labels, predictions = preview
+    h, w, c = job.data.image_shape
+    return ev.PredictionsSampled(h, w, c, images.reshape(len(images), -1).tolist(), labels.tolist(),
+                                 predictions.tolist(), job.data.class_names)
+
+
+def fail(job: Job, err: BaseException) -> RunResult:
+    log_path = job.run_dir / "error.log"
+    message = _explain(job, err)
+    if job.dist.is_main:
+        log_path.write_text(traceback.format_exc(), encoding="utf-8")
+    summary = build_summary(job, "failed")
+    summary["error"] = message
+    try:
+        _write_summary(job, summary)
+    except OSError:
+        pass  # a full disk may be what failed; the message still reaches the user
+    job.emit(ev.RunFailed(message, str(log_path), summary))
+    return RunResult("failed", str(job.run_dir), 1, summary)
+
+
+def _explain(job: Job, err: BaseException) -> str:
+    s = job.settings.train
+    if isinstance(err, torch.cuda.OutOfMemoryError):
+        return (f"The GPU ran out of memory at train.batch_size = {s.batch_size} with precision {job.precision.name}; "
+                f"lower train.batch_size, raise train.grad_accum_steps, or use train.amp = bf16/fp16.")
+    if isinstance(err, (NonFiniteLoss, SettingsError)):
+        return str(err)
+    if isinstance(err, OSError) and err.errno == 28:
+        return f"The disk is full while writing to {job.run_dir}; the previous checkpoints are intact. Free space and resume."
+    return f"{err.__class__.__name__}: {err}"
+
+
+def build_summary(job: Job, status: str, test: tuple[int, int] | None = None,
+                  train: tuple[int, int] | None = None) -> dict[str, Any]:
+    gpu = resources.gpu_memory(job.device)
+    return {
+        "status": status, "epochs_completed": job.epoch, "epochs": job.settings.train.epochs,
+        "best_val_loss": job.best_val_loss, "best_val_accuracy": job.best_val_accuracy,
+        "test_accuracy": test[0] / max(test[1], 1) if test else None,
+        "train_accuracy": train[0] / max(train[1], 1) if train else None,
+        "test_correct": test[0] if test else None, "test_total": test[1] if test else None,
+        "train_correct": train[0] if train else None, "train_total": train[1] if train else None,
+        "train_time_s": job.train_time_s,
+        "train_samples_per_s": job.train_samples / job.train_time_s if job.train_time_s > 0 else None,
+        "world_size": job.dist.world_size, "device": str(job.device), "device_name": device_name(job.device),
+        "precision": job.precision.name, "compile_mode": job.settings.train.compile_mode,
+        "parameters": count_parameters(job.model), "peak_host_rss_bytes": resources.peak_host_rss_bytes(),
+        "peak_gpu_allocated_bytes": gpu["peak_allocated_bytes"] if gpu else None,
+        "run_dir": str(job.run_dir),
+    }
+
+
+def _write_summary(job: Job, summary: dict[str, Any]) -> None:
+    if job.dist.is_main:
+        write_summary(job.run_dir, summary)

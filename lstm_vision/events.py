@@ -1,0 +1,156 @@
+"""What the engine reports. Every event is a frozen, JSON-serialisable dataclass.
+
+The same schema serves three consumers: the headless printer (and metrics.jsonl),
+the Textual app, and the app's reader of a torchrun child's JSON lines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+
+@dataclass(frozen=True)
+class Event:
+    def to_dict(self) -> dict[str, Any]:
+        return {"event": EVENT_NAMES[type(self)], **dataclasses.asdict(self)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    run_dir: str
+    device: str
+    device_name: str
+    precision: str
+    compile_mode: str
+    compiled: str
+    world_size: int
+    parameters: int
+    train_size: int
+    val_size: int
+    test_size: int
+    epochs: int
+    start_epoch: int
+    steps_per_epoch: int
+    batch_size: int
+    sequence_length: int
+    input_size: int
+    num_classes: int
+    dataset: str
+
+
+@dataclass(frozen=True)
+class StepLogged(Event):
+    epoch: int
+    step: int
+    steps_per_epoch: int
+    global_step: int
+    total_steps: int
+    loss: float
+    accuracy: float
+    lr: float
+    samples_per_s: float
+    elapsed_s: float
+    eta_s: float
+
+
+@dataclass(frozen=True)
+class EvaluationFinished(Event):
+    split: str  # "val", "test" or "train"
+    epoch: int
+    loss: float
+    accuracy: float
+    correct: int
+    total: int
+
+
+@dataclass(frozen=True)
+class EpochFinished(Event):
+    epoch: int
+    epochs: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: Optional[float]
+    val_accuracy: Optional[float]
+    lr: float
+    epoch_time_s: float
+    samples_per_s: float
+    best_val_loss: Optional[float]
+    elapsed_s: float
+    eta_s: float
+
+
+@dataclass(frozen=True)
+class ResourcesSampled(Event):
+    host_rss_bytes: int
+    host_peak_rss_bytes: int
+    host_total_bytes: int
+    host_available_bytes: int
+    gpu: Optional[dict] = None  # None: no GPU; else allocated/reserved/peak/total/used/utilization/temperature/name
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class CheckpointSaved(Event):
+    path: str
+    kind: str  # "best", "last" or "periodic"
+    epoch: int
+
+
+@dataclass(frozen=True)
+class LogMessage(Event):
+    level: str  # "info", "warning" or "error"
+    text: str
+
+
+@dataclass(frozen=True)
+class PredictionsSampled(Event):
+    """A few test images with their labels, for the app's image grid."""
+    height: int
+    width: int
+    channels: int
+    images: list = field(default_factory=list)  # each: flat list of uint8, H*W*C, row-major HWC
+    labels: list = field(default_factory=list)
+    predictions: list = field(default_factory=list)
+    class_names: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunFinished(Event):
+    summary: dict
+    confusion_matrix: list
+
+
+@dataclass(frozen=True)
+class RunStopped(Event):
+    summary: dict
+    checkpoint: str
+
+
+@dataclass(frozen=True)
+class RunFailed(Event):
+    message: str
+    log_path: str
+    summary: Optional[dict] = None
+
+
+EVENT_NAMES: dict[type, str] = {
+    RunStarted: "run_started", StepLogged: "step_logged", EvaluationFinished: "evaluation_finished",
+    EpochFinished: "epoch_finished", ResourcesSampled: "resources_sampled", CheckpointSaved: "checkpoint_saved",
+    LogMessage: "log", PredictionsSampled: "predictions_sampled", RunFinished: "run_finished",
+    RunStopped: "run_stopped", RunFailed: "run_failed",
+}
+EVENT_TYPES: dict[str, type] = {name: cls for cls, name in EVENT_NAMES.items()}
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """Rebuild an event from its JSON form (a torchrun child's line or a metrics.jsonl line)."""
+    data = dict(data)
+    cls = EVENT_TYPES[data.pop("event")]
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})

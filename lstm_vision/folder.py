@@ -1,0 +1,63 @@
+"""`folder` data sets: any ImageFolder tree, decoded once (in parallel workers) into uint8 tensors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from lstm_vision.config import DataSettings
+from lstm_vision.data import DataError, ImageSet
+
+TEST_FRACTION = 0.1  # held out as the test set when the tree has no test/ folder
+
+
+def load_folder(settings: DataSettings, seed: int) -> tuple[ImageSet, ImageSet, list[str]]:
+    """Read ``root/train`` and ``root/test`` if present, else ``root`` with a seeded test hold-out."""
+    root = Path(settings.root).expanduser()
+    if not root.is_dir():
+        raise DataError(f"data.root {root} is not a folder; for dataset = folder it must hold one sub-folder of images per class.")
+    if (root / "train").is_dir():
+        train, classes = _decode_tree(root / "train", settings)
+        if (root / "test").is_dir():
+            test, test_classes = _decode_tree(root / "test", settings)
+            if test_classes != classes:
+                raise DataError(f"The class folders of {root / 'test'} ({', '.join(test_classes)}) differ from those of {root / 'train'} ({', '.join(classes)}).")
+            return train, test, classes
+        return (*_hold_out(train, seed), classes)
+    everything, classes = _decode_tree(root, settings)
+    return (*_hold_out(everything, seed), classes)
+
+
+def _hold_out(data: ImageSet, seed: int) -> tuple[ImageSet, ImageSet]:
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed + 1))
+    cut = max(1, int(round(len(data) * TEST_FRACTION)))
+    return ImageSet(data.images[order[cut:]], data.labels[order[cut:]]), ImageSet(data.images[order[:cut]], data.labels[order[:cut]])
+
+
+def _decode_tree(folder: Path, settings: DataSettings) -> tuple[ImageSet, list[str]]:
+    from PIL import Image
+    from torchvision.datasets import ImageFolder
+    from torchvision.transforms import v2
+
+    mode = "L" if settings.channels == 1 else "RGB"
+    size = settings.image_size
+    transform = v2.Compose([v2.PILToTensor(), v2.Resize((size, size), antialias=True)])
+
+    def open_image(path: str):
+        try:
+            with Image.open(path) as img:
+                return img.convert(mode)
+        except Exception as err:  # PIL raises several classes for damaged files
+            raise DataError(f"Image file {path} cannot be read ({err.__class__.__name__}: {err}); remove or replace it.") from None
+
+    try:
+        tree = ImageFolder(str(folder), loader=open_image, transform=transform)
+    except FileNotFoundError as err:
+        raise DataError(f"No images found in {folder}: it must hold one sub-folder per class with .png/.jpg files ({err}).") from None
+    loader = torch.utils.data.DataLoader(tree, batch_size=256, num_workers=settings.num_workers)
+    images, labels = [], []
+    for batch, targets in loader:
+        images.append(batch.permute(0, 2, 3, 1).contiguous())  # (B, C, H, W) -> (B, H, W, C)
+        labels.append(targets)
+    return ImageSet(torch.cat(images), torch.cat(labels).to(torch.int64)), list(tree.classes)

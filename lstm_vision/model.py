@@ -1,0 +1,35 @@
+"""LSTMClassifier: the reference architecture, state-dict compatible with the reference checkpoints."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lstm_vision.config import ModelSettings
+
+
+class LSTMClassifier(nn.Module):
+    """nn.LSTM (batch first) -> dropout on its outputs -> one linear layer over all time steps."""
+
+    def __init__(self, input_size: int, sequence_length: int, num_classes: int, hidden_size: int = 256,
+                 num_layers: int = 3, bidirectional: bool = True, dropout: float = 0.2) -> None:
+        super().__init__()
+        directions = 2 if bidirectional else 1
+        # The attribute names (LSTM, fc) are the reference's: its checkpoints load as they are.
+        self.LSTM = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True,
+                            bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(hidden_size * directions * sequence_length, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (N, sequence_length, input_size)
+        out, _ = self.LSTM(x)
+        return self.fc(self.dropout(out).flatten(1))
+
+
+def build_model(settings: ModelSettings, input_size: int, sequence_length: int, num_classes: int) -> LSTMClassifier:
+    return LSTMClassifier(input_size, sequence_length, num_classes, settings.hidden_size, settings.num_layers,
+                          settings.bidirectional, settings.dropout)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

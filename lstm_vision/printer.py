@@ -1,0 +1,142 @@
+"""Headless output: one plain line per logged step and per epoch; a live line on a terminal."""
+
+from __future__ import annotations
+
+import json
+from typing import IO, Callable
+
+from lstm_vision import events as ev
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds or seconds == float("inf"):
+        return "--:--"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def format_bytes(count: float | None) -> str:
+    if count is None:
+        return "n/a"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(count) < 1024 or unit == "TiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} TiB"
+
+
+def format_percent(fraction: float | None) -> str:
+    return "n/a" if fraction is None else f"{100 * fraction:.2f}%"
+
+
+def memory_text(event: ev.ResourcesSampled | None) -> str:
+    if event is None:
+        return ""
+    text = f"RSS {format_bytes(event.host_rss_bytes)}"
+    if event.gpu:
+        text += f", GPU {format_bytes(event.gpu['allocated_bytes'])} (peak {format_bytes(event.gpu['peak_allocated_bytes'])})"
+    return text
+
+
+def confusion_text(matrix: list[list[int]], class_names: list[str]) -> str:
+    width = max(5, *(len(str(v)) for row in matrix for v in row), *(len(n) for n in class_names)) + 1
+    names = [n[:width - 1] for n in class_names]
+    lines = ["true \\ predicted".ljust(width) + "".join(n.rjust(width) for n in names)]
+    lines += [name.ljust(width) + "".join(str(v).rjust(width) for v in row) for name, row in zip(names, matrix)]
+    return "\n".join(lines)
+
+
+class Printer:
+    """Turns events into text. Plain lines when ``stream`` is not a terminal (logs, nohup, schedulers)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.live = bool(getattr(stream, "isatty", lambda: False)())
+        self.resources: ev.ResourcesSampled | None = None
+        self.class_names: list[str] = []
+        self.evaluations: dict[str, ev.EvaluationFinished] = {}
+        self._live_line = False
+
+    def __call__(self, event: ev.Event) -> None:
+        handler = getattr(self, f"on_{ev.EVENT_NAMES[type(event)]}", None)
+        if handler is not None:
+            handler(event)
+
+    def line(self, text: str) -> None:
+        if self._live_line:
+            self.stream.write("\n")
+            self._live_line = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def on_run_started(self, e: ev.RunStarted) -> None:
+        self.line(f"Run directory: {e.run_dir}")
+        self.line(f"{e.dataset}: {e.train_size} train / {e.val_size} val / {e.test_size} test, sequence {e.sequence_length} x {e.input_size}, "
+                  f"{e.parameters:,} parameters, device {e.device} ({e.device_name}), precision {e.precision}, "
+                  f"compiled: {e.compiled}, world size {e.world_size}, batch {e.batch_size}, {e.steps_per_epoch} steps/epoch")
+
+    def on_log(self, e: ev.LogMessage) -> None:
+        self.line(e.text if e.level == "info" else f"{e.level}: {e.text}")
+
+    def on_resources_sampled(self, e: ev.ResourcesSampled) -> None:
+        first = self.resources is None
+        self.resources = e
+        if first and e.note:
+            self.line(f"Memory: {e.note}; host {format_bytes(e.host_total_bytes)} total, process RSS {format_bytes(e.host_rss_bytes)}")
+
+    def on_step_logged(self, e: ev.StepLogged) -> None:
+        text = (f"epoch {e.epoch} step {e.step}/{e.steps_per_epoch}  loss {e.loss:.4f}  acc {format_percent(e.accuracy)}  "
+                f"lr {e.lr:.2e}  {e.samples_per_s:,.0f} samples/s  elapsed {format_duration(e.elapsed_s)}  "
+                f"ETA {format_duration(e.eta_s)}  {memory_text(self.resources)}")
+        if self.live:
+            done = int(20 * e.global_step / max(e.total_steps, 1))
+            self.stream.write("\r\x1b[2K[" + "#" * done + "." * (20 - done) + "] " + text)
+            self.stream.flush()
+            self._live_line = True
+        else:
+            self.line(text)
+
+    def on_epoch_finished(self, e: ev.EpochFinished) -> None:
+        val = (f"  val loss {e.val_loss:.4f}  val acc {format_percent(e.val_accuracy)}" if e.val_loss is not None else "")
+        self.line(f"epoch {e.epoch}/{e.epochs} done in {e.epoch_time_s:.1f} s ({e.samples_per_s:,.0f} samples/s): "
+                  f"train loss {e.train_loss:.4f}  train acc {format_percent(e.train_accuracy)}{val}  "
+                  f"ETA {format_duration(e.eta_s)}  {memory_text(self.resources)}")
+
+    def on_checkpoint_saved(self, e: ev.CheckpointSaved) -> None:
+        if e.kind != "last":
+            self.line(f"saved {e.path}")
+
+    def on_evaluation_finished(self, e: ev.EvaluationFinished) -> None:
+        self.evaluations[e.split] = e
+
+    def on_predictions_sampled(self, e: ev.PredictionsSampled) -> None:
+        self.class_names = list(e.class_names)
+
+    def on_run_finished(self, e: ev.RunFinished) -> None:
+        for split, label in (("train", "Train"), ("test", "Test")):
+            if split in self.evaluations:
+                r = self.evaluations[split]
+                self.line(f"{label} data: Got {r.correct}/{r.total} with accuracy {100 * r.accuracy:.2f} %")
+        names = self.class_names or [str(i) for i in range(len(e.confusion_matrix))]
+        self.line("Confusion matrix (rows: true class, columns: predicted):\n" + confusion_text(e.confusion_matrix, names))
+        s = e.summary
+        rate = s.get("train_samples_per_s")
+        self.line(f"Completed: {s['epochs_completed']} epochs, training time {s['train_time_s']:.1f} s"
+                  + (f" ({rate:,.0f} samples/s)" if rate else "") + f"; results in {s['run_dir']}")
+
+    def on_run_stopped(self, e: ev.RunStopped) -> None:
+        self.line(f"Stopped after epoch {e.summary['epochs_completed']} (partial epoch kept): {e.checkpoint} saved. "
+                  f"Resume with: lstm-vision-tui --no-ui --resume {e.summary['run_dir']}")
+
+    def on_run_failed(self, e: ev.RunFailed) -> None:
+        self.line(f"error: {e.message}\n(traceback in {e.log_path})")
+
+
+def jsonl_emitter(stream: IO[str]) -> Callable[[ev.Event], None]:
+    """A torchrun child's events as JSON lines for the supervising parent (the same schema as metrics.jsonl)."""
+    def emit(event: ev.Event) -> None:
+        stream.write(json.dumps(event.to_dict(), separators=(",", ":")) + "\n")
+        stream.flush()
+    return emit
