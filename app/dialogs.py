@@ -1,0 +1,116 @@
+"""Small modal screens: confirm, ask for a path, pick a preset. All keyboard-driven."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+DIALOG_CSS = """
+{name} {{ align: center middle; }}
+{name} > Vertical {{
+    width: 70; max-width: 95%; height: auto; max-height: 90%;
+    border: thick $primary; background: $surface; padding: 1 2;
+}}
+{name} .dialog-title {{ text-style: bold; margin-bottom: 1; }}
+{name} .dialog-error {{ color: $error; height: auto; }}
+{name} Horizontal {{ height: auto; align-horizontal: right; margin-top: 1; }}
+{name} Button {{ margin-left: 2; }}
+"""
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    DEFAULT_CSS = DIALOG_CSS.format(name="ConfirmScreen")
+    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n", "answer(False)", "No"),
+                Binding("escape", "answer(False)", "Cancel")]
+
+    def __init__(self, question: str, yes: str = "Yes", no: str = "No") -> None:
+        super().__init__()
+        self.question, self.yes, self.no = question, yes, no
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.question, classes="dialog-title")
+            with Horizontal():
+                yield Button(f"{self.no} (n)", id="no")
+                yield Button(f"{self.yes} (y)", id="yes", variant="warning")
+
+    def on_mount(self) -> None:
+        self.query_one("#yes", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(value)
+
+
+class PathScreen(ModalScreen["Path | None"]):
+    """Ask for a file path; ``must_exist`` for opening, not for saving."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="PathScreen")
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, initial: str, must_exist: bool) -> None:
+        super().__init__()
+        self.title_text, self.initial, self.must_exist = title, initial, must_exist
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text, classes="dialog-title")
+            yield Input(self.initial, id="path-input", placeholder="path/to/settings.toml")
+            yield Static("", classes="dialog-error")
+            yield Static("enter: OK · escape: cancel", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        error = self.query_one(".dialog-error", Static)
+        if not text:
+            error.update("Type a path.")
+            return
+        path = Path(text).expanduser()
+        if self.must_exist and not path.is_file():
+            error.update(f"{path} is not a file.")
+            return
+        if not self.must_exist and path.is_dir():
+            error.update(f"{path} is a folder; name a file in it.")
+            return
+        self.dismiss(path)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class PresetScreen(ModalScreen["str | None"]):
+    DEFAULT_CSS = DIALOG_CSS.format(name="PresetScreen") + "PresetScreen OptionList { height: auto; max-height: 16; }"
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__()
+        self.names = names
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Load a preset (enter) · escape: cancel", classes="dialog-title")
+            if self.names:
+                yield OptionList(*[Option(n, id=n) for n in self.names], id="presets")
+            else:
+                yield Static("No presets are shipped.", classes="dialog-error")
+
+    def on_mount(self) -> None:
+        if self.names:
+            self.query_one(OptionList).focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

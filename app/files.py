@@ -1,0 +1,104 @@
+"""Loading and saving settings from the app: open, preset, save, save as."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Label
+
+from lstm_vision.config import (
+    Settings, SettingsError, load_settings, preset_names, preset_path, save_settings,
+)
+from app.dialogs import PathScreen, PresetScreen
+
+
+class SettingsFileActions:
+    """Mixed into the App; needs ``form``, ``settings``, ``settings_path``, ``notify`` and ``log_panel``."""
+
+    settings: Settings
+    settings_path: Path
+
+    def show_settings_path(self, note: str = "") -> None:
+        label = self.query_one("#settings-path", Label)  # type: ignore[attr-defined]
+        label.update(f"{self.settings_path}{'  ' + note if note else ''}")
+        self.query_one("StatusLine").set_settings_name(str(self.settings_path))  # type: ignore[attr-defined]
+
+    def _collect_or_warn(self, what: str) -> Settings | None:
+        try:
+            return self.form.collect()  # type: ignore[attr-defined]
+        except SettingsError as err:
+            self.notify(f"Cannot {what}: {err}", title="Invalid settings", severity="error", timeout=8)  # type: ignore[attr-defined]
+            return None
+
+    def save_to(self, path: Path) -> bool:
+        settings = self._collect_or_warn("save")
+        if settings is None:
+            return False
+        try:
+            # comments come from the target if it exists, else from the file these settings came from
+            keep = path if path.is_file() else (self.settings_path if self.settings_path.is_file() else None)
+            save_settings(settings, path, keep_comments_of=keep)
+        except (OSError, SettingsError) as err:
+            self.notify(f"Could not save {path}: {err}", severity="error", timeout=8)  # type: ignore[attr-defined]
+            return False
+        self.settings = settings
+        self.settings_path = path
+        self.show_settings_path("saved")
+        self.log_panel.add(f"Saved settings to {path}.", "app")  # type: ignore[attr-defined]
+        self.notify(f"Saved {path}")  # type: ignore[attr-defined]
+        return True
+
+    def action_save(self) -> None:
+        self.save_to(self.settings_path)
+
+    def action_save_as(self) -> None:
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.save_to(path)
+        self.push_screen(PathScreen("Save settings as", str(self.settings_path), must_exist=False), chosen)  # type: ignore[attr-defined]
+
+    def apply_loaded(self, settings: Settings, source: str) -> None:
+        self.settings = settings
+        self.form.set_settings(settings)  # type: ignore[attr-defined]
+        self.log_panel.add(f"Loaded settings from {source}.", "app")  # type: ignore[attr-defined]
+        self.notify(f"Loaded {source}")  # type: ignore[attr-defined]
+
+    def load_file(self, path: Path, make_current: bool = True) -> bool:
+        try:
+            settings = load_settings(path)
+        except SettingsError as err:
+            self.notify(str(err), title="Cannot load", severity="error", timeout=10)  # type: ignore[attr-defined]
+            return False
+        self.apply_loaded(settings, str(path))
+        if make_current:
+            self.settings_path = path
+            self.show_settings_path()
+        return True
+
+    def action_open(self) -> None:
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.load_file(path)
+        self.push_screen(PathScreen("Open settings file", str(self.settings_path), must_exist=True), chosen)  # type: ignore[attr-defined]
+
+    def action_preset(self) -> None:
+        def chosen(name: str | None) -> None:
+            if not name:
+                return
+            try:
+                settings = load_settings(preset_path(name))
+            except SettingsError as err:
+                self.notify(str(err), title="Cannot load preset", severity="error")  # type: ignore[attr-defined]
+                return
+            # the preset fills the form; ctrl+s still writes to the user's own file
+            self.apply_loaded(settings, f"preset {name}")
+            self.show_settings_path(f"(preset {name}, unsaved)")
+        self.push_screen(PresetScreen(preset_names()), chosen)  # type: ignore[attr-defined]
+
+    def load_run_settings(self, run_dir: Path) -> bool:
+        """Put a run's own settings.toml in the form (not making it the file ctrl+s writes)."""
+        path = run_dir / "settings.toml"
+        if not path.is_file():
+            self.notify(f"{run_dir.name} has no settings.toml.", severity="warning")  # type: ignore[attr-defined]
+            return False
+        return self.load_file(path, make_current=False)

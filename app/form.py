@@ -1,0 +1,200 @@
+"""The settings form, generated from the settings dataclasses.
+
+bool -> Switch, str with choices -> Select, anything else -> Input checked as
+typed by ``config.parse_text`` (the same code that checks TOML files and
+``--set``), so a new setting needs one line in config.py and nothing here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.validation import ValidationResult, Validator
+from textual.widget import Widget
+from textual.widgets import Input, Label, Select, Static, Switch, TabbedContent, TabPane
+
+from lstm_vision.config import SECTIONS, Settings, SettingsError, parse_text, section_fields
+
+
+class SettingValidator(Validator):
+    def __init__(self, section: str, key: str) -> None:
+        super().__init__()
+        self.section, self.key = section, key
+
+    def validate(self, value: str) -> ValidationResult:
+        try:
+            parse_text(self.section, self.key, value)
+        except SettingsError as err:
+            return self.failure(str(err))
+        return self.success()
+
+
+def field_kind(f: dataclasses.Field) -> str:
+    default = f.default if f.default is not dataclasses.MISSING else None
+    if isinstance(default, bool):
+        return "bool"
+    if f.metadata.get("choices"):
+        return "choice"
+    return "text"
+
+
+def to_text(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(repr(float(v)) for v in value)
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def on_off(value: bool) -> str:
+    return " on" if value else " off"
+
+
+def widget_id(section: str, key: str) -> str:
+    return f"f-{section}-{key}"
+
+
+class FieldRow(Vertical):
+    """Name, editor, help line, and the reason when the typed value is invalid."""
+
+    def __init__(self, section: str, f: dataclasses.Field, value: Any) -> None:
+        super().__init__(classes="field-row")
+        self.section, self.key, self.field = section, f.name, f
+        self.kind = field_kind(f)
+        self.initial = value
+
+    def compose(self) -> ComposeResult:
+        wid = widget_id(self.section, self.key)
+        with Horizontal(classes="field-line"):
+            yield Label(self.key, classes="field-name")
+            if self.kind == "bool":
+                yield Switch(value=bool(self.initial), id=wid, animate=False)
+                yield Label(on_off(bool(self.initial)), classes="switch-state")
+            elif self.kind == "choice":
+                choices = self.field.metadata["choices"]
+                yield Select([(c, c) for c in choices], value=self.initial, allow_blank=False, id=wid, compact=True)
+            else:
+                yield Input(to_text(self.initial), id=wid, compact=True,
+                            validators=[SettingValidator(self.section, self.key)],
+                            validate_on=["changed", "submitted", "blur"])
+        yield Static(self.field.metadata.get("help", ""), classes="field-help")
+        yield Static("", classes="field-error")
+
+    @property
+    def editor(self) -> Widget:
+        return self.query_one(f"#{widget_id(self.section, self.key)}")
+
+    @property
+    def name_path(self) -> str:
+        return f"{self.section}.{self.key}"
+
+    def set_value(self, value: Any) -> None:
+        editor = self.editor
+        if isinstance(editor, Switch):
+            editor.value = bool(value)
+        elif isinstance(editor, Select):
+            editor.value = value
+        elif isinstance(editor, Input):
+            editor.value = to_text(value)
+            self.show_error(None)
+
+    def value(self) -> Any:
+        """The checked value, or raise SettingsError with the reason."""
+        editor = self.editor
+        if isinstance(editor, Switch):
+            return editor.value
+        if isinstance(editor, Select):
+            return parse_text(self.section, self.key, str(editor.value))
+        return parse_text(self.section, self.key, editor.value)
+
+    def show_error(self, message: str | None) -> None:
+        self.set_class(bool(message), "-invalid")
+        self.query_one(".field-error", Static).update(message or "")
+
+
+class SettingsForm(Vertical):
+    """One tab per settings section; up/down move between fields (tab/shift+tab as well)."""
+
+    BINDINGS = [Binding("down", "app.focus_next", "Next field", show=False),
+                Binding("up", "app.focus_previous", "Previous field", show=False)]
+
+    def __init__(self, settings: Settings, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._settings = settings
+
+    def compose(self) -> ComposeResult:
+        with TabbedContent(id="sections"):
+            for section in SECTIONS:
+                with TabPane(section, id=f"sec-{section}"):
+                    with VerticalScroll(classes="section-scroll"):
+                        values = getattr(self._settings, section)
+                        for name, f in section_fields(section).items():
+                            yield FieldRow(section, f, getattr(values, name))
+
+    def rows(self) -> list[FieldRow]:
+        return list(self.query(FieldRow))
+
+    def row(self, section: str, key: str) -> FieldRow:
+        for r in self.rows():
+            if r.section == section and r.key == key:
+                return r
+        raise KeyError(f"{section}.{key}")
+
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        row = next((a for a in event.switch.ancestors if isinstance(a, FieldRow)), None)
+        if row is not None:
+            row.query_one(".switch-state", Label).update(on_off(event.value))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        row = next((a for a in event.input.ancestors if isinstance(a, FieldRow)), None)
+        if row is None or event.validation_result is None:
+            return
+        result = event.validation_result
+        row.show_error(None if result.is_valid else "; ".join(result.failure_descriptions))
+
+    def set_settings(self, settings: Settings) -> None:
+        self._settings = settings
+        for r in self.rows():
+            r.set_value(getattr(getattr(settings, r.section), r.key))
+
+    def errors(self) -> list[tuple[str, str]]:
+        """(section.key, reason) for every field whose current text is not a valid value."""
+        found = []
+        for r in self.rows():
+            try:
+                r.value()
+            except SettingsError as err:
+                found.append((r.name_path, str(err)))
+                r.show_error(str(err))
+        return found
+
+    def collect(self) -> Settings:
+        """The settings the form shows, or SettingsError naming every invalid field."""
+        errors = self.errors()
+        if errors:
+            names = ", ".join(name for name, _ in errors)
+            first = errors[0][1]
+            raise SettingsError(f"{len(errors)} invalid setting{'s' if len(errors) > 1 else ''} ({names}): {first}")
+        settings = Settings()
+        for r in self.rows():
+            setattr(getattr(settings, r.section), r.key, r.value())
+        return settings
+
+    def focus_first(self) -> None:
+        """Focus the first field of the section tab that is showing."""
+        active = self.query_one("#sections", TabbedContent).active
+        section = active.removeprefix("sec-") if active else next(iter(SECTIONS))
+        rows = [r for r in self.rows() if r.section == section]
+        if rows and not any(r.has_focus_within for r in rows):
+            rows[0].editor.focus()
+
+    def focus_field(self, name_path: str) -> None:
+        section, _, key = name_path.partition(".")
+        self.query_one("#sections", TabbedContent).active = f"sec-{section}"
+        row = self.row(section, key)
+        row.editor.focus()
+        row.scroll_visible()

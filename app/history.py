@@ -1,0 +1,192 @@
+"""Run history: the runs in output.dir, their curves replayed from metrics.jsonl, overlaid."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Static
+
+from app.charts import ChartPair
+from app.record import RunRecord, fmt_duration, fmt_pct
+
+STATUS_STYLES = {"completed": "green", "stopped": "yellow", "failed": "red", "running": "cyan"}
+
+
+@dataclass
+class RunInfo:
+    path: Path
+    status: str
+    epochs: int | None
+    best_val: float | None
+    test_acc: float | None
+    train_time_s: float | None
+    mtime: float
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def read_summary(run_dir: Path) -> dict:
+    try:
+        data = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def scan_runs(output_dir: str | Path) -> list[RunInfo]:
+    """Run folders (those with a metrics.jsonl or summary.json), newest first."""
+    root = Path(output_dir)
+    runs = []
+    try:
+        children = [p for p in root.iterdir() if p.is_dir()]
+    except OSError:
+        return []
+    for p in children:
+        metrics, summary_path = p / "metrics.jsonl", p / "summary.json"
+        if not metrics.exists() and not summary_path.exists():
+            continue
+        s = read_summary(p)
+        try:
+            mtime = max(f.stat().st_mtime for f in (metrics, summary_path) if f.exists())
+        except OSError:
+            mtime = 0.0
+        runs.append(RunInfo(p, s.get("status") or "unfinished", s.get("epochs_completed"),
+                            s.get("best_val_accuracy"), s.get("test_accuracy"), s.get("train_time_s"), mtime))
+    runs.sort(key=lambda r: r.mtime, reverse=True)
+    return runs
+
+
+def read_confusion(run_dir: Path) -> list[list[int]]:
+    try:
+        lines = (run_dir / "confusion_matrix.csv").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    rows = []
+    for line in lines:
+        cells = [c.strip() for c in line.split(",")]
+        try:
+            rows.append([int(c) for c in cells if c])
+        except ValueError:
+            continue  # a header line
+    return rows if rows and all(len(r) == len(rows) for r in rows) else []
+
+
+class HistoryView(Vertical):
+    """Enter shows a run's curves (and its results under F4); space adds it to the comparison."""
+
+    BINDINGS = [
+        Binding("space", "compare", "Compare"),
+        Binding("r", "resume", "Resume run"),
+        Binding("l", "load_settings", "Load its settings"),
+        Binding("g", "refresh", "Refresh"),
+    ]
+    DEFAULT_CSS = """
+    HistoryView DataTable { height: 1fr; min-height: 4; }
+    HistoryView ChartPair { height: 2fr; }
+    HistoryView #history-hint { height: auto; color: $text-muted; padding: 0 1; }
+    """
+
+    class RunOpened(Message):
+        def __init__(self, run_dir: Path, record: RunRecord) -> None:
+            super().__init__()
+            self.run_dir, self.record = run_dir, record
+
+    class ResumeRequested(Message):
+        def __init__(self, run_dir: Path) -> None:
+            super().__init__()
+            self.run_dir = run_dir
+
+    class LoadSettingsRequested(Message):
+        def __init__(self, run_dir: Path) -> None:
+            super().__init__()
+            self.run_dir = run_dir
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.runs: list[RunInfo] = []
+        self.compared: list[RunRecord] = []
+        self.output_dir: Path = Path("runs")
+
+    def compose(self) -> ComposeResult:
+        yield DataTable(cursor_type="row", id="runs-table")
+        yield Static("", id="history-hint")
+        yield ChartPair(id="history-charts")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for label in ("run", "status", "epochs", "best val", "test", "train time"):
+            table.add_column(label, key=label)
+
+    def load(self, output_dir: str | Path) -> None:
+        self.output_dir = Path(output_dir)
+        self.runs = scan_runs(self.output_dir)
+        table = self.query_one(DataTable)
+        table.clear()
+        for r in self.runs:
+            table.add_row(r.name, Text(r.status, style=STATUS_STYLES.get(r.status, "dim")),
+                          "-" if r.epochs is None else str(r.epochs), fmt_pct(r.best_val), fmt_pct(r.test_acc),
+                          fmt_duration(r.train_time_s), key=str(r.path))
+        self._hint()
+
+    def _hint(self) -> None:
+        where = f"{len(self.runs)} runs in {self.output_dir}" if self.runs else f"No runs in {self.output_dir} yet"
+        names = ", ".join(r.name for r in self.compared)
+        comparing = f" · comparing: {names}" if names else ""
+        self.query_one("#history-hint", Static).update(
+            f"{where}{comparing}\nenter: show curves · space: add to comparison · r: resume · l: load settings · g: refresh")
+
+    def focus_table(self) -> None:
+        self.query_one(DataTable).focus()
+
+    def selected(self) -> RunInfo | None:
+        table = self.query_one(DataTable)
+        if not self.runs or table.cursor_row is None or not (0 <= table.cursor_row < len(self.runs)):
+            return None
+        return self.runs[table.cursor_row]
+
+    def _record(self, info: RunInfo) -> RunRecord:
+        return RunRecord.from_jsonl(info.path / "metrics.jsonl", name=info.name)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        info = self.selected()
+        if info is None:
+            return
+        record = self._record(info)
+        self.compared = [record]
+        self.query_one(ChartPair).show_record(record)
+        self._hint()
+        self.post_message(self.RunOpened(info.path, record))
+
+    def action_compare(self) -> None:
+        info = self.selected()
+        if info is None:
+            return
+        if any(r.name == info.name for r in self.compared):
+            self.compared = [r for r in self.compared if r.name != info.name]
+        else:
+            self.compared = (self.compared + [self._record(info)])[-4:]
+        self.query_one(ChartPair).show_overlay(self.compared)
+        self._hint()
+
+    def action_resume(self) -> None:
+        info = self.selected()
+        if info is not None:
+            self.post_message(self.ResumeRequested(info.path))
+
+    def action_load_settings(self) -> None:
+        info = self.selected()
+        if info is not None:
+            self.post_message(self.LoadSettingsRequested(info.path))
+
+    def action_refresh(self) -> None:
+        self.load(self.output_dir)

@@ -1,0 +1,161 @@
+"""The settings form: generated from the dataclasses, validated as typed, saved and loaded."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from textual.widgets import Input, OptionList, Select, Switch
+
+from lstm_vision import config
+from lstm_vision.config import SECTIONS, Settings, load_settings, section_fields
+from app.dialogs import PathScreen, PresetScreen
+from app.form import FieldRow, SettingsForm
+from test_app_fakes import FakeEngine, make_app, wait_for
+
+
+async def test_every_setting_has_an_editor_of_its_kind_with_help(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)):
+        form = app.query_one(SettingsForm)
+        for section in SECTIONS:
+            for key, f in section_fields(section).items():
+                row = form.row(section, key)
+                default = getattr(getattr(app.settings, section), key)
+                if isinstance(default, bool):
+                    assert isinstance(row.editor, Switch)
+                elif f.metadata["choices"]:
+                    assert isinstance(row.editor, Select)
+                else:
+                    assert isinstance(row.editor, Input)
+                assert str(row.query_one(".field-help").render()) == f.metadata["help"]
+                assert row.value() == default
+        assert form.collect() == app.settings
+
+
+async def test_invalid_value_is_marked_as_typed_and_f5_refuses(tmp_path):
+    engine = FakeEngine(tmp_path)
+    app = make_app(tmp_path, engine=engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = app.query_one(SettingsForm)
+        form.focus_field("model.hidden_size")
+        await pilot.pause()
+        await pilot.press("ctrl+a", "ctrl+k", "0")  # clear the input, type an out-of-range value
+        await pilot.pause()
+        row = form.row("model", "hidden_size")
+        assert row.has_class("-invalid")
+        error = str(row.query_one(".field-error").render())
+        assert "model.hidden_size" in error and ">= 1" in error
+        assert row.editor.has_class("-invalid")
+
+        await pilot.press("f5")
+        await pilot.pause()
+        assert engine.calls == []
+        assert app.state == "idle"
+        severity, note = app.notes[-1]
+        assert severity == "error" and "model.hidden_size" in note
+        assert app.focused is row.editor  # taken to the field that blocks the start
+
+        await pilot.press("backspace", "6", "4")
+        await pilot.pause()
+        assert not row.has_class("-invalid")
+        await pilot.press("f5")
+        await app.workers.wait_for_complete()
+        await wait_for(pilot, lambda: app.state == "completed")
+        assert engine.calls[0]["settings"].model.hidden_size == 64
+
+
+async def test_text_that_is_not_a_number_names_the_reason(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = app.query_one(SettingsForm)
+        form.focus_field("optim.betas")
+        await pilot.press("ctrl+a", "ctrl+k", *"0.9, x")
+        await pilot.pause()
+        row = form.row("optim", "betas")
+        assert "two numbers" in str(row.query_one(".field-error").render())
+        assert [name for name, _ in form.errors()] == ["optim.betas"]
+
+
+async def test_save_keeps_comments_and_load_round_trips(tmp_path):
+    path = tmp_path / "settings.toml"
+    path.write_text("# my experiment\n[model]\n# wide but shallow\nhidden_size = 128\nnum_layers = 1\n"
+                    "\n[train]\nepochs = 3 # quick\n", encoding="utf-8")
+    settings = load_settings(path)
+    settings.output.dir = str(tmp_path / "runs")
+    app = make_app(tmp_path, settings=settings, settings_path=path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = app.query_one(SettingsForm)
+        assert form.row("model", "hidden_size").value() == 128
+        form.focus_field("train.epochs")
+        await pilot.press("ctrl+a", "ctrl+k", "7")
+        form.row("model", "bidirectional").editor.value = False
+        form.row("train", "amp").editor.value = "off"
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+
+        text = path.read_text(encoding="utf-8")
+        assert "# my experiment" in text and "# wide but shallow" in text and "# quick" in text
+        saved = load_settings(path)
+        assert saved.train.epochs == 7 and saved.model.bidirectional is False and saved.train.amp == "off"
+        assert saved.model.hidden_size == 128 and saved == form.collect()
+
+        # open another file from inside the app: the form shows it, and ctrl+s now writes there
+        other = tmp_path / "other.toml"
+        other.write_text("[model]\nhidden_size = 32\n[data]\ndownload = false\n", encoding="utf-8")
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, PathScreen) and app.screen.query(Input))
+        app.screen.query_one(Input).value = str(other)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, PathScreen))
+        assert form.row("model", "hidden_size").value() == 32
+        assert form.row("data", "download").value() is False
+        assert form.row("train", "epochs").value() == Settings().train.epochs  # unset keys: defaults
+        assert app.settings_path == other
+
+
+async def test_save_as_writes_a_new_file_with_the_comments_of_the_current_one(tmp_path):
+    path = tmp_path / "settings.toml"
+    path.write_text("# keep me\n[train]\nepochs = 2\n", encoding="utf-8")
+    app = make_app(tmp_path, settings=load_settings(path), settings_path=path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.run_action("save_as")
+        await wait_for(pilot, lambda: isinstance(app.screen, PathScreen) and app.screen.query(Input))
+        target = tmp_path / "copy.toml"
+        app.screen.query_one(Input).value = str(target)
+        await pilot.press("enter")
+        await wait_for(pilot, target.exists)
+        assert "# keep me" in target.read_text(encoding="utf-8")
+        assert load_settings(target).train.epochs == 2
+        assert app.settings_path == target
+
+
+async def test_save_refuses_while_a_field_is_invalid(tmp_path):
+    path = tmp_path / "settings.toml"
+    path.write_text("[train]\nepochs = 2\n", encoding="utf-8")
+    app = make_app(tmp_path, settings=load_settings(path), settings_path=path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.query_one(SettingsForm).focus_field("data.train_split")
+        await pilot.press("ctrl+a", "ctrl+k", "1.5")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert path.read_text(encoding="utf-8") == "[train]\nepochs = 2\n"
+        assert any(sev == "error" and "data.train_split" in msg for sev, msg in app.notes)
+
+
+async def test_preset_picker_loads_a_preset_into_the_form(tmp_path, monkeypatch):
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    (presets / "tiny.toml").write_text("[model]\nhidden_size = 8\nbidirectional = false\n", encoding="utf-8")
+    monkeypatch.setattr(config, "PRESET_DIR", presets)
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f2")
+        await app.run_action("preset")
+        await wait_for(pilot, lambda: isinstance(app.screen, PresetScreen) and app.screen.query(OptionList))
+        await pilot.press("enter")  # the first (only) preset is highlighted
+        await wait_for(pilot, lambda: not isinstance(app.screen, PresetScreen))
+        form = app.query_one(SettingsForm)
+        assert form.row("model", "hidden_size").value() == 8
+        assert form.row("model", "bidirectional").value() is False
+        assert app.settings_path == tmp_path / "settings.toml"  # ctrl+s still writes the user's file
