@@ -106,6 +106,7 @@ def run_headless(settings: Settings, resume: str | None) -> int:
         result = runner(settings, emit, control, resume)
     except SettingsError as err:
         print(f"error: {err}", file=sys.stderr)
+        _record_rank_failure(str(err), 2)
         return 2
     except KeyboardInterrupt:
         print("Interrupted: ended at once without saving.", file=sys.stderr)
@@ -114,8 +115,16 @@ def run_headless(settings: Settings, resume: str | None) -> int:
         log = Path(tempfile.gettempdir()) / f"lstm-vision-error-{os.getpid()}.log"
         log.write_text(traceback.format_exc(), encoding="utf-8")
         print(f"error: {err.__class__.__name__}: {err} (traceback in {log})", file=sys.stderr)
+        _record_rank_failure(f"{err.__class__.__name__}: {err}", 1)
         return 1
     return result.exit_code
+
+
+def _record_rank_failure(message: str, exit_code: int) -> None:
+    """Under torchrun: leave the error where torchrun and lstm-vision's launcher look for it."""
+    if "RANK" in os.environ:
+        from lstm_vision.distributed import record_failure
+        record_failure(message, exit_code)
 
 
 def _install_signal_handlers(control) -> None:
@@ -131,6 +140,9 @@ def _install_signal_handlers(control) -> None:
 
     signal.signal(signal.SIGINT, handle)
     signal.signal(signal.SIGTERM, handle)
+    if os.environ.get(EVENTS_ENV) == "jsonl":  # a rank launched by lstm-vision: its parent pauses and resumes it
+        signal.signal(signal.SIGUSR1, lambda signum, frame: control.pause())
+        signal.signal(signal.SIGUSR2, lambda signum, frame: control.resume())
 
 
 if __name__ == "__main__":

@@ -1,8 +1,16 @@
-"""torchrun environment and the process group. Every reported figure is summed over ranks here."""
+"""torchrun environment and the process group. Every reported figure is summed over ranks here.
+
+Ranks agree on pause and stop through a collective, so no rank ever waits in an all-reduce for a
+peer that is paused; a failing rank leaves its error in torchrun's error file, so torchrun's own
+report and lstm-vision's launcher both name the rank and its error.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import time
+import traceback
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -10,6 +18,10 @@ import torch
 import torch.distributed as dist
 
 from lstm_vision.config import SettingsError
+
+TIMEOUT_ENV = "LSTM_VISION_DIST_TIMEOUT_S"  # how long a collective may wait for a missing rank
+DEFAULT_TIMEOUT_S = 300.0
+PAUSE_POLL_S = 0.25  # paused ranks still meet this often, so no collective outlives its timeout
 
 
 @dataclass(frozen=True)
@@ -34,16 +46,46 @@ def context_from_env() -> DistContext:
     return DistContext(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0)))
 
 
-def init_process_group(ctx: DistContext, backend: str, device: torch.device, timeout_s: float = 300) -> str:
-    if not ctx.enabled or dist.is_initialized():
-        return backend
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """The backend for ``device``, or a SettingsError that says which one fits."""
     if backend == "auto":
         backend = "nccl" if device.type == "cuda" else "gloo"
     if backend == "nccl" and device.type != "cuda":
         raise SettingsError("system.backend = nccl needs CUDA GPUs; use gloo (or auto) to train on CPUs.")
+    if backend == "nccl" and not dist.is_nccl_available():
+        raise SettingsError("system.backend = nccl but this PyTorch build has no NCCL; use gloo (or a CUDA build of PyTorch).")
+    if backend == "gloo" and not dist.is_gloo_available():
+        raise SettingsError("system.backend = gloo but this PyTorch build has no gloo; use nccl on GPUs.")
+    return backend
+
+
+def collective_timeout_s() -> float:
+    try:
+        return float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
+    except ValueError:
+        raise SettingsError(f"{TIMEOUT_ENV} = {os.environ[TIMEOUT_ENV]!r} is not a number of seconds.") from None
+
+
+def init_process_group(ctx: DistContext, backend: str, device: torch.device, timeout_s: float | None = None) -> str:
+    if not ctx.enabled or dist.is_initialized():
+        return backend
+    backend = resolve_backend(backend, device)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s))
+    timeout = timedelta(seconds=timeout_s if timeout_s is not None else collective_timeout_s())
+    try:
+        dist.init_process_group(backend, timeout=timeout)
+    except (RuntimeError, ValueError) as err:  # DistNetworkError and DistStoreError are RuntimeErrors
+        text = str(err)
+        where = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
+        if "EADDRINUSE" in text or "ddress already in use" in text:
+            raise SettingsError(f"Port {where} is already in use (another DDP job?); choose another "
+                                f"system.master_port (or torchrun --master-port), or 0 to pick a free one.") from None
+        if "timed out" in text.lower() or "timeout" in text.lower():
+            raise SettingsError(f"Rank {ctx.rank} could not reach the other {ctx.world_size - 1} rank(s) at {where} "
+                                f"within {timeout.total_seconds():.0f} s; check MASTER_ADDR/MASTER_PORT, the firewall "
+                                f"and that every node started.") from None
+        raise
     return backend
 
 
@@ -66,6 +108,69 @@ def any_rank(flag: bool, device: torch.device, ctx: DistContext) -> bool:
     value = torch.tensor([1.0 if flag else 0.0], device=device)
     dist.all_reduce(value, op=dist.ReduceOp.MAX)
     return bool(value.item())
+
+
+def agree_on_control(control, device: torch.device, ctx: DistContext) -> bool:
+    """Wait while paused, then return True if a stop was asked for; under DDP, on every rank together.
+
+    A pause or stop reaches the ranks at slightly different moments: if one rank paused on its own,
+    the others would wait in their next all-reduce until the collective timeout killed the job. So
+    the ranks pause when any rank is paused, meet every PAUSE_POLL_S while paused, and stop together.
+    """
+    if not ctx.enabled:
+        control.wait_while_paused()
+        return control.stop_requested
+    flags = torch.zeros(2, device=device)
+    while True:
+        flags[0], flags[1] = float(control.stop_requested), float(control.paused)
+        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        stop, paused = flags.tolist()
+        if stop or not paused:
+            return bool(stop)
+        time.sleep(PAUSE_POLL_S)
+
+
+def gather_peak_gpu_memory(device: torch.device, ctx: DistContext) -> list[int] | None:
+    """Every rank's peak allocated GPU memory (index = rank), on every rank; None on CPUs.
+
+    A collective under DDP: every rank must call it at the same point of the run.
+    """
+    if device.type != "cuda":
+        return None
+    peak = torch.cuda.max_memory_allocated(device)
+    if not ctx.enabled:
+        return [int(peak)]
+    values = torch.zeros(ctx.world_size, device=device, dtype=torch.float64)  # exact for integers below 2**53
+    values[ctx.rank] = float(peak)
+    dist.all_reduce(values, op=dist.ReduceOp.SUM)
+    return [int(v) for v in values.tolist()]
+
+
+def record_failure(message: str, exit_code: int = 1) -> None:
+    """Leave this rank's error where torchrun (and lstm-vision's launcher) look for it.
+
+    torchrun names the failing rank and prints this message in its summary; the extra
+    ``lstm_vision`` entry gives the launcher the exact time (torchrun's is in whole seconds,
+    too coarse to tell the first failure from the ranks that failed because of it) and exit code.
+    """
+    path = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if not path:
+        return
+    stack = traceback.format_exc()
+    now = time.time()
+    data = {
+        "message": {"message": message,
+                    "extraInfo": {"py_callstack": stack if stack.strip() != "NoneType: None" else message,
+                                  "timestamp": str(int(now))}},
+        "lstm_vision": {"rank": int(os.environ.get("RANK", 0)), "time": now, "exit_code": exit_code,
+                        "message": message},
+    }
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(data, handle)
+    except OSError:
+        pass  # the error still reaches stderr and, on rank 0, the event stream
 
 
 def cleanup() -> None:

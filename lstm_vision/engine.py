@@ -26,7 +26,8 @@ from lstm_vision.config import Settings, SettingsError
 from lstm_vision.control import RunControl
 from lstm_vision.data import DataBundle, load_data
 from lstm_vision.devices import Precision, configure_threads, device_name, resolve_device, resolve_precision
-from lstm_vision.distributed import DistContext, all_reduce_max, all_reduce_sum, any_rank, cleanup, context_from_env, init_process_group
+from lstm_vision.distributed import (DistContext, agree_on_control, all_reduce_max, all_reduce_sum, cleanup, context_from_env,
+                                     gather_peak_gpu_memory, init_process_group, record_failure)
 from lstm_vision.model import build_model, count_parameters
 from lstm_vision.optim import build_optimizer, lr_at
 from lstm_vision.rundir import Journal, create_run_dir, write_confusion_matrix, write_settings, write_summary
@@ -69,6 +70,7 @@ class Job:
     train_samples: int = 0
     partial: dict[str, float] = field(default_factory=dict)  # this epoch's sums so far (loss, correct, seen)
     last_resources: float = 0.0
+    rank_peaks: list[int] | None = None  # every rank's peak GPU memory, gathered at the last sample
 
 
 def run(settings: Settings, emit: Callable[[ev.Event], None], control: RunControl,
@@ -191,9 +193,9 @@ def train(job: Job, control: RunControl) -> str:
         while job.step < job.batcher.steps_per_epoch:
             if job.step % stop_check_every == 0:
                 pause_start = time.perf_counter()
-                control.wait_while_paused()
+                stop = agree_on_control(control, job.device, job.dist)  # under DDP all ranks pause and stop together
                 paused_s += time.perf_counter() - pause_start  # paused time is not training time
-                if any_rank(control.stop_requested, job.device, job.dist):
+                if stop:
                     sums += all_reduce_sum(window, job.dist)
                     _account(job, time.perf_counter() - epoch_start - paused_s, sums)
                     return "stopped"
@@ -342,10 +344,15 @@ def save(job: Job, kind: str) -> None:
 
 
 def _sample_resources(job: Job, force: bool = False) -> None:
+    # On GPUs under DDP a collective: every rank samples at the same points (prepare, log steps, epoch ends).
+    job.rank_peaks = gather_peak_gpu_memory(job.device, job.dist)
     now = time.monotonic()
     if force or now - job.last_resources >= RESOURCE_PERIOD_S:
         job.last_resources = now
-        job.emit(ev.ResourcesSampled(**resources.sample(job.device)))
+        sample = resources.sample(job.device)
+        if sample["gpu"] is not None and job.rank_peaks:
+            sample["gpu"]["rank_peak_allocated_bytes"] = job.rank_peaks
+        job.emit(ev.ResourcesSampled(**sample))
 
 
 def finish(job: Job, status: str) -> RunResult:
@@ -385,6 +392,7 @@ def _preview_event(job: Job, preview: tuple[torch.Tensor, torch.Tensor, torch.Te
 def fail(job: Job, err: BaseException) -> RunResult:
     log_path = job.run_dir / "error.log"
     message = _explain(job, err)
+    record_failure(message)  # under torchrun: names this rank and its error in torchrun's report
     if job.dist.is_main:
         log_path.write_text(traceback.format_exc(), encoding="utf-8")
     summary = build_summary(job, "failed")
@@ -424,7 +432,8 @@ def build_summary(job: Job, status: str, test: tuple[int, int] | None = None,
         "world_size": job.dist.world_size, "device": str(job.device), "device_name": device_name(job.device),
         "precision": job.precision.name, "compile_mode": job.settings.train.compile_mode,
         "parameters": count_parameters(job.model), "peak_host_rss_bytes": resources.peak_host_rss_bytes(),
-        "peak_gpu_allocated_bytes": gpu["peak_allocated_bytes"] if gpu else None,
+        "peak_gpu_allocated_bytes": max([gpu["peak_allocated_bytes"], *(job.rank_peaks or [])]) if gpu else None,
+        "peak_gpu_allocated_bytes_per_rank": job.rank_peaks,
         "run_dir": str(job.run_dir),
     }
 
