@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -163,6 +164,7 @@ class LogPanel(RichLog):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(max_lines=2000, wrap=True, markup=False, highlight=False, min_width=20, **kwargs)
+        self.messages: deque[str] = deque(maxlen=2000)  # the unwrapped text, for copying and for tests
 
     def on_mount(self) -> None:
         self.border_title = "log"
@@ -170,4 +172,5 @@ class LogPanel(RichLog):
     def add(self, text: str, level: str = "info") -> None:
         line = Text(time.strftime("%H:%M:%S "), style="dim")
         line.append(text, style=LEVEL_STYLES.get(level, ""))
+        self.messages.append(text)
         self.write(line)

@@ -231,12 +231,15 @@ class LstmVisionApp(SettingsFileActions, App[int]):
         self.set_state("stopping", "finishing the batch and saving last.pt…")
         self.log_panel.add("Stopping: finishing the batch, saving last.pt.", "app")
 
+    def _quit_with(self, code: int) -> None:
+        self.exit(code, return_code=code)
+
     async def action_quit(self) -> None:
         if self.state not in ACTIVE:
-            self.exit(self.exit_code)
+            self._quit_with(self.exit_code)
             return
         if self._quitting:  # asked twice: do not wait for the checkpoint
-            self.exit(130)
+            self._quit_with(130)
             return
 
         def answered(yes: bool | None) -> None:
@@ -245,7 +248,7 @@ class LstmVisionApp(SettingsFileActions, App[int]):
                 self.action_stop()
                 self.notify("Stopping the run, then quitting (ctrl+q again quits without waiting).")
             elif yes:
-                self.exit(self.exit_code)
+                self._quit_with(self.exit_code)
 
         self.push_screen(ConfirmScreen("A run is going. Stop it (saving last.pt, resumable) and quit?",
                                        yes="Stop and quit", no="Keep training"), answered)
@@ -330,7 +333,7 @@ class LstmVisionApp(SettingsFileActions, App[int]):
         self.control = None
         self.refresh_history()
         if self._quitting:
-            self.exit(self.exit_code)
+            self._quit_with(self.exit_code)
 
     def _worker_failed(self, error: BaseException | None) -> None:
         self.exit_code = 2 if isinstance(error, SettingsError) else 1
@@ -383,4 +386,4 @@ def run_app(settings: Settings, settings_path: Path, resume: str | None = None, 
     finally:
         if app.control is not None:
             app.control.stop()
-    return int(code or 0) if app.return_code in (None, 0) else int(app.return_code)
+    return int(code) if code is not None else int(app.return_code or 0)

@@ -130,8 +130,7 @@ async def wait_for(pilot, condition, tries: int = 5000) -> None:
 
 def log_text(app) -> str:
     from app.panels import LogPanel
-    log = app.query_one(LogPanel)
-    return "\n".join("".join(seg.text for seg in strip) for strip in log.lines)
+    return "\n".join(app.query_one(LogPanel).messages)
 
 
 def make_app(tmp_path, engine=None, settings=None, settings_path=None):

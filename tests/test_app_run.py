@@ -1,0 +1,144 @@
+"""Runs through the app with a scripted engine: start, pause, stop, resume, results, failures, quit."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable
+
+from lstm_vision.config import SettingsError
+from app.charts import ChartPair
+from app.dialogs import ConfirmScreen
+from app.panels import MemoryPanel, StatusLine
+from app.results import ConfusionMatrix, ImageGrid
+from test_app_fakes import FakeEngine, log_text, make_app, wait_for
+
+
+async def test_a_run_streams_progress_and_ends_on_the_results_screen(tmp_path):
+    engine = FakeEngine(tmp_path / "runs", epochs=2, steps=4)
+    app = make_app(tmp_path, engine=engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f5")
+        await app.workers.wait_for_complete()
+        await wait_for(pilot, lambda: app.state == "completed")
+        assert app.query_one("#main-tabs").active == "tab-results"
+        summary = str(app.query_one("#result-summary").render())
+        assert "Got 9,876/10,000" in summary and "98.76%" in summary
+        matrix = app.query_one(ConfusionMatrix)
+        assert matrix.row_count == 10 and len(matrix.columns) == 11
+        assert app.query_one(ImageGrid).sample is not None
+        # the curves hold every logged step and every epoch
+        charts = app.query_one("#live-charts", ChartPair)
+        assert len(charts.loss.series[0].xs) == 8 and charts.loss.series[2].ys == [1.1, 0.55]
+        assert "12.3k params" in str(app.query_one(StatusLine).render())
+        assert "No GPU" in str(app.query_one(MemoryPanel).render())
+        assert "Epoch 2/2" in log_text(app)
+        assert app.exit_code == 0
+        await pilot.press("f3")  # the train screen with finished charts draws without errors
+        await pilot.pause()
+
+
+async def test_pause_resume_stop_then_resume_the_stopped_run(tmp_path):
+    engine = FakeEngine(tmp_path / "runs", epochs=2, steps=3, hold=True)
+    app = make_app(tmp_path, engine=engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: engine.holding.is_set() and app.state == "running")
+        control = app.control
+
+        await pilot.press("f6")
+        assert control.paused and app.state == "paused"
+        await wait_for(pilot, lambda: engine.saw_pause)  # the engine's loop really is held
+        await pilot.press("f6")
+        assert not control.paused and app.state == "running"
+
+        await pilot.press("f8")
+        assert control.stop_requested and app.state in ("stopping", "stopped")
+        await app.workers.wait_for_complete()
+        await wait_for(pilot, lambda: app.state == "stopped")
+        run_dir = str(tmp_path / "runs" / "run1")
+        assert app.resumable == run_dir and app.exit_code == 130
+        assert "last.pt" in log_text(app)
+
+        engine.hold = False
+        await pilot.press("f7")
+        await app.workers.wait_for_complete()
+        await wait_for(pilot, lambda: app.state == "completed")
+        assert engine.calls[-1]["resume"] == run_dir
+        assert app.resumable is None
+
+
+async def test_a_failed_run_shows_why_and_the_app_can_start_again(tmp_path):
+    engine = FakeEngine(tmp_path / "runs", fail="Out of memory: CUDA out of memory. Tried to allocate 2 GiB")
+    app = make_app(tmp_path, engine=engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f5")
+        await app.workers.wait_for_complete()
+        await wait_for(pilot, lambda: app.state == "failed")
+        text = log_text(app)
+        assert "Out of memory" in text and "error.log" in text
+        assert any(sev == "error" and "Out of memory" in msg for sev, msg in app.notes)
+        assert app.is_running and app.exit_code == 1
+
+        engine.fail = None
+        await pilot.press("f5")
+        await app.workers.wait_for_complete()
+        await wait_for(pilot, lambda: app.state == "completed")
+        assert len(engine.calls) == 2
+
+
+async def test_an_exception_of_the_training_thread_is_caught_and_logged(tmp_path):
+    engine = FakeEngine(tmp_path / "runs", raise_exc=RuntimeError("boom [in the engine]"))
+    app = make_app(tmp_path, engine=engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f5")
+        await app.workers.wait_for_complete()
+        await wait_for(pilot, lambda: app.state == "failed")
+        crash_log = tmp_path / "runs" / "app-error.log"
+        assert "RuntimeError: boom [in the engine]" in crash_log.read_text(encoding="utf-8")
+        assert str(crash_log) in log_text(app)
+        assert app.is_running
+
+        engine.raise_exc = SettingsError("data.root: no MNIST files in /nowhere.")
+        await pilot.press("f5")
+        await app.workers.wait_for_complete()
+        await wait_for(pilot, lambda: app.exit_code == 2)
+        assert "no MNIST files" in log_text(app) and app.state == "failed"
+
+
+async def test_ctrl_q_during_a_run_asks_then_stops_cleanly_and_quits(tmp_path):
+    engine = FakeEngine(tmp_path / "runs", hold=True)
+    app = make_app(tmp_path, engine=engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: engine.holding.is_set() and app.state == "running")
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")  # keep training
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        assert app.state == "running" and not app.control.stop_requested
+
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        control = app.control
+        await pilot.press("y")
+        await app.workers.wait_for_complete()
+        await wait_for(pilot, lambda: not app.is_running)
+    assert control.stop_requested
+    assert app.return_code == 130
+
+
+async def test_ctrl_q_when_idle_quits_at_once(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: not app.is_running)
+    assert app.return_code == 0
+
+
+async def test_palette_commands_cover_the_keys(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)):
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+    for title in ("Start run", "Pause or resume run", "Stop run", "Resume stopped run", "Save settings",
+                  "Save settings as…", "Open settings file…", "Load preset…", "Toggle light/dark theme",
+                  "Show history"):
+        assert title in titles
