@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from contextlib import nullcontext
+import warnings
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -11,16 +12,27 @@ import torch
 from lstm_vision.config import Settings, SettingsError
 
 
+# Raised by torch.backends.mkldnn.flags() on every CPU build; it concerns Intel GPUs only.
+warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
+
+
 @dataclass(frozen=True)
 class Precision:
     name: str  # "fp32", "bf16" or "fp16" as reported
     dtype: torch.dtype | None  # autocast dtype, None = no autocast
     use_scaler: bool
+    # oneDNN has no bf16 LSTM kernel on CPUs without AVX512-BF16/AMX: there ATen's own (slower) LSTM runs bf16.
+    without_onednn: bool = False
 
     def autocast(self, device: torch.device):
         if self.dtype is None:
             return nullcontext()
-        return torch.autocast(device_type=device.type, dtype=self.dtype)
+        if not self.without_onednn:
+            return torch.autocast(device_type=device.type, dtype=self.dtype)
+        stack = ExitStack()
+        stack.enter_context(torch.backends.mkldnn.flags(enabled=False))
+        stack.enter_context(torch.autocast(device_type=device.type, dtype=self.dtype))
+        return stack
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
@@ -59,7 +71,7 @@ def resolve_precision(amp: str, device: torch.device) -> Precision:
     if amp == "bf16":
         if device.type == "cuda" and not torch.cuda.is_bf16_supported():
             raise SettingsError("train.amp = bf16 is not supported by this GPU; use fp16 or auto.")
-        return Precision("bf16", torch.bfloat16, False)
+        return Precision("bf16", torch.bfloat16, False, without_onednn=device.type == "cpu" and not cpu_has_native_bf16())
     # auto
     if device.type == "cuda":
         if torch.cuda.get_device_capability(device)[0] >= 8:  # Ampere and newer run bf16 at full speed

@@ -145,6 +145,9 @@ def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: Dist
         batcher.steps_per_epoch, settings.train.batch_size, sequence_length, input_size, data.num_classes,
         settings.data.dataset))
     emit_all(ev.LogMessage("info", f"Images of {'x'.join(map(str, data.image_shape))} (H x W x C); {threads} CPU threads."))
+    if precision.without_onednn:
+        emit_all(ev.LogMessage("warning", "This CPU has no native bf16 (AVX512-BF16 or AMX): bf16 runs on a slower "
+                                          "LSTM kernel than fp32 here; train.amp = auto picks the faster one."))
     if state is not None:
         emit_all(ev.LogMessage("info", f"Resumed from {resume} at epoch {job.epoch + 1}, step {job.step}."))
     _sample_resources(job, force=True)
@@ -205,7 +208,7 @@ def train(job: Job, control: RunControl) -> str:
             stats = train_step(job, order, job.step)
             window += stats
             loss_now = stats[0] / stats[2].clamp_min(1)
-            bad_step = torch.where((bad_step < 0) & ~torch.isfinite(loss_now), job.global_step, bad_step)
+            bad_step = torch.where((bad_step < 0) & ~torch.isfinite(loss_now), job.global_step + 1, bad_step)
             job.step += 1
             job.global_step += 1
             window_samples += job.batcher.batch_samples(job.step - 1)

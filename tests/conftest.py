@@ -1,0 +1,35 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from idx import make_mnist  # noqa: E402
+
+from lstm_vision.config import Settings  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def mnist_root(tmp_path_factory) -> Path:
+    """A tiny learnable MNIST-format data set, read by torchvision.datasets.MNIST."""
+    return make_mnist(tmp_path_factory.mktemp("mnist"))
+
+
+@pytest.fixture
+def tiny_settings(mnist_root, tmp_path) -> Settings:
+    """Settings for a run of a few seconds on the tiny data set."""
+    s = Settings()
+    s.data.root, s.data.download = str(mnist_root), False
+    s.model.hidden_size, s.model.num_layers, s.model.bidirectional, s.model.dropout = 16, 1, False, 0.0
+    s.optim.learning_rate, s.optim.schedule = 1e-2, "constant"
+    s.train.epochs, s.train.batch_size, s.train.log_every = 2, 50, 5
+    s.train.amp, s.train.label_smoothing = "off", 0.0
+    s.output.dir, s.output.run_name = str(tmp_path / "runs"), "test"
+    return s
+
+
+def real_data_root() -> Path | None:
+    value = os.environ.get("LSTM_VISION_TEST_DATA")
+    return Path(value) if value else None

@@ -1,0 +1,156 @@
+import dataclasses
+
+import pytest
+import tomlkit
+from hypothesis import given, settings as hsettings, strategies as st
+
+from lstm_vision.config import (SECTIONS, Settings, SettingsError, apply_overrides, load_settings, parse_text,
+                                preset_names, preset_path, render_toml, save_settings)
+
+
+def test_defaults_round_trip_through_toml(tmp_path):
+    path = tmp_path / "s.toml"
+    save_settings(Settings(), path)
+    assert load_settings(path) == Settings()
+
+
+def test_shipped_settings_file_holds_the_defaults():
+    from pathlib import Path
+    assert load_settings(Path(__file__).parent.parent / "settings.toml") == Settings()
+
+
+def test_every_field_has_help_and_a_default():
+    for cls in SECTIONS.values():
+        for f in dataclasses.fields(cls):
+            assert f.metadata["help"].strip(), f.name
+            assert f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+
+
+def test_design_contract_names_exist():
+    names = {
+        "data": ["dataset", "root", "download", "train_split", "channels", "sequence_length", "input_size", "num_workers", "pin_memory"],
+        "model": ["hidden_size", "num_layers", "bidirectional", "dropout"],
+        "optim": ["learning_rate", "betas", "eps", "weight_decay", "schedule"],
+        "train": ["epochs", "batch_size", "grad_accum_steps", "max_norm", "label_smoothing", "amp", "compile_mode",
+                  "seed", "log_every", "val_log_every", "checkpoint_every", "load_checkpoint"],
+        "system": ["device", "nproc", "ddp", "master_addr", "master_port"],
+        "output": ["dir", "run_name"],
+    }
+    for section, keys in names.items():
+        fields = {f.name for f in dataclasses.fields(SECTIONS[section])}
+        assert set(keys) <= fields, set(keys) - fields
+
+
+def test_overrides_parse_types_and_later_wins():
+    s = apply_overrides(Settings(), ["train.epochs=3", "model.bidirectional=false", "optim.betas=[0.8, 0.99]",
+                                     "train.amp=bf16", "train.epochs=4", "output.run_name='a b'"])
+    assert (s.train.epochs, s.model.bidirectional, s.optim.betas, s.train.amp, s.output.run_name) == (4, False, [0.8, 0.99], "bf16", "a b")
+
+
+@pytest.mark.parametrize("override, words", [
+    ("model.dropout=1.0", ["model.dropout", "< 1"]),
+    ("data.train_split=0", ["data.train_split", "> 0"]),
+    ("data.train_split=1", ["data.train_split", "< 1"]),
+    ("train.epochs=-1", ["train.epochs", ">= 0"]),
+    ("model.hidden_size=0", ["model.hidden_size", ">= 1"]),
+    ("optim.learning_rate=0", ["optim.learning_rate", "> 0"]),
+    ("train.batch_size=2.5", ["train.batch_size", "whole number"]),
+    ("train.amp=fp8", ["train.amp", "auto, off, bf16, fp16"]),
+    ("train.compile_mode=fast", ["train.compile_mode", "max-autotune"]),
+    ("model.bidirectional=maybe", ["model.bidirectional", "true or false"]),
+    ("optim.betas=[0.9]", ["optim.betas", "two numbers"]),
+    ("train.epoch=3", ["train.epoch", "did you mean 'epochs'"]),
+    ("trian.epochs=3", ["[trian]", "did you mean 'train'"]),
+    ("epochs=3", ["section.key=value"]),
+])
+def test_bad_overrides_name_the_setting(override, words):
+    with pytest.raises(SettingsError) as err:
+        apply_overrides(Settings(), [override])
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_malformed_toml_gives_line_and_column(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[train]\nepochs = 3\nbatch_size = = 4\n")
+    with pytest.raises(SettingsError) as err:
+        load_settings(path)
+    assert str(path) in str(err.value) and "line 3" in str(err.value) and "column" in str(err.value)
+
+
+def test_wrong_type_in_file_names_file_and_key(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('[model]\nhidden_size = "big"\n')
+    with pytest.raises(SettingsError, match=r"s\.toml: model\.hidden_size must be a whole number"):
+        load_settings(path)
+
+
+def test_unknown_key_in_file_suggests_closest(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('[optim]\nlearning_rat = 0.1\n')
+    with pytest.raises(SettingsError, match="did you mean 'learning_rate'"):
+        load_settings(path)
+
+
+def test_save_keeps_comments_of_existing_file(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text("# my experiment\n[train]\n# few epochs for now\nepochs = 2\n")
+    s = load_settings(path)
+    s.train.epochs = 7
+    save_settings(s, path)
+    text = path.read_text()
+    assert "# my experiment" in text and "# few epochs for now" in text
+    assert load_settings(path).train.epochs == 7
+
+
+def test_presets_load():
+    assert {"cpu", "reference"} <= set(preset_names())
+    for name in preset_names():
+        load_settings(preset_path(name))
+    assert load_settings(preset_path("reference")).model.bidirectional is True
+    with pytest.raises(SettingsError, match="Unknown preset 'gpu'"):
+        preset_path("gpu")
+
+
+def test_form_text_parsing_matches_types():
+    assert parse_text("train", "epochs", " 12 ") == 12
+    assert parse_text("train", "epochs", "1e2") == 100
+    assert parse_text("optim", "learning_rate", "3e-4") == pytest.approx(3e-4)
+    assert parse_text("model", "bidirectional", "yes") is True
+    assert parse_text("optim", "betas", "0.9, 0.95") == [0.9, 0.95]
+
+
+_value = st.one_of(st.text(max_size=12), st.integers(-10**6, 10**6), st.floats(allow_nan=True), st.booleans(),
+                   st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=3))
+_section = st.sampled_from(list(SECTIONS) + ["nope"])
+_key = st.one_of(st.sampled_from(sorted({f.name for c in SECTIONS.values() for f in dataclasses.fields(c)})), st.text(max_size=8))
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.dictionaries(_section, st.dictionaries(_key, _value, max_size=4), max_size=3))
+def test_any_settings_file_gives_settings_or_settings_error(tmp_path_factory, data):
+    path = tmp_path_factory.mktemp("h") / "s.toml"
+    try:
+        path.write_text(tomlkit.dumps(data))
+    except Exception:
+        return  # not representable as TOML (e.g. NaN inside a list is fine, but some keys are not)
+    try:
+        s = load_settings(path)
+    except SettingsError as err:
+        assert str(err)
+        return
+    assert isinstance(s, Settings)
+    assert load_settings(path) == s
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.text(max_size=40))
+def test_any_override_text_gives_settings_or_settings_error(text):
+    try:
+        apply_overrides(Settings(), [text])
+    except SettingsError as err:
+        assert str(err)
+
+
+def test_render_is_valid_toml_for_defaults():
+    assert tomlkit.parse(render_toml(Settings())).unwrap()["train"]["epochs"] == Settings().train.epochs

@@ -1,0 +1,214 @@
+import csv
+import json
+
+import pytest
+import torch
+
+from lstm_vision import events as ev
+from lstm_vision.checkpoint import CheckpointError, load_checkpoint
+from lstm_vision.config import SettingsError, load_settings
+from lstm_vision.control import RunControl
+from lstm_vision.data import DataError
+from lstm_vision.engine import run
+from lstm_vision.model import LSTMClassifier
+
+
+class Recorder:
+    def __init__(self, stop_at_step: int | None = None, control: RunControl | None = None):
+        self.events, self.stop_at_step, self.control = [], stop_at_step, control
+
+    def __call__(self, event):
+        self.events.append(event)
+        if self.stop_at_step is not None and isinstance(event, ev.StepLogged) and event.global_step >= self.stop_at_step:
+            self.control.stop()
+
+    def of(self, cls):
+        return [e for e in self.events if isinstance(e, cls)]
+
+
+def test_short_run_learns_and_writes_the_run_directory(tiny_settings):
+    rec = Recorder()
+    result = run(tiny_settings, rec, RunControl())
+    assert result.status == "completed" and result.exit_code == 0
+    run_dir = tiny_settings.output.dir + "/test"
+    assert result.run_dir == run_dir
+    summary = json.loads(open(f"{run_dir}/summary.json").read())
+    assert summary["status"] == "completed" and summary["epochs_completed"] == 2
+    assert summary["test_accuracy"] >= 0.9, summary  # the bar pattern is easy: learning happened
+    for key in ("best_val_accuracy", "train_accuracy", "test_correct", "test_total", "train_time_s", "train_samples_per_s",
+                "world_size", "device", "precision", "parameters", "peak_host_rss_bytes", "peak_gpu_allocated_bytes"):
+        assert key in summary, key
+    assert summary["test_total"] == 200 and summary["world_size"] == 1 and summary["peak_gpu_allocated_bytes"] is None
+    assert summary["precision"] == "fp32" and summary["peak_host_rss_bytes"] > 0
+    assert load_settings(f"{run_dir}/settings.toml") == tiny_settings
+    lines = [json.loads(line) for line in open(f"{run_dir}/metrics.jsonl")]
+    names = [line["event"] for line in lines]
+    assert names[0] == "run_started" and names[-1] == "run_finished"
+    assert {"step_logged", "epoch_finished", "evaluation_finished", "resources_sampled", "checkpoint_saved"} <= set(names)
+    assert [ev.event_from_dict(line) for line in lines] == rec.events  # one schema: the journal replays the run
+    with open(f"{run_dir}/confusion_matrix.csv") as handle:
+        rows = list(csv.reader(handle))
+    assert len(rows) == 11 and all(len(r) == 11 for r in rows)
+    assert sum(int(v) for r in rows[1:] for v in r[1:]) == 200
+    assert sum(int(rows[i + 1][i + 1]) for i in range(10)) == summary["test_correct"]
+    for name in ("best.pt", "last.pt"):
+        assert "state_dict" in load_checkpoint(f"{run_dir}/{name}")
+    preview = rec.of(ev.PredictionsSampled)[0]
+    assert len(preview.images) == len(preview.labels) == 24 and len(preview.images[0]) == 28 * 28
+
+
+def test_stopped_run_resumes_to_the_same_weights(tiny_settings, tmp_path):
+    tiny_settings.model.dropout = 0.3  # the dropout RNG must be restored too
+    tiny_settings.model.num_layers = 2
+    tiny_settings.output.run_name = "straight"
+    straight = run(tiny_settings, Recorder(), RunControl())
+    control = RunControl()
+    tiny_settings.output.run_name = "interrupted"
+    stopped = run(tiny_settings, Recorder(stop_at_step=15, control=control), control)
+    assert stopped.status == "stopped" and stopped.exit_code == 130
+    summary = json.loads(open(f"{stopped.run_dir}/summary.json").read())
+    assert summary["status"] == "stopped" and summary["epochs_completed"] == 1
+    tiny_settings.train.log_every = 3  # a changed log frequency must not change the training
+    resumed = run(tiny_settings, Recorder(), RunControl(), resume=stopped.run_dir)
+    assert resumed.status == "completed" and resumed.run_dir == stopped.run_dir
+    a = load_checkpoint(f"{straight.run_dir}/last.pt")["state_dict"]
+    b = load_checkpoint(f"{resumed.run_dir}/last.pt")["state_dict"]
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert resumed.summary["test_correct"] == straight.summary["test_correct"]
+
+
+def test_stop_mid_run_saves_last_checkpoint(tiny_settings):
+    control = RunControl()
+    rec = Recorder(stop_at_step=5, control=control)
+    result = run(tiny_settings, rec, control)
+    assert result.status == "stopped"
+    state = load_checkpoint(f"{result.run_dir}/last.pt")
+    assert state["epoch"] == 0 and state["step"] == 5
+    assert rec.of(ev.RunStopped)[0].checkpoint.endswith("last.pt")
+
+
+def test_reference_checkpoint_evaluates_with_zero_epochs(tiny_settings, tmp_path):
+    model = LSTMClassifier(28, 28, 10, hidden_size=16, num_layers=1, bidirectional=False, dropout=0.0)
+    path = tmp_path / "lstm_cp_ref.pt"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()},
+                "optimizer": torch.optim.AdamW(model.parameters()).state_dict(),
+                "epoch": 15, "val_loss": 0.1, "val_acc": 98.0}, path)
+    tiny_settings.train.epochs, tiny_settings.train.load_checkpoint = 0, str(path)
+    result = run(tiny_settings, Recorder(), RunControl())
+    assert result.status == "completed" and result.summary["epochs_completed"] == 0
+    assert result.summary["test_total"] == 200
+
+
+def test_checkpoint_of_another_architecture_lists_the_tensors(tiny_settings, tmp_path):
+    model = LSTMClassifier(28, 28, 10, hidden_size=32, num_layers=1, bidirectional=False)
+    path = tmp_path / "other.pt"
+    torch.save({"state_dict": model.state_dict()}, path)
+    tiny_settings.train.load_checkpoint = str(path)
+    with pytest.raises(CheckpointError) as err:
+        run(tiny_settings, Recorder(), RunControl())
+    assert "LSTM.weight_ih_l0 (128, 28) vs (64, 28)" in str(err.value) and str(path) in str(err.value)
+
+
+def test_checkpoint_that_runs_code_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+    path = tmp_path / "evil.pt"
+    torch.save({"state_dict": {}, "payload": Evil()}, path)
+    with pytest.raises(CheckpointError, match="would run code"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", None])
+def test_truncated_or_foreign_checkpoint_is_refused(tmp_path, content, tiny_settings):
+    path = tmp_path / "bad.pt"
+    if content is None:  # a real checkpoint cut in half
+        model = LSTMClassifier(28, 28, 10, 16, 1, False)
+        torch.save({"state_dict": model.state_dict()}, path)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:
+        path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=str(path)):
+        load_checkpoint(path)
+
+
+def test_bf16_and_pixelwise_sequences_run(tiny_settings):
+    tiny_settings.train.amp, tiny_settings.train.epochs = "bf16", 1
+    tiny_settings.data.sequence_length, tiny_settings.data.input_size = 112, 7
+    rec = Recorder()
+    result = run(tiny_settings, rec, RunControl())
+    assert result.status == "completed" and result.summary["precision"] == "bf16"
+    started = rec.of(ev.RunStarted)[0]
+    assert (started.sequence_length, started.input_size) == (112, 7)
+
+
+def test_compile_path_runs(tiny_settings):
+    tiny_settings.train.compile_mode, tiny_settings.train.epochs = "default", 1
+    rec = Recorder()
+    result = run(tiny_settings, rec, RunControl())
+    assert result.status == "completed"
+    assert "mode=default" in rec.of(ev.RunStarted)[0].compiled
+
+
+def test_gradient_accumulation_and_clipping_match_plain_steps(tiny_settings):
+    tiny_settings.train.epochs, tiny_settings.train.max_norm = 1, 1.0
+    tiny_settings.output.run_name = "plain"
+    plain = run(tiny_settings, Recorder(), RunControl())
+    tiny_settings.train.grad_accum_steps, tiny_settings.output.run_name = 2, "accum"
+    accum = run(tiny_settings, Recorder(), RunControl())
+    a = load_checkpoint(f"{plain.run_dir}/last.pt")["state_dict"]
+    b = load_checkpoint(f"{accum.run_dir}/last.pt")["state_dict"]
+    for key in a:  # the same samples per step, so the same weights up to float rounding
+        assert torch.allclose(a[key], b[key], atol=1e-4), key
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_good_checkpoint(tiny_settings, monkeypatch):
+    calls = {"n": 0}
+    forward = LSTMClassifier.forward
+
+    def poisoned(self, x):  # the 17th training forward (epoch 2, step 5) produces NaN logits
+        out = forward(self, x)
+        if self.training:
+            calls["n"] += 1
+            if calls["n"] == 17:
+                return out * float("nan")
+        return out
+
+    monkeypatch.setattr(LSTMClassifier, "forward", poisoned)
+    rec = Recorder()
+    result = run(tiny_settings, rec, RunControl())
+    assert result.status == "failed" and result.exit_code == 1
+    message = rec.of(ev.RunFailed)[0].message
+    assert "NaN or infinite at step 17" in message and "learning_rate" in message
+    assert result.summary["status"] == "failed" and result.summary["epochs_completed"] == 1
+    good = load_checkpoint(f"{result.run_dir}/last.pt")  # epoch 1's checkpoint, not overwritten by NaN weights
+    assert good["epoch"] == 1 and all(torch.isfinite(v).all() for v in good["state_dict"].values())
+
+
+@pytest.mark.parametrize("override, message", [
+    (("data", "sequence_length", 30), "must equal the image's H x W x C"),
+    (("train", "amp", "fp16"), "fp16 needs a CUDA GPU"),
+    (("train", "epochs", 0), "train.epochs = 0 evaluates a checkpoint"),
+    (("system", "device", "cuda"), "no usable CUDA GPU"),
+    (("train", "batch_size", 51), None),
+])
+def test_inconsistent_settings_are_refused_before_any_file(tiny_settings, tmp_path, override, message):
+    section, key, value = override
+    setattr(getattr(tiny_settings, section), key, value)
+    if message is None:  # a batch size not divisible by accumulation steps
+        tiny_settings.train.grad_accum_steps = 2
+        message = "must be divisible"
+    with pytest.raises(SettingsError, match=message):
+        run(tiny_settings, Recorder(), RunControl())
+    assert not (tmp_path / "runs").exists()
+
+
+def test_missing_data_names_files_and_folder(tiny_settings, tmp_path):
+    tiny_settings.data.root = str(tmp_path / "nowhere")
+    with pytest.raises(DataError) as err:
+        run(tiny_settings, Recorder(), RunControl())
+    text = str(err.value)
+    assert "train-images-idx3-ubyte" in text and str(tmp_path / "nowhere" / "MNIST" / "raw") in text
+    assert "data.download = true" in text
