@@ -1,0 +1,81 @@
+"""Run history: list the runs of output.dir, replay one's curves, overlay two, resume a stopped one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from textual.widgets import DataTable
+
+from lstm_vision.config import Settings, save_settings
+from lstm_vision.control import RunControl
+from app.charts import ChartPair
+from app.history import HistoryView, read_confusion, scan_runs
+from app.form import SettingsForm
+from test_app_fakes import FakeEngine, make_app, wait_for
+
+
+def write_run(runs: Path, name: str, status: str, epochs: int, hidden: int = 64) -> Path:
+    """A run folder as the engine writes it, from the fake's events."""
+    events = []
+    FakeEngine(runs, epochs=epochs, steps=3)(None, events.append, RunControl())
+    run_dir = runs / name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / "metrics.jsonl", "w", encoding="utf-8") as fh:
+        for ev in events:
+            fh.write(ev.to_json() + "\n")
+        fh.write('{"event": "step_logged", "torn li\n')  # a torn last line must not break the replay
+    summary = dict(events[-1].summary, status=status, epochs_completed=epochs)
+    (run_dir / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    (run_dir / "confusion_matrix.csv").write_text("\n".join(",".join(map(str, r)) for r in events[-1].confusion_matrix))
+    s = Settings()
+    s.model.hidden_size = hidden
+    s.output.dir = str(runs)
+    save_settings(s, run_dir / "settings.toml")
+    return run_dir
+
+
+def test_scan_lists_run_folders_with_their_summaries(tmp_path):
+    runs = tmp_path / "runs"
+    write_run(runs, "a", "completed", 2)
+    (runs / "not-a-run").mkdir()
+    [info] = scan_runs(runs)
+    assert (info.name, info.status, info.epochs, info.test_acc) == ("a", "completed", 2, 0.9876)
+    assert len(read_confusion(runs / "a")) == 10
+    assert scan_runs(tmp_path / "missing") == []
+
+
+async def test_open_overlay_and_resume_from_history(tmp_path):
+    runs = tmp_path / "runs"
+    write_run(runs, "first", "completed", 2)
+    stopped = write_run(runs, "second", "stopped", 3, hidden=48)
+    engine = FakeEngine(runs, epochs=1, steps=2)
+    app = make_app(tmp_path, engine=engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f9")
+        await pilot.pause()
+        history = app.query_one(HistoryView)
+        table = history.query_one(DataTable)
+        assert table.row_count == 2 and app.focused is table
+        names = [r.name for r in history.runs]
+        assert sorted(names) == ["first", "second"]
+
+        table.move_cursor(row=names.index("first"))
+        await pilot.press("enter")
+        await pilot.pause()
+        charts = history.query_one(ChartPair)
+        assert charts.loss.series[2].ys == [1.1, 0.55]  # validation loss replayed from metrics.jsonl
+        assert "Got 9,876/10,000" in str(app.query_one("#result-summary").render())
+
+        table.move_cursor(row=names.index("second"))
+        await pilot.press("space")
+        await pilot.pause()
+        assert [s.label for s in charts.accuracy.series] == ["first val", "second val"]
+        assert len(charts.accuracy.series[1].xs) == 3
+
+        await pilot.press("r")  # resume the stopped run: its settings fill the form, the engine resumes it
+        await app.workers.wait_for_complete()
+        await wait_for(pilot, lambda: app.state == "completed")
+        assert engine.calls[-1]["resume"] == str(stopped)
+        assert engine.calls[-1]["settings"].model.hidden_size == 48
+        assert app.query_one(SettingsForm).row("model", "hidden_size").value() == 48
