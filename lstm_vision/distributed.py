@@ -13,6 +13,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Callable
 
 import torch
 import torch.distributed as dist
@@ -110,23 +111,36 @@ def any_rank(flag: bool, device: torch.device, ctx: DistContext) -> bool:
     return bool(value.item())
 
 
-def agree_on_control(control, device: torch.device, ctx: DistContext) -> bool:
+def agree_on_control(control, device: torch.device, ctx: DistContext,
+                     on_pause: Callable[[bool], None] | None = None) -> bool:
     """Wait while paused, then return True if a stop was asked for; under DDP, on every rank together.
 
     A pause or stop reaches the ranks at slightly different moments: if one rank paused on its own,
     the others would wait in their next all-reduce until the collective timeout killed the job. So
     the ranks pause when any rank is paused, meet every PAUSE_POLL_S while paused, and stop together.
+    ``on_pause(True)`` is called when the pause begins and ``on_pause(False)`` when training goes on.
     """
+    notify = on_pause or (lambda paused: None)
     if not ctx.enabled:
-        control.wait_while_paused()
+        if control.paused:
+            notify(True)
+            control.wait_while_paused()
+            if not control.stop_requested:
+                notify(False)
         return control.stop_requested
     flags = torch.zeros(2, device=device)
+    was_paused = False
     while True:
         flags[0], flags[1] = float(control.stop_requested), float(control.paused)
         dist.all_reduce(flags, op=dist.ReduceOp.MAX)
         stop, paused = flags.tolist()
         if stop or not paused:
+            if was_paused and not stop:
+                notify(False)
             return bool(stop)
+        if not was_paused:
+            was_paused = True
+            notify(True)
         time.sleep(PAUSE_POLL_S)
 
 

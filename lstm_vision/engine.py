@@ -71,6 +71,7 @@ class Job:
     partial: dict[str, float] = field(default_factory=dict)  # this epoch's sums so far (loss, correct, seen)
     last_resources: float = 0.0
     rank_peaks: list[int] | None = None  # every rank's peak GPU memory, gathered at the last sample
+    rank_peaks: list[int] | None = None  # every rank's peak GPU memory, gathered at the last sample
 
 
 def run(settings: Settings, emit: Callable[[ev.Event], None], control: RunControl,
@@ -196,7 +197,7 @@ def train(job: Job, control: RunControl) -> str:
         while job.step < job.batcher.steps_per_epoch:
             if job.step % stop_check_every == 0:
                 pause_start = time.perf_counter()
-                stop = agree_on_control(control, job.device, job.dist)  # under DDP all ranks pause and stop together
+                stop = agree_on_control(control, job.device, job.dist, lambda paused: _paused(job, paused))  # all ranks together
                 paused_s += time.perf_counter() - pause_start  # paused time is not training time
                 if stop:
                     sums += all_reduce_sum(window, job.dist)
@@ -231,6 +232,10 @@ def train(job: Job, control: RunControl) -> str:
         _account(job, epoch_time, sums)
         end_epoch(job, epoch_time, lr)
     return "completed"
+
+
+def _paused(job: Job, paused: bool) -> None:
+    job.emit(ev.LogMessage("info", f"Paused at epoch {job.epoch + 1}, step {job.step}." if paused else "Resumed."))
 
 
 def _account(job: Job, seconds: float, sums: torch.Tensor) -> None:
@@ -395,6 +400,7 @@ def _preview_event(job: Job, preview: tuple[torch.Tensor, torch.Tensor, torch.Te
 def fail(job: Job, err: BaseException) -> RunResult:
     log_path = job.run_dir / "error.log"
     message = _explain(job, err)
+    record_failure(message)  # under torchrun: names this rank and its error in torchrun's report
     record_failure(message)  # under torchrun: names this rank and its error in torchrun's report
     if job.dist.is_main:
         log_path.write_text(traceback.format_exc(), encoding="utf-8")

@@ -76,6 +76,8 @@ class RankFailure:
 
     def sentence(self) -> str:
         who = f"Rank {self.rank}" if self.rank is not None else "A rank"
+        if self.exit_code is not None and self.exit_code < 0:
+            return f"{who} was {self.message}"
         code = f" with exit code {self.exit_code}" if self.exit_code is not None else ""
         return f"{who} failed{code}: {self.message}"
 
@@ -362,9 +364,12 @@ def first_failure(log_dir: Path, stderr_text: str) -> RankFailure | None:
         stack = message.get("extraInfo", {}).get("py_callstack", "") if isinstance(message, dict) else ""
         failures.append(RankFailure(ours.get("rank", _rank_from_path(path)), ours.get("exit_code"),
                                     ours.get("message", text), stack, float(ours.get("time", float("inf")))))
+    reported = _root_cause_from_report(stderr_text)
+    if reported is not None and reported.rank not in {f.rank for f in failures}:
+        return reported  # it died without a Python error (a signal): the others' errors followed from it
     if failures:
         return min(failures, key=lambda f: (f.time, f.rank if f.rank is not None else 0))
-    return _root_cause_from_report(stderr_text)
+    return reported
 
 
 def _rank_from_path(path: Path) -> int | None:
@@ -389,7 +394,7 @@ def _root_cause_from_report(stderr_text: str) -> RankFailure | None:
             name = signal.Signals(-code).name
         except ValueError:
             name = f"signal {-code}"
-        detail = f"killed by {name}" + (" (the out-of-memory killer?)" if name == "SIGKILL" else "")
+        detail = f"killed by {name}" + (" (out of memory? see dmesg)" if name == "SIGKILL" else "")
     elif detail.startswith("To enable traceback") or not detail:
         detail = "it ended without an error message (see torchrun.log)"
     return RankFailure(rank, code, detail)

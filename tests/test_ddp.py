@@ -1,0 +1,274 @@
+"""DDP on CPU: two gloo processes, through the launcher users use (lstm-vision-tui --no-ui with
+system.nproc = 2, which starts torchrun) and the one the app uses (launch_local).
+
+Every test that starts processes tags them with an environment variable and checks at the end
+that none is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+import torch.distributed as dist
+
+from lstm_vision import events as ev
+from lstm_vision.config import Settings, SettingsError, load_settings, save_settings
+from lstm_vision.control import RunControl
+from lstm_vision.engine import run as engine_run
+from lstm_vision.launcher import first_failure, launch_local, preflight
+
+pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
+                                reason="this PyTorch build has no gloo backend")
+
+CLI = Path(sys.executable).with_name("lstm-vision-tui")
+TAG = "LSTM_VISION_TEST_TAG"
+TRAIN_SAMPLES, TEST_SAMPLES = 500, 200  # the tiny set: 600 training images, 5/6 of them for training
+
+
+def tiny(mnist_root: Path, out: Path, **train) -> Settings:
+    """A run of a few seconds; dropout 0 and a constant learning rate so that runs can be compared."""
+    s = Settings()
+    s.data.root, s.data.download = str(mnist_root), False
+    s.model.hidden_size, s.model.num_layers, s.model.bidirectional, s.model.dropout = 16, 1, False, 0.0
+    s.optim.learning_rate, s.optim.schedule = 1e-2, "constant"
+    s.train.epochs, s.train.batch_size, s.train.log_every = 2, 50, 1
+    s.train.amp, s.train.label_smoothing = "off", 0.0
+    s.system.device, s.system.master_port = "cpu", 0  # 0: torchrun picks a free port (tests run side by side)
+    s.output.dir, s.output.run_name = str(out), "run"
+    for key, value in train.items():
+        setattr(s.train, key, value)
+    return s
+
+
+def cli(settings: Settings, tmp: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
+    """lstm-vision-tui --no-ui with these settings and system.nproc = 2, as a user starts it."""
+    config = tmp / f"settings-{uuid.uuid4().hex[:6]}.toml"
+    save_settings(settings, config)
+    return subprocess.Popen([str(CLI), "--no-ui", "--config", str(config), "--set", "system.nproc=2", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def tagged_env(tag: str, **extra: str) -> dict[str, str]:
+    return {**os.environ, TAG: tag, **extra}
+
+
+def processes_tagged(tag: str) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.pid != os.getpid() and process.environ().get(TAG) == tag:
+                found.append(process)
+        except psutil.Error:  # gone, a zombie, or not ours
+            pass
+    return found
+
+
+def assert_no_processes_left(tag: str) -> None:
+    deadline = time.monotonic() + 30
+    left = processes_tagged(tag)
+    while left and time.monotonic() < deadline:  # bounded polling: the kernel reaps asynchronously
+        time.sleep(0.2)
+        left = processes_tagged(tag)
+    assert not left, f"processes left behind: {[(p.pid, p.cmdline()) for p in left]}"
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def step_losses(records: list[dict]) -> dict[int, float]:
+    return {r["global_step"]: r["loss"] for r in records if r["event"] == "step_logged"}
+
+
+@pytest.fixture(scope="module")
+def ddp_run(mnist_root, tmp_path_factory):
+    """One completed 2-process run through the headless CLI: (settings, run folder, stdout)."""
+    tmp = tmp_path_factory.mktemp("ddp")
+    settings = tiny(mnist_root, tmp / "runs")
+    tag = uuid.uuid4().hex
+    proc = cli(settings, tmp, env=tagged_env(tag))
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out + err
+    assert_no_processes_left(tag)
+    return settings, tmp / "runs" / "run", out
+
+
+def test_ddp_run_completes_and_covers_all_samples(ddp_run):
+    settings, run_dir, out = ddp_run
+    assert out.splitlines()[0] == f"Run directory: {run_dir}"
+    assert "DDP: 2 processes (gloo), batch 50 in all = 25 per process" in out
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["world_size"] == 2
+    assert summary["epochs_completed"] == 2
+    assert (summary["train_total"], summary["test_total"]) == (TRAIN_SAMPLES, TEST_SAMPLES)
+    # train samples per second x time = every sample of every epoch, from both ranks together
+    assert round(summary["train_samples_per_s"] * summary["train_time_s"]) == 2 * TRAIN_SAMPLES
+    assert summary["test_accuracy"] > 0.9  # the pattern is learnable in two epochs
+    records = read_metrics(run_dir)
+    assert [r["event"] for r in records].count("run_started") == 1  # only rank 0 writes
+    vals = [r for r in records if r["event"] == "evaluation_finished" and r["split"] == "val"]
+    assert [v["total"] for v in vals] == [TRAIN_SAMPLES // 5] * 2  # the whole validation split, all ranks together
+    assert {(r["steps_per_epoch"], r["epoch"]) for r in records if r["event"] == "step_logged"} == {(10, 1), (10, 2)}
+    assert {"best.pt", "last.pt", "confusion_matrix.csv", "settings.toml", "torchrun.log"} <= {p.name for p in run_dir.iterdir()}
+    assert load_settings(run_dir / "settings.toml").system.nproc == 2
+
+
+def test_two_ranks_track_one_process_at_the_same_global_batch(ddp_run, tmp_path):
+    settings, run_dir, _ = ddp_run
+    single = tiny(Path(settings.data.root), tmp_path / "runs")
+    single.system.nproc = 1
+    result = engine_run(single, lambda event: None, RunControl())
+    assert result.status == "completed"
+    ddp_losses = step_losses(read_metrics(run_dir))
+    one_losses = step_losses(read_metrics(Path(result.run_dir)))
+    assert sorted(ddp_losses) == sorted(one_losses) == list(range(1, 21))
+    for step in ddp_losses:  # 2 ranks x 25 see the same 50 samples per step as 1 x 50: the same curve
+        assert ddp_losses[step] == pytest.approx(one_losses[step], rel=1e-3, abs=1e-4), step
+    ddp_summary = json.loads((run_dir / "summary.json").read_text())
+    assert ddp_summary["test_correct"] == result.summary["test_correct"]
+
+
+def test_stop_with_sigint_then_resume_with_and_without_ddp(mnist_root, tmp_path, monkeypatch):
+    settings = tiny(mnist_root, tmp_path / "runs", epochs=1000)  # stopped long before the end
+    tag = uuid.uuid4().hex
+    proc = cli(settings, tmp_path, env=tagged_env(tag))
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith("epoch 1 step 3/"):
+            proc.send_signal(signal.SIGINT)  # as Ctrl-C in a terminal: to the launcher only
+            break
+    out = "".join(seen) + proc.stdout.read()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=300) == 130, out + err
+    assert_no_processes_left(tag)
+    run_dir = tmp_path / "runs" / "run"
+    assert f"Resume with: lstm-vision-tui --no-ui --resume {run_dir}" in out
+    stopped = json.loads((run_dir / "summary.json").read_text())
+    assert stopped["status"] == "stopped" and (run_dir / "last.pt").is_file()
+    stopped_at = max(step_losses(read_metrics(run_dir)))
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+
+    # resume under DDP through the app's entry point, pausing and resuming on the way
+    resumed = load_settings(run_dir / "settings.toml")
+    resumed.train.epochs = stopped["epochs_completed"] + 3  # 20+ steps: time for the pause to land
+    monkeypatch.setenv(TAG, tag)
+    control, events, paused = RunControl(), [], threading.Event()
+
+    def emit(event: ev.Event) -> None:
+        events.append(event)
+        if isinstance(event, ev.RunStarted):
+            control.pause()  # reaches the ranks as soon as they run
+        if isinstance(event, ev.LogMessage) and event.text.startswith("Paused at"):
+            paused.set()
+            control.resume()
+
+    result = launch_local(resumed, emit, control, str(run_dir))
+    assert result.status == "completed" and result.exit_code == 0, result
+    assert paused.is_set() and any(isinstance(e, ev.LogMessage) and e.text == "Resumed." for e in events)
+    assert_no_processes_left(tag)
+    ddp_losses = step_losses(read_metrics(run_dir))
+    assert min(s for s in ddp_losses if s > stopped_at) == stopped_at + 1  # it went on where it stopped
+
+    # resume the copy in one process, without DDP: the same steps, the same losses
+    single = load_settings(copy / "settings.toml")
+    single.train.epochs, single.system.nproc = resumed.train.epochs, 1
+    one = engine_run(single, lambda event: None, RunControl(), str(copy))
+    assert one.status == "completed" and one.summary["world_size"] == 1
+    one_losses = step_losses(read_metrics(copy))
+    assert sorted(one_losses) == sorted(ddp_losses)
+    for step in one_losses:
+        assert one_losses[step] == pytest.approx(ddp_losses[step], rel=1e-3, abs=1e-4), step
+    assert one.summary["test_correct"] == result.summary["test_correct"]
+
+
+FAULT = """\
+    import os
+    if os.environ.get("RANK") == "1":  # rank 1 raises at its third step
+        import lstm_vision.engine as engine
+        train_step = engine.train_step
+        def failing_step(job, order, step):
+            if job.global_step >= 2:
+                raise RuntimeError("injected fault")
+            return train_step(job, order, step)
+        engine.train_step = failing_step
+"""
+
+
+def test_a_rank_that_raises_ends_the_job_naming_the_rank(mnist_root, tmp_path):
+    (tmp_path / "inject").mkdir()
+    (tmp_path / "inject" / "sitecustomize.py").write_text(textwrap.dedent(FAULT))
+    tag = uuid.uuid4().hex
+    env = tagged_env(tag, PYTHONPATH=os.pathsep.join(filter(None, [str(tmp_path / "inject"), os.environ.get("PYTHONPATH")])))
+    proc = cli(tiny(mnist_root, tmp_path / "runs", epochs=50), tmp_path, env=env)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 1, out + err
+    assert "error: Rank 1 failed with exit code 1: RuntimeError: injected fault" in out
+    assert_no_processes_left(tag)
+    run_dir = tmp_path / "runs" / "run"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["failed_rank"] == 1
+    assert "injected fault" in summary["error"]
+    log = (run_dir / "error.log").read_text()
+    assert "--- rank 1 (first failure) ---" in log and 'raise RuntimeError("injected fault")' in log
+
+
+# Fast checks, no processes started.
+
+def test_preflight_explains_settings_that_cannot_work(mnist_root, tmp_path):
+    s = tiny(mnist_root, tmp_path, batch_size=51)
+    s.system.nproc = 2
+    with pytest.raises(SettingsError, match="divisible by system.nproc"):
+        preflight(s)
+    s.train.batch_size, s.system.backend = 50, "nccl"
+    with pytest.raises(SettingsError, match="nccl needs CUDA"):
+        preflight(s)
+    s.system.backend = "gloo"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        s.system.master_port = busy.getsockname()[1]
+        with pytest.raises(SettingsError, match="already in use"):
+            preflight(s)
+
+
+REPORT = """\
+torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
+============================================================
+lstm_vision FAILED
+------------------------------------------------------------
+Root Cause (first observed failure):
+[0]:
+  time      : 2026-11-28_10:06:10
+  host      : localhost
+  rank      : 1 (local_rank: 1)
+  exitcode  : -9 (pid: 6306)  (SIGKILL)
+  error_file: <N/A>
+  traceback : Signal 9 (SIGKILL) received by PID 6306
+============================================================
+"""
+
+
+def test_a_killed_rank_is_named_even_when_the_others_left_error_files(tmp_path):
+    rank0 = tmp_path / "run" / "attempt_0" / "0"
+    rank0.mkdir(parents=True)
+    (rank0 / "error.json").write_text(json.dumps({
+        "message": {"message": "RuntimeError: Connection closed by peer", "extraInfo": {"py_callstack": "", "timestamp": "0"}},
+        "lstm_vision": {"rank": 0, "time": 1.0, "exit_code": 1, "message": "RuntimeError: Connection closed by peer"}}))
+    failure = first_failure(tmp_path, REPORT)
+    assert failure.sentence() == "Rank 1 was killed by SIGKILL (out of memory? see dmesg)"
+    assert first_failure(tmp_path, "").sentence() == "Rank 0 failed with exit code 1: RuntimeError: Connection closed by peer"
