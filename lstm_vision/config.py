@@ -34,6 +34,8 @@ def setting(default: Any, help: str, *, choices: tuple[str, ...] = (), low: floa
     return field(default=default, metadata=meta)
 
 
+DATASETS = ("mnist", "fashion-mnist", "kmnist", "emnist-<split>", "cifar10", "cifar100", "svhn", "folder")
+EMNIST_SPLITS = ("byclass", "bymerge", "balanced", "letters", "digits", "mnist")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
 SCHEDULES = ("constant", "onecycle", "cosine")
@@ -145,6 +147,13 @@ def _kind(f: dataclasses.Field) -> type:
     return type(f.default) if f.default is not dataclasses.MISSING else list
 
 
+def check_dataset_name(name: str) -> None:
+    if name in DATASETS or (name.startswith("emnist-") and name.removeprefix("emnist-") in EMNIST_SPLITS):
+        return
+    raise SettingsError(f"data.dataset {name!r} is not known; valid: {', '.join(DATASETS)} "
+                        f"(emnist splits: {', '.join(EMNIST_SPLITS)}).")
+
+
 def _describe_range(meta: dict) -> str:
     low, high = meta["low"], meta["high"]
     lo = "" if low is None else (f"> {low:g}" if meta["low_open"] else f">= {low:g}")
@@ -172,6 +181,8 @@ def check_value(section: str, key: str, value: Any) -> Any:
             raise SettingsError(f"{name} must be text, not {value!r}.")
         if meta["choices"] and value not in meta["choices"]:
             raise SettingsError(f"{name} must be one of {', '.join(meta['choices'])}, not {value!r}.")
+        if name == "data.dataset":
+            check_dataset_name(value)
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SettingsError(f"{name} must be a {'whole number' if kind is int else 'number'}, not {value!r}.")

@@ -55,24 +55,11 @@ class DataBundle:
                           self.class_names, self.mean.to(device), self.std.to(device))
 
 
-# name -> (torchvision class name, how to build train and test sets)
 _IDX_SETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
-DATASETS = ("mnist", "fashion-mnist", "kmnist", "emnist-<split>", "cifar10", "cifar100", "svhn", "folder")
-EMNIST_SPLITS = ("byclass", "bymerge", "balanced", "letters", "digits", "mnist")
-
-
-def check_dataset_name(name: str) -> None:
-    if name in _IDX_SETS or name in ("cifar10", "cifar100", "svhn", "folder"):
-        return
-    if name.startswith("emnist-") and name.removeprefix("emnist-") in EMNIST_SPLITS:
-        return
-    raise DataError(f"data.dataset {name!r} is not known; valid: {', '.join(DATASETS)} "
-                    f"(emnist splits: {', '.join(EMNIST_SPLITS)}).")
 
 
 def load_data(settings: DataSettings, seed: int) -> DataBundle:
     """Decode the data set into CPU uint8 tensors and split train/validation with ``seed``."""
-    check_dataset_name(settings.dataset)
     if settings.dataset == "folder":
         from lstm_vision.folder import load_folder  # PIL decoding only when needed
         train, test, class_names = load_folder(settings, seed)

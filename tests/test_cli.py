@@ -1,0 +1,114 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import real_data_root
+
+PY = sys.executable
+
+
+def cli(*args, cwd=None, **kwargs):
+    return subprocess.run([PY, "-m", "lstm_vision", *args], capture_output=True, text=True, cwd=cwd, **kwargs)
+
+
+def tiny_args(mnist_root, out):
+    return ["--no-ui", "--set", f"data.root={mnist_root}", "--set", "data.download=false",
+            "--set", "model.hidden_size=16", "--set", "model.num_layers=1", "--set", "model.bidirectional=false",
+            "--set", "train.epochs=1", "--set", "train.batch_size=50", "--set", "train.log_every=4",
+            "--set", "train.amp=off", "--set", f"output.dir={out}", "--set", "output.run_name=cli"]
+
+
+def test_core_does_not_import_the_ui():
+    code = ("import sys, lstm_vision, lstm_vision.cli, lstm_vision.engine, lstm_vision.launcher, lstm_vision.printer;"
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'plotext', 'textual_plotext', 'app')];"
+            "print(bad); sys.exit(1 if bad else 0)")
+    result = subprocess.run([PY, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_help_lists_every_setting_with_default():
+    from lstm_vision.config import SECTIONS
+    import dataclasses
+    out = cli("--help").stdout
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            assert f"{section}.{f.name} = " in out, f"{section}.{f.name}"
+    assert "--preset" in out and "--resume" in out and "130 stopped" in out
+
+
+def test_headless_run_prints_run_dir_first_and_reference_lines(mnist_root, tmp_path):
+    result = cli(*tiny_args(mnist_root, tmp_path))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"Run directory: {tmp_path / 'cli'}"
+    assert any(l.startswith("Train data: Got ") and l.endswith(" %") for l in lines)
+    assert any(l.startswith("Test data: Got ") and "/200 with accuracy" in l for l in lines)
+    assert "\r" not in result.stdout  # not a terminal: plain lines only
+    assert any(l.startswith("epoch 1 step 4/") and "samples/s" in l and "ETA" in l and "RSS" in l for l in lines)
+    assert json.loads((tmp_path / "cli" / "summary.json").read_text())["status"] == "completed"
+
+
+def test_settings_sources_apply_in_order(tmp_path):
+    config = tmp_path / "mine.toml"
+    config.write_text("[train]\nepochs = 4\n[model]\nhidden_size = 32\n")
+    out = cli("--preset", "cpu", "--config", str(config), "--set", "train.epochs=9", "--print-settings").stdout
+    assert "epochs = 9" in out and "hidden_size = 32" in out and "bidirectional = false" in out
+
+
+def test_settings_toml_in_working_dir_is_the_default(tmp_path):
+    (tmp_path / "settings.toml").write_text("[train]\nepochs = 3\n")
+    assert "epochs = 3" in cli("--print-settings", cwd=tmp_path).stdout
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--set", "train.epochs=-2"], ["train.epochs", ">= 0"]),
+    (["--set", "train.lr=0.1"], ["train.lr"]),
+    (["--preset", "nope"], ["Unknown preset 'nope'", "cpu"]),
+    (["--config", "missing.toml"], ["missing.toml does not exist"]),
+])
+def test_bad_input_is_one_sentence_and_exit_2(tmp_path, args, words):
+    result = cli("--no-ui", *args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+    for word in words:
+        assert word in result.stderr
+
+
+def test_missing_data_exits_2_with_the_files(tmp_path):
+    result = cli("--no-ui", "--set", f"data.root={tmp_path}", "--set", "data.download=false", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "t10k-labels-idx1-ubyte" in result.stderr and str(tmp_path / "MNIST" / "raw") in result.stderr
+
+
+def test_sigint_saves_last_checkpoint_and_exits_130_then_resumes(mnist_root, tmp_path):
+    args = tiny_args(mnist_root, tmp_path) + ["--set", "train.epochs=40", "--set", "train.log_every=1"]
+    proc = subprocess.Popen([PY, "-m", "lstm_vision", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:  # wait until training is really under way
+        if line.startswith("epoch 1 step 3/"):
+            proc.send_signal(signal.SIGINT)
+            break
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    run_dir = tmp_path / "cli"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "stopped" and (run_dir / "last.pt").is_file()
+    assert f"--resume {run_dir}" in out
+    resumed = cli("--no-ui", "--resume", str(run_dir), "--set", "train.epochs=1")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
+
+
+@pytest.mark.skipif(real_data_root() is None, reason="set LSTM_VISION_TEST_DATA to the folder holding MNIST/raw")
+def test_real_mnist_short_run_reaches_97_percent(tmp_path):
+    result = cli("--no-ui", "--preset", "cpu", "--set", f"data.root={real_data_root().resolve()}",
+                 "--set", "data.download=false", "--set", "train.epochs=1", "--set", f"output.dir={tmp_path}",
+                 "--set", "output.run_name=real")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "real" / "summary.json").read_text())
+    assert summary["test_total"] == 10000 and summary["train_total"] + 10000 == 60000
+    assert summary["test_accuracy"] >= 0.97, summary

@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from lstm_vision.config import DataSettings
+from lstm_vision.config import SettingsError, check_dataset_name
+from lstm_vision.data import DataError, load_data
+
+
+def test_mnist_files_decode_into_uint8_tensors_and_split_by_seed(mnist_root):
+    settings = DataSettings(root=str(mnist_root), download=False)
+    a, b = load_data(settings, seed=3), load_data(settings, seed=3)
+    assert a.train.images.dtype == torch.uint8 and a.train.images.shape == (500, 28, 28, 1)
+    assert (len(a.train), len(a.val), len(a.test)) == (500, 100, 200)
+    assert torch.equal(a.val.labels, b.val.labels) and torch.equal(a.val.images, b.val.images)
+    c = load_data(settings, seed=4)
+    assert not torch.equal(a.val.images, c.val.images)
+    assert a.class_names[0] == "0 - zero" and a.num_classes == 10
+
+
+def test_grey_images_become_three_channels(mnist_root):
+    data = load_data(DataSettings(root=str(mnist_root), download=False, channels=3), seed=0)
+    assert data.train.images.shape[-1] == 3 and data.mean.shape == (3,)
+    assert torch.equal(data.train.images[..., 0], data.train.images[..., 2])
+
+
+def test_truncated_idx_file_is_named(mnist_root, tmp_path):
+    import shutil
+    root = tmp_path / "copy"
+    shutil.copytree(mnist_root, root)
+    images = root / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:5000])
+    with pytest.raises(DataError) as err:
+        load_data(DataSettings(root=str(root), download=False), seed=0)
+    assert "truncated or corrupt" in str(err.value) and str(root / "MNIST" / "raw") in str(err.value)
+
+
+def _write_folder(root, per_class=6, size=12, mode="RGB"):
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for k, name in enumerate(["cat", "dog"]):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                pixels = rng.integers(0, 255, size=(size, size, 3), dtype=np.uint8)
+                pixels[:, :, k] = 255
+                Image.fromarray(pixels).convert(mode).save(folder / f"{i}.png")
+
+
+def test_folder_set_is_resized_and_converted(tmp_path):
+    _write_folder(tmp_path)
+    data = load_data(DataSettings(dataset="folder", root=str(tmp_path), channels=1, image_size=20, train_split=0.5), seed=0)
+    assert data.class_names == ["cat", "dog"]
+    assert data.train.images.shape == (6, 20, 20, 1) and len(data.test) == 12
+    colour = load_data(DataSettings(dataset="folder", root=str(tmp_path), channels=3, image_size=8, train_split=0.5), seed=0)
+    assert colour.train.images.shape == (6, 8, 8, 3)
+
+
+def test_folder_without_images_and_unreadable_image(tmp_path):
+    (tmp_path / "empty" / "cat").mkdir(parents=True)
+    with pytest.raises(DataError, match="No images found"):
+        load_data(DataSettings(dataset="folder", root=str(tmp_path / "empty")), seed=0)
+    _write_folder(tmp_path / "bad")
+    broken = tmp_path / "bad" / "train" / "cat" / "0.png"
+    broken.write_bytes(b"\x89PNG not really")
+    with pytest.raises(DataError) as err:
+        load_data(DataSettings(dataset="folder", root=str(tmp_path / "bad")), seed=0)
+    assert str(broken) in str(err.value)
+
+
+def test_dataset_names():
+    for name in ("mnist", "fashion-mnist", "kmnist", "emnist-letters", "cifar10", "cifar100", "svhn", "folder"):
+        check_dataset_name(name)
+    with pytest.raises(SettingsError, match="emnist splits"):
+        check_dataset_name("emnist-foo")
