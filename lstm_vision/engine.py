@@ -71,7 +71,6 @@ class Job:
     partial: dict[str, float] = field(default_factory=dict)  # this epoch's sums so far (loss, correct, seen)
     last_resources: float = 0.0
     rank_peaks: list[int] | None = None  # every rank's peak GPU memory, gathered at the last sample
-    rank_peaks: list[int] | None = None  # every rank's peak GPU memory, gathered at the last sample
 
 
 def run(settings: Settings, emit: Callable[[ev.Event], None], control: RunControl,
@@ -401,12 +400,11 @@ def fail(job: Job, err: BaseException) -> RunResult:
     log_path = job.run_dir / "error.log"
     message = _explain(job, err)
     record_failure(message)  # under torchrun: names this rank and its error in torchrun's report
-    record_failure(message)  # under torchrun: names this rank and its error in torchrun's report
-    if job.dist.is_main:
-        log_path.write_text(traceback.format_exc(), encoding="utf-8")
     summary = build_summary(job, "failed")
     summary["error"] = message
     try:
+        if job.dist.is_main:
+            log_path.write_text(traceback.format_exc(), encoding="utf-8")
         _write_summary(job, summary)
     except OSError:
         pass  # a full disk may be what failed; the message still reaches the user
