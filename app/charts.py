@@ -48,6 +48,7 @@ class Chart(PlotextPlot):
         self.title = title
         self.ylabel = ylabel
         self.series: list[Series] = []
+        self.x_extent: float | None = None  # the run's epochs: the x axis shows how far along it is
         self._dirty = True
         self.redraws = 0  # tests and the throughput check read it
 
@@ -56,8 +57,9 @@ class Chart(PlotextPlot):
         self.set_interval(REDRAW_S, self.flush)
         self.flush()
 
-    def set_series(self, series: list[Series]) -> None:
+    def set_series(self, series: list[Series], x_extent: float | None = None) -> None:
         self.series = series
+        self.x_extent = x_extent
         self._dirty = True
 
     def flush(self) -> None:
@@ -80,6 +82,8 @@ class Chart(PlotextPlot):
             else:
                 plt.plot(xs, ys, label=s.label, color=s.color, marker=s.marker)
             drawn = True
+        if drawn and self.x_extent:
+            plt.xlim(0, self.x_extent)
         if not drawn:
             plt.xlim(0, 1)
             plt.ylim(0, 1)
@@ -134,8 +138,9 @@ class ChartPair(Horizontal):
         return self.query_one(".acc-chart", Chart)
 
     def show_record(self, record: RunRecord) -> None:
-        self.loss.set_series(live_series(record, "loss"))
-        self.accuracy.set_series(live_series(record, "accuracy"))
+        epochs = float(record.started.epochs) if record.started and record.started.epochs else None
+        self.loss.set_series(live_series(record, "loss"), epochs)
+        self.accuracy.set_series(live_series(record, "accuracy"), epochs)
 
     def show_overlay(self, records: list[RunRecord]) -> None:
         self.loss.set_series(overlay_series(records, "loss"))

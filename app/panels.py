@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
 
@@ -47,18 +48,18 @@ class StatusLine(Static):
     def _redraw(self) -> None:
         text = Text()
         text.append(f" {self.state.upper()} ", style=f"reverse {STATE_STYLES.get(self.state, 'bold')}")
-        if self.detail:
-            text.append(f" {self.detail} │", style="bold")
+        parts = [self.detail] if self.detail else []
         ev = self.started
         if ev is not None:
-            parts = [f"{ev.device_name or ev.device} {ev.precision}",
-                     f"compile {ev.compiled or ev.compile_mode}",
-                     f"{ev.world_size} proc" + ("s" if ev.world_size != 1 else ""),
-                     f"{fmt_count(ev.parameters)} params",
-                     f"{ev.dataset} {fmt_count(ev.train_size)}/{fmt_count(ev.val_size)}/{fmt_count(ev.test_size)}"]
-            text.append(" " + " · ".join(parts))
+            compiled = ev.compile_mode if ev.compiled in ("", ev.compile_mode, "nothing") else f"{ev.compile_mode} ({ev.compiled})"
+            parts += [f"{ev.device_name or ev.device} {ev.precision}",
+                      f"compile {compiled}",
+                      f"{ev.world_size} proc" + ("s" if ev.world_size != 1 else ""),
+                      f"{fmt_count(ev.parameters)} params",
+                      f"{ev.dataset} {fmt_count(ev.train_size)}/{fmt_count(ev.val_size)}/{fmt_count(ev.test_size)}"]
         elif self.settings_name:
-            text.append(f"  │ settings: {self.settings_name}", style="dim")
+            parts.append(f"settings: {self.settings_name}")
+        text.append(" " + " · ".join(parts))
         self.update(text)
 
 
@@ -149,6 +150,8 @@ class MemoryPanel(Static):
         else:
             text.append("No GPU", style="bold yellow")
             text.append(": training on the CPU\n")
+            if ev.note.lower().startswith("no gpu"):
+                ev = dataclasses.replace(ev, note="")  # the engine said what the header says
         text.append(f"RSS  {fmt_bytes(ev.host_rss_bytes)} (peak {fmt_bytes(ev.host_peak_rss_bytes)})\n")
         text.append(f"host {fmt_bytes(ev.host_available_bytes)} free of {fmt_bytes(ev.host_total_bytes)}")
         if ev.note:

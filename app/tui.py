@@ -10,7 +10,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Label, TabbedContent, TabPane
-from textual.worker import Worker, WorkerState
 
 from lstm_vision.config import Settings, SettingsError
 from lstm_vision.control import RunControl
@@ -19,21 +18,19 @@ from lstm_vision.events import (
     ResourcesSampled, RunFailed, RunFinished, RunStarted, RunStopped, StepLogged,
 )
 from app.charts import ChartPair
-from app.dialogs import ConfirmScreen
 from app.files import SettingsFileActions
 from app.form import SettingsForm
 from app.history import HistoryView, read_confusion, read_summary
 from app.panels import LogPanel, MemoryPanel, RunProgress, StatusLine
 from app.record import RunRecord
+from app.runs import ACTIVE, RunActions
 from app.results import ResultsView
-from app.worker import Engine, EngineEvent, run_engine, write_crash_log
+from app.worker import Engine, EngineEvent
 
-ACTIVE = ("starting", "running", "paused", "stopping")
-EXIT_CODES = {"completed": 0, "stopped": 130, "failed": 1}
 TABS = {"settings": "tab-settings", "train": "tab-train", "results": "tab-results", "history": "tab-history"}
 
 
-class LstmVisionApp(SettingsFileActions, App[int]):
+class LstmVisionApp(RunActions, SettingsFileActions, App[int]):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "lstm-vision"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
@@ -173,86 +170,6 @@ class LstmVisionApp(SettingsFileActions, App[int]):
             output_dir = self.settings.output.dir
         self.query_one(HistoryView).load(output_dir)
 
-    # ---- runs -------------------------------------------------------------------------
-    def action_start(self) -> None:
-        self._start(resume=None)
-
-    def action_resume_run(self) -> None:
-        if self.resumable:
-            self._start(resume=self.resumable)
-        else:
-            self.notify("No stopped run to resume; pick one in History (F9) and press r.", severity="warning")
-
-    def _start(self, resume: str | None) -> None:
-        if self.state in ACTIVE:
-            self.notify(f"A run is {self.state}; stop it first (F8).", severity="warning")
-            return
-        try:
-            settings = self.form.collect()
-        except SettingsError as err:
-            self.notify(f"Cannot start: {err}", title="Invalid settings", severity="error", timeout=8)
-            self.action_show_tab("settings")
-            self.form.focus_field(self.form.errors()[0][0])
-            return
-        self._launch(settings, resume)
-
-    def _launch(self, settings: Settings, resume: str | None) -> None:
-        self.settings = settings
-        self.control = RunControl()
-        self.record = RunRecord()
-        self.query_one(RunProgress).reset()
-        self.query_one("#live-charts", ChartPair).show_record(self.record)
-        self.query_one(ResultsView).clear()
-        self.query_one(StatusLine).set_started(None)
-        what = f"Resuming {resume}" if resume else "Starting a run"
-        self.log_panel.add(f"{what} ({settings.model.num_layers}x{settings.model.hidden_size} LSTM, "
-                           f"{settings.train.epochs} epochs, batch {settings.train.batch_size}).", "app")
-        self.set_state("starting", "loading data…")
-        self.action_show_tab("train")
-        self.run_worker(partial(run_engine, self.post_message, self.engine, settings, self.control, resume),
-                        name="training", group="training", thread=True, exit_on_error=False)
-
-    def action_pause(self) -> None:
-        if self.control is None or self.state not in ("running", "paused", "starting"):
-            return
-        if self.control.paused:
-            self.control.resume()
-            self.set_state("running", "resumed")
-            self.log_panel.add("Resumed.", "app")
-        else:
-            self.control.pause()
-            self.set_state("paused", "F6 resumes · the batch in flight finishes first")
-            self.log_panel.add("Paused.", "app")
-
-    def action_stop(self) -> None:
-        if self.control is None or self.state not in ("running", "paused", "starting"):
-            return
-        self.control.stop()
-        self.set_state("stopping", "finishing the batch and saving last.pt…")
-        self.log_panel.add("Stopping: finishing the batch, saving last.pt.", "app")
-
-    def _quit_with(self, code: int) -> None:
-        self.exit(code, return_code=code)
-
-    async def action_quit(self) -> None:
-        if self.state not in ACTIVE:
-            self._quit_with(self.exit_code)
-            return
-        if self._quitting:  # asked twice: do not wait for the checkpoint
-            self._quit_with(130)
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes and self.state in ACTIVE:
-                self._quitting = True
-                self.action_stop()
-                self.notify("Stopping the run, then quitting (ctrl+q again quits without waiting).")
-            elif yes:
-                self._quit_with(self.exit_code)
-
-        self.push_screen(ConfirmScreen("A run is going. Stop it (saving last.pt, resumable) and quit?",
-                                       yes="Stop and quit", no="Keep training"), answered)
-
     # ---- events from the training thread, routed in one place ------------------------------
     def on_engine_event(self, message: EngineEvent) -> None:
         ev = message.event
@@ -265,6 +182,8 @@ class LstmVisionApp(SettingsFileActions, App[int]):
                 self.set_state("running")
             self.log_panel.add(f"Run folder: {ev.run_dir}", "app")
         elif isinstance(ev, StepLogged):
+            if self.state == "running" and self.query_one(StatusLine).detail:
+                self.set_state("running")  # drop a stale "resumed"
             self.query_one(RunProgress).on_step(ev)
             charts.show_record(self.record)
         elif isinstance(ev, EpochFinished):
@@ -308,47 +227,6 @@ class LstmVisionApp(SettingsFileActions, App[int]):
     def _class_names(self) -> list[str] | None:
         p = self.record.predictions
         return list(p.class_names) if p and p.class_names else None
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """The one place where the outcome of the training thread, and any exception of it, lands."""
-        worker = event.worker
-        if worker.group != "training" or event.state in (WorkerState.PENDING, WorkerState.RUNNING):
-            return
-        if event.state == WorkerState.SUCCESS:
-            result = worker.result
-            status = getattr(result, "status", None) or self.record.status
-            if status not in EXIT_CODES:
-                status = "completed"
-            self.exit_code = getattr(result, "exit_code", None) or EXIT_CODES[status]
-            if status == "stopped":
-                run_dir = getattr(result, "run_dir", None)
-                self.resumable = str(run_dir) if run_dir else self.resumable
-            elif status == "completed":
-                self.resumable = None
-            self.set_state(status, getattr(result, "run_dir", "") or "")
-        elif event.state == WorkerState.ERROR:
-            self._worker_failed(worker.error)
-        else:
-            self.set_state("stopped", "cancelled")
-        self.control = None
-        self.refresh_history()
-        if self._quitting:
-            self._quit_with(self.exit_code)
-
-    def _worker_failed(self, error: BaseException | None) -> None:
-        self.exit_code = 2 if isinstance(error, SettingsError) else 1
-        if isinstance(error, SettingsError):
-            self.log_panel.add(f"Cannot start: {error}", "error")
-            self.notify(str(error), title="Invalid settings", severity="error", timeout=10)
-            self.set_state("failed", "bad settings: fix them (F2) and press F5")
-            return
-        log = write_crash_log(error, self.settings.output.dir) if error else None
-        text = f"{type(error).__name__}: {error}" if error else "unknown error"
-        self.log_panel.add(f"Training thread failed: {text}", "error")
-        if log:
-            self.log_panel.add(f"Traceback: {log}", "error")
-        self.notify(f"{text}\nLog: {log}", title="Run failed", severity="error", timeout=15)
-        self.set_state("failed", "see the log; fix and press F5")
 
     # ---- history ---------------------------------------------------------------------------
     def on_history_view_run_opened(self, message: HistoryView.RunOpened) -> None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from textual.widgets import Input, OptionList, Select, Switch
 
 from lstm_vision import config
 from lstm_vision.config import SECTIONS, Settings, load_settings, section_fields
 from app.dialogs import PathScreen, PresetScreen
-from app.form import FieldRow, SettingsForm
+from app.form import SettingsForm
 from test_app_fakes import FakeEngine, make_app, wait_for
 
 

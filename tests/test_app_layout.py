@@ -17,8 +17,7 @@ def inside(widget, width: int, height: int) -> bool:
     return r.width > 0 and r.height > 0 and r.right <= width and r.bottom <= height
 
 
-@pytest.mark.parametrize("size", [(80, 24), (200, 60)])
-@pytest.mark.parametrize("theme", ["textual-dark", "textual-light"])
+@pytest.mark.parametrize("size, theme", [((80, 24), "textual-dark"), ((200, 60), "textual-light")])
 async def test_every_screen_fits(tmp_path, size, theme):
     width, height = size
     app = make_app(tmp_path, engine=FakeEngine(tmp_path / "runs", epochs=2, steps=3))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from textual.widgets import DataTable
-
 from lstm_vision.config import SettingsError
 from app.charts import ChartPair
 from app.dialogs import ConfirmScreen
