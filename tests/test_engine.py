@@ -68,7 +68,8 @@ def test_stopped_run_resumes_to_the_same_weights(tiny_settings, tmp_path):
     assert stopped.status == "stopped" and stopped.exit_code == 130
     summary = json.loads(open(f"{stopped.run_dir}/summary.json").read())
     assert summary["status"] == "stopped" and summary["epochs_completed"] == 1
-    tiny_settings.train.log_every = 3  # a changed log frequency must not change the training
+    tiny_settings.train.log_every = 3  # a changed log frequency must not change the training,
+    tiny_settings.output.dir = str(tmp_path / "elsewhere")  # nor a changed output folder
     resumed = run(tiny_settings, Recorder(), RunControl(), resume=stopped.run_dir)
     assert resumed.status == "completed" and resumed.run_dir == stopped.run_dir
     a = load_checkpoint(f"{straight.run_dir}/last.pt")["state_dict"]
