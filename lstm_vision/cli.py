@@ -128,9 +128,12 @@ def _record_rank_failure(message: str, exit_code: int) -> None:
 
 
 def _install_signal_handlers(control) -> None:
-    """First Ctrl-C / SIGTERM: finish the batch, save last.pt, exit 130. Second Ctrl-C: end at once."""
+    """First Ctrl-C / SIGTERM: finish the batch, save last.pt, exit 130. Second Ctrl-C: end at once.
+    A repeated SIGTERM (torchrun's shutdown, a scheduler) does not cut the save short: they follow with SIGKILL."""
     def handle(signum, frame):
         if control.stop_requested:
+            if signum != signal.SIGINT:
+                return
             signal.signal(signal.SIGINT, signal.default_int_handler)
             raise KeyboardInterrupt
         control.stop()

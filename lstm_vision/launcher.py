@@ -22,7 +22,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import re
 import shlex
 import signal
 import socket
@@ -31,7 +30,6 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -45,6 +43,7 @@ from lstm_vision.devices import resolve_device
 from lstm_vision.distributed import resolve_backend
 from lstm_vision.engine import RunResult
 from lstm_vision.fsutil import atomic_write_text
+from lstm_vision.rankfailure import RankFailure, first_failure, write_error_log
 
 EVENTS_ENV = "LSTM_VISION_EVENTS"
 PAUSE_SIGNAL, RESUME_SIGNAL = signal.SIGUSR1, signal.SIGUSR2
@@ -64,22 +63,6 @@ _TORCHRUN = (
     "sys.argv = ['torchrun', *sys.argv[2:]]\n"
     "runpy.run_module('torch.distributed.run', run_name='__main__', alter_sys=True)\n"
 )
-
-
-@dataclass(frozen=True)
-class RankFailure:
-    rank: int | None
-    exit_code: int | None
-    message: str
-    traceback: str = ""
-    time: float = float("inf")
-
-    def sentence(self) -> str:
-        who = f"Rank {self.rank}" if self.rank is not None else "A rank"
-        if self.exit_code is not None and self.exit_code < 0:
-            return f"{who} was {self.message}"
-        code = f" with exit code {self.exit_code}" if self.exit_code is not None else ""
-        return f"{who} failed{code}: {self.message}"
 
 
 def launch_local(settings: Settings, emit: Callable[[ev.Event], None], control: RunControl,
@@ -323,7 +306,7 @@ def _result(settings: Settings, emit: Callable[[ev.Event], None], stream: _Event
     summary = dict(final.summary) if isinstance(final, ev.RunFailed) and final.summary else None
     log_path = str(Path(run_dir) / "error.log") if run_dir else ""
     if run_dir:
-        _write_error_log(Path(run_dir), message, failure, log_dir, stderr_text)
+        write_error_log(Path(run_dir), message, failure, log_dir, stderr_text)
         if summary is not None:
             summary["error"] = message
             summary["failed_rank"] = failure.rank if failure else None
@@ -348,73 +331,6 @@ def _failure_message(failure: RankFailure | None, final: ev.Event | None, return
     last = [line for line in stderr_text.splitlines() if line.strip()]
     return (f"torchrun ended with exit code {returncode} before training finished"
             + (f": {last[-1].strip()}" if last else "."))
-
-
-def first_failure(log_dir: Path, stderr_text: str) -> RankFailure | None:
-    """The first rank that failed: from the ranks' error files, else from torchrun's report."""
-    failures = []
-    for path in sorted(Path(log_dir).glob("**/error.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        ours = data.get("lstm_vision") or {}
-        message = data.get("message")
-        text = message.get("message", "") if isinstance(message, dict) else str(message or "")
-        stack = message.get("extraInfo", {}).get("py_callstack", "") if isinstance(message, dict) else ""
-        failures.append(RankFailure(ours.get("rank", _rank_from_path(path)), ours.get("exit_code"),
-                                    ours.get("message", text), stack, float(ours.get("time", float("inf")))))
-    reported = _root_cause_from_report(stderr_text)
-    if reported is not None and reported.rank not in {f.rank for f in failures}:
-        return reported  # it died without a Python error (a signal): the others' errors followed from it
-    if failures:
-        return min(failures, key=lambda f: (f.time, f.rank if f.rank is not None else 0))
-    return reported
-
-
-def _rank_from_path(path: Path) -> int | None:
-    # torchrun writes <log_dir>/<run_id>/attempt_<n>/<local_rank>/error.json; one node: local rank = rank
-    try:
-        return int(path.parent.name)
-    except ValueError:
-        return None
-
-
-_ROOT_CAUSE = re.compile(r"Root Cause.*?rank\s*:\s*(\d+).*?exitcode\s*:\s*(-?\d+).*?traceback\s*:\s*([^\n]*)", re.S)
-
-
-def _root_cause_from_report(stderr_text: str) -> RankFailure | None:
-    """torchrun's ChildFailedError report, for a rank that died without writing an error file (a signal)."""
-    match = _ROOT_CAUSE.search(stderr_text)
-    if not match:
-        return None
-    rank, code, detail = int(match.group(1)), int(match.group(2)), match.group(3).strip()
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        detail = f"killed by {name}" + (" (out of memory? see dmesg)" if name == "SIGKILL" else "")
-    elif detail.startswith("To enable traceback") or not detail:
-        detail = "it ended without an error message (see torchrun.log)"
-    return RankFailure(rank, code, detail)
-
-
-def _write_error_log(run_dir: Path, message: str, failure: RankFailure | None, log_dir: Path, stderr_text: str) -> None:
-    parts = [message, ""]
-    previous = run_dir / "error.log"
-    if failure is not None and failure.traceback:
-        parts += [f"--- rank {failure.rank} (first failure) ---", failure.traceback]
-    if previous.is_file():
-        try:
-            parts += ["--- rank 0 ---", previous.read_text(encoding="utf-8")]
-        except OSError:
-            pass
-    parts += ["--- torchrun and ranks' stderr ---", stderr_text]
-    try:
-        atomic_write_text(previous, "\n".join(parts))
-    except OSError:
-        pass
 
 
 def _keep_summary(run_dir: Path, summary: dict) -> None:

@@ -28,7 +28,8 @@ from lstm_vision import events as ev
 from lstm_vision.config import Settings, SettingsError, load_settings, save_settings
 from lstm_vision.control import RunControl
 from lstm_vision.engine import run as engine_run
-from lstm_vision.launcher import first_failure, launch_local, preflight
+from lstm_vision.launcher import launch_local, preflight
+from lstm_vision.rankfailure import first_failure
 
 pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
                                 reason="this PyTorch build has no gloo backend")
@@ -47,6 +48,7 @@ def tiny(mnist_root: Path, out: Path, **train) -> Settings:
     s.train.epochs, s.train.batch_size, s.train.log_every = 2, 50, 1
     s.train.amp, s.train.label_smoothing = "off", 0.0
     s.system.device, s.system.master_port = "cpu", 0  # 0: torchrun picks a free port (tests run side by side)
+    s.system.threads = 1  # one core per process: steady on a busy 2-core machine
     s.output.dir, s.output.run_name = str(out), "run"
     for key, value in train.items():
         setattr(s.train, key, value)
@@ -194,6 +196,22 @@ def test_stop_with_sigint_then_resume_with_and_without_ddp(mnist_root, tmp_path,
     for step in one_losses:
         assert one_losses[step] == pytest.approx(ddp_losses[step], rel=1e-3, abs=1e-4), step
     assert one.summary["test_correct"] == result.summary["test_correct"]
+
+
+def test_a_killed_launcher_leaves_no_rank_behind(mnist_root, tmp_path):
+    tag = uuid.uuid4().hex
+    proc = cli(tiny(mnist_root, tmp_path / "runs", epochs=1000), tmp_path, env=tagged_env(tag))
+    for line in proc.stdout:
+        if line.startswith("epoch 1 step 3/"):
+            proc.kill()  # SIGKILL: no handler runs in the launcher; torchrun learns it from the kernel
+            break
+    proc.stdout.close()  # nobody reads rank 0's events any more, as when the app itself was killed
+    proc.wait(timeout=60)
+    assert_no_processes_left(tag)
+    # torchrun got SIGTERM and passed it on; rank 0 stopped or failed writing to the closed pipe: either way
+    # it ended through the engine, which wrote the summary
+    summary = json.loads((tmp_path / "runs" / "run" / "summary.json").read_text())
+    assert summary["status"] in ("stopped", "failed")
 
 
 FAULT = """\
