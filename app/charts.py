@@ -43,17 +43,17 @@ def thin(xs: list[float], ys: list[float], limit: int = MAX_POINTS) -> tuple[lis
 class Chart(PlotextPlot):
     """One plot whose series are replaced wholesale; drawing is deferred to a timer."""
 
-    def __init__(self, title: str, ylabel: str = "", *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(self, title: str, *, y_max: float | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.title = title
-        self.ylabel = ylabel
+        self.y_max = y_max  # accuracy never goes past 100: do not let autoscaling suggest it
         self.series: list[Series] = []
         self.x_extent: float | None = None  # the run's epochs: the x axis shows how far along it is
         self._dirty = True
         self.redraws = 0  # tests and the throughput check read it
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def on_mount(self) -> None:  # PlotextPlot.on_mount runs too: Textual calls handlers along the MRO
         self.set_interval(REDRAW_S, self.flush)
         self.flush()
 
@@ -84,6 +84,9 @@ class Chart(PlotextPlot):
             drawn = True
         if drawn and self.x_extent:
             plt.xlim(0, self.x_extent)
+        if drawn and self.y_max is not None:
+            low = min(min(s.ys) for s in self.series if s.ys)
+            plt.ylim(max(0.0, min(low, self.y_max - 1) - 0.05 * (self.y_max - low)), self.y_max)
         if not drawn:
             plt.xlim(0, 1)
             plt.ylim(0, 1)
@@ -127,7 +130,7 @@ class ChartPair(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Chart("loss", classes="loss-chart")
-        yield Chart("accuracy %", classes="acc-chart")
+        yield Chart("accuracy %", y_max=100.0, classes="acc-chart")
 
     @property
     def loss(self) -> Chart:

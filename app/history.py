@@ -135,14 +135,19 @@ class HistoryView(Vertical):
             table.add_row(r.name, Text(r.status, style=STATUS_STYLES.get(r.status, "dim")),
                           "-" if r.epochs is None else str(r.epochs), fmt_pct(r.best_val), fmt_pct(r.test_acc),
                           fmt_duration(r.train_time_s), key=str(r.path))
+        known = {r.name for r in self.runs}
+        self.compared = [r for r in self.compared if r.name in known]
+        if not self.compared and self.runs:  # show the newest run's curves until the user picks one
+            self.compared = [self._record(self.runs[0])]
+            self.query_one(ChartPair).show_record(self.compared[0])
         self._hint()
 
     def _hint(self) -> None:
-        where = f"{len(self.runs)} runs in {self.output_dir}" if self.runs else f"No runs in {self.output_dir} yet"
+        n = len(self.runs)
+        where = f"{n} run{'s' if n != 1 else ''} in {self.output_dir}" if n else f"No runs in {self.output_dir} yet"
         names = ", ".join(r.name for r in self.compared)
-        comparing = f" · comparing: {names}" if names else ""
-        self.query_one("#history-hint", Static).update(
-            f"{where}{comparing}\nenter: show curves · space: add to comparison · r: resume · l: load settings · g: refresh")
+        shown = f" · showing: {names}" if names else " · enter shows a run's curves, space adds it to the comparison"
+        self.query_one("#history-hint", Static).update(where + shown)
 
     def focus_table(self) -> None:
         self.query_one(DataTable).focus()

@@ -62,7 +62,7 @@ class ConfusionMatrix(DataTable):
         names = [str(c) for c in (class_names or [])]
         if len(names) != n:
             names = [str(i) for i in range(n)]
-        short = [nm[:5] for nm in names]
+        short = [short_name(nm) for nm in names]
         width = max([len(str(max((max(r) for r in matrix), default=0)))] + [len(s) for s in short])
         self.add_column(Text("true\\pred", style="dim"), key="label")
         for i, nm in enumerate(short):
@@ -78,9 +78,10 @@ class ConfusionMatrix(DataTable):
             self.add_row(*cells, key=f"r{i}")
 
 
-def grey(v: float) -> str:
-    v = max(0, min(255, int(v)))
-    return f"rgb({v},{v},{v})"
+def short_name(name: str, width: int = 5) -> str:
+    """'7 - seven' (torchvision's MNIST classes) -> '7'; 'automobile' -> 'autom'."""
+    head = name.split(" - ")[0].strip() if " - " in name else name
+    return head[:width]
 
 
 def pixel(images: list, index: int, channels: int) -> tuple[int, int, int]:
@@ -101,7 +102,7 @@ def render_image(flat: list[int], height: int, width: int, channels: int, scale:
                 for k in range(3):
                     acc[k] += p[k]
         n = scale * scale
-        return acc[0] // n, acc[1] // n, acc[2] // n
+        return tuple(max(0, min(255, int(v) // n)) for v in acc)  # type: ignore[return-value]
 
     lines = []
     for y in range(0, h, 2):
@@ -165,10 +166,10 @@ class ImageGrid(Widget):
                 out.append("\n")
             for i in chunk:
                 true, pred = s.labels[i], s.predictions[i]
-                t = names[true] if true < len(names) else str(true)
-                p = names[pred] if pred < len(names) else str(pred)
+                t = short_name(names[true], 6) if true < len(names) else str(true)
+                p = short_name(names[pred], 6) if pred < len(names) else str(pred)
                 ok = true == pred
-                label = f"{t[:3]}→{p[:3]}" + ("" if ok else "✗")
+                label = f"{t}→{p}" + (" ✓" if ok else " ✗")
                 out.append(label[:cell_w - 1].ljust(cell_w), style="green" if ok else "bold red")
             out.append("\n")
         out.rstrip()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 
 from textual.worker import Worker, WorkerState
 
@@ -48,13 +49,17 @@ class RunActions:
         self.settings = settings
         self.control = RunControl()
         self.record = RunRecord()
+        if resume:  # a resumed run goes on drawing the curves it drew before it stopped
+            run_dir = Path(resume) if Path(resume).is_dir() else Path(resume).parent
+            self.record = RunRecord.from_jsonl(run_dir / "metrics.jsonl", name=run_dir.name)
+            self.record.finished = self.record.stopped = self.record.failed = None
         self.query_one(RunProgress).reset()
         self.query_one("#live-charts", ChartPair).show_record(self.record)
         self.query_one(ResultsView).clear()
         self.query_one(StatusLine).set_started(None)
         what = f"Resuming {resume}" if resume else "Starting a run"
         self.log_panel.add(f"{what} ({settings.model.num_layers}x{settings.model.hidden_size} LSTM, "
-                           f"{settings.train.epochs} epochs, batch {settings.train.batch_size}).", "app")
+                           f"{settings.train.epochs} epoch{'s' if settings.train.epochs != 1 else ''}, batch {settings.train.batch_size}).", "app")
         self.set_state("starting", "loading data…")
         self.action_show_tab("train")
         self.run_worker(partial(run_engine, self.post_message, self.engine, settings, self.control, resume),

@@ -8,6 +8,7 @@ thread-safe). The training thread never touches a widget.
 from __future__ import annotations
 
 import importlib
+import os
 import traceback
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -37,12 +38,15 @@ def default_engine(settings: Settings) -> Engine:
 
     Imported here, on the worker thread, so importing torch never blocks the UI.
     """
-    if settings.system.nproc > 1:
-        distributed = importlib.import_module("lstm_vision.distributed")
-        launch = getattr(distributed, "launch_local", None)
-        if launch is None:
-            raise SettingsError("system.nproc > 1 needs lstm_vision.distributed.launch_local, which this installation lacks.")
-        return launch
+    if settings.system.nproc > 1 and "RANK" not in os.environ:
+        for module in ("lstm_vision.launcher", "lstm_vision.distributed"):
+            try:
+                launch = getattr(importlib.import_module(module), "launch_local", None)
+            except ImportError:
+                continue
+            if launch is not None:
+                return launch
+        raise SettingsError("system.nproc > 1 needs the torchrun launcher (launch_local), which this installation lacks.")
     from lstm_vision.engine import run
     return run
 

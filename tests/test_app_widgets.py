@@ -1,0 +1,80 @@
+"""Widgets fed directly: memory panel with and without a GPU, image grid, chart thinning, names."""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+
+from lstm_vision.events import ResourcesSampled
+from app.charts import thin
+from app.panels import MemoryPanel
+from app.results import ImageGrid, render_image, short_name
+from test_app_fakes import predictions, resources
+
+GIB = 1 << 30
+
+
+class Harness(App):
+    def compose(self) -> ComposeResult:
+        yield MemoryPanel()
+        yield ImageGrid()
+
+
+async def test_memory_panel_shows_the_gpu_when_there_is_one_and_says_so_when_not():
+    app = Harness()
+    async with app.run_test(size=(80, 24)) as pilot:
+        panel = app.query_one(MemoryPanel)
+        panel.show(ResourcesSampled(host_rss_bytes=GIB, host_peak_rss_bytes=2 * GIB, host_total_bytes=64 * GIB,
+                                    host_available_bytes=32 * GIB,
+                                    gpu={"name": "NVIDIA H200", "allocated": 3 * GIB, "reserved": 4 * GIB,
+                                         "peak": 5 * GIB, "total": 140 * GIB, "used": 6 * GIB,
+                                         "utilization": 97.0, "temperature": 61.0}))
+        await pilot.pause()
+        text = str(panel.render())
+        for part in ("NVIDIA H200", "alloc 3.0 GiB", "reserved 4.0 GiB", "peak 5.0 GiB", "total 140.0 GiB",
+                     "util 97%", "61°C", "RSS  1.0 GiB"):
+            assert part in text
+        assert "No GPU" not in text
+
+        panel.show(resources())
+        await pilot.pause()
+        text = str(panel.render())
+        assert "No GPU" in text and "RSS  500.0 MiB (peak 600.0 MiB)" in text
+
+        # a GPU without NVML: torch's numbers only, nothing missing is invented
+        panel.show(ResourcesSampled(1, 1, 1, 1, gpu={"name": "cuda:0", "allocated": GIB, "reserved": GIB,
+                                                     "peak": GIB, "total": 8 * GIB}))
+        await pilot.pause()
+        assert "util" not in str(panel.render())
+
+
+async def test_image_grid_draws_half_blocks_with_labels_and_marks_mistakes():
+    app = Harness()
+    async with app.run_test(size=(80, 40)) as pilot:
+        grid = app.query_one(ImageGrid)
+        sample = predictions(8)
+        grid.show(sample)
+        await pilot.pause()
+        text = grid.render().plain
+        assert "▀" in text
+        mistakes = sum(1 for t, p in zip(sample.labels, sample.predictions) if t != p)
+        assert text.count("✗") == mistakes and text.count("✓") == len(sample.labels) - mistakes
+        assert "0→1 ✗" in text  # true 0, predicted 1
+
+
+def test_render_image_is_half_as_tall_as_the_image():
+    lines = render_image(list(range(28 * 28)), 28, 28, 1, 1)
+    assert len(lines) == 14 and all(line.cell_len == 28 for line in lines)
+    assert len(render_image([0] * (28 * 28 * 3), 28, 28, 3, 2)) == 7
+
+
+def test_thin_keeps_the_ends_and_bounds_the_points():
+    xs = list(range(10_000))
+    tx, ty = thin(xs, xs, limit=400)
+    assert len(tx) <= 401 and tx[0] == 0 and tx[-1] == 9_999 and tx == ty
+    assert thin([1, 2], [3, 4]) == ([1, 2], [3, 4])
+
+
+def test_short_class_names():
+    assert short_name("7 - seven") == "7"
+    assert short_name("automobile") == "autom"
+    assert short_name("cat") == "cat"
