@@ -43,7 +43,7 @@ from lstm_vision.devices import resolve_device
 from lstm_vision.distributed import resolve_backend
 from lstm_vision.engine import RunResult
 from lstm_vision.fsutil import atomic_write_text
-from lstm_vision.rankfailure import RankFailure, first_failure, write_error_log
+from lstm_vision.rankfailure import RankFailure, first_failure, timeout_hint, write_error_log
 
 EVENTS_ENV = "LSTM_VISION_EVENTS"
 PAUSE_SIGNAL, RESUME_SIGNAL = signal.SIGUSR1, signal.SIGUSR2
@@ -302,7 +302,7 @@ def _result(settings: Settings, emit: Callable[[ev.Event], None], stream: _Event
     if final is None and watch.stop_sent_at is not None and not watch.killed:
         emit(ev.LogMessage("warning", "Stopped before training started: nothing to resume."))
         return RunResult("stopped", run_dir, 130, None)
-    message = _failure_message(failure, final, returncode, stderr_text, watch)
+    message = _failure_message(failure, final, returncode, stderr_text, watch, log_dir, settings.system.nproc)
     summary = dict(final.summary) if isinstance(final, ev.RunFailed) and final.summary else None
     log_path = str(Path(run_dir) / "error.log") if run_dir else ""
     if run_dir:
@@ -318,12 +318,12 @@ def _result(settings: Settings, emit: Callable[[ev.Event], None], stream: _Event
 
 
 def _failure_message(failure: RankFailure | None, final: ev.Event | None, returncode: int, stderr_text: str,
-                     watch: _Supervisor) -> str:
+                     watch: _Supervisor, log_dir: Path, world_size: int) -> str:
     if watch.killed:
         return (f"The ranks did not stop within {watch.stop_timeout_s:.0f} s of the stop request (a hung "
                 f"collective?) and were killed; the last saved checkpoint is kept.")
     if failure is not None:
-        return failure.sentence() + "; the other ranks were stopped."
+        return failure.sentence() + "; the other ranks were stopped." + timeout_hint(failure, log_dir, world_size)
     if isinstance(final, ev.RunFailed):
         return f"Rank 0 failed: {final.message}"
     if "EADDRINUSE" in stderr_text or "ddress already in use" in stderr_text:

@@ -34,6 +34,33 @@ class RankFailure:
 
 def first_failure(log_dir: Path, stderr_text: str) -> RankFailure | None:
     """The first rank that failed: from the ranks' error files, else from torchrun's report."""
+    failures = recorded_failures(log_dir)
+    reported = _root_cause_from_report(stderr_text)
+    if reported is not None and reported.rank not in {f.rank for f in failures}:
+        return reported  # it died without a Python error (a signal): the others' errors followed from it
+    if failures:
+        return min(failures, key=lambda f: (f.time, f.rank if f.rank is not None else 0))
+    return reported
+
+
+_TIMEOUT = re.compile(r"timed out|timeout", re.I)
+
+
+def timeout_hint(failure: RankFailure, log_dir: Path, world_size: int) -> str:
+    """For a collective that timed out: the ranks it waited for are those that reported no error."""
+    if failure.exit_code is None or failure.exit_code < 0 or not _TIMEOUT.search(failure.message):
+        return ""
+    silent = sorted(set(range(world_size)) - {f.rank for f in recorded_failures(log_dir)})
+    if not silent:
+        return ""
+    names = ", ".join(map(str, silent))
+    return (f" It was waiting for rank{'s' if len(silent) > 1 else ''} {names}, which stopped responding "
+            f"without an error (a hang, a deadlock, or far slower than the others) and "
+            f"{'were' if len(silent) > 1 else 'was'} killed.")
+
+
+def recorded_failures(log_dir: Path) -> list[RankFailure]:
+    """The failures the ranks wrote to their torchrun error files."""
     failures = []
     for path in sorted(Path(log_dir).glob("**/error.json")):
         try:
@@ -46,12 +73,7 @@ def first_failure(log_dir: Path, stderr_text: str) -> RankFailure | None:
         stack = message.get("extraInfo", {}).get("py_callstack", "") if isinstance(message, dict) else ""
         failures.append(RankFailure(ours.get("rank", _rank_from_path(path)), ours.get("exit_code"),
                                     ours.get("message", text), stack, float(ours.get("time", float("inf")))))
-    reported = _root_cause_from_report(stderr_text)
-    if reported is not None and reported.rank not in {f.rank for f in failures}:
-        return reported  # it died without a Python error (a signal): the others' errors followed from it
-    if failures:
-        return min(failures, key=lambda f: (f.time, f.rank if f.rank is not None else 0))
-    return reported
+    return failures
 
 
 def _rank_from_path(path: Path) -> int | None:

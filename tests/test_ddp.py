@@ -29,7 +29,7 @@ from lstm_vision.config import Settings, SettingsError, load_settings, save_sett
 from lstm_vision.control import RunControl
 from lstm_vision.engine import run as engine_run
 from lstm_vision.launcher import launch_local, preflight
-from lstm_vision.rankfailure import first_failure
+from lstm_vision.rankfailure import first_failure, timeout_hint
 
 pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
                                 reason="this PyTorch build has no gloo backend")
@@ -290,3 +290,16 @@ def test_a_killed_rank_is_named_even_when_the_others_left_error_files(tmp_path):
     failure = first_failure(tmp_path, REPORT)
     assert failure.sentence() == "Rank 1 was killed by SIGKILL (out of memory? see dmesg)"
     assert first_failure(tmp_path, "").sentence() == "Rank 0 failed with exit code 1: RuntimeError: Connection closed by peer"
+
+
+def test_a_collective_timeout_names_the_rank_that_stopped_responding(tmp_path):
+    rank0 = tmp_path / "run" / "attempt_0" / "0"
+    rank0.mkdir(parents=True)
+    message = "RuntimeError: [gloo/unbound_buffer.cc:78] Timed out waiting 8000ms for recv operation to complete"
+    (rank0 / "error.json").write_text(json.dumps({
+        "message": {"message": message, "extraInfo": {"py_callstack": "", "timestamp": "0"}},
+        "lstm_vision": {"rank": 0, "time": 1.0, "exit_code": 1, "message": message}}))
+    failure = first_failure(tmp_path, "")
+    assert failure.rank == 0
+    assert "waiting for rank 1, which stopped responding" in timeout_hint(failure, tmp_path, world_size=2)
+    assert "waiting for ranks 1, 2, 3" in timeout_hint(failure, tmp_path, world_size=4)
