@@ -162,6 +162,8 @@ def torchrun_args(settings: Settings, config: Path, resume: str | None, log_dir:
             "-m", "lstm_vision", "--no-ui", "--config", str(config)]
     if resume:
         args += ["--resume", str(resume)]
+    if s.nproc > 1:  # only rank 0's stdout reaches the event stream; the others' goes to files in log_dir
+        args[args.index("-m"):args.index("-m")] = ["--redirects", ",".join(f"{r}:1" for r in range(1, s.nproc))]
     return args
 
 

@@ -114,6 +114,13 @@ def write_error_log(run_dir: Path, message: str, failure: RankFailure | None, lo
             parts += ["--- rank 0 ---", previous.read_text(encoding="utf-8")]
         except OSError:
             pass
+    for out in sorted(Path(log_dir).glob("**/stdout.log")):  # the other ranks' prints, if any
+        try:
+            text = out.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if text.strip():
+            parts += [f"--- rank {out.parent.name} stdout ---", text]
     parts += ["--- torchrun and ranks' stderr ---", stderr_text]
     try:
         atomic_write_text(previous, "\n".join(parts))
