@@ -33,6 +33,7 @@ from lstm_vision.optim import build_optimizer, lr_at
 from lstm_vision.rundir import Journal, create_run_dir, write_confusion_matrix, write_settings, write_summary
 
 RESOURCE_PERIOD_S = 2.0
+PROGRESS_PERIOD_S = 0.5
 PREVIEW_IMAGES = 24
 
 
@@ -70,6 +71,7 @@ class Job:
     train_samples: int = 0
     partial: dict[str, float] = field(default_factory=dict)  # this epoch's sums so far (loss, correct, seen)
     last_resources: float = 0.0
+    last_progress: float = 0.0
     rank_peaks: list[int] | None = None  # every rank's peak GPU memory, gathered at the last sample
 
 
@@ -128,7 +130,8 @@ def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: Dist
         journal = Journal(run_dir / "metrics.jsonl")
 
         def emit_all(event: ev.Event) -> None:
-            journal.write(event)
+            if not isinstance(event, ev.StepProgressed):  # transient: the journal keeps what a replay needs
+                journal.write(event)
             emit(event)
     else:
         run_dir = run_dir or Path(settings.output.dir)
@@ -227,10 +230,23 @@ def train(job: Job, control: RunControl) -> str:
                 window.zero_()
                 window_start, window_samples = time.perf_counter(), 0
                 _sample_resources(job)
+            else:
+                _progress(job, total_steps, time.perf_counter() - epoch_start - paused_s, first_step)
         epoch_time = time.perf_counter() - epoch_start - paused_s
         _account(job, epoch_time, sums)
         end_epoch(job, epoch_time, lr)
     return "completed"
+
+
+def _progress(job: Job, total_steps: int, in_epoch: float, first_step: int) -> None:
+    """A few times a second between logged steps: where the run is, from host-side counts (no device sync)."""
+    now = time.monotonic()
+    if now - job.last_progress < PROGRESS_PERIOD_S:
+        return
+    job.last_progress = now
+    eta = (total_steps - job.global_step) * in_epoch / max(1, job.step - first_step)
+    job.emit(ev.StepProgressed(job.epoch + 1, job.step, job.batcher.steps_per_epoch, job.global_step, total_steps,
+                               job.train_time_s + in_epoch, eta))
 
 
 def _paused(job: Job, paused: bool) -> None:

@@ -60,6 +60,19 @@ class StepLogged(Event):
 
 
 @dataclass(frozen=True)
+class StepProgressed(Event):
+    """Between logged steps, a few times a second: progress only (no loss, so no device sync).
+    Transient: streamed to watchers, not written to metrics.jsonl."""
+    epoch: int
+    step: int
+    steps_per_epoch: int
+    global_step: int
+    total_steps: int
+    elapsed_s: float
+    eta_s: float
+
+
+@dataclass(frozen=True)
 class EvaluationFinished(Event):
     split: str  # "val", "test" or "train"
     epoch: int
@@ -140,7 +153,7 @@ class RunFailed(Event):
 
 
 EVENT_NAMES: dict[type, str] = {
-    RunStarted: "run_started", StepLogged: "step_logged", EvaluationFinished: "evaluation_finished",
+    RunStarted: "run_started", StepLogged: "step_logged", StepProgressed: "step_progressed", EvaluationFinished: "evaluation_finished",
     EpochFinished: "epoch_finished", ResourcesSampled: "resources_sampled", CheckpointSaved: "checkpoint_saved",
     LogMessage: "log", PredictionsSampled: "predictions_sampled", RunFinished: "run_finished",
     RunStopped: "run_stopped", RunFailed: "run_failed",

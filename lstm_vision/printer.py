@@ -91,12 +91,21 @@ class Printer:
                 f"lr {e.lr:.2e}  {e.samples_per_s:,.0f} samples/s  elapsed {format_duration(e.elapsed_s)}  "
                 f"ETA {format_duration(e.eta_s)}  {memory_text(self.resources)}")
         if self.live:
-            done = int(20 * e.global_step / max(e.total_steps, 1))
-            self.stream.write("\r\x1b[2K[" + "#" * done + "." * (20 - done) + "] " + text)
-            self.stream.flush()
-            self._live_line = True
+            self.live_line(text, e.global_step, e.total_steps)
         else:
             self.line(text)
+
+    def on_step_progressed(self, e: ev.StepProgressed) -> None:
+        if self.live:  # plain output stays one line per logged step
+            self.live_line(f"epoch {e.epoch} step {e.step}/{e.steps_per_epoch}  elapsed {format_duration(e.elapsed_s)}  "
+                           f"ETA {format_duration(e.eta_s)}", e.global_step, e.total_steps)
+
+    def live_line(self, text: str, done_steps: int, total_steps: int) -> None:
+        """Redraw the terminal's last line as a progress bar followed by ``text``."""
+        done = int(20 * done_steps / max(total_steps, 1))
+        self.stream.write("\r\x1b[2K[" + "#" * done + "." * (20 - done) + "] " + text)
+        self.stream.flush()
+        self._live_line = True
 
     def on_epoch_finished(self, e: ev.EpochFinished) -> None:
         val = (f"  val loss {e.val_loss:.4f}  val acc {format_percent(e.val_accuracy)}" if e.val_loss is not None else "")
