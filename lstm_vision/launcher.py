@@ -255,28 +255,29 @@ class _Supervisor(threading.Thread):
     def kill_all(self) -> None:
         self.killed = True
         self._find_ranks()
-        for pid in [self.proc.pid, *self._ranks]:
+        if self.proc.poll() is None:  # not yet reaped: its pid cannot belong to anyone else
             try:
-                os.killpg(pid, signal.SIGKILL)  # torchrun and each rank lead their own session
+                os.killpg(self.proc.pid, signal.SIGKILL)  # torchrun leads its own session
             except (ProcessLookupError, PermissionError):
                 pass
+        for process in self._ranks.values():
+            if _alive(process):  # psutil checks the pid still names this rank
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)  # each rank leads its own session: its helpers go too
+                except (ProcessLookupError, PermissionError):
+                    pass
         self._signal_ranks(signal.SIGKILL)
 
     def close(self) -> None:
-        """After torchrun ended (or on an error here): no rank, and nothing a rank started, survives."""
+        """After torchrun ended (or on an error here): no rank it started survives."""
         self._done.set()
         if self.proc.poll() is None:
             self.kill_all()
         self.proc.wait()
         leftovers = [p for p in self._ranks.values() if _alive(p)]
-        if leftovers:
+        if leftovers:  # torchrun itself was killed before it could end them
             self.kill_all()
             psutil.wait_procs(leftovers, timeout=KILL_GRACE_S)
-        for pid in self._ranks:  # compile workers and the like, in the rank's own process group
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
         if self.is_alive():
             self.join(timeout=1.0)
 
