@@ -151,11 +151,15 @@ def gather_peak_gpu_memory(device: torch.device, ctx: DistContext) -> list[int] 
     """
     if device.type != "cuda":
         return None
-    peak = torch.cuda.max_memory_allocated(device)
+    return gather_ints(torch.cuda.max_memory_allocated(device), device, ctx)
+
+
+def gather_ints(value: int, device: torch.device, ctx: DistContext) -> list[int]:
+    """[value of rank 0, value of rank 1, ...] on every rank (a sum of one-hot vectors: any backend does it)."""
     if not ctx.enabled:
-        return [int(peak)]
+        return [int(value)]
     values = torch.zeros(ctx.world_size, device=device, dtype=torch.float64)  # exact for integers below 2**53
-    values[ctx.rank] = float(peak)
+    values[ctx.rank] = float(value)
     dist.all_reduce(values, op=dist.ReduceOp.SUM)
     return [int(v) for v in values.tolist()]
 

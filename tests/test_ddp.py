@@ -303,3 +303,25 @@ def test_a_collective_timeout_names_the_rank_that_stopped_responding(tmp_path):
     assert failure.rank == 0
     assert "waiting for rank 1, which stopped responding" in timeout_hint(failure, tmp_path, world_size=2)
     assert "waiting for ranks 1, 2, 3" in timeout_hint(failure, tmp_path, world_size=4)
+
+
+GATHER = """\
+import sys
+import torch
+import torch.distributed as dist
+from lstm_vision.distributed import DistContext, gather_ints
+rank = int(sys.argv[1])
+dist.init_process_group("gloo", init_method=sys.argv[2], rank=rank, world_size=2)
+print(gather_ints(1000 * rank + 7, torch.device("cpu"), DistContext(rank, 2, rank)))
+dist.destroy_process_group()
+"""
+
+
+def test_every_rank_gets_every_ranks_figure(tmp_path):
+    """What gathers each rank's peak GPU memory to rank 0, checked with two gloo processes."""
+    store = f"file://{tmp_path / 'store'}"
+    ranks = [subprocess.Popen([sys.executable, "-c", GATHER, str(r), store], stdout=subprocess.PIPE, text=True)
+             for r in range(2)]
+    outputs = [p.communicate(timeout=300)[0].strip() for p in ranks]
+    assert [p.returncode for p in ranks] == [0, 0]
+    assert outputs == ["[7, 1007]", "[7, 1007]"]
