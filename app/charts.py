@@ -43,12 +43,13 @@ def thin(xs: list[float], ys: list[float], limit: int = MAX_POINTS) -> tuple[lis
 class Chart(PlotextPlot):
     """One plot whose series are replaced wholesale; drawing is deferred to a timer."""
 
-    def __init__(self, title: str, *, y_max: float | None = None, id: str | None = None,
-                 classes: str | None = None) -> None:
+    def __init__(self, title: str, *, y_max: float | None = None, placeholder: str = "waiting for data",
+                 id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.title = title
         self.y_max = y_max  # accuracy never goes past 100: do not let autoscaling suggest it
         self.series: list[Series] = []
+        self.placeholder = placeholder
         self.x_extent: float | None = None  # the run's epochs: the x axis shows how far along it is
         self._dirty = True
         self.redraws = 0  # tests and the throughput check read it
@@ -90,7 +91,7 @@ class Chart(PlotextPlot):
         if not drawn:
             plt.xlim(0, 1)
             plt.ylim(0, 1)
-            plt.text("waiting for data", 0.5, 0.5, alignment="center")
+            plt.text(self.placeholder, 0.5, 0.5, alignment="center")
         self.refresh()
 
 
@@ -128,9 +129,13 @@ class ChartPair(Horizontal):
     ChartPair Chart { width: 1fr; height: 1fr; min-height: 6; }
     """
 
+    def __init__(self, placeholder: str = "waiting for data", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.placeholder = placeholder
+
     def compose(self) -> ComposeResult:
-        yield Chart("loss", classes="loss-chart")
-        yield Chart("accuracy %", y_max=100.0, classes="acc-chart")
+        yield Chart("loss", placeholder=self.placeholder, classes="loss-chart")
+        yield Chart("accuracy %", y_max=100.0, placeholder=self.placeholder, classes="acc-chart")
 
     @property
     def loss(self) -> Chart:

@@ -119,7 +119,7 @@ class HistoryView(Vertical):
     def compose(self) -> ComposeResult:
         yield DataTable(cursor_type="row", id="runs-table")
         yield Static("", id="history-hint")
-        yield ChartPair(id="history-charts")
+        yield ChartPair("no run shown", id="history-charts")
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, ProgressBar, RichLog, Static
 
-from lstm_vision.events import EpochFinished, ResourcesSampled, RunStarted, StepLogged
+from lstm_vision.events import EpochFinished, ResourcesSampled, RunStarted, StepLogged, StepProgressed
 from app.record import fmt_bytes, fmt_count, fmt_duration
 
 STATE_STYLES = {
@@ -74,6 +74,9 @@ class RunProgress(Vertical):
     RunProgress .progress-info { width: 1fr; padding-left: 1; }
     """
 
+    epochs = 0
+    last_rate = 0.0
+
     def compose(self) -> ComposeResult:
         with Horizontal():
             yield Label("Epoch -", id="epoch-label", classes="progress-label")
@@ -91,24 +94,36 @@ class RunProgress(Vertical):
         self.query_one("#epoch-info", Label).update("")
         self.query_one("#run-info", Label).update("")
         self.epochs = 0
+        self.last_rate = 0.0
 
-    def on_run_started(self, ev: RunStarted) -> None:
+    def show_started(self, ev: RunStarted) -> None:
         self.epochs = ev.epochs
         total = max(ev.steps_per_epoch * max(ev.epochs - ev.start_epoch, 0), 1)
         self.query_one("#run-bar", ProgressBar).update(total=total, progress=0)
         self.query_one("#epoch-bar", ProgressBar).update(total=max(ev.steps_per_epoch, 1), progress=0)
         self.query_one("#run-info", Label).update(f"{ev.epochs} epochs × {ev.steps_per_epoch} steps, batch {ev.batch_size}")
 
-    def on_step(self, ev: StepLogged) -> None:
+    def show_step(self, ev: StepLogged) -> None:
         self.query_one("#epoch-label", Label).update(f"Epoch {ev.epoch}/{getattr(self, 'epochs', 0) or '?'}")
         self.query_one("#epoch-bar", ProgressBar).update(total=max(ev.steps_per_epoch, 1), progress=ev.step)
         self.query_one("#epoch-info", Label).update(
             f"step {ev.step}/{ev.steps_per_epoch} · loss {ev.loss:.4f} · acc {100 * ev.accuracy:.1f}%")
         self.query_one("#run-bar", ProgressBar).update(total=max(ev.total_steps, 1), progress=ev.global_step)
+        self.last_rate = ev.samples_per_s
         self.query_one("#run-info", Label).update(
             f"{ev.samples_per_s:,.0f} samples/s · {fmt_duration(ev.elapsed_s)} elapsed · ETA {fmt_duration(ev.eta_s)}")
 
-    def on_epoch(self, ev: EpochFinished) -> None:
+    def show_progress(self, ev: StepProgressed) -> None:
+        """Between logged steps: move the bars and the clock, keep the last loss and throughput."""
+        self.query_one("#epoch-label", Label).update(f"Epoch {ev.epoch}/{getattr(self, 'epochs', 0) or '?'}")
+        self.query_one("#epoch-bar", ProgressBar).update(total=max(ev.steps_per_epoch, 1), progress=ev.step)
+        self.query_one("#run-bar", ProgressBar).update(total=max(ev.total_steps, 1), progress=ev.global_step)
+        info = self.query_one("#run-info", Label)
+        rate = self.last_rate
+        speed = f"{rate:,.0f} samples/s · " if rate else ""
+        info.update(f"{speed}{fmt_duration(ev.elapsed_s)} elapsed · ETA {fmt_duration(ev.eta_s)}")
+
+    def show_epoch(self, ev: EpochFinished) -> None:
         self.query_one("#epoch-label", Label).update(f"Epoch {ev.epoch}/{ev.epochs}")
         bar = self.query_one("#epoch-bar", ProgressBar)
         bar.update(progress=bar.total or 1)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
+from rich.color import Color
 from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
@@ -90,6 +93,11 @@ def pixel(images: list, index: int, channels: int) -> tuple[int, int, int]:
     return images[index], images[index], images[index]
 
 
+@lru_cache(maxsize=65536)
+def _half_block_style(top: tuple[int, int, int], bottom: tuple[int, int, int]) -> Style:
+    return Style(color=Color.from_rgb(*top), bgcolor=Color.from_rgb(*bottom))
+
+
 def render_image(flat: list[int], height: int, width: int, channels: int, scale: int) -> list[Text]:
     """One image as lines of '▀' (upper pixel = foreground, lower = background), shrunk by ``scale``."""
     h, w = height // scale, width // scale
@@ -110,7 +118,7 @@ def render_image(flat: list[int], height: int, width: int, channels: int, scale:
         for x in range(w):
             top = at(y, x)
             bottom = at(y + 1, x) if y + 1 < h else (0, 0, 0)
-            line.append("▀", style=Style(color=f"rgb{top}", bgcolor=f"rgb{bottom}"))
+            line.append("▀", style=_half_block_style(top, bottom))
         lines.append(line)
     return lines
 

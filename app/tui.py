@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import threading
 from functools import partial
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from lstm_vision.config import Settings, SettingsError
 from lstm_vision.control import RunControl
 from lstm_vision.events import (
     CheckpointSaved, EpochFinished, EvaluationFinished, LogMessage, PredictionsSampled,
-    ResourcesSampled, RunFailed, RunFinished, RunStarted, RunStopped, StepLogged,
+    ResourcesSampled, RunFailed, RunFinished, RunStarted, RunStopped, StepLogged, StepProgressed,
 )
 from app.charts import ChartPair
 from app.files import SettingsFileActions
@@ -177,17 +179,19 @@ class LstmVisionApp(RunActions, SettingsFileActions, App[int]):
         charts = self.query_one("#live-charts", ChartPair)
         if isinstance(ev, RunStarted):
             self.query_one(StatusLine).set_started(ev)
-            self.query_one(RunProgress).on_run_started(ev)
+            self.query_one(RunProgress).show_started(ev)
             if self.state == "starting":
                 self.set_state("running")
             self.log_panel.add(f"Run folder: {ev.run_dir}", "app")
         elif isinstance(ev, StepLogged):
             if self.state == "running" and self.query_one(StatusLine).detail:
                 self.set_state("running")  # drop a stale "resumed"
-            self.query_one(RunProgress).on_step(ev)
+            self.query_one(RunProgress).show_step(ev)
             charts.show_record(self.record)
+        elif isinstance(ev, StepProgressed):
+            self.query_one(RunProgress).show_progress(ev)
         elif isinstance(ev, EpochFinished):
-            self.query_one(RunProgress).on_epoch(ev)
+            self.query_one(RunProgress).show_epoch(ev)
             charts.show_record(self.record)
             val = "" if ev.val_accuracy is None else f", val loss {ev.val_loss:.4f} acc {100 * ev.val_accuracy:.2f}%"
             self.log_panel.add(f"Epoch {ev.epoch}/{ev.epochs}: train loss {ev.train_loss:.4f} "
@@ -256,9 +260,20 @@ class LstmVisionApp(RunActions, SettingsFileActions, App[int]):
             self.action_show_tab("settings")
 
 
+def _preimport_engine() -> None:
+    try:
+        importlib.import_module("lstm_vision.engine")
+    except Exception:  # noqa: BLE001 - the worker imports it again and reports any error properly
+        pass
+
+
 def run_app(settings: Settings, settings_path: Path, resume: str | None = None, engine: Engine | None = None) -> int:
     """Entry point for ``lstm-vision-tui``; returns the exit code of the last run (0 if none)."""
     app = LstmVisionApp(settings, settings_path, resume=resume, engine=engine)
+    if engine is None:
+        # Importing torch holds the GIL for a second or more; do it while the app starts up rather
+        # than on F5, when it would freeze the screen that is showing the run.
+        threading.Thread(target=_preimport_engine, name="preimport-engine", daemon=True).start()
     try:
         code = app.run()
     finally:

@@ -117,7 +117,7 @@ async def test_save_as_writes_a_new_file_with_the_comments_of_the_current_one(tm
     path.write_text("# keep me\n[train]\nepochs = 2\n", encoding="utf-8")
     app = make_app(tmp_path, settings=load_settings(path), settings_path=path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.run_action("save_as")
+        await pilot.click("#btn-save-as")  # the buttons work with a mouse too
         await wait_for(pilot, lambda: isinstance(app.screen, PathScreen) and app.screen.query(Input))
         target = tmp_path / "copy.toml"
         app.screen.query_one(Input).value = str(target)

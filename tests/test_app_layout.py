@@ -55,12 +55,23 @@ async def test_every_screen_fits(tmp_path, size, theme):
         app.export_screenshot()
 
 
-async def test_theme_toggle_switches_between_dark_and_light(tmp_path):
+async def test_theme_toggle_from_the_command_palette(tmp_path):
+    from textual.command import CommandList, CommandPalette
+
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         dark = app.current_theme.dark
-        await app.run_action("toggle_theme")
-        await pilot.pause()
-        assert app.current_theme.dark is not dark
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"Toggle light")
+
+
+        def found() -> bool:  # the palette searches asynchronously
+            results = app.screen.query(CommandList)
+            return bool(results) and results.first().option_count > 0 and results.first().highlighted is not None
+
+        await wait_for(pilot, found)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.current_theme.dark is not dark)
         await app.run_action("toggle_theme")
         assert app.current_theme.dark is dark
