@@ -81,9 +81,7 @@ def launch_local(settings: Settings, emit: Callable[[ev.Event], None], control: 
                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, env=env,
                                     text=True, encoding="utf-8", errors="replace", start_new_session=True)
             watch = _Supervisor(proc, control, stop_timeout_s)
-            stream = _EventStream(emit, ev.LogMessage("info", f"DDP: {settings.system.nproc} processes ({backend}), "
-                                      f"batch {settings.train.batch_size} in all = {settings.train.batch_size // settings.system.nproc} "
-                                      f"per process; launched as: " + shlex.join(["torchrun", *args])))
+            stream = _EventStream(emit, lambda run_dir: _launch_note(settings, backend, run_dir, resume))
             watch.start()
             try:
                 for line in proc.stdout:
@@ -167,11 +165,20 @@ def torchrun_args(settings: Settings, config: Path, resume: str | None, log_dir:
     return args
 
 
+def _launch_note(settings: Settings, backend: str, run_dir: str, resume: str | None) -> ev.LogMessage:
+    """How the run was started, as the torchrun command that repeats it (here or on a cluster node)."""
+    n, batch = settings.system.nproc, settings.train.batch_size
+    command = ["torchrun", f"--nproc-per-node={n}", "-m", "lstm_vision", "--no-ui",
+               *(["--resume", run_dir] if resume else ["--config", str(Path(run_dir) / "settings.toml")])]
+    return ev.LogMessage("info", f"DDP: {n} processes ({backend}), batch {batch} in all = {batch // n} per process; "
+                                 f"the same as: {shlex.join(command)}")
+
+
 class _EventStream:
     """Rank 0's stdout: JSON event lines become events; anything else a rank prints becomes a log line.
     run_failed is held back until torchrun exits, when the first failing rank is known."""
 
-    def __init__(self, emit: Callable[[ev.Event], None], note: ev.LogMessage) -> None:
+    def __init__(self, emit: Callable[[ev.Event], None], note: Callable[[str], ev.Event]) -> None:
         self.emit, self.note = emit, note
         self.run_dir: str | None = None
         self.started = False
@@ -194,7 +201,7 @@ class _EventStream:
         self.emit(event)
         if isinstance(event, ev.RunStarted):  # the run folder stays the first thing a user sees
             self.run_dir, self.started = event.run_dir, True
-            self.emit(self.note)
+            self.emit(self.note(event.run_dir))
 
 
 class _Supervisor(threading.Thread):
