@@ -112,6 +112,7 @@ def test_ddp_run_completes_and_covers_all_samples(ddp_run):
     settings, run_dir, out = ddp_run
     assert out.splitlines()[0] == f"Run directory: {run_dir}"
     assert "DDP: 2 processes (gloo), batch 50 in all = 25 per process" in out
+    assert not [line for line in out.splitlines() if line.lstrip().startswith("{")]  # every event line was decoded
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["world_size"] == 2
     assert summary["epochs_completed"] == 2
