@@ -8,8 +8,9 @@ from collections import deque
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
-from textual.widgets import Label, ProgressBar, RichLog, Static
+from textual.containers import Vertical
+from textual.widget import Widget
+from textual.widgets import RichLog
 
 from lstm_vision.events import EpochFinished, ResourcesSampled, RunStarted, StepLogged, StepProgressed
 from app.record import fmt_bytes, fmt_count, fmt_duration
@@ -20,11 +21,30 @@ STATE_STYLES = {
 }
 
 
-class StatusLine(Static):
-    """One line: run state on the left, what the run runs on to the right."""
+class TextWidget(Widget):
+    """Shows a Text that changes often: refresh() repaints it without a layout pass of the screen
+    (Static.update would reflow the whole screen each time, several times a second while training)."""
 
     def __init__(self, **kwargs) -> None:
-        super().__init__("", **kwargs)
+        super().__init__(**kwargs)
+        self._text = Text()
+
+    def set_text(self, text: Text) -> None:
+        if text != self._text:
+            self._text = text
+            self.refresh()
+
+    def render(self) -> Text:
+        return self._text
+
+
+class StatusLine(TextWidget):
+    """One line: run state on the left, what the run runs on to the right."""
+
+    DEFAULT_CSS = "StatusLine { height: 1; }"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
         self.state = "idle"
         self.detail = ""
         self.started: RunStarted | None = None
@@ -46,7 +66,7 @@ class StatusLine(Static):
         self._redraw()
 
     def _redraw(self) -> None:
-        text = Text()
+        text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f" {self.state.upper()} ", style=f"reverse {STATE_STYLES.get(self.state, 'bold')}")
         parts = [self.detail] if self.detail else []
         ev = self.started
@@ -60,90 +80,109 @@ class StatusLine(Static):
         elif self.settings_name:
             parts.append(f"settings: {self.settings_name}")
         text.append(" " + " · ".join(parts))
-        self.update(text)
+        self.set_text(text)
+
+
+class ProgressLine(Widget):
+    """'Epoch 3/15  ━━━━━━╸━━━━  45% step 90/196 · …' drawn in one line, repainted without a layout pass."""
+
+    DEFAULT_CSS = "ProgressLine { height: 1; }"
+
+    def __init__(self, label: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.label, self.fraction, self.info = label, 0.0, ""
+
+    def set(self, label: str | None = None, fraction: float | None = None, info: str | None = None) -> None:
+        new = (self.label if label is None else label, self.fraction if fraction is None else fraction,
+               self.info if info is None else info)
+        if new != (self.label, self.fraction, self.info):
+            self.label, self.fraction, self.info = new
+            self.refresh()
+
+    def render(self) -> Text:
+        width = self.size.width or 80
+        bar_w = max(10, min(30, width // 5))
+        frac = max(0.0, min(1.0, self.fraction))
+        filled = frac * bar_w
+        full = int(filled)
+        accent = self.app.current_theme.primary if self.is_mounted else "green"
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(f"{self.label:<11}")
+        text.append("━" * full, style=accent)
+        if full < bar_w:
+            text.append("╸" if filled - full >= 0.5 else "╺", style=accent if filled - full >= 0.5 else "dim")
+            text.append("━" * (bar_w - full - 1), style="dim")
+        text.append(f" {100 * frac:3.0f}% ")
+        text.append(self.info)
+        return text
 
 
 class RunProgress(Vertical):
     """Epoch and run progress, throughput, elapsed and the engine's ETA."""
 
-    DEFAULT_CSS = """
-    RunProgress { height: auto; }
-    RunProgress Horizontal { height: 1; }
-    RunProgress .progress-label { width: 11; }
-    RunProgress ProgressBar { width: auto; }
-    RunProgress .progress-info { width: 1fr; padding-left: 1; }
-    """
+    DEFAULT_CSS = "RunProgress { height: auto; }"
 
     epochs = 0
     last_rate = 0.0
 
     def compose(self) -> ComposeResult:
-        with Horizontal():
-            yield Label("Epoch -", id="epoch-label", classes="progress-label")
-            yield ProgressBar(total=1, show_eta=False, id="epoch-bar")
-            yield Label("", id="epoch-info", classes="progress-info")
-        with Horizontal():
-            yield Label("Run", classes="progress-label")
-            yield ProgressBar(total=1, show_eta=False, id="run-bar")
-            yield Label("", id="run-info", classes="progress-info")
+        yield ProgressLine("Epoch -", id="epoch-line")
+        yield ProgressLine("Run", id="run-line")
+
+    @property
+    def epoch_line(self) -> ProgressLine:
+        return self.query_one("#epoch-line", ProgressLine)
+
+    @property
+    def run_line(self) -> ProgressLine:
+        return self.query_one("#run-line", ProgressLine)
 
     def reset(self) -> None:
-        self.query_one("#epoch-bar", ProgressBar).update(total=1, progress=0)
-        self.query_one("#run-bar", ProgressBar).update(total=1, progress=0)
-        self.query_one("#epoch-label", Label).update("Epoch -")
-        self.query_one("#epoch-info", Label).update("")
-        self.query_one("#run-info", Label).update("")
+        self.epoch_line.set("Epoch -", 0.0, "")
+        self.run_line.set("Run", 0.0, "")
         self.epochs = 0
         self.last_rate = 0.0
 
     def show_started(self, ev: RunStarted) -> None:
         self.epochs = ev.epochs
-        total = max(ev.steps_per_epoch * max(ev.epochs - ev.start_epoch, 0), 1)
-        self.query_one("#run-bar", ProgressBar).update(total=total, progress=0)
-        self.query_one("#epoch-bar", ProgressBar).update(total=max(ev.steps_per_epoch, 1), progress=0)
-        self.query_one("#run-info", Label).update(f"{ev.epochs} epochs × {ev.steps_per_epoch} steps, batch {ev.batch_size}")
+        self.epoch_line.set(f"Epoch {ev.start_epoch + 1}/{ev.epochs}", 0.0)
+        self.run_line.set(fraction=ev.start_epoch / max(ev.epochs, 1),
+                          info=f"{ev.epochs} epochs × {ev.steps_per_epoch} steps, batch {ev.batch_size}")
+
+    def _label(self, epoch: int) -> str:
+        return f"Epoch {epoch}/{self.epochs or '?'}"
 
     def show_step(self, ev: StepLogged) -> None:
-        self.query_one("#epoch-label", Label).update(f"Epoch {ev.epoch}/{getattr(self, 'epochs', 0) or '?'}")
-        self.query_one("#epoch-bar", ProgressBar).update(total=max(ev.steps_per_epoch, 1), progress=ev.step)
-        self.query_one("#epoch-info", Label).update(
-            f"step {ev.step}/{ev.steps_per_epoch} · loss {ev.loss:.4f} · acc {100 * ev.accuracy:.1f}%")
-        self.query_one("#run-bar", ProgressBar).update(total=max(ev.total_steps, 1), progress=ev.global_step)
         self.last_rate = ev.samples_per_s
-        self.query_one("#run-info", Label).update(
-            f"{ev.samples_per_s:,.0f} samples/s · {fmt_duration(ev.elapsed_s)} elapsed · ETA {fmt_duration(ev.eta_s)}")
+        self.epoch_line.set(self._label(ev.epoch), ev.step / max(ev.steps_per_epoch, 1),
+                            f"step {ev.step}/{ev.steps_per_epoch} · loss {ev.loss:.4f} · acc {100 * ev.accuracy:.1f}%")
+        self.run_line.set(fraction=ev.global_step / max(ev.total_steps, 1),
+                          info=f"{ev.samples_per_s:,.0f} samples/s · {fmt_duration(ev.elapsed_s)} elapsed · ETA {fmt_duration(ev.eta_s)}")
 
     def show_progress(self, ev: StepProgressed) -> None:
         """Between logged steps: move the bars and the clock, keep the last loss and throughput."""
-        self.query_one("#epoch-label", Label).update(f"Epoch {ev.epoch}/{getattr(self, 'epochs', 0) or '?'}")
-        self.query_one("#epoch-bar", ProgressBar).update(total=max(ev.steps_per_epoch, 1), progress=ev.step)
-        self.query_one("#run-bar", ProgressBar).update(total=max(ev.total_steps, 1), progress=ev.global_step)
-        info = self.query_one("#run-info", Label)
-        rate = self.last_rate
-        speed = f"{rate:,.0f} samples/s · " if rate else ""
-        info.update(f"{speed}{fmt_duration(ev.elapsed_s)} elapsed · ETA {fmt_duration(ev.eta_s)}")
+        self.epoch_line.set(self._label(ev.epoch), ev.step / max(ev.steps_per_epoch, 1))
+        speed = f"{self.last_rate:,.0f} samples/s · " if self.last_rate else ""
+        self.run_line.set(fraction=ev.global_step / max(ev.total_steps, 1),
+                          info=f"{speed}{fmt_duration(ev.elapsed_s)} elapsed · ETA {fmt_duration(ev.eta_s)}")
 
     def show_epoch(self, ev: EpochFinished) -> None:
-        self.query_one("#epoch-label", Label).update(f"Epoch {ev.epoch}/{ev.epochs}")
-        bar = self.query_one("#epoch-bar", ProgressBar)
-        bar.update(progress=bar.total or 1)
         val = "" if ev.val_accuracy is None else f" · val {100 * ev.val_accuracy:.2f}%"
-        self.query_one("#epoch-info", Label).update(
-            f"done in {fmt_duration(ev.epoch_time_s)} · train {100 * ev.train_accuracy:.2f}%{val}")
-        self.query_one("#run-info", Label).update(
-            f"{ev.samples_per_s:,.0f} samples/s · {fmt_duration(ev.elapsed_s)} elapsed · ETA {fmt_duration(ev.eta_s)}")
+        self.epoch_line.set(f"Epoch {ev.epoch}/{ev.epochs}", 1.0,
+                            f"done in {fmt_duration(ev.epoch_time_s)} · train {100 * ev.train_accuracy:.2f}%{val}")
+        self.run_line.set(fraction=ev.epoch / max(ev.epochs, 1),
+                          info=f"{ev.samples_per_s:,.0f} samples/s · {fmt_duration(ev.elapsed_s)} elapsed · ETA {fmt_duration(ev.eta_s)}")
 
     def finish(self) -> None:
-        bar = self.query_one("#run-bar", ProgressBar)
-        bar.update(progress=bar.total or 1)
+        self.run_line.set(fraction=1.0)
 
 
-class MemoryPanel(Static):
+class MemoryPanel(TextWidget):
     """GPU memory through torch/NVML when there is a GPU, host memory always."""
 
     def on_mount(self) -> None:
         self.border_title = "memory"
-        self.update(Text("no samples yet", style="dim"))
+        self.set_text(Text("no samples yet", style="dim"))
 
     def show(self, ev: ResourcesSampled) -> None:
         text = Text()
@@ -171,7 +210,7 @@ class MemoryPanel(Static):
         text.append(f"host {fmt_bytes(ev.host_available_bytes)} free of {fmt_bytes(ev.host_total_bytes)}")
         if ev.note:
             text.append(f"\n{ev.note}", style="dim")
-        self.update(text)
+        self.set_text(text)
 
 
 LEVEL_STYLES = {"info": "", "warning": "yellow", "error": "bold red", "app": "cyan"}
