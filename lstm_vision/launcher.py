@@ -51,16 +51,19 @@ POLL_S = 0.1
 KILL_GRACE_S = 10.0  # after torchrun's own shutdown timeout, before SIGKILL
 
 # torchrun, made to receive SIGTERM when the thread that started it dies (Linux), so that a killed
-# app or runner never leaves ranks training on their own.
+# app or runner never leaves ranks training on their own; then it also removes the launcher's temporary
+# folder (argv: parent pid, temporary folder, torchrun's arguments).
 _TORCHRUN = (
-    "import ctypes, os, runpy, signal, sys\n"
+    "import atexit, ctypes, os, runpy, shutil, signal, sys\n"
+    "parent, folder = int(sys.argv[1]), sys.argv[2]\n"
     "try:\n"
     "    ctypes.CDLL(None).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG\n"
     "except (AttributeError, OSError):\n"
     "    pass\n"
-    "if os.getppid() != int(sys.argv[1]):\n"
+    "atexit.register(lambda: os.getppid() != parent and shutil.rmtree(folder, ignore_errors=True))\n"
+    "if os.getppid() != parent:\n"
     "    sys.exit(1)  # the parent is already gone\n"
-    "sys.argv = ['torchrun', *sys.argv[2:]]\n"
+    "sys.argv = ['torchrun', *sys.argv[3:]]\n"
     "runpy.run_module('torch.distributed.run', run_name='__main__', alter_sys=True)\n"
 )
 
@@ -77,7 +80,7 @@ def launch_local(settings: Settings, emit: Callable[[ev.Event], None], control: 
         log_path = tmp_dir / "torchrun.log"
         env = {**os.environ, EVENTS_ENV: "jsonl", "PYTHONUNBUFFERED": "1"}
         with open(log_path, "w+", encoding="utf-8", errors="replace") as log:
-            proc = subprocess.Popen([sys.executable, "-c", _TORCHRUN, str(os.getpid()), *args],
+            proc = subprocess.Popen([sys.executable, "-c", _TORCHRUN, str(os.getpid()), tmp, *args],
                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, env=env,
                                     text=True, encoding="utf-8", errors="replace", start_new_session=True)
             watch = _Supervisor(proc, control, stop_timeout_s)
