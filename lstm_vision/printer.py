@@ -37,6 +37,9 @@ def memory_text(event: ev.ResourcesSampled | None) -> str:
     text = f"RSS {format_bytes(event.host_rss_bytes)}"
     if event.gpu:
         text += f", GPU {format_bytes(event.gpu['allocated_bytes'])} (peak {format_bytes(event.gpu['peak_allocated_bytes'])})"
+        ranks = event.gpu.get("rank_peak_allocated_bytes")
+        if ranks and len(ranks) > 1:
+            text += ", peak per rank " + " / ".join(format_bytes(b) for b in ranks)
     return text
 
 
