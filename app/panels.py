@@ -124,6 +124,7 @@ class RunProgress(Vertical):
 
     epochs = 0
     last_rate = 0.0
+    last_metrics = ""
 
     def compose(self) -> ComposeResult:
         yield ProgressLine("Epoch -", id="epoch-line")
@@ -142,6 +143,7 @@ class RunProgress(Vertical):
         self.run_line.set("Run", 0.0, "")
         self.epochs = 0
         self.last_rate = 0.0
+        self.last_metrics = ""
 
     def show_started(self, ev: RunStarted) -> None:
         self.epochs = ev.epochs
@@ -152,16 +154,21 @@ class RunProgress(Vertical):
     def _label(self, epoch: int) -> str:
         return f"Epoch {epoch}/{self.epochs or '?'}"
 
+    def _step_info(self, step: int, steps: int) -> str:
+        return f"step {step}/{steps}" + (f" · {self.last_metrics}" if self.last_metrics else "")
+
     def show_step(self, ev: StepLogged) -> None:
         self.last_rate = ev.samples_per_s
+        self.last_metrics = f"loss {ev.loss:.4f} · acc {100 * ev.accuracy:.1f}%"
         self.epoch_line.set(self._label(ev.epoch), ev.step / max(ev.steps_per_epoch, 1),
-                            f"step {ev.step}/{ev.steps_per_epoch} · loss {ev.loss:.4f} · acc {100 * ev.accuracy:.1f}%")
+                            self._step_info(ev.step, ev.steps_per_epoch))
         self.run_line.set(fraction=ev.global_step / max(ev.total_steps, 1),
                           info=f"{ev.samples_per_s:,.0f} samples/s · {fmt_duration(ev.elapsed_s)} elapsed · ETA {fmt_duration(ev.eta_s)}")
 
     def show_progress(self, ev: StepProgressed) -> None:
         """Between logged steps: move the bars and the clock, keep the last loss and throughput."""
-        self.epoch_line.set(self._label(ev.epoch), ev.step / max(ev.steps_per_epoch, 1))
+        self.epoch_line.set(self._label(ev.epoch), ev.step / max(ev.steps_per_epoch, 1),
+                            self._step_info(ev.step, ev.steps_per_epoch))  # the loss is that of the last logged step
         speed = f"{self.last_rate:,.0f} samples/s · " if self.last_rate else ""
         self.run_line.set(fraction=ev.global_step / max(ev.total_steps, 1),
                           info=f"{speed}{fmt_duration(ev.elapsed_s)} elapsed · ETA {fmt_duration(ev.eta_s)}")

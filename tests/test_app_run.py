@@ -140,3 +140,20 @@ async def test_palette_commands_cover_the_keys(tmp_path):
                   "Save settings as…", "Open settings file…", "Load preset…", "Toggle light/dark theme",
                   "Show history"):
         assert title in titles
+
+
+async def test_started_with_resume_the_app_continues_that_run_at_once(tmp_path):
+    from app.tui import LstmVisionApp
+    from lstm_vision.config import Settings
+
+    run_dir = tmp_path / "runs" / "earlier"
+    run_dir.mkdir(parents=True)
+    engine = FakeEngine(tmp_path / "runs")
+    settings = Settings()
+    settings.output.dir = str(tmp_path / "runs")
+    app = LstmVisionApp(settings, tmp_path / "settings.toml", resume=str(run_dir), engine=engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: engine.calls)
+        await app.workers.wait_for_complete()
+        await wait_for(pilot, lambda: app.state == "completed")
+        assert engine.calls[0]["resume"] == str(run_dir)
