@@ -197,15 +197,18 @@ class MemoryPanel(TextWidget):
         if isinstance(gpu, dict):
             name = gpu.get("name") or "GPU"
             text.append(f"{name}\n", style="bold")
-            text.append(f"alloc {fmt_bytes(gpu.get('allocated'))} · reserved {fmt_bytes(gpu.get('reserved'))}\n")
-            text.append(f"peak {fmt_bytes(gpu.get('peak'))} · total {fmt_bytes(gpu.get('total'))}\n")
+            text.append(f"alloc {fmt_bytes(gpu.get('allocated_bytes'))} · reserved {fmt_bytes(gpu.get('reserved_bytes'))}\n")
+            text.append(f"peak {fmt_bytes(gpu.get('peak_allocated_bytes'))} · total {fmt_bytes(gpu.get('total_bytes'))}\n")
+            ranks = gpu.get("rank_peak_allocated_bytes") or []
+            if len(ranks) > 1:
+                text.append("peak per rank " + " / ".join(fmt_bytes(r) for r in ranks) + "\n")
             extra = []
-            if gpu.get("used") is not None:
-                extra.append(f"used {fmt_bytes(gpu.get('used'))}")
-            if gpu.get("utilization") is not None:
-                extra.append(f"util {gpu['utilization']:.0f}%")
-            if gpu.get("temperature") is not None:
-                extra.append(f"{gpu['temperature']:.0f}°C")
+            if gpu.get("used_bytes") is not None:
+                extra.append(f"used {fmt_bytes(gpu['used_bytes'])}")
+            if gpu.get("utilization_percent") is not None:
+                extra.append(f"util {gpu['utilization_percent']:.0f}%")
+            if gpu.get("temperature_c") is not None:
+                extra.append(f"{gpu['temperature_c']:.0f}°C")
             if extra:
                 text.append(" · ".join(extra) + "\n")
         else:

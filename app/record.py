@@ -14,6 +14,10 @@ from lstm_vision.events import (
     EpochFinished, EvaluationFinished, Event, PredictionsSampled, ResourcesSampled, RunFailed,
     RunFinished, RunStarted, RunStopped, StepLogged, event_from_dict,
 )
+# One set of formatters for the headless lines and the app's widgets.
+from lstm_vision.printer import format_bytes as fmt_bytes  # noqa: E402,F401
+from lstm_vision.printer import format_duration as fmt_duration  # noqa: E402,F401
+from lstm_vision.printer import format_percent as fmt_pct  # noqa: E402,F401
 
 
 @dataclass
@@ -106,25 +110,6 @@ class RunRecord:
         return record
 
 
-def fmt_bytes(n: float | None) -> str:
-    if n is None:
-        return "-"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds or seconds < 0:
-        return "-"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
 def fmt_count(n: int | None) -> str:
     if n is None:
         return "-"
@@ -133,7 +118,3 @@ def fmt_count(n: int | None) -> str:
     if n >= 10_000:
         return f"{n / 1e3:.0f}k" if n % 1000 == 0 else f"{n / 1e3:.1f}k"
     return f"{n:,}"
-
-
-def fmt_pct(fraction: float | None) -> str:
-    return "-" if fraction is None else f"{100 * fraction:.2f}%"

@@ -9,7 +9,7 @@ from lstm_vision import events as ev
 
 
 def format_duration(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds or seconds == float("inf"):
+    if seconds is None or seconds != seconds or seconds == float("inf") or seconds < 0:
         return "--:--"
     seconds = int(round(seconds))
     hours, rest = divmod(seconds, 3600)

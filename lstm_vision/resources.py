@@ -10,6 +10,11 @@ import torch
 
 _nvml_state: dict[str, Any] = {}
 
+# The keys of ResourcesSampled.gpu (NVML's used/utilization/temperature stay None without NVML);
+# under DDP the engine adds rank_peak_allocated_bytes.
+GPU_FIELDS = ("name", "allocated_bytes", "reserved_bytes", "peak_allocated_bytes", "total_bytes",
+              "used_bytes", "utilization_percent", "temperature_c")
+
 
 def _nvml():
     """The pynvml module, initialised once; None where there is no NVIDIA driver."""
@@ -39,14 +44,11 @@ def gpu_memory(device: torch.device) -> dict[str, Any] | None:
     if device.type != "cuda":
         return None
     index = device.index if device.index is not None else torch.cuda.current_device()
-    stats: dict[str, Any] = {
-        "name": torch.cuda.get_device_name(index),
-        "allocated_bytes": torch.cuda.memory_allocated(index),
-        "reserved_bytes": torch.cuda.memory_reserved(index),
-        "peak_allocated_bytes": torch.cuda.max_memory_allocated(index),
-        "total_bytes": torch.cuda.get_device_properties(index).total_memory,
-        "used_bytes": None, "utilization_percent": None, "temperature_c": None,
-    }
+    stats: dict[str, Any] = dict.fromkeys(GPU_FIELDS)
+    stats.update(name=torch.cuda.get_device_name(index), allocated_bytes=torch.cuda.memory_allocated(index),
+                 reserved_bytes=torch.cuda.memory_reserved(index),
+                 peak_allocated_bytes=torch.cuda.max_memory_allocated(index),
+                 total_bytes=torch.cuda.get_device_properties(index).total_memory)
     nvml = _nvml()
     if nvml is not None:
         try:

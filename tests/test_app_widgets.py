@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.app import App, ComposeResult
 
 from lstm_vision.events import ResourcesSampled
+from lstm_vision.resources import GPU_FIELDS
 from app.charts import thin
 from app.panels import MemoryPanel
 from app.results import ImageGrid, render_image, short_name
@@ -23,15 +24,16 @@ async def test_memory_panel_shows_the_gpu_when_there_is_one_and_says_so_when_not
     app = Harness()
     async with app.run_test(size=(80, 24)) as pilot:
         panel = app.query_one(MemoryPanel)
+        gpu = {"name": "NVIDIA H200", "allocated_bytes": 3 * GIB, "reserved_bytes": 4 * GIB,
+               "peak_allocated_bytes": 5 * GIB, "total_bytes": 140 * GIB, "used_bytes": 6 * GIB,
+               "utilization_percent": 97, "temperature_c": 61, "rank_peak_allocated_bytes": [5 * GIB, 4 * GIB]}
+        assert set(gpu) - {"rank_peak_allocated_bytes"} == set(GPU_FIELDS)  # the keys the engine writes
         panel.show(ResourcesSampled(host_rss_bytes=GIB, host_peak_rss_bytes=2 * GIB, host_total_bytes=64 * GIB,
-                                    host_available_bytes=32 * GIB,
-                                    gpu={"name": "NVIDIA H200", "allocated": 3 * GIB, "reserved": 4 * GIB,
-                                         "peak": 5 * GIB, "total": 140 * GIB, "used": 6 * GIB,
-                                         "utilization": 97.0, "temperature": 61.0}))
+                                    host_available_bytes=32 * GIB, gpu=gpu))
         await pilot.pause()
         text = str(panel.render())
         for part in ("NVIDIA H200", "alloc 3.0 GiB", "reserved 4.0 GiB", "peak 5.0 GiB", "total 140.0 GiB",
-                     "util 97%", "61°C", "RSS  1.0 GiB"):
+                     "util 97%", "61°C", "RSS  1.0 GiB", "peak per rank 5.0 GiB / 4.0 GiB", "used 6.0 GiB"):
             assert part in text
         assert "No GPU" not in text
 
@@ -41,8 +43,10 @@ async def test_memory_panel_shows_the_gpu_when_there_is_one_and_says_so_when_not
         assert "No GPU" in text and "RSS  500.0 MiB (peak 600.0 MiB)" in text
 
         # a GPU without NVML: torch's numbers only, nothing missing is invented
-        panel.show(ResourcesSampled(1, 1, 1, 1, gpu={"name": "cuda:0", "allocated": GIB, "reserved": GIB,
-                                                     "peak": GIB, "total": 8 * GIB}))
+        panel.show(ResourcesSampled(1, 1, 1, 1, gpu={"name": "cuda:0", "allocated_bytes": GIB, "reserved_bytes": GIB,
+                                                     "peak_allocated_bytes": GIB, "total_bytes": 8 * GIB,
+                                                     "used_bytes": None, "utilization_percent": None,
+                                                     "temperature_c": None}))
         await pilot.pause()
         assert "util" not in str(panel.render())
 
