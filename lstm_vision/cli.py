@@ -10,7 +10,13 @@ import tempfile
 import traceback
 from pathlib import Path
 
-from lstm_vision.config import (Settings, SettingsError, apply_overrides, help_lines, load_settings, preset_names,
+# Idle OpenMP threads sleep instead of spinning. On a quiet machine this changes nothing; when other
+# processes share the cores (a laptop, a shared box, the app's own UI thread) spinning threads made
+# 2 threads 2-19x slower than 1 (benchmarks/RESULTS.md). libgomp reads it when torch loads, so it
+# must be set before the first torch import; a user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from lstm_vision.config import (Settings, SettingsError, apply_overrides, help_lines, load_settings, preset_names,  # noqa: E402
                                 preset_path, render_toml)
 
 DEFAULT_SETTINGS_FILE = Path("settings.toml")
