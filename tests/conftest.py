@@ -17,17 +17,21 @@ def mnist_root(tmp_path_factory) -> Path:
     return make_mnist(tmp_path_factory.mktemp("mnist"))
 
 
-@pytest.fixture
-def tiny_settings(mnist_root, tmp_path) -> Settings:
-    """Settings for a run of a few seconds on the tiny data set."""
+def tiny_run_settings(mnist_root: Path, out_dir: Path, run_name: str = "test") -> Settings:
+    """A run of a few seconds on the tiny data set; dropout 0 and a constant learning rate so runs compare."""
     s = Settings()
     s.data.root, s.data.download = str(mnist_root), False
     s.model.hidden_size, s.model.num_layers, s.model.bidirectional, s.model.dropout = 16, 1, False, 0.0
     s.optim.learning_rate, s.optim.schedule = 1e-2, "constant"
     s.train.epochs, s.train.batch_size, s.train.log_every = 2, 50, 5
     s.train.amp, s.train.label_smoothing = "off", 0.0
-    s.output.dir, s.output.run_name = str(tmp_path / "runs"), "test"
+    s.output.dir, s.output.run_name = str(out_dir), run_name
     return s
+
+
+@pytest.fixture
+def tiny_settings(mnist_root, tmp_path) -> Settings:
+    return tiny_run_settings(mnist_root, tmp_path / "runs")
 
 
 def real_data_root() -> Path | None:

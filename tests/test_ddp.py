@@ -28,6 +28,7 @@ from lstm_vision import events as ev
 from lstm_vision.config import Settings, SettingsError, load_settings, save_settings
 from lstm_vision.control import RunControl
 from lstm_vision.engine import run as engine_run
+from conftest import tiny_run_settings
 from lstm_vision.launcher import launch_local, preflight
 from lstm_vision.rankfailure import first_failure, timeout_hint
 
@@ -40,16 +41,11 @@ TRAIN_SAMPLES, TEST_SAMPLES = 500, 200  # the tiny set: 600 training images, 5/6
 
 
 def tiny(mnist_root: Path, out: Path, **train) -> Settings:
-    """A run of a few seconds; dropout 0 and a constant learning rate so that runs can be compared."""
-    s = Settings()
-    s.data.root, s.data.download = str(mnist_root), False
-    s.model.hidden_size, s.model.num_layers, s.model.bidirectional, s.model.dropout = 16, 1, False, 0.0
-    s.optim.learning_rate, s.optim.schedule = 1e-2, "constant"
-    s.train.epochs, s.train.batch_size, s.train.log_every = 2, 50, 1
-    s.train.amp, s.train.label_smoothing = "off", 0.0
+    """The shared tiny run, logging every step, on CPU processes."""
+    s = tiny_run_settings(mnist_root, out, run_name="run")
+    s.train.log_every = 1
     s.system.device, s.system.master_port = "cpu", 0  # 0: torchrun picks a free port (tests run side by side)
     s.system.threads = 1  # one core per process: steady on a busy 2-core machine
-    s.output.dir, s.output.run_name = str(out), "run"
     for key, value in train.items():
         setattr(s.train, key, value)
     return s
