@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+import torch._dynamo  # noqa: F401 (torch._dynamo.reset between compile modes)
 
 from lstm_vision import events as ev
 from lstm_vision.config import Settings, SettingsError, apply_overrides
@@ -168,7 +169,6 @@ def train(args: argparse.Namespace, check: str, label: str, overrides: list[str]
     if args.device == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-    import torch._dynamo
     torch._dynamo.reset()  # each compile mode starts from nothing
     if nproc > 1:
         from lstm_vision.launcher import launch_local

@@ -9,8 +9,8 @@ import torch
 
 from lstm_vision import events as ev
 from lstm_vision import fsutil
-from lstm_vision.checkpoint import load_checkpoint, save_checkpoint
-from lstm_vision.config import Settings, SettingsError, load_settings, save_settings
+from lstm_vision.checkpoint import load_checkpoint
+from lstm_vision.config import Settings, SettingsError, save_settings
 from lstm_vision.control import RunControl
 from lstm_vision.engine import run
 from lstm_vision.model import LSTMClassifier
