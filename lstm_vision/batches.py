@@ -16,6 +16,8 @@ from lstm_vision.data import DataBundle, ImageSet
 from lstm_vision.devices import Precision
 from lstm_vision.distributed import DistContext, all_reduce_sum
 
+PREVIEW_IMAGES = 24  # test images (with predictions) sent to the app's image grid
+
 
 class Batcher:
     def __init__(self, data: DataBundle, batch_size: int, grad_accum_steps: int, sequence_length: int,
@@ -70,7 +72,7 @@ def evaluate(model: nn.Module, data: ImageSet, batcher: Batcher, precision: Prec
         if confusion:
             matrix += torch.bincount(y * num_classes + predicted, minlength=num_classes * num_classes)
             if preview is None:
-                preview = (data.images[idx[:24]].cpu(), y[:24].cpu(), predicted[:24].cpu())
+                preview = (data.images[idx[:PREVIEW_IMAGES]].cpu(), y[:PREVIEW_IMAGES].cpu(), predicted[:PREVIEW_IMAGES].cpu())
     model.train(was_training)
     total = torch.tensor([len(range(dist.rank, len(data), dist.world_size))], device=device, dtype=torch.float64)
     loss_sum, correct, total_n = all_reduce_sum(torch.cat([sums, total]), dist).tolist()

@@ -8,11 +8,9 @@ evaluate, finish (test, summary, confusion matrix). Only rank 0 emits and writes
 from __future__ import annotations
 
 import time
-import traceback
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 from torch import nn
@@ -20,59 +18,20 @@ from torch.nn import functional as F
 
 from lstm_vision import checkpoint as ckpt
 from lstm_vision import events as ev
-from lstm_vision import resources
-from lstm_vision.batches import Batcher, evaluate as evaluate_set
+from lstm_vision.batches import Batcher
 from lstm_vision.config import Settings, SettingsError
 from lstm_vision.control import RunControl
-from lstm_vision.data import DataBundle, load_data
-from lstm_vision.devices import Precision, configure_threads, device_name, resolve_device, resolve_precision
+from lstm_vision.data import load_data
+from lstm_vision.devices import configure_threads, device_name, resolve_device, resolve_precision
 from lstm_vision.distributed import (DistContext, agree_on_control, all_reduce_max, all_reduce_sum, cleanup, context_from_env,
-                                     gather_peak_gpu_memory, init_process_group, record_failure)
+                                     init_process_group)
+from lstm_vision.job import Job, NonFiniteLoss, RunResult, evaluate, restore, sample_resources, save
 from lstm_vision.model import build_model, count_parameters
 from lstm_vision.optim import build_optimizer, lr_at
-from lstm_vision.rundir import Journal, create_run_dir, write_confusion_matrix, write_settings, write_summary
+from lstm_vision.outcome import fail, finish
+from lstm_vision.rundir import Journal, create_run_dir, write_settings
 
-RESOURCE_PERIOD_S = 2.0
 PROGRESS_PERIOD_S = 0.5
-PREVIEW_IMAGES = 24
-
-
-@dataclass
-class RunResult:
-    status: str  # "completed", "stopped" or "failed"
-    run_dir: str
-    exit_code: int
-    summary: dict[str, Any] | None = None
-
-
-@dataclass
-class Job:
-    """Everything a run needs, built once by prepare()."""
-    settings: Settings
-    dist: DistContext
-    device: torch.device
-    precision: Precision
-    data: DataBundle
-    model: nn.Module  # the raw model: evaluation, checkpoints
-    train_model: nn.Module  # compiled and/or DDP-wrapped view of it
-    optimizer: torch.optim.Optimizer
-    scaler: torch.amp.GradScaler
-    batcher: Batcher
-    run_dir: Path
-    emit: Callable[[ev.Event], None]
-    compiled: str
-    # progress, all restored on resume
-    epoch: int = 0
-    step: int = 0  # next step within the epoch
-    global_step: int = 0
-    best_val_loss: float | None = None
-    best_val_accuracy: float | None = None
-    train_time_s: float = 0.0
-    train_samples: int = 0
-    partial: dict[str, float] = field(default_factory=dict)  # this epoch's sums so far (loss, correct, seen)
-    last_resources: float = 0.0
-    last_progress: float = 0.0
-    rank_peaks: list[int] | None = None  # every rank's peak GPU memory, gathered at the last sample
 
 
 def run(settings: Settings, emit: Callable[[ev.Event], None], control: RunControl,
@@ -153,7 +112,7 @@ def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: Dist
                                           "LSTM kernel than fp32 here; train.amp = auto picks the faster one."))
     if state is not None:
         emit_all(ev.LogMessage("info", f"Resumed from {resume} at epoch {job.epoch + 1}, step {job.step}."))
-    _sample_resources(job, force=True)
+    sample_resources(job, force=True)
     return job
 
 
@@ -229,7 +188,7 @@ def train(job: Job, control: RunControl) -> str:
                 sums += window  # window is already summed over ranks, so sums are global
                 window.zero_()
                 window_start, window_samples = time.perf_counter(), 0
-                _sample_resources(job)
+                sample_resources(job)
             else:
                 _progress(job, total_steps, time.perf_counter() - epoch_start - paused_s, first_step)
         epoch_time = time.perf_counter() - epoch_start - paused_s
@@ -288,10 +247,6 @@ def train_step(job: Job, order: torch.Tensor, step: int) -> torch.Tensor:
     return stats
 
 
-class NonFiniteLoss(RuntimeError):
-    pass
-
-
 def _check_finite(job: Job, bad_step: torch.Tensor) -> None:
     if not job.settings.train.stop_on_nan:
         return
@@ -325,142 +280,5 @@ def end_epoch(job: Job, epoch_time: float, lr: float) -> None:
     if s.checkpoint_every and job.epoch % s.checkpoint_every == 0:
         save(job, "periodic")
     save(job, "last")
-    _sample_resources(job, force=True)
+    sample_resources(job, force=True)
 
-
-def checkpoint_state(job: Job) -> dict[str, Any]:
-    """The reference's keys (state_dict, optimizer, epoch, val_loss, val_acc) plus what an exact resume needs."""
-    return {
-        "format": ckpt.FORMAT, "state_dict": job.model.state_dict(), "optimizer": job.optimizer.state_dict(),
-        "epoch": job.epoch, "val_loss": job.best_val_loss, "val_acc": job.best_val_accuracy,
-        "scaler": job.scaler.state_dict(), "step": job.step, "global_step": job.global_step,
-        "partial": dict(job.partial), "best_val_loss": job.best_val_loss, "best_val_accuracy": job.best_val_accuracy,
-        "train_time_s": job.train_time_s, "train_samples": job.train_samples,
-        "rng_cpu": torch.get_rng_state(),
-        "rng_cuda": torch.cuda.get_rng_state(job.device) if job.device.type == "cuda" else None,
-        "run_dir": str(job.run_dir), "settings": job.settings.to_dict(),
-    }
-
-
-def restore(job: Job, state: dict[str, Any]) -> None:
-    if "global_step" not in state:  # a reference checkpoint: weights are loaded, training starts afresh
-        return
-    job.optimizer.load_state_dict(state["optimizer"])
-    if state.get("scaler"):
-        job.scaler.load_state_dict(state["scaler"])
-    job.epoch, job.step, job.global_step = int(state["epoch"]), int(state["step"]), int(state["global_step"])
-    job.partial = dict(state.get("partial") or {})
-    job.best_val_loss, job.best_val_accuracy = state.get("best_val_loss"), state.get("best_val_accuracy")
-    job.train_time_s, job.train_samples = float(state["train_time_s"]), int(state["train_samples"])
-    torch.set_rng_state(state["rng_cpu"])
-    if job.device.type == "cuda" and state.get("rng_cuda") is not None:
-        torch.cuda.set_rng_state(state["rng_cuda"], job.device)
-
-
-def save(job: Job, kind: str) -> None:
-    if not job.dist.is_main:
-        return
-    name = {"best": "best.pt", "last": "last.pt"}.get(kind, f"epoch-{job.epoch:03d}.pt")
-    path = job.run_dir / name
-    ckpt.save_checkpoint(checkpoint_state(job), path)
-    job.emit(ev.CheckpointSaved(str(path), kind, job.epoch))
-
-
-def _sample_resources(job: Job, force: bool = False) -> None:
-    # On GPUs under DDP a collective: every rank samples at the same points (prepare, log steps, epoch ends).
-    job.rank_peaks = gather_peak_gpu_memory(job.device, job.dist)
-    now = time.monotonic()
-    if force or now - job.last_resources >= RESOURCE_PERIOD_S:
-        job.last_resources = now
-        sample = resources.sample(job.device)
-        if sample["gpu"] is not None and job.rank_peaks:
-            sample["gpu"]["rank_peak_allocated_bytes"] = job.rank_peaks
-        job.emit(ev.ResourcesSampled(**sample))
-
-
-def finish(job: Job, status: str) -> RunResult:
-    """Test (and train) accuracy, confusion matrix, summary. A stopped run saves last.pt and skips the test."""
-    if status == "stopped":
-        save(job, "last")
-        summary = build_summary(job, "stopped")
-        _write_summary(job, summary)
-        job.emit(ev.RunStopped(summary, str(job.run_dir / "last.pt")))
-        return RunResult("stopped", str(job.run_dir), 130, summary)
-    test_loss, test_correct, test_total, matrix, preview = evaluate(job, job.data.test, confusion=True)
-    job.emit(ev.EvaluationFinished("test", job.epoch, test_loss, test_correct / max(test_total, 1), test_correct, test_total))
-    train_loss, train_correct, train_total = evaluate(job, job.data.train)
-    job.emit(ev.EvaluationFinished("train", job.epoch, train_loss, train_correct / max(train_total, 1), train_correct, train_total))
-    summary = build_summary(job, "completed", test=(test_correct, test_total), train=(train_correct, train_total))
-    if job.dist.is_main:
-        write_confusion_matrix(job.run_dir, matrix, job.data.class_names)
-        job.emit(_preview_event(job, preview))
-    _write_summary(job, summary)
-    job.emit(ev.RunFinished(summary, matrix))
-    return RunResult("completed", str(job.run_dir), 0, summary)
-
-
-def evaluate(job: Job, data, confusion: bool = False):
-    s = job.settings.train
-    return evaluate_set(job.model, data, job.batcher, job.precision, s.eval_batch_size, s.label_smoothing,
-                        job.data.num_classes, job.dist, confusion)
-
-
-def _preview_event(job: Job, preview: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> ev.PredictionsSampled:
-    images, labels, predictions = preview
-    h, w, c = job.data.image_shape
-    return ev.PredictionsSampled(h, w, c, images.reshape(len(images), -1).tolist(), labels.tolist(),
-                                 predictions.tolist(), job.data.class_names)
-
-
-def fail(job: Job, err: BaseException) -> RunResult:
-    log_path = job.run_dir / "error.log"
-    message = _explain(job, err)
-    record_failure(message)  # under torchrun: names this rank and its error in torchrun's report
-    summary = build_summary(job, "failed")
-    summary["error"] = message
-    try:
-        if job.dist.is_main:
-            log_path.write_text(traceback.format_exc(), encoding="utf-8")
-        _write_summary(job, summary)
-    except OSError:
-        pass  # a full disk may be what failed; the message still reaches the user
-    job.emit(ev.RunFailed(message, str(log_path), summary))
-    return RunResult("failed", str(job.run_dir), 1, summary)
-
-
-def _explain(job: Job, err: BaseException) -> str:
-    s = job.settings.train
-    if isinstance(err, torch.cuda.OutOfMemoryError):
-        return (f"The GPU ran out of memory at train.batch_size = {s.batch_size} with precision {job.precision.name}; "
-                f"lower train.batch_size, raise train.grad_accum_steps, or use train.amp = bf16/fp16.")
-    if isinstance(err, (NonFiniteLoss, SettingsError)):
-        return str(err)
-    if isinstance(err, OSError) and err.errno == 28:
-        return f"The disk is full while writing to {job.run_dir}; the previous checkpoints are intact. Free space and resume."
-    return f"{err.__class__.__name__}: {err}"
-
-
-def build_summary(job: Job, status: str, test: tuple[int, int] | None = None,
-                  train: tuple[int, int] | None = None) -> dict[str, Any]:
-    gpu = resources.gpu_memory(job.device)
-    return {
-        "status": status, "epochs_completed": job.epoch, "epochs": job.settings.train.epochs,
-        "best_val_loss": job.best_val_loss, "best_val_accuracy": job.best_val_accuracy,
-        "test_accuracy": test[0] / max(test[1], 1) if test else None,
-        "train_accuracy": train[0] / max(train[1], 1) if train else None,
-        "test_correct": test[0] if test else None, "test_total": test[1] if test else None,
-        "train_correct": train[0] if train else None, "train_total": train[1] if train else None,
-        "train_time_s": job.train_time_s,
-        "train_samples_per_s": job.train_samples / job.train_time_s if job.train_time_s > 0 else None,
-        "world_size": job.dist.world_size, "device": str(job.device), "device_name": device_name(job.device),
-        "precision": job.precision.name, "compile_mode": job.settings.train.compile_mode,
-        "parameters": count_parameters(job.model), "peak_host_rss_bytes": resources.peak_host_rss_bytes(),
-        "peak_gpu_allocated_bytes": max([gpu["peak_allocated_bytes"], *(job.rank_peaks or [])]) if gpu else None,
-        "peak_gpu_allocated_bytes_per_rank": job.rank_peaks,
-        "run_dir": str(job.run_dir),
-    }
-
-
-def _write_summary(job: Job, summary: dict[str, Any]) -> None:
-    if job.dist.is_main:
-        write_summary(job.run_dir, summary)

@@ -41,7 +41,7 @@ from lstm_vision.config import Settings, SettingsError, save_settings
 from lstm_vision.control import RunControl
 from lstm_vision.devices import resolve_device
 from lstm_vision.distributed import resolve_backend
-from lstm_vision.engine import RunResult
+from lstm_vision.job import RunResult
 from lstm_vision.fsutil import atomic_write_text
 from lstm_vision.rankfailure import RankFailure, first_failure, timeout_hint, write_error_log
 

@@ -1,0 +1,120 @@
+"""A run's state (Job), how it is checkpointed and restored, and what every phase of a run shares."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from lstm_vision import checkpoint as ckpt
+from lstm_vision import events as ev
+from lstm_vision import resources
+from lstm_vision.batches import Batcher, evaluate as evaluate_set
+from lstm_vision.config import Settings
+from lstm_vision.data import DataBundle
+from lstm_vision.devices import Precision
+from lstm_vision.distributed import DistContext, gather_peak_gpu_memory
+
+RESOURCE_PERIOD_S = 2.0
+
+
+@dataclass
+class RunResult:
+    status: str  # "completed", "stopped" or "failed"
+    run_dir: str
+    exit_code: int
+    summary: dict[str, Any] | None = None
+
+
+@dataclass
+class Job:
+    """Everything a run needs, built once by prepare()."""
+    settings: Settings
+    dist: DistContext
+    device: torch.device
+    precision: Precision
+    data: DataBundle
+    model: nn.Module  # the raw model: evaluation, checkpoints
+    train_model: nn.Module  # compiled and/or DDP-wrapped view of it
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    batcher: Batcher
+    run_dir: Path
+    emit: Callable[[ev.Event], None]
+    compiled: str
+    # progress, all restored on resume
+    epoch: int = 0
+    step: int = 0  # next step within the epoch
+    global_step: int = 0
+    best_val_loss: float | None = None
+    best_val_accuracy: float | None = None
+    train_time_s: float = 0.0
+    train_samples: int = 0
+    partial: dict[str, float] = field(default_factory=dict)  # this epoch's sums so far (loss, correct, seen)
+    last_resources: float = 0.0
+    last_progress: float = 0.0
+    rank_peaks: list[int] | None = None  # every rank's peak GPU memory, gathered at the last sample
+
+
+class NonFiniteLoss(RuntimeError):
+    """The training loss became NaN or infinite (train.stop_on_nan)."""
+
+
+def checkpoint_state(job: Job) -> dict[str, Any]:
+    """The reference's keys (state_dict, optimizer, epoch, val_loss, val_acc) plus what an exact resume needs."""
+    return {
+        "format": ckpt.FORMAT, "state_dict": job.model.state_dict(), "optimizer": job.optimizer.state_dict(),
+        "epoch": job.epoch, "val_loss": job.best_val_loss, "val_acc": job.best_val_accuracy,
+        "scaler": job.scaler.state_dict(), "step": job.step, "global_step": job.global_step,
+        "partial": dict(job.partial), "best_val_loss": job.best_val_loss, "best_val_accuracy": job.best_val_accuracy,
+        "train_time_s": job.train_time_s, "train_samples": job.train_samples,
+        "rng_cpu": torch.get_rng_state(),
+        "rng_cuda": torch.cuda.get_rng_state(job.device) if job.device.type == "cuda" else None,
+        "run_dir": str(job.run_dir), "settings": job.settings.to_dict(),
+    }
+
+
+def restore(job: Job, state: dict[str, Any]) -> None:
+    if "global_step" not in state:  # a reference checkpoint: weights are loaded, training starts afresh
+        return
+    job.optimizer.load_state_dict(state["optimizer"])
+    if state.get("scaler"):
+        job.scaler.load_state_dict(state["scaler"])
+    job.epoch, job.step, job.global_step = int(state["epoch"]), int(state["step"]), int(state["global_step"])
+    job.partial = dict(state.get("partial") or {})
+    job.best_val_loss, job.best_val_accuracy = state.get("best_val_loss"), state.get("best_val_accuracy")
+    job.train_time_s, job.train_samples = float(state["train_time_s"]), int(state["train_samples"])
+    torch.set_rng_state(state["rng_cpu"])
+    if job.device.type == "cuda" and state.get("rng_cuda") is not None:
+        torch.cuda.set_rng_state(state["rng_cuda"], job.device)
+
+
+def save(job: Job, kind: str) -> None:
+    if not job.dist.is_main:
+        return
+    name = {"best": "best.pt", "last": "last.pt"}.get(kind, f"epoch-{job.epoch:03d}.pt")
+    path = job.run_dir / name
+    ckpt.save_checkpoint(checkpoint_state(job), path)
+    job.emit(ev.CheckpointSaved(str(path), kind, job.epoch))
+
+
+def sample_resources(job: Job, force: bool = False) -> None:
+    # On GPUs under DDP a collective: every rank samples at the same points (prepare, log steps, epoch ends).
+    job.rank_peaks = gather_peak_gpu_memory(job.device, job.dist)
+    now = time.monotonic()
+    if force or now - job.last_resources >= RESOURCE_PERIOD_S:
+        job.last_resources = now
+        sample = resources.sample(job.device)
+        if sample["gpu"] is not None and job.rank_peaks:
+            sample["gpu"]["rank_peak_allocated_bytes"] = job.rank_peaks
+        job.emit(ev.ResourcesSampled(**sample))
+
+
+def evaluate(job: Job, data, confusion: bool = False):
+    s = job.settings.train
+    return evaluate_set(job.model, data, job.batcher, job.precision, s.eval_batch_size, s.label_smoothing,
+                        job.data.num_classes, job.dist, confusion)

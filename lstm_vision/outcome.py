@@ -1,0 +1,99 @@
+"""How a run ends: test and train accuracy, confusion matrix, summary.json; or a failure explained."""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+import torch
+
+from lstm_vision import events as ev
+from lstm_vision import resources
+from lstm_vision.config import SettingsError
+from lstm_vision.devices import device_name
+from lstm_vision.distributed import record_failure
+from lstm_vision.job import Job, NonFiniteLoss, RunResult, evaluate, save
+from lstm_vision.model import count_parameters
+from lstm_vision.rundir import write_confusion_matrix, write_summary
+
+
+def finish(job: Job, status: str) -> RunResult:
+    """Test (and train) accuracy, confusion matrix, summary. A stopped run saves last.pt and skips the test."""
+    if status == "stopped":
+        save(job, "last")
+        summary = build_summary(job, "stopped")
+        _write_summary(job, summary)
+        job.emit(ev.RunStopped(summary, str(job.run_dir / "last.pt")))
+        return RunResult("stopped", str(job.run_dir), 130, summary)
+    test_loss, test_correct, test_total, matrix, preview = evaluate(job, job.data.test, confusion=True)
+    job.emit(ev.EvaluationFinished("test", job.epoch, test_loss, test_correct / max(test_total, 1), test_correct, test_total))
+    train_loss, train_correct, train_total = evaluate(job, job.data.train)
+    job.emit(ev.EvaluationFinished("train", job.epoch, train_loss, train_correct / max(train_total, 1), train_correct, train_total))
+    summary = build_summary(job, "completed", test=(test_correct, test_total), train=(train_correct, train_total))
+    if job.dist.is_main:
+        write_confusion_matrix(job.run_dir, matrix, job.data.class_names)
+        job.emit(_preview_event(job, preview))
+    _write_summary(job, summary)
+    job.emit(ev.RunFinished(summary, matrix))
+    return RunResult("completed", str(job.run_dir), 0, summary)
+
+
+def _preview_event(job: Job, preview: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> ev.PredictionsSampled:
+    images, labels, predictions = preview
+    h, w, c = job.data.image_shape
+    return ev.PredictionsSampled(h, w, c, images.reshape(len(images), -1).tolist(), labels.tolist(),
+                                 predictions.tolist(), job.data.class_names)
+
+
+def fail(job: Job, err: BaseException) -> RunResult:
+    log_path = job.run_dir / "error.log"
+    message = _explain(job, err)
+    record_failure(message)  # under torchrun: names this rank and its error in torchrun's report
+    summary = build_summary(job, "failed")
+    summary["error"] = message
+    try:
+        if job.dist.is_main:
+            log_path.write_text(traceback.format_exc(), encoding="utf-8")
+        _write_summary(job, summary)
+    except OSError:
+        pass  # a full disk may be what failed; the message still reaches the user
+    job.emit(ev.RunFailed(message, str(log_path), summary))
+    return RunResult("failed", str(job.run_dir), 1, summary)
+
+
+def _explain(job: Job, err: BaseException) -> str:
+    s = job.settings.train
+    if isinstance(err, torch.cuda.OutOfMemoryError):
+        return (f"The GPU ran out of memory at train.batch_size = {s.batch_size} with precision {job.precision.name}; "
+                f"lower train.batch_size, raise train.grad_accum_steps, or use train.amp = bf16/fp16.")
+    if isinstance(err, (NonFiniteLoss, SettingsError)):
+        return str(err)
+    if isinstance(err, OSError) and err.errno == 28:
+        return f"The disk is full while writing to {job.run_dir}; the previous checkpoints are intact. Free space and resume."
+    return f"{err.__class__.__name__}: {err}"
+
+
+def build_summary(job: Job, status: str, test: tuple[int, int] | None = None,
+                  train: tuple[int, int] | None = None) -> dict[str, Any]:
+    gpu = resources.gpu_memory(job.device)
+    return {
+        "status": status, "epochs_completed": job.epoch, "epochs": job.settings.train.epochs,
+        "best_val_loss": job.best_val_loss, "best_val_accuracy": job.best_val_accuracy,
+        "test_accuracy": test[0] / max(test[1], 1) if test else None,
+        "train_accuracy": train[0] / max(train[1], 1) if train else None,
+        "test_correct": test[0] if test else None, "test_total": test[1] if test else None,
+        "train_correct": train[0] if train else None, "train_total": train[1] if train else None,
+        "train_time_s": job.train_time_s,
+        "train_samples_per_s": job.train_samples / job.train_time_s if job.train_time_s > 0 else None,
+        "world_size": job.dist.world_size, "device": str(job.device), "device_name": device_name(job.device),
+        "precision": job.precision.name, "compile_mode": job.settings.train.compile_mode,
+        "parameters": count_parameters(job.model), "peak_host_rss_bytes": resources.peak_host_rss_bytes(),
+        "peak_gpu_allocated_bytes": max([gpu["peak_allocated_bytes"], *(job.rank_peaks or [])]) if gpu else None,
+        "peak_gpu_allocated_bytes_per_rank": job.rank_peaks,
+        "run_dir": str(job.run_dir),
+    }
+
+
+def _write_summary(job: Job, summary: dict[str, Any]) -> None:
+    if job.dist.is_main:
+        write_summary(job.run_dir, summary)
