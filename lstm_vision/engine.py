@@ -31,7 +31,7 @@ from lstm_vision.optim import build_optimizer, lr_at
 from lstm_vision.outcome import fail, finish
 from lstm_vision.rundir import Journal, create_run_dir, write_settings
 
-PROGRESS_PERIOD_S = 0.5
+PROGRESS_PERIOD_S = 1.0
 
 
 def run(settings: Settings, emit: Callable[[ev.Event], None], control: RunControl,
@@ -198,7 +198,7 @@ def train(job: Job, control: RunControl) -> str:
 
 
 def _progress(job: Job, total_steps: int, in_epoch: float, first_step: int) -> None:
-    """A few times a second between logged steps: where the run is, from host-side counts (no device sync)."""
+    """Once a second between logged steps: where the run is, from host-side counts (no device sync)."""
     now = time.monotonic()
     if now - job.last_progress < PROGRESS_PERIOD_S:
         return

@@ -61,7 +61,7 @@ class StepLogged(Event):
 
 @dataclass(frozen=True)
 class StepProgressed(Event):
-    """Between logged steps, a few times a second: progress only (no loss, so no device sync).
+    """Between logged steps, once a second: progress only (no loss, so no device sync).
     Transient: streamed to watchers, not written to metrics.jsonl."""
     epoch: int
     step: int
