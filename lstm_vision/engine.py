@@ -25,7 +25,7 @@ from lstm_vision.data import load_data
 from lstm_vision.devices import configure_threads, device_name, resolve_device, resolve_precision
 from lstm_vision.distributed import (DistContext, agree_on_control, all_reduce_max, all_reduce_sum, cleanup, context_from_env,
                                      init_process_group)
-from lstm_vision.job import Job, NonFiniteLoss, RunResult, evaluate, restore, sample_resources, save
+from lstm_vision.job import Job, NonFiniteLoss, RunResult, report_evaluation, restore, sample_resources, save
 from lstm_vision.model import build_model, count_parameters
 from lstm_vision.optim import build_optimizer, lr_at
 from lstm_vision.outcome import fail, finish
@@ -46,6 +46,8 @@ def run(settings: Settings, emit: Callable[[ev.Event], None], control: RunContro
     except Exception as err:  # the worker must never die without a message and a summary
         return fail(job, err)
     finally:
+        if job.journal is not None:
+            job.journal.close()  # the app runs many runs in one process: no file handle per run left open
         cleanup()
 
 
@@ -86,18 +88,18 @@ def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: Dist
     if dist_ctx.is_main:
         run_dir = run_dir or create_run_dir(settings.output)
         write_settings(run_dir, settings)
-        journal = Journal(run_dir / "metrics.jsonl")
+        journal: Journal | None = Journal(run_dir / "metrics.jsonl")
 
         def emit_all(event: ev.Event) -> None:
             if not isinstance(event, ev.StepProgressed):  # transient: the journal keeps what a replay needs
                 journal.write(event)
             emit(event)
     else:
-        run_dir = run_dir or Path(settings.output.dir)
+        run_dir, journal = run_dir or Path(settings.output.dir), None
         emit_all = _discard
 
     job = Job(settings, dist_ctx, device, precision, data, model, train_model, optimizer, scaler, batcher,
-              run_dir, emit_all, compiled)
+              run_dir, emit_all, compiled, journal=journal)
     if state is not None:
         restore(job, state)
     train_n, val_n, test_n = len(data.train), len(data.val), len(data.test)
@@ -180,11 +182,10 @@ def train(job: Job, control: RunControl) -> str:
                 now = time.perf_counter()
                 in_epoch = now - epoch_start - paused_s
                 rate = window_samples * job.dist.world_size / max(now - window_start, 1e-9)
-                eta = (total_steps - job.global_step) * in_epoch / max(1, job.step - first_step)
                 loss, correct, seen = window.tolist()
                 job.emit(ev.StepLogged(job.epoch + 1, job.step, job.batcher.steps_per_epoch, job.global_step, total_steps,
                                        loss / max(seen, 1), correct / max(seen, 1), lr, rate,
-                                       job.train_time_s + in_epoch, eta))
+                                       job.train_time_s + in_epoch, _eta(job, total_steps, in_epoch, first_step)))
                 sums += window  # window is already summed over ranks, so sums are global
                 window.zero_()
                 window_start, window_samples = time.perf_counter(), 0
@@ -203,9 +204,13 @@ def _progress(job: Job, total_steps: int, in_epoch: float, first_step: int) -> N
     if now - job.last_progress < PROGRESS_PERIOD_S:
         return
     job.last_progress = now
-    eta = (total_steps - job.global_step) * in_epoch / max(1, job.step - first_step)
     job.emit(ev.StepProgressed(job.epoch + 1, job.step, job.batcher.steps_per_epoch, job.global_step, total_steps,
-                               job.train_time_s + in_epoch, eta))
+                               job.train_time_s + in_epoch, _eta(job, total_steps, in_epoch, first_step)))
+
+
+def _eta(job: Job, total_steps: int, in_epoch: float, first_step: int) -> float:
+    """Seconds left: the remaining steps at this epoch's pace so far (steps since first_step in in_epoch s)."""
+    return (total_steps - job.global_step) * in_epoch / max(1, job.step - first_step)
 
 
 def _paused(job: Job, paused: bool) -> None:
@@ -267,9 +272,8 @@ def end_epoch(job: Job, epoch_time: float, lr: float) -> None:
     job.partial = {}
     val_loss = val_acc = None
     if job.epoch % s.val_log_every == 0 or job.epoch == s.epochs:
-        val_loss, val_correct, val_total = evaluate(job, job.data.val)
-        val_acc = val_correct / max(val_total, 1)
-        job.emit(ev.EvaluationFinished("val", job.epoch, val_loss, val_acc, val_correct, val_total))
+        val = report_evaluation(job, "val", job.data.val)
+        val_loss, val_acc = val.loss, val.accuracy
         if job.best_val_loss is None or val_loss < job.best_val_loss:
             job.best_val_loss, job.best_val_accuracy = val_loss, val_acc
             save(job, "best")

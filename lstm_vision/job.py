@@ -15,9 +15,10 @@ from lstm_vision import events as ev
 from lstm_vision import resources
 from lstm_vision.batches import Batcher, evaluate as evaluate_set
 from lstm_vision.config import Settings
-from lstm_vision.data import DataBundle
+from lstm_vision.data import DataBundle, ImageSet
 from lstm_vision.devices import Precision
 from lstm_vision.distributed import DistContext, gather_peak_gpu_memory
+from lstm_vision.rundir import Journal
 
 RESOURCE_PERIOD_S = 2.0
 
@@ -57,6 +58,7 @@ class Job:
     partial: dict[str, float] = field(default_factory=dict)  # this epoch's sums so far (loss, correct, seen)
     last_resources: float = 0.0
     last_progress: float = 0.0
+    journal: Journal | None = None  # metrics.jsonl, rank 0 only
     rank_peaks: list[int] | None = None  # every rank's peak GPU memory, gathered at the last sample
 
 
@@ -114,7 +116,12 @@ def sample_resources(job: Job, force: bool = False) -> None:
         job.emit(ev.ResourcesSampled(**sample))
 
 
-def evaluate(job: Job, data, confusion: bool = False):
+def report_evaluation(job: Job, split: str, data: ImageSet, confusion: bool = False):
+    """Evaluate ``data`` (all ranks together), emit EvaluationFinished and return it; with ``confusion``
+    also the confusion matrix and the preview images."""
     s = job.settings.train
-    return evaluate_set(job.model, data, job.batcher, job.precision, s.eval_batch_size, s.label_smoothing,
-                        job.data.num_classes, job.dist, confusion)
+    loss, correct, total, *extra = evaluate_set(job.model, data, job.batcher, job.precision, s.eval_batch_size,
+                                                s.label_smoothing, job.data.num_classes, job.dist, confusion)
+    result = ev.EvaluationFinished(split, job.epoch, loss, correct / max(total, 1), correct, total)
+    job.emit(result)
+    return (result, *extra) if confusion else result

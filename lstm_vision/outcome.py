@@ -12,7 +12,7 @@ from lstm_vision import resources
 from lstm_vision.config import SettingsError
 from lstm_vision.devices import device_name
 from lstm_vision.distributed import record_failure
-from lstm_vision.job import Job, NonFiniteLoss, RunResult, evaluate, save
+from lstm_vision.job import Job, NonFiniteLoss, RunResult, report_evaluation, save
 from lstm_vision.model import count_parameters
 from lstm_vision.rundir import write_confusion_matrix, write_summary
 
@@ -25,11 +25,9 @@ def finish(job: Job, status: str) -> RunResult:
         _write_summary(job, summary)
         job.emit(ev.RunStopped(summary, str(job.run_dir / "last.pt")))
         return RunResult("stopped", str(job.run_dir), 130, summary)
-    test_loss, test_correct, test_total, matrix, preview = evaluate(job, job.data.test, confusion=True)
-    job.emit(ev.EvaluationFinished("test", job.epoch, test_loss, test_correct / max(test_total, 1), test_correct, test_total))
-    train_loss, train_correct, train_total = evaluate(job, job.data.train)
-    job.emit(ev.EvaluationFinished("train", job.epoch, train_loss, train_correct / max(train_total, 1), train_correct, train_total))
-    summary = build_summary(job, "completed", test=(test_correct, test_total), train=(train_correct, train_total))
+    test, matrix, preview = report_evaluation(job, "test", job.data.test, confusion=True)
+    train = report_evaluation(job, "train", job.data.train)
+    summary = build_summary(job, "completed", test=(test.correct, test.total), train=(train.correct, train.total))
     if job.dist.is_main:
         write_confusion_matrix(job.run_dir, matrix, job.data.class_names)
         job.emit(_preview_event(job, preview))
