@@ -41,6 +41,9 @@ from lstm_vision.control import RunControl  # noqa: E402
 from lstm_vision.distributed import context_from_env  # noqa: E402
 
 
+NN_LSTM = "lstm-vision with nn.LSTM"
+
+
 class StopAfter(RunControl):
     """A RunControl that asks the engine to stop after ``steps`` optimizer steps (polled once per step)."""
 
@@ -110,15 +113,16 @@ class Recipe:
 
 class Engine:
     def __init__(self, root: str, model: tuple[int, int, bool], batch: int, out_dir: str, amp: str,
-                 threads: int) -> None:
+                 threads: int, lstm_kernel: str = "auto") -> None:
         s = Settings()
         s.system.threads = threads  # 0 = the usable cores, as torch's own default
+        s.system.lstm_kernel = lstm_kernel
         s.data.root, s.data.download = root, False
         s.data.train_split = 0.99  # a tiny validation set: the epoch-end evaluation is not what we time
         s.model.hidden_size, s.model.num_layers, s.model.bidirectional = model
         s.train.batch_size, s.train.amp = batch, amp
         s.train.epochs, s.train.val_log_every = 1000, 1000
-        s.output.dir, s.output.run_name = out_dir, "engine"
+        s.output.dir, s.output.run_name = out_dir, f"engine-{lstm_kernel}"
         self.batch = batch
         self.job = engine.prepare(s, lambda event: None, context_from_env(), None)
 
@@ -143,6 +147,8 @@ def compare(name: str, args, root: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="lstm-vision-bench-") as out_dir:
         sides = {"recipe": Recipe(root, spec, args.batch, args.workers),
                  "lstm-vision": Engine(root, spec, args.batch, out_dir, args.amp, args.threads)}
+        if not args.no_kernel_compare:  # the engine as it was before its own CPU kernel: nn.LSTM's
+            sides[NN_LSTM] = Engine(root, spec, args.batch, out_dir, args.amp, args.threads, lstm_kernel="pytorch")
         for side in sides.values():  # warm-up, not counted
             side.train(max(1, args.steps // 2))
         totals = {k: [0, 0.0] for k in sides}
@@ -156,19 +162,26 @@ def compare(name: str, args, root: str) -> dict:
                 totals[key][0] += samples
                 totals[key][1] += seconds
                 per_round[key].append(samples / seconds)
-            print(f"   round {r + 1}: recipe {per_round['recipe'][-1]:7.0f}  lstm-vision {per_round['lstm-vision'][-1]:7.0f} "
-                  f"samples/s  (load {load()})", flush=True)
+            print(f"   round {r + 1}: " + "  ".join(f"{k} {per_round[k][-1]:5.0f}" for k in sides)
+                  + f" samples/s  (load {load()})", flush=True)
         precision = sides["lstm-vision"].precision
         del sides
     rate = {k: v[0] / v[1] for k, v in totals.items()}
     ratio = rate["lstm-vision"] / rate["recipe"]
     ratios = [b / a for a, b in zip(per_round["recipe"], per_round["lstm-vision"])]
     print(f"   recipe (fp32, DataLoader x {args.workers} workers): {rate['recipe']:.0f} samples/s")
+    if NN_LSTM in rate:
+        print(f"   {NN_LSTM} ({precision}): {rate[NN_LSTM]:.0f} samples/s")
     print(f"   lstm-vision ({precision}):                     {rate['lstm-vision']:.0f} samples/s")
     print(f"   RATIO lstm-vision / recipe = {ratio:.2f}x  (per round: {', '.join(f'{x:.2f}' for x in ratios)}; "
           f"median {statistics.median(ratios):.2f}x)")
+    kernel_ratio = None
+    if NN_LSTM in rate:
+        kernel_ratio = rate["lstm-vision"] / rate[NN_LSTM]
+        per = [b / a for a, b in zip(per_round[NN_LSTM], per_round["lstm-vision"])]
+        print(f"   own CPU kernel / nn.LSTM kernel = {kernel_ratio:.2f}x  (per round: {', '.join(f'{x:.2f}' for x in per)})")
     flops = lstm_train_flops(hidden, layers, bi)
-    return {"model": name, "recipe": rate["recipe"], "engine": rate["lstm-vision"], "ratio": ratio,
+    return {"model": name, "recipe": rate["recipe"], "engine": rate["lstm-vision"], "ratio": ratio, "kernel_ratio": kernel_ratio,
             "precision": precision, "flops_per_sample": flops}
 
 
@@ -198,6 +211,8 @@ def parse_args(argv):
     p.add_argument("--threads", type=int, default=0, help="torch threads for both sides (0 = torch's default)")
     p.add_argument("--data-root", default=None)
     p.add_argument("--no-roofline", action="store_true")
+    p.add_argument("--no-kernel-compare", action="store_true",
+                   help="skip the third side: lstm-vision with system.lstm_kernel = pytorch (nn.LSTM's kernel)")
     return p.parse_args(argv)
 
 
@@ -216,7 +231,9 @@ def main(argv=None) -> int:
     if not args.no_roofline:
         roofline(results)
     print("\nsummary: " + "; ".join(f"{r['model']}: recipe {r['recipe']:.0f}, lstm-vision {r['engine']:.0f} samples/s, "
-                                    f"ratio {r['ratio']:.2f}x" for r in results) + f"  (load {load()})")
+                                    f"ratio {r['ratio']:.2f}x"
+                                    + (f", own kernel / nn.LSTM {r['kernel_ratio']:.2f}x" if r["kernel_ratio"] else "")
+                                    for r in results) + f"  (load {load()})")
     return 0
 
 

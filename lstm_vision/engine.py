@@ -68,7 +68,7 @@ def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: Dist
     torch.manual_seed(settings.train.seed)
     data = load_data(settings.data, settings.train.seed)
     sequence_length, input_size = sequence_shape(settings, data.image_shape)
-    model = build_model(settings.model, input_size, sequence_length, data.num_classes)
+    model = build_model(settings.model, input_size, sequence_length, data.num_classes, settings.system.lstm_kernel)
     if state is not None or weights is not None:
         ckpt.load_weights(model, state or weights, resume or load_from)
     init_process_group(dist_ctx, settings.system.backend, device)
@@ -109,6 +109,8 @@ def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: Dist
         batcher.steps_per_epoch, settings.train.batch_size, sequence_length, input_size, data.num_classes,
         settings.data.dataset))
     emit_all(ev.LogMessage("info", f"Images of {'x'.join(map(str, data.image_shape))} (H x W x C); {threads} CPU threads."))
+    if model.own_cpu_kernel and device.type == "cpu" and precision.name == "fp32":
+        emit_all(ev.LogMessage("info", "LSTM kernel: lstm-vision's own for CPU (system.lstm_kernel = pytorch uses nn.LSTM's)."))
     if precision.without_onednn:
         emit_all(ev.LogMessage("warning", "This CPU has no native bf16 (AVX512-BF16 or AMX): bf16 runs on a slower "
                                           "LSTM kernel than fp32 here; train.amp = auto picks the faster one."))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lstm_vision import cpu_lstm
 from lstm_vision.config import ModelSettings
 
 
@@ -20,15 +21,27 @@ class LSTMClassifier(nn.Module):
                             bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(hidden_size * directions * sequence_length, num_classes)
+        # Run the LSTM through cpu_lstm where it can (CPU, fp32): same parameters, faster backward.
+        self.own_cpu_kernel = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (N, sequence_length, input_size)
-        out, _ = self.LSTM(x)
+        if self.own_cpu_kernel and cpu_lstm.supports(self.LSTM, x):
+            out = _own_lstm(self.LSTM, x)
+        else:
+            out, _ = self.LSTM(x)
         return self.fc(self.dropout(out).flatten(1))
 
 
-def build_model(settings: ModelSettings, input_size: int, sequence_length: int, num_classes: int) -> LSTMClassifier:
-    return LSTMClassifier(input_size, sequence_length, num_classes, settings.hidden_size, settings.num_layers,
-                          settings.bidirectional, settings.dropout)
+# torch.compile would unroll the kernel's time loop into one huge graph: it stays eager, like nn.LSTM.
+_own_lstm = torch.compiler.disable(cpu_lstm.lstm_forward)
+
+
+def build_model(settings: ModelSettings, input_size: int, sequence_length: int, num_classes: int,
+                lstm_kernel: str = "pytorch") -> LSTMClassifier:
+    model = LSTMClassifier(input_size, sequence_length, num_classes, settings.hidden_size, settings.num_layers,
+                           settings.bidirectional, settings.dropout)
+    model.own_cpu_kernel = lstm_kernel == "auto"
+    return model
 
 
 def count_parameters(model: nn.Module) -> int:

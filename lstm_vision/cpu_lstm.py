@@ -1,0 +1,197 @@
+"""An LSTM forward and backward for CPU training, on nn.LSTM's own parameters.
+
+Why: on CPU, nn.LSTM runs oneDNN's RNN kernels, whose backward pass is slow on AVX2 machines (a
+bidirectional 2 x 128 LSTM at batch 512: about 300 ms forward and 800 ms backward on the 2-core dev
+machine). The same maths written as a few large matrix products and in-place element-wise steps
+runs about 1.3x faster there (benchmarks/RESULTS.md, "Own CPU LSTM kernel"):
+
+- the input projection of all time steps, and after the backward loop all weight gradients and the
+  input gradient, are one batched matrix product each (both directions at once);
+- only the recurrent product and the cell's element-wise update remain per time step, done in place
+  in buffers reused across steps (fresh 50 MB allocations cost page faults on every step);
+- tanh(z) = 2 sigmoid(2z) - 1: doubling the g-gate rows lets one sigmoid cover all four gates (this
+  torch build's tanh is 4x slower than its sigmoid on AVX2).
+
+The parameters, their names and the maths are nn.LSTM's (checkpoints are interchangeable);
+`tests/test_cpu_lstm.py` checks outputs and gradients against nn.LSTM in float64.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+Tensor = torch.Tensor
+
+
+class _BufferPool:
+    """Free work buffers by (shape, dtype), so that each training step reuses the last one's memory.
+
+    A buffer goes back to the pool only when the step that used it is done (the end of the backward
+    pass, or of a forward without gradients); a graph dropped without backward simply lets its
+    buffers be garbage-collected. Only the most recently used shapes are kept, so an evaluation batch
+    or a last short batch does not pin memory for the rest of the run.
+    """
+
+    MAX_SHAPES = 24
+
+    def __init__(self) -> None:
+        self._free: OrderedDict[tuple, list[Tensor]] = OrderedDict()
+
+    def take(self, *shape: int, dtype: torch.dtype) -> Tensor:
+        key = (shape, dtype)
+        free = self._free.get(key)
+        if free:
+            self._free.move_to_end(key)
+            return free.pop()
+        return torch.empty(shape, dtype=dtype)
+
+    def give(self, *buffers: Tensor) -> None:
+        for buffer in buffers:
+            key = (tuple(buffer.shape), buffer.dtype)
+            self._free.setdefault(key, []).append(buffer)
+            self._free.move_to_end(key)
+        while len(self._free) > self.MAX_SHAPES:
+            self._free.popitem(last=False)
+
+    def clear(self) -> None:
+        self._free.clear()
+
+
+_pool = _BufferPool()
+
+
+def _gate_scale(hidden: int, dtype: torch.dtype) -> Tensor:
+    """Row factors (4H, 1) that double the g gate, so sigmoid(scaled) gives tanh through 2s - 1."""
+    scale = torch.ones(4 * hidden, 1, dtype=dtype)
+    scale[2 * hidden:3 * hidden] = 2
+    return scale
+
+
+class _LSTMLayer(torch.autograd.Function):
+    """One LSTM layer, all directions, time-major: x (T, B, I) -> y (T, B, D * H).
+
+    Weights are stacked over directions: w_ih (D, 4H, I), w_hh (D, 4H, H), bias (D, 4H) (= b_ih + b_hh).
+    The reverse direction reads the time-flipped input, so that at loop step s both directions
+    read and write index s of their own buffers.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, w_ih: Tensor, w_hh: Tensor, bias: Tensor) -> Tensor:
+        steps, batch, inputs = x.shape
+        directions, _, hidden = w_hh.shape
+        dtype = x.dtype
+        scale = _gate_scale(hidden, dtype)
+        xd = torch.stack((x, x.flip(0))) if directions == 2 else x.unsqueeze(0)  # (D, T, B, I)
+        # gates (D, T, B, 4H) starts as the input projection of every step; the loop adds h @ W_hh.
+        gates = _pool.take(directions, steps * batch, 4 * hidden, dtype=dtype)
+        torch.baddbmm((bias * scale[:, 0]).unsqueeze(1), xd.view(directions, steps * batch, inputs),
+                      (w_ih * scale).transpose(1, 2), out=gates)
+        gates = gates.view(directions, steps, batch, 4 * hidden)
+        w_hh_t = (w_hh * scale).transpose(1, 2)
+        cells = _pool.take(steps + 1, directions, batch, hidden, dtype=dtype)          # c_0 .. c_T
+        hiddens = _pool.take(directions, steps + 1, batch, hidden, dtype=dtype)        # h_0 .. h_T
+        tanh_cells = _pool.take(steps, directions, batch, hidden, dtype=dtype)
+        cells[0] = 0
+        hiddens[:, 0] = 0
+        for s in range(steps):
+            a = gates[:, s]
+            a.baddbmm_(hiddens[:, s], w_hh_t)
+            a.sigmoid_()
+            i, f, g, o = a.chunk(4, -1)
+            g.mul_(2).sub_(1)                                       # = tanh of the unscaled g gate
+            c = cells[s + 1]
+            torch.mul(f, cells[s], out=c)
+            c.addcmul_(i, g)
+            tc = tanh_cells[s]
+            torch.mul(c, 2, out=tc)
+            tc.sigmoid_().mul_(2).sub_(1)                           # = tanh(c)
+            torch.mul(o, tc, out=hiddens[:, s + 1])
+        y = torch.empty(steps, batch, directions, hidden, dtype=dtype)
+        y[:, :, 0] = hiddens[0, 1:]
+        if directions == 2:
+            y[:, :, 1] = hiddens[1, 1:].flip(0)
+        if any(ctx.needs_input_grad):
+            ctx.save_for_backward(xd, w_ih, w_hh, gates, cells, hiddens, tanh_cells)
+        else:
+            _pool.give(gates.view(directions, steps * batch, 4 * hidden), cells, hiddens, tanh_cells)
+        return y.view(steps, batch, directions * hidden)
+
+    @staticmethod
+    def backward(ctx, dy: Tensor):
+        xd, w_ih, w_hh, gates, cells, hiddens, tanh_cells = ctx.saved_tensors
+        directions, steps, batch, inputs = xd.shape
+        hidden = w_hh.shape[2]
+        dtype = dy.dtype
+        dy = dy.view(steps, batch, directions, hidden)
+        # dL/dh_s from the layer's output, in loop order for both directions.
+        dh_out = _pool.take(steps, directions, batch, hidden, dtype=dtype)
+        dh_out[:, 0] = dy[:, :, 0]
+        if directions == 2:
+            dh_out[:, 1] = dy[:, :, 1].flip(0)
+        dgates = _pool.take(directions, steps * batch, 4 * hidden, dtype=dtype)
+        dgates_steps = dgates.view(directions, steps, batch, 4 * hidden)
+        dh = torch.zeros(directions, batch, hidden, dtype=dtype)
+        dc = torch.zeros(directions, batch, hidden, dtype=dtype)
+        scratch = torch.empty(directions, batch, hidden, dtype=dtype)
+        slope = torch.empty(directions, batch, 4 * hidden, dtype=dtype)
+        one = torch.ones((), dtype=dtype)
+        for s in reversed(range(steps)):
+            dht = dh_out[s]
+            dht += dh
+            a = gates[:, s]
+            i, f, g, o = a.chunk(4, -1)
+            tc = tanh_cells[s]
+            da = dgates_steps[:, s]
+            di, df, dg, do = da.chunk(4, -1)
+            torch.mul(dht, tc, out=do)
+            torch.addcmul(one, tc, tc, value=-1, out=scratch)       # 1 - tanh(c)^2
+            scratch.mul_(o)
+            dc.addcmul_(dht, scratch)
+            torch.mul(dc, g, out=di)
+            torch.mul(dc, i, out=dg)
+            torch.mul(dc, cells[s], out=df)
+            dc.mul_(f)
+            torch.addcmul(a, a, a, value=-1, out=slope)             # sigmoid' = s (1 - s)
+            torch.addcmul(one, g, g, value=-1, out=slope[..., 2 * hidden:3 * hidden])  # tanh' = 1 - g^2
+            da.mul_(slope)
+            torch.bmm(da, w_hh, out=dh)
+        dgates_t = dgates.transpose(1, 2)
+        dw_hh = torch.bmm(dgates_t, hiddens[:, :steps].reshape(directions, steps * batch, hidden))
+        dw_ih = torch.bmm(dgates_t, xd.view(directions, steps * batch, inputs))
+        dbias = dgates.sum(1)
+        dx = None
+        if ctx.needs_input_grad[0]:
+            dxd = torch.bmm(dgates, w_ih).view(directions, steps, batch, inputs)
+            dx = dxd[0] + dxd[1].flip(0) if directions == 2 else dxd[0]
+        _pool.give(gates.view(directions, steps * batch, 4 * hidden), cells, hiddens, tanh_cells, dh_out, dgates)
+        return dx, dw_ih, dw_hh, dbias
+
+
+def supports(lstm: nn.LSTM, x: Tensor) -> bool:
+    """Whether lstm_forward can stand in for lstm(x): CPU, float32/64, no autocast, no projections."""
+    return (x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+            and not torch.is_autocast_enabled("cpu") and lstm.batch_first and lstm.proj_size == 0)
+
+
+def _stacked(lstm: nn.LSTM, name: str, layer: int) -> Tensor:
+    suffixes = [f"_l{layer}"] + ([f"_l{layer}_reverse"] if lstm.bidirectional else [])
+    return torch.stack([getattr(lstm, name + suffix) for suffix in suffixes])
+
+
+def lstm_forward(lstm: nn.LSTM, x: Tensor) -> Tensor:
+    """The output sequence of lstm(x)[0] (batch first) from zero initial states, nn.LSTM's dropout included."""
+    layer_input = x.transpose(0, 1).contiguous()
+    for layer in range(lstm.num_layers):
+        if layer > 0 and lstm.training and lstm.dropout > 0:
+            layer_input = F.dropout(layer_input, lstm.dropout, training=True)
+        w_ih, w_hh = _stacked(lstm, "weight_ih", layer), _stacked(lstm, "weight_hh", layer)
+        if lstm.bias:
+            bias = _stacked(lstm, "bias_ih", layer) + _stacked(lstm, "bias_hh", layer)
+        else:
+            bias = w_ih.new_zeros(w_ih.shape[:2])
+        layer_input = _LSTMLayer.apply(layer_input, w_ih, w_hh, bias)
+    return layer_input.transpose(0, 1)

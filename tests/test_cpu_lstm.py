@@ -1,0 +1,86 @@
+"""The own CPU LSTM kernel computes what nn.LSTM computes: outputs and every gradient, in float64."""
+
+from __future__ import annotations
+
+import torch
+from hypothesis import given, settings as hyp_settings, strategies as st
+from torch import nn
+
+from lstm_vision import cpu_lstm
+from lstm_vision.config import ModelSettings
+from lstm_vision.model import build_model
+
+
+def _outputs_and_grads(lstm: nn.LSTM, x: torch.Tensor, grad_out: torch.Tensor, own: bool):
+    x = x.detach().requires_grad_(True)
+    out = cpu_lstm.lstm_forward(lstm, x) if own else lstm(x)[0]
+    grads = torch.autograd.grad(out, [x, *lstm.parameters()], grad_out)
+    return out.detach(), grads
+
+
+@hyp_settings(max_examples=25, deadline=None)
+@given(steps=st.integers(1, 5), batch=st.integers(1, 4), inputs=st.integers(1, 5), hidden=st.integers(1, 4),
+       layers=st.integers(1, 3), bidirectional=st.booleans(), bias=st.booleans(), seed=st.integers(0, 2**16))
+def test_matches_nn_lstm_outputs_and_gradients(steps, batch, inputs, hidden, layers, bidirectional, bias, seed):
+    torch.manual_seed(seed)
+    lstm = nn.LSTM(inputs, hidden, layers, batch_first=True, bidirectional=bidirectional, bias=bias).double()
+    x = torch.randn(batch, steps, inputs, dtype=torch.float64)
+    grad_out = torch.randn(batch, steps, hidden * (2 if bidirectional else 1), dtype=torch.float64)
+    ref_out, ref_grads = _outputs_and_grads(lstm, x, grad_out, own=False)
+    # Twice: the second step reuses the first one's pooled buffers, which must not leak into it.
+    for _ in range(2):
+        out, grads = _outputs_and_grads(lstm, x, grad_out, own=True)
+        torch.testing.assert_close(out, ref_out)
+        for got, want in zip(grads, ref_grads):
+            torch.testing.assert_close(got, want)
+
+
+def test_float32_close_to_nn_lstm_at_training_size():
+    torch.manual_seed(0)
+    lstm = nn.LSTM(28, 32, 2, batch_first=True, bidirectional=True)
+    x = torch.randn(64, 28, 28)
+    grad_out = torch.randn(64, 28, 64)
+    ref_out, ref_grads = _outputs_and_grads(lstm, x, grad_out, own=False)
+    out, grads = _outputs_and_grads(lstm, x, grad_out, own=True)
+    torch.testing.assert_close(out, ref_out, atol=2e-5, rtol=1e-4)
+    for got, want in zip(grads, ref_grads):
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-3)
+
+
+def test_forward_without_gradients_matches_and_keeps_no_graph():
+    torch.manual_seed(1)
+    lstm = nn.LSTM(6, 5, 2, batch_first=True, bidirectional=True).double().eval()
+    x = torch.randn(3, 7, 6, dtype=torch.float64)
+    with torch.no_grad():
+        out = cpu_lstm.lstm_forward(lstm, x)
+        again = cpu_lstm.lstm_forward(lstm, x)
+        ref = lstm(x)[0]
+    assert out.grad_fn is None
+    torch.testing.assert_close(out, ref)
+    torch.testing.assert_close(again, ref)
+
+
+def test_dropout_between_layers_only_in_training():
+    torch.manual_seed(2)
+    lstm = nn.LSTM(4, 8, 2, batch_first=True, dropout=0.5).double()
+    x = torch.randn(16, 5, 4, dtype=torch.float64)
+    lstm.eval()
+    torch.testing.assert_close(cpu_lstm.lstm_forward(lstm, x), lstm(x)[0])
+    without_dropout = cpu_lstm.lstm_forward(lstm, x)
+    lstm.train()
+    assert not torch.allclose(cpu_lstm.lstm_forward(lstm, x), without_dropout)
+
+
+def test_model_uses_own_kernel_only_where_supported():
+    model = build_model(ModelSettings(hidden_size=8, num_layers=2, bidirectional=True, dropout=0.0), 4, 5, 3,
+                        lstm_kernel="auto").double()
+    reference = build_model(ModelSettings(hidden_size=8, num_layers=2, bidirectional=True, dropout=0.0), 4, 5, 3,
+                            lstm_kernel="pytorch").double()
+    reference.load_state_dict(model.state_dict())
+    assert model.own_cpu_kernel and not reference.own_cpu_kernel
+    assert model.state_dict().keys() == reference.state_dict().keys()  # checkpoints stay interchangeable
+    x = torch.randn(2, 5, 4, dtype=torch.float64)
+    torch.testing.assert_close(model(x), reference(x))
+    assert cpu_lstm.supports(model.LSTM, x.float())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not cpu_lstm.supports(model.LSTM, x.float())  # bf16 autocast keeps nn.LSTM
