@@ -26,14 +26,15 @@ class LSTMClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (N, sequence_length, input_size)
         if self.own_cpu_kernel and cpu_lstm.supports(self.LSTM, x):
-            out = _own_lstm(self.LSTM, x)
+            out = _own_dropout(_own_lstm(self.LSTM, x), self.dropout.p, self.training)
         else:
-            out, _ = self.LSTM(x)
-        return self.fc(self.dropout(out).flatten(1))
+            out = self.dropout(self.LSTM(x)[0])
+        return self.fc(out.flatten(1))
 
 
 # torch.compile would unroll the kernel's time loop into one huge graph: it stays eager, like nn.LSTM.
 _own_lstm = torch.compiler.disable(cpu_lstm.lstm_forward)
+_own_dropout = torch.compiler.disable(cpu_lstm.dropout)
 
 
 def build_model(settings: ModelSettings, input_size: int, sequence_length: int, num_classes: int,

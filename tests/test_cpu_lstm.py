@@ -84,3 +84,17 @@ def test_model_uses_own_kernel_only_where_supported():
     assert cpu_lstm.supports(model.LSTM, x.float())
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert not cpu_lstm.supports(model.LSTM, x.float())  # bf16 autocast keeps nn.LSTM
+
+
+def test_fast_dropout_keeps_the_expectation_and_masks_the_gradient():
+    torch.manual_seed(3)
+    x = torch.ones(200_000, requires_grad=True)
+    y = cpu_lstm.dropout(x, 0.3, training=True)
+    kept = y.detach() > 0
+    assert abs(kept.float().mean().item() - 0.7) < 0.005  # 15-bit draws: p to 1/32768, sampling noise ~0.001
+    torch.testing.assert_close(y.detach()[kept], torch.full((int(kept.sum()),), 1 / 0.7))
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, kept.float() / 0.7)
+    assert cpu_lstm.dropout(x, 0.3, training=False) is x
+    torch.manual_seed(3)
+    torch.testing.assert_close(cpu_lstm.dropout(x, 0.3, training=True), y)  # torch.manual_seed governs it
