@@ -76,17 +76,18 @@ def _gate_scale(hidden: int, dtype: torch.dtype) -> Tensor:
 class _LSTMLayer(torch.autograd.Function):
     """One LSTM layer, all directions, time-major: x (T, B, I) -> y (T, B, D * H).
 
-    Weights are stacked over directions: w_ih (D, 4H, I), w_hh (D, 4H, H), bias (D, 4H) (= b_ih + b_hh).
+    Weights are stacked over directions: w_ih (D, 4H, I), w_hh (D, 4H, H), b_ih and b_hh (D, 4H).
     The reverse direction reads the time-flipped input, so that at loop step s both directions
     read and write index s of their own buffers.
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, w_ih: Tensor, w_hh: Tensor, bias: Tensor) -> Tensor:
+    def forward(ctx, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor) -> Tensor:
         steps, batch, inputs = x.shape
         directions, _, hidden = w_hh.shape
         dtype = x.dtype
         scale = _gate_scale(hidden, dtype)
+        bias = b_ih + b_hh
         xd = torch.stack((x, x.flip(0))) if directions == 2 else x.unsqueeze(0)  # (D, T, B, I)
         # gates (D, T, B, 4H) starts as the input projection of every step; the loop adds h @ W_hh.
         gates = _pool.take(directions, steps * batch, 4 * hidden, dtype=dtype)
@@ -170,7 +171,9 @@ class _LSTMLayer(torch.autograd.Function):
             dxd = torch.bmm(dgates, w_ih).view(directions, steps, batch, inputs)
             dx = dxd[0] + dxd[1].flip(0) if directions == 2 else dxd[0]
         _pool.give(gates.view(directions, steps * batch, 4 * hidden), cells, hiddens, tanh_cells, dh_out, dgates)
-        return dx, dw_ih, dw_hh, dbias
+        # Two tensors, not one: autograd may keep a returned gradient as the parameter's .grad, and
+        # b_ih and b_hh sharing one would double-count every later accumulation (grad_accum_steps).
+        return dx, dw_ih, dw_hh, dbias, dbias.clone()
 
 
 def dropout(x: Tensor, p: float, training: bool) -> Tensor:
@@ -208,8 +211,8 @@ def lstm_forward(lstm: nn.LSTM, x: Tensor) -> Tensor:
             layer_input = dropout(layer_input, lstm.dropout, lstm.training)
         w_ih, w_hh = _stacked(lstm, "weight_ih", layer), _stacked(lstm, "weight_hh", layer)
         if lstm.bias:
-            bias = _stacked(lstm, "bias_ih", layer) + _stacked(lstm, "bias_hh", layer)
+            b_ih, b_hh = _stacked(lstm, "bias_ih", layer), _stacked(lstm, "bias_hh", layer)
         else:
-            bias = w_ih.new_zeros(w_ih.shape[:2])
-        layer_input = _LSTMLayer.apply(layer_input, w_ih, w_hh, bias)
+            b_ih = b_hh = w_ih.new_zeros(w_ih.shape[:2])
+        layer_input = _LSTMLayer.apply(layer_input, w_ih, w_hh, b_ih, b_hh)
     return layer_input.transpose(0, 1)

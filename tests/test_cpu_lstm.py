@@ -98,3 +98,19 @@ def test_fast_dropout_keeps_the_expectation_and_masks_the_gradient():
     assert cpu_lstm.dropout(x, 0.3, training=False) is x
     torch.manual_seed(3)
     torch.testing.assert_close(cpu_lstm.dropout(x, 0.3, training=True), y)  # torch.manual_seed governs it
+
+
+def test_gradients_accumulate_over_backward_calls_like_nn_lstm():
+    # grad_accum_steps: .grad sums several backward passes, so no two parameters may share a gradient.
+    torch.manual_seed(4)
+    lstm = nn.LSTM(5, 6, 2, batch_first=True, bidirectional=True).double()
+    x = torch.randn(8, 4, 5, dtype=torch.float64)
+    grad_out = torch.randn(8, 4, 12, dtype=torch.float64)
+    accumulated = {}
+    for own in (False, True):
+        lstm.zero_grad(set_to_none=True)
+        for xs, gs in zip(x.chunk(2), grad_out.chunk(2)):
+            (cpu_lstm.lstm_forward(lstm, xs) if own else lstm(xs)[0]).backward(gs)
+        accumulated[own] = [p.grad.clone() for p in lstm.parameters()]
+    for got, want in zip(accumulated[True], accumulated[False]):
+        torch.testing.assert_close(got, want)
