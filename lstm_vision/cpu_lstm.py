@@ -189,7 +189,8 @@ def dropout(x: Tensor, p: float, training: bool) -> Tensor:
         return F.dropout(x, p, training)
     draws = torch.empty((x.numel() + 3) // 4, dtype=torch.int64).random_()  # 63 random bits each
     uniform = draws.view(torch.int16)[:x.numel()].view(x.shape).bitwise_and_(0x7FFF)
-    return torch.where(uniform >= round(p * 32768), x, 0).mul_(1 / (1 - p))
+    mask = (uniform >= round(p * 32768)).to(x.dtype).mul_(1 / (1 - p))  # a multiply also serves the backward
+    return x * mask
 
 
 def supports(lstm: nn.LSTM, x: Tensor) -> bool:
