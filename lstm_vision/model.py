@@ -21,11 +21,12 @@ class LSTMClassifier(nn.Module):
                             bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(hidden_size * directions * sequence_length, num_classes)
-        # Run the LSTM through cpu_lstm where it can (CPU, fp32): same parameters, faster backward.
+        # Train the LSTM through cpu_lstm where it can (CPU, fp32): same parameters, faster backward.
+        # Without gradients (evaluation) oneDNN's inference kernel is the faster one (RESULTS.md §4).
         self.own_cpu_kernel = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (N, sequence_length, input_size)
-        if self.own_cpu_kernel and cpu_lstm.supports(self.LSTM, x):
+        if self.own_cpu_kernel and torch.is_grad_enabled() and cpu_lstm.supports(self.LSTM, x):
             out = _own_dropout(_own_lstm(self.LSTM, x), self.dropout.p, self.training)
         else:
             out = self.dropout(self.LSTM(x)[0])

@@ -81,6 +81,14 @@ def test_model_uses_own_kernel_only_where_supported():
     assert model.state_dict().keys() == reference.state_dict().keys()  # checkpoints stay interchangeable
     x = torch.randn(2, 5, 4, dtype=torch.float64)
     torch.testing.assert_close(model(x), reference(x))
+    assert model(x).grad_fn is not None
+    calls = []
+    model.LSTM.register_forward_hook(lambda *args: calls.append("nn.LSTM"))
+    model(x)
+    assert calls == []  # training: the own kernel, not nn.LSTM's forward
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x))
+    assert calls == ["nn.LSTM"]  # evaluation: oneDNN's inference kernel is the faster one
     assert cpu_lstm.supports(model.LSTM, x.float())
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert not cpu_lstm.supports(model.LSTM, x.float())  # bf16 autocast keeps nn.LSTM
