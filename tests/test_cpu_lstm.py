@@ -31,7 +31,7 @@ def test_matches_nn_lstm_outputs_and_gradients(steps, batch, inputs, hidden, lay
     for _ in range(2):
         out, grads = _outputs_and_grads(lstm, x, grad_out, own=True)
         torch.testing.assert_close(out, ref_out)
-        for got, want in zip(grads, ref_grads):
+        for got, want in zip(grads, ref_grads, strict=True):
             torch.testing.assert_close(got, want)
 
 
@@ -43,7 +43,7 @@ def test_float32_close_to_nn_lstm_at_training_size():
     ref_out, ref_grads = _outputs_and_grads(lstm, x, grad_out, own=False)
     out, grads = _outputs_and_grads(lstm, x, grad_out, own=True)
     torch.testing.assert_close(out, ref_out, atol=2e-5, rtol=1e-4)
-    for got, want in zip(grads, ref_grads):
+    for got, want in zip(grads, ref_grads, strict=True):
         torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-3)
 
 
@@ -117,8 +117,8 @@ def test_gradients_accumulate_over_backward_calls_like_nn_lstm():
     accumulated = {}
     for own in (False, True):
         lstm.zero_grad(set_to_none=True)
-        for xs, gs in zip(x.chunk(2), grad_out.chunk(2)):
+        for xs, gs in zip(x.chunk(2), grad_out.chunk(2), strict=True):
             (cpu_lstm.lstm_forward(lstm, xs) if own else lstm(xs)[0]).backward(gs)
         accumulated[own] = [p.grad.clone() for p in lstm.parameters()]
-    for got, want in zip(accumulated[True], accumulated[False]):
+    for got, want in zip(accumulated[True], accumulated[False], strict=True):
         torch.testing.assert_close(got, want)
