@@ -66,6 +66,11 @@ class _BufferPool:
 _pool = _BufferPool()
 
 
+def release_buffers() -> None:
+    """Drop the reusable work buffers (the next training step allocates them again)."""
+    _pool.clear()
+
+
 def _gate_scale(hidden: int, dtype: torch.dtype) -> Tensor:
     """Row factors (4H, 1) that double the g gate, so sigmoid(scaled) gives tanh through 2s - 1."""
     scale = torch.ones(4 * hidden, 1, dtype=dtype)
