@@ -97,7 +97,7 @@ class TrainSettings:
 class SystemSettings:
     device: str = setting("auto", "Device: auto (CUDA if available, else CPU), cpu, cuda or cuda:N.")
     threads: int = setting(0, "CPU threads for PyTorch (0 = the cores this process may use).", low=0, high=1024)
-    lstm_kernel: str = setting("auto", "LSTM kernel: auto (lstm-vision's own on CPU in fp32, nn.LSTM otherwise) or pytorch (always nn.LSTM).", choices=LSTM_KERNELS)
+    lstm_kernel: str = setting("auto", "LSTM kernel: auto (lstm-vision's own for CPU training in fp32, nn.LSTM otherwise) or pytorch (always nn.LSTM).", choices=LSTM_KERNELS)
     nproc: int = setting(1, "Processes on this machine; more than 1 launches torchrun with DDP.", low=1, high=1024)
     ddp: bool = setting(False, "Use DistributedDataParallel (implied when nproc > 1 or under torchrun).")
     backend: str = setting("auto", "DDP backend: auto (nccl on CUDA, gloo on CPU), gloo or nccl.", choices=BACKENDS)
