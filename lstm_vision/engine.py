@@ -194,9 +194,8 @@ def train(job: Job, control: RunControl) -> str:
                 sample_resources(job)
             else:
                 _progress(job, total_steps, time.perf_counter() - epoch_start - paused_s, first_step)
-        epoch_time = time.perf_counter() - epoch_start - paused_s
-        _account(job, epoch_time, sums)
-        end_epoch(job, epoch_time, lr)
+        _account(job, time.perf_counter() - epoch_start - paused_s, sums)
+        end_epoch(job, job.partial["seconds"], lr)  # the whole epoch's time, also across a stop and resume
     return "completed"
 
 
@@ -223,7 +222,8 @@ def _account(job: Job, seconds: float, sums: torch.Tensor) -> None:
     """Fold this epoch's time and samples into the run totals and remember the partial sums for a resume."""
     loss, correct, seen = sums.tolist()
     job.train_time_s += seconds
-    job.partial = {"loss": loss, "correct": correct, "seen": seen}
+    job.partial = {"loss": loss, "correct": correct, "seen": seen,
+                   "seconds": job.partial.get("seconds", 0.0) + seconds}
 
 
 def train_step(job: Job, order: torch.Tensor, step: int) -> torch.Tensor:

@@ -55,7 +55,7 @@ class Job:
     best_val_accuracy: float | None = None
     train_time_s: float = 0.0
     train_samples: int = 0
-    partial: dict[str, float] = field(default_factory=dict)  # this epoch's sums so far (loss, correct, seen)
+    partial: dict[str, float] = field(default_factory=dict)  # this epoch so far: loss, correct, seen sums and seconds
     last_resources: float = 0.0
     last_progress: float = 0.0
     journal: Journal | None = None  # metrics.jsonl, rank 0 only

@@ -71,8 +71,12 @@ def test_stopped_run_resumes_to_the_same_weights(tiny_settings, tmp_path):
     assert summary["status"] == "stopped" and summary["epochs_completed"] == 1
     tiny_settings.train.log_every = 3  # a changed log frequency must not change the training,
     tiny_settings.output.dir = str(tmp_path / "elsewhere")  # nor a changed output folder
-    resumed = run(tiny_settings, Recorder(), RunControl(), resume=stopped.run_dir)
+    seconds_before_stop = load_checkpoint(f"{stopped.run_dir}/last.pt")["partial"]["seconds"]
+    resumed_events = Recorder()
+    resumed = run(tiny_settings, resumed_events, RunControl(), resume=stopped.run_dir)
     assert resumed.status == "completed" and resumed.run_dir == stopped.run_dir
+    epoch2 = resumed_events.of(ev.EpochFinished)[0]  # the epoch cut in two: its time counts both parts
+    assert epoch2.epoch == 2 and 0 < seconds_before_stop < epoch2.epoch_time_s
     a = load_checkpoint(f"{straight.run_dir}/last.pt")["state_dict"]
     b = load_checkpoint(f"{resumed.run_dir}/last.pt")["state_dict"]
     assert a.keys() == b.keys()
