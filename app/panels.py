@@ -232,6 +232,9 @@ class LogPanel(RichLog):
     def __init__(self, **kwargs) -> None:
         super().__init__(max_lines=2000, wrap=True, markup=False, highlight=False, min_width=20, **kwargs)
         self.messages: deque[str] = deque(maxlen=2000)  # the unwrapped text, for copying and for tests
+        self._lines: deque[Text] = deque(maxlen=2000)   # the styled lines, to wrap again on a resize
+        self._wrapped_at = 0
+        self._rewrap_timer = None
 
     def on_mount(self) -> None:
         self.border_title = "log"
@@ -240,4 +243,27 @@ class LogPanel(RichLog):
         line = Text(time.strftime("%H:%M:%S "), style="dim")
         line.append(text, style=LEVEL_STYLES.get(level, ""))
         self.messages.append(text)
-        self.write(line)
+        self._lines.append(line)
+        self.write(line, width=self._wrap_width())
+
+    def on_resize(self, event) -> None:
+        # RichLog wraps a line once, when written: after a resize, wrap them all again at the new width
+        # (once the terminal has stopped changing size, so a drag does not redo it at every step).
+        super().on_resize(event)
+        if self._rewrap_timer is not None:
+            self._rewrap_timer.stop()
+        self._rewrap_timer = self.set_timer(0.15, self._rewrap)
+
+    def _wrap_width(self) -> int | None:
+        # Explicit: RichLog measures lines against the app console, whose width can lag the terminal's.
+        width = self.scrollable_content_region.width
+        return max(width, self.min_width) if width > 0 else None
+
+    def _rewrap(self) -> None:
+        width = self._wrap_width()
+        if width is None or width == self._wrapped_at:
+            return
+        self._wrapped_at = width
+        self.clear()
+        for line in self._lines:
+            self.write(line, width=width)

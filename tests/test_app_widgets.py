@@ -7,7 +7,7 @@ from textual.app import App, ComposeResult
 from lstm_vision.events import ResourcesSampled
 from lstm_vision.resources import GPU_FIELDS
 from app.charts import thin
-from app.panels import MemoryPanel
+from app.panels import LogPanel, MemoryPanel
 from app.results import ImageGrid, render_image, short_name
 from test_app_fakes import predictions, resources
 
@@ -82,3 +82,24 @@ def test_short_class_names():
     assert short_name("7 - seven") == "7"
     assert short_name("automobile") == "autom"
     assert short_name("cat") == "cat"
+
+
+class LogHarness(App):
+    def compose(self) -> ComposeResult:
+        yield LogPanel()
+
+
+async def test_log_lines_wrap_again_when_the_terminal_grows():
+    app = LogHarness()
+    async with app.run_test(size=(80, 24)) as pilot:
+        panel = app.query_one(LogPanel)
+        await pilot.pause(0.3)
+        message = " ".join(["word"] * 28)  # 139 characters: two or more rows at 80 columns
+        panel.add(message)
+        await pilot.pause(0.3)
+        narrow_rows = len(panel.lines)
+        assert narrow_rows >= 2
+        await pilot.resize_terminal(200, 24)
+        await pilot.pause(0.5)
+        assert len(panel.lines) == 1  # one row at 200 columns
+        assert panel.messages[-1] == message
