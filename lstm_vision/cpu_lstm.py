@@ -3,7 +3,7 @@
 Why: on CPU, nn.LSTM runs oneDNN's RNN kernels, whose backward pass is slow on AVX2 machines (a
 bidirectional 2 x 128 LSTM at batch 512: about 300 ms forward and 800 ms backward on the 2-core dev
 machine). The same maths written as a few large matrix products and in-place element-wise steps
-runs about 1.3x faster there (benchmarks/RESULTS.md, "Own CPU LSTM kernel"):
+trains 1.4-1.5x faster there in the engine (benchmarks/RESULTS.md section 4):
 
 - the input projection of all time steps, and after the backward loop all weight gradients and the
   input gradient, are one batched matrix product each (both directions at once);
@@ -15,7 +15,8 @@ runs about 1.3x faster there (benchmarks/RESULTS.md, "Own CPU LSTM kernel"):
   samples (see `dropout`).
 
 The parameters, their names and the maths are nn.LSTM's (checkpoints are interchangeable);
-`tests/test_cpu_lstm.py` checks outputs and gradients against nn.LSTM in float64.
+`tests/test_cpu_lstm.py` checks outputs and gradients against nn.LSTM in float64. It is for
+training: without gradients oneDNN's inference kernel is faster, and the model uses that.
 """
 
 from __future__ import annotations
