@@ -12,7 +12,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lstm_vision import cpu_lstm
 from lstm_vision.data import DataBundle, ImageSet
 from lstm_vision.devices import Precision
 from lstm_vision.distributed import DistContext, all_reduce_sum
@@ -59,7 +58,6 @@ def evaluate(model: nn.Module, data: ImageSet, batcher: Batcher, precision: Prec
     matrix (rows true, columns predicted) and a preview (images, labels, predictions) of the first batch."""
     was_training = model.training
     model.eval()
-    cpu_lstm.release_buffers()  # evaluation runs nn.LSTM: let it use the memory the training steps keep
     device = batcher.device
     sums = torch.zeros(2, device=device, dtype=torch.float64)
     matrix = torch.zeros(num_classes * num_classes, device=device, dtype=torch.int64)

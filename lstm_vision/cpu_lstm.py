@@ -183,10 +183,10 @@ class _LSTMLayer(torch.autograd.Function):
 
 
 def dropout(x: Tensor, p: float, training: bool) -> Tensor:
-    """F.dropout for CPU tensors, 4-5x faster: p is honoured to 1/32768.
+    """F.dropout for CPU tensors, 2.5-3x faster forward and backward: p is honoured to 1/32768.
 
-    F.dropout on CPU draws one Bernoulli sample per element (about 15 ns each here: 16 % of a training
-    step of the 2 x 128 model). Here each 64-bit draw of torch's CPU generator (so torch.manual_seed
+    F.dropout on CPU draws one Bernoulli sample per element (about 13 ns each here: 86 ms of an 850 ms
+    training step of the 2 x 128 model, RESULTS.md section 4). Here each 64-bit draw of torch's CPU generator (so torch.manual_seed
     and the checkpointed RNG state still govern it) gives four 15-bit uniform numbers.
     """
     if not training or p == 0:

@@ -25,6 +25,11 @@ class LSTMClassifier(nn.Module):
         # Without gradients (evaluation) oneDNN's inference kernel is the faster one (RESULTS.md §4).
         self.own_cpu_kernel = False
 
+    def train(self, mode: bool = True) -> LSTMClassifier:
+        if not mode:  # evaluation runs nn.LSTM: let it use the memory the own kernel's buffers hold
+            cpu_lstm.release_buffers()
+        return super().train(mode)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (N, sequence_length, input_size)
         if self.own_cpu_kernel and torch.is_grad_enabled() and cpu_lstm.supports(self.LSTM, x):
             out = _own_dropout(_own_lstm(self.LSTM, x), self.dropout.p, self.training)

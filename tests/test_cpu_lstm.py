@@ -89,6 +89,10 @@ def test_model_uses_own_kernel_only_where_supported():
     with torch.no_grad():
         torch.testing.assert_close(model(x), reference(x))
     assert calls == ["nn.LSTM"]  # evaluation: oneDNN's inference kernel is the faster one
+    model(x).sum().backward()
+    assert cpu_lstm._pool._free  # the training step left its buffers for the next one
+    model.eval()
+    assert not cpu_lstm._pool._free  # switching to evaluation hands that memory back
     assert cpu_lstm.supports(model.LSTM, x.float())
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert not cpu_lstm.supports(model.LSTM, x.float())  # bf16 autocast keeps nn.LSTM
