@@ -100,6 +100,9 @@ async def test_log_lines_wrap_again_when_the_terminal_grows():
         narrow_rows = len(panel.lines)
         assert narrow_rows >= 2
         await pilot.resize_terminal(200, 24)
-        await pilot.pause(0.5)
+        for _ in range(50):  # bounded: the re-wrap waits for the terminal to stop resizing (a timer)
+            await pilot.pause(0.1)
+            if len(panel.lines) < narrow_rows:
+                break
         assert len(panel.lines) == 1  # one row at 200 columns
         assert panel.messages[-1] == message
