@@ -10,11 +10,12 @@ import tempfile
 import traceback
 from pathlib import Path
 
-# Idle OpenMP threads sleep instead of spinning. On a quiet machine this changes nothing; when other
-# processes share the cores (a laptop, a shared box, the app's own UI thread) spinning threads made
-# 2 threads 2-19x slower than 1 (benchmarks/RESULTS.md). libgomp reads it when torch loads, so it
-# must be set before the first torch import; a user's own setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Idle OpenMP threads sleep instead of spinning. Spinning is up to 1.3x faster on an idle machine, but
+# next to one other busy process it made training up to 8x slower (benchmarks/RESULTS.md §3 and §6).
+# libgomp reads this when torch loads, so it must be set before the first torch import. A user's own
+# choice wins: OMP_WAIT_POLICY, or GOMP_SPINCOUNT (spin that long, then sleep) on a dedicated machine.
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 from lstm_vision.config import (Settings, SettingsError, apply_overrides, help_lines, load_settings, preset_names,  # noqa: E402
                                 preset_path, render_toml)

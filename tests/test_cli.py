@@ -1,4 +1,5 @@
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -19,6 +20,19 @@ def tiny_args(mnist_root, out):
             "--set", "model.hidden_size=16", "--set", "model.num_layers=1", "--set", "model.bidirectional=false",
             "--set", "train.epochs=1", "--set", "train.batch_size=50", "--set", "train.log_every=4",
             "--set", "train.amp=off", "--set", f"output.dir={out}", "--set", "output.run_name=cli"]
+
+
+@pytest.mark.parametrize("user_env, expected", [
+    ({}, "PASSIVE"),                                  # the default: idle threads sleep
+    ({"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE"),        # the user's own policy wins
+    ({"GOMP_SPINCOUNT": "10000"}, None),              # so does a spin count: no PASSIVE on top of it
+])
+def test_openmp_wait_policy_defaults_to_passive_unless_the_user_chose(user_env, expected):
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")} | user_env
+    code = "import os, lstm_vision.cli; print(os.environ.get('OMP_WAIT_POLICY'))"
+    result = subprocess.run([PY, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(expected)
 
 
 def test_core_does_not_import_the_ui():
