@@ -9,7 +9,7 @@ from lstm_vision.resources import GPU_FIELDS
 from app.charts import thin
 from app.panels import LogPanel, MemoryPanel
 from app.results import ImageGrid, render_image, short_name
-from test_app_fakes import predictions, resources
+from test_app_fakes import predictions, resources, wait_for
 
 GIB = 1 << 30
 
@@ -93,12 +93,11 @@ async def test_log_lines_wrap_again_when_the_terminal_grows():
     app = LogHarness()
     async with app.run_test(size=(80, 24)) as pilot:
         panel = app.query_one(LogPanel)
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: panel.scrollable_content_region.width > 0)  # laid out
         message = " ".join(["word"] * 28)  # 139 characters: two or more rows at 80 columns
         panel.add(message)
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: len(panel.lines) >= 2)
         narrow_rows = len(panel.lines)
-        assert narrow_rows >= 2
         await pilot.resize_terminal(200, 24)
         for _ in range(50):  # bounded: the re-wrap waits for the terminal to stop resizing (a timer)
             await pilot.pause(0.1)
