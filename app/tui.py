@@ -59,6 +59,7 @@ class LstmVisionApp(RunActions, SettingsFileActions, App[int]):
         self.initial_resume = resume
         self.engine = engine
         self.state = "idle"
+        self._focus_target = "tab-settings"  # the tab whose keys get the focus after the next refresh
         self.control: RunControl | None = None
         self.record = RunRecord()
         self.resumable: str | None = None
@@ -94,7 +95,7 @@ class LstmVisionApp(RunActions, SettingsFileActions, App[int]):
         self.show_settings_path()
         self.query_one(LogPanel).add("Ready. Edit settings (F2), start with F5; ctrl+p lists every command.", "app")
         self.query_one(ChartPair).show_record(self.record)
-        self.call_after_refresh(self.form.focus_first)
+        self.call_after_refresh(self._focus_latest_tab)
         if self.initial_resume:
             self.call_after_refresh(self._launch, self.settings, self.initial_resume)
 
@@ -145,10 +146,14 @@ class LstmVisionApp(RunActions, SettingsFileActions, App[int]):
 
     def action_show_tab(self, name: str) -> None:
         self.query_one("#main-tabs", TabbedContent).active = TABS[name]
-        self.call_after_refresh(self._focus_tab, TABS[name])
+        self._focus_target = TABS[name]
+        self.call_after_refresh(self._focus_latest_tab)
 
-    def _focus_tab(self, pane_id: str) -> None:
-        """Put the focus where the keys of a screen act, so no tab needs the mouse."""
+    def _focus_latest_tab(self) -> None:
+        """Put the focus where the keys of the last tab asked for act, so no tab needs the mouse. It runs
+        after a refresh, by when another tab may have been asked for (F9 typed before the first refresh):
+        a late call must not focus the earlier tab, since focusing a widget also switches to its tab."""
+        pane_id = self._focus_target
         if pane_id == "tab-settings":
             self.form.focus_first()
         elif pane_id == "tab-train":
