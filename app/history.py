@@ -13,16 +13,22 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
+from lstm_vision.events import StepLogged, StepProgressed
+from lstm_vision.follow import last_progress
+from lstm_vision.liveness import LIVE, run_state
 from app.charts import ChartPair
 from app.record import RunRecord, fmt_duration, fmt_pct
 
-STATUS_STYLES = {"completed": "green", "stopped": "yellow", "failed": "red", "running": "cyan"}
+STATUS_STYLES = {"completed": "green", "stopped": "yellow", "failed": "red", "running": "bold cyan",
+                 "paused": "bold yellow", "starting": "cyan", "lost": "bold red"}
+LIVE_REFRESH_S = 2.0  # while a listed run is live, its status and progress are read again this often
 
 
 @dataclass
 class RunInfo:
     path: Path
-    status: str
+    status: str  # liveness.run_state's: running / paused / starting / lost, or the summary's
+    progress: str
     epochs: int | None
     best_val: float | None
     test_acc: float | None
@@ -59,10 +65,19 @@ def scan_runs(output_dir: str | Path) -> list[RunInfo]:
             mtime = max(f.stat().st_mtime for f in (metrics, summary_path) if f.exists())
         except OSError:
             mtime = 0.0
-        runs.append(RunInfo(p, s.get("status") or "unfinished", s.get("epochs_completed"),
+        state = run_state(p)
+        progress = progress_text(last_progress(p)) if state.live else ""
+        runs.append(RunInfo(p, state.status, progress, s.get("epochs_completed"),
                             s.get("best_val_accuracy"), s.get("test_accuracy"), s.get("train_time_s"), mtime))
     runs.sort(key=lambda r: r.mtime, reverse=True)
     return runs
+
+
+def progress_text(progress: StepProgressed | StepLogged | None) -> str:
+    if progress is None:
+        return ""
+    epochs = progress.total_steps // max(progress.steps_per_epoch, 1)
+    return f" {progress.epoch}/{epochs} {100 * progress.global_step / max(progress.total_steps, 1):.0f}%"
 
 
 def read_confusion(run_dir: Path) -> list[list[int]]:
@@ -86,6 +101,7 @@ class HistoryView(Vertical):
     BINDINGS = [
         Binding("space", "compare", "Compare"),
         Binding("r", "resume", "Resume run"),
+        Binding("a", "attach", "Attach"),
         Binding("l", "load_settings", "Load its settings"),
         Binding("g", "refresh", "Refresh"),
     ]
@@ -101,6 +117,11 @@ class HistoryView(Vertical):
             self.run_dir, self.record = run_dir, record
 
     class ResumeRequested(Message):
+        def __init__(self, run_dir: Path) -> None:
+            super().__init__()
+            self.run_dir = run_dir
+
+    class AttachRequested(Message):
         def __init__(self, run_dir: Path) -> None:
             super().__init__()
             self.run_dir = run_dir
@@ -122,6 +143,7 @@ class HistoryView(Vertical):
         yield ChartPair("no run shown", id="history-charts")
 
     def on_mount(self) -> None:
+        self.set_interval(LIVE_REFRESH_S, self._refresh_live)
         table = self.query_one(DataTable)
         for label in ("run", "status", "epochs", "best val", "test", "train time"):
             table.add_column(label, key=label)
@@ -132,7 +154,7 @@ class HistoryView(Vertical):
         table = self.query_one(DataTable)
         table.clear()
         for r in self.runs:
-            table.add_row(r.name, Text(r.status, style=STATUS_STYLES.get(r.status, "dim")),
+            table.add_row(r.name, Text(r.status + r.progress, style=STATUS_STYLES.get(r.status, "dim")),
                           "-" if r.epochs is None else str(r.epochs), fmt_pct(r.best_val), fmt_pct(r.test_acc),
                           fmt_duration(r.train_time_s), key=str(r.path))
         known = {r.name for r in self.runs}
@@ -187,6 +209,15 @@ class HistoryView(Vertical):
         info = self.selected()
         if info is not None:
             self.post_message(self.ResumeRequested(info.path))
+
+    def action_attach(self) -> None:
+        info = self.selected()
+        if info is not None:
+            self.post_message(self.AttachRequested(info.path))
+
+    def _refresh_live(self) -> None:
+        if self.display and any(r.status in LIVE for r in self.runs) and self.app.query_one("#main-tabs").active == "tab-history":
+            self.load(self.output_dir)
 
     def action_load_settings(self) -> None:
         info = self.selected()

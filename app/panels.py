@@ -18,6 +18,7 @@ from app.record import fmt_bytes, fmt_count, fmt_duration
 STATE_STYLES = {
     "idle": "dim", "starting": "bold yellow", "running": "bold green", "paused": "bold yellow",
     "stopping": "bold yellow", "completed": "bold green", "stopped": "bold yellow", "failed": "bold red",
+    "lost": "bold red",
 }
 
 

@@ -9,6 +9,8 @@ from textual.worker import Worker, WorkerState
 
 from lstm_vision.config import Settings, SettingsError
 from lstm_vision.control import RunControl
+from lstm_vision.liveness import RunState
+from lstm_vision.rundir import run_dir_of
 from app.charts import ChartPair
 from app.dialogs import ConfirmScreen
 from app.panels import RunProgress, StatusLine
@@ -48,15 +50,12 @@ class RunActions:
     def _launch(self, settings: Settings, resume: str | None) -> None:
         self.settings = settings
         self.control = RunControl()
-        self.record = RunRecord()
+        record = RunRecord()
         if resume:  # a resumed run goes on drawing the curves it drew before it stopped
-            run_dir = Path(resume) if Path(resume).is_dir() else Path(resume).parent
-            self.record = RunRecord.from_jsonl(run_dir / "metrics.jsonl", name=run_dir.name)
-            self.record.finished = self.record.stopped = self.record.failed = None
-        self.query_one(RunProgress).reset()
-        self.query_one("#live-charts", ChartPair).show_record(self.record)
-        self.query_one(ResultsView).clear()
-        self.query_one(StatusLine).set_started(None)
+            run_dir = run_dir_of(resume)
+            record = RunRecord.from_jsonl(run_dir / "metrics.jsonl", name=run_dir.name)
+            record.finished = record.stopped = record.failed = None
+        self.reset_run_views(record)
         what = f"Resuming {resume}" if resume else "Starting a run"
         self.log_panel.add(f"{what} ({settings.model.num_layers}x{settings.model.hidden_size} LSTM, "
                            f"{settings.train.epochs} epoch{'s' if settings.train.epochs != 1 else ''}, batch {settings.train.batch_size}).", "app")
@@ -65,17 +64,24 @@ class RunActions:
         self.run_worker(partial(run_engine, self.post_message, self.engine, settings, self.control, resume),
                         name="training", group="training", thread=True, exit_on_error=False)
 
+    def reset_run_views(self, record: RunRecord) -> None:
+        """A new run to show: empty progress and results, the record's curves (empty, or those replayed)."""
+        self.record = record
+        self.query_one(RunProgress).reset()
+        self.query_one("#live-charts", ChartPair).show_record(self.record)
+        self.query_one(ResultsView).clear()
+        self.query_one(StatusLine).set_started(None)
+
     def action_pause(self) -> None:
         if self.control is None or self.state not in ("running", "paused", "starting"):
             return
+        # The run's own RunPaused / RunResumed events write the log lines, once, for every viewer.
         if self.control.paused:
             self.control.resume()
             self.set_state("running", "resumed")
-            self.log_panel.add("Resumed.", "app")
         else:
             self.control.pause()
             self.set_state("paused", "F6 resumes · the batch in flight finishes first")
-            self.log_panel.add("Paused.", "app")
 
     def action_stop(self) -> None:
         if self.control is None or self.state not in ("running", "paused", "starting"):
@@ -88,6 +94,11 @@ class RunActions:
         self.exit(code, return_code=code)
 
     async def action_quit(self) -> None:
+        if self.attached_to is not None:  # another process trains it: quitting the viewer leaves it going
+            self.left_running = self.attached_to if self.state in ACTIVE else None
+            self.let_go()
+            self._quit_with(self.exit_code)
+            return
         if self.state not in ACTIVE:
             self._quit_with(self.exit_code)
             return
@@ -112,7 +123,9 @@ class RunActions:
         worker = event.worker
         if worker.group != "training" or event.state in (WorkerState.PENDING, WorkerState.RUNNING):
             return
-        if event.state == WorkerState.SUCCESS:
+        if event.state == WorkerState.SUCCESS and isinstance(worker.result, RunState):
+            self.watch_ended(worker.result)
+        elif event.state == WorkerState.SUCCESS:
             result = worker.result
             status = getattr(result, "status", None) or self.record.status
             if status not in EXIT_CODES:

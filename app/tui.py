@@ -16,9 +16,11 @@ from textual.widgets import Button, Footer, Label, TabbedContent, TabPane
 from lstm_vision.config import Settings, SettingsError
 from lstm_vision.control import RunControl
 from lstm_vision.events import (
-    CheckpointSaved, EpochFinished, EvaluationFinished, LogMessage, PredictionsSampled,
-    ResourcesSampled, RunFailed, RunFinished, RunStarted, RunStopped, StepLogged, StepProgressed,
+    CheckpointSaved, EpochFinished, EvaluationFinished, Event, LogMessage, PredictionsSampled, ResourcesSampled,
+    RunFailed, RunFinished, RunPaused, RunResumed, RunStarted, RunStopped, StepLogged, StepProgressed,
 )
+from lstm_vision.liveness import run_state
+from app.attach import AttachActions
 from app.charts import ChartPair
 from app.files import SettingsFileActions
 from app.form import SettingsForm
@@ -27,18 +29,19 @@ from app.panels import LogPanel, MemoryPanel, RunProgress, StatusLine
 from app.record import RunRecord
 from app.runs import ACTIVE, RunActions
 from app.results import ResultsView
-from app.worker import Engine, EngineEvent
+from app.worker import Engine, EngineEvent, EngineEvents
 
 TABS = {"settings": "tab-settings", "train": "tab-train", "results": "tab-results", "history": "tab-history"}
 
 
-class LstmVisionApp(RunActions, SettingsFileActions, App[int]):
+class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, App[int]):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "lstm-vision"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
     BINDINGS = [
         Binding("f5", "start", "Start", key_display="F5"),
+        Binding("shift+f5", "start_background", "Background", key_display="⇧F5", show=False),
         Binding("f6", "pause", "Pause", key_display="F6"),
         Binding("f7", "resume_run", "Resume", key_display="F7"),
         Binding("f8", "stop", "Stop", key_display="F8"),
@@ -52,8 +55,9 @@ class LstmVisionApp(RunActions, SettingsFileActions, App[int]):
     ]
 
     def __init__(self, settings: Settings | None = None, settings_path: Path | str = "settings.toml",
-                 resume: str | None = None, engine: Engine | None = None) -> None:
+                 resume: str | None = None, engine: Engine | None = None, attach: str | Path | None = None) -> None:
         super().__init__()
+        self.initial_attach = Path(attach) if attach else None
         self.settings = settings or Settings()
         self.settings_path = Path(settings_path)
         self.initial_resume = resume
@@ -96,11 +100,16 @@ class LstmVisionApp(RunActions, SettingsFileActions, App[int]):
         self.query_one(LogPanel).add("Ready. Edit settings (F2), start with F5; ctrl+p lists every command.", "app")
         self.query_one(ChartPair).show_record(self.record)
         self.call_after_refresh(self._focus_latest_tab)
+        self.install_hangup_handlers()
         if self.initial_resume:
             self.call_after_refresh(self._launch, self.settings, self.initial_resume)
+        elif self.initial_attach:
+            self.call_after_refresh(self.attach, self.initial_attach)
 
     def on_unmount(self) -> None:
-        if self.control is not None:  # never leave a training thread running behind a closed app
+        if self.attached_to is not None:
+            self.let_go()  # another process trains it: it goes on
+        elif self.control is not None:  # never leave a training thread running behind a closed app
             self.control.stop()
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
@@ -132,6 +141,8 @@ class LstmVisionApp(RunActions, SettingsFileActions, App[int]):
         yield from super().get_system_commands(screen)
         commands = [
             ("Start run", "Start training with the settings in the form (F5)", self.action_start),
+            ("Start run in the background", "A headless process of its own that outlives this app and its "
+             "terminal; the app attaches to it (shift+F5)", self.action_start_background),
             ("Pause or resume run", "Pause the run between batches, or go on (F6)", self.action_pause),
             ("Stop run", "Finish the batch, save last.pt, stop (F8)", self.action_stop),
             ("Resume stopped run", "Continue the last stopped run from its last.pt (F7)", self.action_resume_run),
@@ -177,33 +188,50 @@ class LstmVisionApp(RunActions, SettingsFileActions, App[int]):
             output_dir = self.settings.output.dir
         self.query_one(HistoryView).load(output_dir)
 
-    # ---- events from the training thread, routed in one place ------------------------------
+    # ---- events from the run, routed in one place -----------------------------------------------
     def on_engine_event(self, message: EngineEvent) -> None:
-        ev = message.event
+        self.route(message.event)
+
+    def on_engine_events(self, message: EngineEvents) -> None:
+        """A batch read from an attached run's journal: every event routed, the charts drawn once."""
+        for event in message.events:
+            self.route(event, redraw=False)
+        self.query_one("#live-charts", ChartPair).show_record(self.record)
+
+    def route(self, ev: Event, redraw: bool = True) -> None:
         self.record.apply(ev)
         charts = self.query_one("#live-charts", ChartPair)
         if isinstance(ev, RunStarted):
             self.query_one(StatusLine).set_started(ev)
             self.query_one(RunProgress).show_started(ev)
-            if self.state == "starting":
+            if self.state == "starting" or self.attached_to is not None:
                 self.set_state("running")
             self.log_panel.add(f"Run folder: {ev.run_dir}", "app")
         elif isinstance(ev, StepLogged):
             if self.state == "running" and self.query_one(StatusLine).detail:
                 self.set_state("running")  # drop a stale "resumed"
             self.query_one(RunProgress).show_step(ev)
-            charts.show_record(self.record)
+            if redraw:
+                charts.show_record(self.record)
         elif isinstance(ev, StepProgressed):
             self.query_one(RunProgress).show_progress(ev)
         elif isinstance(ev, EpochFinished):
             self.query_one(RunProgress).show_epoch(ev)
-            charts.show_record(self.record)
+            if redraw:
+                charts.show_record(self.record)
             val = "" if ev.val_accuracy is None else f", val loss {ev.val_loss:.4f} acc {100 * ev.val_accuracy:.2f}%"
             self.log_panel.add(f"Epoch {ev.epoch}/{ev.epochs}: train loss {ev.train_loss:.4f} "
                                f"acc {100 * ev.train_accuracy:.2f}%{val}, {ev.samples_per_s:,.0f} samples/s")
         elif isinstance(ev, EvaluationFinished):
             self.log_panel.add(f"{ev.split} after epoch {ev.epoch}: loss {ev.loss:.4f}, "
                                f"{ev.correct}/{ev.total} = {100 * ev.accuracy:.2f}%")
+        elif isinstance(ev, (RunPaused, RunResumed)):
+            paused = isinstance(ev, RunPaused)
+            if self.attached_to is not None:
+                self.control.note_paused(paused)  # another viewer may have asked for it
+            if self.state in ("running", "paused"):
+                self.set_state("paused", "F6 resumes") if paused else self.set_state("running")
+            self.log_panel.add(f"{'Paused' if paused else 'Resumed'} at epoch {ev.epoch}, step {ev.step}.", "app")
         elif isinstance(ev, ResourcesSampled):
             self.query_one(MemoryPanel).show(ev)
         elif isinstance(ev, CheckpointSaved):
@@ -249,9 +277,22 @@ class LstmVisionApp(RunActions, SettingsFileActions, App[int]):
         results.show_predictions(record.predictions)
         self.notify(f"Opened {run_dir.name}: curves below, results under F4.")
 
+    def on_history_view_attach_requested(self, message: HistoryView.AttachRequested) -> None:
+        state = run_state(message.run_dir)
+        if not state.live:
+            self.notify(f"{message.run_dir.name} is {state.status}, not training; enter shows its curves and results.",
+                        severity="warning")
+            return
+        self.attach(message.run_dir)
+
     def on_history_view_resume_requested(self, message: HistoryView.ResumeRequested) -> None:
         if self.state in ACTIVE:
             self.notify(f"A run is {self.state}; stop it first (F8).", severity="warning")
+            return
+        state = run_state(message.run_dir)
+        if state.live:
+            self.notify(f"{message.run_dir.name} is {state.status} in process {state.pid}; press a to attach to it.",
+                        severity="warning")
             return
         if read_summary(message.run_dir).get("status") == "completed":
             self.notify(f"{message.run_dir.name} completed; nothing to resume.", severity="warning")
@@ -272,9 +313,10 @@ def _preimport_engine() -> None:
         pass
 
 
-def run_app(settings: Settings, settings_path: Path, resume: str | None = None, engine: Engine | None = None) -> int:
+def run_app(settings: Settings, settings_path: Path, resume: str | None = None, engine: Engine | None = None,
+            attach: str | None = None) -> int:
     """Entry point for ``lstm-vision-tui``; returns the exit code of the last run (0 if none)."""
-    app = LstmVisionApp(settings, settings_path, resume=resume, engine=engine)
+    app = LstmVisionApp(settings, settings_path, resume=resume, engine=engine, attach=attach)
     if engine is None:
         # Importing torch holds the GIL for a second or more; do it while the app starts up rather
         # than on F5, when it would freeze the screen that is showing the run.
@@ -282,6 +324,16 @@ def run_app(settings: Settings, settings_path: Path, resume: str | None = None, 
     try:
         code = app.run()
     finally:
-        if app.control is not None:
+        if app.attached_to is None and app.control is not None:
             app.control.stop()
+    if app.left_running is not None:
+        _say(f"{app.left_running} goes on training in the background; "
+             f"watch it again with: lstm-vision-tui --attach {app.left_running}")
     return int(code) if code is not None else int(app.return_code or 0)
+
+
+def _say(text: str) -> None:
+    try:
+        print(text, flush=True)
+    except OSError:
+        pass  # the terminal is gone

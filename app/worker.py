@@ -1,21 +1,19 @@
-"""The bridge from the training thread to the app.
+"""The bridge from the run to the app: a training thread in this process, or a run followed through its folder.
 
-The engine runs in a Textual thread worker; every event it emits is wrapped in
-an ``EngineEvent`` message and posted to the app (``post_message`` is
-thread-safe). The training thread never touches a widget.
+Either way the events reach the app as messages (``post_message`` is thread-safe) from a Textual
+thread worker; no thread but the app's touches a widget.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
+import threading
 import traceback
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from textual.message import Message
 
-from lstm_vision.config import Settings, SettingsError
+from lstm_vision.config import Settings
 from lstm_vision.control import RunControl
 from lstm_vision.events import Event
 
@@ -33,32 +31,33 @@ class EngineEvent(Message):
         self.event = event
 
 
-def default_engine(settings: Settings) -> Engine:
-    """The in-process engine, or the torchrun launcher when more than one process is asked for.
+class EngineEvents(Message):
+    """Events read from a run's journal in one go (the history of an attached run, then what came since)."""
 
-    Imported here, on the worker thread, so importing torch never blocks the UI.
-    """
-    if settings.system.nproc > 1 and "RANK" not in os.environ:
-        for module in ("lstm_vision.launcher", "lstm_vision.distributed"):
-            try:
-                launch = getattr(importlib.import_module(module), "launch_local", None)
-            except ImportError:
-                continue
-            if launch is not None:
-                return launch
-        raise SettingsError("system.nproc > 1 needs the torchrun launcher (launch_local), which this installation lacks.")
-    from lstm_vision.engine import run
-    return run
+    def __init__(self, events: list[Event]) -> None:
+        super().__init__()
+        self.events = events
 
 
 def run_engine(post: Callable[[Message], Any], engine: Engine | None, settings: Settings,
                control: RunControl, resume: str | None) -> Any:
-    """Body of the thread worker: returns the engine's RunResult, lets exceptions reach Worker.StateChanged."""
+    """Body of the thread worker: returns the engine's RunResult, lets exceptions reach Worker.StateChanged.
+    The engine is imported here, on the worker thread, so importing torch never blocks the UI."""
     def emit(event: Event) -> None:
         post(EngineEvent(event))
 
-    fn = engine or default_engine(settings)
-    return fn(settings, emit, control, resume=resume)
+    if engine is None:
+        from lstm_vision.runner import runner_for
+        engine = runner_for(settings)
+    return engine(settings, emit, control, resume=resume)
+
+
+def watch_run(post: Callable[[Message], Any], run_dir: Path, detach: threading.Event) -> Any:
+    """Body of the thread worker of an attached run: its events until it ends, is lost or the app lets go;
+    returns the run's state then (liveness.RunState)."""
+    from lstm_vision.follow import follow
+
+    return follow(run_dir, lambda events: post(EngineEvents(events)), detach)
 
 
 def write_crash_log(error: BaseException, output_dir: str) -> Path | None:

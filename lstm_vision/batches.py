@@ -7,6 +7,7 @@ union of the ranks' batches at step s is exactly the single-process batch at ste
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch import nn
@@ -51,11 +52,17 @@ class Batcher:
         return x.view(len(idx), self.sequence_length, self.input_size), data.labels[idx]
 
 
+class EvaluationInterrupted(Exception):
+    """A stop was asked for during an evaluation: its figures are incomplete and not reported."""
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, data: ImageSet, batcher: Batcher, precision: Precision, batch_size: int,
-             label_smoothing: float, num_classes: int, dist: DistContext, confusion: bool = False):
+             label_smoothing: float, num_classes: int, dist: DistContext, confusion: bool = False,
+             interrupt: Callable[[], bool] | None = None):
     """Loss, correct and total over ``data`` (all ranks together); with ``confusion`` also the confusion
-    matrix (rows true, columns predicted) and a preview (images, labels, predictions) of the first batch."""
+    matrix (rows true, columns predicted) and a preview (images, labels, predictions) of the first batch.
+    ``interrupt`` (the same on every rank) is asked after each batch; True raises EvaluationInterrupted."""
     was_training = model.training
     model.eval()
     device = batcher.device
@@ -73,6 +80,9 @@ def evaluate(model: nn.Module, data: ImageSet, batcher: Batcher, precision: Prec
             matrix += torch.bincount(y * num_classes + predicted, minlength=num_classes * num_classes)
             if preview is None:
                 preview = (data.images[idx[:PREVIEW_IMAGES]].cpu(), y[:PREVIEW_IMAGES].cpu(), predicted[:PREVIEW_IMAGES].cpu())
+        if interrupt is not None and interrupt():
+            model.train(was_training)
+            raise EvaluationInterrupted
     model.train(was_training)
     total = torch.tensor([len(range(dist.rank, len(data), dist.world_size))], device=device, dtype=torch.float64)
     loss_sum, correct, total_n = all_reduce_sum(torch.cat([sums, total]), dist).tolist()

@@ -19,9 +19,11 @@ if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
 
 from lstm_vision.config import (Settings, SettingsError, apply_overrides, help_lines, load_settings, preset_names,  # noqa: E402
                                 preset_path, render_toml)
+from lstm_vision.rundir import run_dir_of  # noqa: E402
+
+from lstm_vision.events import EVENTS_ENV  # noqa: E402
 
 DEFAULT_SETTINGS_FILE = Path("settings.toml")
-EVENTS_ENV = "LSTM_VISION_EVENTS"  # "jsonl": a torchrun child that streams its events to the supervising parent
 
 
 class _Source(argparse.Action):
@@ -48,6 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Override one setting, e.g. --set train.epochs=5 (repeatable).")
     parser.add_argument("--resume", metavar="RUN_DIR_OR_CHECKPOINT",
                         help="Continue a stopped run where it stopped (its settings, then any overrides).")
+    parser.add_argument("--attach", metavar="RUN_DIR",
+                        help="Open the app on a run another process is training (or has trained): watch it, "
+                             "pause / stop it; quitting the app leaves it training.")
+    parser.add_argument("--background", action="store_true",
+                        help="With --no-ui: start the run in a process of its own session (it outlives this "
+                             "terminal and SSH), print its folder and return; attach later with --attach.")
+    parser.add_argument("--run-dir", metavar="PATH",
+                        help="Write the new run into PATH (a new or empty folder) instead of output.dir/run_name.")
     parser.add_argument("--print-settings", action="store_true", help="Print the resulting settings.toml and exit.")
     parser.set_defaults(sources=[])
     return parser
@@ -56,10 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
 def resolve_settings(args: argparse.Namespace) -> tuple[Settings, Path]:
     """Settings from (the resumed run's file | ./settings.toml) and then every source in order."""
     settings, settings_path = Settings(), DEFAULT_SETTINGS_FILE
-    if args.resume:
-        run_dir = Path(args.resume) if Path(args.resume).is_dir() else Path(args.resume).parent
+    if args.resume or args.attach:
+        option, value = ("--resume", args.resume) if args.resume else ("--attach", args.attach)
+        run_dir = run_dir_of(value)
         if not (run_dir / "settings.toml").is_file():
-            raise SettingsError(f"--resume {args.resume}: no settings.toml beside it in {run_dir}; give a run folder or a checkpoint inside one.")
+            raise SettingsError(f"{option} {value}: no settings.toml beside it in {run_dir}; give a run folder or a checkpoint inside one.")
         settings = load_settings(run_dir / "settings.toml")
     elif not any(kind in ("config", "preset") for kind, _ in args.sources) and DEFAULT_SETTINGS_FILE.is_file():
         settings = load_settings(DEFAULT_SETTINGS_FILE)
@@ -74,7 +85,13 @@ def resolve_settings(args: argparse.Namespace) -> tuple[Settings, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    conflict = _conflicting_options(args)
+    if conflict:
+        parser.print_usage(sys.stderr)
+        print(f"error: {conflict}", file=sys.stderr)
+        return 2
     try:
         settings, settings_path = resolve_settings(args)
     except SettingsError as err:
@@ -84,36 +101,60 @@ def main(argv: list[str] | None = None) -> int:
         print(render_toml(settings), end="")
         return 0
     if not args.no_ui:
-        return _run_app(settings, settings_path, args.resume)
-    return run_headless(settings, args.resume)
+        return _run_app(settings, settings_path, args.resume, args.attach)
+    if args.background:
+        return _start_background(settings, args.run_dir)
+    return run_headless(settings, args.resume, args.run_dir)
 
 
-def _run_app(settings: Settings, settings_path: Path, resume: str | None) -> int:
+def _conflicting_options(args: argparse.Namespace) -> str | None:
+    if args.attach and (args.no_ui or args.resume or args.background):
+        return "--attach opens the app on an existing run; it does not combine with --no-ui, --resume or --background."
+    if args.background and (not args.no_ui or args.resume):
+        return "--background starts a new headless run: use it with --no-ui and without --resume."
+    if args.run_dir and args.resume:
+        return "--run-dir names the folder of a new run; --resume continues an existing one in its own folder."
+    return None
+
+
+def _run_app(settings: Settings, settings_path: Path, resume: str | None, attach: str | None) -> int:
     try:
         from app.tui import run_app  # the only place the core reaches for the UI, and only when asked to
     except ImportError as err:
         print(f"error: the terminal app cannot start ({err}); use --no-ui to train headless.", file=sys.stderr)
         return 1
-    return run_app(settings, settings_path, resume)
+    return run_app(settings, settings_path, resume, attach=attach)
 
 
-def run_headless(settings: Settings, resume: str | None) -> int:
+def _start_background(settings: Settings, run_dir: str | None) -> int:
+    from lstm_vision.background import OUTPUT_LOG, start_background
+
+    try:
+        folder, pid = start_background(settings, run_dir)
+    except SettingsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"Run directory: {folder}")
+    print(f"Training in the background (process {pid}); its output goes to {folder / OUTPUT_LOG}.")
+    print(f"Watch and steer it with: lstm-vision-tui --attach {folder}")
+    return 0
+
+
+def run_headless(settings: Settings, resume: str | None, run_dir: str | None = None) -> int:
     from lstm_vision.control import RunControl
     from lstm_vision.printer import Printer, jsonl_emitter
+    from lstm_vision.runner import runner_for
 
-    if settings.system.nproc > 1 and "RANK" not in os.environ:
-        from lstm_vision.launcher import launch_local
-        runner = launch_local
-    else:
-        from lstm_vision.engine import run as runner
+    runner = runner_for(settings)
     control = RunControl()
     _install_signal_handlers(control)
     emit = jsonl_emitter(sys.stdout) if os.environ.get(EVENTS_ENV) == "jsonl" else Printer(sys.stdout)
     try:
-        result = runner(settings, emit, control, resume)
+        result = runner(settings, emit, control, resume, run_dir)
     except SettingsError as err:
         print(f"error: {err}", file=sys.stderr)
         _record_rank_failure(str(err), 2)
+        _exited_before_start(run_dir, 2)
         return 2
     except KeyboardInterrupt:
         print("Interrupted: ended at once without saving.", file=sys.stderr)
@@ -123,8 +164,16 @@ def run_headless(settings: Settings, resume: str | None) -> int:
         log.write_text(traceback.format_exc(), encoding="utf-8")
         print(f"error: {err.__class__.__name__}: {err} (traceback in {log})", file=sys.stderr)
         _record_rank_failure(f"{err.__class__.__name__}: {err}", 1)
+        _exited_before_start(run_dir, 1)
         return 1
     return result.exit_code
+
+
+def _exited_before_start(run_dir: str | None, exit_code: int) -> None:
+    """A background run that ends before training: its folder says so at once (not after a time-out)."""
+    if run_dir:
+        from lstm_vision.liveness import exited_before_start
+        exited_before_start(run_dir, exit_code)
 
 
 def _record_rank_failure(message: str, exit_code: int) -> None:
@@ -135,8 +184,10 @@ def _record_rank_failure(message: str, exit_code: int) -> None:
 
 
 def _install_signal_handlers(control) -> None:
-    """First Ctrl-C / SIGTERM: finish the batch, save last.pt, exit 130. Second Ctrl-C: end at once.
-    A repeated SIGTERM (torchrun's shutdown, a scheduler) does not cut the save short: they follow with SIGKILL."""
+    """First Ctrl-C / SIGTERM / SIGHUP: finish the batch, save last.pt, exit 130. Second Ctrl-C: end at once.
+    A repeated SIGTERM (torchrun's shutdown, a scheduler) does not cut the save short: they follow with SIGKILL.
+    SIGHUP is the terminal going away (a dropped SSH connection): the run stops as on Ctrl-C, resumable,
+    unless it was started under nohup, which asks for the run to outlive the terminal."""
     def handle(signum, frame):
         if control.stop_requested:
             if signum != signal.SIGINT:
@@ -145,11 +196,16 @@ def _install_signal_handlers(control) -> None:
             raise KeyboardInterrupt
         control.stop()
         if os.environ.get(EVENTS_ENV) != "jsonl":
-            print(f"\n{signal.Signals(signum).name}: stopping after this batch and saving last.pt "
-                  f"(Ctrl-C again to quit at once).", file=sys.stderr, flush=True)
+            try:
+                print(f"\n{signal.Signals(signum).name}: stopping after this batch and saving last.pt "
+                      f"(Ctrl-C again to quit at once).", file=sys.stderr, flush=True)
+            except OSError:
+                pass  # the terminal is gone (SIGHUP): the run's folder keeps the record
 
     signal.signal(signal.SIGINT, handle)
     signal.signal(signal.SIGTERM, handle)
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # nohup sets it to ignored
+        signal.signal(signal.SIGHUP, handle)
     if os.environ.get(EVENTS_ENV) == "jsonl":  # a rank launched by lstm-vision: its parent pauses and resumes it
         signal.signal(signal.SIGUSR1, lambda signum, frame: control.pause())
         signal.signal(signal.SIGUSR2, lambda signum, frame: control.resume())

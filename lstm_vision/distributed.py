@@ -102,23 +102,18 @@ def all_reduce_max(tensor: torch.Tensor, ctx: DistContext) -> torch.Tensor:
     return tensor
 
 
-def any_rank(flag: bool, device: torch.device, ctx: DistContext) -> bool:
-    """True on every rank if it is true on any: ranks agree on when to stop."""
-    if not ctx.enabled:
-        return flag
-    value = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item())
-
-
 def agree_on_control(control, device: torch.device, ctx: DistContext,
-                     on_pause: Callable[[bool], None] | None = None) -> bool:
-    """Wait while paused, then return True if a stop was asked for; under DDP, on every rank together.
+                     on_pause: Callable[[bool], None] | None = None,
+                     values: tuple[float, ...] = ()) -> tuple[bool, list[float]]:
+    """Wait while paused, then return (stop asked for, ``values`` maxed over the ranks); under DDP, on
+    every rank together, in one collective.
 
     A pause or stop reaches the ranks at slightly different moments: if one rank paused on its own,
     the others would wait in their next all-reduce until the collective timeout killed the job. So
     the ranks pause when any rank is paused, meet every PAUSE_POLL_S while paused, and stop together.
-    ``on_pause(True)`` is called when the pause begins and ``on_pause(False)`` when training goes on.
+    ``values`` ride along so that decisions taken from clocks (log now? how often to meet?) are the
+    same on every rank. ``on_pause(True)`` is called when the pause begins and ``on_pause(False)``
+    when training goes on.
     """
     notify = on_pause or (lambda paused: None)
     if not ctx.enabled:
@@ -127,17 +122,17 @@ def agree_on_control(control, device: torch.device, ctx: DistContext,
             control.wait_while_paused()
             if not control.stop_requested:
                 notify(False)
-        return control.stop_requested
-    flags = torch.zeros(2, device=device)
+        return control.stop_requested, list(values)
     was_paused = False
     while True:
-        flags[0], flags[1] = float(control.stop_requested), float(control.paused)
+        flags = torch.tensor([float(control.stop_requested), float(control.paused), *values],
+                             dtype=torch.float64, device=device)
         dist.all_reduce(flags, op=dist.ReduceOp.MAX)
-        stop, paused = flags.tolist()
+        stop, paused, *agreed = flags.tolist()
         if stop or not paused:
             if was_paused and not stop:
                 notify(False)
-            return bool(stop)
+            return bool(stop), agreed
         if not was_paused:
             was_paused = True
             notify(True)

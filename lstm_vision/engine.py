@@ -18,41 +18,48 @@ from torch.nn import functional as F
 
 from lstm_vision import checkpoint as ckpt
 from lstm_vision import events as ev
-from lstm_vision.batches import Batcher
+from lstm_vision.batches import Batcher, EvaluationInterrupted
 from lstm_vision.config import Settings, SettingsError
 from lstm_vision.control import RunControl
 from lstm_vision.data import load_data
 from lstm_vision.devices import configure_threads, device_name, resolve_device, resolve_precision
-from lstm_vision.distributed import (DistContext, agree_on_control, all_reduce_max, all_reduce_sum, cleanup, context_from_env,
-                                     init_process_group)
+from lstm_vision.cadence import Cadence
+from lstm_vision.distributed import DistContext, all_reduce_max, all_reduce_sum, cleanup, context_from_env, init_process_group
 from lstm_vision.job import Job, NonFiniteLoss, RunResult, report_evaluation, restore, sample_resources, save
 from lstm_vision.model import build_model, count_parameters
 from lstm_vision.optim import build_optimizer, lr_at
 from lstm_vision.outcome import fail, finish
-from lstm_vision.rundir import Journal, create_run_dir, write_settings
+from lstm_vision.liveness import Beacon
+from lstm_vision.rundir import Journal, create_run_dir, run_dir_of, use_run_dir, write_settings
 
 PROGRESS_PERIOD_S = 1.0
 
 
 def run(settings: Settings, emit: Callable[[ev.Event], None], control: RunControl,
-        resume: str | None = None) -> RunResult:
-    """Train, evaluate and write the run directory. Raises SettingsError for bad settings before any
-    file is written; any later failure is reported as RunFailed and status "failed"."""
+        resume: str | None = None, run_dir: str | None = None) -> RunResult:
+    """Train, evaluate and write the run directory (``run_dir`` if given: a new or empty folder, else
+    one under output.dir). Raises SettingsError for bad settings before any file is written; any later
+    failure is reported as RunFailed and status "failed". While it runs, the run directory names this
+    process with a heartbeat and honours pause / resume / stop requests written there (liveness.py)."""
     dist_ctx = context_from_env()
-    job = prepare(settings, emit, dist_ctx, resume)
+    job = prepare(settings, emit, dist_ctx, resume, run_dir)
+    beacon = Beacon(job.run_dir, control).start() if dist_ctx.is_main else None
+    result: RunResult | None = None
     try:
-        status = train(job, control)
-        return finish(job, status)
+        result = finish(job, train(job, control))
     except Exception as err:  # the worker must never die without a message and a summary
-        return fail(job, err)
+        result = fail(job, err)
     finally:
+        if beacon is not None:
+            beacon.close(result.exit_code if result is not None else 1)
         if job.journal is not None:
             job.journal.close()  # the app runs many runs in one process: no file handle per run left open
         cleanup()
+    return result
 
 
 def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: DistContext,
-            resume: str | None) -> Job:
+            resume: str | None, run_dir: str | None = None) -> Job:
     device = resolve_device(settings.system.device, dist_ctx.local_rank)
     precision = resolve_precision(settings.train.amp, device)
     threads = configure_threads(settings, device, dist_ctx.world_size)
@@ -84,19 +91,19 @@ def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: Dist
                       input_size, settings.train.seed, dist_ctx)
 
     # A resumed run continues in the folder its checkpoint lives in.
-    run_dir = (Path(resume) if Path(resume).is_dir() else Path(resume).parent) if resume else None
+    folder = run_dir_of(resume) if resume else None
     if dist_ctx.is_main:
-        run_dir = run_dir or create_run_dir(settings.output)
-        write_settings(run_dir, settings)
-        journal: Journal | None = Journal(run_dir / "metrics.jsonl")
+        folder = folder or (use_run_dir(run_dir) if run_dir else create_run_dir(settings.output))
+        write_settings(folder, settings)
+        journal: Journal | None = Journal(folder / "metrics.jsonl")
 
         def emit_all(event: ev.Event) -> None:
-            if not isinstance(event, ev.StepProgressed):  # transient: the journal keeps what a replay needs
-                journal.write(event)
+            journal.write(event)  # progress too: a viewer that follows the journal moves once a second
             emit(event)
     else:
-        run_dir, journal = run_dir or Path(settings.output.dir), None
+        folder, journal = folder or Path(run_dir or settings.output.dir), None
         emit_all = _discard
+    run_dir = folder
 
     job = Job(settings, dist_ctx, device, precision, data, model, train_model, optimizer, scaler, batcher,
               run_dir, emit_all, compiled, journal=journal)
@@ -149,7 +156,8 @@ def train(job: Job, control: RunControl) -> str:
     """Train the remaining epochs; returns "completed" or "stopped"."""
     s = job.settings.train
     total_steps = s.epochs * job.batcher.steps_per_epoch
-    stop_check_every = 1 if not job.dist.enabled else max(1, min(s.log_every, 20))
+    cadence = Cadence(control, job.dist, job.device, lambda paused: _paused(job, paused))
+    log_due = False
     while job.epoch < s.epochs:
         job.train_model.train()
         order = job.batcher.epoch_order(job.epoch)
@@ -159,15 +167,8 @@ def train(job: Job, control: RunControl) -> str:
         bad_step = torch.full((), -1, device=job.device, dtype=torch.int64)
         epoch_start = window_start = time.perf_counter()
         window_samples, paused_s, first_step = 0, 0.0, job.step
+        lr = lr_at(job.global_step, total_steps, job.settings.optim)
         while job.step < job.batcher.steps_per_epoch:
-            if job.step % stop_check_every == 0:
-                pause_start = time.perf_counter()
-                stop = agree_on_control(control, job.device, job.dist, lambda paused: _paused(job, paused))  # all ranks together
-                paused_s += time.perf_counter() - pause_start  # paused time is not training time
-                if stop:
-                    sums += all_reduce_sum(window, job.dist)
-                    _account(job, time.perf_counter() - epoch_start - paused_s, sums)
-                    return "stopped"
             lr = lr_at(job.global_step, total_steps, job.settings.optim)
             for group in job.optimizer.param_groups:
                 group["lr"] = lr
@@ -178,7 +179,8 @@ def train(job: Job, control: RunControl) -> str:
             job.step += 1
             job.global_step += 1
             window_samples += job.batcher.batch_samples(job.step - 1)
-            if job.global_step % s.log_every == 0 or job.step == job.batcher.steps_per_epoch:
+            logged = log_due or job.global_step % s.log_every == 0 or job.step == job.batcher.steps_per_epoch
+            if logged:
                 all_reduce_sum(window, job.dist)
                 _check_finite(job, bad_step)
                 now = time.perf_counter()
@@ -194,8 +196,18 @@ def train(job: Job, control: RunControl) -> str:
                 sample_resources(job)
             else:
                 _progress(job, total_steps, time.perf_counter() - epoch_start - paused_s, first_step)
+            tick = cadence.tick(logged)  # stop? pause? a log due by the clock? All ranks together.
+            paused_s += tick.paused_s  # paused time is not training time
+            window_start += tick.paused_s
+            log_due = tick.log_next
+            if tick.stop:
+                sums += all_reduce_sum(window, job.dist)
+                _account(job, time.perf_counter() - epoch_start - paused_s, sums)
+                return "stopped"
         _account(job, time.perf_counter() - epoch_start - paused_s, sums)
-        end_epoch(job, job.partial["seconds"], lr)  # the whole epoch's time, also across a stop and resume
+        # the whole epoch's time, also across a stop and resume; a stop during validation ends the run here
+        if not end_epoch(job, job.partial["seconds"], lr, cadence.stop_requested):
+            return "stopped"
     return "completed"
 
 
@@ -215,7 +227,7 @@ def _eta(job: Job, total_steps: int, in_epoch: float, first_step: int) -> float:
 
 
 def _paused(job: Job, paused: bool) -> None:
-    job.emit(ev.LogMessage("info", f"Paused at epoch {job.epoch + 1}, step {job.step}." if paused else "Resumed."))
+    job.emit((ev.RunPaused if paused else ev.RunResumed)(job.epoch + 1, job.step))
 
 
 def _account(job: Job, seconds: float, sums: torch.Tensor) -> None:
@@ -264,7 +276,9 @@ def _check_finite(job: Job, bad_step: torch.Tensor) -> None:
             f"Try a lower optim.learning_rate, train.max_norm > 0, or train.amp = bf16/off instead of fp16.")
 
 
-def end_epoch(job: Job, epoch_time: float, lr: float) -> None:
+def end_epoch(job: Job, epoch_time: float, lr: float, interrupt: Callable[[], bool] | None = None) -> bool:
+    """Validate, report and checkpoint the epoch just trained. False when a stop came during the
+    validation: it is cut short (``interrupt`` is polled between its batches) and the epoch is kept."""
     s = job.settings.train
     loss, correct, seen = job.partial["loss"], job.partial["correct"], job.partial["seen"]  # over all ranks
     epoch_samples = int(seen)
@@ -273,12 +287,19 @@ def end_epoch(job: Job, epoch_time: float, lr: float) -> None:
     job.step = 0
     job.partial = {}
     val_loss = val_acc = None
+    stopped = False
     if job.epoch % s.val_log_every == 0 or job.epoch == s.epochs:
-        val = report_evaluation(job, "val", job.data.val)
-        val_loss, val_acc = val.loss, val.accuracy
-        if job.best_val_loss is None or val_loss < job.best_val_loss:
-            job.best_val_loss, job.best_val_accuracy = val_loss, val_acc
-            save(job, "best")
+        try:
+            val = report_evaluation(job, "val", job.data.val, interrupt=interrupt)
+        except EvaluationInterrupted:
+            stopped = True
+            job.emit(ev.LogMessage("warning", f"Validation after epoch {job.epoch} cut short by the stop; "
+                                              f"the epoch's training is kept."))
+        else:
+            val_loss, val_acc = val.loss, val.accuracy
+            if job.best_val_loss is None or val_loss < job.best_val_loss:
+                job.best_val_loss, job.best_val_accuracy = val_loss, val_acc
+                save(job, "best")
     remaining = (s.epochs - job.epoch) * epoch_time
     job.emit(ev.EpochFinished(job.epoch, s.epochs, loss / max(seen, 1), correct / max(seen, 1),
                               val_loss, val_acc, lr, epoch_time, epoch_samples / max(epoch_time, 1e-9),
@@ -287,4 +308,5 @@ def end_epoch(job: Job, epoch_time: float, lr: float) -> None:
         save(job, "periodic")
     save(job, "last")
     sample_resources(job, force=True)
+    return not stopped
 

@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 
+# "jsonl" in a torchrun child's environment: print events as JSON lines for the supervising launcher.
+EVENTS_ENV = "LSTM_VISION_EVENTS"
+
+
 @dataclass(frozen=True)
 class Event:
     def to_dict(self) -> dict[str, Any]:
@@ -61,8 +65,9 @@ class StepLogged(Event):
 
 @dataclass(frozen=True)
 class StepProgressed(Event):
-    """Between logged steps, once a second: progress only (no loss, so no device sync).
-    Transient: streamed to watchers, not written to metrics.jsonl."""
+    """Between logged steps, once a second: progress only (no loss, so no device sync). Written to
+    metrics.jsonl too, so a viewer that follows the journal moves as smoothly as one in the process;
+    a replay of the journal skips them."""
     epoch: int
     step: int
     steps_per_epoch: int
@@ -134,6 +139,19 @@ class PredictionsSampled(Event):
 
 
 @dataclass(frozen=True)
+class RunPaused(Event):
+    """The training loop is held (F6, a control request, a signal); every rank waits with it."""
+    epoch: int
+    step: int
+
+
+@dataclass(frozen=True)
+class RunResumed(Event):
+    epoch: int
+    step: int
+
+
+@dataclass(frozen=True)
 class RunFinished(Event):
     summary: dict
     confusion_matrix: list
@@ -155,7 +173,8 @@ class RunFailed(Event):
 EVENT_NAMES: dict[type, str] = {
     RunStarted: "run_started", StepLogged: "step_logged", StepProgressed: "step_progressed", EvaluationFinished: "evaluation_finished",
     EpochFinished: "epoch_finished", ResourcesSampled: "resources_sampled", CheckpointSaved: "checkpoint_saved",
-    LogMessage: "log", PredictionsSampled: "predictions_sampled", RunFinished: "run_finished",
+    LogMessage: "log", PredictionsSampled: "predictions_sampled", RunPaused: "run_paused", RunResumed: "run_resumed",
+    RunFinished: "run_finished",
     RunStopped: "run_stopped", RunFailed: "run_failed",
 }
 EVENT_TYPES: dict[str, type] = {name: cls for cls, name in EVENT_NAMES.items()}

@@ -116,12 +116,14 @@ def sample_resources(job: Job, force: bool = False) -> None:
         job.emit(ev.ResourcesSampled(**sample))
 
 
-def report_evaluation(job: Job, split: str, data: ImageSet, confusion: bool = False):
+def report_evaluation(job: Job, split: str, data: ImageSet, confusion: bool = False,
+                      interrupt: Callable[[], bool] | None = None):
     """Evaluate ``data`` (all ranks together), emit EvaluationFinished and return it; with ``confusion``
-    also the confusion matrix and the preview images."""
+    also the confusion matrix and the preview images. ``interrupt``: see batches.evaluate."""
     s = job.settings.train
     loss, correct, total, *extra = evaluate_set(job.model, data, job.batcher, job.precision, s.eval_batch_size,
-                                                s.label_smoothing, job.data.num_classes, job.dist, confusion)
+                                                s.label_smoothing, job.data.num_classes, job.dist, confusion,
+                                                interrupt)
     result = ev.EvaluationFinished(split, job.epoch, loss, correct / max(total, 1), correct, total)
     job.emit(result)
     return (result, *extra) if confusion else result

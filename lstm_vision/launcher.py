@@ -37,6 +37,7 @@ import psutil
 import torch
 
 from lstm_vision import events as ev
+from lstm_vision.events import EVENTS_ENV
 from lstm_vision.config import Settings, SettingsError, save_settings
 from lstm_vision.control import RunControl
 from lstm_vision.devices import resolve_device
@@ -45,7 +46,6 @@ from lstm_vision.job import RunResult
 from lstm_vision.fsutil import atomic_write_text
 from lstm_vision.rankfailure import RankFailure, first_failure, timeout_hint, write_error_log
 
-EVENTS_ENV = "LSTM_VISION_EVENTS"
 PAUSE_SIGNAL, RESUME_SIGNAL = signal.SIGUSR1, signal.SIGUSR2
 POLL_S = 0.1
 KILL_GRACE_S = 10.0  # after torchrun's own shutdown timeout, before SIGKILL
@@ -69,14 +69,14 @@ _TORCHRUN = (
 
 
 def launch_local(settings: Settings, emit: Callable[[ev.Event], None], control: RunControl,
-                 resume: str | None = None, *, stop_timeout_s: float = 60.0) -> RunResult:
+                 resume: str | None = None, run_dir: str | None = None, *, stop_timeout_s: float = 60.0) -> RunResult:
     """Run ``settings`` on ``settings.system.nproc`` local processes through torchrun; see the module notes."""
     backend = preflight(settings)
     with tempfile.TemporaryDirectory(prefix="lstm-vision-ddp-") as tmp:
         tmp_dir = Path(tmp)
         config = tmp_dir / "settings.toml"
         save_settings(settings, config)
-        args = torchrun_args(settings, config, resume, tmp_dir / "torchrun", stop_timeout_s)
+        args = torchrun_args(settings, config, resume, tmp_dir / "torchrun", stop_timeout_s, run_dir)
         log_path = tmp_dir / "torchrun.log"
         env = {**os.environ, EVENTS_ENV: "jsonl", "PYTHONUNBUFFERED": "1"}
         with open(log_path, "w+", encoding="utf-8", errors="replace") as log:
@@ -153,7 +153,7 @@ def check_port(addr: str, port: int) -> None:
 
 
 def torchrun_args(settings: Settings, config: Path, resume: str | None, log_dir: Path,
-                  stop_timeout_s: float) -> list[str]:
+                  stop_timeout_s: float, run_dir: str | None = None) -> list[str]:
     s = settings.system
     # master_port 0: torchrun's own rendezvous on a free port of localhost (--standalone)
     where = (["--master-addr", s.master_addr, "--master-port", str(s.master_port)] if s.master_port
@@ -163,6 +163,8 @@ def torchrun_args(settings: Settings, config: Path, resume: str | None, log_dir:
             "-m", "lstm_vision", "--no-ui", "--config", str(config)]
     if resume:
         args += ["--resume", str(resume)]
+    elif run_dir:
+        args += ["--run-dir", str(run_dir)]
     if s.nproc > 1:  # only rank 0's stdout reaches the event stream; the others' goes to files in log_dir
         args[args.index("-m"):args.index("-m")] = ["--redirects", ",".join(f"{r}:1" for r in range(1, s.nproc))]
     return args

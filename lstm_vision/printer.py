@@ -116,6 +116,12 @@ class Printer:
                   f"train loss {e.train_loss:.4f}  train acc {format_percent(e.train_accuracy)}{val}  "
                   f"ETA {format_duration(e.eta_s)}  {memory_text(self.resources)}")
 
+    def on_run_paused(self, e: ev.RunPaused) -> None:
+        self.line(f"Paused at epoch {e.epoch}, step {e.step}.")
+
+    def on_run_resumed(self, e: ev.RunResumed) -> None:
+        self.line(f"Resumed at epoch {e.epoch}, step {e.step}.")
+
     def on_checkpoint_saved(self, e: ev.CheckpointSaved) -> None:
         if e.kind != "last":
             self.line(f"saved {e.path}")

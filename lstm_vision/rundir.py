@@ -35,6 +35,30 @@ def create_run_dir(output: OutputSettings) -> Path:
     return candidate
 
 
+# What the background launcher (background.py) puts in a folder before the run's process takes it over.
+PRELAUNCH_FILES = ("output.log", "process.json", "settings.toml")
+
+
+def use_run_dir(path: str | os.PathLike) -> Path:
+    """A folder chosen for a new run (--run-dir): made if missing, refused if it holds another run."""
+    folder = Path(path).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        taken = sorted(p.name for p in folder.iterdir() if p.name not in PRELAUNCH_FILES and not p.name.startswith("."))
+    except OSError as err:
+        raise SettingsError(f"--run-dir {folder} cannot be used ({err.strerror or err}); choose a folder you can write to.") from None
+    if taken:
+        raise SettingsError(f"--run-dir {folder} already holds {', '.join(taken[:3])}; give a new or empty folder "
+                            f"(or --resume {folder} to continue the run in it).")
+    return folder
+
+
+def run_dir_of(path: str | os.PathLike) -> Path:
+    """The run folder a --resume or --attach argument means: the folder itself, or the one a checkpoint is in."""
+    path = Path(path)
+    return path if path.is_dir() else path.parent
+
+
 class Journal:
     """metrics.jsonl: one JSON object per event, flushed per line so a crash loses nothing written."""
 

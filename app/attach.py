@@ -1,0 +1,118 @@
+"""Runs the app does not own: attach to any run through its folder, start one in the background,
+and what a terminal that goes away does to the run the app does own."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from functools import partial
+from pathlib import Path
+
+from lstm_vision.config import SettingsError
+from lstm_vision.liveness import RemoteControl, RunState
+from lstm_vision.rundir import read_summary
+from app.record import RunRecord
+from app.runs import ACTIVE, EXIT_CODES
+from app.worker import watch_run
+
+HANGUP_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
+
+
+class AttachActions:
+    """Mixed into the App: --attach, History's attach key, shift+F5, and SIGHUP / SIGTERM."""
+
+    attached_to: Path | None = None  # the folder of the run shown when another process trains it
+    left_running: Path | None = None  # set when the app quits while that run goes on
+    _detach: threading.Event | None = None
+
+    def attach(self, run_dir: Path) -> None:
+        """Show a run that another process trains (or trained): its history so far, then live."""
+        if self.state in ACTIVE:
+            self.notify(f"A run is {self.state} here; stop it (F8) or quit before attaching to another.", severity="warning")
+            return
+        run_dir = Path(run_dir)
+        self.attached_to, self._detach = run_dir, threading.Event()
+        self.control = RemoteControl(run_dir)
+        self.resumable = None
+        self.reset_run_views(RunRecord(name=run_dir.name))
+        self.log_panel.add(f"Attached to {run_dir}: F6 pauses or resumes it, F8 stops it; "
+                           f"quitting leaves it training.", "app")
+        self.set_state("starting", "attaching: reading its journal…")
+        self.action_show_tab("train")
+        self.run_worker(partial(watch_run, self.post_message, run_dir, self._detach),
+                        name="watching", group="training", thread=True, exit_on_error=False)
+
+    def action_start_background(self) -> None:
+        if self.state in ACTIVE:
+            self.notify(f"A run is {self.state}; stop it first (F8).", severity="warning")
+            return
+        settings = self._collect_or_warn("start")
+        if settings is None:
+            return
+        from lstm_vision.background import start_background  # no torch: quick on the UI thread
+        try:
+            folder, pid = start_background(settings)
+        except (SettingsError, OSError) as err:
+            self.notify(f"Cannot start in the background: {err}", severity="error", timeout=10)
+            return
+        self.settings = settings
+        self.log_panel.add(f"Started in the background as process {pid}; it goes on if this app or its "
+                           f"terminal goes away. Its output: {folder / 'output.log'}.", "app")
+        self.attach(folder)
+
+    def let_go(self) -> None:
+        """Stop following an attached run (the run itself goes on)."""
+        if self._detach is not None:
+            self._detach.set()
+
+    def watch_ended(self, state: RunState) -> None:
+        """The attached run ended, was lost, or the app let go of it."""
+        run_dir = self.attached_to
+        self.attached_to = None
+        if run_dir is None or (self._detach is not None and self._detach.is_set()):
+            return
+        if state.status == "lost":
+            has_last = (run_dir / "last.pt").is_file()
+            self.resumable = str(run_dir) if has_last else None
+            sentence = state.lost_sentence() + ("; F7 resumes it from last.pt" if has_last
+                                                else "; it saved no last.pt, so F5 starts it afresh")
+            self.log_panel.add(sentence[0].upper() + sentence[1:] + ".", "warning")
+            self.notify(f"{run_dir.name}: {sentence}.", title="Run lost", severity="warning", timeout=15)
+            self.exit_code = 1
+            self.set_state("lost", sentence)
+            return
+        status = state.status if state.status in EXIT_CODES else "failed"
+        self.exit_code = EXIT_CODES[status]
+        self.resumable = str(run_dir) if status == "stopped" else None
+        if status == "failed" and not read_summary(run_dir):
+            self._explain_early_exit(run_dir, state)
+        self.set_state(status, str(run_dir) + (" · F7 resumes it" if status == "stopped" else ""))
+
+    def _explain_early_exit(self, run_dir: Path, state: RunState) -> None:
+        """A run that ended before training (bad settings, missing data): its own words, from output.log."""
+        try:
+            lines = [line for line in (run_dir / "output.log").read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+        except OSError:
+            lines = []
+        why = lines[-1] if lines else f"exit code {state.exit_code}"
+        self.log_panel.add(f"The run's process ended before training: {why}", "error")
+        self.notify(why, title="Run did not start", severity="error", timeout=15)
+
+    # ---- the terminal going away ----------------------------------------------------------------
+    def install_hangup_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in HANGUP_SIGNALS:
+            loop.add_signal_handler(sig, self.terminal_lost)
+
+    def terminal_lost(self) -> None:
+        """SIGHUP (the terminal or SSH connection went away) or SIGTERM: a run of this process stops as F8
+        would (the batch finishes, last.pt, summary "stopped"), then the app ends; an attached run goes on."""
+        if self.attached_to is None and self.state in ACTIVE:
+            self._quitting = True
+            self.action_stop()
+            return
+        if self.attached_to is not None and self.state in ACTIVE:
+            self.left_running = self.attached_to
+        self.let_go()
+        self._quit_with(self.exit_code)
