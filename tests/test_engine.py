@@ -140,6 +140,18 @@ def test_truncated_or_foreign_checkpoint_is_refused(tmp_path, content, tiny_sett
         load_checkpoint(path)
 
 
+@pytest.mark.parametrize("content, reason", [
+    (b"epoch = 3\nlr = 0.1\n", "it is a text file starting 'epoch = 3'"),  # torch: KeyError: 101
+    (bytes(range(7, 256)) * 16, "it is neither a zip archive nor a pickle"),  # torch: "would run code"
+])
+def test_a_file_that_is_no_checkpoint_is_named_so(tmp_path, content, reason):
+    path = tmp_path / "notes.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    assert str(err.value) == f"Checkpoint {path} is not a PyTorch checkpoint ({reason})."
+
+
 def test_bf16_and_pixelwise_sequences_run(tiny_settings):
     tiny_settings.train.amp, tiny_settings.train.epochs = "bf16", 1
     tiny_settings.data.sequence_length, tiny_settings.data.input_size = 112, 7
