@@ -95,6 +95,15 @@ def test_stop_mid_run_saves_last_checkpoint(tiny_settings):
     assert rec.of(ev.RunStopped)[0].checkpoint.endswith("last.pt")
 
 
+def test_summary_throughput_counts_the_samples_of_a_stopped_epoch(tiny_settings):
+    control = RunControl()
+    result = run(tiny_settings, Recorder(stop_at_step=5, control=control), control)  # 5 steps of 50 in epoch 1
+    summary = json.loads(open(f"{result.run_dir}/summary.json").read())
+    assert summary["status"] == "stopped" and summary["epochs_completed"] == 0
+    assert summary["train_samples_per_s"] == pytest.approx(250 / summary["train_time_s"])
+    assert summary["train_samples"] == 250
+
+
 def test_reference_checkpoint_evaluates_with_zero_epochs(tiny_settings, tmp_path):
     model = LSTMClassifier(28, 28, 10, hidden_size=16, num_layers=1, bidirectional=False, dropout=0.0)
     path = tmp_path / "lstm_cp_ref.pt"
