@@ -272,10 +272,11 @@ def end_epoch(job: Job, epoch_time: float, lr: float) -> None:
     job.epoch += 1
     job.step = 0
     job.partial = {}
-    val_loss = val_acc = None
+    val_loss = val_acc = job.val_loss = job.val_accuracy = None
     if job.epoch % s.val_log_every == 0 or job.epoch == s.epochs:
         val = report_evaluation(job, "val", job.data.val)
         val_loss, val_acc = val.loss, val.accuracy
+        job.val_loss, job.val_accuracy = val_loss, val_acc  # what this epoch's checkpoints carry as their own
         if job.best_val_loss is None or val_loss < job.best_val_loss:
             job.best_val_loss, job.best_val_accuracy = val_loss, val_acc
             save(job, "best")
