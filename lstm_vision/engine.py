@@ -29,6 +29,7 @@ from lstm_vision.job import Job, NonFiniteLoss, RunResult, report_evaluation, re
 from lstm_vision.model import build_model, count_parameters
 from lstm_vision.optim import build_optimizer, lr_at
 from lstm_vision.outcome import fail, finish
+from lstm_vision.resume import prepare_resume
 from lstm_vision.rundir import Journal, create_run_dir, write_settings
 
 PROGRESS_PERIOD_S = 1.0
@@ -82,6 +83,8 @@ def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: Dist
             train_model, device_ids=[device.index] if device.type == "cuda" else None)
     batcher = Batcher(data, settings.train.batch_size, settings.train.grad_accum_steps, sequence_length,
                       input_size, settings.train.seed, dist_ctx)
+    # Whole before any file of the run is written (a refused resume leaves it as it was); see resume.py.
+    resume_notes = prepare_resume(resume, state, settings, batcher.steps_per_epoch, dist_ctx.is_main) if state is not None else []
 
     # A resumed run continues in the folder its checkpoint lives in.
     run_dir = (Path(resume) if Path(resume).is_dir() else Path(resume).parent) if resume else None
@@ -115,7 +118,9 @@ def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: Dist
         emit_all(ev.LogMessage("warning", "This CPU has no native bf16 (AVX512-BF16 or AMX): bf16 runs on a slower "
                                           "LSTM kernel than fp32 here; train.amp = auto picks the faster one."))
     if state is not None:
-        emit_all(ev.LogMessage("info", f"Resumed from {resume} at epoch {job.epoch + 1}, step {job.step}."))
+        emit_all(ev.LogMessage("info", f"Resumed from {resume} at epoch {job.epoch + 1} of {settings.train.epochs}, step {job.step}."))
+        for note in resume_notes:
+            emit_all(ev.LogMessage("warning", note))
     sample_resources(job, force=True)
     return job
 

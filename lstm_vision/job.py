@@ -82,6 +82,7 @@ def checkpoint_state(job: Job) -> dict[str, Any]:
         "rng_cpu": torch.get_rng_state(),
         "rng_cuda": torch.cuda.get_rng_state(job.device) if job.device.type == "cuda" else None,
         "run_dir": str(job.run_dir), "settings": job.settings.to_dict(),
+        "steps_per_epoch": job.batcher.steps_per_epoch, "world_size": job.dist.world_size,  # what `step` counts in
     }
 
 
@@ -96,6 +97,8 @@ def restore(job: Job, state: dict[str, Any]) -> None:
     job.best_val_loss, job.best_val_accuracy = state.get("best_val_loss"), state.get("best_val_accuracy")
     job.val_loss, job.val_accuracy = state.get("val_loss"), state.get("val_acc")
     job.train_time_s, job.train_samples = float(state["train_time_s"]), int(state["train_samples"])
+    if job.step == 0:  # the batch size may change at an epoch boundary (resume.py): count the epochs done in
+        job.global_step = job.epoch * job.batcher.steps_per_epoch  # today's steps, so the schedule goes on in step
     torch.set_rng_state(state["rng_cpu"])
     if job.device.type == "cuda" and state.get("rng_cuda") is not None:
         torch.cuda.set_rng_state(state["rng_cuda"], job.device)
