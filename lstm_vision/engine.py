@@ -278,17 +278,20 @@ def end_epoch(job: Job, epoch_time: float, lr: float) -> None:
     job.step = 0
     job.partial = {}
     val_loss = val_acc = job.val_loss = job.val_accuracy = None
+    improved = False
     if job.epoch % s.val_log_every == 0 or job.epoch == s.epochs:
         val = report_evaluation(job, "val", job.data.val)
         val_loss, val_acc = val.loss, val.accuracy
         job.val_loss, job.val_accuracy = val_loss, val_acc  # what this epoch's checkpoints carry as their own
-        if job.best_val_loss is None or val_loss < job.best_val_loss:
+        improved = job.best_val_loss is None or val_loss < job.best_val_loss
+        if improved:
             job.best_val_loss, job.best_val_accuracy = val_loss, val_acc
-            save(job, "best")
     remaining = (s.epochs - job.epoch) * epoch_time
     job.emit(ev.EpochFinished(job.epoch, s.epochs, loss / max(seen, 1), correct / max(seen, 1),
                               val_loss, val_acc, lr, epoch_time, epoch_samples / max(epoch_time, 1e-9),
                               job.best_val_loss, job.train_time_s, remaining))
+    if improved:  # saved after epoch_finished, so that a resume from best.pt keeps that record in metrics.jsonl
+        save(job, "best")
     if s.checkpoint_every and job.epoch % s.checkpoint_every == 0:
         save(job, "periodic")
     save(job, "last")

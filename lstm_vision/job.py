@@ -109,8 +109,12 @@ def save(job: Job, kind: str) -> None:
         return
     name = {"best": "best.pt", "last": "last.pt"}.get(kind, f"epoch-{job.epoch:03d}.pt")
     path = job.run_dir / name
-    ckpt.save_checkpoint(checkpoint_state(job), path)
-    job.emit(ev.CheckpointSaved(str(path), kind, job.epoch))
+    saved = ev.CheckpointSaved(str(path), kind, job.epoch)
+    state = checkpoint_state(job)
+    if job.journal is not None:  # where metrics.jsonl stands with this save in it: a resume from here cuts the rest
+        state["journal_bytes"] = job.journal.size_after(saved)
+    ckpt.save_checkpoint(state, path)
+    job.emit(saved)
 
 
 def sample_resources(job: Job, force: bool = False) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 
 from lstm_vision.config import Settings, SettingsError
 from lstm_vision.optim import lr_at
-from lstm_vision.rundir import read_summary
+from lstm_vision.rundir import read_summary, rewind_journal
 
 
 def run_dir_of(resume: str) -> Path:
@@ -40,10 +40,15 @@ def run_dir_of(resume: str) -> Path:
 
 def prepare_resume(resume: str, state: dict[str, Any], settings: Settings, steps_per_epoch: int,
                    is_main: bool) -> list[str]:
-    """Refuse (SettingsError) what the resume cannot honour. Returns the lines to log about what the resume changes."""
+    """Refuse (SettingsError) what the resume cannot honour; then, on rank 0, cut metrics.jsonl back to the
+    checkpoint. Returns the lines to log about what the resume changes."""
     if "global_step" not in state:  # a reference checkpoint: its weights are loaded, training starts afresh
         return []
-    return check_resume(resume, state, settings, steps_per_epoch)
+    notes = check_resume(resume, state, settings, steps_per_epoch)
+    if is_main:
+        cut = rewind_journal(run_dir_of(resume), state.get("journal_bytes"))
+        notes += [cut] if cut else []
+    return notes
 
 
 def check_resume(resume: str, state: dict[str, Any], settings: Settings, steps_per_epoch: int) -> list[str]:

@@ -141,3 +141,21 @@ def test_a_completed_run_is_neither_resumed_nor_extended(completed_run, extra, m
     assert result.returncode == 2, result.stderr
     assert result.stderr == f"error: {message.format(run=completed_run)}\n"
     assert snapshot(completed_run) == before
+
+
+def test_a_resume_from_an_earlier_checkpoint_cuts_the_journal_back(completed_run, tmp_path):
+    run_dir = tmp_path / "done"
+    shutil.copytree(completed_run, run_dir)
+    settings = load_settings(run_dir / "settings.toml")
+    rec = StopWhen(lambda e: False)
+    result = run(settings, rec, RunControl(), resume=str(run_dir / "epoch-002.pt"))  # of 3 epochs
+    assert result.status == "completed"
+    records = journal(run_dir)
+    assert [r["epoch"] for r in records if r["event"] == "epoch_finished"] == [1, 2, 3]
+    steps = [r["global_step"] for r in records if r["event"] == "step_logged"]
+    assert steps == sorted(set(steps))  # each step once: the replayed curves are the run's
+    assert [r["event"] for r in records].count("run_finished") == 1
+    cut = [json.loads(line) for line in (run_dir / "metrics.jsonl.1-bak").read_text().splitlines()]
+    assert [r["epoch"] for r in cut if r["event"] == "epoch_finished"] == [3] and cut[-1]["event"] == "run_finished"
+    assert any(isinstance(e, ev.LogMessage) and "(up to epoch 3)" in e.text and "metrics.jsonl.1-bak" in e.text
+               for e in rec.events)
