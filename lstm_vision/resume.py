@@ -74,7 +74,7 @@ def check_resume(resume: str, state: dict[str, Any], settings: Settings, steps_p
     if epochs == done and step > 0:
         raise SettingsError(f"train.epochs = {epochs} would end before epoch {done + 1}, within which {resume} stopped; "
                             f"resume with train.epochs >= {done + 1}.")
-    old_steps = int(state.get("steps_per_epoch") or steps_per_epoch)
+    old_steps = _saved_steps_per_epoch(state, done, step) or steps_per_epoch
     if step > 0:
         old_batch = int(saved_train.get("batch_size", settings.train.batch_size))
         if settings.train.batch_size != old_batch:
@@ -105,6 +105,14 @@ def _schedule_notes(state: dict[str, Any], saved: dict[str, Any], settings: Sett
             for name in ("schedule", "learning_rate", "warmup_fraction") if getattr(old_optim, name) != getattr(settings.optim, name)]
     return [f"Learning rate at the resumed step: {now:.3g} (the stopped run's schedule had {before:.3g}), "
             f"as {', '.join(why)}."]
+
+
+def _saved_steps_per_epoch(state: dict[str, Any], done: int, step: int) -> int | None:
+    """Steps per epoch of the run that saved ``state``; checkpoints from before it was recorded tell it by
+    their global step, once an epoch is done."""
+    if state.get("steps_per_epoch"):
+        return int(state["steps_per_epoch"])
+    return (int(state["global_step"]) - step) // done if done else None
 
 
 def _epochs(n: int) -> str:

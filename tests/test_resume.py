@@ -78,6 +78,13 @@ def test_a_resume_that_cannot_be_honoured_is_refused_before_any_file_is_written(
     assert snapshot(stopped_run) == before
 
 
+def test_a_resume_within_an_epoch_may_change_the_accumulation_steps(stopped_run):
+    settings = load_settings(stopped_run / "settings.toml")
+    settings.train.grad_accum_steps = 2  # the same 50 samples per step, in two micro-batches (less memory)
+    result = run(settings, lambda e: None, RunControl(), resume=str(stopped_run))
+    assert result.status == "completed" and result.summary["train_samples"] == 3 * 500  # none skipped or twice
+
+
 def test_the_cli_refuses_a_changed_batch_mid_epoch_in_one_sentence(stopped_run):
     before = snapshot(stopped_run)
     result = cli("--resume", str(stopped_run), "--set", "train.batch_size=1000")
