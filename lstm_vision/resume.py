@@ -63,8 +63,9 @@ def check_resume(resume: str, state: dict[str, Any], settings: Settings, steps_p
             raise SettingsError(f"{run_dir} completed; nothing to resume.")
         if epochs > planned:
             best = run_dir / "best.pt"
-            why = (f"its {settings.optim.schedule} learning rate has decayed and would warm up again"
-                   if settings.optim.schedule != "constant" else "a run that trained all its epochs is final")
+            schedule = (saved.get("optim") or {}).get("schedule", settings.optim.schedule)
+            why = (f"its {schedule} learning rate has decayed and would warm up again"
+                   if schedule != "constant" else "a run that trained all its epochs is final")
             raise SettingsError(f"{run_dir} trained all its {_epochs(planned)} and a resume cannot extend it to {epochs} "
                                 f"({why}); fine-tune from its best weights in a new run instead: "
                                 f"--set train.load_checkpoint={best}.")
@@ -81,11 +82,12 @@ def check_resume(resume: str, state: dict[str, Any], settings: Settings, steps_p
             raise SettingsError(f"{resume} stopped within epoch {done + 1} (step {step} of {old_steps}) at "
                                 f"train.batch_size = {old_batch}, and a resume within an epoch must keep it: set "
                                 f"train.batch_size = {old_batch} (a checkpoint at an epoch boundary, as best.pt, may change it).")
-        if steps_per_epoch != old_steps:
-            raise SettingsError(f"{resume} stopped within epoch {done + 1} (step {step} of {old_steps} steps per epoch "
-                                f"with {state.get('world_size', '?')} processes); with this number of processes an epoch has "
+        if steps_per_epoch != old_steps:  # the same batch over another number of processes: a shard's tail differs
+            ranks = state.get("world_size")
+            raise SettingsError(f"{resume} stopped within epoch {done + 1} (step {step} of {old_steps} steps per epoch"
+                                f"{f' with {ranks} processes' if ranks else ''}); with this number of processes an epoch has "
                                 f"{steps_per_epoch} steps, so that step cannot be continued: resume with "
-                                f"{state.get('world_size', 'as many')} processes.")
+                                f"{ranks or 'as many'} processes.")
     return _schedule_notes(state, saved, settings, done, step, planned, old_steps, steps_per_epoch)
 
 
@@ -103,6 +105,7 @@ def _schedule_notes(state: dict[str, Any], saved: dict[str, Any], settings: Sett
         why.append(f"{old_steps} -> {steps_per_epoch} steps per epoch")
     why += [f"optim.{name} {getattr(old_optim, name)} -> {getattr(settings.optim, name)}"
             for name in ("schedule", "learning_rate", "warmup_fraction") if getattr(old_optim, name) != getattr(settings.optim, name)]
+    why = why or ["the schedule counts its steps otherwise"]
     return [f"Learning rate at the resumed step: {now:.3g} (the stopped run's schedule had {before:.3g}), "
             f"as {', '.join(why)}."]
 

@@ -85,6 +85,18 @@ def test_a_resume_within_an_epoch_may_change_the_accumulation_steps(stopped_run)
     assert result.status == "completed" and result.summary["train_samples"] == 3 * 500  # none skipped or twice
 
 
+def test_a_resume_within_an_epoch_refuses_another_number_of_steps_per_epoch():
+    from lstm_vision.config import Settings
+    from lstm_vision.resume import check_resume
+    settings = Settings()  # batch 256 on 2 processes gave 98 steps per epoch; on 3 the shards' tails make 97
+    state = {"epoch": 1, "step": 40, "global_step": 138, "steps_per_epoch": 98, "world_size": 2,
+             "settings": settings.to_dict()}
+    assert check_resume("runs/x/last.pt", state, settings, 98) == []  # as many steps: the same samples per step
+    with pytest.raises(SettingsError, match=re.escape("(step 40 of 98 steps per epoch with 2 processes); with this "
+                                                      "number of processes an epoch has 97 steps")):
+        check_resume("runs/x/last.pt", state, settings, 97)
+
+
 def test_the_cli_refuses_a_changed_batch_mid_epoch_in_one_sentence(stopped_run):
     before = snapshot(stopped_run)
     result = cli("--resume", str(stopped_run), "--set", "train.batch_size=1000")
