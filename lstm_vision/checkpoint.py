@@ -15,6 +15,7 @@ from lstm_vision.config import SettingsError
 from lstm_vision.fsutil import atomic_write
 
 FORMAT = "lstm-vision/1"
+ZIP_MAGIC, PICKLE_PROTO = b"PK\x03\x04", b"\x80"  # how torch.save files begin (zip since PyTorch 1.6)
 
 
 class CheckpointError(SettingsError):
@@ -36,17 +37,49 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"Checkpoint {path} does not exist.")
     try:
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+    except OSError as err:
+        raise CheckpointError(f"Checkpoint {path} cannot be read ({err.strerror or err}).") from None
+    # torch.save writes a zip archive (a pickle before PyTorch 1.6). Anything else would reach torch's unpickler
+    # as opcodes, whose errors (KeyError: 101 for a text file) or its "weights_only" hint say nothing useful.
+    if not head.startswith((ZIP_MAGIC, PICKLE_PROTO)):
+        raise CheckpointError(f"Checkpoint {path} is not a PyTorch checkpoint ({_content(head)}).")
+    try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        if "weights_only" in str(err) or "Unsupported global" in str(err):
+        if "Unsupported global" in str(err):  # a real pickle that names a class or function to call
             raise CheckpointError(f"Checkpoint {path} holds Python objects that would run code when loaded; "
                                   f"refusing it (only tensors and plain values are accepted).") from None
-        raise CheckpointError(f"Checkpoint {path} is not a PyTorch checkpoint or is damaged ({err}).") from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as err:
+        raise CheckpointError(f"Checkpoint {path} is not a PyTorch checkpoint or is damaged ({_unpickler_reason(err)}).") from None
+    except Exception as err:  # torch's readers fail on damaged files with anything from EOFError to KeyError
         raise CheckpointError(f"Checkpoint {path} is truncated or not a PyTorch checkpoint ({_first_line(err)}).") from None
     if not isinstance(state, dict) or "state_dict" not in state:
         raise CheckpointError(f"Checkpoint {path} has no 'state_dict': it is not an lstm-vision or reference checkpoint.")
     return state
+
+
+def _content(head: bytes) -> str:
+    if not head:
+        return "the file is empty"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as err:  # a character cut by the 64-byte window is still text
+        text = head[:err.start].decode("utf-8") if err.start >= len(head) - 3 else ""
+    if text and all(c.isprintable() or c in "\r\n\t" for c in text):
+        first = text.strip().splitlines()[0][:30] if text.strip() else ""
+        return f"it is a text file starting {first!r}" if first else "it is a text file"
+    return "it is neither a zip archive nor a pickle"
+
+
+def _unpickler_reason(err: Exception) -> str:
+    """torch's message is a page of advice about weights_only; the line that names the fault is enough."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    for i, line in enumerate(lines):
+        if "WeightsUnpickler error" in line:
+            reason = line.split("WeightsUnpickler error:", 1)[1].strip() or (lines[i + 1] if i + 1 < len(lines) else "")
+            return reason or "unreadable pickle"
+    return lines[0] if lines else err.__class__.__name__
 
 
 def _first_line(err: Exception) -> str:

@@ -149,16 +149,19 @@ def run_headless(settings: Settings, resume: str | None, run_dir: str | None = N
     control = RunControl()
     _install_signal_handlers(control)
     emit = jsonl_emitter(sys.stdout) if os.environ.get(EVENTS_ENV) == "jsonl" else Printer(sys.stdout)
+    run_dirs: list[str] = [str(run_dir_of(resume))] if resume else []
     try:
-        result = runner(settings, emit, control, resume, run_dir)
+        result = runner(settings, _noting_run_dir(emit, run_dirs), control, resume, run_dir)
     except SettingsError as err:
         print(f"error: {err}", file=sys.stderr)
         _record_rank_failure(str(err), 2)
         _exited_before_start(run_dir, 2)
         return 2
-    except KeyboardInterrupt:
-        print("Interrupted: ended at once without saving.", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt:  # a second Ctrl-C: say what a resume would find, and exit 130 only if it would
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a third one must not cut this short with a traceback
+        message, code = _kept_after_quit(run_dirs[-1] if run_dirs else None)
+        print(f"Interrupted: quit at once; {message}", file=sys.stderr)
+        return code
     except Exception as err:  # a bug, not a user mistake: say so, keep the traceback in a file
         log = Path(tempfile.gettempdir()) / f"lstm-vision-error-{os.getpid()}.log"
         log.write_text(traceback.format_exc(), encoding="utf-8")
@@ -166,6 +169,9 @@ def run_headless(settings: Settings, resume: str | None, run_dir: str | None = N
         _record_rank_failure(f"{err.__class__.__name__}: {err}", 1)
         _exited_before_start(run_dir, 1)
         return 1
+    # The outcome is saved and said. A Ctrl-C now has nothing left to cut short, and raised while the interpreter
+    # exits it would print "Exception ignored ... KeyboardInterrupt".
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     return result.exit_code
 
 
@@ -174,6 +180,35 @@ def _exited_before_start(run_dir: str | None, exit_code: int) -> None:
     if run_dir:
         from lstm_vision.liveness import exited_before_start
         exited_before_start(run_dir, exit_code)
+
+
+def _noting_run_dir(emit, run_dirs: list[str]):
+    """``emit``, noting the run directory that run_started names (where a quit at once looks for last.pt)."""
+    from lstm_vision.events import RunStarted
+
+    def noting(event) -> None:
+        if isinstance(event, RunStarted):
+            run_dirs.append(event.run_dir)
+        emit(event)
+    return noting
+
+
+def _kept_after_quit(run_dir: str | None) -> tuple[str, int]:
+    """What a run that quit at once leaves to resume, in words, and the exit code: 130 only if resumable."""
+    from lstm_vision.checkpoint import load_checkpoint
+    from lstm_vision.rundir import read_summary
+
+    if run_dir is None or not (Path(run_dir) / "last.pt").is_file():
+        return "nothing to resume.", 1
+    if (read_summary(run_dir) or {}).get("status") == "completed":  # the second Ctrl-C came as it ended
+        return f"the run had completed; its results are in {run_dir}.", 0
+    try:
+        state = load_checkpoint(Path(run_dir) / "last.pt")
+    except SettingsError as err:
+        return f"nothing to resume ({err}).", 1
+    epoch, step = int(state.get("epoch", 0)), int(state.get("step", 0))
+    where = f"epoch {epoch + 1}, step {step}" if step else f"epoch {epoch}"
+    return f"last.pt from {where} is kept, --resume {run_dir} continues from there.", 130
 
 
 def _record_rank_failure(message: str, exit_code: int) -> None:

@@ -30,6 +30,7 @@ from lstm_vision.model import build_model, count_parameters
 from lstm_vision.optim import build_optimizer, lr_at
 from lstm_vision.outcome import fail, finish
 from lstm_vision.liveness import Beacon
+from lstm_vision.resume import prepare_resume
 from lstm_vision.rundir import Journal, create_run_dir, run_dir_of, use_run_dir, write_settings
 
 PROGRESS_PERIOD_S = 1.0
@@ -89,6 +90,8 @@ def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: Dist
             train_model, device_ids=[device.index] if device.type == "cuda" else None)
     batcher = Batcher(data, settings.train.batch_size, settings.train.grad_accum_steps, sequence_length,
                       input_size, settings.train.seed, dist_ctx)
+    # Whole before any file of the run is written (a refused resume leaves it as it was); see resume.py.
+    resume_notes = prepare_resume(resume, state, settings, batcher.steps_per_epoch, dist_ctx.is_main) if state is not None else []
 
     # A resumed run continues in the folder its checkpoint lives in.
     folder = run_dir_of(resume) if resume else None
@@ -122,7 +125,9 @@ def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: Dist
         emit_all(ev.LogMessage("warning", "This CPU has no native bf16 (AVX512-BF16 or AMX): bf16 runs on a slower "
                                           "LSTM kernel than fp32 here; train.amp = auto picks the faster one."))
     if state is not None:
-        emit_all(ev.LogMessage("info", f"Resumed from {resume} at epoch {job.epoch + 1}, step {job.step}."))
+        emit_all(ev.LogMessage("info", f"Resumed from {resume} at epoch {job.epoch + 1} of {settings.train.epochs}, step {job.step}."))
+        for note in resume_notes:
+            emit_all(ev.LogMessage("warning", note))
     sample_resources(job, force=True)
     return job
 
@@ -159,6 +164,8 @@ def train(job: Job, control: RunControl) -> str:
     cadence = Cadence(control, job.dist, job.device, lambda paused: _paused(job, paused))
     log_due = False
     while job.epoch < s.epochs:
+        if cadence.stop_requested():  # asked for during the last epoch's evaluation and saves: stop at the boundary
+            return "stopped"
         job.train_model.train()
         order = job.batcher.epoch_order(job.epoch)
         sums = torch.tensor([job.partial.get("loss", 0.0), job.partial.get("correct", 0.0), job.partial.get("seen", 0.0)],
@@ -286,8 +293,8 @@ def end_epoch(job: Job, epoch_time: float, lr: float, interrupt: Callable[[], bo
     job.epoch += 1
     job.step = 0
     job.partial = {}
-    val_loss = val_acc = None
-    stopped = False
+    val_loss = val_acc = job.val_loss = job.val_accuracy = None
+    improved = stopped = False
     if job.epoch % s.val_log_every == 0 or job.epoch == s.epochs:
         try:
             val = report_evaluation(job, "val", job.data.val, interrupt=interrupt)
@@ -297,16 +304,20 @@ def end_epoch(job: Job, epoch_time: float, lr: float, interrupt: Callable[[], bo
                                               f"the epoch's training is kept."))
         else:
             val_loss, val_acc = val.loss, val.accuracy
-            if job.best_val_loss is None or val_loss < job.best_val_loss:
+            job.val_loss, job.val_accuracy = val_loss, val_acc  # what this epoch's checkpoints carry as their own
+            improved = job.best_val_loss is None or val_loss < job.best_val_loss
+            if improved:
                 job.best_val_loss, job.best_val_accuracy = val_loss, val_acc
-                save(job, "best")
     remaining = (s.epochs - job.epoch) * epoch_time
     job.emit(ev.EpochFinished(job.epoch, s.epochs, loss / max(seen, 1), correct / max(seen, 1),
                               val_loss, val_acc, lr, epoch_time, epoch_samples / max(epoch_time, 1e-9),
                               job.best_val_loss, job.train_time_s, remaining))
+    if improved:  # saved after epoch_finished, so that a resume from best.pt keeps that record in metrics.jsonl
+        save(job, "best")
     if s.checkpoint_every and job.epoch % s.checkpoint_every == 0:
         save(job, "periodic")
-    save(job, "last")
+    if not stopped:  # a stopped run's last.pt is saved once, as it ends (outcome.finish)
+        save(job, "last")
     sample_resources(job, force=True)
     return not stopped
 

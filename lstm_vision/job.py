@@ -53,6 +53,8 @@ class Job:
     global_step: int = 0
     best_val_loss: float | None = None
     best_val_accuracy: float | None = None
+    val_loss: float | None = None  # the last finished epoch's validation (None when it had none)
+    val_accuracy: float | None = None
     train_time_s: float = 0.0
     train_samples: int = 0
     partial: dict[str, float] = field(default_factory=dict)  # this epoch so far: loss, correct, seen sums and seconds
@@ -67,16 +69,20 @@ class NonFiniteLoss(RuntimeError):
 
 
 def checkpoint_state(job: Job) -> dict[str, Any]:
-    """The reference's keys (state_dict, optimizer, epoch, val_loss, val_acc) plus what an exact resume needs."""
+    """The reference's keys (state_dict, optimizer, epoch, val_loss, val_acc) plus what an exact resume needs.
+    val_loss/val_acc are this checkpoint's own epoch's, as in the reference: None when that epoch had no
+    validation, and for a stop within an epoch (step > 0), which has none yet; best_val_* are the best so far."""
+    own = (job.val_loss, job.val_accuracy) if job.step == 0 else (None, None)
     return {
         "format": ckpt.FORMAT, "state_dict": job.model.state_dict(), "optimizer": job.optimizer.state_dict(),
-        "epoch": job.epoch, "val_loss": job.best_val_loss, "val_acc": job.best_val_accuracy,
+        "epoch": job.epoch, "val_loss": own[0], "val_acc": own[1],
         "scaler": job.scaler.state_dict(), "step": job.step, "global_step": job.global_step,
         "partial": dict(job.partial), "best_val_loss": job.best_val_loss, "best_val_accuracy": job.best_val_accuracy,
         "train_time_s": job.train_time_s, "train_samples": job.train_samples,
         "rng_cpu": torch.get_rng_state(),
         "rng_cuda": torch.cuda.get_rng_state(job.device) if job.device.type == "cuda" else None,
         "run_dir": str(job.run_dir), "settings": job.settings.to_dict(),
+        "steps_per_epoch": job.batcher.steps_per_epoch, "world_size": job.dist.world_size,  # what `step` counts in
     }
 
 
@@ -89,7 +95,10 @@ def restore(job: Job, state: dict[str, Any]) -> None:
     job.epoch, job.step, job.global_step = int(state["epoch"]), int(state["step"]), int(state["global_step"])
     job.partial = dict(state.get("partial") or {})
     job.best_val_loss, job.best_val_accuracy = state.get("best_val_loss"), state.get("best_val_accuracy")
+    job.val_loss, job.val_accuracy = state.get("val_loss"), state.get("val_acc")
     job.train_time_s, job.train_samples = float(state["train_time_s"]), int(state["train_samples"])
+    if job.step == 0:  # the batch size may change at an epoch boundary (resume.py): count the epochs done in
+        job.global_step = job.epoch * job.batcher.steps_per_epoch  # today's steps, so the schedule goes on in step
     torch.set_rng_state(state["rng_cpu"])
     if job.device.type == "cuda" and state.get("rng_cuda") is not None:
         torch.cuda.set_rng_state(state["rng_cuda"], job.device)
@@ -100,8 +109,12 @@ def save(job: Job, kind: str) -> None:
         return
     name = {"best": "best.pt", "last": "last.pt"}.get(kind, f"epoch-{job.epoch:03d}.pt")
     path = job.run_dir / name
-    ckpt.save_checkpoint(checkpoint_state(job), path)
-    job.emit(ev.CheckpointSaved(str(path), kind, job.epoch))
+    saved = ev.CheckpointSaved(str(path), kind, job.epoch)
+    state = checkpoint_state(job)
+    if job.journal is not None:  # where metrics.jsonl stands with this save in it: a resume from here cuts the rest
+        state["journal_bytes"] = job.journal.size_after(saved)
+    ckpt.save_checkpoint(state, path)
+    job.emit(saved)
 
 
 def sample_resources(job: Job, force: bool = False) -> None:

@@ -74,6 +74,8 @@ def _explain(job: Job, err: BaseException) -> str:
 def build_summary(job: Job, status: str, test: tuple[int, int] | None = None,
                   train: tuple[int, int] | None = None) -> dict[str, Any]:
     gpu = resources.gpu_memory(job.device)
+    # train_time_s includes the epoch a stop cut short, so the samples do too (its partial sums, all ranks)
+    trained = job.train_samples + int(job.partial.get("seen", 0))
     return {
         "status": status, "epochs_completed": job.epoch, "epochs": job.settings.train.epochs,
         "best_val_loss": job.best_val_loss, "best_val_accuracy": job.best_val_accuracy,
@@ -81,8 +83,8 @@ def build_summary(job: Job, status: str, test: tuple[int, int] | None = None,
         "train_accuracy": train[0] / max(train[1], 1) if train else None,
         "test_correct": test[0] if test else None, "test_total": test[1] if test else None,
         "train_correct": train[0] if train else None, "train_total": train[1] if train else None,
-        "train_time_s": job.train_time_s,
-        "train_samples_per_s": job.train_samples / job.train_time_s if job.train_time_s > 0 else None,
+        "train_time_s": job.train_time_s, "train_samples": trained,
+        "train_samples_per_s": trained / job.train_time_s if job.train_time_s > 0 else None,
         "world_size": job.dist.world_size, "device": str(job.device), "device_name": device_name(job.device),
         "precision": job.precision.name, "compile_mode": job.settings.train.compile_mode,
         "parameters": count_parameters(job.model), "peak_host_rss_bytes": resources.peak_host_rss_bytes(),

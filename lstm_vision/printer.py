@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from typing import IO, Callable
 
 from lstm_vision import events as ev
@@ -51,8 +53,27 @@ def confusion_text(matrix: list[list[int]], class_names: list[str]) -> str:
     return "\n".join(lines)
 
 
+def fit_parts(parts: list[tuple[int, str]], width: int) -> str:
+    """Join (rank, text) parts with two spaces in their order, leaving out the highest ranks (the least
+    important) until the line is at most ``width`` characters; then cut it to the width."""
+    kept = [(rank, text) for rank, text in parts if text]
+    while len(kept) > 1 and len("  ".join(text for _, text in kept)) > width:
+        kept.remove(max(kept, key=lambda part: part[0]))
+    return "  ".join(text for _, text in kept)[:max(width, 0)]
+
+
+def terminal_columns(stream: IO[str]) -> int:
+    """The width of the terminal ``stream`` writes to (asked anew each time: terminals are resized)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return shutil.get_terminal_size().columns
+
+
 class Printer:
-    """Turns events into text. Plain lines when ``stream`` is not a terminal (logs, nohup, schedulers)."""
+    """Turns events into text. Plain lines when ``stream`` is not a terminal (logs, nohup, schedulers).
+    When the stream fails (a closed pipe, `| head`; EIO from a terminal that is gone), printing stops and
+    the run goes on: its run directory still records everything."""
 
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
@@ -61,6 +82,7 @@ class Printer:
         self.class_names: list[str] = []
         self.evaluations: dict[str, ev.EvaluationFinished] = {}
         self._live_line = False
+        self.gone = False
 
     def __call__(self, event: ev.Event) -> None:
         handler = getattr(self, f"on_{ev.EVENT_NAMES[type(event)]}", None)
@@ -68,11 +90,30 @@ class Printer:
             handler(event)
 
     def line(self, text: str) -> None:
-        if self._live_line:
-            self.stream.write("\n")
-            self._live_line = False
-        self.stream.write(text + "\n")
-        self.stream.flush()
+        self._write(("\n" if self._live_line else "") + text + "\n")
+        self._live_line = False
+
+    def _write(self, text: str) -> None:
+        if self.gone:
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except OSError:  # BrokenPipeError, EIO: nobody reads any more
+            self.gone = True
+            self._silence()
+
+    def _silence(self) -> None:
+        """Point the stream's file descriptor at /dev/null: what is still buffered, and the interpreter's last
+        flush at exit, then go nowhere instead of raising ("Exception ignored ... BrokenPipeError")."""
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, self.stream.fileno())
+            finally:
+                os.close(devnull)
+        except (AttributeError, OSError, ValueError):
+            pass
 
     def on_run_started(self, e: ev.RunStarted) -> None:
         self.line(f"Run directory: {e.run_dir}")
@@ -90,24 +131,29 @@ class Printer:
             self.line(f"Memory: {e.note}; host {format_bytes(e.host_total_bytes)} total, process RSS {format_bytes(e.host_rss_bytes)}")
 
     def on_step_logged(self, e: ev.StepLogged) -> None:
-        text = (f"epoch {e.epoch} step {e.step}/{e.steps_per_epoch}  loss {e.loss:.4f}  acc {format_percent(e.accuracy)}  "
-                f"lr {e.lr:.2e}  {e.samples_per_s:,.0f} samples/s  elapsed {format_duration(e.elapsed_s)}  "
-                f"ETA {format_duration(e.eta_s)}  {memory_text(self.resources)}")
+        # ranks: what a narrow terminal leaves out first has the highest (memory, elapsed, the bar, lr, ...)
+        parts = [(0, f"epoch {e.epoch} step {e.step}/{e.steps_per_epoch}"), (1, f"loss {e.loss:.4f}"),
+                 (3, f"acc {format_percent(e.accuracy)}"), (5, f"lr {e.lr:.2e}"), (4, f"{e.samples_per_s:,.0f} samples/s"),
+                 (7, f"elapsed {format_duration(e.elapsed_s)}"), (2, f"ETA {format_duration(e.eta_s)}"),
+                 (8, memory_text(self.resources))]
         if self.live:
-            self.live_line(text, e.global_step, e.total_steps)
-        else:
-            self.line(text)
+            self.live_line(parts, e.global_step, e.total_steps)
+        else:  # a log file keeps every figure, however wide
+            self.line("  ".join(text for _, text in parts))
 
     def on_step_progressed(self, e: ev.StepProgressed) -> None:
         if self.live:  # plain output stays one line per logged step
-            self.live_line(f"epoch {e.epoch} step {e.step}/{e.steps_per_epoch}  elapsed {format_duration(e.elapsed_s)}  "
-                           f"ETA {format_duration(e.eta_s)}", e.global_step, e.total_steps)
+            self.live_line([(0, f"epoch {e.epoch} step {e.step}/{e.steps_per_epoch}"),
+                            (7, f"elapsed {format_duration(e.elapsed_s)}"), (2, f"ETA {format_duration(e.eta_s)}")],
+                           e.global_step, e.total_steps)
 
-    def live_line(self, text: str, done_steps: int, total_steps: int) -> None:
-        """Redraw the terminal's last line as a progress bar followed by ``text``."""
+    def live_line(self, parts: list[tuple[int, str]], done_steps: int, total_steps: int) -> None:
+        """Redraw the terminal's last line: a progress bar and ``parts``, fitted to the terminal's width (a line
+        that wrapped would leave its first half behind at every redraw)."""
         done = int(20 * done_steps / max(total_steps, 1))
-        self.stream.write("\r\x1b[2K[" + "#" * done + "." * (20 - done) + "] " + text)
-        self.stream.flush()
+        bar = (6, "[" + "#" * done + "." * (20 - done) + "]")
+        # one column spare: a line that fills the last column wraps on some terminals
+        self._write("\r\x1b[2K" + fit_parts([bar, *parts], terminal_columns(self.stream) - 1))
         self._live_line = True
 
     def on_epoch_finished(self, e: ev.EpochFinished) -> None:

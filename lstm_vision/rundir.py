@@ -10,7 +10,9 @@ from typing import Any
 
 from lstm_vision.config import OutputSettings, Settings, SettingsError, save_settings
 from lstm_vision.events import Event
-from lstm_vision.fsutil import atomic_write_text
+from lstm_vision.fsutil import atomic_write, atomic_write_text
+
+JOURNAL_PROGRESS = ("step_logged", "epoch_finished")  # the records a replay draws curves from
 
 
 def create_run_dir(output: OutputSettings) -> Path:
@@ -69,8 +71,46 @@ class Journal:
     def write(self, event: Event) -> None:
         self._handle.write(event.to_json() + "\n")
 
+    def size_after(self, event: Event) -> int:
+        """The journal's length in bytes once ``event`` is written (a checkpoint records it: see rewind_journal)."""
+        self._handle.flush()
+        return os.fstat(self._handle.fileno()).st_size + len((event.to_json() + "\n").encode("utf-8"))
+
     def close(self) -> None:
         self._handle.close()
+
+
+def rewind_journal(run_dir: Path, offset: int | None) -> str | None:
+    """Cut metrics.jsonl back to ``offset``, where it stood when the resumed checkpoint was saved, if training
+    went on past it (a resume from an earlier checkpoint), so that a replay draws each step once. The cut lines
+    go to metrics.jsonl.N-bak; returns a line saying so, or None when nothing was cut."""
+    path = run_dir / "metrics.jsonl"
+    if offset is None or not path.is_file():
+        return None
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        tail = handle.read()
+    records = [_record(line) for line in tail.splitlines()]
+    later = [r for r in records if r.get("event") in JOURNAL_PROGRESS]
+    if not later:  # only that checkpoint's own stop (run_stopped) or attempts that trained nothing follow it
+        return None
+    n = 1
+    while (run_dir / f"metrics.jsonl.{n}-bak").exists():
+        n += 1
+    backup = run_dir / f"metrics.jsonl.{n}-bak"
+    atomic_write(backup, lambda handle: handle.write(tail))
+    os.truncate(path, offset)
+    last_epoch = max(int(r.get("epoch") or 0) for r in later)
+    return (f"metrics.jsonl went on past this checkpoint (up to epoch {last_epoch}): its {len(records)} later lines "
+            f"moved to {backup.name}, so the journal replays each step once.")
+
+
+def _record(line: bytes) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except ValueError:  # a line cut by a crash
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def write_settings(run_dir: Path, settings: Settings) -> None:

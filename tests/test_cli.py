@@ -91,6 +91,14 @@ def test_bad_input_is_one_sentence_and_exit_2(tmp_path, args, words):
         assert word in result.stderr
 
 
+def test_load_checkpoint_that_is_a_text_file_exits_2_in_one_sentence(mnist_root, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("epoch = 3\n")
+    result = cli(*tiny_args(mnist_root, tmp_path), "--set", f"train.load_checkpoint={notes}")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == f"error: Checkpoint {notes} is not a PyTorch checkpoint (it is a text file starting 'epoch = 3').\n"
+
+
 def test_missing_data_exits_2_with_the_files(tmp_path):
     result = cli("--no-ui", "--set", f"data.root={tmp_path}", "--set", "data.download=false", cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr

@@ -98,6 +98,35 @@ def test_stop_mid_run_saves_last_checkpoint(tiny_settings):
     assert rec.of(ev.RunStopped)[0].checkpoint.endswith("last.pt")
 
 
+def test_summary_throughput_counts_the_samples_of_a_stopped_epoch(tiny_settings):
+    control = RunControl()
+    result = run(tiny_settings, Recorder(stop_at_step=5, control=control), control)  # 5 steps of 50 in epoch 1
+    summary = json.loads(open(f"{result.run_dir}/summary.json").read())
+    assert summary["status"] == "stopped" and summary["epochs_completed"] == 0
+    assert summary["train_samples_per_s"] == pytest.approx(250 / summary["train_time_s"])
+    assert summary["train_samples"] == 250
+
+
+def test_each_checkpoint_carries_its_own_epochs_validation(tiny_settings, monkeypatch):
+    import dataclasses
+    import lstm_vision.engine as engine
+    val_losses = iter([0.5, 0.9])  # epoch 2 is the best, epoch 3 is worse
+
+    def report(job, split, data, confusion=False, interrupt=None):
+        result = real_report(job, split, data, confusion, interrupt)
+        return dataclasses.replace(result, loss=next(val_losses)) if split == "val" else result
+    real_report = engine.report_evaluation
+    monkeypatch.setattr(engine, "report_evaluation", report)
+    tiny_settings.train.epochs, tiny_settings.train.val_log_every, tiny_settings.train.checkpoint_every = 3, 2, 1
+    result = run(tiny_settings, Recorder(), RunControl())  # validation after epoch 2 and after the last, 3
+    state = {name: load_checkpoint(f"{result.run_dir}/{name}.pt")
+             for name in ("epoch-001", "epoch-002", "epoch-003", "last", "best")}
+    assert state["epoch-001"]["val_loss"] is None and state["epoch-001"]["val_acc"] is None
+    assert [state[n]["val_loss"] for n in ("epoch-002", "epoch-003", "last", "best")] == [0.5, 0.9, 0.9, 0.5]
+    assert state["last"]["best_val_loss"] == state["epoch-003"]["best_val_loss"] == 0.5
+    assert state["best"]["epoch"] == 2 and state["last"]["val_acc"] == state["epoch-003"]["val_acc"] is not None
+
+
 def test_reference_checkpoint_evaluates_with_zero_epochs(tiny_settings, tmp_path):
     model = LSTMClassifier(28, 28, 10, hidden_size=16, num_layers=1, bidirectional=False, dropout=0.0)
     path = tmp_path / "lstm_cp_ref.pt"
@@ -141,6 +170,18 @@ def test_truncated_or_foreign_checkpoint_is_refused(tmp_path, content, tiny_sett
         path.write_bytes(content)
     with pytest.raises(CheckpointError, match=str(path)):
         load_checkpoint(path)
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"epoch = 3\nlr = 0.1\n", "it is a text file starting 'epoch = 3'"),  # torch: KeyError: 101
+    (bytes(range(7, 256)) * 16, "it is neither a zip archive nor a pickle"),  # torch: "would run code"
+])
+def test_a_file_that_is_no_checkpoint_is_named_so(tmp_path, content, reason):
+    path = tmp_path / "notes.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    assert str(err.value) == f"Checkpoint {path} is not a PyTorch checkpoint ({reason})."
 
 
 def test_bf16_and_pixelwise_sequences_run(tiny_settings):

@@ -1,5 +1,7 @@
 import errno
 import json
+import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -103,3 +105,23 @@ def test_existing_run_name_is_never_overwritten(tiny_settings):
 def test_resume_of_a_folder_without_checkpoint_is_refused(tiny_settings, tmp_path):
     with pytest.raises(SettingsError, match="does not exist"):
         run(tiny_settings, lambda e: None, RunControl(), resume=str(tmp_path))
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_atomic_writes_keep_the_mode_or_follow_the_umask(tmp_path, umask):
+    from lstm_vision.checkpoint import save_checkpoint
+    from lstm_vision.rundir import write_summary
+    old = os.umask(umask)
+    try:
+        save_settings(Settings(), tmp_path / "settings.toml")  # new files: 0666 & ~umask, as open() makes them
+        save_checkpoint({"state_dict": {}}, tmp_path / "last.pt")
+        write_summary(tmp_path, {"status": "completed"})
+        mine = tmp_path / "mine.toml"  # a user's own file keeps the mode they gave it
+        mine.write_text("[train]\nepochs = 3\n")
+        mine.chmod(0o664)
+        save_settings(Settings(), mine)
+    finally:
+        os.umask(old)
+    for name in ("settings.toml", "last.pt", "summary.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask, name
+    assert stat.S_IMODE(mine.stat().st_mode) == 0o664

@@ -1,0 +1,95 @@
+"""The headless printer: a live line that fits the terminal, plain lines in full, and a reader that goes away."""
+
+import fcntl
+import io
+import json
+import os
+import pty
+import select
+import struct
+import subprocess
+import sys
+import termios
+
+from lstm_vision import events as ev
+from lstm_vision.control import RunControl
+from lstm_vision.engine import run
+from lstm_vision.printer import Printer
+
+STEP = ev.StepLogged(epoch=1, step=62, steps_per_epoch=131, global_step=62, total_steps=262, loss=0.1234,
+                     accuracy=0.9612, lr=1.5e-2, samples_per_s=16600.0, elapsed_s=3.0, eta_s=14.0)
+MEMORY = ev.ResourcesSampled(host_rss_bytes=900 << 20, host_peak_rss_bytes=950 << 20, host_total_bytes=16 << 30,
+                             host_available_bytes=8 << 30)
+
+
+def set_columns(fd: int, columns: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+
+
+def read_redraws(master: int) -> list[str]:
+    """What the terminal received, one entry per redraw of the live line."""
+    chunks = []
+    while select.select([master], [], [], 0 if chunks else 10)[0]:  # the first read waits, bounded; then drain
+        chunks.append(os.read(master, 65536))
+    return b"".join(chunks).decode().split("\r\x1b[2K")[1:]
+
+
+def test_the_live_line_fits_the_terminal_and_drops_the_least_important_first(monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    master, slave = pty.openpty()
+    stream = os.fdopen(slave, "w")
+    try:
+        printer = Printer(stream)
+        assert printer.live
+        printer(MEMORY)
+        lines = {}
+        for columns in (200, 120, 80, 40):
+            set_columns(slave, columns)  # resized between redraws: each redraw asks again
+            printer(STEP)
+            [lines[columns]] = read_redraws(master)
+            assert len(lines[columns]) < columns, (columns, lines[columns])
+    finally:
+        stream.close()
+        os.close(master)
+    bar = "[####................]"
+    assert lines[200] == (f"{bar}  epoch 1 step 62/131  loss 0.1234  acc 96.12%  lr 1.50e-02  16,600 samples/s  "
+                          f"elapsed 0:03  ETA 0:14  RSS 900.0 MiB")
+    assert lines[120] == f"{bar}  epoch 1 step 62/131  loss 0.1234  acc 96.12%  lr 1.50e-02  16,600 samples/s  ETA 0:14"
+    assert lines[80] == "epoch 1 step 62/131  loss 0.1234  acc 96.12%  16,600 samples/s  ETA 0:14"
+    assert lines[40] == "epoch 1 step 62/131  loss 0.1234"  # the essentials, whole
+
+
+def test_plain_lines_stay_complete_whatever_the_width(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    out = io.StringIO()
+    printer = Printer(out)
+    printer(MEMORY)
+    printer(STEP)
+    assert out.getvalue() == ("epoch 1 step 62/131  loss 0.1234  acc 96.12%  lr 1.50e-02  16,600 samples/s  elapsed 0:03  "
+                              "ETA 0:14  RSS 900.0 MiB\n")
+
+
+def test_a_terminal_that_is_gone_ends_the_printing_not_the_run(tiny_settings):
+    master, slave = pty.openpty()
+    stream = os.fdopen(slave, "w")
+    os.close(master)  # the terminal closed: writes to it fail with EIO
+    try:
+        printer = Printer(stream)
+        result = run(tiny_settings, printer, RunControl())
+        assert result.status == "completed" and printer.gone
+    finally:
+        stream.close()
+
+
+def test_a_pipe_closed_early_ends_the_printing_not_the_run(mnist_root, tmp_path):
+    from test_cli import tiny_args
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # as `| head -1` gone before the run prints: every write fails with EPIPE
+    try:
+        proc = subprocess.run([sys.executable, "-m", "lstm_vision", *tiny_args(mnist_root, tmp_path)],
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=300)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr
+    assert json.loads((tmp_path / "cli" / "summary.json").read_text())["status"] == "completed"
