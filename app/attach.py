@@ -72,7 +72,7 @@ class AttachActions:
         self.attached_to = None
         if run_dir is None or (self._detach is not None and self._detach.is_set()):
             return
-        if state.status == "lost":
+        if state.status in ("lost", "unfinished"):
             has_last = (run_dir / "last.pt").is_file()
             self.resumable = str(run_dir) if has_last else None
             sentence = state.lost_sentence() + ("; F7 resumes it from last.pt" if has_last

@@ -43,16 +43,15 @@ def run(settings: Settings, emit: Callable[[ev.Event], None], control: RunContro
     failure is reported as RunFailed and status "failed". While it runs, the run directory names this
     process with a heartbeat and honours pause / resume / stop requests written there (liveness.py)."""
     dist_ctx = context_from_env()
-    job = prepare(settings, emit, dist_ctx, resume, run_dir)
-    beacon = Beacon(job.run_dir, control).start() if dist_ctx.is_main else None
+    job = prepare(settings, emit, dist_ctx, resume, run_dir, control)
     result: RunResult | None = None
     try:
         result = finish(job, train(job, control))
     except Exception as err:  # the worker must never die without a message and a summary
         result = fail(job, err)
     finally:
-        if beacon is not None:
-            beacon.close(result.exit_code if result is not None else 1)
+        if job.beacon is not None:
+            job.beacon.close(result.exit_code if result is not None else 1)
         if job.journal is not None:
             job.journal.close()  # the app runs many runs in one process: no file handle per run left open
         cleanup()
@@ -60,7 +59,7 @@ def run(settings: Settings, emit: Callable[[ev.Event], None], control: RunContro
 
 
 def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: DistContext,
-            resume: str | None, run_dir: str | None = None) -> Job:
+            resume: str | None, run_dir: str | None = None, control: RunControl | None = None) -> Job:
     device = resolve_device(settings.system.device, dist_ctx.local_rank)
     precision = resolve_precision(settings.train.amp, device)
     threads = configure_threads(settings, device, dist_ctx.world_size)
@@ -98,18 +97,20 @@ def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: Dist
     if dist_ctx.is_main:
         folder = folder or (use_run_dir(run_dir) if run_dir else create_run_dir(settings.output))
         write_settings(folder, settings)
+        # The folder names its process before its journal has a line, so that no viewer ever sees the one without the other.
+        beacon = Beacon(folder, control or RunControl()).start()
         journal: Journal | None = Journal(folder / "metrics.jsonl")
 
         def emit_all(event: ev.Event) -> None:
             journal.write(event)  # progress too: a viewer that follows the journal moves once a second
             emit(event)
     else:
-        folder, journal = folder or Path(run_dir or settings.output.dir), None
+        folder, journal, beacon = folder or Path(run_dir or settings.output.dir), None, None
         emit_all = _discard
     run_dir = folder
 
     job = Job(settings, dist_ctx, device, precision, data, model, train_model, optimizer, scaler, batcher,
-              run_dir, emit_all, compiled, journal=journal)
+              run_dir, emit_all, compiled, journal=journal, beacon=beacon)
     if state is not None:
         restore(job, state)
     train_n, val_n, test_n = len(data.train), len(data.val), len(data.test)

@@ -18,6 +18,7 @@ from lstm_vision.config import Settings
 from lstm_vision.data import DataBundle, ImageSet
 from lstm_vision.devices import Precision
 from lstm_vision.distributed import DistContext, gather_peak_gpu_memory
+from lstm_vision.liveness import Beacon
 from lstm_vision.rundir import Journal
 
 RESOURCE_PERIOD_S = 2.0
@@ -61,6 +62,7 @@ class Job:
     last_resources: float = 0.0
     last_progress: float = 0.0
     journal: Journal | None = None  # metrics.jsonl, rank 0 only
+    beacon: Beacon | None = None  # process.json and control requests, rank 0 only
     rank_peaks: list[int] | None = None  # every rank's peak GPU memory, gathered at the last sample
 
 

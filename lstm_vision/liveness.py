@@ -74,11 +74,6 @@ class Beacon:
         self._thread = threading.Thread(target=self._loop, name="lstm-vision-beacon", daemon=True)
 
     def start(self) -> "Beacon":
-        # A request left by a viewer of an earlier process of this run (a resume) is not for this one.
-        try:
-            (self.run_dir / CONTROL_FILE).unlink()
-        except FileNotFoundError:
-            pass
         _write_json(self.path, self.info)
         self._thread.start()
         return self
@@ -112,10 +107,17 @@ class Beacon:
         self._control_seen = seen
         data = _read_json(path) or {}
         request, request_id = data.get("request"), data.get("id")
-        if request not in REQUESTS or request_id == self._last_id:
+        if request not in REQUESTS or request_id == self._last_id or not self._for_me(data):
             return
         self._last_id = request_id
         getattr(self.control, request)()
+
+    def _for_me(self, data: dict[str, Any]) -> bool:
+        """A request left for an earlier process of this run (before a resume) is not for this one."""
+        pid, when = data.get("pid"), data.get("time")
+        if pid is not None and pid != self.info["pid"]:
+            return False
+        return isinstance(when, (int, float)) and when >= self.info["started"] - 1.0
 
     def close(self, exit_code: int) -> None:
         """The process is about to end: say how, so no viewer waits for a heartbeat that will not come."""
@@ -130,11 +132,13 @@ class Beacon:
 
 
 def request(run_dir: str | os.PathLike, action: str) -> None:
-    """Ask the process that runs ``run_dir`` to pause, resume or stop (honoured within about a second)."""
+    """Ask the process that runs ``run_dir`` (the one process.json names) to pause, resume or stop;
+    it acts within about a second."""
     if action not in REQUESTS:
         raise ValueError(f"unknown request {action!r}; valid: {', '.join(REQUESTS)}")
+    target = _read_json(Path(run_dir) / PROCESS_FILE) or {}
     _write_json(Path(run_dir) / CONTROL_FILE, {
-        "request": action, "id": uuid.uuid4().hex, "time": time.time(),
+        "request": action, "id": uuid.uuid4().hex, "time": time.time(), "pid": target.get("pid"),
         "by": f"{os.getpid()}@{socket.gethostname()}"})
 
 
@@ -152,6 +156,8 @@ class RunState:
         return self.status in LIVE
 
     def lost_sentence(self) -> str:
+        if self.pid is None:
+            return "its process is unknown (no process.json) and it left no summary"
         when = dt.datetime.fromtimestamp(self.heartbeat).strftime("%H:%M:%S") if self.heartbeat else "?"
         return f"process {self.pid} on {self.host} stopped reporting at {when}"
 

@@ -38,7 +38,8 @@ def create_run_dir(output: OutputSettings) -> Path:
 
 
 # What the background launcher (background.py) puts in a folder before the run's process takes it over.
-PRELAUNCH_FILES = ("output.log", "process.json", "settings.toml")
+# A viewer attached at once may have written control.json (a stop while the data loads) too.
+PRELAUNCH_FILES = ("output.log", "process.json", "settings.toml", "control.json")
 
 
 def use_run_dir(path: str | os.PathLike) -> Path:

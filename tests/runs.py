@@ -1,0 +1,86 @@
+"""Helpers for tests that run real lstm-vision processes and watch them through their run folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from lstm_vision.config import Settings, save_settings
+
+CLI = Path(sys.executable).with_name("lstm-vision-tui")
+WAIT_S = 120.0  # a bound for conditions that take seconds on a quiet machine; only a hang reaches it
+
+
+def wait_until(condition: Callable[[], object], what: str, timeout: float = WAIT_S, poll: float = 0.05):
+    """Poll ``condition`` until it is truthy (returned) or ``timeout`` passes (AssertionError naming ``what``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def journal(run_dir: Path) -> list[dict]:
+    """metrics.jsonl's complete lines."""
+    try:
+        text = (Path(run_dir) / "metrics.jsonl").read_text(encoding="utf-8")
+    except OSError:
+        return []
+    rows = []
+    for line in text.splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            pass  # the line being written
+    return rows
+
+
+def names(run_dir: Path) -> list[str]:
+    return [row["event"] for row in journal(run_dir)]
+
+
+def process_info(run_dir: Path) -> dict:
+    try:
+        return json.loads((Path(run_dir) / "process.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def start_headless(settings: Settings, run_dir: Path, *args: str, **popen) -> subprocess.Popen:
+    """``lstm-vision-tui --no-ui`` on ``settings`` into ``run_dir``, as a user starts it; its output goes to
+    a file beside the run (a pipe nobody reads could fill and block it)."""
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    config = run_dir.parent / f"{run_dir.name}.toml"
+    save_settings(settings, config)
+    out = open(run_dir.parent / f"{run_dir.name}.out", "w")
+    return subprocess.Popen([str(CLI), "--no-ui", "--config", str(config), "--run-dir", str(run_dir), *args],
+                            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, **popen)
+
+
+def output(run_dir: Path) -> str:
+    return (run_dir.parent / f"{run_dir.name}.out").read_text(encoding="utf-8", errors="replace")
+
+
+def long_run(settings: Settings) -> Settings:
+    """A run that goes on until it is stopped (the tiny set trains an epoch in well under a second)."""
+    settings.train.epochs = 10_000
+    return settings
+
+
+async def wait_in_app(pilot, condition: Callable[[], object], what: str, timeout: float = WAIT_S):
+    """wait_until for Pilot tests: the app goes on processing messages while a real process works."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        await pilot.pause(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -1,0 +1,112 @@
+"""The app as a viewer of runs it does not own: --attach, History's live runs, shift+F5; real processes."""
+
+from __future__ import annotations
+
+import json
+
+from lstm_vision.liveness import request, run_state
+from app.charts import ChartPair
+from runs import long_run, names, process_info, start_headless, wait_in_app, wait_until
+from test_app_fakes import log_text, make_app
+
+
+def attached_app(tmp_path, settings, run_dir):
+    """The app of ``lstm-vision-tui --attach run_dir``, once the run's folder names its process (as when a
+    user attaches to the folder its first line of output printed)."""
+    wait_until(lambda: (run_dir / "process.json").is_file(), "the run's process.json")
+    app = make_app(tmp_path, settings=settings)
+    app.initial_attach = run_dir
+    return app
+
+
+async def test_attached_app_follows_pauses_and_stops_a_headless_run(tiny_settings, tmp_path):
+    run_dir = tmp_path / "runs" / "watched"
+    proc = start_headless(long_run(tiny_settings), run_dir)
+    try:
+        app = attached_app(tmp_path, tiny_settings, run_dir)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_in_app(pilot, lambda: app.state == "running" and app.record.step_x, "running with chart points")
+            assert app.attached_to == run_dir and app.query_one("#live-charts", ChartPair).loss.series[0].xs
+            await wait_in_app(pilot, lambda: app.record.epoch_x, "an epoch")  # live points, not only the replay
+
+            await pilot.press("f6")
+            await wait_in_app(pilot, lambda: "run_paused" in names(run_dir), "the run to pause")
+            await wait_in_app(pilot, lambda: app.state == "paused", "the app to show it paused")
+            await pilot.press("f6")
+            await wait_in_app(pilot, lambda: "run_resumed" in names(run_dir) and app.state == "running", "resumed")
+
+            await pilot.press("f8")
+            await wait_in_app(pilot, lambda: app.state == "stopped", "the app to show it stopped")
+            assert proc.wait(timeout=60) == 130
+            assert app.resumable == str(run_dir) and app.exit_code == 130
+            assert "Paused at epoch" in log_text(app) and "Resumed at epoch" in log_text(app)
+        assert json.loads((run_dir / "summary.json").read_text())["status"] == "stopped"
+    finally:
+        proc.kill()
+
+
+async def test_quitting_the_viewer_leaves_the_run_training(tiny_settings, tmp_path):
+    run_dir = tmp_path / "runs" / "left"
+    proc = start_headless(long_run(tiny_settings), run_dir)
+    try:
+        app = attached_app(tmp_path, tiny_settings, run_dir)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_in_app(pilot, lambda: app.state == "running", "the attached run")
+            await pilot.press("ctrl+q")
+            await wait_in_app(pilot, lambda: not app.is_running, "the app to quit at once")
+        assert app.left_running == run_dir
+        assert proc.poll() is None and run_state(run_dir).status == "running"
+        assert not (run_dir / "control.json").exists()  # a viewer that quits asks nothing of the run
+        request(run_dir, "stop")
+        assert proc.wait(timeout=60) == 130
+    finally:
+        proc.kill()
+
+
+async def test_a_lost_run_is_called_lost_and_offered_for_resume(tiny_settings, tmp_path):
+    run_dir = tmp_path / "runs" / "gone"
+    proc = start_headless(long_run(tiny_settings), run_dir)
+    wait_until(lambda: (run_dir / "last.pt").is_file() and "epoch_finished" in names(run_dir), "the first last.pt")
+    proc.kill()
+    proc.wait(timeout=60)
+    app = attached_app(tmp_path, tiny_settings, run_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_in_app(pilot, lambda: app.state == "lost", "the lost state")
+        assert f"Process {proc.pid} on " in log_text(app) and "F7 resumes it from last.pt" in log_text(app)
+        assert app.resumable == str(run_dir) and app.check_action("resume_run", ()) is True
+
+
+async def test_history_marks_live_runs_and_attaches_to_one(tiny_settings, tmp_path):
+    run_dir = tmp_path / "runs" / "live"
+    proc = start_headless(long_run(tiny_settings), run_dir)
+    try:
+        wait_until(lambda: "step_logged" in names(run_dir), "the run to train")
+        app = make_app(tmp_path, settings=tiny_settings)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("f9")
+            history = app.query_one("HistoryView")
+            await wait_in_app(pilot, lambda: history.runs and history.runs[0].status == "running", "a live row")
+            assert history.runs[0].progress.startswith(" ")  # epoch and percentage beside the status
+            await pilot.press("a")
+            await wait_in_app(pilot, lambda: app.attached_to == run_dir and app.state == "running", "attached")
+            await pilot.press("ctrl+q")
+        assert proc.poll() is None
+        request(run_dir, "stop")
+        assert proc.wait(timeout=60) == 130
+    finally:
+        proc.kill()
+
+
+async def test_shift_f5_starts_a_run_in_the_background_and_attaches(tiny_settings, tmp_path):
+    app = make_app(tmp_path, settings=long_run(tiny_settings))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("shift+f5")
+        await wait_in_app(pilot, lambda: app.attached_to is not None, "the background start")
+        run_dir = app.attached_to
+        await wait_in_app(pilot, lambda: app.state == "running" and app.record.step_x, "the background run training")
+        pid = process_info(run_dir)["pid"]
+        await pilot.press("ctrl+q")
+    assert app.left_running == run_dir and run_state(run_dir).status == "running"
+    assert (run_dir / "output.log").is_file() and process_info(run_dir)["pid"] == pid
+    request(run_dir, "stop")
+    wait_until(lambda: run_state(run_dir).status == "stopped", "the background run to stop")
