@@ -80,3 +80,29 @@ async def test_open_overlay_and_resume_from_history(tmp_path):
         assert engine.calls[-1]["resume"] == str(stopped)
         assert engine.calls[-1]["settings"].model.hidden_size == 48
         assert app.query_one(SettingsForm).row("model", "hidden_size").value() == 48
+
+
+async def test_the_cursor_stays_on_the_shown_run_when_history_is_shown_again(tmp_path):
+    """Issue 16.13: F4 then F9 reloads the table; the cursor (which r, l and space act on) stays on the run shown."""
+    runs = tmp_path / "runs"
+    write_run(runs, "first", "completed", 2, hidden=32)
+    write_run(runs, "second", "completed", 2, hidden=48)
+    app = make_app(tmp_path, engine=FakeEngine(runs))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f9")
+        history = app.query_one(HistoryView)
+        table = history.query_one(DataTable)
+        await wait_for(pilot, lambda: app.focused is table and table.row_count == 2)
+        await pilot.press("down", "enter")  # row 2
+        await wait_for(pilot, lambda: table.cursor_row == 1 and len(history.compared) == 1)
+        shown = history.runs[1].name
+        assert [r.name for r in history.compared] == [shown]
+
+        await pilot.press("f4")
+        await pilot.press("f9")
+        await wait_for(pilot, lambda: app.focused is table and table.row_count == 2)
+        assert history.selected().name == shown  # the cursor is on the run that "showing:" names
+        assert f"showing: {shown}" in str(history.query_one("#history-hint").render())
+        await pilot.press("l")  # and l acts on it
+        hidden = 32 if shown == "first" else 48
+        await wait_for(pilot, lambda: app.query_one(SettingsForm).row("model", "hidden_size").value() == hidden)
