@@ -96,9 +96,17 @@ class SettingsFileActions:
         self.push_screen(PresetScreen(preset_names()), chosen)  # type: ignore[attr-defined]
 
     def load_run_settings(self, run_dir: Path) -> bool:
-        """Put a run's own settings.toml in the form (not making it the file ctrl+s writes)."""
+        """Put a run's own settings.toml in the form (not making it the file ctrl+s writes), all but its
+        run_name: that names the run's folder, and a new run from these settings gets a folder of its own."""
         path = run_dir / "settings.toml"
         if not path.is_file():
             self.notify(f"{run_dir.name} has no settings.toml.", severity="warning")  # type: ignore[attr-defined]
             return False
-        return self.load_file(path, make_current=False)
+        try:
+            settings = load_settings(path)
+        except SettingsError as err:
+            self.notify(str(err), title="Cannot load", severity="error", timeout=10)  # type: ignore[attr-defined]
+            return False
+        settings.output.run_name = self.form.row("output", "run_name").value()  # type: ignore[attr-defined]
+        self.apply_loaded(settings, str(path))
+        return True

@@ -198,8 +198,15 @@ class HistoryView(Vertical):
 
     def action_resume(self) -> None:
         info = self.selected()
-        if info is not None:
-            self.post_message(self.ResumeRequested(info.path))
+        if info is None:
+            return
+        if info.status != "completed" and not (info.path / "last.pt").is_file():
+            # resuming would fail in the engine after the form had been replaced and F7 offered
+            why = "it failed before its first save" if info.status == "failed" else "it was killed before its first save"
+            self.notify(f"{info.name} has no last.pt ({why}); F5 starts it afresh (l loads its settings).",
+                        severity="warning")
+            return
+        self.post_message(self.ResumeRequested(info.path))
 
     def action_load_settings(self) -> None:
         info = self.selected()
