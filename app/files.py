@@ -86,7 +86,10 @@ class SettingsFileActions:
             if not name:
                 return
             try:
-                settings = load_settings(preset_path(name))
+                # a preset is about the model and training: the form keeps what it does not set (data.root,
+                # data.download, output.dir...), so F5 after a preset still finds the user's data
+                base = self.form.current(self.settings)  # type: ignore[attr-defined]
+                settings = load_settings(preset_path(name), base=base)
             except SettingsError as err:
                 self.notify(str(err), title="Cannot load preset", severity="error")  # type: ignore[attr-defined]
                 return

@@ -7,6 +7,7 @@ typed by ``config.parse_text`` (the same code that checks TOML files and
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any
 
@@ -182,6 +183,16 @@ class SettingsForm(Vertical):
         settings = Settings()
         for r in self.rows():
             setattr(getattr(settings, r.section), r.key, r.value())
+        return settings
+
+    def current(self, fallback: Settings) -> Settings:
+        """The form's values, taking ``fallback``'s for fields whose text is not valid (yet)."""
+        settings = copy.deepcopy(fallback)
+        for r in self.rows():
+            try:
+                setattr(getattr(settings, r.section), r.key, r.value())
+            except SettingsError:
+                pass
         return settings
 
     def focus_first(self) -> None:

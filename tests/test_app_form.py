@@ -157,3 +157,31 @@ async def test_preset_picker_loads_a_preset_into_the_form(tmp_path, monkeypatch)
         assert form.row("model", "hidden_size").value() == 8
         assert form.row("model", "bidirectional").value() is False
         assert app.settings_path == tmp_path / "settings.toml"  # ctrl+s still writes the user's file
+
+
+async def test_a_preset_changes_only_the_settings_it_sets(tmp_path, monkeypatch):
+    """Issue 16.17: loading a preset kept none of the form's values (F5 then tried to download the data)."""
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    (presets / "tiny.toml").write_text("[model]\nhidden_size = 8\n[train]\nepochs = 3\n", encoding="utf-8")
+    monkeypatch.setattr(config, "PRESET_DIR", presets)
+    settings = Settings()
+    settings.data.root, settings.data.download = str(tmp_path / "data"), False
+    settings.output.dir = str(tmp_path / "runs")
+    app = make_app(tmp_path, settings=settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = app.query_one(SettingsForm)
+        form.focus_field("train.batch_size")
+        await pilot.press("ctrl+a", "ctrl+k", *"96")  # an edit the preset does not touch survives it
+        form.focus_field("model.num_layers")
+        await pilot.press("ctrl+a", "ctrl+k", "x")  # an invalid text falls back to the settings' value
+        await app.run_action("preset")
+        await wait_for(pilot, lambda: isinstance(app.screen, PresetScreen) and app.screen.query(OptionList))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, PresetScreen))
+        assert form.row("model", "hidden_size").value() == 8 and form.row("train", "epochs").value() == 3
+        assert form.row("data", "root").value() == str(tmp_path / "data")
+        assert form.row("data", "download").value() is False
+        assert form.row("output", "dir").value() == str(tmp_path / "runs")
+        assert form.row("train", "batch_size").value() == 96
+        assert form.row("model", "num_layers").value() == settings.model.num_layers
