@@ -64,6 +64,20 @@ def widget_id(section: str, key: str) -> str:
     return f"f-{section}-{key}"
 
 
+class FieldSelect(Select, inherit_bindings=False):
+    """A Select that leaves up/down to the form (they move between fields); enter or space opens it."""
+
+    BINDINGS = [Binding("enter,space", "show_overlay", "Show menu", show=False)]
+
+
+class SectionScroll(VerticalScroll, inherit_bindings=False):
+    """A section's fields. Up/down are the form's (next/previous field, the focus scrolled into view):
+    as scroll keys here they moved the view and left the focused field off screen."""
+
+    BINDINGS = [Binding(key, action, show=False) for key, action in (
+        ("pageup", "page_up"), ("pagedown", "page_down"), ("home", "scroll_home"), ("end", "scroll_end"))]
+
+
 class FieldRow(Vertical):
     """Name, editor, help line, and the reason when the typed value is invalid."""
 
@@ -82,7 +96,7 @@ class FieldRow(Vertical):
                 yield Label(on_off(bool(self.initial)), classes="switch-state")
             elif self.kind == "choice":
                 choices = self.field.metadata["choices"]
-                yield Select([(c, c) for c in choices], value=self.initial, allow_blank=False, id=wid, compact=True)
+                yield FieldSelect([(c, c) for c in choices], value=self.initial, allow_blank=False, id=wid, compact=True)
             else:
                 yield Input(to_text(self.initial), id=wid, compact=True,
                             validators=[SettingValidator(self.section, self.key)],
@@ -145,7 +159,7 @@ class SettingsForm(Vertical):
         with TabbedContent(id="sections"):
             for section in SECTIONS:
                 with TabPane(section, id=f"sec-{section}"):
-                    with VerticalScroll(classes="section-scroll"):
+                    with SectionScroll(classes="section-scroll"):
                         values = getattr(self._settings, section)
                         for name, f in section_fields(section).items():
                             yield FieldRow(section, f, getattr(values, name))

@@ -248,3 +248,29 @@ async def test_ctrl_q_with_unsaved_edits_asks_save_discard_or_cancel(tmp_path):
             await wait_for(pilot, lambda: not app.is_running)
         assert app.return_code == 0
         assert load_settings(path).train.epochs == (7 if answer == "s" else 2)
+
+
+async def test_up_and_down_move_between_fields_and_keep_the_field_in_view(tmp_path):
+    """Issue 16.16: on a section that scrolls at 80x24, down scrolled the form and left the focus off screen."""
+    from textual.containers import VerticalScroll
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = app.query_one(SettingsForm)
+        form.focus_field("train.epochs")
+        await pilot.pause()
+        rows = [r for r in form.rows() if r.section == "train"]
+        scroll = rows[0].query_ancestor(VerticalScroll)
+        assert scroll.max_scroll_y > 0  # the section is taller than the screen: the case that broke
+
+        def in_view(row) -> bool:
+            editor = row.editor
+            return app.focused is editor and scroll.region.contains_region(editor.region)
+
+        for row in rows[1:]:  # through inputs, switches and choices alike
+            await pilot.press("down")
+            await wait_for(pilot, lambda: in_view(row))
+        for row in reversed(rows[:-1]):
+            await pilot.press("up")
+            await wait_for(pilot, lambda: in_view(row))
+        assert not any(select.expanded for select in form.query(Select))  # up/down opened no menu
