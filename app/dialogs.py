@@ -66,7 +66,7 @@ class UnsavedScreen(ModalScreen[str]):
             yield Static(self.question, classes="dialog-title")
             with Horizontal():
                 yield Button("Cancel (esc)", id="cancel")
-                yield Button("Quit without saving (d)", id="discard", variant="error")
+                yield Button("Don't save (d)", id="discard", variant="error")
                 yield Button("Save and quit (s)", id="save", variant="success")
 
     def on_mount(self) -> None:
