@@ -162,3 +162,25 @@ def test_nice_axis_picks_round_evenly_spaced_ticks():
     assert nice_axis(95.2, 100.0, 4) == (94.0, 100.0, [94.0, 96.0, 98.0, 100.0])
     low, high, ticks = nice_axis(0.2, 0.2, 4)  # one value: a band around it, not below zero
     assert 0 < low < 0.2 < high and len(ticks) <= 4
+
+
+async def test_counts_of_one_are_singular():
+    """Issue 16: "1 epochs", "1 CPU threads"."""
+    from app.panels import RunProgress
+    from app.results import summary_text
+    from lstm_vision.printer import plural
+    from test_app_fakes import run_started, summary
+
+    assert plural(1, "CPU thread") == "1 CPU thread" and plural(2, "CPU thread") == "2 CPU threads"
+    assert "· 1 epoch ·" in summary_text(summary("completed", 1)).plain
+
+    class ProgressHarness(App):
+        def compose(self) -> ComposeResult:
+            yield RunProgress()
+
+    app = ProgressHarness()
+    async with app.run_test(size=(80, 24)) as pilot:
+        progress = app.query_one(RunProgress)
+        progress.show_started(run_started("run", epochs=1, steps=1))
+        await pilot.pause()
+        assert "1 epoch × 1 step," in str(progress.run_line.render())
