@@ -93,7 +93,8 @@ def legend(title: str, series: list[Series], width: int) -> Text:
     for short in (False, True):
         text = Text(f" {title} ")
         for s in shown:
-            text.append("•" if s.scatter or len(s.xs) == 1 else "━", style=f"color({color_codes[s.color]})")
+            glyph = "o" if len(s.xs) == 1 else "•" if s.scatter else "━"  # as flush() draws it
+            text.append(glyph, style=f"color({color_codes[s.color]})")
             text.append(f" {(s.short or s.label) if short else s.label} ")
         if text.cell_len <= width - 2:
             break
