@@ -50,12 +50,19 @@ def nice_axis(low: float, high: float, max_ticks: int) -> tuple[float, float, li
         pad = abs(low) * 0.1 or 0.5
         low, high = low - pad, high + pad
     max_ticks = max(2, max_ticks)
+    fits = []
     for step in _round_steps(high - low, max_ticks, STEPS):
         lo, hi = math.floor(low / step + 1e-9) * step, math.ceil(high / step - 1e-9) * step
         n = round((hi - lo) / step) + 1
         if n <= max_ticks:
-            return lo, hi, [lo + i * step for i in range(n)]
-    return low, high, [low, high]
+            fits.append((hi - lo, -n, lo, step))
+            if len(fits) == 3:
+                break
+    if not fits:
+        return low, high, [low, high]
+    # of the first steps that fit, the one that wastes the least height (0.5-1.0 by 0.25, not 0.4-1.0 by 0.2)
+    _, negative_n, lo, step = min(fits)
+    return lo, lo + (-negative_n - 1) * step, [lo + i * step for i in range(-negative_n)]
 
 
 def tick_labels(ticks: list[float]) -> list[str]:
@@ -75,12 +82,12 @@ def epoch_ticks(extent: float, max_ticks: int) -> list[int]:
 
 
 def y_range(drawn: list[Series]) -> tuple[float, float]:
-    """The values after the first epoch (or the first half of the curve, if shorter), and all of the
+    """The values after the first epoch (after the first quarter of a shorter curve), and all of the
     anchors (validation): the first steps' loss of 2.3 and accuracy of 10 %, and the first epoch's
     train average, would squeeze what matters, validation accuracy between 97 and 99 % say, into one
     row. The early steps leave the chart by its top or bottom edge."""
     last = max(max(s.xs) for s in drawn)
-    cut = min(1.0, last / 2)
+    cut = min(1.0, last / 4)
     tail = [y for s in drawn for x, y in zip(s.xs, s.ys) if s.anchor or x > cut]
     ys = tail or [y for s in drawn for y in s.ys]
     return min(ys), max(ys)

@@ -159,7 +159,8 @@ async def test_charts_keep_the_legend_off_the_data_and_tick_at_round_values(tmp_
 
 def test_nice_axis_picks_round_evenly_spaced_ticks():
     assert nice_axis(0.54, 1.33, 5) == (0.5, 1.5, [0.5, 0.75, 1.0, 1.25, 1.5])
-    assert nice_axis(95.2, 100.0, 4) == (94.0, 100.0, [94.0, 96.0, 98.0, 100.0])
+    assert nice_axis(95.2, 100.0, 4) == (95.0, 100.0, [95.0, 97.5, 100.0])
+    assert nice_axis(0.58, 1.0, 5) == (0.5, 1.0, [0.5, 0.75, 1.0])  # not 0.4-1.0 by 0.2: a quarter left empty
     low, high, ticks = nice_axis(0.2, 0.2, 4)  # one value: a band around it, not below zero
     assert 0 < low < 0.2 < high and len(ticks) <= 4
 
