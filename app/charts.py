@@ -54,7 +54,7 @@ def nice_axis(low: float, high: float, max_ticks: int) -> tuple[float, float, li
     for step in _round_steps(high - low, max_ticks, STEPS):
         lo, hi = math.floor(low / step + 1e-9) * step, math.ceil(high / step - 1e-9) * step
         n = round((hi - lo) / step) + 1
-        if n <= max_ticks:
+        if min(3, max_ticks) <= n <= max_ticks:  # two labels alone leave the reader guessing
             fits.append((hi - lo, -n, lo, step))
             if len(fits) == 3:
                 break
