@@ -258,10 +258,10 @@ async def test_up_and_down_move_between_fields_and_keep_the_field_in_view(tmp_pa
     async with app.run_test(size=(80, 24)) as pilot:
         form = app.query_one(SettingsForm)
         form.focus_field("train.epochs")
-        await pilot.pause()
         rows = [r for r in form.rows() if r.section == "train"]
         scroll = rows[0].query_ancestor(VerticalScroll)
-        assert scroll.max_scroll_y > 0  # the section is taller than the screen: the case that broke
+        # laid out, focused, and taller than the screen: the case that broke
+        await wait_for(pilot, lambda: app.focused is rows[0].editor and scroll.max_scroll_y > 0)
 
         def in_view(row) -> bool:
             editor = row.editor
