@@ -50,6 +50,35 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(value)
 
 
+class UnsavedScreen(ModalScreen[str]):
+    """Quitting with unsaved edits: "save", "discard" or "cancel", in ConfirmScreen's style."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="UnsavedScreen")
+    BINDINGS = [Binding("s", "answer('save')", "Save"), Binding("d", "answer('discard')", "Don't save"),
+                Binding("escape", "answer('cancel')", "Cancel")]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.question, classes="dialog-title")
+            with Horizontal():
+                yield Button("Cancel (esc)", id="cancel")
+                yield Button("Don't save (d)", id="discard", variant="error")
+                yield Button("Save and quit (s)", id="save", variant="success")
+
+    def on_mount(self) -> None:
+        self.query_one("#save", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id)
+
+    def action_answer(self, value: str) -> None:
+        self.dismiss(value)
+
+
 class PathScreen(ModalScreen["Path | None"]):
     """Ask for a file path; ``must_exist`` for opening, not for saving."""
 

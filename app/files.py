@@ -9,7 +9,8 @@ from textual.widgets import Label
 from lstm_vision.config import (
     Settings, SettingsError, load_settings, preset_names, preset_path, save_settings,
 )
-from app.dialogs import PathScreen, PresetScreen
+from app.dialogs import PathScreen, PresetScreen, UnsavedScreen
+from app.form import SettingsForm
 
 
 class SettingsFileActions:
@@ -19,9 +20,17 @@ class SettingsFileActions:
     settings_path: Path
 
     def show_settings_path(self, note: str = "") -> None:
+        """The file ctrl+s writes, a * before it while the form holds edits that file lacks."""
+        modified = self.form.modified  # type: ignore[attr-defined]
+        self._path_note = note
         label = self.query_one("#settings-path", Label)  # type: ignore[attr-defined]
-        label.update(f"{self.settings_path}{'  ' + note if note else ''}")
-        self.query_one("StatusLine").set_settings_name(str(self.settings_path))  # type: ignore[attr-defined]
+        label.update(f"{'*' if modified else ''}{self.settings_path}{'  ' + note if note else ''}")
+        self.query_one("StatusLine").set_settings_name(  # type: ignore[attr-defined]
+            f"{self.settings_path}{' (unsaved edits)' if modified else ''}")
+
+    def on_settings_form_modified(self, message: SettingsForm.Modified) -> None:
+        note = getattr(self, "_path_note", "")
+        self.show_settings_path("" if message.modified and note == "saved" else note)  # "saved" holds no more
 
     def _collect_or_warn(self, what: str) -> Settings | None:
         try:
@@ -43,6 +52,7 @@ class SettingsFileActions:
             return False
         self.settings = settings
         self.settings_path = path
+        self.form.mark_saved(settings)  # type: ignore[attr-defined]
         self.show_settings_path("saved")
         self.log_panel.add(f"Saved settings to {path}.", "app")  # type: ignore[attr-defined]
         self.notify(f"Saved {path}")  # type: ignore[attr-defined]
@@ -57,9 +67,10 @@ class SettingsFileActions:
                 self.save_to(path)
         self.push_screen(PathScreen("Save settings as", str(self.settings_path), must_exist=False), chosen)  # type: ignore[attr-defined]
 
-    def apply_loaded(self, settings: Settings, source: str) -> None:
+    def apply_loaded(self, settings: Settings, source: str, saved: bool = False) -> None:
+        """Show loaded settings; ``saved``: they are the file ctrl+s writes, so the form holds no edits."""
         self.settings = settings
-        self.form.set_settings(settings)  # type: ignore[attr-defined]
+        self.form.set_settings(settings, saved=saved)  # type: ignore[attr-defined]
         self.log_panel.add(f"Loaded settings from {source}.", "app")  # type: ignore[attr-defined]
         self.notify(f"Loaded {source}")  # type: ignore[attr-defined]
 
@@ -69,7 +80,7 @@ class SettingsFileActions:
         except SettingsError as err:
             self.notify(str(err), title="Cannot load", severity="error", timeout=10)  # type: ignore[attr-defined]
             return False
-        self.apply_loaded(settings, str(path))
+        self.apply_loaded(settings, str(path), saved=make_current)
         if make_current:
             self.settings_path = path
             self.show_settings_path()
@@ -86,19 +97,45 @@ class SettingsFileActions:
             if not name:
                 return
             try:
-                settings = load_settings(preset_path(name))
+                # a preset is about the model and training: the form keeps what it does not set (data.root,
+                # data.download, output.dir...), so F5 after a preset still finds the user's data
+                base = self.form.current(self.settings)  # type: ignore[attr-defined]
+                settings = load_settings(preset_path(name), base=base)
             except SettingsError as err:
                 self.notify(str(err), title="Cannot load preset", severity="error")  # type: ignore[attr-defined]
                 return
             # the preset fills the form; ctrl+s still writes to the user's own file
             self.apply_loaded(settings, f"preset {name}")
-            self.show_settings_path(f"(preset {name}, unsaved)")
+            self.show_settings_path(f"(preset {name})")  # the * says it is not saved
         self.push_screen(PresetScreen(preset_names()), chosen)  # type: ignore[attr-defined]
 
+    def quit_unless_unsaved(self, code: int) -> None:
+        """Quit, first asking what to do with edits the settings file lacks."""
+        if not self.form.modified:  # type: ignore[attr-defined]
+            self._quit_with(code)  # type: ignore[attr-defined]
+            return
+        if isinstance(self.screen, UnsavedScreen):  # type: ignore[attr-defined]
+            return  # ctrl+q again: the question is on screen already
+
+        def answered(choice: str | None) -> None:
+            if choice == "discard" or (choice == "save" and self.save_to(self.settings_path)):
+                self._quit_with(code)  # type: ignore[attr-defined]
+
+        self.push_screen(UnsavedScreen(f"The settings have edits that {self.settings_path} lacks. "  # type: ignore[attr-defined]
+                                       "Save them before quitting?"), answered)
+
     def load_run_settings(self, run_dir: Path) -> bool:
-        """Put a run's own settings.toml in the form (not making it the file ctrl+s writes)."""
+        """Put a run's own settings.toml in the form (not making it the file ctrl+s writes), all but its
+        run_name: that names the run's folder, and a new run from these settings gets a folder of its own."""
         path = run_dir / "settings.toml"
         if not path.is_file():
             self.notify(f"{run_dir.name} has no settings.toml.", severity="warning")  # type: ignore[attr-defined]
             return False
-        return self.load_file(path, make_current=False)
+        try:
+            settings = load_settings(path)
+        except SettingsError as err:
+            self.notify(str(err), title="Cannot load", severity="error", timeout=10)  # type: ignore[attr-defined]
+            return False
+        settings.output.run_name = self.form.row("output", "run_name").value()  # type: ignore[attr-defined]
+        self.apply_loaded(settings, str(path))
+        return True

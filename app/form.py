@@ -7,12 +7,14 @@ typed by ``config.parse_text`` (the same code that checks TOML files and
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.validation import ValidationResult, Validator
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static, Switch, TabbedContent, TabPane
@@ -54,8 +56,26 @@ def on_off(value: bool) -> str:
     return " on" if value else " off"
 
 
+def flat_values(settings: Settings) -> dict[str, Any]:
+    return {f"{section}.{key}": value for section, values in settings.to_dict().items() for key, value in values.items()}
+
+
 def widget_id(section: str, key: str) -> str:
     return f"f-{section}-{key}"
+
+
+class FieldSelect(Select, inherit_bindings=False):
+    """A Select that leaves up/down to the form (they move between fields); enter or space opens it."""
+
+    BINDINGS = [Binding("enter,space", "show_overlay", "Show menu", show=False)]
+
+
+class SectionScroll(VerticalScroll, inherit_bindings=False):
+    """A section's fields. Up/down are the form's (next/previous field, the focus scrolled into view):
+    as scroll keys here they moved the view and left the focused field off screen."""
+
+    BINDINGS = [Binding(key, action, show=False) for key, action in (
+        ("pageup", "page_up"), ("pagedown", "page_down"), ("home", "scroll_home"), ("end", "scroll_end"))]
 
 
 class FieldRow(Vertical):
@@ -76,7 +96,7 @@ class FieldRow(Vertical):
                 yield Label(on_off(bool(self.initial)), classes="switch-state")
             elif self.kind == "choice":
                 choices = self.field.metadata["choices"]
-                yield Select([(c, c) for c in choices], value=self.initial, allow_blank=False, id=wid, compact=True)
+                yield FieldSelect([(c, c) for c in choices], value=self.initial, allow_blank=False, id=wid, compact=True)
             else:
                 yield Input(to_text(self.initial), id=wid, compact=True,
                             validators=[SettingValidator(self.section, self.key)],
@@ -122,15 +142,24 @@ class SettingsForm(Vertical):
     BINDINGS = [Binding("down", "app.focus_next", "Next field", show=False),
                 Binding("up", "app.focus_previous", "Previous field", show=False)]
 
+    class Modified(Message):
+        """The form's values came to differ from the file's (or back): the app marks the settings unsaved."""
+
+        def __init__(self, modified: bool) -> None:
+            super().__init__()
+            self.modified = modified
+
     def __init__(self, settings: Settings, **kwargs) -> None:
         super().__init__(**kwargs)
         self._settings = settings
+        self._saved = flat_values(settings)  # what the settings file holds: edits are measured against it
+        self.modified = False
 
     def compose(self) -> ComposeResult:
         with TabbedContent(id="sections"):
             for section in SECTIONS:
                 with TabPane(section, id=f"sec-{section}"):
-                    with VerticalScroll(classes="section-scroll"):
+                    with SectionScroll(classes="section-scroll"):
                         values = getattr(self._settings, section)
                         for name, f in section_fields(section).items():
                             yield FieldRow(section, f, getattr(values, name))
@@ -148,18 +177,50 @@ class SettingsForm(Vertical):
         row = next((a for a in event.switch.ancestors if isinstance(a, FieldRow)), None)
         if row is not None:
             row.query_one(".switch-state", Label).update(on_off(event.value))
+        self._check_modified()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        self._check_modified()
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        self._check_modified()
         row = next((a for a in event.input.ancestors if isinstance(a, FieldRow)), None)
         if row is None or event.validation_result is None:
             return
         result = event.validation_result
         row.show_error(None if result.is_valid else "; ".join(result.failure_descriptions))
 
-    def set_settings(self, settings: Settings) -> None:
+    def _check_modified(self) -> None:
+        # Compared by value, not by "an editor changed": set_settings fires the same Changed events as
+        # typing does (later, as messages), and an edit typed back to the saved value is no edit.
+        modified = self.values() != self._saved
+        if modified != self.modified:
+            self.modified = modified
+            self.post_message(self.Modified(modified))
+
+    def values(self) -> dict[str, Any]:
+        """section.key -> the checked value, or the text itself where it is not valid."""
+        out: dict[str, Any] = {}
+        for r in self.rows():
+            try:
+                out[r.name_path] = r.value()
+            except SettingsError:
+                out[r.name_path] = ("invalid", r.editor.value)
+        return out
+
+    def set_settings(self, settings: Settings, saved: bool = False) -> None:
+        """Show ``settings``; ``saved``: they are what the settings file now holds (opened or saved)."""
         self._settings = settings
         for r in self.rows():
             r.set_value(getattr(getattr(settings, r.section), r.key))
+        if saved:
+            self.mark_saved(settings)
+        else:
+            self._check_modified()
+
+    def mark_saved(self, settings: Settings) -> None:
+        self._saved = flat_values(settings)
+        self._check_modified()
 
     def errors(self) -> list[tuple[str, str]]:
         """(section.key, reason) for every field whose current text is not a valid value."""
@@ -182,6 +243,16 @@ class SettingsForm(Vertical):
         settings = Settings()
         for r in self.rows():
             setattr(getattr(settings, r.section), r.key, r.value())
+        return settings
+
+    def current(self, fallback: Settings) -> Settings:
+        """The form's values, taking ``fallback``'s for fields whose text is not valid (yet)."""
+        settings = copy.deepcopy(fallback)
+        for r in self.rows():
+            try:
+                setattr(getattr(settings, r.section), r.key, r.value())
+            except SettingsError:
+                pass
         return settings
 
     def focus_first(self) -> None:

@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
+from textual.widgets.data_table import CellDoesNotExist
 
 from lstm_vision.events import StepLogged, StepProgressed
 from lstm_vision.follow import last_progress
@@ -152,6 +153,7 @@ class HistoryView(Vertical):
         self.output_dir = Path(output_dir)
         self.runs = scan_runs(self.output_dir)
         table = self.query_one(DataTable)
+        kept = self._cursor_key()  # clear() puts the cursor on row 0: r, l, space would act on another run
         table.clear()
         for r in self.runs:
             table.add_row(r.name, Text(r.status + r.progress, style=STATUS_STYLES.get(r.status, "dim")),
@@ -162,6 +164,8 @@ class HistoryView(Vertical):
         if not self.compared and self.runs:  # show the newest run's curves until the user picks one
             self.compared = [self._record(self.runs[0])]
             self.query_one(ChartPair).show_record(self.compared[0])
+        if kept is not None and kept in table.rows:  # by key: a new run above it shifts its row
+            table.move_cursor(row=table.get_row_index(kept), animate=False)
         self._hint()
 
     def _hint(self) -> None:
@@ -170,6 +174,15 @@ class HistoryView(Vertical):
         names = ", ".join(r.name for r in self.compared)
         shown = f" · showing: {names}" if names else " · enter shows a run's curves, space adds it to the comparison"
         self.query_one("#history-hint", Static).update(where + shown)
+
+    def _cursor_key(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        try:
+            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        except CellDoesNotExist:
+            return None
 
     def focus_table(self) -> None:
         self.query_one(DataTable).focus()
@@ -207,8 +220,15 @@ class HistoryView(Vertical):
 
     def action_resume(self) -> None:
         info = self.selected()
-        if info is not None:
-            self.post_message(self.ResumeRequested(info.path))
+        if info is None:
+            return
+        if info.status != "completed" and not (info.path / "last.pt").is_file():
+            # resuming would fail in the engine after the form had been replaced and F7 offered
+            why = "it failed before its first save" if info.status == "failed" else "it was killed before its first save"
+            self.notify(f"{info.name} has no last.pt ({why}); F5 starts it afresh (l loads its settings).",
+                        severity="warning")
+            return
+        self.post_message(self.ResumeRequested(info.path))
 
     def action_attach(self) -> None:
         info = self.selected()

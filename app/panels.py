@@ -13,7 +13,7 @@ from textual.widget import Widget
 from textual.widgets import RichLog
 
 from lstm_vision.events import EpochFinished, ResourcesSampled, RunStarted, StepLogged, StepProgressed
-from app.record import fmt_bytes, fmt_count, fmt_duration
+from app.record import fmt_bytes, fmt_count, fmt_duration, plural
 
 STATE_STYLES = {
     "idle": "dim", "starting": "bold yellow", "running": "bold green", "paused": "bold yellow",
@@ -150,7 +150,7 @@ class RunProgress(Vertical):
         self.epochs = ev.epochs
         self.epoch_line.set(f"Epoch {ev.start_epoch + 1}/{ev.epochs}", 0.0)
         self.run_line.set(fraction=ev.start_epoch / max(ev.epochs, 1),
-                          info=f"{ev.epochs} epochs × {ev.steps_per_epoch} steps, batch {ev.batch_size}")
+                          info=f"{plural(ev.epochs, 'epoch')} × {plural(ev.steps_per_epoch, 'step')}, batch {ev.batch_size}")
 
     def _label(self, epoch: int) -> str:
         return f"Epoch {epoch}/{self.epochs or '?'}"

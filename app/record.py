@@ -18,6 +18,7 @@ from lstm_vision.events import (
 from lstm_vision.printer import format_bytes as fmt_bytes  # noqa: E402,F401
 from lstm_vision.printer import format_duration as fmt_duration  # noqa: E402,F401
 from lstm_vision.printer import format_percent as fmt_pct  # noqa: E402,F401
+from lstm_vision.printer import plural  # noqa: E402,F401
 
 
 @dataclass

@@ -13,7 +13,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from lstm_vision.events import PredictionsSampled
-from app.record import fmt_duration, fmt_pct
+from app.record import fmt_duration, fmt_pct, plural
 
 
 def summary_text(summary: dict, status: str = "completed") -> Text:
@@ -31,7 +31,7 @@ def summary_text(summary: dict, status: str = "completed") -> Text:
     if summary.get("train_accuracy") is not None:
         bits.append(f"train {fmt_pct(summary['train_accuracy'])}")
     if summary.get("epochs_completed") is not None:
-        bits.append(f"{summary['epochs_completed']} epochs")
+        bits.append(plural(summary["epochs_completed"], "epoch"))
     if summary.get("train_time_s") is not None:
         bits.append(f"trained {fmt_duration(summary['train_time_s'])}")
     if summary.get("train_samples_per_s"):

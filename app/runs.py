@@ -100,7 +100,7 @@ class RunActions:
             self._quit_with(self.exit_code)
             return
         if self.state not in ACTIVE:
-            self._quit_with(self.exit_code)
+            self.quit_unless_unsaved(self.exit_code)  # files.py: asks first when the form holds unsaved edits
             return
         if self._quitting:  # asked twice: do not wait for the checkpoint
             self._quit_with(130)

@@ -43,10 +43,12 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, App[int]):
         Binding("f5", "start", "Start", key_display="F5"),
         Binding("shift+f5", "start_background", "Background", key_display="⇧F5", show=False),
         Binding("f6", "pause", "Pause", key_display="F6"),
+        Binding("f6", "unpause", "Resume", key_display="F6"),  # the footer names what F6 does now
         Binding("f7", "resume_run", "Resume", key_display="F7"),
         Binding("f8", "stop", "Stop", key_display="F8"),
         Binding("ctrl+s", "save", "Save", priority=True),
         Binding("ctrl+o", "open", "Open", show=False, priority=True),
+        Binding("escape", "hide_help_panel", "Close keys", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("f2", "show_tab('settings')", "Settings", show=False),
         Binding("f3", "show_tab('train')", "Train", show=False),
@@ -131,8 +133,17 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, App[int]):
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("pause", "stop"):
-            return True if self.state in ("running", "paused", "starting") else None
+        # False hides a key from the footer: it shows only what the keys can do in this state
+        if action == "start":
+            return self.state not in ACTIVE
+        if action == "pause":
+            return self.state in ("running", "starting")
+        if action == "unpause":
+            return self.state == "paused"
+        if action == "stop":
+            return self.state in ("running", "paused", "starting")
+        if action == "hide_help_panel":  # escape passes on to the widgets unless the key panel is open
+            return bool(self.screen.query("HelpPanel"))
         if action == "resume_run":
             return bool(self.resumable and self.state not in ACTIVE)  # hidden unless there is one
         return True
@@ -173,6 +184,9 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, App[int]):
             self.query_one(ResultsView).focus()
         elif pane_id == "tab-history":
             self.query_one(HistoryView).focus_table()
+
+    def action_unpause(self) -> None:
+        self.action_pause()  # F6 toggles; a second binding only so that the footer says "Resume"
 
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"

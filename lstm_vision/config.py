@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -204,6 +205,11 @@ def check_value(section: str, key: str, value: Any) -> Any:
     return value
 
 
+# Python's int() and float() also take "64_0" and non-ASCII digits ("٦٤"): a typo or a pasted
+# look-alike would then run as a number the user never typed. Typed numbers are plain ASCII.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def parse_text(section: str, key: str, text: str) -> Any:
     """Turn the text a user typed (``--set`` or a form field) into a checked value."""
     kind = _kind(_field(section, key))
@@ -223,10 +229,15 @@ def parse_text(section: str, key: str, text: str) -> Any:
     if kind is list:
         parts = [p for p in text.strip("[]() ").replace(",", " ").split() if p]
         try:
+            if not all(_NUMBER.fullmatch(p) for p in parts):
+                raise ValueError(text)
             numbers = [float(p) for p in parts]
         except ValueError:
             raise SettingsError(f"{name} must be a list of two numbers like [0.9, 0.999], not {text!r}.") from None
         return check_value(section, key, numbers)
+    if not _NUMBER.fullmatch(text):
+        raise SettingsError(f"{name} must be a {'whole number' if kind is int else 'number'} "
+                            f"(digits 0-9), not {text!r}.")
     try:
         number: Any = int(text) if kind is int else float(text)
     except ValueError:

@@ -30,6 +30,7 @@ from lstm_vision.model import build_model, count_parameters
 from lstm_vision.optim import build_optimizer, lr_at
 from lstm_vision.outcome import fail, finish
 from lstm_vision.liveness import Beacon
+from lstm_vision.printer import plural
 from lstm_vision.resume import prepare_resume
 from lstm_vision.rundir import Journal, create_run_dir, run_dir_of, use_run_dir, write_settings
 
@@ -119,7 +120,7 @@ def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: Dist
         dist_ctx.world_size, count_parameters(model), train_n, val_n, test_n, settings.train.epochs, job.epoch,
         batcher.steps_per_epoch, settings.train.batch_size, sequence_length, input_size, data.num_classes,
         settings.data.dataset))
-    emit_all(ev.LogMessage("info", f"Images of {'x'.join(map(str, data.image_shape))} (H x W x C); {threads} CPU threads."))
+    emit_all(ev.LogMessage("info", f"Images of {'x'.join(map(str, data.image_shape))} (H x W x C); {plural(threads, 'CPU thread')}."))
     if model.own_cpu_kernel and device.type == "cpu" and precision.name == "fp32":
         emit_all(ev.LogMessage("info", "LSTM kernel: lstm-vision's own for CPU (system.lstm_kernel = pytorch uses nn.LSTM's)."))
     if precision.without_onednn:

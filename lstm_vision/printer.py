@@ -29,6 +29,11 @@ def format_bytes(count: float | None) -> str:
     return f"{count:.1f} TiB"
 
 
+def plural(n: int, noun: str) -> str:
+    """"1 epoch", "2 epochs"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def format_percent(fraction: float | None) -> str:
     return "n/a" if fraction is None else f"{100 * fraction:.2f}%"
 
@@ -187,7 +192,7 @@ class Printer:
         self.line("Confusion matrix (rows: true class, columns: predicted):\n" + confusion_text(e.confusion_matrix, names))
         s = e.summary
         rate = s.get("train_samples_per_s")
-        self.line(f"Completed: {s['epochs_completed']} epochs, training time {s['train_time_s']:.1f} s"
+        self.line(f"Completed: {plural(s['epochs_completed'], 'epoch')}, training time {s['train_time_s']:.1f} s"
                   + (f" ({rate:,.0f} samples/s)" if rate else "") + f"; results in {s['run_dir']}")
 
     def on_run_stopped(self, e: ev.RunStopped) -> None:

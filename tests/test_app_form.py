@@ -6,7 +6,7 @@ from textual.widgets import Input, OptionList, Select, Switch
 
 from lstm_vision import config
 from lstm_vision.config import SECTIONS, Settings, load_settings, section_fields
-from app.dialogs import PathScreen, PresetScreen
+from app.dialogs import PathScreen, PresetScreen, UnsavedScreen
 from app.form import SettingsForm
 from test_app_fakes import FakeEngine, make_app, wait_for
 
@@ -157,3 +157,120 @@ async def test_preset_picker_loads_a_preset_into_the_form(tmp_path, monkeypatch)
         assert form.row("model", "hidden_size").value() == 8
         assert form.row("model", "bidirectional").value() is False
         assert app.settings_path == tmp_path / "settings.toml"  # ctrl+s still writes the user's file
+
+
+async def test_a_preset_changes_only_the_settings_it_sets(tmp_path, monkeypatch):
+    """Issue 16.17: loading a preset kept none of the form's values (F5 then tried to download the data)."""
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    (presets / "tiny.toml").write_text("[model]\nhidden_size = 8\n[train]\nepochs = 3\n", encoding="utf-8")
+    monkeypatch.setattr(config, "PRESET_DIR", presets)
+    settings = Settings()
+    settings.data.root, settings.data.download = str(tmp_path / "data"), False
+    settings.output.dir = str(tmp_path / "runs")
+    app = make_app(tmp_path, settings=settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = app.query_one(SettingsForm)
+        form.focus_field("train.batch_size")
+        await pilot.press("ctrl+a", "ctrl+k", *"96")  # an edit the preset does not touch survives it
+        form.focus_field("model.num_layers")
+        await pilot.press("ctrl+a", "ctrl+k", "x")  # an invalid text falls back to the settings' value
+        await app.run_action("preset")
+        await wait_for(pilot, lambda: isinstance(app.screen, PresetScreen) and app.screen.query(OptionList))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, PresetScreen))
+        assert form.row("model", "hidden_size").value() == 8 and form.row("train", "epochs").value() == 3
+        assert form.row("data", "root").value() == str(tmp_path / "data")
+        assert form.row("data", "download").value() is False
+        assert form.row("output", "dir").value() == str(tmp_path / "runs")
+        assert form.row("train", "batch_size").value() == 96
+        assert form.row("model", "num_layers").value() == settings.model.num_layers
+
+
+def path_label(app) -> str:
+    return str(app.query_one("#settings-path").render())
+
+
+async def test_edits_are_marked_unsaved_until_saved_or_opened(tmp_path):
+    """Issue 16.18: an edit puts a * before the settings file's name; saving or opening a file clears it."""
+    path = tmp_path / "settings.toml"
+    path.write_text("[train]\nepochs = 2\n", encoding="utf-8")
+    app = make_app(tmp_path, settings=load_settings(path), settings_path=path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = app.query_one(SettingsForm)
+        status = app.query_one("#status")
+        await wait_for(pilot, lambda: path_label(app).startswith(str(path)))
+        form.focus_field("train.epochs")
+        await pilot.press("ctrl+a", "ctrl+k", "7")
+        await wait_for(pilot, lambda: path_label(app).startswith(f"*{path}"))
+        assert "(unsaved edits)" in str(status.render())
+        await pilot.press("backspace", "2")  # typed back to what the file holds: no edit
+        await wait_for(pilot, lambda: not path_label(app).startswith("*"))
+
+        form.row("model", "bidirectional").editor.value = False  # a switch counts too
+        await wait_for(pilot, lambda: path_label(app).startswith("*"))
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: path_label(app).startswith(f"{path}  saved"))
+        assert "(unsaved edits)" not in str(status.render()) and load_settings(path).model.bidirectional is False
+
+        form.focus_field("train.epochs")
+        await pilot.press("ctrl+a", "ctrl+k", "9")
+        await wait_for(pilot, lambda: path_label(app).startswith("*"))
+        other = tmp_path / "other.toml"
+        other.write_text("[model]\nhidden_size = 32\n", encoding="utf-8")
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, PathScreen) and app.screen.query(Input))
+        app.screen.query_one(Input).value = str(other)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: path_label(app) == str(other))
+        assert not form.modified
+
+
+async def test_ctrl_q_with_unsaved_edits_asks_save_discard_or_cancel(tmp_path):
+    """Issue 16.18: ctrl+q when idle quit at once, losing the edits; now it asks."""
+    path = tmp_path / "settings.toml"
+    path.write_text("[train]\nepochs = 2\n", encoding="utf-8")
+    for answer in ("escape", "d", "s"):
+        app = make_app(tmp_path, settings=load_settings(path), settings_path=path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.query_one(SettingsForm).focus_field("train.epochs")
+            await pilot.press("ctrl+a", "ctrl+k", "7")
+            await wait_for(pilot, lambda: path_label(app).startswith("*"))
+            await pilot.press("ctrl+q")
+            await wait_for(pilot, lambda: isinstance(app.screen, UnsavedScreen))
+            await pilot.press(answer)
+            if answer == "escape":
+                await wait_for(pilot, lambda: not isinstance(app.screen, UnsavedScreen))
+                assert app.is_running and app.query_one(SettingsForm).modified
+                await pilot.press("ctrl+q")  # asks again
+                await wait_for(pilot, lambda: isinstance(app.screen, UnsavedScreen))
+                await pilot.press("d")
+            await wait_for(pilot, lambda: not app.is_running)
+        assert app.return_code == 0
+        assert load_settings(path).train.epochs == (7 if answer == "s" else 2)
+
+
+async def test_up_and_down_move_between_fields_and_keep_the_field_in_view(tmp_path):
+    """Issue 16.16: on a section that scrolls at 80x24, down scrolled the form and left the focus off screen."""
+    from textual.containers import VerticalScroll
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = app.query_one(SettingsForm)
+        form.focus_field("train.epochs")
+        rows = [r for r in form.rows() if r.section == "train"]
+        scroll = rows[0].query_ancestor(VerticalScroll)
+        # laid out, focused, and taller than the screen: the case that broke
+        await wait_for(pilot, lambda: app.focused is rows[0].editor and scroll.max_scroll_y > 0)
+
+        def in_view(row) -> bool:
+            editor = row.editor
+            return app.focused is editor and scroll.region.contains_region(editor.region)
+
+        for row in rows[1:]:  # through inputs, switches and choices alike
+            await pilot.press("down")
+            await wait_for(pilot, lambda: in_view(row))
+        for row in reversed(rows[:-1]):
+            await pilot.press("up")
+            await wait_for(pilot, lambda: in_view(row))
+        assert not any(select.expanded for select in form.query(Select))  # up/down opened no menu

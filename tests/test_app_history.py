@@ -15,8 +15,8 @@ from app.form import SettingsForm
 from test_app_fakes import FakeEngine, make_app, wait_for
 
 
-def write_run(runs: Path, name: str, status: str, epochs: int, hidden: int = 64) -> Path:
-    """A run folder as the engine writes it, from the fake's events."""
+def write_run(runs: Path, name: str, status: str, epochs: int, hidden: int = 64, run_name: str = "") -> Path:
+    """A run folder as the engine writes it, from the fake's events (last.pt: an empty stand-in)."""
     events = []
     FakeEngine(runs, epochs=epochs, steps=3)(None, events.append, RunControl())
     run_dir = runs / name
@@ -30,8 +30,17 @@ def write_run(runs: Path, name: str, status: str, epochs: int, hidden: int = 64)
     (run_dir / "confusion_matrix.csv").write_text("\n".join(",".join(map(str, r)) for r in events[-1].confusion_matrix))
     s = Settings()
     s.model.hidden_size = hidden
-    s.output.dir = str(runs)
+    s.output.dir, s.output.run_name = str(runs), run_name
     save_settings(s, run_dir / "settings.toml")
+    (run_dir / "last.pt").write_bytes(b"")
+    return run_dir
+
+
+def write_killed_run(runs: Path, name: str, hidden: int) -> Path:
+    """What a run killed (kill -9) during its first epoch leaves: settings and a journal, no summary, no last.pt."""
+    run_dir = write_run(runs, name, "stopped", 1, hidden=hidden, run_name=name)
+    for done in ("summary.json", "last.pt", "confusion_matrix.csv"):
+        (run_dir / done).unlink()
     return run_dir
 
 
@@ -80,3 +89,69 @@ async def test_open_overlay_and_resume_from_history(tmp_path):
         assert engine.calls[-1]["resume"] == str(stopped)
         assert engine.calls[-1]["settings"].model.hidden_size == 48
         assert app.query_one(SettingsForm).row("model", "hidden_size").value() == 48
+
+
+async def test_the_cursor_stays_on_the_shown_run_when_history_is_shown_again(tmp_path):
+    """Issue 16.13: F4 then F9 reloads the table; the cursor (which r, l and space act on) stays on the run shown."""
+    runs = tmp_path / "runs"
+    write_run(runs, "first", "completed", 2, hidden=32)
+    write_run(runs, "second", "completed", 2, hidden=48)
+    app = make_app(tmp_path, engine=FakeEngine(runs))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f9")
+        history = app.query_one(HistoryView)
+        table = history.query_one(DataTable)
+        await wait_for(pilot, lambda: app.focused is table and table.row_count == 2)
+        await pilot.press("down", "enter")  # row 2
+        await wait_for(pilot, lambda: table.cursor_row == 1 and len(history.compared) == 1)
+        shown = history.runs[1].name
+        assert [r.name for r in history.compared] == [shown]
+
+        await pilot.press("f4")
+        await pilot.press("f9")
+        await wait_for(pilot, lambda: app.focused is table and table.row_count == 2)
+        assert history.selected().name == shown  # the cursor is on the run that "showing:" names
+        assert f"showing: {shown}" in str(history.query_one("#history-hint").render())
+        await pilot.press("l")  # and l acts on it
+        hidden = 32 if shown == "first" else 48
+        await wait_for(pilot, lambda: app.query_one(SettingsForm).row("model", "hidden_size").value() == hidden)
+
+
+async def test_resuming_a_run_without_last_pt_says_so_and_changes_nothing(tmp_path):
+    """Issue 16.14: r on a run killed before its first save: one note, the form and F7 untouched, no start."""
+    runs = tmp_path / "runs"
+    write_killed_run(runs, "killed9", hidden=48)
+    engine = FakeEngine(runs)
+    app = make_app(tmp_path, engine=engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = app.query_one(SettingsForm)
+        hidden_before = form.row("model", "hidden_size").value()
+        await pilot.press("f9")
+        table = app.query_one(HistoryView).query_one(DataTable)
+        await wait_for(pilot, lambda: app.focused is table and table.row_count == 1)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: any("no last.pt" in note for _, note in app.notes))
+        [note] = [note for _, note in app.notes if "last.pt" in note]
+        assert note.startswith("killed9 has no last.pt (it was killed before its first save); F5 starts it afresh")
+        await pilot.press("f7")  # not offered, and does nothing
+        await pilot.pause()
+        assert engine.calls == [] and app.state == "idle" and app.resumable is None
+        assert app.check_action("resume_run", ()) is False
+        assert form.row("model", "hidden_size").value() == hidden_before
+        assert form.row("output", "run_name").value() == ""
+
+
+async def test_loading_a_runs_settings_does_not_take_its_run_name(tmp_path):
+    """Issue 16.14: l fills the form with a run's settings but not its folder name (F5 made killed9-2)."""
+    runs = tmp_path / "runs"
+    write_run(runs, "exp", "completed", 2, hidden=48, run_name="exp")
+    app = make_app(tmp_path, engine=FakeEngine(runs))
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = app.query_one(SettingsForm)
+        form.row("output", "run_name").set_value("mine")
+        await pilot.press("f9")
+        table = app.query_one(HistoryView).query_one(DataTable)
+        await wait_for(pilot, lambda: app.focused is table and table.row_count == 1)
+        await pilot.press("l")
+        await wait_for(pilot, lambda: form.row("model", "hidden_size").value() == 48)
+        assert form.row("output", "run_name").value() == "mine"  # the form's own name, not "exp"

@@ -157,3 +157,36 @@ async def test_started_with_resume_the_app_continues_that_run_at_once(tmp_path):
         await app.workers.wait_for_complete()
         await wait_for(pilot, lambda: app.state == "completed")
         assert engine.calls[0]["resume"] == str(run_dir)
+
+
+async def test_the_footer_offers_only_what_the_keys_do_in_this_state(tmp_path):
+    """Issue 16: F6/F8 were shown when idle, F5 while running, and F6 said "Pause" while paused."""
+    from textual.widgets import Footer
+
+    engine = FakeEngine(tmp_path / "runs", hold=True)
+    app = make_app(tmp_path, engine=engine)
+
+    def footer() -> dict[str, str]:
+        return {key.key_display or key.key: key.description for key in app.query_one(Footer).query("FooterKey")}
+
+    async with app.run_test(size=(120, 24)) as pilot:
+        await wait_for(pilot, lambda: footer().get("F5") == "Start" and "F6" not in footer() and "F8" not in footer())
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: engine.holding.is_set() and app.state == "running")
+        await wait_for(pilot, lambda: "F5" not in footer() and footer().get("F6") == "Pause" and footer().get("F8") == "Stop")
+        await pilot.press("f6")
+        await wait_for(pilot, lambda: app.state == "paused" and footer().get("F6") == "Resume")
+        await pilot.press("f6")  # the key still toggles
+        await wait_for(pilot, lambda: app.state == "running" and not app.control.paused and footer().get("F6") == "Pause")
+        await pilot.press("f8")
+        await app.workers.wait_for_complete()
+        await wait_for(pilot, lambda: app.state == "stopped" and footer().get("F5") == "Start" and "F8" not in footer())
+
+
+async def test_escape_closes_the_key_panel(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(120, 24)) as pilot:
+        await app.run_action("show_help_panel")
+        await wait_for(pilot, lambda: app.screen.query("HelpPanel"))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not app.screen.query("HelpPanel"))

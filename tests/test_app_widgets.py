@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
 from textual.app import App, ComposeResult
 
 from lstm_vision.events import ResourcesSampled
 from lstm_vision.resources import GPU_FIELDS
-from app.charts import thin
+from app.charts import ChartPair, nice_axis, thin
 from app.panels import LogPanel, MemoryPanel
 from app.results import ImageGrid, render_image, short_name
-from test_app_fakes import predictions, resources, wait_for
+from test_app_fakes import FakeEngine, predictions, resources, wait_for
 
 GIB = 1 << 30
 
@@ -105,3 +107,81 @@ async def test_log_lines_wrap_again_when_the_terminal_grows():
                 break
         assert len(panel.lines) == 1  # one row at 200 columns
         assert panel.messages[-1] == message
+
+
+class ChartHarness(App):
+    def compose(self) -> ComposeResult:
+        yield ChartPair()
+
+
+def axis_labels(plot: str) -> tuple[list[str], list[str]]:
+    """The y labels (left of ┤) and the x labels (the line under the frame) of a plotext drawing."""
+    import re
+
+    lines = plot.splitlines()
+    ys = [m.group(1) for line in lines if (m := re.match(r"^\s*(-?[\d.]+)┤", line))]
+    bottom = next(i for i, line in enumerate(lines) if line.lstrip().startswith("└"))
+    return ys, lines[bottom + 1].split()
+
+
+async def test_charts_keep_the_legend_off_the_data_and_tick_at_round_values(tmp_path):
+    """Issue 16.15: at 80x24 plotext's legend covered the top rows (the 95-100 % band), y labels were
+    uneven (1.33 / 1.20 / 0.94) and x ticks fell between epochs (0.0 1.2 2.5 3.8 5.0)."""
+    from rich.text import Text
+    from lstm_vision.control import RunControl
+    from app.record import RunRecord
+
+    record = RunRecord()
+    FakeEngine(tmp_path, epochs=5, steps=20)(None, record.apply, RunControl())
+    app = ChartHarness()
+    async with app.run_test(size=(80, 12)) as pilot:
+        pair = app.query_one(ChartPair)
+        await wait_for(pilot, lambda: pair.loss.size.height > 0)
+        pair.show_record(record)
+        for chart in (pair.loss, pair.accuracy):
+            chart.flush()
+            plot = Text.from_ansi(chart.plt.build()).plain
+            assert "train" not in plot and "val" not in plot  # no legend box over the curves
+            assert all((s.short or s.label) in str(chart.border_title) for s in chart.series)  # names above it
+
+            ys, xs = axis_labels(plot)
+            values = [float(y) for y in ys]
+            steps = {round(a - b, 9) for a, b in zip(values, values[1:])}
+            assert len(values) >= 3 and len(steps) == 1  # evenly spaced
+            step = steps.pop()
+            mantissa = step / 10 ** math.floor(math.log10(step) + 1e-9)
+            assert round(mantissa, 6) in (1, 2, 2.5, 5) and all(round(v / step, 6).is_integer() for v in values)
+            assert len({len(y.partition(".")[2]) for y in ys}) == 1  # the same decimals on every label
+            assert xs == [str(e) for e in range(6)]  # whole epochs
+        acc_values = [float(y) for y in axis_labels(Text.from_ansi(pair.accuracy.plt.build()).plain)[0]]
+        assert max(acc_values) == 100
+
+
+def test_nice_axis_picks_round_evenly_spaced_ticks():
+    assert nice_axis(0.54, 1.33, 5) == (0.5, 1.5, [0.5, 0.75, 1.0, 1.25, 1.5])
+    assert nice_axis(95.2, 100.0, 4) == (95.0, 100.0, [95.0, 97.5, 100.0])
+    assert nice_axis(0.58, 1.0, 5) == (0.5, 1.0, [0.5, 0.75, 1.0])  # not 0.4-1.0 by 0.2: a quarter left empty
+    low, high, ticks = nice_axis(0.2, 0.2, 4)  # one value: a band around it, not below zero
+    assert 0 < low < 0.2 < high and len(ticks) <= 4
+
+
+async def test_counts_of_one_are_singular():
+    """Issue 16: "1 epochs", "1 CPU threads"."""
+    from app.panels import RunProgress
+    from app.results import summary_text
+    from lstm_vision.printer import plural
+    from test_app_fakes import run_started, summary
+
+    assert plural(1, "CPU thread") == "1 CPU thread" and plural(2, "CPU thread") == "2 CPU threads"
+    assert "· 1 epoch ·" in summary_text(summary("completed", 1)).plain
+
+    class ProgressHarness(App):
+        def compose(self) -> ComposeResult:
+            yield RunProgress()
+
+    app = ProgressHarness()
+    async with app.run_test(size=(80, 24)) as pilot:
+        progress = app.query_one(RunProgress)
+        progress.show_started(run_started("run", epochs=1, steps=1))
+        await pilot.pause()
+        assert "1 epoch × 1 step," in str(progress.run_line.render())

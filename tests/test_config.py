@@ -158,3 +158,20 @@ def test_any_override_text_gives_settings_or_settings_error(text):
 
 def test_render_is_valid_toml_for_defaults():
     assert tomlkit.parse(render_toml(Settings())).unwrap()["train"]["epochs"] == Settings().train.epochs
+
+
+@pytest.mark.parametrize("section,key,text", [
+    ("train", "batch_size", "64_0"),  # int() takes underscores
+    ("train", "batch_size", "٦٤"),  # and Arabic-Indic digits
+    ("train", "epochs", "１２"),  # and full-width ones
+    ("optim", "learning_rate", "1_0e-3"),
+    ("optim", "learning_rate", "３e-4"),
+    ("optim", "betas", "0.9, ０.99"),
+])
+def test_form_and_set_text_refuse_numbers_python_would_take(section, key, text):
+    """Issue 16: the form took 64_0 as 640 and non-ASCII digits as numbers; typed numbers are ASCII."""
+    with pytest.raises(SettingsError) as err:
+        parse_text(section, key, text)
+    assert f"{section}.{key}" in str(err.value)
+    with pytest.raises(SettingsError):
+        apply_overrides(Settings(), [f"{section}.{key}={text}"])
