@@ -4,6 +4,7 @@ and what a terminal that goes away does to the run the app does own."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import threading
 from functools import partial
@@ -16,7 +17,7 @@ from app.record import RunRecord
 from app.runs import ACTIVE, EXIT_CODES
 from app.worker import watch_run
 
-HANGUP_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
+HANGUP_SAVE_S = 600.0  # how long a hung-up app waits for its run to finish the batch and save before it ends
 
 
 class AttachActions:
@@ -101,13 +102,30 @@ class AttachActions:
 
     # ---- the terminal going away ----------------------------------------------------------------
     def install_hangup_handlers(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in HANGUP_SIGNALS:
-            loop.add_signal_handler(sig, self.terminal_lost)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.terminal_lost)
+        # A plain handler, not the event loop's: when the terminal is gone, Textual's writer thread dies on
+        # the first failed write and the next screen update blocks the app's thread for good. A Python
+        # signal handler still runs there (a blocked lock wait is interrupted for it).
+        signal.signal(signal.SIGHUP, self._hung_up)
+
+    def _hung_up(self, signum, frame) -> None:
+        """SIGHUP: the terminal or the SSH connection went away. Nothing can be drawn any more, and the app
+        cannot be shut down in the usual way: the run this process trains stops as F8 would (the batch
+        finishes, last.pt, summary "stopped"), and once it has, the process ends. An attached run goes on."""
+        own = self.attached_to is None and self.control is not None and self.state in ACTIVE
+        if own:
+            self.control.stop()
+        threading.Thread(target=self._end_after_run, args=(own,), name="lstm-vision-hangup", daemon=True).start()
+
+    def _end_after_run(self, own: bool) -> None:
+        code = self.exit_code
+        if own and self.run_done.wait(HANGUP_SAVE_S):
+            code = getattr(self.run_result, "exit_code", 130)
+        os._exit(code)  # every file of the run is written and closed: the engine returned
 
     def terminal_lost(self) -> None:
-        """SIGHUP (the terminal or SSH connection went away) or SIGTERM: a run of this process stops as F8
-        would (the batch finishes, last.pt, summary "stopped"), then the app ends; an attached run goes on."""
+        """SIGTERM: a run of this process stops as F8 would (the batch finishes, last.pt, summary
+        "stopped"), then the app ends; an attached run goes on."""
         if self.attached_to is None and self.state in ACTIVE:
             self._quitting = True
             self.action_stop()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from functools import partial
-from pathlib import Path
+from typing import Any
 
 from textual.worker import Worker, WorkerState
 
@@ -24,6 +25,9 @@ EXIT_CODES = {"completed": 0, "stopped": 130, "failed": 1}
 
 class RunActions:
     """Mixed into the App: F5, F6, F7, F8, ctrl+q and Worker.StateChanged."""
+
+    run_done: threading.Event  # set when the engine of the last run returned (made in the App's __init__)
+    run_result: Any  # what it returned
 
     def action_start(self) -> None:
         self._start(resume=None)
@@ -61,8 +65,14 @@ class RunActions:
                            f"{settings.train.epochs} epoch{'s' if settings.train.epochs != 1 else ''}, batch {settings.train.batch_size}).", "app")
         self.set_state("starting", "loading data…")
         self.action_show_tab("train")
-        self.run_worker(partial(run_engine, self.post_message, self.engine, settings, self.control, resume),
+        self.run_done, self.run_result = threading.Event(), None
+        self.run_worker(partial(run_engine, self.post_message, self.engine, settings, self.control, resume, self._run_done),
                         name="training", group="training", thread=True, exit_on_error=False)
+
+    def _run_done(self, result) -> None:
+        """On the training thread, as the engine returns (see attach.AttachActions._hung_up)."""
+        self.run_result = result
+        self.run_done.set()
 
     def reset_run_views(self, record: RunRecord) -> None:
         """A new run to show: empty progress and results, the record's curves (empty, or those replayed)."""

@@ -67,6 +67,7 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, App[int]):
         self.state = "idle"
         self._focus_target = "tab-settings"  # the tab whose keys get the focus after the next refresh
         self.control: RunControl | None = None
+        self.run_done, self.run_result = threading.Event(), None
         self.record = RunRecord()
         self.resumable: str | None = None
         self.exit_code = 0

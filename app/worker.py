@@ -40,16 +40,22 @@ class EngineEvents(Message):
 
 
 def run_engine(post: Callable[[Message], Any], engine: Engine | None, settings: Settings,
-               control: RunControl, resume: str | None) -> Any:
+               control: RunControl, resume: str | None, done: Callable[[Any], None]) -> Any:
     """Body of the thread worker: returns the engine's RunResult, lets exceptions reach Worker.StateChanged.
-    The engine is imported here, on the worker thread, so importing torch never blocks the UI."""
+    The engine is imported here, on the worker thread, so importing torch never blocks the UI. ``done``
+    gets the result (None on an exception) on this thread, even when the app's thread cannot run."""
     def emit(event: Event) -> None:
         post(EngineEvent(event))
 
-    if engine is None:
-        from lstm_vision.runner import runner_for
-        engine = runner_for(settings)
-    return engine(settings, emit, control, resume=resume)
+    result = None
+    try:
+        if engine is None:
+            from lstm_vision.runner import runner_for
+            engine = runner_for(settings)
+        result = engine(settings, emit, control, resume=resume)
+        return result
+    finally:
+        done(result)
 
 
 def watch_run(post: Callable[[Message], Any], run_dir: Path, detach: threading.Event) -> Any:

@@ -62,14 +62,16 @@ def evaluate(model: nn.Module, data: ImageSet, batcher: Batcher, precision: Prec
              interrupt: Callable[[], bool] | None = None):
     """Loss, correct and total over ``data`` (all ranks together); with ``confusion`` also the confusion
     matrix (rows true, columns predicted) and a preview (images, labels, predictions) of the first batch.
-    ``interrupt`` (the same on every rank) is asked after each batch; True raises EvaluationInterrupted."""
+    ``interrupt`` (the same on every rank) is asked after each full batch; True raises EvaluationInterrupted."""
     was_training = model.training
     model.eval()
     device = batcher.device
     sums = torch.zeros(2, device=device, dtype=torch.float64)
     matrix = torch.zeros(num_classes * num_classes, device=device, dtype=torch.int64)
     preview = None
-    for idx in torch.arange(dist.rank, len(data), dist.world_size, device=device).split(batch_size):
+    # A collective in ``interrupt`` must be met by every rank: ask it only in the batches all ranks have.
+    asks = len(data) // dist.world_size // batch_size
+    for i, idx in enumerate(torch.arange(dist.rank, len(data), dist.world_size, device=device).split(batch_size)):
         x, y = batcher.batch(data, idx)
         with precision.autocast(device):
             logits = model(x).float()
@@ -80,7 +82,7 @@ def evaluate(model: nn.Module, data: ImageSet, batcher: Batcher, precision: Prec
             matrix += torch.bincount(y * num_classes + predicted, minlength=num_classes * num_classes)
             if preview is None:
                 preview = (data.images[idx[:PREVIEW_IMAGES]].cpu(), y[:PREVIEW_IMAGES].cpu(), predicted[:PREVIEW_IMAGES].cpu())
-        if interrupt is not None and interrupt():
+        if interrupt is not None and i < asks and interrupt():
             model.train(was_training)
             raise EvaluationInterrupted
     model.train(was_training)

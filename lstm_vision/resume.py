@@ -25,7 +25,6 @@ optim settings changed) is allowed and said in the log, with the rate before and
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 from lstm_vision.config import Settings, SettingsError

@@ -52,8 +52,7 @@ async def test_quitting_the_viewer_leaves_the_run_training(tiny_settings, tmp_pa
         app = attached_app(tmp_path, tiny_settings, run_dir)
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_in_app(pilot, lambda: app.state == "running", "the attached run")
-            await pilot.press("ctrl+q")
-            await wait_in_app(pilot, lambda: not app.is_running, "the app to quit at once")
+            await pilot.press("ctrl+q")  # no question: the run is not this app's to stop
         assert app.left_running == run_dir
         assert proc.poll() is None and run_state(run_dir).status == "running"
         assert not (run_dir / "control.json").exists()  # a viewer that quits asks nothing of the run

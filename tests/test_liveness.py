@@ -20,7 +20,7 @@ from lstm_vision.control import RunControl
 from lstm_vision.engine import run
 from lstm_vision.follow import JournalReader, follow
 from lstm_vision.liveness import RemoteControl, request, run_state
-from runs import CLI, journal, long_run, names, output, process_info, start_headless, wait_until
+from runs import CLI, long_run, names, output, process_info, start_headless, wait_until
 
 
 def between(rows: list[str], first: str, last: str) -> list[str]:
