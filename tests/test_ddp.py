@@ -31,6 +31,8 @@ from lstm_vision.engine import run as engine_run
 from conftest import tiny_run_settings
 from lstm_vision.launcher import launch_local, preflight
 from lstm_vision.rankfailure import first_failure, timeout_hint
+from lstm_vision.liveness import request, run_state
+from runs import names, process_info, wait_until
 
 pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
                                 reason="this PyTorch build has no gloo backend")
@@ -172,13 +174,13 @@ def test_stop_with_sigint_then_resume_with_and_without_ddp(mnist_root, tmp_path,
         events.append(event)
         if isinstance(event, ev.RunStarted):
             control.pause()  # reaches the ranks as soon as they run
-        if isinstance(event, ev.LogMessage) and event.text.startswith("Paused at"):
+        if isinstance(event, ev.RunPaused):
             paused.set()
             control.resume()
 
     result = launch_local(resumed, emit, control, str(run_dir))
     assert result.status == "completed" and result.exit_code == 0, result
-    assert paused.is_set() and any(isinstance(e, ev.LogMessage) and e.text == "Resumed." for e in events)
+    assert paused.is_set() and any(isinstance(e, ev.RunResumed) for e in events)
     assert_no_processes_left(tag)
     ddp_losses = step_losses(read_metrics(run_dir))
     assert min(s for s in ddp_losses if s > stopped_at) == stopped_at + 1  # it went on where it stopped
@@ -193,6 +195,34 @@ def test_stop_with_sigint_then_resume_with_and_without_ddp(mnist_root, tmp_path,
     for step in one_losses:
         assert one_losses[step] == pytest.approx(ddp_losses[step], rel=1e-3, abs=1e-4), step
     assert one.summary["test_correct"] == result.summary["test_correct"]
+
+
+def test_control_requests_in_the_run_folder_reach_every_rank(mnist_root, tmp_path):
+    settings = tiny(mnist_root, tmp_path / "runs", epochs=1000)  # stopped long before the end
+    tag = uuid.uuid4().hex
+    proc = cli(settings, tmp_path, env=tagged_env(tag))
+    for stream in (proc.stdout, proc.stderr):  # drained, so that a chatty rank never blocks on a full pipe
+        threading.Thread(target=stream.read, daemon=True).start()
+    run_dir = tmp_path / "runs" / "run"
+    try:
+        wait_until(lambda: "step_logged" in names(run_dir), "the ranks to train")
+        assert process_info(run_dir)["pid"] != proc.pid  # rank 0 names itself, not the launcher
+        assert run_state(run_dir).status == "running"
+        request(run_dir, "pause")
+        wait_until(lambda: "run_paused" in names(run_dir), "both ranks to pause")
+        request(run_dir, "resume")
+        wait_until(lambda: "run_resumed" in names(run_dir), "both ranks to go on")
+        request(run_dir, "stop")
+        assert proc.wait(timeout=300) == 130
+    finally:
+        proc.kill()
+    assert_no_processes_left(tag)
+    rows = names(run_dir)
+    held = rows[rows.index("run_paused") + 1:rows.index("run_resumed")]
+    assert not {"step_logged", "step_progressed"} & set(held)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "stopped" and summary["world_size"] == 2 and (run_dir / "last.pt").is_file()
+    assert run_state(run_dir).status == "stopped"
 
 
 def test_a_killed_launcher_leaves_no_rank_behind(mnist_root, tmp_path):
