@@ -164,7 +164,7 @@ def train(job: Job, control: RunControl) -> str:
     s = job.settings.train
     total_steps = s.epochs * job.batcher.steps_per_epoch
     cadence = Cadence(control, job.dist, job.device, lambda paused: _paused(job, paused))
-    log_due = False
+    log_due = True  # the first step is logged: the charts get a point at once, however slow the model
     while job.epoch < s.epochs:
         if cadence.stop_requested():  # asked for during the last epoch's evaluation and saves: stop at the boundary
             return "stopped"

@@ -52,7 +52,9 @@ async def test_quitting_the_viewer_leaves_the_run_training(tiny_settings, tmp_pa
         app = attached_app(tmp_path, tiny_settings, run_dir)
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_in_app(pilot, lambda: app.state == "running", "the attached run")
-            await pilot.press("ctrl+q")  # no question: the run is not this app's to stop
+            # ctrl+q's action; not through pilot.press, which can wait forever on the animator of an app
+            # that has already shut down. No question asked: the run is not this app's to stop.
+            await app.run_action("quit")
         assert app.left_running == run_dir
         assert proc.poll() is None and run_state(run_dir).status == "running"
         assert not (run_dir / "control.json").exists()  # a viewer that quits asks nothing of the run
@@ -88,7 +90,7 @@ async def test_history_marks_live_runs_and_attaches_to_one(tiny_settings, tmp_pa
             assert history.runs[0].progress.startswith(" ")  # epoch and percentage beside the status
             await pilot.press("a")
             await wait_in_app(pilot, lambda: app.attached_to == run_dir and app.state == "running", "attached")
-            await pilot.press("ctrl+q")
+            await app.run_action("quit")
         assert proc.poll() is None
         request(run_dir, "stop")
         assert proc.wait(timeout=60) == 130
@@ -104,7 +106,7 @@ async def test_shift_f5_starts_a_run_in_the_background_and_attaches(tiny_setting
         run_dir = app.attached_to
         await wait_in_app(pilot, lambda: app.state == "running" and app.record.step_x, "the background run training")
         pid = process_info(run_dir)["pid"]
-        await pilot.press("ctrl+q")
+        await app.run_action("quit")
     assert app.left_running == run_dir and run_state(run_dir).status == "running"
     assert (run_dir / "output.log").is_file() and process_info(run_dir)["pid"] == pid
     request(run_dir, "stop")

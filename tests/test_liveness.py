@@ -153,11 +153,17 @@ def test_following_a_run_delivers_its_events_as_written(tiny_settings, tmp_path)
                                kwargs={"run_dir": str(run_dir)})
     trainer.start()
     wait_until(lambda: (run_dir / "process.json").is_file(), "the run to name its process")
-    delivered: list[ev.Event] = []
-    state = follow(run_dir, delivered.extend, threading.Event(), poll_s=0.02)
-    trainer.join()
-    assert state.status == "completed"
-    assert delivered == emitted  # every event, in order, none twice, including the end
+    views: list[list[ev.Event]] = [[], []]  # two viewers at once
+    states = []
+    viewers = [threading.Thread(target=lambda seen: states.append(follow(run_dir, seen.extend, threading.Event(),
+                                                                          poll_s=0.02)), args=(seen,))
+               for seen in views]
+    for viewer in viewers:
+        viewer.start()
+    for thread in (trainer, *viewers):
+        thread.join()
+    assert [s.status for s in states] == ["completed", "completed"]
+    assert views[0] == views[1] == emitted  # every event, in order, none twice, including the end
 
 
 def test_the_journal_reader_waits_for_the_end_of_a_line(tmp_path):
