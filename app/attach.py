@@ -67,12 +67,12 @@ class AttachActions:
         if self._detach is not None:
             self._detach.set()
 
-    def watch_ended(self, state: RunState) -> None:
-        """The attached run ended, was lost, or the app let go of it."""
+    def watch_ended(self, state: RunState) -> bool:
+        """The attached run ended or was lost (True), or the app let go of it (False)."""
         run_dir = self.attached_to
         self.attached_to = None
         if run_dir is None or (self._detach is not None and self._detach.is_set()):
-            return
+            return False
         if state.status in ("lost", "unfinished"):
             has_last = (run_dir / "last.pt").is_file()
             self.resumable = str(run_dir) if has_last else None
@@ -82,13 +82,14 @@ class AttachActions:
             self.notify(f"{run_dir.name}: {sentence}.", title="Run lost", severity="warning", timeout=15)
             self.exit_code = 1
             self.set_state("lost", sentence)
-            return
+            return True
         status = state.status if state.status in EXIT_CODES else "failed"
         self.exit_code = EXIT_CODES[status]
         self.resumable = str(run_dir) if status == "stopped" else None
         if status == "failed" and not read_summary(run_dir):
             self._explain_early_exit(run_dir, state)
         self.set_state(status, str(run_dir) + (" · F7 resumes it" if status == "stopped" else ""))
+        return True
 
     def _explain_early_exit(self, run_dir: Path, state: RunState) -> None:
         """A run that ended before training (bad settings, missing data): its own words, from output.log."""

@@ -134,7 +134,8 @@ class RunActions:
         if worker.group != "training" or event.state in (WorkerState.PENDING, WorkerState.RUNNING):
             return
         if event.state == WorkerState.SUCCESS and isinstance(worker.result, RunState):
-            self.watch_ended(worker.result)
+            if not self.watch_ended(worker.result):
+                return  # the app let go of the run because it is quitting: there is nothing to show
         elif event.state == WorkerState.SUCCESS:
             result = worker.result
             status = getattr(result, "status", None) or self.record.status

@@ -84,7 +84,7 @@ class TrainSettings:
     max_norm: float = setting(0.0, "Clip the gradient norm to this value (0 = no clipping).", low=0)
     label_smoothing: float = setting(0.1, "Label smoothing of the cross-entropy loss.", low=0, high=1, high_open=True)
     amp: str = setting("auto", "Mixed precision: auto, off, bf16 or fp16 (fp16 uses a GradScaler; CUDA only).", choices=AMP_MODES)
-    compile_mode: str = setting("off", "torch.compile mode for the classifier head and loss: off, default, reduce-overhead or max-autotune.", choices=COMPILE_MODES)
+    compile_mode: str = setting("off", "torch.compile mode for the model's head after the LSTM (dropout, flatten, linear; nn.LSTM stays eager): off, default, reduce-overhead or max-autotune.", choices=COMPILE_MODES)
     seed: int = setting(0, "Random seed for weights, split and shuffling.", low=0, high=2**32 - 1)
     log_every: int = setting(50, "Report training loss and accuracy every N optimizer steps.", low=1)
     val_log_every: int = setting(1, "Evaluate on the validation set every N epochs (and always after the last).", low=1)

@@ -84,7 +84,10 @@ def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: Dist
     data = data.to(device, pin=settings.data.pin_memory)
     optimizer = build_optimizer(model, settings.optim, device)
     scaler = torch.amp.GradScaler(device.type, enabled=precision.use_scaler)
-    train_model, compiled = _compile(model, settings.train.compile_mode)
+    directions = 2 if settings.model.bidirectional else 1
+    compiled = _compile(model, settings.train.compile_mode,
+                        torch.zeros(2, sequence_length, settings.model.hidden_size * directions, device=device))
+    train_model = model
     if dist_ctx.enabled:
         train_model = nn.parallel.DistributedDataParallel(
             train_model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -151,12 +154,24 @@ def sequence_shape(settings: Settings, image_shape: tuple[int, int, int]) -> tup
     return seq, inp
 
 
-def _compile(model: nn.Module, mode: str) -> tuple[nn.Module, str]:
+def _compile(model: nn.Module, mode: str, sample: torch.Tensor) -> str:
+    """Compile the model's head (model.head) in place; returns what was compiled, as Dynamo found it.
+
+    ``sample`` is an LSTM output of the right shape: Dynamo's dry run (explain) on it counts the graphs
+    and breaks, so the report says what it compiles, and a head it cannot trace stays eager."""
     if mode == "off":
-        return model, "nothing"
-    # Dynamo breaks the graph at nn.LSTM (cuDNN/oneDNN kernels); it compiles the dropout, head and reshape around it.
-    compiled = torch.compile(model, mode=mode, dynamic=False)
-    return compiled, f"model with mode={mode} (graph break at nn.LSTM: dropout and head compiled)"
+        return "nothing"
+    try:
+        found = torch._dynamo.explain(model.head)(sample)
+    except Exception as err:  # an unsupported backend or op: train eager, and say why
+        return f"nothing (Dynamo could not trace the head: {err.__class__.__name__}: {str(err).splitlines()[0][:120]})"
+    if found.graph_count == 0:
+        return "nothing (Dynamo found no graph in the head)"
+    model.head = torch.compile(model.head, mode=mode, dynamic=False)
+    breaks = f", {found.graph_break_count} graph break{'s' if found.graph_break_count != 1 else ''}" if found.graph_break_count else ""
+    return (f"the head after the LSTM (dropout, flatten, linear: {found.op_count} ops in "
+            f"{found.graph_count} graph{'s' if found.graph_count != 1 else ''}{breaks}) with mode={mode}; "
+            f"nn.LSTM runs eager")
 
 
 def train(job: Job, control: RunControl) -> str:

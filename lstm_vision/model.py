@@ -32,10 +32,14 @@ class LSTMClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (N, sequence_length, input_size)
         if self.own_cpu_kernel and torch.is_grad_enabled() and cpu_lstm.supports(self.LSTM, x):
-            out = _own_dropout(_own_lstm(self.LSTM, x), self.dropout.p, self.training)
-        else:
-            out = self.dropout(self.LSTM(x)[0])
-        return self.fc(out.flatten(1))
+            return self.head(_own_dropout(_own_lstm(self.LSTM, x), self.dropout.p, self.training), dropped=True)
+        return self.head(self.LSTM(x)[0])
+
+    def head(self, out: torch.Tensor, dropped: bool = False) -> torch.Tensor:
+        """Everything after the LSTM: dropout (unless the own kernel's already did it), flatten, linear.
+        It is what torch.compile compiles (engine.compile_head): Dynamo cannot trace into nn.LSTM's
+        cuDNN / oneDNN kernels, and tracing the whole model fails at them."""
+        return self.fc((out if dropped else self.dropout(out)).flatten(1))
 
 
 # torch.compile would unroll the kernel's time loop into one huge graph: it stays eager, like nn.LSTM.

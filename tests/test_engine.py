@@ -194,12 +194,17 @@ def test_bf16_and_pixelwise_sequences_run(tiny_settings):
     assert (started.sequence_length, started.input_size) == (112, 7)
 
 
-def test_compile_path_runs(tiny_settings):
+def test_compile_compiles_the_head_and_says_what_it_compiled(tiny_settings):
+    from torch._dynamo.utils import counters
     tiny_settings.train.compile_mode, tiny_settings.train.epochs = "default", 1
+    counters.clear()
     rec = Recorder()
     result = run(tiny_settings, rec, RunControl())
     assert result.status == "completed"
-    assert "mode=default" in rec.of(ev.RunStarted)[0].compiled
+    compiled = rec.of(ev.RunStarted)[0].compiled
+    assert compiled.startswith("the head after the LSTM") and "in 1 graph" in compiled and "mode=default" in compiled
+    assert counters["stats"]["unique_graphs"] >= 1  # Dynamo really produced the graph that training ran
+    assert not counters["graph_break"]  # and did not fall back to eager at a break
 
 
 def test_gradient_accumulation_and_clipping_match_plain_steps(tiny_settings):
