@@ -111,15 +111,14 @@ def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: Dist
     else:
         folder, journal, beacon = folder or Path(run_dir or settings.output.dir), None, None
         emit_all = _discard
-    run_dir = folder
 
     job = Job(settings, dist_ctx, device, precision, data, model, train_model, optimizer, scaler, batcher,
-              run_dir, emit_all, compiled, journal=journal, beacon=beacon)
+              folder, emit_all, compiled, journal=journal, beacon=beacon)
     if state is not None:
         restore(job, state)
     train_n, val_n, test_n = len(data.train), len(data.val), len(data.test)
     emit_all(ev.RunStarted(
-        str(run_dir), str(device), device_name(device), precision.name, settings.train.compile_mode, compiled,
+        str(folder), str(device), device_name(device), precision.name, settings.train.compile_mode, compiled,
         dist_ctx.world_size, count_parameters(model), train_n, val_n, test_n, settings.train.epochs, job.epoch,
         batcher.steps_per_epoch, settings.train.batch_size, sequence_length, input_size, data.num_classes,
         settings.data.dataset))
