@@ -157,6 +157,13 @@ def check_dataset_name(name: str) -> None:
                         f"(emnist splits: {', '.join(EMNIST_SPLITS)}).")
 
 
+def check_run_name(name: str) -> None:
+    """A run's folder is one plain name inside output.dir: a path would write the run elsewhere."""
+    if name and (name in (".", "..") or "/" in name or "\\" in name or name != name.strip() or "\x00" in name):
+        raise SettingsError(f"output.run_name must be one plain folder name (no '/', no '..', no surrounding spaces), "
+                            f"not {name!r}; output.dir chooses where runs go.")
+
+
 def _describe_range(meta: dict) -> str:
     low, high = meta["low"], meta["high"]
     lo = "" if low is None else (f"> {low:g}" if meta["low_open"] else f">= {low:g}")
@@ -186,6 +193,8 @@ def check_value(section: str, key: str, value: Any) -> Any:
             raise SettingsError(f"{name} must be one of {', '.join(meta['choices'])}, not {value!r}.")
         if name == "data.dataset":
             check_dataset_name(value)
+        if name == "output.run_name":
+            check_run_name(value)
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SettingsError(f"{name} must be a {'whole number' if kind is int else 'number'}, not {value!r}.")
@@ -272,7 +281,7 @@ def _plain(value: Any) -> Any:
 def read_toml(path: str | Path) -> tomlkit.TOMLDocument:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # Windows editors start files with a byte-order mark
     except FileNotFoundError:
         raise SettingsError(f"Settings file {path} does not exist.") from None
     except (OSError, UnicodeDecodeError) as err:

@@ -29,6 +29,13 @@ def load_folder(settings: DataSettings, seed: int) -> tuple[ImageSet, ImageSet, 
     return (*_hold_out(everything, seed), classes)
 
 
+def _at_least_two_classes(folder: Path, classes: list[str]) -> None:
+    if len(classes) < 2:
+        found = f"only {classes[0]!r}" if classes else "none"
+        raise DataError(f"{folder} has {found} as class folder(s); a classifier needs at least two sub-folders of "
+                        f"images, one per class.")
+
+
 def _hold_out(data: ImageSet, seed: int) -> tuple[ImageSet, ImageSet]:
     order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed + 1))
     cut = max(1, int(round(len(data) * TEST_FRACTION)))
@@ -55,6 +62,7 @@ def _decode_tree(folder: Path, settings: DataSettings) -> tuple[ImageSet, list[s
         tree = ImageFolder(str(folder), loader=open_image, transform=transform)
     except FileNotFoundError as err:
         raise DataError(f"No images found in {folder}: it must hold one sub-folder per class with .png/.jpg files ({err}).") from None
+    _at_least_two_classes(folder, list(tree.classes))
     loader = torch.utils.data.DataLoader(tree, batch_size=256, num_workers=settings.num_workers)
     images, labels = [], []
     for batch, targets in loader:

@@ -53,8 +53,10 @@ def memory_text(event: ev.ResourcesSampled | None) -> str:
 def confusion_text(matrix: list[list[int]], class_names: list[str]) -> str:
     width = max(5, *(len(str(v)) for row in matrix for v in row), *(len(n) for n in class_names)) + 1
     names = [n[:width - 1] for n in class_names]
-    lines = ["true \\ predicted".ljust(width) + "".join(n.rjust(width) for n in names)]
-    lines += [name.ljust(width) + "".join(str(v).rjust(width) for v in row) for name, row in zip(names, matrix)]
+    corner = "true \\ predicted"
+    first = max(len(corner), *(len(n) for n in names)) + 1  # the row names' column fits its header too
+    lines = [corner.ljust(first) + "".join(n.rjust(width) for n in names)]
+    lines += [name.ljust(first) + "".join(str(v).rjust(width) for v in row) for name, row in zip(names, matrix)]
     return "\n".join(lines)
 
 

@@ -175,3 +175,19 @@ def test_form_and_set_text_refuse_numbers_python_would_take(section, key, text):
     assert f"{section}.{key}" in str(err.value)
     with pytest.raises(SettingsError):
         apply_overrides(Settings(), [f"{section}.{key}={text}"])
+
+
+def test_a_settings_file_with_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "settings.toml"
+    path.write_bytes(b"\xef\xbb\xbf[train]\nepochs = 3\n")  # as Windows editors save UTF-8
+    assert load_settings(path).train.epochs == 3
+
+
+@pytest.mark.parametrize("name", ["../../x", "/tmp/x", "..", "a/b"])
+def test_run_name_must_be_one_plain_folder_name(name, tmp_path):
+    with pytest.raises(SettingsError, match="output.run_name must be one plain folder name"):
+        apply_overrides(Settings(), [f"output.run_name={name}"])
+    path = tmp_path / "settings.toml"
+    path.write_text(f'[output]\nrun_name = "{name}"\n')
+    with pytest.raises(SettingsError, match="output.run_name must be one plain folder name"):
+        load_settings(path)

@@ -74,3 +74,12 @@ def test_dataset_names():
         check_dataset_name(name)
     with pytest.raises(SettingsError, match="emnist splits"):
         check_dataset_name("emnist-foo")
+
+
+def test_a_folder_set_with_one_class_is_refused_naming_the_folder(tmp_path):
+    from PIL import Image
+    (tmp_path / "only" / "cats").mkdir(parents=True)
+    for i in range(4):
+        Image.new("L", (8, 8), color=i * 40).save(tmp_path / "only" / "cats" / f"{i}.png")
+    with pytest.raises(SettingsError, match=r"/only has only 'cats' as class folder.*at least two sub-folders"):
+        load_data(DataSettings(dataset="folder", root=str(tmp_path / "only")), seed=0)

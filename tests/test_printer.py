@@ -93,3 +93,10 @@ def test_a_pipe_closed_early_ends_the_printing_not_the_run(mnist_root, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr
     assert json.loads((tmp_path / "cli" / "summary.json").read_text())["status"] == "completed"
+
+
+def test_the_confusion_matrix_header_lines_up_with_class_names():
+    from lstm_vision.printer import confusion_text
+    lines = confusion_text([[5, 1], [0, 7]], ["cat", "dog"]).splitlines()
+    assert len({len(line) for line in lines}) == 1  # every line as wide: the header's columns sit over the counts
+    assert lines[0].index("cat") + len("cat") == lines[1].index("5") + 1 == lines[2].index("0") + 1
