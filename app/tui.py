@@ -262,9 +262,7 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, App[int]):
             results.show_matrix(ev.confusion_matrix, self._class_names())
             self.log_panel.add("Run completed.", "app")
             self.action_show_tab("results")
-        elif isinstance(ev, RunStopped):
-            self.resumable = str(Path(ev.checkpoint).parent) if ev.checkpoint else (
-                self.record.started.run_dir if self.record.started else None)
+        elif isinstance(ev, RunStopped):  # what F7 resumes is set once, from the run's outcome (on_worker_state_changed)
             self.log_panel.add(f"Stopped; checkpoint {ev.checkpoint}. F7 resumes this run.", "warning")
             self.query_one(ResultsView).show_summary(ev.summary, "stopped", self._run_title())
         elif isinstance(ev, RunFailed):
