@@ -38,6 +38,11 @@ def summary_text(summary: dict, status: str = "completed") -> Text:
         bits.append(f"{summary['train_samples_per_s']:,.0f} samples/s")
     if bits:
         text.append("\n" + " · ".join(bits), style="dim")
+    classes = summary.get("per_class") or []
+    if classes and summary.get("macro_f1") is not None:
+        weakest = sorted(classes, key=lambda r: r["f1"])[:3]
+        text.append(f"\nmacro F1 {fmt_pct(summary['macro_f1'])} · weakest: "
+                    + ", ".join(f"{r['class']} {fmt_pct(r['f1'])}" for r in weakest), style="dim")
     return text
 
 

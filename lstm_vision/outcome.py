@@ -13,7 +13,10 @@ from lstm_vision.config import SettingsError
 from lstm_vision.devices import device_name
 from lstm_vision.distributed import record_failure
 from lstm_vision.job import Job, NonFiniteLoss, RunResult, report_evaluation, save
+from lstm_vision.fsutil import atomic_write_text
+from lstm_vision.metrics import macro, per_class, per_class_csv
 from lstm_vision.model import count_parameters
+from lstm_vision.provenance import provenance
 from lstm_vision.rundir import write_confusion_matrix, write_summary
 
 
@@ -28,8 +31,11 @@ def finish(job: Job, status: str) -> RunResult:
     test, matrix, preview = report_evaluation(job, "test", job.data.test, confusion=True)
     train = report_evaluation(job, "train", job.data.train)
     summary = build_summary(job, "completed", test=(test.correct, test.total), train=(train.correct, train.total))
+    classes = per_class(matrix, job.data.class_names)
+    summary["per_class"], summary["macro_f1"] = classes, macro(classes, "f1")
     if job.dist.is_main:
         write_confusion_matrix(job.run_dir, matrix, job.data.class_names)
+        atomic_write_text(job.run_dir / "per_class.csv", per_class_csv(classes))
         job.emit(_preview_event(job, preview))
     _write_summary(job, summary)
     job.emit(ev.RunFinished(summary, matrix))
@@ -90,7 +96,7 @@ def build_summary(job: Job, status: str, test: tuple[int, int] | None = None,
         "parameters": count_parameters(job.model), "peak_host_rss_bytes": resources.peak_host_rss_bytes(),
         "peak_gpu_allocated_bytes": max([gpu["peak_allocated_bytes"], *(job.rank_peaks or [])]) if gpu else None,
         "peak_gpu_allocated_bytes_per_rank": job.rank_peaks,
-        "run_dir": str(job.run_dir),
+        "run_dir": str(job.run_dir), "provenance": provenance(),
     }
 
 

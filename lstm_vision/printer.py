@@ -8,6 +8,7 @@ import shutil
 from typing import IO, Callable
 
 from lstm_vision import events as ev
+from lstm_vision.metrics import per_class_text
 
 
 def format_duration(seconds: float | None) -> str:
@@ -192,6 +193,8 @@ class Printer:
                 self.line(f"{label} data: Got {r.correct}/{r.total} with accuracy {100 * r.accuracy:.2f} %")
         names = self.class_names or [str(i) for i in range(len(e.confusion_matrix))]
         self.line("Confusion matrix (rows: true class, columns: predicted):\n" + confusion_text(e.confusion_matrix, names))
+        if e.summary.get("per_class"):
+            self.line("Per class (test set):\n" + per_class_text(e.summary["per_class"]))
         s = e.summary
         rate = s.get("train_samples_per_s")
         self.line(f"Completed: {plural(s['epochs_completed'], 'epoch')}, training time {s['train_time_s']:.1f} s"

@@ -185,3 +185,11 @@ async def test_counts_of_one_are_singular():
         progress.show_started(run_started("run", epochs=1, steps=1))
         await pilot.pause()
         assert "1 epoch × 1 step," in str(progress.run_line.render())
+
+
+def test_results_summary_names_macro_f1_and_the_weakest_classes():
+    from app.results import summary_text
+    rows = [{"class": str(k), "precision": 0.99, "recall": 0.99, "f1": 0.99 - k / 100, "support": 100} for k in range(10)]
+    text = summary_text({"test_correct": 990, "test_total": 1000, "test_accuracy": 0.99, "per_class": rows,
+                         "macro_f1": 0.945}).plain
+    assert "macro F1 94.50%" in text and "weakest: 9 90.00%, 8 91.00%, 7 92.00%" in text

@@ -1,6 +1,9 @@
 import csv
 import json
 import os
+import platform
+import socket
+import sys
 
 import pytest
 import torch
@@ -267,3 +270,24 @@ def test_missing_data_names_files_and_folder(tiny_settings, tmp_path):
     text = str(err.value)
     assert "train-images-idx3-ubyte" in text and str(tmp_path / "nowhere" / "MNIST" / "raw") in text
     assert "data.download = true" in text
+
+
+def test_summary_holds_per_class_figures_and_where_the_run_came_from(tiny_settings, capsys):
+    import re
+    from lstm_vision.printer import Printer
+    tiny_settings.train.epochs = 1
+    result = run(tiny_settings, Printer(sys.stdout), RunControl())
+    summary = json.loads(open(f"{result.run_dir}/summary.json").read())
+    rows = summary["per_class"]
+    assert len(rows) == 10 and sum(r["support"] for r in rows) == summary["test_total"]
+    assert round(sum(r["recall"] * r["support"] for r in rows)) == summary["test_correct"]  # recall = right / support
+    assert summary["macro_f1"] == pytest.approx(sum(r["f1"] for r in rows) / 10)
+    assert all(0 <= r[k] <= 1 for r in rows for k in ("precision", "recall", "f1"))
+    lines = open(f"{result.run_dir}/per_class.csv").read().splitlines()
+    assert lines[0] == "class,precision,recall,f1,support" and len(lines) == 11
+    printed = capsys.readouterr().out
+    assert "Per class (test set):" in printed and "macro avg" in printed
+    prov = summary["provenance"]
+    assert prov["torch"] == torch.__version__ and prov["python"] == platform.python_version()
+    assert prov["host"] == socket.gethostname() and prov["lstm_vision"] and prov["command"]
+    assert prov["git_commit"] is None or re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", prov["git_commit"])
