@@ -18,6 +18,7 @@ from lstm_vision.devices import Precision
 from lstm_vision.distributed import DistContext, all_reduce_sum
 
 PREVIEW_IMAGES = 24  # test images (with predictions) sent to the app's image grid
+MISTAKES = 32  # misclassified test images kept for mistakes.png
 
 
 class Batcher:
@@ -61,7 +62,8 @@ def evaluate(model: nn.Module, data: ImageSet, batcher: Batcher, precision: Prec
              label_smoothing: float, num_classes: int, dist: DistContext, confusion: bool = False,
              interrupt: Callable[[], bool] | None = None):
     """Loss, correct and total over ``data`` (all ranks together); with ``confusion`` also the confusion
-    matrix (rows true, columns predicted) and a preview (images, labels, predictions) of the first batch.
+    matrix (rows true, columns predicted), a preview (images, labels, predictions) of the first batch and
+    up to MISTAKES of this rank's misclassified images as (images, labels, predictions, confidences).
     ``interrupt`` (the same on every rank) is asked after each full batch; True raises EvaluationInterrupted."""
     was_training = model.training
     model.eval()
@@ -69,6 +71,8 @@ def evaluate(model: nn.Module, data: ImageSet, batcher: Batcher, precision: Prec
     sums = torch.zeros(2, device=device, dtype=torch.float64)
     matrix = torch.zeros(num_classes * num_classes, device=device, dtype=torch.int64)
     preview = None
+    mistakes: list[tuple[torch.Tensor, ...]] = []
+    kept = 0
     # A collective in ``interrupt`` must be met by every rank: ask it only in the batches all ranks have.
     asks = len(data) // dist.world_size // batch_size
     for i, idx in enumerate(torch.arange(dist.rank, len(data), dist.world_size, device=device).split(batch_size)):
@@ -82,6 +86,12 @@ def evaluate(model: nn.Module, data: ImageSet, batcher: Batcher, precision: Prec
             matrix += torch.bincount(y * num_classes + predicted, minlength=num_classes * num_classes)
             if preview is None:
                 preview = (data.images[idx[:PREVIEW_IMAGES]].cpu(), y[:PREVIEW_IMAGES].cpu(), predicted[:PREVIEW_IMAGES].cpu())
+            if kept < MISTAKES:  # the final test pass only: its device sync per batch stops once enough are kept
+                wrong = (predicted != y).nonzero().flatten()[:MISTAKES - kept]
+                if len(wrong):
+                    confidence = logits[wrong].softmax(1).gather(1, predicted[wrong, None]).flatten()
+                    mistakes.append((data.images[idx[wrong]].cpu(), y[wrong].cpu(), predicted[wrong].cpu(), confidence.cpu()))
+                    kept += len(wrong)
         if interrupt is not None and i < asks and interrupt():
             model.train(was_training)
             raise EvaluationInterrupted
@@ -92,4 +102,5 @@ def evaluate(model: nn.Module, data: ImageSet, batcher: Batcher, precision: Prec
     if not confusion:
         return loss, correct, total_n
     all_reduce_sum(matrix, dist)
-    return loss, correct, total_n, matrix.view(num_classes, num_classes).tolist(), preview
+    wrong = tuple(torch.cat(parts) for parts in zip(*mistakes)) if mistakes else None
+    return loss, correct, total_n, matrix.view(num_classes, num_classes).tolist(), preview, wrong

@@ -28,7 +28,7 @@ from lstm_vision.distributed import DistContext, all_reduce_max, all_reduce_sum,
 from lstm_vision.job import Job, NonFiniteLoss, RunResult, report_evaluation, restore, sample_resources, save
 from lstm_vision.model import build_model, count_parameters
 from lstm_vision.optim import build_optimizer, lr_at
-from lstm_vision.outcome import fail, finish
+from lstm_vision.outcome import draw_pictures, fail, finish
 from lstm_vision.liveness import Beacon
 from lstm_vision.printer import plural
 from lstm_vision.resume import prepare_resume
@@ -334,6 +334,7 @@ def end_epoch(job: Job, epoch_time: float, lr: float, interrupt: Callable[[], bo
         save(job, "periodic")
     if not stopped:  # a stopped run's last.pt is saved once, as it ends (outcome.finish)
         save(job, "last")
+        draw_pictures(job)
     sample_resources(job, force=True)
     return not stopped
 

@@ -61,6 +61,7 @@ class Job:
     partial: dict[str, float] = field(default_factory=dict)  # this epoch so far: loss, correct, seen sums and seconds
     last_resources: float = 0.0
     last_progress: float = 0.0
+    last_curves: float = 0.0  # when curves.png was last drawn (time.monotonic)
     journal: Journal | None = None  # metrics.jsonl, rank 0 only
     beacon: Beacon | None = None  # process.json and control requests, rank 0 only
     rank_peaks: list[int] | None = None  # every rank's peak GPU memory, gathered at the last sample

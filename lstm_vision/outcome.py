@@ -24,11 +24,12 @@ def finish(job: Job, status: str) -> RunResult:
     """Test (and train) accuracy, confusion matrix, summary. A stopped run saves last.pt and skips the test."""
     if status == "stopped":
         save(job, "last")
+        draw_pictures(job, force=True)
         summary = build_summary(job, "stopped")
         _write_summary(job, summary)
         job.emit(ev.RunStopped(summary, str(job.run_dir / "last.pt")))
         return RunResult("stopped", str(job.run_dir), 130, summary)
-    test, matrix, preview = report_evaluation(job, "test", job.data.test, confusion=True)
+    test, matrix, preview, mistakes = report_evaluation(job, "test", job.data.test, confusion=True)
     train = report_evaluation(job, "train", job.data.train)
     summary = build_summary(job, "completed", test=(test.correct, test.total), train=(train.correct, train.total))
     classes = per_class(matrix, job.data.class_names)
@@ -37,9 +38,36 @@ def finish(job: Job, status: str) -> RunResult:
         write_confusion_matrix(job.run_dir, matrix, job.data.class_names)
         atomic_write_text(job.run_dir / "per_class.csv", per_class_csv(classes))
         job.emit(_preview_event(job, preview))
+        draw_pictures(job, matrix, mistakes)
     _write_summary(job, summary)
     job.emit(ev.RunFinished(summary, matrix))
     return RunResult("completed", str(job.run_dir), 0, summary)
+
+
+CURVES_EVERY_S = 60.0  # at epoch ends curves.png is redrawn at most this often: drawing takes ~0.5 s
+
+
+def draw_pictures(job: Job, matrix: list[list[int]] | None = None, mistakes=None, force: bool = False) -> None:
+    """curves.png (at an epoch's end: when the last one is a minute old), and at the end of the run also
+    confusion_matrix.png and mistakes.png. Rank 0 only; a picture that fails is one warning, not a failure."""
+    import time
+
+    from lstm_vision import plots
+
+    final = matrix is not None
+    if not job.dist.is_main or (not (final or force) and time.monotonic() - job.last_curves < CURVES_EVERY_S):
+        return
+    job.last_curves = time.monotonic()
+    names = job.data.class_names
+    try:
+        plots.draw_curves(job.run_dir)
+        if final:
+            plots.draw_confusion(job.run_dir, matrix, names)
+            images, labels, predicted, confidence = mistakes if mistakes is not None else ([], [], [], [])
+            plots.draw_mistakes(job.run_dir, images, list(map(int, labels)), list(map(int, predicted)),
+                                list(map(float, confidence)), names)
+    except Exception as err:  # matplotlib missing or failing must not cost the run
+        job.emit(ev.LogMessage("warning", f"Pictures not drawn in {job.run_dir}: {err.__class__.__name__}: {err}"))
 
 
 def _preview_event(job: Job, preview: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> ev.PredictionsSampled:
