@@ -33,6 +33,7 @@ from lstm_vision.liveness import Beacon
 from lstm_vision.printer import plural
 from lstm_vision.resume import prepare_resume
 from lstm_vision.rundir import Journal, create_run_dir, run_dir_of, use_run_dir, write_settings
+from lstm_vision.tensorboard import TensorBoardLog, check_available
 
 PROGRESS_PERIOD_S = 1.0
 
@@ -55,12 +56,15 @@ def run(settings: Settings, emit: Callable[[ev.Event], None], control: RunContro
             job.beacon.close(result.exit_code if result is not None else 1)
         if job.journal is not None:
             job.journal.close()  # the app runs many runs in one process: no file handle per run left open
+        if job.tensorboard is not None:
+            job.tensorboard.close()
         cleanup()
     return result
 
 
 def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: DistContext,
             resume: str | None, run_dir: str | None = None, control: RunControl | None = None) -> Job:
+    check_available(settings)  # output.tensorboard without the package: refused before anything starts
     device = resolve_device(settings.system.device, dist_ctx.local_rank)
     precision = resolve_precision(settings.train.amp, device)
     threads = configure_threads(settings, device, dist_ctx.world_size)
@@ -104,16 +108,19 @@ def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: Dist
         # The folder names its process before its journal has a line, so that no viewer ever sees the one without the other.
         beacon = Beacon(folder, control or RunControl()).start()
         journal: Journal | None = Journal(folder / "metrics.jsonl")
+        tensorboard = TensorBoardLog(folder, settings) if settings.output.tensorboard else None
 
         def emit_all(event: ev.Event) -> None:
             journal.write(event)  # progress too: a viewer that follows the journal moves once a second
+            if tensorboard is not None:
+                tensorboard(event)
             emit(event)
     else:
-        folder, journal, beacon = folder or Path(run_dir or settings.output.dir), None, None
+        folder, journal, beacon, tensorboard = folder or Path(run_dir or settings.output.dir), None, None, None
         emit_all = _discard
 
     job = Job(settings, dist_ctx, device, precision, data, model, train_model, optimizer, scaler, batcher,
-              folder, emit_all, compiled, journal=journal, beacon=beacon)
+              folder, emit_all, compiled, journal=journal, beacon=beacon, tensorboard=tensorboard)
     if state is not None:
         restore(job, state)
     train_n, val_n, test_n = len(data.train), len(data.val), len(data.test)

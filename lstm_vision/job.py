@@ -64,6 +64,7 @@ class Job:
     last_curves: float = 0.0  # when curves.png was last drawn (time.monotonic)
     journal: Journal | None = None  # metrics.jsonl, rank 0 only
     beacon: Beacon | None = None  # process.json and control requests, rank 0 only
+    tensorboard: Any = None  # tensorboard.TensorBoardLog when output.tensorboard, rank 0 only
     rank_peaks: list[int] | None = None  # every rank's peak GPU memory, gathered at the last sample
 
 
