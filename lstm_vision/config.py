@@ -63,7 +63,8 @@ class ModelSettings:
     hidden_size: int = setting(256, "Hidden units of each LSTM layer (per direction).", low=1, high=8192)
     num_layers: int = setting(3, "Stacked LSTM layers.", low=1, high=16)
     bidirectional: bool = setting(True, "Read each sequence in both directions.")
-    dropout: float = setting(0.2, "Dropout between LSTM layers and on the LSTM outputs.", low=0, high=1, high_open=True)
+    dropout: float = setting(0.2, "Dropout on the LSTM's outputs, before the linear layer (as the reference's dropout_rate).", low=0, high=1, high_open=True)
+    lstm_dropout: float = setting(0.0, "Dropout between stacked LSTM layers (nn.LSTM's dropout; the reference has none).", low=0, high=1, high_open=True)
 
 
 @dataclass
@@ -86,8 +87,8 @@ class TrainSettings:
     amp: str = setting("auto", "Mixed precision: auto, off, bf16 or fp16 (fp16 uses a GradScaler; CUDA only).", choices=AMP_MODES)
     compile_mode: str = setting("off", "torch.compile mode for the model's head after the LSTM (dropout, flatten, linear; nn.LSTM stays eager): off, default, reduce-overhead or max-autotune.", choices=COMPILE_MODES)
     seed: int = setting(0, "Random seed for weights, split and shuffling.", low=0, high=2**32 - 1)
-    log_every: int = setting(50, "Report training loss and accuracy every N optimizer steps.", low=1)
-    val_log_every: int = setting(1, "Evaluate on the validation set every N epochs (and always after the last).", low=1)
+    log_every: int = setting(50, "Report training loss and accuracy every N optimizer steps (and at least every 2 s, for the charts).", low=1)
+    val_log_every: int = setting(1, "Evaluate on the validation set every N epochs (and always after the last); best.pt is chosen among these.", low=1)
     eval_batch_size: int = setting(1024, "Samples per batch when evaluating.", low=1, high=1 << 20)
     checkpoint_every: int = setting(0, "Also keep a checkpoint every N epochs as epoch-NNN.pt (0 = only best.pt and last.pt).", low=0)
     load_checkpoint: str = setting("", "Checkpoint to start from (weights only; use --resume to continue a run). Empty = none.")
@@ -100,7 +101,7 @@ class SystemSettings:
     threads: int = setting(0, "CPU threads for PyTorch (0 = the cores this process may use).", low=0, high=1024)
     lstm_kernel: str = setting("auto", "LSTM kernel: auto (lstm-vision's own for CPU training in fp32, nn.LSTM otherwise) or pytorch (always nn.LSTM).", choices=LSTM_KERNELS)
     nproc: int = setting(1, "Processes on this machine; more than 1 launches torchrun with DDP.", low=1, high=1024)
-    ddp: bool = setting(False, "Use DistributedDataParallel (implied when nproc > 1 or under torchrun).")
+    ddp: bool = setting(False, "DistributedDataParallel with one process per visible GPU, as the reference's use_ddp (nproc > 1 sets the count yourself, on CPUs too; under torchrun DDP is implied).")
     backend: str = setting("auto", "DDP backend: auto (nccl on CUDA, gloo on CPU), gloo or nccl.", choices=BACKENDS)
     master_addr: str = setting("127.0.0.1", "Address of the rank-0 process for DDP launched by lstm-vision.")
     master_port: int = setting(29500, "Port of the rank-0 process for DDP launched by lstm-vision (0 = pick a free one).", low=0, high=65535)

@@ -5,15 +5,30 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
-from lstm_vision.config import Settings
+from lstm_vision.config import Settings, SettingsError
 
 
 def runner_for(settings: Settings) -> Callable[..., Any]:
     """engine.run in this process, or the torchrun launcher when more than one process is asked for
     (and this process is not already a rank that torchrun started). Both take
-    (settings, emit, control, resume=None, run_dir=None) and return a RunResult."""
+    (settings, emit, control, resume=None, run_dir=None) and return a RunResult.
+
+    ``system.ddp = true`` with ``nproc = 1`` means what the reference's use_ddp meant, one process per
+    visible GPU: ``settings.system.nproc`` is set to that count here, so the run's settings.toml says it."""
+    if "RANK" not in os.environ and settings.system.ddp and settings.system.nproc == 1:
+        settings.system.nproc = _visible_gpus()
     if settings.system.nproc > 1 and "RANK" not in os.environ:
         from lstm_vision.launcher import launch_local
         return launch_local
     from lstm_vision.engine import run
     return run
+
+
+def _visible_gpus() -> int:
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count == 0:
+        raise SettingsError("system.ddp = true runs one process per GPU and this machine has none; set "
+                            "system.nproc = N for N CPU processes (or system.ddp = false).")
+    return count

@@ -191,3 +191,29 @@ def test_run_name_must_be_one_plain_folder_name(name, tmp_path):
     path.write_text(f'[output]\nrun_name = "{name}"\n')
     with pytest.raises(SettingsError, match="output.run_name must be one plain folder name"):
         load_settings(path)
+
+
+def test_the_reference_preset_is_the_reference_run():
+    from lstm_vision.config import preset_path
+    s = load_settings(preset_path("reference"))
+    assert (s.model.hidden_size, s.model.num_layers, s.model.bidirectional) == (256, 3, True)
+    assert (s.model.dropout, s.model.lstm_dropout) == (0.2, 0.0)
+    assert (s.optim.learning_rate, s.optim.schedule, s.optim.weight_decay) == (2e-3, "constant", 0.0)
+    assert (s.optim.betas, s.optim.eps) == ([0.9, 0.999], 1e-8)
+    assert (s.train.label_smoothing, s.train.amp, s.train.epochs, s.train.batch_size) == (0.1, "fp16", 15, 16384)
+    assert s.data.train_split == pytest.approx(5 / 6)
+
+
+def test_ddp_means_one_process_per_gpu_and_says_so_without_one(monkeypatch):
+    import torch
+    from lstm_vision.runner import runner_for
+    monkeypatch.delenv("RANK", raising=False)
+    s = Settings()
+    s.system.ddp = True
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SettingsError, match="system.ddp = true runs one process per GPU and this machine has none"):
+        runner_for(s)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    from lstm_vision.launcher import launch_local
+    assert runner_for(s) is launch_local and s.system.nproc == 4

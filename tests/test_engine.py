@@ -291,3 +291,12 @@ def test_summary_holds_per_class_figures_and_where_the_run_came_from(tiny_settin
     assert prov["torch"] == torch.__version__ and prov["python"] == platform.python_version()
     assert prov["host"] == socket.gethostname() and prov["lstm_vision"] and prov["command"]
     assert prov["git_commit"] is None or re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", prov["git_commit"])
+
+
+def test_dropout_is_on_the_lstm_outputs_and_between_layers_only_when_asked():
+    from lstm_vision.config import ModelSettings
+    from lstm_vision.model import build_model
+    model = build_model(ModelSettings(hidden_size=8, num_layers=3, dropout=0.2), 28, 28, 10)
+    assert model.LSTM.dropout == 0.0 and model.dropout.p == 0.2  # the reference's placement
+    model = build_model(ModelSettings(hidden_size=8, num_layers=3, dropout=0.2, lstm_dropout=0.3), 28, 28, 10)
+    assert model.LSTM.dropout == 0.3 and model.dropout.p == 0.2
