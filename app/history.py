@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from textual.widgets.data_table import CellDoesNotExist
 from lstm_vision.events import StepLogged, StepProgressed
 from lstm_vision.follow import last_progress
 from lstm_vision.liveness import LIVE, run_state
+from lstm_vision.rundir import read_summary
 from app.charts import ChartPair
 from app.record import RunRecord, fmt_duration, fmt_pct
 
@@ -39,14 +39,6 @@ class RunInfo:
     @property
     def name(self) -> str:
         return self.path.name
-
-
-def read_summary(run_dir: Path) -> dict:
-    try:
-        data = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
 
 
 def scan_runs(output_dir: str | Path) -> list[RunInfo]:
@@ -79,21 +71,6 @@ def progress_text(progress: StepProgressed | StepLogged | None) -> str:
         return ""
     epochs = progress.total_steps // max(progress.steps_per_epoch, 1)
     return f" {progress.epoch}/{epochs} {100 * progress.global_step / max(progress.total_steps, 1):.0f}%"
-
-
-def read_confusion(run_dir: Path) -> list[list[int]]:
-    try:
-        lines = (run_dir / "confusion_matrix.csv").read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return []
-    rows = []
-    for line in lines:
-        cells = [c.strip() for c in line.split(",")]
-        try:
-            rows.append([int(c) for c in cells if c])
-        except ValueError:
-            continue  # a header line
-    return rows if rows and all(len(r) == len(rows) for r in rows) else []
 
 
 class HistoryView(Vertical):

@@ -24,7 +24,8 @@ from app.attach import AttachActions
 from app.charts import ChartPair
 from app.files import SettingsFileActions
 from app.form import SettingsForm
-from app.history import HistoryView, read_confusion, read_summary
+from lstm_vision.rundir import read_confusion, read_summary
+from app.history import HistoryView
 from app.panels import LogPanel, MemoryPanel, RunProgress, StatusLine
 from app.record import RunRecord
 from app.runs import ACTIVE, RunActions

@@ -43,7 +43,7 @@ from lstm_vision.control import RunControl
 from lstm_vision.devices import resolve_device
 from lstm_vision.distributed import resolve_backend
 from lstm_vision.job import RunResult
-from lstm_vision.fsutil import atomic_write_text
+from lstm_vision.rundir import write_summary
 from lstm_vision.rankfailure import RankFailure, first_failure, timeout_hint, write_error_log
 
 PAUSE_SIGNAL, RESUME_SIGNAL = signal.SIGUSR1, signal.SIGUSR2
@@ -349,9 +349,10 @@ def _failure_message(failure: RankFailure | None, final: ev.Event | None, return
 
 
 def _keep_summary(run_dir: Path, summary: dict) -> None:
+    """Rank 0 wrote one: it gets the launcher's word on how the ranks ended."""
     if (run_dir / "summary.json").is_file():
         try:
-            atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+            write_summary(run_dir, summary)
         except OSError:
             pass
 

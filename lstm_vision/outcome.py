@@ -13,11 +13,10 @@ from lstm_vision.config import SettingsError
 from lstm_vision.devices import device_name
 from lstm_vision.distributed import record_failure
 from lstm_vision.job import Job, NonFiniteLoss, RunResult, report_evaluation, save
-from lstm_vision.fsutil import atomic_write_text
-from lstm_vision.metrics import macro, per_class, per_class_csv
+from lstm_vision.metrics import macro, per_class
 from lstm_vision.model import count_parameters
 from lstm_vision.provenance import provenance
-from lstm_vision.rundir import write_confusion_matrix, write_summary
+from lstm_vision.rundir import write_confusion_matrix, write_per_class, write_summary
 
 
 def finish(job: Job, status: str) -> RunResult:
@@ -36,7 +35,7 @@ def finish(job: Job, status: str) -> RunResult:
     summary["per_class"], summary["macro_f1"] = classes, macro(classes, "f1")
     if job.dist.is_main:
         write_confusion_matrix(job.run_dir, matrix, job.data.class_names)
-        atomic_write_text(job.run_dir / "per_class.csv", per_class_csv(classes))
+        write_per_class(job.run_dir, classes)
         job.emit(_preview_event(job, preview))
         draw_pictures(job, matrix, mistakes)
     _write_summary(job, summary)

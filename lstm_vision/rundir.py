@@ -11,6 +11,7 @@ from typing import Any
 from lstm_vision.config import OutputSettings, Settings, SettingsError, save_settings
 from lstm_vision.events import Event
 from lstm_vision.fsutil import atomic_write, atomic_write_text
+from lstm_vision.metrics import per_class_csv
 
 JOURNAL_PROGRESS = ("step_logged", "epoch_finished")  # the records a replay draws curves from
 
@@ -122,11 +123,33 @@ def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
 
 
-def read_summary(run_dir: str | os.PathLike) -> dict[str, Any] | None:
+def read_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """summary.json as a dict; {} when there is none (yet) or it cannot be read."""
     try:
-        return json.loads((Path(run_dir) / "summary.json").read_text(encoding="utf-8"))
+        data = json.loads((Path(run_dir) / "summary.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_confusion(run_dir: str | os.PathLike) -> list[list[int]]:
+    """confusion_matrix.csv's counts (rows: true class); [] when missing or not square."""
+    try:
+        lines = (Path(run_dir) / "confusion_matrix.csv").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    rows = []
+    for line in lines[1:]:  # the first line is the header
+        cells = line.split(",")[1:]  # the first cell is the class name
+        try:
+            rows.append([int(c) for c in cells])
+        except ValueError:
+            return []
+    return rows if rows and all(len(r) == len(rows) for r in rows) else []
+
+
+def write_per_class(run_dir: Path, rows: list[dict]) -> None:
+    atomic_write_text(run_dir / "per_class.csv", per_class_csv(rows))
 
 
 def write_confusion_matrix(run_dir: Path, matrix: list[list[int]], class_names: list[str]) -> None:

@@ -10,7 +10,8 @@ from textual.widgets import DataTable
 from lstm_vision.config import Settings, save_settings
 from lstm_vision.control import RunControl
 from app.charts import ChartPair
-from app.history import HistoryView, read_confusion, scan_runs
+from lstm_vision.rundir import read_confusion, write_confusion_matrix
+from app.history import HistoryView, scan_runs
 from app.form import SettingsForm
 from test_app_fakes import FakeEngine, make_app, wait_for
 
@@ -27,7 +28,7 @@ def write_run(runs: Path, name: str, status: str, epochs: int, hidden: int = 64,
         fh.write('{"event": "step_logged", "torn li\n')  # a torn last line must not break the replay
     summary = dict(events[-1].summary, status=status, epochs_completed=epochs)
     (run_dir / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
-    (run_dir / "confusion_matrix.csv").write_text("\n".join(",".join(map(str, r)) for r in events[-1].confusion_matrix))
+    write_confusion_matrix(run_dir, events[-1].confusion_matrix, [str(k) for k in range(10)])  # the real format
     s = Settings()
     s.model.hidden_size = hidden
     s.output.dir, s.output.run_name = str(runs), run_name
