@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
-from conftest import tiny_run_settings
+from conftest import real_data_root, tiny_run_settings
 from lstm_vision import events as ev
 from lstm_vision.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from lstm_vision.config import DataSettings, Settings, SettingsError, apply_overrides
@@ -232,3 +232,30 @@ def test_the_setting_is_validated():
     assert "data.normalization" in str(err.value) and "dataset, reference" in str(err.value)
     assert apply_overrides(Settings(), ["data.normalization=reference"]).data.normalization == "reference"
     assert Settings().data.normalization == "dataset"
+
+
+@pytest.mark.skipif(real_data_root() is None, reason="LSTM_VISION_TEST_DATA is not set")
+def test_a_reference_checkpoint_on_real_mnist_counts_as_the_reference_counts(tmp_path):
+    root = real_data_root()
+    torch.manual_seed(0)
+    model = ReferenceLSTM(hidden_size=32)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    loader = DataLoader(reference_set(root, True), batch_size=128, shuffle=True, generator=torch.Generator().manual_seed(0))
+    for _, (x, y) in zip(range(150), loader):
+        loss = nn.functional.cross_entropy(model(x.squeeze(1)), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    expected = reference_test_count(model, root)
+    path = tmp_path / "lstm_cp_reference.pt"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()},
+                "optimizer": optimizer.state_dict(), "epoch": 1, "val_loss": loss.item(), "val_acc": 0.0}, path)
+    settings = tiny_run_settings(root, tmp_path / "runs", "real")
+    settings.model.hidden_size = 32
+    settings.train.epochs, settings.train.load_checkpoint = 0, str(path)
+    result = run(settings, Recorder(), RunControl())
+    assert result.summary["test_total"] == 10_000
+    assert abs(result.summary["test_correct"] - expected) <= 2, (result.summary["test_correct"], expected)
+    data = load_data(DataSettings(root=str(root), download=False), seed=0)  # what the training split's statistics give
+    before = count_with(model, data.test.images, data.test.labels, data.mean, data.std)
+    assert abs(before - expected) > 100, (before, expected)
