@@ -92,7 +92,7 @@ class TrainSettings:
     val_log_every: int = setting(1, "Evaluate on the validation set every N epochs (and always after the last).", low=1)
     eval_batch_size: int = setting(1024, "Samples per batch when evaluating.", low=1, high=1 << 20)
     checkpoint_every: int = setting(0, "Also keep a checkpoint every N epochs as epoch-NNN.pt (0 = only best.pt and last.pt).", low=0)
-    load_checkpoint: str = setting("", "Checkpoint to start from (weights only; use --resume to continue a run). Empty = none.")
+    load_checkpoint: str = setting("", "Checkpoint to start from: its weights and its input normalization (use --resume to continue a run). Empty = none.")
     stop_on_nan: bool = setting(True, "Stop the run when the loss becomes NaN or infinite.")
 
 
