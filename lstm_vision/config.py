@@ -42,6 +42,7 @@ COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
 SCHEDULES = ("constant", "onecycle", "cosine")
 BACKENDS = ("auto", "gloo", "nccl")
 LSTM_KERNELS = ("auto", "pytorch")
+NORMALIZATIONS = ("dataset", "reference")  # lstm_vision.normalization.METHODS
 
 
 @dataclass
@@ -54,6 +55,7 @@ class DataSettings:
     image_size: int = setting(28, "Side in pixels that folder images are resized to (torchvision sets keep their own size).", low=1, high=1024)
     sequence_length: int = setting(0, "Time steps per image (0 = image height, i.e. row by row).", low=0)
     input_size: int = setting(0, "Features per time step (0 = width x channels).", low=0)
+    normalization: str = setting("dataset", "Input normalization of a new run: dataset (the training split's per-channel mean and std) or reference ((x/255 - 0.5) / 0.5, as the reference). Stored in every checkpoint; a run from a checkpoint uses the checkpoint's.", choices=NORMALIZATIONS)
     num_workers: int = setting(0, "DataLoader worker processes that decode folder images (in-memory tensor sets need none).", low=0, high=64)
     pin_memory: bool = setting(False, "Pin host memory of the in-memory data set for faster copies to the GPU.")
 
@@ -91,7 +93,7 @@ class TrainSettings:
     val_log_every: int = setting(1, "Evaluate on the validation set every N epochs (and always after the last); best.pt is chosen among these.", low=1)
     eval_batch_size: int = setting(1024, "Samples per batch when evaluating.", low=1, high=1 << 20)
     checkpoint_every: int = setting(0, "Also keep a checkpoint every N epochs as epoch-NNN.pt (0 = only best.pt and last.pt).", low=0)
-    load_checkpoint: str = setting("", "Checkpoint to start from (weights only; use --resume to continue a run). Empty = none.")
+    load_checkpoint: str = setting("", "Checkpoint to start from: its weights and its input normalization (use --resume to continue a run). Empty = none.")
     stop_on_nan: bool = setting(True, "Stop the run when the loss becomes NaN or infinite.")
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from lstm_vision.config import DataSettings, SettingsError
+from lstm_vision.normalization import Normalization, for_method
 
 
 class DataError(SettingsError):
@@ -39,8 +40,15 @@ class DataBundle:
     val: ImageSet
     test: ImageSet
     class_names: list[str]
-    mean: torch.Tensor  # float32 (C,), of the training split, in [0, 1] units
-    std: torch.Tensor
+    normalization: Normalization  # what batches are normalised with; a loaded checkpoint's own replaces it
+
+    @property
+    def mean(self) -> torch.Tensor:  # float32 (C,), in [0, 1] units
+        return torch.tensor(self.normalization.mean, dtype=torch.float32)
+
+    @property
+    def std(self) -> torch.Tensor:
+        return torch.tensor(self.normalization.std, dtype=torch.float32)
 
     @property
     def num_classes(self) -> int:
@@ -52,7 +60,7 @@ class DataBundle:
 
     def to(self, device: torch.device, pin: bool = False) -> "DataBundle":
         return DataBundle(self.train.to(device, pin), self.val.to(device, pin), self.test.to(device, pin),
-                          self.class_names, self.mean.to(device), self.std.to(device))
+                          self.class_names, self.normalization)
 
 
 _IDX_SETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
@@ -71,8 +79,7 @@ def load_data(settings: DataSettings, seed: int) -> DataBundle:
     if len(train) == 0 or len(val) == 0:
         raise DataError(f"data.train_split = {settings.train_split} leaves an empty "
                         f"{'training' if len(train) == 0 else 'validation'} set of {len(train) + len(val)} images.")
-    mean, std = channel_stats(train.images)
-    return DataBundle(train, val, test, class_names, mean, std)
+    return DataBundle(train, val, test, class_names, for_method(settings.normalization, train.images))
 
 
 def split_train_val(data: ImageSet, train_split: float, seed: int) -> tuple[ImageSet, ImageSet]:
@@ -81,11 +88,6 @@ def split_train_val(data: ImageSet, train_split: float, seed: int) -> tuple[Imag
     cut = int(round(len(data) * train_split))
     pick = lambda idx: ImageSet(data.images[idx], data.labels[idx])  # noqa: E731
     return pick(order[:cut]), pick(order[cut:])
-
-
-def channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    flat = images.reshape(-1, images.shape[-1]).to(torch.float64) / 255.0
-    return flat.mean(0).float(), flat.std(0).clamp_min(1e-6).float()
 
 
 def _convert_channels(data: ImageSet, channels: int) -> ImageSet:

@@ -27,6 +27,7 @@ from lstm_vision.cadence import Cadence
 from lstm_vision.distributed import DistContext, all_reduce_max, all_reduce_sum, cleanup, context_from_env, init_process_group
 from lstm_vision.job import Job, NonFiniteLoss, RunResult, report_evaluation, restore, sample_resources, save
 from lstm_vision.model import build_model, count_parameters
+from lstm_vision import normalization
 from lstm_vision.optim import build_optimizer, lr_at
 from lstm_vision.outcome import draw_pictures, fail, finish
 from lstm_vision.liveness import Beacon
@@ -79,6 +80,10 @@ def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: Dist
 
     torch.manual_seed(settings.train.seed)
     data = load_data(settings.data, settings.train.seed)
+    # The weights fix their inputs' scale: a loaded checkpoint's normalization wins over data.normalization.
+    data.normalization, normalization_notes = normalization.choose(settings, data, state or weights, resume or load_from,
+                                                                   resume is not None)
+    settings = normalization.with_method(settings, data.normalization)
     sequence_length, input_size = sequence_shape(settings, data.image_shape)
     model = build_model(settings.model, input_size, sequence_length, data.num_classes, settings.system.lstm_kernel)
     if state is not None or weights is not None:
@@ -130,6 +135,8 @@ def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: Dist
         batcher.steps_per_epoch, settings.train.batch_size, sequence_length, input_size, data.num_classes,
         settings.data.dataset))
     emit_all(ev.LogMessage("info", f"Images of {'x'.join(map(str, data.image_shape))} (H x W x C); {plural(threads, 'CPU thread')}."))
+    for level, note in normalization_notes:
+        emit_all(ev.LogMessage(level, note))
     if model.own_cpu_kernel and device.type == "cpu" and precision.name == "fp32":
         emit_all(ev.LogMessage("info", "LSTM kernel: lstm-vision's own for CPU (system.lstm_kernel = pytorch uses nn.LSTM's)."))
     if precision.without_onednn:

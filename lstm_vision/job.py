@@ -87,6 +87,20 @@ def checkpoint_state(job: Job) -> dict[str, Any]:
         "rng_cuda": torch.cuda.get_rng_state(job.device) if job.device.type == "cuda" else None,
         "run_dir": str(job.run_dir), "settings": job.settings.to_dict(),
         "steps_per_epoch": job.batcher.steps_per_epoch, "world_size": job.dist.world_size,  # what `step` counts in
+        **usage_entries(job),
+    }
+
+
+def usage_entries(job: Job) -> dict[str, Any]:
+    """What using the weights needs without the data set: the inputs' normalization, the model's shape, the
+    image shape (H, W, C) and the class names (normalization.py reads the normalization back)."""
+    m = job.settings.model
+    return {
+        "normalization": job.data.normalization.to_dict(),
+        "model": {"hidden_size": m.hidden_size, "num_layers": m.num_layers, "bidirectional": m.bidirectional,
+                  "dropout": m.dropout, "sequence_length": job.batcher.sequence_length,
+                  "input_size": job.batcher.input_size, "num_classes": job.data.num_classes},
+        "image_shape": list(job.data.image_shape), "class_names": list(job.data.class_names),
     }
 
 
