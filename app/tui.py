@@ -20,6 +20,7 @@ from lstm_vision.events import (
     RunFailed, RunFinished, RunPaused, RunResumed, RunStarted, RunStopped, StepLogged, StepProgressed,
 )
 from lstm_vision.liveness import run_state
+from lstm_vision.printer import stop_place
 from app.attach import AttachActions
 from app.charts import ChartPair
 from app.files import SettingsFileActions
@@ -265,7 +266,7 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, App[int]):
         elif isinstance(ev, RunStopped):
             self.resumable = str(Path(ev.checkpoint).parent) if ev.checkpoint else (
                 self.record.started.run_dir if self.record.started else None)
-            self.log_panel.add(f"Stopped; checkpoint {ev.checkpoint}. F7 resumes this run.", "warning")
+            self.log_panel.add(f"Stopped {stop_place(ev)}; checkpoint {ev.checkpoint}. F7 resumes this run.", "warning")
             self.query_one(ResultsView).show_summary(ev.summary, "stopped", self._run_title())
         elif isinstance(ev, RunFailed):
             self.log_panel.add(f"Run failed: {ev.message}", "error")

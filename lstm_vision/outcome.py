@@ -23,7 +23,7 @@ def finish(job: Job, status: str) -> RunResult:
         save(job, "last")
         summary = build_summary(job, "stopped")
         _write_summary(job, summary)
-        job.emit(ev.RunStopped(summary, str(job.run_dir / "last.pt")))
+        job.emit(ev.RunStopped(summary, str(job.run_dir / "last.pt"), job.step, job.batcher.steps_per_epoch))
         return RunResult("stopped", str(job.run_dir), 130, summary)
     test, matrix, preview = report_evaluation(job, "test", job.data.test, confusion=True)
     train = report_evaluation(job, "train", job.data.train)
