@@ -231,8 +231,15 @@ def _progress(job: Job, total_steps: int, in_epoch: float, first_step: int) -> N
 
 
 def _eta(job: Job, total_steps: int, in_epoch: float, first_step: int) -> float:
-    """Seconds left: the remaining steps at this epoch's pace so far (steps since first_step in in_epoch s)."""
-    return (total_steps - job.global_step) * in_epoch / max(1, job.step - first_step)
+    """Seconds left: the remaining steps at this epoch's pace so far (steps since first_step in in_epoch s),
+    plus the validations left at the last one's duration (none measured yet: 0)."""
+    return (total_steps - job.global_step) * in_epoch / max(1, job.step - first_step) + _validations_left(job) * job.val_time_s
+
+
+def _validations_left(job: Job) -> int:
+    """Validations after the epochs done: every val_log_every-th epoch and always the last."""
+    every, epochs, done = job.settings.train.val_log_every, job.settings.train.epochs, job.epoch
+    return max(0, epochs // every - done // every) + (1 if epochs % every and done < epochs else 0)
 
 
 def _paused(job: Job, paused: bool) -> None:
@@ -299,7 +306,9 @@ def end_epoch(job: Job, epoch_time: float, lr: float, interrupt: Callable[[], bo
     improved = stopped = False
     if job.epoch % s.val_log_every == 0 or job.epoch == s.epochs:
         try:
+            started = time.perf_counter()
             val = report_evaluation(job, "val", job.data.val, interrupt=interrupt)
+            job.val_time_s = time.perf_counter() - started
         except EvaluationInterrupted:
             stopped = True
             job.emit(ev.LogMessage("warning", f"Validation after epoch {job.epoch} cut short by the stop; "
@@ -309,8 +318,8 @@ def end_epoch(job: Job, epoch_time: float, lr: float, interrupt: Callable[[], bo
             job.val_loss, job.val_accuracy = val_loss, val_acc  # what this epoch's checkpoints carry as their own
             improved = job.best_val_loss is None or val_loss < job.best_val_loss
             if improved:
-                job.best_val_loss, job.best_val_accuracy = val_loss, val_acc
-    remaining = (s.epochs - job.epoch) * epoch_time
+                job.best_val_loss, job.best_val_accuracy, job.best_val_epoch = val_loss, val_acc, job.epoch
+    remaining = (s.epochs - job.epoch) * epoch_time + _validations_left(job) * job.val_time_s
     job.emit(ev.EpochFinished(job.epoch, s.epochs, loss / max(seen, 1), correct / max(seen, 1),
                               val_loss, val_acc, lr, epoch_time, epoch_samples / max(epoch_time, 1e-9),
                               job.best_val_loss, job.train_time_s, remaining))

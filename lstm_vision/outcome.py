@@ -79,6 +79,7 @@ def build_summary(job: Job, status: str, test: tuple[int, int] | None = None,
     return {
         "status": status, "epochs_completed": job.epoch, "epochs": job.settings.train.epochs,
         "best_val_loss": job.best_val_loss, "best_val_accuracy": job.best_val_accuracy,
+        "best_val_epoch": job.best_val_epoch,
         "test_accuracy": test[0] / max(test[1], 1) if test else None,
         "train_accuracy": train[0] / max(train[1], 1) if train else None,
         "test_correct": test[0] if test else None, "test_total": test[1] if test else None,
