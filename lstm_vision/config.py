@@ -346,8 +346,11 @@ def _commented_document() -> tomlkit.TOMLDocument:
 
 
 def save_settings(settings: Settings, path: str | Path, keep_comments_of: str | Path | None = None) -> None:
-    """Write settings atomically, keeping the comments of an existing file when there is one."""
+    """Write settings atomically, keeping the comments of an existing file when there is one: of ``path``
+    itself as they are, of another file (``keep_comments_of``) only where they still hold (comments.py)."""
     path = Path(path)
+    if not path.parent.is_dir():  # else the error would name the temporary file written beside it
+        raise SettingsError(f"Cannot save {path}: the folder {path.parent} does not exist.")
     template = None
     source = Path(keep_comments_of) if keep_comments_of else path
     if source.is_file():
@@ -355,6 +358,9 @@ def save_settings(settings: Settings, path: str | Path, keep_comments_of: str | 
             template = tomlkit.parse(source.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomlkit.exceptions.TOMLKitError):
             template = None  # an unreadable old file is replaced, not merged
+    if template is not None and source.resolve() != path.resolve():
+        from lstm_vision.comments import comments_true_of
+        template = comments_true_of(template, settings)
     atomic_write_text(path, render_toml(settings, template))
 
 
