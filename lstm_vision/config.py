@@ -157,6 +157,39 @@ def check_dataset_name(name: str) -> None:
                         f"(emnist splits: {', '.join(EMNIST_SPLITS)}).")
 
 
+def sequence_shape(settings: Settings, image_shape: tuple[int, int, int]) -> tuple[int, int]:
+    """(sequence_length, input_size); 0 means derive from the image: rows as steps."""
+    height, width, channels = image_shape
+    pixels = height * width * channels
+    seq = settings.data.sequence_length or (pixels // settings.data.input_size if settings.data.input_size else height)
+    inp = settings.data.input_size or pixels // seq
+    if seq * inp != pixels:
+        raise SettingsError(f"data.sequence_length x data.input_size = {seq} x {inp} = {seq * inp} must equal the "
+                            f"image's H x W x C = {height} x {width} x {channels} = {pixels} (e.g. {height} x {width * channels} "
+                            f"row by row, or {pixels} x 1 pixel by pixel).")
+    return seq, inp
+
+
+def known_image_shape(data: DataSettings) -> tuple[int, int, int] | None:
+    """The (H, W, C) the model will see, where the settings alone tell it (data.py converts every set to
+    data.channels; folder images are resized to data.image_size); None for a data set not known here."""
+    name = data.dataset
+    if name in ("mnist", "fashion-mnist", "kmnist") or name.startswith("emnist-"):
+        return 28, 28, data.channels
+    if name in ("cifar10", "cifar100", "svhn"):
+        return 32, 32, data.channels
+    if name == "folder":
+        return data.image_size, data.image_size, data.channels
+    return None
+
+
+def check_sequence_shape(settings: Settings) -> None:
+    """Refuse a sequence_length x input_size that the data set's images cannot have, before any data loads."""
+    shape = known_image_shape(settings.data)
+    if shape is not None:
+        sequence_shape(settings, shape)
+
+
 def _describe_range(meta: dict) -> str:
     low, high = meta["low"], meta["high"]
     lo = "" if low is None else (f"> {low:g}" if meta["low_open"] else f">= {low:g}")

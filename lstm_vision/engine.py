@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from lstm_vision import checkpoint as ckpt
 from lstm_vision import events as ev
 from lstm_vision.batches import Batcher, EvaluationInterrupted
-from lstm_vision.config import Settings, SettingsError
+from lstm_vision.config import Settings, SettingsError, sequence_shape
 from lstm_vision.control import RunControl
 from lstm_vision.data import load_data
 from lstm_vision.devices import configure_threads, device_name, resolve_device, resolve_precision
@@ -136,19 +136,6 @@ def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: Dist
 
 def _discard(event: ev.Event) -> None:
     pass
-
-
-def sequence_shape(settings: Settings, image_shape: tuple[int, int, int]) -> tuple[int, int]:
-    """(sequence_length, input_size); 0 means derive from the image: rows as steps."""
-    height, width, channels = image_shape
-    pixels = height * width * channels
-    seq = settings.data.sequence_length or (pixels // settings.data.input_size if settings.data.input_size else height)
-    inp = settings.data.input_size or pixels // seq
-    if seq * inp != pixels:
-        raise SettingsError(f"data.sequence_length x data.input_size = {seq} x {inp} = {seq * inp} must equal the "
-                            f"image's H x W x C = {height} x {width} x {channels} = {pixels} (e.g. {height} x {width * channels} "
-                            f"row by row, or {pixels} x 1 pixel by pixel).")
-    return seq, inp
 
 
 def _compile(model: nn.Module, mode: str) -> tuple[nn.Module, str]:

@@ -62,6 +62,37 @@ async def test_invalid_value_is_marked_as_typed_and_f5_refuses(tmp_path):
         assert engine.calls[0]["settings"].model.hidden_size == 64
 
 
+async def test_a_sequence_shape_the_images_cannot_have_is_marked_before_f5(tmp_path):
+    """Issue 16: found only after F5 and a data load; the data set's image size is known from the settings."""
+    engine = FakeEngine(tmp_path)
+    app = make_app(tmp_path, engine=engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = app.query_one(SettingsForm)
+        row = form.row("data", "sequence_length")
+        error = row.query_one(".field-error")
+        form.focus_field("data.sequence_length")
+        await pilot.press("ctrl+a", "ctrl+k", "1", "4")  # 14 x 56 of a 28 x 28 digit: fine
+        await wait_for(pilot, lambda: row.editor.value == "14")
+        assert not row.has_class("-invalid")
+        form.row("data", "dataset").editor.value = "cifar10"  # 32 x 32 x 1 is no multiple of 14
+        await wait_for(pilot, lambda: row.has_class("-invalid"))
+        assert "H x W x C = 32 x 32 x 1 = 1024" in str(error.render())
+
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: app.notes)
+        assert engine.calls == [] and app.state == "idle"
+        assert app.notes[-1][0] == "error" and "data.sequence_length" in app.notes[-1][1]
+        assert app.focused is row.editor
+
+        form.row("data", "channels").editor.value = "3"  # colour: 32 rows of 32 x 3 = 96 fit
+        await pilot.press("ctrl+a", "ctrl+k", "3", "2")
+        await wait_for(pilot, lambda: not row.has_class("-invalid"))
+        assert str(error.render()) == ""
+        form.row("data", "dataset").editor.value = "folder"  # folder images: data.image_size (28) square
+        await wait_for(pilot, lambda: row.has_class("-invalid"))
+        assert "28 x 28 x 3" in str(error.render())
+
+
 async def test_text_that_is_not_a_number_names_the_reason(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
