@@ -236,6 +236,7 @@ class LogPanel(RichLog):
         self._lines: deque[Text] = deque(maxlen=2000)   # the styled lines, to wrap again on a resize
         self._wrapped_at = 0
         self._rewrap_timer = None
+        self._follow = True  # new lines scroll the view down: not while the user has scrolled up to read
 
     def on_mount(self) -> None:
         self.border_title = "log"
@@ -245,7 +246,13 @@ class LogPanel(RichLog):
         line.append(text, style=LEVEL_STYLES.get(level, ""))
         self.messages.append(text)
         self._lines.append(line)
-        self.write(line, width=self._wrap_width())
+        # hidden (another tab shows), the log has no width: wrap at the one it had (RichLog would use min_width)
+        self.write(line, width=self._wrap_width() or self._wrapped_at or None, scroll_end=self._follow)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self.size.height:  # hidden, there is no view to follow or leave
+            self._follow = new_value >= self.max_scroll_y
 
     def on_resize(self, event) -> None:
         # RichLog wraps a line once, when written: after a resize, wrap them all again at the new width
@@ -265,6 +272,10 @@ class LogPanel(RichLog):
         if width is None or width == self._wrapped_at:
             return
         self._wrapped_at = width
+        follow, top = self._follow, self.scroll_y
         self.clear()
         for line in self._lines:
-            self.write(line, width=width)
+            self.write(line, width=width, scroll_end=follow)
+        self._follow = follow
+        if not follow:  # about where the reader was (lines above may now take more or fewer rows)
+            self.scroll_to(y=top, animate=False)

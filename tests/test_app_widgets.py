@@ -185,3 +185,49 @@ async def test_counts_of_one_are_singular():
         progress.show_started(run_started("run", epochs=1, steps=1))
         await pilot.pause()
         assert "1 epoch × 1 step," in str(progress.run_line.render())
+
+
+async def settle_wrap(pilot, panel) -> int:
+    """The log's width once its first wrap-again (a timer after the first resize) is done, bounded."""
+    await wait_for(pilot, lambda: panel.scrollable_content_region.width > 0)
+    for _ in range(100):
+        if panel._wrapped_at == panel.scrollable_content_region.width:
+            break
+        await pilot.pause(0.05)
+    return panel.scrollable_content_region.width
+
+
+async def test_log_lines_written_while_the_train_screen_is_hidden_wrap_at_the_logs_width(tmp_path):
+    from test_app_fakes import make_app
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f3")
+        panel = app.query_one(LogPanel)
+        width = await settle_wrap(pilot, panel)
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: panel.scrollable_content_region.width == 0)  # hidden
+        rows = len(panel.lines)
+        panel.add("w" * (width - 12))  # with its time stamp, one row at the log's width
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: panel.scrollable_content_region.width == width)
+        assert len(panel.lines) == rows + 1 and panel.lines[-1].text.endswith(" " + "w" * (width - 12))  # one row
+
+
+async def test_the_log_stays_where_the_user_scrolled_to_until_they_scroll_back_down():
+    app = LogHarness()
+    async with app.run_test(size=(80, 24)) as pilot:
+        panel = app.query_one(LogPanel)
+        await settle_wrap(pilot, panel)
+        for i in range(60):
+            panel.add(f"line {i}")
+        await wait_for(pilot, lambda: panel.max_scroll_y > 0 and panel.scroll_y == panel.max_scroll_y)
+        panel.scroll_to(y=3, animate=False)  # the user scrolls up to read
+        await wait_for(pilot, lambda: panel.scroll_y == 3)
+        panel.add("one more")
+        await wait_for(pilot, lambda: len(panel.lines) == 61)
+        await pilot.pause()
+        assert panel.scroll_y == 3
+        panel.scroll_end(animate=False)  # back at the bottom: new lines are followed again
+        await wait_for(pilot, lambda: panel.scroll_y == panel.max_scroll_y)
+        panel.add("and another")
+        await wait_for(pilot, lambda: len(panel.lines) == 62 and panel.scroll_y == panel.max_scroll_y)
