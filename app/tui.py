@@ -27,7 +27,7 @@ from app.files import SettingsFileActions
 from app.form import SettingsForm
 from app.history import HistoryView, read_confusion, read_summary
 from app.panels import LogPanel, MemoryPanel, RunProgress, StatusLine
-from app.record import RunRecord
+from app.record import RunRecord, short_paths
 from app.runs import ACTIVE, RunActions
 from app.results import ResultsView
 from app.worker import Engine, EngineEvent, EngineEvents
@@ -119,7 +119,7 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, App[int]):
     def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
                markup: bool = False) -> None:
         # engine and file messages hold brackets ([data], paths): never parse them as markup
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+        super().notify(short_paths(message), title=title, severity=severity, timeout=timeout, markup=markup)
 
     @property
     def form(self) -> SettingsForm:

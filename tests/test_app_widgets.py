@@ -231,3 +231,63 @@ async def test_the_log_stays_where_the_user_scrolled_to_until_they_scroll_back_d
         await wait_for(pilot, lambda: panel.scroll_y == panel.max_scroll_y)
         panel.add("and another")
         await wait_for(pilot, lambda: len(panel.lines) == 62 and panel.scroll_y == panel.max_scroll_y)
+
+
+class StatusHarness(App):
+    def compose(self) -> ComposeResult:
+        from app.panels import StatusLine
+        yield StatusLine()
+
+
+async def test_the_status_line_leaves_out_whole_parts_at_80_columns_and_shortens_paths(tmp_path, monkeypatch):
+    import dataclasses
+    from app.panels import StatusLine
+    from test_app_fakes import run_started
+
+    monkeypatch.chdir(tmp_path)
+    app = StatusHarness()
+    async with app.run_test(size=(80, 24)) as pilot:
+        status = app.query_one(StatusLine)
+        started = dataclasses.replace(run_started(str(tmp_path / "runs" / "x")), device_name="AMD EPYC (2 cores)",
+                                      compile_mode="default", compiled="model with mode=default")
+        status.set_started(started)
+        status.set_state("completed", str(tmp_path / "runs" / "20261128-232920"))
+        await pilot.pause()
+        text = str(status.render())
+        assert text == " COMPLETED  runs/20261128-232920 · AMD EPYC (2 cores) bf16 · mnist 50k/10k/10k"
+        status.set_state("completed", "/scratch/a-long-project-folder/experiments-of-november/runs/20261128-232920")
+        await pilot.pause()
+        assert str(status.render()) == " COMPLETED  …/runs/20261128-232920 · AMD EPYC (2 cores) bf16 · mnist 50k/10k/10k"
+        await pilot.resize_terminal(200, 24)
+        await wait_for(pilot, lambda: "1 proc" in str(status.render()))  # room again: more parts, the whole path
+        assert "/scratch/a-long-project-folder/" in str(status.render())
+
+
+async def test_the_history_footer_fits_80_columns(tmp_path):
+    from textual.widgets._footer import FooterKey
+    from test_app_fakes import make_app
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f9")
+        await wait_for(pilot, lambda: any(k.description == "Refresh" for k in app.query(FooterKey)))
+        history_keys = [k for k in app.query(FooterKey) if k.key in ("space", "r", "a", "l", "g")]
+        [palette] = [k for k in app.query(FooterKey) if k.key == "ctrl+p"]  # docked right, over what runs beyond it
+        assert len(history_keys) == 5 and all(k.region.right <= palette.region.x for k in history_keys)
+
+
+async def test_notifications_show_paths_relative_to_the_working_directory(tmp_path, monkeypatch):
+    from textual.widgets._toast import Toast
+    from app.dialogs import PathScreen
+    from textual.widgets import Input
+    from test_app_fakes import make_app
+
+    monkeypatch.chdir(tmp_path)
+    app = make_app(tmp_path, settings_path=tmp_path / "settings.toml")
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await app.run_action("save_as")
+        await wait_for(pilot, lambda: isinstance(app.screen, PathScreen) and app.screen.query(Input))
+        (tmp_path / "experiments").mkdir()
+        app.screen.query_one(Input).value = str(tmp_path / "experiments" / "wide.toml")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.query(Toast))
+        assert "Saved experiments/wide.toml" in str(app.screen.query(Toast).last().render())
