@@ -12,7 +12,7 @@ from __future__ import annotations
 import tomlkit
 from tomlkit.items import Comment, Table
 
-from lstm_vision.config import Settings, SettingsError, apply_dict, check_value, section_fields
+from lstm_vision.config import HEADER, Settings, SettingsError, apply_dict, check_value, section_fields
 
 
 def comments_true_of(doc: tomlkit.TOMLDocument, settings: Settings) -> tomlkit.TOMLDocument:
@@ -24,7 +24,7 @@ def comments_true_of(doc: tomlkit.TOMLDocument, settings: Settings) -> tomlkit.T
     values = settings.to_dict()
     out = tomlkit.document()
     if not same_values:
-        out.add(tomlkit.comment("lstm-vision settings. Every key: lstm-vision-tui --help. Override one: --set section.key=value"))
+        out.add(tomlkit.comment(HEADER))
     before_tables = True
     for key, item in doc.body:
         if isinstance(item, Table) and key is not None and key.key in values:

@@ -365,9 +365,12 @@ def render_toml(settings: Settings, template: tomlkit.TOMLDocument | None = None
     return tomlkit.dumps(doc)
 
 
+HEADER = "lstm-vision settings. Every key: lstm-vision-tui --help. Override one: --set section.key=value"
+
+
 def _commented_document() -> tomlkit.TOMLDocument:
     doc = tomlkit.document()
-    doc.add(tomlkit.comment("lstm-vision settings. Every key: lstm-vision-tui --help. Override one: --set section.key=value"))
+    doc.add(tomlkit.comment(HEADER))
     for section, cls in SECTIONS.items():
         table = tomlkit.table()
         for f in dataclasses.fields(cls):
