@@ -112,6 +112,9 @@ class PathScreen(ModalScreen["Path | None"]):
         if not self.must_exist and path.is_dir():
             error.update(f"{path} is a folder; name a file in it.")
             return
+        if not self.must_exist and not path.parent.is_dir():
+            error.update(f"The folder {path.parent} does not exist.")
+            return
         self.dismiss(path)
 
     def action_cancel(self) -> None:

@@ -47,8 +47,11 @@ class SettingsFileActions:
             # comments come from the target if it exists, else from the file these settings came from
             keep = path if path.is_file() else (self.settings_path if self.settings_path.is_file() else None)
             save_settings(settings, path, keep_comments_of=keep)
-        except (OSError, SettingsError) as err:
-            self.notify(f"Could not save {path}: {err}", severity="error", timeout=8)  # type: ignore[attr-defined]
+        except SettingsError as err:  # the folder is gone: one sentence that names it
+            self.notify(str(err), severity="error", timeout=8)  # type: ignore[attr-defined]
+            return False
+        except OSError as err:  # its own words: the error's file name is the temporary file beside path
+            self.notify(f"Could not save {path}: {err.strerror or err}.", severity="error", timeout=8)  # type: ignore[attr-defined]
             return False
         self.settings = settings
         self.settings_path = path

@@ -19,7 +19,10 @@ from textual.validation import ValidationResult, Validator
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static, Switch, TabbedContent, TabPane
 
-from lstm_vision.config import SECTIONS, Settings, SettingsError, parse_text, section_fields
+from lstm_vision.config import SECTIONS, Settings, SettingsError, check_sequence_shape, parse_text, section_fields
+
+# What the image shape and the sequence shape depend on; the error shows under data.sequence_length.
+SHAPE_KEYS = ("dataset", "channels", "image_size", "sequence_length", "input_size")
 
 
 class SettingValidator(Validator):
@@ -181,6 +184,7 @@ class SettingsForm(Vertical):
 
     def on_select_changed(self, event: Select.Changed) -> None:
         self._check_modified()
+        self._show_shape_error()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self._check_modified()
@@ -189,6 +193,31 @@ class SettingsForm(Vertical):
             return
         result = event.validation_result
         row.show_error(None if result.is_valid else "; ".join(result.failure_descriptions))
+        if row.section == "data" and row.key in SHAPE_KEYS:
+            self._show_shape_error()
+
+    def shape_error(self) -> str | None:
+        """Why the data set's images cannot be read as data.sequence_length x data.input_size (known only for
+        the data sets whose image size the settings tell); None when they can, or while a field is invalid."""
+        settings = Settings()
+        try:
+            for key in SHAPE_KEYS:
+                setattr(settings.data, key, self.row("data", key).value())
+        except SettingsError:
+            return None  # that field says what is wrong with it
+        try:
+            check_sequence_shape(settings)
+        except SettingsError as err:
+            return str(err)
+        return None
+
+    def _show_shape_error(self) -> None:
+        row = self.row("data", "sequence_length")
+        try:
+            row.value()
+        except SettingsError:
+            return  # its own error stays
+        row.show_error(self.shape_error())
 
     def _check_modified(self) -> None:
         # Compared by value, not by "an editor changed": set_settings fires the same Changed events as
@@ -231,6 +260,10 @@ class SettingsForm(Vertical):
             except SettingsError as err:
                 found.append((r.name_path, str(err)))
                 r.show_error(str(err))
+        shape = self.shape_error()
+        if shape:
+            found.append(("data.sequence_length", shape))
+            self.row("data", "sequence_length").show_error(shape)
         return found
 
     def collect(self) -> Settings:

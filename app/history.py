@@ -18,7 +18,7 @@ from lstm_vision.follow import last_progress
 from lstm_vision.liveness import LIVE, run_state
 from lstm_vision.rundir import read_summary
 from app.charts import ChartPair
-from app.record import RunRecord, fmt_duration, fmt_pct
+from app.record import RunRecord, fmt_duration, fmt_pct, short_paths
 
 STATUS_STYLES = {"completed": "green", "stopped": "yellow", "failed": "red", "running": "bold cyan",
                  "paused": "bold yellow", "starting": "cyan", "lost": "bold red"}
@@ -78,9 +78,9 @@ class HistoryView(Vertical):
 
     BINDINGS = [
         Binding("space", "compare", "Compare"),
-        Binding("r", "resume", "Resume run"),
+        Binding("r", "resume", "Resume"),  # short: the footer fits its five keys into 80 columns
         Binding("a", "attach", "Attach"),
-        Binding("l", "load_settings", "Load its settings"),
+        Binding("l", "load_settings", "Load settings"),
         Binding("g", "refresh", "Refresh"),
     ]
     DEFAULT_CSS = """
@@ -147,7 +147,8 @@ class HistoryView(Vertical):
 
     def _hint(self) -> None:
         n = len(self.runs)
-        where = f"{n} run{'s' if n != 1 else ''} in {self.output_dir}" if n else f"No runs in {self.output_dir} yet"
+        folder = short_paths(str(self.output_dir))
+        where = f"{n} run{'s' if n != 1 else ''} in {folder}" if n else f"No runs in {folder} yet"
         names = ", ".join(r.name for r in self.compared)
         shown = f" · showing: {names}" if names else " · enter shows a run's curves, space adds it to the comparison"
         self.query_one("#history-hint", Static).update(where + shown)

@@ -13,7 +13,7 @@ from textual.widget import Widget
 from textual.widgets import RichLog
 
 from lstm_vision.events import EpochFinished, ResourcesSampled, RunStarted, StepLogged, StepProgressed
-from app.record import fmt_bytes, fmt_count, fmt_duration, plural
+from app.record import fmt_bytes, fmt_count, fmt_duration, plural, short_paths
 
 STATE_STYLES = {
     "idle": "dim", "starting": "bold yellow", "running": "bold green", "paused": "bold yellow",
@@ -37,6 +37,18 @@ class TextWidget(Widget):
 
     def render(self) -> Text:
         return self._text
+
+
+def tail_of(text: str, width: int) -> str:
+    """A path that is too long, as "…/" and its last folders that fit (at least the last): the run's name
+    says more than where its output folder is."""
+    if len(text) <= width or "/" not in text:
+        return text
+    names = text.split("/")
+    tail = names.pop()
+    while names and len(names[-1]) + len(tail) + 3 <= width:
+        tail = names.pop() + "/" + tail
+    return "…/" + tail
 
 
 class StatusLine(TextWidget):
@@ -66,21 +78,29 @@ class StatusLine(TextWidget):
         self.settings_name = name
         self._redraw()
 
+    def on_resize(self) -> None:
+        self._redraw()
+
     def _redraw(self) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(f" {self.state.upper()} ", style=f"reverse {STATE_STYLES.get(self.state, 'bold')}")
-        parts = [self.detail] if self.detail else []
+        badge = f" {self.state.upper()} "
+        text.append(badge, style=f"reverse {STATE_STYLES.get(self.state, 'bold')}")
+        # (rank, text): what a narrow terminal leaves out first has the highest rank; the rest stays whole
+        room = (self.size.width or 80) - len(badge) - 1
+        parts = [(0, tail_of(short_paths(self.detail), room // 2))] if self.detail else []
         ev = self.started
         if ev is not None:
             compiled = ev.compile_mode if ev.compiled in ("", ev.compile_mode, "nothing") else f"{ev.compile_mode} ({ev.compiled})"
-            parts += [f"{ev.device_name or ev.device} {ev.precision}",
-                      f"compile {compiled}",
-                      f"{ev.world_size} proc" + ("s" if ev.world_size != 1 else ""),
-                      f"{fmt_count(ev.parameters)} params",
-                      f"{ev.dataset} {fmt_count(ev.train_size)}/{fmt_count(ev.val_size)}/{fmt_count(ev.test_size)}"]
+            parts += [(1, f"{ev.device_name or ev.device} {ev.precision}"),
+                      (5, f"compile {compiled}"),
+                      (4, f"{ev.world_size} proc" + ("s" if ev.world_size != 1 else "")),
+                      (3, f"{fmt_count(ev.parameters)} params"),
+                      (2, f"{ev.dataset} {fmt_count(ev.train_size)}/{fmt_count(ev.val_size)}/{fmt_count(ev.test_size)}")]
         elif self.settings_name:
-            parts.append(f"settings: {self.settings_name}")
-        text.append(" " + " · ".join(parts))
+            parts.append((0, f"settings: {short_paths(self.settings_name)}"))
+        while len(parts) > 1 and len(" · ".join(t for _, t in parts)) > room:
+            parts.remove(max(parts, key=lambda part: part[0]))
+        text.append(" " + " · ".join(t for _, t in parts))
         self.set_text(text)
 
 
@@ -236,16 +256,23 @@ class LogPanel(RichLog):
         self._lines: deque[Text] = deque(maxlen=2000)   # the styled lines, to wrap again on a resize
         self._wrapped_at = 0
         self._rewrap_timer = None
+        self._follow = True  # new lines scroll the view down: not while the user has scrolled up to read
 
     def on_mount(self) -> None:
         self.border_title = "log"
 
     def add(self, text: str, level: str = "info") -> None:
         line = Text(time.strftime("%H:%M:%S "), style="dim")
-        line.append(text, style=LEVEL_STYLES.get(level, ""))
+        line.append(short_paths(text), style=LEVEL_STYLES.get(level, ""))
         self.messages.append(text)
         self._lines.append(line)
-        self.write(line, width=self._wrap_width())
+        # hidden (another tab shows), the log has no width: wrap at the one it had (RichLog would use min_width)
+        self.write(line, width=self._wrap_width() or self._wrapped_at or None, scroll_end=self._follow)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self.size.height:  # hidden, there is no view to follow or leave
+            self._follow = new_value >= self.max_scroll_y
 
     def on_resize(self, event) -> None:
         # RichLog wraps a line once, when written: after a resize, wrap them all again at the new width
@@ -265,6 +292,10 @@ class LogPanel(RichLog):
         if width is None or width == self._wrapped_at:
             return
         self._wrapped_at = width
+        follow, top = self._follow, self.scroll_y
         self.clear()
         for line in self._lines:
-            self.write(line, width=width)
+            self.write(line, width=width, scroll_end=follow)
+        self._follow = follow
+        if not follow:  # about where the reader was (lines above may now take more or fewer rows)
+            self.scroll_to(y=top, animate=False)

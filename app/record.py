@@ -21,6 +21,17 @@ from lstm_vision.printer import format_percent as fmt_pct  # noqa: E402,F401
 from lstm_vision.printer import plural  # noqa: E402,F401
 
 
+def short_paths(text: str) -> str:
+    """Paths in a message for the screen made short: relative to the working directory where they lie in it,
+    else from ~. An 80-column toast or status line breaks or cuts a long path mid-name."""
+    cwd, home = str(Path.cwd()), str(Path.home())
+    if len(cwd) > 1:
+        text = text.replace(cwd + "/", "")
+    if len(home) > 1:
+        text = text.replace(home + "/", "~/")
+    return text
+
+
 @dataclass
 class RunRecord:
     name: str = ""

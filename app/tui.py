@@ -20,14 +20,15 @@ from lstm_vision.events import (
     RunFailed, RunFinished, RunPaused, RunResumed, RunStarted, RunStopped, StepLogged, StepProgressed,
 )
 from lstm_vision.liveness import run_state
+from lstm_vision.printer import stop_place
+from lstm_vision.rundir import read_confusion, read_summary
 from app.attach import AttachActions
 from app.charts import ChartPair
 from app.files import SettingsFileActions
 from app.form import SettingsForm
-from lstm_vision.rundir import read_confusion, read_summary
 from app.history import HistoryView
 from app.panels import LogPanel, MemoryPanel, RunProgress, StatusLine
-from app.record import RunRecord
+from app.record import RunRecord, short_paths
 from app.runs import ACTIVE, RunActions
 from app.results import ResultsView
 from app.worker import Engine, EngineEvent, EngineEvents
@@ -119,7 +120,7 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, App[int]):
     def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
                markup: bool = False) -> None:
         # engine and file messages hold brackets ([data], paths): never parse them as markup
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+        super().notify(short_paths(message), title=title, severity=severity, timeout=timeout, markup=markup)
 
     @property
     def form(self) -> SettingsForm:
@@ -264,7 +265,7 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, App[int]):
             self.log_panel.add("Run completed.", "app")
             self.action_show_tab("results")
         elif isinstance(ev, RunStopped):  # what F7 resumes is set once, from the run's outcome (on_worker_state_changed)
-            self.log_panel.add(f"Stopped; checkpoint {ev.checkpoint}. F7 resumes this run.", "warning")
+            self.log_panel.add(f"Stopped {stop_place(ev)}; checkpoint {ev.checkpoint}. F7 resumes this run.", "warning")
             self.query_one(ResultsView).show_summary(ev.summary, "stopped", self._run_title())
         elif isinstance(ev, RunFailed):
             self.log_panel.add(f"Run failed: {ev.message}", "error")

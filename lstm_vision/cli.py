@@ -145,7 +145,11 @@ def run_headless(settings: Settings, resume: str | None, run_dir: str | None = N
     from lstm_vision.printer import Printer, jsonl_emitter
     from lstm_vision.runner import runner_for
 
-    runner = runner_for(settings)
+    try:
+        runner = runner_for(settings)  # imports torch: a second or more in which Ctrl-C has nothing to save yet
+    except KeyboardInterrupt:
+        print("Interrupted while starting: no run was started.", file=sys.stderr)
+        return 130
     control = RunControl()
     _install_signal_handlers(control)
     emit = jsonl_emitter(sys.stdout) if os.environ.get(EVENTS_ENV) == "jsonl" else Printer(sys.stdout)
@@ -230,7 +234,9 @@ def _install_signal_handlers(control) -> None:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             raise KeyboardInterrupt
         control.stop()
-        if os.environ.get(EVENTS_ENV) != "jsonl":
+        # one line per run: not from a rank under lstm-vision's launcher (it speaks for them), nor from ranks
+        # other than 0 under a hand-started torchrun (they share its terminal)
+        if os.environ.get(EVENTS_ENV) != "jsonl" and os.environ.get("RANK", "0") == "0":
             try:
                 print(f"\n{signal.Signals(signum).name}: stopping after this batch and saving last.pt "
                       f"(Ctrl-C again to quit at once).", file=sys.stderr, flush=True)

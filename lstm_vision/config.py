@@ -168,6 +168,39 @@ def check_run_name(name: str) -> None:
                             f"not {name!r}; output.dir chooses where runs go.")
 
 
+def sequence_shape(settings: Settings, image_shape: tuple[int, int, int]) -> tuple[int, int]:
+    """(sequence_length, input_size); 0 means derive from the image: rows as steps."""
+    height, width, channels = image_shape
+    pixels = height * width * channels
+    seq = settings.data.sequence_length or (pixels // settings.data.input_size if settings.data.input_size else height)
+    inp = settings.data.input_size or pixels // seq
+    if seq * inp != pixels:
+        raise SettingsError(f"data.sequence_length x data.input_size = {seq} x {inp} = {seq * inp} must equal the "
+                            f"image's H x W x C = {height} x {width} x {channels} = {pixels} (e.g. {height} x {width * channels} "
+                            f"row by row, or {pixels} x 1 pixel by pixel).")
+    return seq, inp
+
+
+def known_image_shape(data: DataSettings) -> tuple[int, int, int] | None:
+    """The (H, W, C) the model will see, where the settings alone tell it (data.py converts every set to
+    data.channels; folder images are resized to data.image_size); None for a data set not known here."""
+    name = data.dataset
+    if name in ("mnist", "fashion-mnist", "kmnist") or name.startswith("emnist-"):
+        return 28, 28, data.channels
+    if name in ("cifar10", "cifar100", "svhn"):
+        return 32, 32, data.channels
+    if name == "folder":
+        return data.image_size, data.image_size, data.channels
+    return None
+
+
+def check_sequence_shape(settings: Settings) -> None:
+    """Refuse a sequence_length x input_size that the data set's images cannot have, before any data loads."""
+    shape = known_image_shape(settings.data)
+    if shape is not None:
+        sequence_shape(settings, shape)
+
+
 def _describe_range(meta: dict) -> str:
     low, high = meta["low"], meta["high"]
     lo = "" if low is None else (f"> {low:g}" if meta["low_open"] else f">= {low:g}")
@@ -345,9 +378,12 @@ def render_toml(settings: Settings, template: tomlkit.TOMLDocument | None = None
     return tomlkit.dumps(doc)
 
 
+HEADER = "lstm-vision settings. Every key: lstm-vision-tui --help. Override one: --set section.key=value"
+
+
 def _commented_document() -> tomlkit.TOMLDocument:
     doc = tomlkit.document()
-    doc.add(tomlkit.comment("lstm-vision settings. Every key: lstm-vision-tui --help. Override one: --set section.key=value"))
+    doc.add(tomlkit.comment(HEADER))
     for section, cls in SECTIONS.items():
         table = tomlkit.table()
         for f in dataclasses.fields(cls):
@@ -359,8 +395,11 @@ def _commented_document() -> tomlkit.TOMLDocument:
 
 
 def save_settings(settings: Settings, path: str | Path, keep_comments_of: str | Path | None = None) -> None:
-    """Write settings atomically, keeping the comments of an existing file when there is one."""
+    """Write settings atomically, keeping the comments of an existing file when there is one: of ``path``
+    itself as they are, of another file (``keep_comments_of``) only where they still hold (comments.py)."""
     path = Path(path)
+    if not path.parent.is_dir():  # else the error would name the temporary file written beside it
+        raise SettingsError(f"Cannot save {path}: the folder {path.parent} does not exist.")
     template = None
     source = Path(keep_comments_of) if keep_comments_of else path
     if source.is_file():
@@ -368,6 +407,9 @@ def save_settings(settings: Settings, path: str | Path, keep_comments_of: str | 
             template = tomlkit.parse(source.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomlkit.exceptions.TOMLKitError):
             template = None  # an unreadable old file is replaced, not merged
+    if template is not None and source.resolve() != path.resolve():
+        from lstm_vision.comments import comments_true_of
+        template = comments_true_of(template, settings)
     atomic_write_text(path, render_toml(settings, template))
 
 

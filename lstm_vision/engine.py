@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from lstm_vision import checkpoint as ckpt
 from lstm_vision import events as ev
 from lstm_vision.batches import Batcher, EvaluationInterrupted
-from lstm_vision.config import Settings, SettingsError
+from lstm_vision.config import Settings, SettingsError, sequence_shape
 from lstm_vision.control import RunControl
 from lstm_vision.data import load_data
 from lstm_vision.devices import configure_threads, device_name, resolve_device, resolve_precision
@@ -154,19 +154,6 @@ def _discard(event: ev.Event) -> None:
     pass
 
 
-def sequence_shape(settings: Settings, image_shape: tuple[int, int, int]) -> tuple[int, int]:
-    """(sequence_length, input_size); 0 means derive from the image: rows as steps."""
-    height, width, channels = image_shape
-    pixels = height * width * channels
-    seq = settings.data.sequence_length or (pixels // settings.data.input_size if settings.data.input_size else height)
-    inp = settings.data.input_size or pixels // seq
-    if seq * inp != pixels:
-        raise SettingsError(f"data.sequence_length x data.input_size = {seq} x {inp} = {seq * inp} must equal the "
-                            f"image's H x W x C = {height} x {width} x {channels} = {pixels} (e.g. {height} x {width * channels} "
-                            f"row by row, or {pixels} x 1 pixel by pixel).")
-    return seq, inp
-
-
 def _compile(model: nn.Module, mode: str, sample: torch.Tensor) -> str:
     """Compile the model's head (model.head) in place; returns what was compiled, as Dynamo found it.
 
@@ -259,8 +246,15 @@ def _progress(job: Job, total_steps: int, in_epoch: float, first_step: int) -> N
 
 
 def _eta(job: Job, total_steps: int, in_epoch: float, first_step: int) -> float:
-    """Seconds left: the remaining steps at this epoch's pace so far (steps since first_step in in_epoch s)."""
-    return (total_steps - job.global_step) * in_epoch / max(1, job.step - first_step)
+    """Seconds left: the remaining steps at this epoch's pace so far (steps since first_step in in_epoch s),
+    plus the validations left at the last one's duration (none measured yet: 0)."""
+    return (total_steps - job.global_step) * in_epoch / max(1, job.step - first_step) + _validations_left(job) * job.val_time_s
+
+
+def _validations_left(job: Job) -> int:
+    """Validations after the epochs done: every val_log_every-th epoch and always the last."""
+    every, epochs, done = job.settings.train.val_log_every, job.settings.train.epochs, job.epoch
+    return max(0, epochs // every - done // every) + (1 if epochs % every and done < epochs else 0)
 
 
 def _paused(job: Job, paused: bool) -> None:
@@ -327,7 +321,9 @@ def end_epoch(job: Job, epoch_time: float, lr: float, interrupt: Callable[[], bo
     improved = stopped = False
     if job.epoch % s.val_log_every == 0 or job.epoch == s.epochs:
         try:
+            started = time.perf_counter()
             val = report_evaluation(job, "val", job.data.val, interrupt=interrupt)
+            job.val_time_s = time.perf_counter() - started
         except EvaluationInterrupted:
             stopped = True
             job.emit(ev.LogMessage("warning", f"Validation after epoch {job.epoch} cut short by the stop; "
@@ -337,8 +333,8 @@ def end_epoch(job: Job, epoch_time: float, lr: float, interrupt: Callable[[], bo
             job.val_loss, job.val_accuracy = val_loss, val_acc  # what this epoch's checkpoints carry as their own
             improved = job.best_val_loss is None or val_loss < job.best_val_loss
             if improved:
-                job.best_val_loss, job.best_val_accuracy = val_loss, val_acc
-    remaining = (s.epochs - job.epoch) * epoch_time
+                job.best_val_loss, job.best_val_accuracy, job.best_val_epoch = val_loss, val_acc, job.epoch
+    remaining = (s.epochs - job.epoch) * epoch_time + _validations_left(job) * job.val_time_s
     job.emit(ev.EpochFinished(job.epoch, s.epochs, loss / max(seen, 1), correct / max(seen, 1),
                               val_loss, val_acc, lr, epoch_time, epoch_samples / max(epoch_time, 1e-9),
                               job.best_val_loss, job.train_time_s, remaining))

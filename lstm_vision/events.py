@@ -161,6 +161,9 @@ class RunFinished(Event):
 class RunStopped(Event):
     summary: dict
     checkpoint: str
+    # where last.pt stands: step = the next step within epoch summary["epochs_completed"] + 1 (0: at a boundary)
+    step: int = 0
+    steps_per_epoch: int = 0
 
 
 @dataclass(frozen=True)

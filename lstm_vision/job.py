@@ -53,7 +53,9 @@ class Job:
     step: int = 0  # next step within the epoch
     global_step: int = 0
     best_val_loss: float | None = None
-    best_val_accuracy: float | None = None
+    best_val_accuracy: float | None = None  # the accuracy of the epoch with the lowest validation loss (best.pt's)
+    best_val_epoch: int | None = None  # that epoch
+    val_time_s: float = 0.0  # the last validation pass's seconds: what each validation left adds to the ETA
     val_loss: float | None = None  # the last finished epoch's validation (None when it had none)
     val_accuracy: float | None = None
     train_time_s: float = 0.0
@@ -82,7 +84,7 @@ def checkpoint_state(job: Job) -> dict[str, Any]:
         "epoch": job.epoch, "val_loss": own[0], "val_acc": own[1],
         "scaler": job.scaler.state_dict(), "step": job.step, "global_step": job.global_step,
         "partial": dict(job.partial), "best_val_loss": job.best_val_loss, "best_val_accuracy": job.best_val_accuracy,
-        "train_time_s": job.train_time_s, "train_samples": job.train_samples,
+        "best_val_epoch": job.best_val_epoch, "val_time_s": job.val_time_s, "train_time_s": job.train_time_s, "train_samples": job.train_samples,
         "rng_cpu": torch.get_rng_state(),
         "rng_cuda": torch.cuda.get_rng_state(job.device) if job.device.type == "cuda" else None,
         "run_dir": str(job.run_dir), "settings": job.settings.to_dict(),
@@ -113,6 +115,7 @@ def restore(job: Job, state: dict[str, Any]) -> None:
     job.epoch, job.step, job.global_step = int(state["epoch"]), int(state["step"]), int(state["global_step"])
     job.partial = dict(state.get("partial") or {})
     job.best_val_loss, job.best_val_accuracy = state.get("best_val_loss"), state.get("best_val_accuracy")
+    job.best_val_epoch, job.val_time_s = state.get("best_val_epoch"), float(state.get("val_time_s") or 0.0)
     job.val_loss, job.val_accuracy = state.get("val_loss"), state.get("val_acc")
     job.train_time_s, job.train_samples = float(state["train_time_s"]), int(state["train_samples"])
     if job.step == 0:  # the batch size may change at an epoch boundary (resume.py): count the epochs done in

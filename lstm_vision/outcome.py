@@ -26,7 +26,7 @@ def finish(job: Job, status: str) -> RunResult:
         draw_pictures(job, force=True)
         summary = build_summary(job, "stopped")
         _write_summary(job, summary)
-        job.emit(ev.RunStopped(summary, str(job.run_dir / "last.pt")))
+        job.emit(ev.RunStopped(summary, str(job.run_dir / "last.pt"), job.step, job.batcher.steps_per_epoch))
         return RunResult("stopped", str(job.run_dir), 130, summary)
     test, matrix, preview, mistakes = report_evaluation(job, "test", job.data.test, confusion=True)
     train = report_evaluation(job, "train", job.data.train)
@@ -112,6 +112,7 @@ def build_summary(job: Job, status: str, test: tuple[int, int] | None = None,
     return {
         "status": status, "epochs_completed": job.epoch, "epochs": job.settings.train.epochs,
         "best_val_loss": job.best_val_loss, "best_val_accuracy": job.best_val_accuracy,
+        "best_val_epoch": job.best_val_epoch,
         "test_accuracy": test[0] / max(test[1], 1) if test else None,
         "train_accuracy": train[0] / max(train[1], 1) if train else None,
         "test_correct": test[0] if test else None, "test_total": test[1] if test else None,

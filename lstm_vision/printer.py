@@ -51,6 +51,16 @@ def memory_text(event: ev.ResourcesSampled | None) -> str:
     return text
 
 
+def stop_place(e: ev.RunStopped) -> str:
+    """Where a stopped run's last.pt stands, in words: "at epoch 2, step 40 of 131", "after epoch 13 of 15"."""
+    done, epochs = int(e.summary.get("epochs_completed") or 0), e.summary.get("epochs")
+    if e.step:
+        return f"at epoch {done + 1}, step {e.step}" + (f" of {e.steps_per_epoch}" if e.steps_per_epoch else "")
+    if done == 0:
+        return "before the first step"
+    return f"after epoch {done}" + (f" of {epochs}" if epochs else "")
+
+
 def confusion_text(matrix: list[list[int]], class_names: list[str]) -> str:
     width = max(5, *(len(str(v)) for row in matrix for v in row), *(len(n) for n in class_names)) + 1
     names = [n[:width - 1] for n in class_names]
@@ -201,8 +211,8 @@ class Printer:
                   + (f" ({rate:,.0f} samples/s)" if rate else "") + f"; results in {s['run_dir']}")
 
     def on_run_stopped(self, e: ev.RunStopped) -> None:
-        self.line(f"Stopped after epoch {e.summary['epochs_completed']} (partial epoch kept): {e.checkpoint} saved. "
-                  f"Resume with: lstm-vision-tui --no-ui --resume {e.summary['run_dir']}")
+        self.line(f"Stopped {stop_place(e)} ({os.path.basename(e.checkpoint)} keeps it): "
+                  f"resume with lstm-vision-tui --no-ui --resume {e.summary['run_dir']}")
 
     def on_run_failed(self, e: ev.RunFailed) -> None:
         self.line(f"error: {e.message}\n(traceback in {e.log_path})")

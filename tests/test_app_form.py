@@ -62,6 +62,37 @@ async def test_invalid_value_is_marked_as_typed_and_f5_refuses(tmp_path):
         assert engine.calls[0]["settings"].model.hidden_size == 64
 
 
+async def test_a_sequence_shape_the_images_cannot_have_is_marked_before_f5(tmp_path):
+    """Issue 16: found only after F5 and a data load; the data set's image size is known from the settings."""
+    engine = FakeEngine(tmp_path)
+    app = make_app(tmp_path, engine=engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = app.query_one(SettingsForm)
+        row = form.row("data", "sequence_length")
+        error = row.query_one(".field-error")
+        form.focus_field("data.sequence_length")
+        await pilot.press("ctrl+a", "ctrl+k", "1", "4")  # 14 x 56 of a 28 x 28 digit: fine
+        await wait_for(pilot, lambda: row.editor.value == "14")
+        assert not row.has_class("-invalid")
+        form.row("data", "dataset").editor.value = "cifar10"  # 32 x 32 x 1 is no multiple of 14
+        await wait_for(pilot, lambda: row.has_class("-invalid"))
+        assert "H x W x C = 32 x 32 x 1 = 1024" in str(error.render())
+
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: app.notes)
+        assert engine.calls == [] and app.state == "idle"
+        assert app.notes[-1][0] == "error" and "data.sequence_length" in app.notes[-1][1]
+        assert app.focused is row.editor
+
+        form.row("data", "channels").editor.value = "3"  # colour: 32 rows of 32 x 3 = 96 fit
+        await pilot.press("ctrl+a", "ctrl+k", "3", "2")
+        await wait_for(pilot, lambda: not row.has_class("-invalid"))
+        assert str(error.render()) == ""
+        form.row("data", "dataset").editor.value = "folder"  # folder images: data.image_size (28) square
+        await wait_for(pilot, lambda: row.has_class("-invalid"))
+        assert "28 x 28 x 3" in str(error.render())
+
+
 async def test_text_that_is_not_a_number_names_the_reason(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -126,6 +157,56 @@ async def test_save_as_writes_a_new_file_with_the_comments_of_the_current_one(tm
         assert "# keep me" in target.read_text(encoding="utf-8")
         assert load_settings(target).train.epochs == 2
         assert app.settings_path == target
+
+
+async def test_save_as_into_a_missing_folder_names_that_folder(tmp_path):
+    path = tmp_path / "settings.toml"
+    path.write_text("[train]\nepochs = 2\n", encoding="utf-8")
+    app = make_app(tmp_path, settings=load_settings(path), settings_path=path)
+    missing = tmp_path / "no-such-folder"
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.run_action("save_as")
+        await wait_for(pilot, lambda: isinstance(app.screen, PathScreen) and app.screen.query(Input))
+        app.screen.query_one(Input).value = str(missing / "new.toml")
+        await pilot.press("enter")
+        error = app.screen.query_one(".dialog-error")
+        await wait_for(pilot, lambda: str(error.render()) != "")
+        assert str(error.render()) == f"The folder {missing} does not exist."  # and the dialog stays to fix it
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, PathScreen))
+        # ctrl+s to a file whose folder went away: the same one sentence, no temporary file's name
+        app.settings_path = missing / "settings.toml"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.notes)
+        assert app.notes[-1] == ("error", f"Cannot save {missing / 'settings.toml'}: the folder {missing} does not exist.")
+        assert not missing.exists()
+
+
+async def test_save_as_after_a_preset_keeps_comments_only_beside_the_values_they_were_written_for(tmp_path, monkeypatch):
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    (presets / "small.toml").write_text("[model]\nhidden_size = 64\n", encoding="utf-8")
+    monkeypatch.setattr(config, "PRESET_DIR", presets)
+    path = tmp_path / "mine.toml"
+    path.write_text("# 256 wide, 3 layers: as the reference\n[model]\n# as the reference\nhidden_size = 256 # wide\n"
+                    "# deep\nnum_layers = 3\n", encoding="utf-8")
+    app = make_app(tmp_path, settings=load_settings(path), settings_path=path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.run_action("preset")
+        await wait_for(pilot, lambda: isinstance(app.screen, PresetScreen) and app.screen.query(OptionList))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, PresetScreen))
+        await app.run_action("save_as")
+        await wait_for(pilot, lambda: isinstance(app.screen, PathScreen) and app.screen.query(Input))
+        target = tmp_path / "small.toml"
+        app.screen.query_one(Input).value = str(target)
+        await pilot.press("enter")
+        await wait_for(pilot, target.exists)
+    text = target.read_text(encoding="utf-8")
+    help_text = section_fields("model")["hidden_size"].metadata["help"]
+    assert f"# {help_text}\nhidden_size = 64\n# deep\nnum_layers = 3\n" in text  # the unchanged key keeps its own
+    assert "reference" not in text and "wide" not in text  # the top comment described the old values too
+    assert load_settings(target).model.hidden_size == 64
 
 
 async def test_save_refuses_while_a_field_is_invalid(tmp_path):

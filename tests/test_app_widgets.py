@@ -193,3 +193,109 @@ def test_results_summary_names_macro_f1_and_the_weakest_classes():
     text = summary_text({"test_correct": 990, "test_total": 1000, "test_accuracy": 0.99, "per_class": rows,
                          "macro_f1": 0.945}).plain
     assert "macro F1 94.50%" in text and "weakest: 9 90.00%, 8 91.00%, 7 92.00%" in text
+
+
+async def settle_wrap(pilot, panel) -> int:
+    """The log's width once its first wrap-again (a timer after the first resize) is done, bounded."""
+    await wait_for(pilot, lambda: panel.scrollable_content_region.width > 0)
+    for _ in range(100):
+        if panel._wrapped_at == panel.scrollable_content_region.width:
+            break
+        await pilot.pause(0.05)
+    return panel.scrollable_content_region.width
+
+
+async def test_log_lines_written_while_the_train_screen_is_hidden_wrap_at_the_logs_width(tmp_path):
+    from test_app_fakes import make_app
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f3")
+        panel = app.query_one(LogPanel)
+        width = await settle_wrap(pilot, panel)
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: panel.scrollable_content_region.width == 0)  # hidden
+        rows = len(panel.lines)
+        panel.add("w" * (width - 12))  # with its time stamp, one row at the log's width
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: panel.scrollable_content_region.width == width)
+        assert len(panel.lines) == rows + 1 and panel.lines[-1].text.endswith(" " + "w" * (width - 12))  # one row
+
+
+async def test_the_log_stays_where_the_user_scrolled_to_until_they_scroll_back_down():
+    app = LogHarness()
+    async with app.run_test(size=(80, 24)) as pilot:
+        panel = app.query_one(LogPanel)
+        await settle_wrap(pilot, panel)
+        for i in range(60):
+            panel.add(f"line {i}")
+        await wait_for(pilot, lambda: panel.max_scroll_y > 0 and panel.scroll_y == panel.max_scroll_y)
+        panel.scroll_to(y=3, animate=False)  # the user scrolls up to read
+        await wait_for(pilot, lambda: panel.scroll_y == 3)
+        panel.add("one more")
+        await wait_for(pilot, lambda: len(panel.lines) == 61)
+        await pilot.pause()
+        assert panel.scroll_y == 3
+        panel.scroll_end(animate=False)  # back at the bottom: new lines are followed again
+        await wait_for(pilot, lambda: panel.scroll_y == panel.max_scroll_y)
+        panel.add("and another")
+        await wait_for(pilot, lambda: len(panel.lines) == 62 and panel.scroll_y == panel.max_scroll_y)
+
+
+class StatusHarness(App):
+    def compose(self) -> ComposeResult:
+        from app.panels import StatusLine
+        yield StatusLine()
+
+
+async def test_the_status_line_leaves_out_whole_parts_at_80_columns_and_shortens_paths(tmp_path, monkeypatch):
+    import dataclasses
+    from app.panels import StatusLine
+    from test_app_fakes import run_started
+
+    monkeypatch.chdir(tmp_path)
+    app = StatusHarness()
+    async with app.run_test(size=(80, 24)) as pilot:
+        status = app.query_one(StatusLine)
+        started = dataclasses.replace(run_started(str(tmp_path / "runs" / "x")), device_name="AMD EPYC (2 cores)",
+                                      compile_mode="default", compiled="model with mode=default")
+        status.set_started(started)
+        status.set_state("completed", str(tmp_path / "runs" / "20261128-232920"))
+        await pilot.pause()
+        text = str(status.render())
+        assert text == " COMPLETED  runs/20261128-232920 · AMD EPYC (2 cores) bf16 · mnist 50k/10k/10k"
+        status.set_state("completed", "/scratch/a-long-project-folder/experiments-of-november/runs/20261128-232920")
+        await pilot.pause()
+        assert str(status.render()) == " COMPLETED  …/runs/20261128-232920 · AMD EPYC (2 cores) bf16 · mnist 50k/10k/10k"
+        await pilot.resize_terminal(200, 24)
+        await wait_for(pilot, lambda: "1 proc" in str(status.render()))  # room again: more parts, the whole path
+        assert "/scratch/a-long-project-folder/" in str(status.render())
+
+
+async def test_the_history_footer_fits_80_columns(tmp_path):
+    from textual.widgets._footer import FooterKey
+    from test_app_fakes import make_app
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f9")
+        await wait_for(pilot, lambda: any(k.description == "Refresh" for k in app.query(FooterKey)))
+        history_keys = [k for k in app.query(FooterKey) if k.key in ("space", "r", "a", "l", "g")]
+        [palette] = [k for k in app.query(FooterKey) if k.key == "ctrl+p"]  # docked right, over what runs beyond it
+        assert len(history_keys) == 5 and all(k.region.right <= palette.region.x for k in history_keys)
+
+
+async def test_notifications_show_paths_relative_to_the_working_directory(tmp_path, monkeypatch):
+    from textual.widgets._toast import Toast
+    from app.dialogs import PathScreen
+    from textual.widgets import Input
+    from test_app_fakes import make_app
+
+    monkeypatch.chdir(tmp_path)
+    app = make_app(tmp_path, settings_path=tmp_path / "settings.toml")
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await app.run_action("save_as")
+        await wait_for(pilot, lambda: isinstance(app.screen, PathScreen) and app.screen.query(Input))
+        (tmp_path / "experiments").mkdir()
+        app.screen.query_one(Input).value = str(tmp_path / "experiments" / "wide.toml")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.query(Toast))
+        assert "Saved experiments/wide.toml" in str(app.screen.query(Toast).last().render())

@@ -132,3 +132,48 @@ def test_real_mnist_short_run_reaches_97_percent(tmp_path):
     summary = json.loads((tmp_path / "real" / "summary.json").read_text())
     assert summary["test_total"] == 10000 and summary["train_total"] + 10000 == 60000
     assert summary["test_accuracy"] >= 0.97, summary
+
+
+# Ctrl-C as the torch import runs: a finder that sends the process SIGINT the moment `import torch` starts.
+CTRL_C_DURING_TORCH_IMPORT = """
+import os, signal, sys
+class CtrlC:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch":
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+sys.meta_path.insert(0, CtrlC())
+from lstm_vision.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_during_the_torch_import_exits_130_with_one_line(mnist_root, tmp_path):
+    result = subprocess.run([PY, "-c", CTRL_C_DURING_TORCH_IMPORT, *tiny_args(mnist_root, tmp_path)],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 130, result.stderr
+    assert result.stderr == "Interrupted while starting: no run was started.\n"
+    assert not (tmp_path / "cli").exists()
+
+
+@pytest.mark.parametrize("rank, prints", [(None, True), ("0", True), ("1", False)])
+def test_only_rank_0_of_a_hand_started_torchrun_says_it_is_stopping(monkeypatch, capsys, rank, prints):
+    from lstm_vision.cli import _install_signal_handlers
+    from lstm_vision.control import RunControl
+
+    monkeypatch.delenv("LSTM_VISION_EVENTS", raising=False)
+    if rank is None:
+        monkeypatch.delenv("RANK", raising=False)
+    else:
+        monkeypatch.setenv("RANK", rank)
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    control = RunControl()
+    try:
+        _install_signal_handlers(control)
+        signal.getsignal(signal.SIGINT)(signal.SIGINT, None)  # what Ctrl-C in torchrun's terminal does to each rank
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+    assert control.stop_requested
+    assert ("SIGINT: stopping after this batch" in capsys.readouterr().err) == prints

@@ -157,7 +157,7 @@ def test_stop_with_sigint_then_resume_with_and_without_ddp(mnist_root, tmp_path,
     assert proc.wait(timeout=300) == 130, out + err
     assert_no_processes_left(tag)
     run_dir = tmp_path / "runs" / "run"
-    assert f"Resume with: lstm-vision-tui --no-ui --resume {run_dir}" in out
+    assert f"resume with lstm-vision-tui --no-ui --resume {run_dir}" in out
     stopped = json.loads((run_dir / "summary.json").read_text())
     assert stopped["status"] == "stopped" and (run_dir / "last.pt").is_file()
     stopped_at = max(step_losses(read_metrics(run_dir)))

@@ -130,6 +130,57 @@ def test_each_checkpoint_carries_its_own_epochs_validation(tiny_settings, monkey
     assert state["best"]["epoch"] == 2 and state["last"]["val_acc"] == state["epoch-003"]["val_acc"] is not None
 
 
+def test_best_val_accuracy_is_that_of_the_lowest_validation_loss_and_names_its_epoch(tiny_settings, monkeypatch):
+    import dataclasses
+    import lstm_vision.engine as engine
+    fake = iter([(0.7, 0.80), (0.5, 0.70), (0.6, 0.95)])  # (loss, accuracy): epoch 2 has the lowest loss
+
+    def report(job, split, data, confusion=False, interrupt=None):
+        result = real_report(job, split, data, confusion, interrupt)
+        if split != "val":
+            return result
+        loss, accuracy = next(fake)
+        return dataclasses.replace(result, loss=loss, accuracy=accuracy)
+    real_report = engine.report_evaluation
+    monkeypatch.setattr(engine, "report_evaluation", report)
+    tiny_settings.train.epochs = 3
+    result = run(tiny_settings, Recorder(), RunControl())
+    summary = json.loads(open(f"{result.run_dir}/summary.json").read())
+    assert (summary["best_val_epoch"], summary["best_val_loss"], summary["best_val_accuracy"]) == (2, 0.5, 0.70)
+    assert load_checkpoint(f"{result.run_dir}/last.pt")["best_val_epoch"] == 2  # a resume keeps it
+
+
+def test_the_eta_counts_the_validations_left(tiny_settings, monkeypatch):
+    """Each validation here takes 100 s more on the engine's clock: the ETAs must count them."""
+    import time
+    import types
+    import lstm_vision.engine as engine
+    offset, val_times = [0.0], []
+
+    def clock():
+        return time.perf_counter() + offset[0]
+
+    def report(job, split, data, confusion=False, interrupt=None):
+        started = clock()
+        result = real_report(job, split, data, confusion, interrupt)
+        if split == "val":
+            offset[0] += 100.0
+            val_times.append(clock() - started)
+        return result
+    real_report = engine.report_evaluation
+    monkeypatch.setattr(engine, "report_evaluation", report)
+    monkeypatch.setattr(engine, "time", types.SimpleNamespace(perf_counter=clock, monotonic=time.monotonic))
+    tiny_settings.train.epochs = 3
+    rec = Recorder()
+    run(tiny_settings, rec, RunControl())
+    first = rec.of(ev.EpochFinished)[0]  # after epoch 1 of 3: two epochs and two validations left
+    assert first.eta_s == pytest.approx(2 * first.epoch_time_s + 2 * val_times[0], rel=1e-3)
+    in_epoch_2 = [e for e in rec.of(ev.StepLogged) if e.epoch == 2]
+    assert in_epoch_2 and all(e.eta_s >= 2 * val_times[0] for e in in_epoch_2)
+    in_epoch_3 = [e for e in rec.of(ev.StepLogged) if e.epoch == 3]
+    assert all(e.eta_s >= val_times[1] for e in in_epoch_3)
+
+
 def test_reference_checkpoint_evaluates_with_zero_epochs(tiny_settings, tmp_path):
     model = LSTMClassifier(28, 28, 10, hidden_size=16, num_layers=1, bidirectional=False, dropout=0.0)
     path = tmp_path / "lstm_cp_ref.pt"

@@ -100,3 +100,37 @@ def test_the_confusion_matrix_header_lines_up_with_class_names():
     lines = confusion_text([[5, 1], [0, 7]], ["cat", "dog"]).splitlines()
     assert len({len(line) for line in lines}) == 1  # every line as wide: the header's columns sit over the counts
     assert lines[0].index("cat") + len("cat") == lines[1].index("5") + 1 == lines[2].index("0") + 1
+
+
+def stopped_line(settings, condition) -> str:
+    """The headless stop line of a run stopped once ``condition(event)`` holds."""
+    out, control = io.StringIO(), RunControl()
+    printer = Printer(out)
+
+    def emit(event):
+        printer(event)
+        if condition(event):
+            control.stop()
+    assert run(settings, emit, control).status == "stopped"
+    [line] = [line for line in out.getvalue().splitlines() if line.startswith("Stopped")]
+    return line
+
+
+def test_the_stop_line_says_where_last_pt_stands_within_an_epoch(tiny_settings):
+    # 10 steps per epoch (batch 50); a stop asked at step 15 of the run lands in epoch 2
+    line = stopped_line(tiny_settings, lambda e: isinstance(e, ev.StepLogged) and e.global_step >= 15)
+    run_dir = tiny_settings.output.dir + "/test"
+    assert line == f"Stopped at epoch 2, step 5 of 10 (last.pt keeps it): resume with lstm-vision-tui --no-ui --resume {run_dir}"
+
+
+def test_the_stop_line_at_an_epoch_boundary_names_the_epoch_finished(tiny_settings):
+    tiny_settings.train.epochs = 3
+    line = stopped_line(tiny_settings, lambda e: isinstance(e, ev.EpochFinished) and e.epoch == 1)
+    assert line.startswith("Stopped after epoch 1 of 3 (last.pt keeps it): resume with ")
+
+
+def test_the_stop_line_before_any_step_says_so():
+    summary = {"epochs_completed": 0, "epochs": 5, "run_dir": "runs/x"}
+    out = io.StringIO()
+    Printer(out)(ev.RunStopped(summary, "runs/x/last.pt", 0, 131))
+    assert out.getvalue().startswith("Stopped before the first step (last.pt keeps it)")
