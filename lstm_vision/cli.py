@@ -229,7 +229,10 @@ def _install_signal_handlers(control) -> None:
     unless it was started under nohup, which asks for the run to outlive the terminal."""
     def handle(signum, frame):
         if control.stop_requested:
-            if signum != signal.SIGINT:
+            # A rank of a hand-started torchrun gets the terminal's Ctrl-C and then torchrun's forwarded copy
+            # of it: the same request twice, which must not cut last.pt's save short (torchrun itself ends
+            # ranks that outstay its shutdown timeout).
+            if signum != signal.SIGINT or "RANK" in os.environ:
                 return
             signal.signal(signal.SIGINT, signal.default_int_handler)
             raise KeyboardInterrupt
