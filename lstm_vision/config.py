@@ -113,7 +113,7 @@ class SystemSettings:
 class OutputSettings:
     dir: str = setting("runs", "Folder that holds one sub-folder per run.")
     run_name: str = setting("", "Name of this run's folder (empty = a timestamp).")
-    tensorboard: bool = setting(False, "Also write TensorBoard event files into the run's folder (needs the tensorboard package: pip install 'lstm-vision[tensorboard]').")
+    tensorboard: bool = setting(False, "Also write TensorBoard event files into the run's folder (needs the tensorboard package, the tensorboard extra of lstm-vision).")
 
 
 @dataclass

@@ -53,7 +53,7 @@ def process_info(run_dir: Path) -> dict:
         return {}
 
 
-def start_headless(settings: Settings, run_dir: Path, *args: str, **popen) -> subprocess.Popen:
+def start_headless(settings: Settings, run_dir: Path, *args: str, env: dict | None = None, **popen) -> subprocess.Popen:
     """``lstm-vision-tui --no-ui`` on ``settings`` into ``run_dir``, as a user starts it; its output goes to
     a file beside the run (a pipe nobody reads could fill and block it)."""
     run_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -62,7 +62,7 @@ def start_headless(settings: Settings, run_dir: Path, *args: str, **popen) -> su
     out = open(run_dir.parent / f"{run_dir.name}.out", "w")
     return subprocess.Popen([str(CLI), "--no-ui", "--config", str(config), "--run-dir", str(run_dir), *args],
                             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, **popen)
+                            env={**(env or os.environ), "PYTHONUNBUFFERED": "1"}, **popen)
 
 
 def output(run_dir: Path) -> str:

@@ -188,7 +188,7 @@ async def test_save_as_after_a_preset_keeps_comments_only_beside_the_values_they
     (presets / "small.toml").write_text("[model]\nhidden_size = 64\n", encoding="utf-8")
     monkeypatch.setattr(config, "PRESET_DIR", presets)
     path = tmp_path / "mine.toml"
-    path.write_text("# 256 wide, 3 layers: as the reference\n[model]\n# as the reference\nhidden_size = 256 # wide\n"
+    path.write_text("# 256 wide, 3 layers: as the paper\n[model]\n# as the paper\nhidden_size = 256 # wide\n"
                     "# deep\nnum_layers = 3\n", encoding="utf-8")
     app = make_app(tmp_path, settings=load_settings(path), settings_path=path)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -205,7 +205,7 @@ async def test_save_as_after_a_preset_keeps_comments_only_beside_the_values_they
     text = target.read_text(encoding="utf-8")
     help_text = section_fields("model")["hidden_size"].metadata["help"]
     assert f"# {help_text}\nhidden_size = 64\n# deep\nnum_layers = 3\n" in text  # the unchanged key keeps its own
-    assert "reference" not in text and "wide" not in text  # the top comment described the old values too
+    assert "paper" not in text and "wide" not in text  # the top comment described the old values too
     assert load_settings(target).model.hidden_size == 64
 
 

@@ -176,3 +176,14 @@ def test_the_journal_reader_waits_for_the_end_of_a_line(tmp_path):
         handle.write(line[10:] + "\n")
     assert reader.read() == [ev.LogMessage("info", "hello")]
     assert reader.read() == []
+
+
+def test_a_torchrun_rank_takes_the_forwarded_copy_of_ctrl_c_as_the_same_request(tiny_settings, tmp_path):
+    run_dir = tmp_path / "runs" / "rank"
+    env = {**os.environ, "RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0"}  # as torchrun starts a rank
+    proc = start_headless(long_run(tiny_settings), run_dir, env=env)
+    wait_until(lambda: "step_logged" in names(run_dir), "the first logged step")
+    proc.send_signal(signal.SIGINT)  # the terminal's Ctrl-C
+    proc.send_signal(signal.SIGINT)  # torchrun's forwarded copy
+    assert proc.wait(timeout=120) == 130, output(run_dir)
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "stopped" and (run_dir / "last.pt").is_file()
