@@ -18,6 +18,7 @@ run: install
 	$(BIN)/lstm-vision-tui $(ARGS)
 
 test: install
+	$(BIN)/ruff check lstm_vision app tests benchmarks
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: install

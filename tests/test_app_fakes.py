@@ -49,7 +49,7 @@ def resources() -> ResourcesSampled:
 def predictions(n: int = 8) -> PredictionsSampled:
     images = [[(x * 9 + y * 3 + i * 20) % 256 for y in range(28) for x in range(28)] for i in range(n)]
     labels = [i % 10 for i in range(n)]
-    preds = [l if i % 3 else (l + 1) % 10 for i, l in enumerate(labels)]
+    preds = [label if i % 3 else (label + 1) % 10 for i, label in enumerate(labels)]
     return PredictionsSampled(height=28, width=28, channels=1, images=images, labels=labels, predictions=preds,
                               class_names=[str(i) for i in range(10)])
 

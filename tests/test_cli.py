@@ -58,10 +58,10 @@ def test_headless_run_prints_run_dir_first_and_reference_lines(mnist_root, tmp_p
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == f"Run directory: {tmp_path / 'cli'}"
-    assert any(l.startswith("Train data: Got ") and l.endswith(" %") for l in lines)
-    assert any(l.startswith("Test data: Got ") and "/200 with accuracy" in l for l in lines)
+    assert any(line.startswith("Train data: Got ") and line.endswith(" %") for line in lines)
+    assert any(line.startswith("Test data: Got ") and "/200 with accuracy" in line for line in lines)
     assert "\r" not in result.stdout  # not a terminal: plain lines only
-    assert any(l.startswith("epoch 1 step 4/") and "samples/s" in l and "ETA" in l and "RSS" in l for l in lines)
+    assert any(line.startswith("epoch 1 step 4/") and "samples/s" in line and "ETA" in line and "RSS" in line for line in lines)
     assert json.loads((tmp_path / "cli" / "summary.json").read_text())["status"] == "completed"
 
 
