@@ -7,8 +7,9 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from lstm_vision.config import Settings, save_settings
 
@@ -63,6 +64,17 @@ def start_headless(settings: Settings, run_dir: Path, *args: str, env: dict | No
     return subprocess.Popen([str(CLI), "--no-ui", "--config", str(config), "--run-dir", str(run_dir), *args],
                             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                             env={**(env or os.environ), "PYTHONUNBUFFERED": "1"}, **popen)
+
+
+@contextmanager
+def headless(settings: Settings, run_dir: Path, **kwargs) -> Iterator[subprocess.Popen]:
+    """start_headless for the length of a with block; the process is killed and reaped at its end."""
+    proc = start_headless(settings, run_dir, **kwargs)
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def output(run_dir: Path) -> str:

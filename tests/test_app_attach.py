@@ -6,7 +6,7 @@ import json
 
 from lstm_vision.liveness import request, run_state
 from app.charts import ChartPair
-from runs import long_run, names, process_info, start_headless, wait_in_app, wait_until
+from runs import headless, long_run, names, process_info, start_headless, wait_in_app, wait_until
 from test_app_fakes import log_text, make_app
 
 
@@ -21,8 +21,7 @@ def attached_app(tmp_path, settings, run_dir):
 
 async def test_attached_app_follows_pauses_and_stops_a_headless_run(tiny_settings, tmp_path):
     run_dir = tmp_path / "runs" / "watched"
-    proc = start_headless(long_run(tiny_settings), run_dir)
-    try:
+    with headless(long_run(tiny_settings), run_dir) as proc:
         app = attached_app(tmp_path, tiny_settings, run_dir)
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_in_app(pilot, lambda: app.state == "running" and app.record.step_x, "running with chart points")
@@ -41,14 +40,11 @@ async def test_attached_app_follows_pauses_and_stops_a_headless_run(tiny_setting
             assert app.resumable == str(run_dir) and app.exit_code == 130
             assert "Paused at epoch" in log_text(app) and "Resumed at epoch" in log_text(app)
         assert json.loads((run_dir / "summary.json").read_text())["status"] == "stopped"
-    finally:
-        proc.kill()
 
 
 async def test_quitting_the_viewer_leaves_the_run_training(tiny_settings, tmp_path):
     run_dir = tmp_path / "runs" / "left"
-    proc = start_headless(long_run(tiny_settings), run_dir)
-    try:
+    with headless(long_run(tiny_settings), run_dir) as proc:
         app = attached_app(tmp_path, tiny_settings, run_dir)
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_in_app(pilot, lambda: app.state == "running", "the attached run")
@@ -60,8 +56,6 @@ async def test_quitting_the_viewer_leaves_the_run_training(tiny_settings, tmp_pa
         assert not (run_dir / "control.json").exists()  # a viewer that quits asks nothing of the run
         request(run_dir, "stop")
         assert proc.wait(timeout=60) == 130
-    finally:
-        proc.kill()
 
 
 async def test_a_lost_run_is_called_lost_and_offered_for_resume(tiny_settings, tmp_path):
@@ -79,8 +73,7 @@ async def test_a_lost_run_is_called_lost_and_offered_for_resume(tiny_settings, t
 
 async def test_history_marks_live_runs_and_attaches_to_one(tiny_settings, tmp_path):
     run_dir = tmp_path / "runs" / "live"
-    proc = start_headless(long_run(tiny_settings), run_dir)
-    try:
+    with headless(long_run(tiny_settings), run_dir) as proc:
         wait_until(lambda: "step_logged" in names(run_dir), "the run to train")
         app = make_app(tmp_path, settings=tiny_settings)
         async with app.run_test(size=(100, 30)) as pilot:
@@ -94,8 +87,6 @@ async def test_history_marks_live_runs_and_attaches_to_one(tiny_settings, tmp_pa
         assert proc.poll() is None
         request(run_dir, "stop")
         assert proc.wait(timeout=60) == 130
-    finally:
-        proc.kill()
 
 
 async def test_shift_f5_starts_a_run_in_the_background_and_attaches(tiny_settings, tmp_path):
