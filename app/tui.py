@@ -255,6 +255,8 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, App[int]):
             self.log_panel.add(f"Saved {ev.kind} checkpoint {ev.path}")
         elif isinstance(ev, LogMessage):
             self.log_panel.add(ev.text, ev.level)
+            if ev.level == "warning" and redraw:  # live, not replayed from a journal
+                self.notify(ev.text, severity="warning", timeout=12)
         elif isinstance(ev, PredictionsSampled):
             self.query_one(ResultsView).show_predictions(ev)
         elif isinstance(ev, RunFinished):

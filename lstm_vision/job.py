@@ -64,6 +64,7 @@ class Job:
     last_resources: float = 0.0
     last_progress: float = 0.0
     last_curves: float = 0.0  # when curves.png was last drawn (time.monotonic)
+    hinted: bool = False  # the long-CPU-run hint was given
     journal: Journal | None = None  # metrics.jsonl, rank 0 only
     beacon: Beacon | None = None  # process.json and control requests, rank 0 only
     tensorboard: Any = None  # tensorboard.TensorBoardLog when output.tensorboard, rank 0 only

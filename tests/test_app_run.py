@@ -190,3 +190,14 @@ async def test_escape_closes_the_key_panel(tmp_path):
         await wait_for(pilot, lambda: app.screen.query("HelpPanel"))
         await pilot.press("escape")
         await wait_for(pilot, lambda: not app.screen.query("HelpPanel"))
+
+
+async def test_a_live_warning_of_the_run_is_also_a_notification(tmp_path):
+    from lstm_vision.events import LogMessage
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.route(LogMessage("warning", "This run needs about 1 h 47 min more on this CPU."))
+        app.route(LogMessage("warning", "an old warning, replayed from a journal"), redraw=False)
+        await pilot.pause()
+        assert [n for n in app.notes if "more on this CPU" in n[1]] == [("warning", "This run needs about 1 h 47 min more on this CPU.")]
+        assert not [n for n in app.notes if "replayed" in n[1]]

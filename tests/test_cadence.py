@@ -38,3 +38,12 @@ def test_a_stop_during_validation_cuts_it_short_and_keeps_the_epoch(tiny_setting
     assert any(isinstance(e, ev.LogMessage) and "Validation after epoch 1 cut short" in e.text for e in events)
     summary = json.loads(open(f"{result.run_dir}/summary.json").read())
     assert summary["status"] == "stopped" and summary["epochs_completed"] == 1
+
+
+def test_a_long_run_on_a_cpu_points_to_the_cpu_preset_once(tiny_settings, monkeypatch):
+    monkeypatch.setattr(engine, "LONG_CPU_RUN_S", 0.0)  # every ETA is "long"
+    monkeypatch.setattr(engine, "ETA_SETTLED_S", 0.0)
+    events = []
+    run(tiny_settings, events.append, RunControl())
+    hints = [e.text for e in events if isinstance(e, ev.LogMessage) and "--preset cpu" in e.text]
+    assert len(hints) == 1 and hints[0].startswith("This run needs about ") and "on this CPU" in hints[0]
