@@ -162,3 +162,12 @@ def test_fake_events_are_json_round_trippable(tmp_path):
     result = FakeEngine(tmp_path)(None, seen.append, RunControl())
     assert result.status == "completed"
     assert [event_from_dict(json.loads(e.to_json())) for e in seen] == seen
+
+
+async def type_path(pilot, app, path) -> None:
+    """In the open / save-as dialog: wait for it, type ``path``, press enter."""
+    from textual.widgets import Input
+    from app.dialogs import PathScreen
+    await wait_for(pilot, lambda: isinstance(app.screen, PathScreen) and app.screen.query(Input))
+    app.screen.query_one(Input).value = str(path)
+    await pilot.press("enter")

@@ -8,7 +8,7 @@ from lstm_vision import config
 from lstm_vision.config import SECTIONS, Settings, load_settings, section_fields
 from app.dialogs import PathScreen, PresetScreen, UnsavedScreen
 from app.form import SettingsForm
-from test_app_fakes import FakeEngine, make_app, wait_for
+from test_app_fakes import FakeEngine, make_app, wait_for, type_path
 
 
 async def test_every_setting_has_an_editor_of_its_kind_with_help(tmp_path):
@@ -133,9 +133,7 @@ async def test_save_keeps_comments_and_load_round_trips(tmp_path):
         other = tmp_path / "other.toml"
         other.write_text("[model]\nhidden_size = 32\n[data]\ndownload = false\n", encoding="utf-8")
         await pilot.press("ctrl+o")
-        await wait_for(pilot, lambda: isinstance(app.screen, PathScreen) and app.screen.query(Input))
-        app.screen.query_one(Input).value = str(other)
-        await pilot.press("enter")
+        await type_path(pilot, app, other)
         await wait_for(pilot, lambda: not isinstance(app.screen, PathScreen))
         assert form.row("model", "hidden_size").value() == 32
         assert form.row("data", "download").value() is False
@@ -149,10 +147,8 @@ async def test_save_as_writes_a_new_file_with_the_comments_of_the_current_one(tm
     app = make_app(tmp_path, settings=load_settings(path), settings_path=path)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.click("#btn-save-as")  # the buttons work with a mouse too
-        await wait_for(pilot, lambda: isinstance(app.screen, PathScreen) and app.screen.query(Input))
         target = tmp_path / "copy.toml"
-        app.screen.query_one(Input).value = str(target)
-        await pilot.press("enter")
+        await type_path(pilot, app, target)
         await wait_for(pilot, target.exists)
         assert "# keep me" in target.read_text(encoding="utf-8")
         assert load_settings(target).train.epochs == 2
@@ -166,9 +162,7 @@ async def test_save_as_into_a_missing_folder_names_that_folder(tmp_path):
     missing = tmp_path / "no-such-folder"
     async with app.run_test(size=(80, 24)) as pilot:
         await app.run_action("save_as")
-        await wait_for(pilot, lambda: isinstance(app.screen, PathScreen) and app.screen.query(Input))
-        app.screen.query_one(Input).value = str(missing / "new.toml")
-        await pilot.press("enter")
+        await type_path(pilot, app, missing / "new.toml")
         error = app.screen.query_one(".dialog-error")
         await wait_for(pilot, lambda: str(error.render()) != "")
         assert str(error.render()) == f"The folder {missing} does not exist."  # and the dialog stays to fix it
@@ -197,10 +191,8 @@ async def test_save_as_after_a_preset_keeps_comments_only_beside_the_values_they
         await pilot.press("enter")
         await wait_for(pilot, lambda: not isinstance(app.screen, PresetScreen))
         await app.run_action("save_as")
-        await wait_for(pilot, lambda: isinstance(app.screen, PathScreen) and app.screen.query(Input))
         target = tmp_path / "small.toml"
-        app.screen.query_one(Input).value = str(target)
-        await pilot.press("enter")
+        await type_path(pilot, app, target)
         await wait_for(pilot, target.exists)
     text = target.read_text(encoding="utf-8")
     help_text = section_fields("model")["hidden_size"].metadata["help"]
@@ -300,9 +292,7 @@ async def test_edits_are_marked_unsaved_until_saved_or_opened(tmp_path):
         other = tmp_path / "other.toml"
         other.write_text("[model]\nhidden_size = 32\n", encoding="utf-8")
         await pilot.press("ctrl+o")
-        await wait_for(pilot, lambda: isinstance(app.screen, PathScreen) and app.screen.query(Input))
-        app.screen.query_one(Input).value = str(other)
-        await pilot.press("enter")
+        await type_path(pilot, app, other)
         await wait_for(pilot, lambda: path_label(app) == str(other))
         assert not form.modified
 

@@ -11,7 +11,7 @@ from lstm_vision.resources import GPU_FIELDS
 from app.charts import ChartPair, nice_axis, thin
 from app.panels import LogPanel, MemoryPanel
 from app.results import ImageGrid, render_image, short_name
-from test_app_fakes import FakeEngine, predictions, resources, wait_for
+from test_app_fakes import FakeEngine, predictions, resources, wait_for, type_path
 
 GIB = 1 << 30
 
@@ -285,17 +285,13 @@ async def test_the_history_footer_fits_80_columns(tmp_path):
 
 async def test_notifications_show_paths_relative_to_the_working_directory(tmp_path, monkeypatch):
     from textual.widgets._toast import Toast
-    from app.dialogs import PathScreen
-    from textual.widgets import Input
     from test_app_fakes import make_app
 
     monkeypatch.chdir(tmp_path)
     app = make_app(tmp_path, settings_path=tmp_path / "settings.toml")
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await app.run_action("save_as")
-        await wait_for(pilot, lambda: isinstance(app.screen, PathScreen) and app.screen.query(Input))
         (tmp_path / "experiments").mkdir()
-        app.screen.query_one(Input).value = str(tmp_path / "experiments" / "wide.toml")
-        await pilot.press("enter")
+        await type_path(pilot, app, tmp_path / "experiments" / "wide.toml")
         await wait_for(pilot, lambda: app.screen.query(Toast))
         assert "Saved experiments/wide.toml" in str(app.screen.query(Toast).last().render())
