@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Callable, IO
 
 
-def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], durable: bool = True) -> None:
     """Call ``write`` on a temporary file beside ``path``, fsync it, then rename it over ``path``.
-    The file keeps the mode ``path`` had, or gets the umask's default when new (mkstemp alone makes it 0600)."""
+    The file keeps the mode ``path`` had, or gets the umask's default when new (mkstemp alone makes it 0600).
+    ``durable=False`` skips the fsyncs: a reader still never sees half a file, but a crash may leave the old one
+    (for files that are rewritten every few seconds and whose staleness is itself the signal)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -20,7 +22,8 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -28,7 +31,8 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
 
 
 def _mode_for(path: Path) -> int:
@@ -57,8 +61,8 @@ def current_umask() -> int:
     return mask
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
+def atomic_write_text(path: str | Path, text: str, durable: bool = True) -> None:
+    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")), durable)
 
 
 def _fsync_dir(folder: Path) -> None:

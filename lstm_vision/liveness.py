@@ -29,6 +29,7 @@ from typing import Any
 import psutil
 
 from lstm_vision.control import RunControl
+from lstm_vision.fsutil import atomic_write_text
 from lstm_vision.rundir import read_summary
 
 PROCESS_FILE, CONTROL_FILE = "process.json", "control.json"
@@ -41,11 +42,9 @@ LIVE = ("starting", "running", "paused")
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    # Rename over the old file so a reader never sees half of it. No fsync: these files describe a
-    # living process and are rewritten within seconds; a crash makes them stale, which is the signal.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(data) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    # No fsync: these files describe a living process and are rewritten within seconds; a crash makes
+    # them stale, which is the signal.
+    atomic_write_text(path, json.dumps(data) + "\n", durable=False)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
