@@ -8,10 +8,12 @@ A picture that cannot be drawn never fails the run: the caller logs one line and
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
+
+from lstm_vision import events as ev
+from lstm_vision.follow import JournalReader
 
 CURVES, CONFUSION, MISTAKES = "curves.png", "confusion_matrix.png", "mistakes.png"
 
@@ -36,27 +38,22 @@ def read_curves(journal: Path) -> dict[str, list]:
     """The series that curves.png draws, from metrics.jsonl (the journal of every attempt of the run)."""
     series: dict[str, list] = {k: [] for k in ("step_x", "step_loss", "step_acc", "lr_x", "lr",
                                                 "epoch_x", "train_loss", "train_acc", "val_x", "val_loss", "val_acc")}
-    with open(journal, encoding="utf-8") as handle:
-        for line in handle:
-            try:
-                e = json.loads(line)
-            except ValueError:
-                continue
-            if e.get("event") == "step_logged":
-                x = e["global_step"] / max(e["steps_per_epoch"], 1)
-                series["step_x"].append(x)
-                series["step_loss"].append(e["loss"])
-                series["step_acc"].append(100 * e["accuracy"])
-                series["lr_x"].append(x)
-                series["lr"].append(e["lr"])
-            elif e.get("event") == "epoch_finished":
-                series["epoch_x"].append(e["epoch"])
-                series["train_loss"].append(e["train_loss"])
-                series["train_acc"].append(100 * e["train_accuracy"])
-                if e.get("val_loss") is not None:
-                    series["val_x"].append(e["epoch"])
-                    series["val_loss"].append(e["val_loss"])
-                    series["val_acc"].append(100 * e["val_accuracy"])
+    for e in JournalReader(journal).read():
+        if isinstance(e, ev.StepLogged):
+            x = e.global_step / max(e.steps_per_epoch, 1)
+            series["step_x"].append(x)
+            series["step_loss"].append(e.loss)
+            series["step_acc"].append(100 * e.accuracy)
+            series["lr_x"].append(x)
+            series["lr"].append(e.lr)
+        elif isinstance(e, ev.EpochFinished):
+            series["epoch_x"].append(e.epoch)
+            series["train_loss"].append(e.train_loss)
+            series["train_acc"].append(100 * e.train_accuracy)
+            if e.val_loss is not None:
+                series["val_x"].append(e.epoch)
+                series["val_loss"].append(e.val_loss)
+                series["val_acc"].append(100 * e.val_accuracy)
     return series
 
 
