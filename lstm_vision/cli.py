@@ -59,6 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--run-dir", metavar="PATH",
                         help="Write the new run into PATH (a new or empty folder) instead of output.dir/run_name.")
     parser.add_argument("--print-settings", action="store_true", help="Print the resulting settings.toml and exit.")
+    parser.add_argument("--predict", nargs="+", metavar=("RUN_OR_CHECKPOINT", "PATH"),
+                        help="Classify image files (or every image in folders) with a trained model (a run folder "
+                             "means its last.pt): one line per image, a summary, and the accuracy where an image's "
+                             "folder is named after a class. --set train.amp / system.device apply.")
+    parser.add_argument("--export", nargs=2, metavar=("onnx|torchscript", "RUN_OR_CHECKPOINT"),
+                        help="Write the model as ONNX or TorchScript (input: uint8 images N x H x W x C, output: "
+                             "logits, normalization inside) to --output, with a .json file beside it.")
+    parser.add_argument("--output", metavar="PATH",
+                        help="With --predict: write the answers to this CSV instead of the terminal. "
+                             "With --export: the file to write.")
     parser.set_defaults(sources=[])
     return parser
 
@@ -87,6 +97,8 @@ def resolve_settings(args: argparse.Namespace) -> tuple[Settings, Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.predict or args.export:
+        return _use_trained_model(parser, args)
     conflict = _conflicting_options(args)
     if conflict:
         parser.print_usage(sys.stderr)
@@ -107,7 +119,49 @@ def main(argv: list[str] | None = None) -> int:
     return run_headless(settings, args.resume, args.run_dir)
 
 
+def _use_trained_model(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """--predict and --export: a trained model's own settings, with only --set applied to them."""
+    problem = _model_command_problem(args)
+    if problem:
+        parser.print_usage(sys.stderr)
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    overrides = [value for kind, value in args.sources if kind == "set"]
+    try:
+        if args.predict:
+            from lstm_vision.predict import run_predict
+            return run_predict(args.predict[0], args.predict[1:], args.output, overrides)
+        from lstm_vision.export import run_export
+        return run_export(args.export[0], args.export[1], args.output, overrides)
+    except SettingsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+
+
+def _model_command_problem(args: argparse.Namespace) -> str | None:
+    command = "--predict" if args.predict else "--export"
+    others = [name for name, given in (("--attach", args.attach), ("--resume", args.resume), ("--background", args.background),
+                                       ("--run-dir", args.run_dir), ("--print-settings", args.print_settings))
+              if given] + sorted({f"--{kind}" for kind, _ in args.sources if kind != "set"})
+    if args.predict and args.export:
+        return "--predict and --export are two commands; give one of them."
+    if others:
+        return f"{command} uses the trained model's own settings; it combines with --output and --set only, not {', '.join(others)}."
+    if args.predict and len(args.predict) < 2:
+        return "--predict needs a run folder or checkpoint, then at least one image file or folder of images."
+    if args.export and args.export[0] not in ("onnx", "torchscript"):
+        return f"--export {args.export[0]!r}: the format must be onnx or torchscript, e.g. --export onnx runs/x --output model.onnx."
+    if args.export and not args.output:
+        return "--export needs --output PATH, the file to write (e.g. model.onnx)."
+    return None
+
+
 def _conflicting_options(args: argparse.Namespace) -> str | None:
+    if args.output:
+        return "--output is for --predict (a CSV of the answers) or --export (the exported model's file)."
     if args.attach and (args.no_ui or args.resume or args.background):
         return "--attach opens the app on an existing run; it does not combine with --no-ui, --resume or --background."
     if args.background and (not args.no_ui or args.resume):

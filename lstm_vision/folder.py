@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from lstm_vision import images
 from lstm_vision.config import DataSettings
 from lstm_vision.data import DataError, ImageSet
 
@@ -43,29 +44,24 @@ def _hold_out(data: ImageSet, seed: int) -> tuple[ImageSet, ImageSet]:
 
 
 def _decode_tree(folder: Path, settings: DataSettings) -> tuple[ImageSet, list[str]]:
-    from PIL import Image
     from torchvision.datasets import ImageFolder
-    from torchvision.transforms import v2
 
-    mode = "L" if settings.channels == 1 else "RGB"
     size = settings.image_size
-    transform = v2.Compose([v2.PILToTensor(), v2.Resize((size, size), antialias=True)])
 
     def open_image(path: str):
         try:
-            with Image.open(path) as img:
-                return img.convert(mode)
-        except Exception as err:  # PIL raises several classes for damaged files
-            raise DataError(f"Image file {path} cannot be read ({err.__class__.__name__}: {err}); remove or replace it.") from None
+            return images.open_image(path, settings.channels)
+        except images.UnreadableImage as err:
+            raise DataError(f"Image file {path} cannot be read ({err}); remove or replace it.") from None
 
     try:
-        tree = ImageFolder(str(folder), loader=open_image, transform=transform)
+        tree = ImageFolder(str(folder), loader=open_image, transform=images.resizer(size, size))
     except FileNotFoundError as err:
         raise DataError(f"No images found in {folder}: it must hold one sub-folder per class with .png/.jpg files ({err}).") from None
     _at_least_two_classes(folder, list(tree.classes))
     loader = torch.utils.data.DataLoader(tree, batch_size=256, num_workers=settings.num_workers)
-    images, labels = [], []
+    decoded, labels = [], []
     for batch, targets in loader:
-        images.append(batch.permute(0, 2, 3, 1).contiguous())  # (B, C, H, W) -> (B, H, W, C)
+        decoded.append(batch.permute(0, 2, 3, 1).contiguous())  # (B, C, H, W) -> (B, H, W, C)
         labels.append(targets)
-    return ImageSet(torch.cat(images), torch.cat(labels).to(torch.int64)), list(tree.classes)
+    return ImageSet(torch.cat(decoded), torch.cat(labels).to(torch.int64)), list(tree.classes)

@@ -18,6 +18,8 @@ import torch
 from lstm_vision.checkpoint import CheckpointError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from lstm_vision.config import Settings
     from lstm_vision.data import DataBundle
 
@@ -71,13 +73,13 @@ def choose(settings: Settings, data: DataBundle, state: dict[str, Any] | None, p
         return own, [("info", f"Inputs normalized with {own.describe()}.")]
     channels = data.image_shape[-1]
     if "normalization" in state:
-        stored = _stored(state["normalization"], path, channels)
-        notes = [("info", f"Inputs normalized as checkpoint {path} was trained: {stored.describe()}.")]
-        if stored.method != method:  # the weights fix the scale of their inputs; the setting is for new runs
+        saved = stored(state["normalization"], path, channels)
+        notes = [("info", f"Inputs normalized as checkpoint {path} was trained: {saved.describe()}.")]
+        if saved.method != method:  # the weights fix the scale of their inputs; the setting is for new runs
             who = "a resumed run" if resumed else "a run from a checkpoint"
             notes.append(("warning", f"data.normalization = {method} is not used: {who} keeps the normalization "
-                                     f"the checkpoint was trained with ({stored.method})."))
-        return stored, notes
+                                     f"the checkpoint was trained with ({saved.method})."))
+        return saved, notes
     if str(state.get("format", "")).startswith("lstm-vision"):
         # Saved before checkpoints stored it, when every run used its training split's statistics.
         stats = own if own.method == "dataset" else of_images(data.train.images)
@@ -100,7 +102,8 @@ def with_method(settings: Settings, normalization: Normalization) -> Settings:
     return dataclasses.replace(settings, data=dataclasses.replace(settings.data, normalization=normalization.method))
 
 
-def _stored(entry: Any, path: str | None, channels: int) -> Normalization:
+def stored(entry: Any, path: str | Path | None, channels: int) -> Normalization:
+    """A checkpoint's normalization entry, checked; CheckpointError names what is wrong with it."""
     def bad(why: str) -> CheckpointError:
         return CheckpointError(f"Checkpoint {path} has a malformed normalization entry ({why}).")
 
