@@ -1,0 +1,199 @@
+"""--predict: real checkpoints, real image files, the real command line."""
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import needs_real_mnist, real_data_root, tiny_run_settings
+from PIL import Image
+
+from lstm_vision.checkpoint import CheckpointError, save_checkpoint
+from lstm_vision.config import apply_overrides, load_settings, preset_path
+from lstm_vision.control import RunControl
+from lstm_vision.engine import run
+from lstm_vision.images import read_image
+from lstm_vision.model import LSTMClassifier
+from lstm_vision.trained import architecture, class_lookup, load_trained
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lstm_vision", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(mnist_root, tmp_path_factory) -> Path:
+    """A run folder trained for two epochs on the tiny synthetic MNIST (seconds): for the bad-input checks."""
+    result = run(tiny_run_settings(mnist_root, tmp_path_factory.mktemp("tiny-model")), lambda event: None, RunControl())
+    assert result.status == "completed"
+    return Path(result.run_dir)
+
+
+def write_png(path: Path, image: torch.Tensor) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image.squeeze(-1).numpy()).save(path)
+    return path
+
+
+def mnist_test_set():
+    from torchvision.datasets import MNIST
+
+    data = MNIST(str(real_data_root().resolve()), train=False, download=False)
+    return data.data[..., None], data.targets
+
+
+def read_rows(path: Path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+# --- a held-out ImageFolder: the run's own test accuracy, image for image ----------------------------------
+
+@needs_real_mnist
+def test_predict_on_a_held_out_folder_agrees_with_the_runs_test_evaluation(tmp_path):
+    from torchvision.datasets import MNIST
+
+    train = MNIST(str(real_data_root().resolve()), train=True, download=False)
+    tree = tmp_path / "digits"
+    for split, first, count in (("train", 0, 3000), ("test", 50000, 600)):
+        for i in range(first, first + count):
+            write_png(tree / split / str(int(train.targets[i])) / f"{i}.png", train.data[i][..., None])
+    settings = apply_overrides(load_settings(preset_path("cpu")), [
+        "data.dataset=folder", f"data.root={tree}", "data.image_size=28", "data.channels=1", "train.epochs=2",
+        "train.amp=off", f"output.dir={tmp_path / 'runs'}", "output.run_name=folder"])
+    result = run(settings, lambda event: None, RunControl())
+    assert result.status == "completed"
+    run_dir = Path(result.run_dir)
+
+    out = cli("--predict", str(run_dir), str(tree / "test"), "--output", str(tmp_path / "p.csv"))
+    assert out.returncode == 0, out.stderr
+    rows = read_rows(tmp_path / "p.csv")
+    assert len(rows) == 600 and list(rows[0])[:3] == ["path", "predicted", "probability"]
+    # the confusion matrix of the answers is the run's own, cell for cell
+    names = [str(k) for k in range(10)]
+    matrix = [[0] * 10 for _ in names]
+    for row in rows:
+        matrix[names.index(row["label"])][names.index(row["predicted"])] += 1
+    with open(run_dir / "confusion_matrix.csv", newline="") as handle:
+        own = [[int(v) for v in line[1:]] for line in list(csv.reader(handle))[1:]]
+    assert matrix == own
+    correct = sum(row["correct"] == "1" for row in rows)
+    assert correct == result.summary["test_correct"]
+    assert f"accuracy {100 * correct / 600:.2f} %" in out.stdout
+
+
+@needs_real_mnist
+def test_png_files_decode_to_the_data_sets_own_pixels_and_are_scored_by_folder(mnist_model, tmp_path):
+    images, labels = mnist_test_set()
+    files = [write_png(tmp_path / "by-class" / str(int(labels[i])) / f"{i}.png", images[i]) for i in range(64)]
+    files.append(write_png(tmp_path / "loose" / "x.png", images[64]))  # not in a class folder: predicted, not scored
+    assert all(torch.equal(read_image(files[i], (28, 28, 1)), images[i]) for i in range(64))
+
+    out = cli("--predict", str(mnist_model), str(tmp_path / "by-class"), str(files[-1]))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == 66  # one per image and the summary
+    model = load_trained(mnist_model)
+    expected = model.probabilities(images[:64]).argmax(1)
+    right = int((expected == labels[:64]).sum())
+    assert f"accuracy {100 * right / 64:.2f} % ({right:,} of 64, in folders named after a class)" in lines[-1]
+    loose = next(line for line in lines if line.startswith(str(files[-1])))
+    assert loose.split("  ")[1] == model.class_names[int(model.probabilities(images[64:65]).argmax())]
+
+
+# --- loading: reference checkpoints, names --------------------------------------------------------------------
+
+def test_a_reference_checkpoint_loads_from_its_weights_alone(tmp_path):
+    model = LSTMClassifier(28, 28, 10, hidden_size=12, num_layers=2, bidirectional=True)
+    save_checkpoint({"epoch": 3, "state_dict": model.state_dict()}, tmp_path / "ref.pt")
+    trained = load_trained(tmp_path / "ref.pt", ["train.amp=off"])  # the default, auto, may pick bf16 here
+    assert trained.image_shape == (28, 28, 1)
+    assert trained.class_names == [str(k) for k in range(10)]
+    assert trained.normalization.method == "reference"
+    x = torch.randint(0, 256, (3, 28, 28, 1), dtype=torch.uint8)
+    model.eval()
+    with torch.no_grad():  # the reference's inputs: (x/255 - 0.5) / 0.5, row by row
+        expected = torch.softmax(model(((x.float() / 255 - 0.5) / 0.5).view(3, 28, 28)), 1)
+        assert torch.allclose(trained.probabilities(x), expected, atol=1e-6)
+
+
+def test_architecture_is_read_from_the_weights():
+    model = LSTMClassifier(56, 14, 7, hidden_size=20, num_layers=3, bidirectional=False)
+    assert architecture(model.state_dict(), Path("x.pt")) == {
+        "input_size": 56, "hidden_size": 20, "num_layers": 3, "bidirectional": False, "sequence_length": 14,
+        "num_classes": 7}
+    with pytest.raises(CheckpointError, match="holds no LSTM classifier weights"):
+        architecture({"fc.weight": torch.zeros(2, 2)}, Path("x.pt"))
+
+
+def test_folder_names_match_torchvision_class_names():
+    lookup = class_lookup(["0 - zero", "1 - one", "cat"])
+    assert lookup["1"] == lookup["one"] == lookup["1 - one"] == 1
+    assert lookup["cat"] == 2 and "dog" not in lookup
+
+
+# --- bad input: one sentence, exit 2 --------------------------------------------------------------------------
+
+def test_missing_checkpoint_is_one_sentence(tmp_path):
+    out = cli("--predict", str(tmp_path / "nope"), str(tmp_path))
+    assert out.returncode == 2
+    assert out.stderr.strip() == f"error: Checkpoint {tmp_path / 'nope'} does not exist; give a run folder or a checkpoint file (.pt)."
+
+
+def test_a_run_folder_without_last_pt_names_best_pt(tmp_path):
+    (tmp_path / "best.pt").write_bytes(b"")
+    out = cli("--predict", str(tmp_path), str(tmp_path))
+    assert out.returncode == 2
+    assert "holds no last.pt (it has best.pt: give that file)" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_a_file_that_is_not_an_image_is_one_sentence(tiny_model, tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    out = cli("--predict", str(tiny_model), str(tmp_path / "notes.txt"))
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip() == f"error: {tmp_path / 'notes.txt'} is not a readable image (cannot identify image file); skipped."
+
+
+def test_a_folder_with_no_images_is_one_sentence(tiny_model, tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.md").write_text("no images here")
+    out = cli("--predict", str(tiny_model), str(tmp_path / "empty"))
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip().startswith(f"error: Folder {tmp_path / 'empty'} holds no images (.jpg, .jpeg, .png")
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_an_unreadable_file_is_skipped_and_the_rest_go_on(tiny_model, tmp_path):
+    good = [write_png(tmp_path / "imgs" / f"{k}.png", torch.randint(0, 256, (28, 28, 1), dtype=torch.uint8)) for k in range(3)]
+    (tmp_path / "imgs" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    out = cli("--predict", str(tiny_model), str(tmp_path / "imgs"), "--output", str(tmp_path / "p.csv"))
+    assert out.returncode == 2  # scripts notice that an input was skipped
+    assert "broken.png is not a readable image" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert [row["path"] for row in read_rows(tmp_path / "p.csv")] == [str(p) for p in good]
+    assert "Predicted 3 images" in out.stdout and "1 input could not be used" in out.stdout
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_any_image_is_read(tiny_model, tmp_path):
+    image = write_png(tmp_path / "a.png", torch.zeros(28, 28, 1, dtype=torch.uint8))
+    out = cli("--predict", str(tiny_model), str(image), "--output", str(tmp_path / "no" / "p.csv"))
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip() == f"error: --output {tmp_path / 'no' / 'p.csv'}: folder {tmp_path / 'no'} does not exist."
+
+
+def test_predict_does_not_combine_with_training_options(tiny_model, tmp_path):
+    out = cli("--predict", str(tiny_model), str(tmp_path), "--resume", str(tiny_model))
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1] == ("error: --predict uses the trained model's own settings; it combines "
+                                                   "with --output and --set only, not --resume.")
+
+
+def test_predict_applies_set_overrides(tiny_model, tmp_path):
+    image = write_png(tmp_path / "a.png", torch.zeros(28, 28, 1, dtype=torch.uint8))
+    out = cli("--predict", str(tiny_model), str(image), "--set", "train.amp=bf16")
+    assert out.returncode == 0, out.stderr
+    assert "(cpu, bf16)" in out.stdout
+    bad = cli("--predict", str(tiny_model), str(image), "--set", "train.amp=fp16")
+    assert bad.returncode == 2 and "train.amp = fp16 needs a CUDA GPU" in bad.stderr
