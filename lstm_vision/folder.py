@@ -55,13 +55,13 @@ def _decode_tree(folder: Path, settings: DataSettings) -> tuple[ImageSet, list[s
             raise DataError(f"Image file {path} cannot be read ({err}); remove or replace it.") from None
 
     try:
-        tree = ImageFolder(str(folder), loader=open_image, transform=images.resizer(size, size))
+        tree = ImageFolder(str(folder), loader=open_image, transform=lambda image: images.to_tensor(image, size, size))
     except FileNotFoundError as err:
         raise DataError(f"No images found in {folder}: it must hold one sub-folder per class with .png/.jpg files ({err}).") from None
     _at_least_two_classes(folder, list(tree.classes))
     loader = torch.utils.data.DataLoader(tree, batch_size=256, num_workers=settings.num_workers)
     decoded, labels = [], []
     for batch, targets in loader:
-        decoded.append(batch.permute(0, 2, 3, 1).contiguous())  # (B, C, H, W) -> (B, H, W, C)
+        decoded.append(batch)  # (B, H, W, C)
         labels.append(targets)
     return ImageSet(torch.cat(decoded), torch.cat(labels).to(torch.int64)), list(tree.classes)

@@ -75,26 +75,33 @@ def collect_files(paths: list[str]) -> tuple[list[Path], list[str]]:
     return files, problems
 
 
-class _Files(torch.utils.data.Dataset):
+class _Chunks(torch.utils.data.Dataset):
+    """Item k: the k-th chunk of files decoded as one stacked tensor, so that a worker hands back one shared
+    tensor per chunk rather than one per image."""
+
     def __init__(self, files: list[Path], shape: tuple[int, int, int]) -> None:
         self.files, self.shape = files, shape
 
     def __len__(self) -> int:
-        return len(self.files)
+        return (len(self.files) + DECODE_BATCH - 1) // DECODE_BATCH
 
-    def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, str]:
-        try:
-            return index, images.read_image(self.files[index], self.shape), ""
-        except images.UnreadableImage as err:
-            return index, None, str(err)
-        except OSError as err:  # unreadable file (permissions, a folder's entry gone)
-            return index, None, err.strerror or str(err)
+    def __getitem__(self, chunk: int) -> tuple[list[int], torch.Tensor, list[tuple[int, str]]]:
+        decoded, problems = [], []
+        for index in range(chunk * DECODE_BATCH, min(len(self.files), (chunk + 1) * DECODE_BATCH)):
+            try:
+                decoded.append((index, images.read_image(self.files[index], self.shape)))
+            except images.UnreadableImage as err:
+                problems.append((index, str(err)))
+            except OSError as err:  # permissions, a file gone since the folder was listed
+                problems.append((index, err.strerror or str(err)))
+        stacked = torch.stack([image for _, image in decoded]) if decoded else torch.empty(0, *self.shape, dtype=torch.uint8)
+        return [index for index, _ in decoded], stacked, problems
 
 
-def _decoded(files: list[Path], shape: tuple[int, int, int]) -> Iterator[list[tuple[int, torch.Tensor | None, str]]]:
+def _decoded(files: list[Path], shape: tuple[int, int, int]) -> Iterator[tuple[list[int], torch.Tensor, list[tuple[int, str]]]]:
+    """(indices, images, problems) per chunk of files, decoded in worker processes when there are many."""
     workers = min(4, usable_cores()) if len(files) >= PARALLEL_FROM else 0
-    loader = torch.utils.data.DataLoader(_Files(files, shape), batch_size=DECODE_BATCH, num_workers=workers,
-                                         collate_fn=list)
+    loader = torch.utils.data.DataLoader(_Chunks(files, shape), batch_size=None, num_workers=workers)
     yield from loader
 
 
@@ -105,17 +112,15 @@ def predict(model: TrainedModel, files: list[Path], on_prediction: Callable[[Pre
     predictions: list[Prediction] = []
     problems: list[str] = []
     start = time.perf_counter()
-    for batch in _decoded(files, model.image_shape):
-        good = [(i, image) for i, image, _ in batch if image is not None]
-        for i, _, reason in batch:
-            if reason:
-                problems.append(f"{files[i]} is not a readable image ({reason}); skipped.")
-                on_problem(problems[-1])
-        if not good:
+    for indices, batch, unreadable in _decoded(files, model.image_shape):
+        for i, reason in unreadable:
+            problems.append(f"{files[i]} is not a readable image ({reason}); skipped.")
+            on_problem(problems[-1])
+        if not indices:
             continue
-        probabilities = model.probabilities(torch.stack([image for _, image in good]))
+        probabilities = model.probabilities(batch)
         top_p, top_k = probabilities.topk(min(3, probabilities.shape[1]), dim=1)
-        for (i, _), ks, ps in zip(good, top_k.tolist(), top_p.tolist()):
+        for i, ks, ps in zip(indices, top_k.tolist(), top_p.tolist()):
             prediction = Prediction(files[i], list(zip(ks, ps)), lookup.get(files[i].parent.name))
             predictions.append(prediction)
             on_prediction(prediction)

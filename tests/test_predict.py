@@ -197,3 +197,18 @@ def test_predict_applies_set_overrides(tiny_model, tmp_path):
     assert "(cpu, bf16)" in out.stdout
     bad = cli("--predict", str(tiny_model), str(image), "--set", "train.amp=fp16")
     assert bad.returncode == 2 and "train.amp = fp16 needs a CUDA GPU" in bad.stderr
+
+
+@pytest.mark.parametrize("shape, mode", [((40, 33, 3), "RGB"), ((50, 50), "L"), ((20, 30, 4), "RGBA")])
+def test_decoding_is_torchvisions_convert_and_antialiased_resize(tmp_path, shape, mode):
+    """read_image skips the resize when the size is right (the fast path); otherwise it must be exactly
+    PILToTensor + Resize(antialias=True), as the folder data sets were decoded when models were trained."""
+    import numpy as np
+    from torchvision.transforms import v2
+
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8), mode).save(tmp_path / "x.png")
+    for channels, size in ((1, 28), (3, 32), (1, shape[0])):
+        with Image.open(tmp_path / "x.png") as image:
+            converted = image.convert("L" if channels == 1 else "RGB")
+        expected = v2.Compose([v2.PILToTensor(), v2.Resize((size, size), antialias=True)])(converted).permute(1, 2, 0)
+        assert torch.equal(read_image(tmp_path / "x.png", (size, size, channels)), expected)
