@@ -7,7 +7,7 @@ from app.charts import ChartPair
 from app.dialogs import ConfirmScreen
 from app.panels import MemoryPanel, StatusLine
 from app.results import ConfusionMatrix, ImageGrid
-from test_app_fakes import FakeEngine, log_text, make_app, wait_for
+from apps import FakeEngine, log_text, make_app, wait_for
 
 
 async def test_a_run_streams_progress_and_ends_on_the_results_screen(tmp_path):

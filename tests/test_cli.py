@@ -7,19 +7,9 @@ import sys
 import pytest
 
 from conftest import real_data_root
+from runs import cli, tiny_args
 
 PY = sys.executable
-
-
-def cli(*args, cwd=None, **kwargs):
-    return subprocess.run([PY, "-m", "lstm_vision", *args], capture_output=True, text=True, cwd=cwd, **kwargs)
-
-
-def tiny_args(mnist_root, out):
-    return ["--no-ui", "--set", f"data.root={mnist_root}", "--set", "data.download=false",
-            "--set", "model.hidden_size=16", "--set", "model.num_layers=1", "--set", "model.bidirectional=false",
-            "--set", "train.epochs=1", "--set", "train.batch_size=50", "--set", "train.log_every=4",
-            "--set", "train.amp=off", "--set", f"output.dir={out}", "--set", "output.run_name=cli"]
 
 
 @pytest.mark.parametrize("user_env, expected", [

@@ -8,6 +8,7 @@ import sys
 import pytest
 import torch
 
+from conftest import Recorder
 from lstm_vision import events as ev
 from lstm_vision.checkpoint import CheckpointError, load_checkpoint
 from lstm_vision.config import SettingsError, load_settings
@@ -15,19 +16,6 @@ from lstm_vision.control import RunControl
 from lstm_vision.data import DataError
 from lstm_vision.engine import run
 from lstm_vision.model import LSTMClassifier
-
-
-class Recorder:
-    def __init__(self, stop_at_step: int | None = None, control: RunControl | None = None):
-        self.events, self.stop_at_step, self.control = [], stop_at_step, control
-
-    def __call__(self, event):
-        self.events.append(event)
-        if self.stop_at_step is not None and isinstance(event, ev.StepLogged) and event.global_step >= self.stop_at_step:
-            self.control.stop()
-
-    def of(self, cls):
-        return [e for e in self.events if isinstance(e, cls)]
 
 
 def test_short_run_learns_and_writes_the_run_directory(tiny_settings):

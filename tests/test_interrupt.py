@@ -6,7 +6,7 @@ import signal
 import subprocess
 import sys
 
-from test_cli import cli, tiny_args
+from runs import cli, tiny_args
 
 CHILD = """
 import atexit, sys

@@ -15,6 +15,7 @@ from lstm_vision import events as ev
 from lstm_vision.control import RunControl
 from lstm_vision.engine import run
 from lstm_vision.printer import Printer
+from runs import tiny_args
 
 STEP = ev.StepLogged(epoch=1, step=62, steps_per_epoch=131, global_step=62, total_steps=262, loss=0.1234,
                      accuracy=0.9612, lr=1.5e-2, samples_per_s=16600.0, elapsed_s=3.0, eta_s=14.0)
@@ -82,7 +83,6 @@ def test_a_terminal_that_is_gone_ends_the_printing_not_the_run(tiny_settings):
 
 
 def test_a_pipe_closed_early_ends_the_printing_not_the_run(mnist_root, tmp_path):
-    from test_cli import tiny_args
     read_end, write_end = os.pipe()
     os.close(read_end)  # as `| head -1` gone before the run prints: every write fails with EPIPE
     try:
