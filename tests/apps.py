@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lstm_vision.events import (
     EpochFinished, EvaluationFinished, LogMessage, PredictionsSampled, ResourcesSampled,
-    RunFailed, RunFinished, RunStarted, RunStopped, StepLogged,
+    RunFailed, RunFinished, RunStarted, RunStopped, StepLogged, StepProgressed,
 )
 
 
@@ -33,6 +33,14 @@ def step(epoch: int, s: int, steps: int, epochs: int) -> StepLogged:
     return StepLogged(epoch=epoch, step=s, steps_per_epoch=steps, global_step=g, total_steps=steps * epochs,
                       loss=2.0 / g, accuracy=min(0.1 * g, 0.99), lr=1e-3, samples_per_s=1000.0,
                       elapsed_s=float(g), eta_s=float(steps * epochs - g))
+
+
+def progressed(epoch: int, s: int, steps: int, epochs: int) -> StepProgressed:
+    """A progress tick between logged steps: its clock (a minute per step so far, half a minute per step
+    left) differs from that of step(), so a test can tell which event a widget shows."""
+    g = (epoch - 1) * steps + s
+    return StepProgressed(epoch=epoch, step=s, steps_per_epoch=steps, global_step=g, total_steps=steps * epochs,
+                          elapsed_s=60.0 * g, eta_s=30.0 * (steps * epochs - g))
 
 
 def epoch_done(epoch: int, epochs: int) -> EpochFinished:
@@ -67,11 +75,12 @@ def confusion() -> list[list[int]]:
 
 class FakeEngine:
     """Emits a scripted run. With ``hold=True`` it stops after the first epoch's steps and
-    waits (polling control like the real engine) until ``release`` is set or a stop is asked."""
+    waits (polling control like the real engine) until ``release`` is set or a stop is asked.
+    Every ``log_every``-th step is logged (step_logged); the steps between only tick (step_progressed)."""
 
     def __init__(self, tmp: Path, epochs: int = 2, steps: int = 4, hold: bool = False,
-                 fail: str | None = None, raise_exc: BaseException | None = None) -> None:
-        self.tmp, self.epochs, self.steps, self.hold = tmp, epochs, steps, hold
+                 fail: str | None = None, raise_exc: BaseException | None = None, log_every: int = 1) -> None:
+        self.tmp, self.epochs, self.steps, self.hold, self.log_every = tmp, epochs, steps, hold, log_every
         self.fail, self.raise_exc = fail, raise_exc
         self.release = threading.Event()
         self.holding = threading.Event()
@@ -98,7 +107,8 @@ class FakeEngine:
                 if control.stop_requested:
                     emit(RunStopped(summary=summary("stopped", epoch - 1), checkpoint=f"{run_dir}/last.pt"))
                     return FakeResult("stopped", run_dir, 130)
-                emit(step(epoch, s, self.steps, self.epochs))
+                tick = step if s % self.log_every == 0 else progressed
+                emit(tick(epoch, s, self.steps, self.epochs))
             if self.hold and epoch == 1:
                 self.holding.set()
                 while not self.release.wait(0.01):
