@@ -3,11 +3,13 @@ launcher (launcher._EventStream) gives the parent the very events the child emit
 
 import io
 import json
+import os
 
 from apps import confusion, epoch_done, predictions, progressed, resources, run_started, step, summary
 from lstm_vision import events as ev
 from lstm_vision.launcher import _EventStream
 from lstm_vision.printer import jsonl_emitter
+from runs import cli, journal, tiny_args
 
 GPU = {"allocated_bytes": 3 << 30, "reserved_bytes": 4 << 30, "peak_allocated_bytes": 5 << 30, "total_bytes": 80 << 30,
        "utilization": 97, "temperature": 61, "name": "NVIDIA H200", "rank_peak_allocated_bytes": [5 << 30, 6 << 30]}
@@ -87,3 +89,16 @@ def test_lines_that_are_not_events_become_log_lines_and_blank_lines_vanish():
                    ev.LogMessage("info", '{"event": "no_such_event"}'), ev.LogMessage("info", "[1, 2]"),
                    ev.LogMessage("info", '{"not": "an event"}'), SAMPLES[1]]
     assert not stream.started and stream.final is None
+
+
+def test_a_child_in_jsonl_mode_streams_the_events_of_its_journal(mnist_root, tmp_path):
+    """As a torchrun child of the app runs (LSTM_VISION_EVENTS=jsonl): its stdout, read back, is metrics.jsonl."""
+    result = cli(*tiny_args(mnist_root, tmp_path), env={**os.environ, ev.EVENTS_ENV: "jsonl"})
+    assert result.returncode == 0, result.stderr
+    got, stream = read_back(result.stdout.splitlines(keepends=True))
+    run_dir = str(tmp_path / "cli")
+    assert got[1] == ev.LogMessage("info", f"launched into {run_dir}")  # the launcher's note, then
+    from_journal = [ev.event_from_dict(row) for row in journal(tmp_path / "cli")]
+    assert got[:1] + got[2:] == from_journal  # the same events, in the same order, and no stray line
+    assert isinstance(stream.final, ev.RunFinished) and {"step_logged", "epoch_finished"} <= {
+        ev.EVENT_NAMES[type(e)] for e in from_journal}
