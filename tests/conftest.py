@@ -8,7 +8,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from idx import make_mnist  # noqa: E402
 
+from lstm_vision import events as ev  # noqa: E402
 from lstm_vision.config import Settings  # noqa: E402
+from lstm_vision.control import RunControl  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -60,3 +62,26 @@ def mnist_model(tmp_path_factory) -> Path:
     result = run(settings, lambda event: None, RunControl())
     assert result.status == "completed", result
     return Path(result.run_dir)
+
+
+class Recorder:
+    """An ``emit`` that keeps every event; with ``stop_at_step`` it asks ``control`` to stop once that global
+    step is logged."""
+
+    def __init__(self, stop_at_step: int | None = None, control: RunControl | None = None):
+        self.events, self.stop_at_step = [], stop_at_step
+        self.control = control if control is not None else RunControl()
+
+    def __call__(self, event):
+        self.events.append(event)
+        if self.stop_at_step is not None and isinstance(event, ev.StepLogged) and event.global_step >= self.stop_at_step:
+            self.control.stop()
+
+    def of(self, cls) -> list:
+        return [e for e in self.events if isinstance(e, cls)]
+
+    def logs(self, level: str | None = None) -> list[str]:
+        return [e.text for e in self.of(ev.LogMessage) if level in (None, e.level)]
+
+    def evaluation(self, split: str) -> ev.EvaluationFinished:
+        return [e for e in self.of(ev.EvaluationFinished) if e.split == split][-1]

@@ -17,6 +17,19 @@ CLI = Path(sys.executable).with_name("lstm-vision-tui")
 WAIT_S = 120.0  # a bound for conditions that take seconds on a quiet machine; only a hang reaches it
 
 
+def cli(*args: str, cwd=None, **kwargs) -> subprocess.CompletedProcess:
+    """``python -m lstm_vision ARGS`` to its end, its output captured (both streams read: no pipe fills up)."""
+    return subprocess.run([sys.executable, "-m", "lstm_vision", *args], capture_output=True, text=True, cwd=cwd, **kwargs)
+
+
+def tiny_args(mnist_root: Path, out: Path) -> list[str]:
+    """Command-line arguments of a one-epoch headless run on the tiny set into ``out``/cli."""
+    return ["--no-ui", "--set", f"data.root={mnist_root}", "--set", "data.download=false",
+            "--set", "model.hidden_size=16", "--set", "model.num_layers=1", "--set", "model.bidirectional=false",
+            "--set", "train.epochs=1", "--set", "train.batch_size=50", "--set", "train.log_every=4",
+            "--set", "train.amp=off", "--set", f"output.dir={out}", "--set", "output.run_name=cli"]
+
+
 def wait_until(condition: Callable[[], object], what: str, timeout: float = WAIT_S, poll: float = 0.05):
     """Poll ``condition`` until it is truthy (returned) or ``timeout`` passes (AssertionError naming ``what``)."""
     deadline = time.monotonic() + timeout

@@ -7,7 +7,7 @@ import json
 from lstm_vision.liveness import request, run_state
 from app.charts import ChartPair
 from runs import headless, long_run, names, process_info, start_headless, wait_in_app, wait_until
-from test_app_fakes import log_text, make_app
+from apps import log_text, make_app
 
 
 def attached_app(tmp_path, settings, run_dir):

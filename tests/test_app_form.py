@@ -8,7 +8,7 @@ from lstm_vision import config
 from lstm_vision.config import SECTIONS, Settings, load_settings, section_fields
 from app.dialogs import PathScreen, PresetScreen, UnsavedScreen
 from app.form import SettingsForm
-from test_app_fakes import FakeEngine, make_app, wait_for, type_path
+from apps import FakeEngine, make_app, wait_for, type_path
 
 
 async def test_every_setting_has_an_editor_of_its_kind_with_help(tmp_path):

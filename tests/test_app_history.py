@@ -13,7 +13,7 @@ from app.charts import ChartPair
 from lstm_vision.rundir import read_confusion, write_confusion_matrix
 from app.history import HistoryView, scan_runs
 from app.form import SettingsForm
-from test_app_fakes import FakeEngine, make_app, wait_for
+from apps import FakeEngine, make_app, wait_for
 
 
 def write_run(runs: Path, name: str, status: str, epochs: int, hidden: int = 64, run_name: str = "") -> Path:

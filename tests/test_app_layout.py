@@ -9,7 +9,7 @@ from app.charts import ChartPair
 from app.form import SettingsForm
 from app.panels import LogPanel, MemoryPanel, RunProgress, StatusLine
 from app.results import ConfusionMatrix, ImageGrid
-from test_app_fakes import FakeEngine, make_app, wait_for
+from apps import FakeEngine, make_app, wait_for
 
 
 def inside(widget, width: int, height: int) -> bool:

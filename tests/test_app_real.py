@@ -8,7 +8,7 @@ import pytest
 
 from lstm_vision.config import Settings
 from app.results import ConfusionMatrix, ImageGrid
-from test_app_fakes import log_text, make_app, wait_for
+from apps import log_text, make_app, wait_for
 
 pytest.importorskip("lstm_vision.engine")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from lstm_vision.config import SettingsError
 from app.charts import ChartPair
 from app.dialogs import ConfirmScreen
-from app.panels import MemoryPanel, StatusLine
+from app.panels import MemoryPanel, RunProgress, StatusLine
 from app.results import ConfusionMatrix, ImageGrid
-from test_app_fakes import FakeEngine, log_text, make_app, wait_for
+from apps import FakeEngine, log_text, make_app, wait_for
 
 
 async def test_a_run_streams_progress_and_ends_on_the_results_screen(tmp_path):
@@ -32,6 +32,28 @@ async def test_a_run_streams_progress_and_ends_on_the_results_screen(tmp_path):
         assert app.exit_code == 0
         await pilot.press("f3")  # the train screen with finished charts draws without errors
         await pilot.pause()
+
+
+async def test_progress_ticks_move_the_bars_and_clock_and_keep_the_last_loss_and_throughput(tmp_path):
+    """step_progressed between logged steps: the bars, elapsed and ETA follow the tick; the loss, accuracy and
+    samples/s stay those of the last logged step; the charts get points from logged steps only."""
+    engine = FakeEngine(tmp_path / "runs", epochs=2, steps=3, hold=True, log_every=2)  # ticks 1, 3; logs 2
+    app = make_app(tmp_path, engine=engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f5")
+        progress = app.query_one(RunProgress)
+        await wait_for(pilot, lambda: engine.holding.is_set() and progress.epoch_line.info.startswith("step 3/3"))
+        epoch_line, run_line = progress.epoch_line, progress.run_line
+        assert (epoch_line.label, epoch_line.fraction) == ("Epoch 1/2", 1.0)
+        assert epoch_line.info == "step 3/3 · loss 1.0000 · acc 20.0%"  # the loss of step 2, the last logged
+        assert run_line.fraction == 0.5  # 3 of 6 steps
+        assert run_line.info == "1,000 samples/s · 3:00 elapsed · ETA 1:30"  # the tick's clock, step 2's speed
+        assert "ETA 1:30" in str(run_line.render())
+        assert len(app.query_one("#live-charts", ChartPair).loss.series[0].xs) == 1  # one logged step: one point
+        engine.release.set()
+        await app.workers.wait_for_complete()
+        await wait_for(pilot, lambda: app.state == "completed")
+        assert run_line.fraction == 1.0
 
 
 async def test_pause_resume_stop_then_resume_the_stopped_run(tmp_path):

@@ -11,7 +11,8 @@ from lstm_vision.resources import GPU_FIELDS
 from app.charts import ChartPair, nice_axis, thin
 from app.panels import LogPanel, MemoryPanel
 from app.results import ImageGrid, render_image, short_name
-from test_app_fakes import FakeEngine, predictions, resources, wait_for, type_path
+from apps import FakeEngine, predictions, resources, wait_for, type_path
+from runs import wait_in_app
 
 GIB = 1 << 30
 
@@ -101,10 +102,8 @@ async def test_log_lines_wrap_again_when_the_terminal_grows():
         await wait_for(pilot, lambda: len(panel.lines) >= 2)
         narrow_rows = len(panel.lines)
         await pilot.resize_terminal(200, 24)
-        for _ in range(50):  # bounded: the re-wrap waits for the terminal to stop resizing (a timer)
-            await pilot.pause(0.1)
-            if len(panel.lines) < narrow_rows:
-                break
+        # the re-wrap waits for the terminal to stop resizing (a timer): wait for it, bounded
+        await wait_in_app(pilot, lambda: len(panel.lines) < narrow_rows, "the log to wrap again at 200 columns")
         assert len(panel.lines) == 1  # one row at 200 columns
         assert panel.messages[-1] == message
 
@@ -170,7 +169,7 @@ async def test_counts_of_one_are_singular():
     from app.panels import RunProgress
     from app.results import summary_text
     from lstm_vision.printer import plural
-    from test_app_fakes import run_started, summary
+    from apps import run_started, summary
 
     assert plural(1, "CPU thread") == "1 CPU thread" and plural(2, "CPU thread") == "2 CPU threads"
     assert "· 1 epoch ·" in summary_text(summary("completed", 1)).plain
@@ -198,15 +197,13 @@ def test_results_summary_names_macro_f1_and_the_weakest_classes():
 async def settle_wrap(pilot, panel) -> int:
     """The log's width once its first wrap-again (a timer after the first resize) is done, bounded."""
     await wait_for(pilot, lambda: panel.scrollable_content_region.width > 0)
-    for _ in range(100):
-        if panel._wrapped_at == panel.scrollable_content_region.width:
-            break
-        await pilot.pause(0.05)
+    await wait_in_app(pilot, lambda: panel._wrapped_at == panel.scrollable_content_region.width,
+                      "the log's first wrap at its width")
     return panel.scrollable_content_region.width
 
 
 async def test_log_lines_written_while_the_train_screen_is_hidden_wrap_at_the_logs_width(tmp_path):
-    from test_app_fakes import make_app
+    from apps import make_app
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f3")
@@ -250,7 +247,7 @@ class StatusHarness(App):
 async def test_the_status_line_leaves_out_whole_parts_at_80_columns_and_shortens_paths(tmp_path, monkeypatch):
     import dataclasses
     from app.panels import StatusLine
-    from test_app_fakes import run_started
+    from apps import run_started
 
     monkeypatch.chdir(tmp_path)
     app = StatusHarness()
@@ -273,7 +270,7 @@ async def test_the_status_line_leaves_out_whole_parts_at_80_columns_and_shortens
 
 async def test_the_history_footer_fits_80_columns(tmp_path):
     from textual.widgets._footer import FooterKey
-    from test_app_fakes import make_app
+    from apps import make_app
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f9")
@@ -285,7 +282,7 @@ async def test_the_history_footer_fits_80_columns(tmp_path):
 
 async def test_notifications_show_paths_relative_to_the_working_directory(tmp_path, monkeypatch):
     from textual.widgets._toast import Toast
-    from test_app_fakes import make_app
+    from apps import make_app
 
     monkeypatch.chdir(tmp_path)
     app = make_app(tmp_path, settings_path=tmp_path / "settings.toml")

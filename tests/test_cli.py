@@ -7,19 +7,9 @@ import sys
 import pytest
 
 from conftest import real_data_root
+from runs import cli, tiny_args
 
 PY = sys.executable
-
-
-def cli(*args, cwd=None, **kwargs):
-    return subprocess.run([PY, "-m", "lstm_vision", *args], capture_output=True, text=True, cwd=cwd, **kwargs)
-
-
-def tiny_args(mnist_root, out):
-    return ["--no-ui", "--set", f"data.root={mnist_root}", "--set", "data.download=false",
-            "--set", "model.hidden_size=16", "--set", "model.num_layers=1", "--set", "model.bidirectional=false",
-            "--set", "train.epochs=1", "--set", "train.batch_size=50", "--set", "train.log_every=4",
-            "--set", "train.amp=off", "--set", f"output.dir={out}", "--set", "output.run_name=cli"]
 
 
 @pytest.mark.parametrize("user_env, expected", [
@@ -107,12 +97,14 @@ def test_missing_data_exits_2_with_the_files(tmp_path):
 
 def test_sigint_saves_last_checkpoint_and_exits_130_then_resumes(mnist_root, tmp_path):
     args = tiny_args(mnist_root, tmp_path) + ["--set", "train.epochs=40", "--set", "train.log_every=1"]
-    proc = subprocess.Popen([PY, "-m", "lstm_vision", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with open(tmp_path / "stderr.txt", "w") as err_file:  # not a pipe: unread while stdout is, it could fill and block
+        proc = subprocess.Popen([PY, "-m", "lstm_vision", *args], stdout=subprocess.PIPE, stderr=err_file, text=True)
     for line in proc.stdout:  # wait until training is really under way
         if line.startswith("epoch 1 step 3/"):
             proc.send_signal(signal.SIGINT)
             break
-    out, err = proc.communicate(timeout=300)
+    out, _ = proc.communicate(timeout=300)
+    err = (tmp_path / "stderr.txt").read_text()
     assert proc.returncode == 130, err
     run_dir = tmp_path / "cli"
     summary = json.loads((run_dir / "summary.json").read_text())

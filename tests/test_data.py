@@ -83,3 +83,45 @@ def test_a_folder_set_with_one_class_is_refused_naming_the_folder(tmp_path):
         Image.new("L", (8, 8), color=i * 40).save(tmp_path / "only" / "cats" / f"{i}.png")
     with pytest.raises(SettingsError, match=r"/only has only 'cats' as class folder.*at least two sub-folders"):
         load_data(DataSettings(dataset="folder", root=str(tmp_path / "only")), seed=0)
+
+
+def _write_numbered_tree(root, per_class=20, size=4):
+    """Two classes of flat grey images, each image's grey level its number: who went where can be read back."""
+    for k, name in enumerate(["cat", "dog"]):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            level = 5 * (k * per_class + i)
+            Image.fromarray(np.full((size, size), level, dtype=np.uint8)).save(root / name / f"{i}.png")
+
+
+def _numbers(images) -> list[int]:
+    return sorted(int(v) // 5 for v in images[:, 0, 0, 0])
+
+
+def test_a_tree_without_test_folder_holds_out_a_tenth_the_same_on_every_call(tmp_path):
+    from lstm_vision.folder import load_folder
+    _write_numbered_tree(tmp_path / "flat")
+    settings = DataSettings(dataset="folder", root=str(tmp_path / "flat"), channels=1, image_size=4)
+    train, test, classes = load_folder(settings, seed=7)
+    assert classes == ["cat", "dog"] and (len(train), len(test)) == (36, 4)
+    assert not set(_numbers(train.images)) & set(_numbers(test.images))  # disjoint
+    assert sorted(_numbers(train.images) + _numbers(test.images)) == list(range(40))  # nothing lost
+    assert [int(n) // 20 for n in _numbers(test.images)] == sorted(test.labels.tolist())  # labels travel along
+    again_train, again_test, _ = load_folder(settings, seed=7)
+    assert torch.equal(again_test.images, test.images) and torch.equal(again_train.images, train.images)
+    assert torch.equal(again_test.labels, test.labels)
+    _, other, _ = load_folder(settings, seed=8)
+    assert _numbers(other.images) != _numbers(test.images)  # the seed draws it
+    # through load_data: the hold-out is the test set, the validation split comes out of the rest
+    data = load_data(DataSettings(dataset="folder", root=str(tmp_path / "flat"), channels=1, image_size=4,
+                                  train_split=0.75), seed=7)
+    assert _numbers(data.test.images) == _numbers(test.images) and (len(data.train), len(data.val)) == (27, 9)
+
+
+def test_a_train_folder_without_test_folder_holds_out_from_train(tmp_path):
+    from lstm_vision.folder import load_folder
+    _write_numbered_tree(tmp_path / "tree" / "train", per_class=10)
+    settings = DataSettings(dataset="folder", root=str(tmp_path / "tree"), channels=1, image_size=4)
+    train, test, classes = load_folder(settings, seed=0)
+    assert classes == ["cat", "dog"] and (len(train), len(test)) == (18, 2)
+    assert sorted(_numbers(train.images) + _numbers(test.images)) == list(range(20))

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -54,11 +53,20 @@ def tiny(mnist_root: Path, out: Path, **train) -> Settings:
 
 
 def cli(settings: Settings, tmp: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
-    """lstm-vision-tui --no-ui with these settings and system.nproc = 2, as a user starts it."""
+    """lstm-vision-tui --no-ui with these settings and system.nproc = 2, as a user starts it. Its stderr goes to
+    a file (read with stderr_of(tmp)): a pipe left unread while a test reads stdout could fill and block it."""
     config = tmp / f"settings-{uuid.uuid4().hex[:6]}.toml"
     save_settings(settings, config)
-    return subprocess.Popen([str(CLI), "--no-ui", "--config", str(config), "--set", "system.nproc=2", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    with open(tmp / "stderr.txt", "a") as err:
+        return subprocess.Popen([str(CLI), "--no-ui", "--config", str(config), "--set", "system.nproc=2", *args],
+                                stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+
+
+def stderr_of(tmp: Path) -> str:
+    try:
+        return (tmp / "stderr.txt").read_text(errors="replace")
+    except OSError:
+        return ""
 
 
 def tagged_env(tag: str, **extra: str) -> dict[str, str]:
@@ -77,12 +85,15 @@ def processes_tagged(tag: str) -> list[psutil.Process]:
 
 
 def assert_no_processes_left(tag: str) -> None:
-    deadline = time.monotonic() + 30
-    left = processes_tagged(tag)
-    while left and time.monotonic() < deadline:  # bounded polling: the kernel reaps asynchronously
-        time.sleep(0.2)
-        left = processes_tagged(tag)
-    assert not left, f"processes left behind: {[(p.pid, p.cmdline()) for p in left]}"
+    left = []
+
+    def none_left() -> bool:  # the kernel reaps asynchronously: wait for it, bounded
+        left[:] = processes_tagged(tag)
+        return not left
+    try:
+        wait_until(none_left, "the run's processes to end", timeout=30, poll=0.2)
+    except AssertionError:
+        raise AssertionError(f"processes left behind: {[(p.pid, p.cmdline()) for p in left]}") from None
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
@@ -100,8 +111,8 @@ def ddp_run(mnist_root, tmp_path_factory):
     settings = tiny(mnist_root, tmp / "runs")
     tag = uuid.uuid4().hex
     proc = cli(settings, tmp, env=tagged_env(tag))
-    out, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, out + err
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out + stderr_of(tmp)
     assert_no_processes_left(tag)
     return settings, tmp / "runs" / "run", out
 
@@ -153,8 +164,7 @@ def test_stop_with_sigint_then_resume_with_and_without_ddp(mnist_root, tmp_path,
             proc.send_signal(signal.SIGINT)  # as Ctrl-C in a terminal: to the launcher only
             break
     out = "".join(seen) + proc.stdout.read()
-    err = proc.stderr.read()
-    assert proc.wait(timeout=300) == 130, out + err
+    assert proc.wait(timeout=300) == 130, out + stderr_of(tmp_path)
     assert_no_processes_left(tag)
     run_dir = tmp_path / "runs" / "run"
     assert f"resume with lstm-vision-tui --no-ui --resume {run_dir}" in out
@@ -201,8 +211,7 @@ def test_control_requests_in_the_run_folder_reach_every_rank(mnist_root, tmp_pat
     settings = tiny(mnist_root, tmp_path / "runs", epochs=1000)  # stopped long before the end
     tag = uuid.uuid4().hex
     proc = cli(settings, tmp_path, env=tagged_env(tag))
-    for stream in (proc.stdout, proc.stderr):  # drained, so that a chatty rank never blocks on a full pipe
-        threading.Thread(target=stream.read, daemon=True).start()
+    threading.Thread(target=proc.stdout.read, daemon=True).start()  # drained: a chatty rank never blocks on it
     run_dir = tmp_path / "runs" / "run"
     try:
         wait_until(lambda: "step_logged" in names(run_dir), "the ranks to train")
@@ -260,8 +269,8 @@ def test_a_rank_that_raises_ends_the_job_naming_the_rank(mnist_root, tmp_path):
     tag = uuid.uuid4().hex
     env = tagged_env(tag, PYTHONPATH=os.pathsep.join(filter(None, [str(tmp_path / "inject"), os.environ.get("PYTHONPATH")])))
     proc = cli(tiny(mnist_root, tmp_path / "runs", epochs=50), tmp_path, env=env)
-    out, err = proc.communicate(timeout=600)
-    assert proc.returncode == 1, out + err
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 1, out + stderr_of(tmp_path)
     assert "error: Rank 1 failed with exit code 1: RuntimeError: injected fault" in out
     assert_no_processes_left(tag)
     run_dir = tmp_path / "runs" / "run"

@@ -4,10 +4,12 @@ import os
 import platform
 import socket
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
+from conftest import Recorder
 from lstm_vision import events as ev
 from lstm_vision.checkpoint import CheckpointError, load_checkpoint
 from lstm_vision.config import SettingsError, load_settings
@@ -15,19 +17,6 @@ from lstm_vision.control import RunControl
 from lstm_vision.data import DataError
 from lstm_vision.engine import run
 from lstm_vision.model import LSTMClassifier
-
-
-class Recorder:
-    def __init__(self, stop_at_step: int | None = None, control: RunControl | None = None):
-        self.events, self.stop_at_step, self.control = [], stop_at_step, control
-
-    def __call__(self, event):
-        self.events.append(event)
-        if self.stop_at_step is not None and isinstance(event, ev.StepLogged) and event.global_step >= self.stop_at_step:
-            self.control.stop()
-
-    def of(self, cls):
-        return [e for e in self.events if isinstance(e, cls)]
 
 
 def test_short_run_learns_and_writes_the_run_directory(tiny_settings):
@@ -128,6 +117,41 @@ def test_each_checkpoint_carries_its_own_epochs_validation(tiny_settings, monkey
     assert [state[n]["val_loss"] for n in ("epoch-002", "epoch-003", "last", "best")] == [0.5, 0.9, 0.9, 0.5]
     assert state["last"]["best_val_loss"] == state["epoch-003"]["best_val_loss"] == 0.5
     assert state["best"]["epoch"] == 2 and state["last"]["val_acc"] == state["epoch-003"]["val_acc"] is not None
+
+
+def test_checkpoint_every_keeps_an_epoch_file_at_each_multiple_and_none_by_default(tiny_settings):
+    tiny_settings.train.epochs, tiny_settings.train.checkpoint_every = 5, 2
+    rec = Recorder()
+    result = run(tiny_settings, rec, RunControl())
+    run_dir = Path(result.run_dir)
+    assert sorted(p.name for p in run_dir.glob("epoch-*.pt")) == ["epoch-002.pt", "epoch-004.pt"]
+    periodic = [e for e in rec.of(ev.CheckpointSaved) if e.kind == "periodic"]
+    assert [(e.epoch, Path(e.path).name) for e in periodic] == [(2, "epoch-002.pt"), (4, "epoch-004.pt")]
+    assert [load_checkpoint(run_dir / f"epoch-00{n}.pt")["epoch"] for n in (2, 4)] == [2, 4]  # each its own epoch
+    assert load_checkpoint(run_dir / "last.pt")["epoch"] == 5
+
+    tiny_settings.train.epochs, tiny_settings.train.checkpoint_every = 2, 0
+    tiny_settings.output.run_name = "plain"
+    rec = Recorder()
+    result = run(tiny_settings, rec, RunControl())
+    assert not list(Path(result.run_dir).glob("epoch-*.pt"))
+    assert {e.kind for e in rec.of(ev.CheckpointSaved)} == {"best", "last"}
+
+
+def test_val_log_every_validates_only_on_its_epochs_and_after_the_last(tiny_settings):
+    tiny_settings.train.epochs, tiny_settings.train.val_log_every = 5, 2
+    rec = Recorder()
+    result = run(tiny_settings, rec, RunControl())
+    assert [e.epoch for e in rec.of(ev.EvaluationFinished) if e.split == "val"] == [2, 4, 5]
+    epochs = rec.of(ev.EpochFinished)
+    assert [e.epoch for e in epochs if e.val_loss is None and e.val_accuracy is None] == [1, 3]
+    assert [e.epoch for e in epochs if e.val_loss is not None and e.val_accuracy is not None] == [2, 4, 5]
+    best = [e for e in rec.of(ev.CheckpointSaved) if e.kind == "best"]
+    assert best and {e.epoch for e in best} <= {2, 4, 5}  # best.pt is chosen among the validated epochs
+    summary = json.loads(Path(result.run_dir, "summary.json").read_text())
+    assert summary["best_val_epoch"] in (2, 4, 5) and summary["best_val_epoch"] == best[-1].epoch
+    journal = [json.loads(line) for line in Path(result.run_dir, "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in journal if r["event"] == "evaluation_finished" and r["split"] == "val"] == [2, 4, 5]
 
 
 def test_best_val_accuracy_is_that_of_the_lowest_validation_loss_and_names_its_epoch(tiny_settings, monkeypatch):

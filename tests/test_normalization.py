@@ -10,30 +10,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
-from conftest import real_data_root, tiny_run_settings
-from lstm_vision import events as ev
+from conftest import Recorder, real_data_root, tiny_run_settings
 from lstm_vision.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from lstm_vision.config import DataSettings, Settings, SettingsError, apply_overrides
 from lstm_vision.control import RunControl
 from lstm_vision.data import load_data
 from lstm_vision.engine import run
 from lstm_vision.model import LSTMClassifier
-
-
-class Recorder:
-    def __init__(self, stop_at_step: int | None = None):
-        self.events, self.stop_at_step, self.control = [], stop_at_step, RunControl()
-
-    def __call__(self, event):
-        self.events.append(event)
-        if self.stop_at_step is not None and isinstance(event, ev.StepLogged) and event.global_step >= self.stop_at_step:
-            self.control.stop()
-
-    def logs(self, level: str | None = None) -> list[str]:
-        return [e.text for e in self.events if isinstance(e, ev.LogMessage) and level in (None, e.level)]
-
-    def evaluation(self, split: str) -> ev.EvaluationFinished:
-        return [e for e in self.events if isinstance(e, ev.EvaluationFinished) and e.split == split][-1]
 
 
 class ReferenceLSTM(nn.Module):

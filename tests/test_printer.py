@@ -5,16 +5,19 @@ import io
 import json
 import os
 import pty
+import re
 import select
 import struct
 import subprocess
 import sys
 import termios
 
+from apps import confusion, epoch_done, predictions, progressed, resources, run_started, step, summary
 from lstm_vision import events as ev
 from lstm_vision.control import RunControl
 from lstm_vision.engine import run
 from lstm_vision.printer import Printer
+from runs import tiny_args
 
 STEP = ev.StepLogged(epoch=1, step=62, steps_per_epoch=131, global_step=62, total_steps=262, loss=0.1234,
                      accuracy=0.9612, lr=1.5e-2, samples_per_s=16600.0, elapsed_s=3.0, eta_s=14.0)
@@ -82,7 +85,6 @@ def test_a_terminal_that_is_gone_ends_the_printing_not_the_run(tiny_settings):
 
 
 def test_a_pipe_closed_early_ends_the_printing_not_the_run(mnist_root, tmp_path):
-    from test_cli import tiny_args
     read_end, write_end = os.pipe()
     os.close(read_end)  # as `| head -1` gone before the run prints: every write fails with EPIPE
     try:
@@ -134,3 +136,56 @@ def test_the_stop_line_before_any_step_says_so():
     out = io.StringIO()
     Printer(out)(ev.RunStopped(summary, "runs/x/last.pt", 0, 131))
     assert out.getvalue().startswith("Stopped before the first step (last.pt keeps it)")
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal, as Printer asks (its width comes from COLUMNS)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def a_run() -> list[ev.Event]:
+    return [run_started("runs/x", epochs=2, steps=3), resources(), progressed(1, 1, 3, 2), step(1, 2, 3, 2),
+            progressed(1, 3, 3, 2), epoch_done(1, 2), ev.CheckpointSaved("runs/x/best.pt", "best", 1),
+            ev.CheckpointSaved("runs/x/last.pt", "last", 1), ev.CheckpointSaved("runs/x/epoch-001.pt", "periodic", 1),
+            ev.EvaluationFinished(split="test", epoch=2, loss=0.05, accuracy=0.9876, correct=9876, total=10000),
+            predictions(), ev.RunFinished(summary={**summary("completed", 2), "run_dir": "runs/x"},
+                                          confusion_matrix=confusion())]
+
+
+def printed(stream) -> str:
+    printer = Printer(stream)
+    for event in a_run():
+        printer(event)
+    return stream.getvalue()
+
+
+def test_a_pipe_gets_one_plain_line_per_logged_step_and_no_progress_ticks(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    out = printed(io.StringIO())
+    assert "\r" not in out and "\x1b" not in out  # no animation in a log file
+    lines = out.splitlines()
+    assert lines[0] == "Run directory: runs/x"
+    assert lines[2] == ("epoch 1 step 2/3  loss 1.0000  acc 20.00%  lr 1.00e-03  1,000 samples/s  elapsed 0:02  "
+                        "ETA 0:04  RSS 500.0 MiB")  # the logged step; the ticks at steps 1 and 3 print nothing
+    assert lines[3].startswith("epoch 1/2 done in 4.0 s (1,000 samples/s): train loss 1.0000")
+    assert lines[4:6] == ["saved runs/x/best.pt", "saved runs/x/epoch-001.pt"]  # last.pt is saved every epoch: not said
+    assert lines[6] == "Test data: Got 9876/10000 with accuracy 98.76 %"
+    assert lines[-1].startswith("Completed: 2 epochs, training time 8.0 s (1,000 samples/s); results in runs/x")
+    assert sum(line.startswith("epoch 1 step") for line in lines) == 1
+
+
+def test_a_terminal_gets_a_live_line_redrawn_by_steps_and_ticks_then_the_same_plain_lines(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    tty, plain = printed(Terminal()), printed(io.StringIO())
+    redraws = re.findall(r"\r\x1b\[2K([^\r\n]*)", tty)
+    assert redraws == [
+        "[###.................]  epoch 1 step 1/3  elapsed 1:00  ETA 2:30",  # a tick: 1 of 6 steps, its clock
+        "[######..............]  epoch 1 step 2/3  loss 1.0000  acc 20.00%  lr 1.00e-03  1,000 samples/s  "
+        "elapsed 0:02  ETA 0:04  RSS 500.0 MiB",
+        "[##########..........]  epoch 1 step 3/3  elapsed 3:00  ETA 1:30",
+    ]
+    assert redraws[-1] + "\nepoch 1/2 done in" in tty  # the next plain line starts below the live line, not on it
+    kept = [line for line in re.sub(r"\r\x1b\[2K[^\r\n]*", "", tty).split("\n") if line]
+    assert kept == [line for line in plain.splitlines() if not line.startswith("epoch 1 step")]

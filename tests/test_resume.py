@@ -3,8 +3,6 @@
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ from lstm_vision import events as ev
 from lstm_vision.config import SettingsError, load_settings
 from lstm_vision.control import RunControl
 from lstm_vision.engine import run
+from runs import cli
 
 RUN_FILES = ("settings.toml", "metrics.jsonl", "summary.json", "last.pt")
 
@@ -24,10 +23,6 @@ def snapshot(run_dir: Path) -> dict[str, bytes]:
 
 def journal(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-
-
-def cli(*args):
-    return subprocess.run([sys.executable, "-m", "lstm_vision", "--no-ui", *args], capture_output=True, text=True)
 
 
 class StopWhen:
@@ -99,7 +94,7 @@ def test_a_resume_within_an_epoch_refuses_another_number_of_steps_per_epoch():
 
 def test_the_cli_refuses_a_changed_batch_mid_epoch_in_one_sentence(stopped_run):
     before = snapshot(stopped_run)
-    result = cli("--resume", str(stopped_run), "--set", "train.batch_size=1000")
+    result = cli("--no-ui", "--resume", str(stopped_run), "--set", "train.batch_size=1000")
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith(f"error: {stopped_run} stopped within epoch 2") and result.stderr.count("\n") == 1
     assert snapshot(stopped_run) == before
@@ -157,7 +152,7 @@ def completed_run(mnist_root, tmp_path_factory) -> Path:
 ])
 def test_a_completed_run_is_neither_resumed_nor_extended(completed_run, extra, message):
     before = snapshot(completed_run)
-    result = cli("--resume", str(completed_run), *extra)
+    result = cli("--no-ui", "--resume", str(completed_run), *extra)
     assert result.returncode == 2, result.stderr
     assert result.stderr == f"error: {message.format(run=completed_run)}\n"
     assert snapshot(completed_run) == before
