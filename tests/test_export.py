@@ -1,20 +1,16 @@
 """--export: the exported ONNX and TorchScript files, run by onnxruntime and torch.jit.load on real MNIST."""
 
 import json
-import subprocess
-import sys
 import warnings
 
 import pytest
 import torch
+from runs import cli
 from conftest import needs_real_mnist, real_data_root
 
 from lstm_vision.export import load_exported
 from lstm_vision.trained import load_trained
 
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lstm_vision", *args], capture_output=True, text=True, timeout=300)
 
 
 def mnist_test_images():

@@ -1,12 +1,11 @@
 """--predict: real checkpoints, real image files, the real command line."""
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from runs import cli
 from conftest import needs_real_mnist, real_data_root, tiny_run_settings
 from PIL import Image
 
@@ -18,9 +17,6 @@ from lstm_vision.images import read_image
 from lstm_vision.model import LSTMClassifier
 from lstm_vision.trained import architecture, class_lookup, load_trained
 
-
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lstm_vision", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
 @pytest.fixture(scope="session")
