@@ -140,8 +140,9 @@ def line(prediction: Prediction, names: list[str]) -> str:
 
 def summary(report: PredictionReport, model: TrainedModel) -> str:
     n, seconds = len(report.predictions), max(report.seconds, 1e-9)
+    rate = f" ({n / seconds:,.0f} images/s)" if n >= 100 else ""  # a few images time the start-up, not the speed
     text = (f"Predicted {n:,} image{'s' if n != 1 else ''} with {model.path} ({model.device.type}, "
-            f"{model.precision.name}) in {seconds:.1f} s ({n / seconds:,.0f} images/s)")
+            f"{model.precision.name}) in {seconds:.1f} s{rate}")
     accuracy = report.accuracy()
     if accuracy is not None:
         scored = report.scored
