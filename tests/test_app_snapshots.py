@@ -26,7 +26,7 @@ from app.form import SettingsForm
 from app.panels import LogPanel
 from app.results import ConfusionMatrix, ImageGrid
 from runs import wait_in_app
-from test_app_fakes import FakeResult, confusion, epoch_done, make_app, predictions, run_started, step, wait_for
+from apps import FakeResult, confusion, epoch_done, make_app, predictions, run_started, step, wait_for
 
 SIZE = (80, 24)
 EPOCHS, STEPS = 3, 4
