@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from lstm_vision import checkpoint as ckpt
 from lstm_vision import events as ev
-from lstm_vision.batches import Batcher, EvaluationInterrupted
+from lstm_vision.batches import Batcher, EvaluationInterrupted, check_batch_split
 from lstm_vision.config import Settings, SettingsError, sequence_shape
 from lstm_vision.control import RunControl
 from lstm_vision.data import load_data
@@ -69,9 +69,7 @@ def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: Dist
     device = resolve_device(settings.system.device, dist_ctx.local_rank)
     precision = resolve_precision(settings.train.amp, device)
     threads = configure_threads(settings, device, dist_ctx.world_size)
-    if settings.train.batch_size % (dist_ctx.world_size * settings.train.grad_accum_steps):
-        raise SettingsError(f"train.batch_size = {settings.train.batch_size} must be divisible by the number of "
-                            f"processes x train.grad_accum_steps = {dist_ctx.world_size * settings.train.grad_accum_steps}.")
+    check_batch_split(settings.train.batch_size, settings.train.grad_accum_steps, dist_ctx.world_size)
     state = ckpt.load_checkpoint(resume) if resume else None
     load_from = settings.train.load_checkpoint
     if settings.train.epochs == 0 and not (load_from or resume):
