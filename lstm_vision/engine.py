@@ -33,7 +33,7 @@ from lstm_vision.optim import build_optimizer, lr_at
 from lstm_vision.outcome import draw_pictures, fail, finish
 from lstm_vision.liveness import Beacon
 from lstm_vision.printer import plural
-from lstm_vision.resume import prepare_resume
+from lstm_vision.resume import check_model_shape, prepare_resume
 from lstm_vision.rundir import Journal, create_run_dir, run_dir_of, use_run_dir, write_settings
 from lstm_vision.tensorboard import TensorBoardLog, check_available
 
@@ -84,6 +84,8 @@ def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: Dist
                                                                    resume is not None)
     settings = normalization.with_method(settings, data.normalization)
     sequence_length, input_size = sequence_shape(settings, data.image_shape)
+    if state is not None:
+        check_model_shape(resume, state, settings, sequence_length, input_size)
     model = build_model(settings.model, input_size, sequence_length, data.num_classes, settings.system.lstm_kernel)
     if state is not None or weights is not None:
         ckpt.load_weights(model, state or weights, resume or load_from)
