@@ -7,18 +7,29 @@ union of the ranks' batches at step s is exactly the single-process batch at ste
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from lstm_vision.config import SettingsError
 from lstm_vision.data import DataBundle, ImageSet
 from lstm_vision.devices import Precision
 from lstm_vision.distributed import DistContext, all_reduce_sum
 
 PREVIEW_IMAGES = 24  # test images (with predictions) sent to the app's image grid
 MISTAKES = 32  # misclassified test images kept for mistakes.png
+
+
+def check_batch_split(batch_size: int, grad_accum_steps: int, processes: int) -> None:
+    """Refuse a global batch that the processes and then the accumulation steps cannot share evenly:
+    the launcher asks before it starts the processes, each process again before it loads data."""
+    if batch_size % (processes * grad_accum_steps):
+        raise SettingsError(f"train.batch_size = {batch_size} must be divisible by system.nproc x train.grad_accum_steps "
+                            f"= {processes} x {grad_accum_steps} = {processes * grad_accum_steps} (the batch size is global: "
+                            f"each process takes batch_size / nproc samples per step).")
 
 
 class Batcher:
@@ -53,6 +64,18 @@ class Batcher:
         return x.view(len(idx), self.sequence_length, self.input_size), data.labels[idx]
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """What evaluate() measured, all ranks together; matrix, preview and mistakes only with ``confusion``."""
+    loss: float  # mean per sample
+    accuracy: float
+    correct: int
+    total: int
+    matrix: list[list[int]] | None = None  # rows: true class, columns: predicted
+    preview: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # images, labels, predictions of the first batch
+    mistakes: tuple[torch.Tensor, ...] | None = None  # this rank's misclassified images, labels, predictions, confidences
+
+
 class EvaluationInterrupted(Exception):
     """A stop was asked for during an evaluation: its figures are incomplete and not reported."""
 
@@ -60,10 +83,9 @@ class EvaluationInterrupted(Exception):
 @torch.no_grad()
 def evaluate(model: nn.Module, data: ImageSet, batcher: Batcher, precision: Precision, batch_size: int,
              label_smoothing: float, num_classes: int, dist: DistContext, confusion: bool = False,
-             interrupt: Callable[[], bool] | None = None):
-    """Loss, correct and total over ``data`` (all ranks together); with ``confusion`` also the confusion
-    matrix (rows true, columns predicted), a preview (images, labels, predictions) of the first batch and
-    up to MISTAKES of this rank's misclassified images as (images, labels, predictions, confidences).
+             interrupt: Callable[[], bool] | None = None) -> Evaluation:
+    """Loss, accuracy, correct and total over ``data`` (all ranks together); with ``confusion`` also the
+    confusion matrix, a preview of the first batch and up to MISTAKES of this rank's misclassified images.
     ``interrupt`` (the same on every rank) is asked after each full batch; True raises EvaluationInterrupted."""
     was_training = model.training
     model.eval()
@@ -98,9 +120,9 @@ def evaluate(model: nn.Module, data: ImageSet, batcher: Batcher, precision: Prec
     model.train(was_training)
     total = torch.tensor([len(range(dist.rank, len(data), dist.world_size))], device=device, dtype=torch.float64)
     loss_sum, correct, total_n = all_reduce_sum(torch.cat([sums, total]), dist).tolist()
-    loss, correct, total_n = loss_sum / max(total_n, 1), int(correct), int(total_n)
+    figures = dict(loss=loss_sum / max(total_n, 1), accuracy=correct / max(total_n, 1), correct=int(correct), total=int(total_n))
     if not confusion:
-        return loss, correct, total_n
+        return Evaluation(**figures)
     all_reduce_sum(matrix, dist)
     wrong = tuple(torch.cat(parts) for parts in zip(*mistakes)) if mistakes else None
-    return loss, correct, total_n, matrix.view(num_classes, num_classes).tolist(), preview, wrong
+    return Evaluation(**figures, matrix=matrix.view(num_classes, num_classes).tolist(), preview=preview, mistakes=wrong)

@@ -60,6 +60,19 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     return backend
 
 
+class PortInUse(SettingsError):
+    """The rendezvous port is taken, in the one sentence used wherever that shows: the launcher's check
+    before it starts torchrun, torchrun's own failure to listen, a rank's failure to join."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(f"Port {where} is already in use (another DDP job?); choose another system.master_port "
+                         f"(or torchrun --master-port), or 0 to pick a free one.")
+
+    @staticmethod
+    def named_in(error_text: str) -> bool:
+        return "EADDRINUSE" in error_text or "ddress already in use" in error_text
+
+
 def collective_timeout_s() -> float:
     try:
         return float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
@@ -79,9 +92,8 @@ def init_process_group(ctx: DistContext, backend: str, device: torch.device, tim
     except (RuntimeError, ValueError) as err:  # DistNetworkError and DistStoreError are RuntimeErrors
         text = str(err)
         where = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
-        if "EADDRINUSE" in text or "ddress already in use" in text:
-            raise SettingsError(f"Port {where} is already in use (another DDP job?); choose another "
-                                f"system.master_port (or torchrun --master-port), or 0 to pick a free one.") from None
+        if PortInUse.named_in(text):
+            raise PortInUse(where) from None
         if "timed out" in text.lower() or "timeout" in text.lower():
             raise SettingsError(f"Rank {ctx.rank} could not reach the other {ctx.world_size - 1} rank(s) at {where} "
                                 f"within {timeout.total_seconds():.0f} s; check MASTER_ADDR/MASTER_PORT, the firewall "

@@ -18,21 +18,22 @@ from torch.nn import functional as F
 
 from lstm_vision import checkpoint as ckpt
 from lstm_vision import events as ev
-from lstm_vision.batches import Batcher, EvaluationInterrupted
+from lstm_vision.batches import Batcher, EvaluationInterrupted, check_batch_split
 from lstm_vision.config import Settings, SettingsError, sequence_shape
 from lstm_vision.control import RunControl
 from lstm_vision.data import load_data
 from lstm_vision.devices import configure_threads, device_name, resolve_device, resolve_precision
 from lstm_vision.cadence import Cadence
-from lstm_vision.distributed import DistContext, all_reduce_max, all_reduce_sum, cleanup, context_from_env, init_process_group
-from lstm_vision.job import Job, NonFiniteLoss, RunResult, report_evaluation, restore, sample_resources, save
+from lstm_vision.distributed import DistContext, cleanup, context_from_env, init_process_group
+from lstm_vision.job import Job, NonFiniteLoss, PartialEpoch, RunResult, report_evaluation, restore, sample_resources, save
+from lstm_vision.meters import EpochMeters
 from lstm_vision.model import build_model, count_parameters
 from lstm_vision import normalization
 from lstm_vision.optim import build_optimizer, lr_at
 from lstm_vision.outcome import draw_pictures, fail, finish
 from lstm_vision.liveness import Beacon
 from lstm_vision.printer import plural
-from lstm_vision.resume import prepare_resume
+from lstm_vision.resume import check_model_shape, prepare_resume
 from lstm_vision.rundir import Journal, create_run_dir, run_dir_of, use_run_dir, write_settings
 from lstm_vision.tensorboard import TensorBoardLog, check_available
 
@@ -69,9 +70,7 @@ def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: Dist
     device = resolve_device(settings.system.device, dist_ctx.local_rank)
     precision = resolve_precision(settings.train.amp, device)
     threads = configure_threads(settings, device, dist_ctx.world_size)
-    if settings.train.batch_size % (dist_ctx.world_size * settings.train.grad_accum_steps):
-        raise SettingsError(f"train.batch_size = {settings.train.batch_size} must be divisible by the number of "
-                            f"processes x train.grad_accum_steps = {dist_ctx.world_size * settings.train.grad_accum_steps}.")
+    check_batch_split(settings.train.batch_size, settings.train.grad_accum_steps, dist_ctx.world_size)
     state = ckpt.load_checkpoint(resume) if resume else None
     load_from = settings.train.load_checkpoint
     if settings.train.epochs == 0 and not (load_from or resume):
@@ -85,6 +84,8 @@ def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: Dist
                                                                    resume is not None)
     settings = normalization.with_method(settings, data.normalization)
     sequence_length, input_size = sequence_shape(settings, data.image_shape)
+    if state is not None:
+        check_model_shape(resume, state, settings, sequence_length, input_size)
     model = build_model(settings.model, input_size, sequence_length, data.num_classes, settings.system.lstm_kernel)
     if state is not None or weights is not None:
         ckpt.load_weights(model, state or weights, resume or load_from)
@@ -176,8 +177,8 @@ def _compile(model: nn.Module, mode: str, sample: torch.Tensor) -> str:
 
 def train(job: Job, control: RunControl) -> str:
     """Train the remaining epochs; returns "completed" or "stopped"."""
-    s = job.settings.train
-    total_steps = s.epochs * job.batcher.steps_per_epoch
+    s, steps = job.settings.train, job.batcher.steps_per_epoch
+    total_steps = s.epochs * steps
     cadence = Cadence(control, job.dist, job.device, lambda paused: _paused(job, paused))
     log_due = True  # the first step is logged: the charts get a point at once, however slow the model
     while job.epoch < s.epochs:
@@ -185,56 +186,42 @@ def train(job: Job, control: RunControl) -> str:
             return "stopped"
         job.train_model.train()
         order = job.batcher.epoch_order(job.epoch)
-        sums = torch.tensor([job.partial.get("loss", 0.0), job.partial.get("correct", 0.0), job.partial.get("seen", 0.0)],
-                            device=job.device, dtype=torch.float64)
-        window = torch.zeros(3, device=job.device, dtype=torch.float64)
-        bad_step = torch.full((), -1, device=job.device, dtype=torch.int64)
-        epoch_start = window_start = time.perf_counter()
-        window_samples, paused_s, first_step = 0, 0.0, job.step
-        lr = lr_at(job.global_step, total_steps, job.settings.optim)
-        while job.step < job.batcher.steps_per_epoch:
+        meters, first_step = EpochMeters(job.partial, job.device), job.step
+        while job.step < steps:
             lr = lr_at(job.global_step, total_steps, job.settings.optim)
             for group in job.optimizer.param_groups:
                 group["lr"] = lr
             stats = train_step(job, order, job.step)
-            window += stats
-            loss_now = stats[0] / stats[2].clamp_min(1)
-            bad_step = torch.where((bad_step < 0) & ~torch.isfinite(loss_now), job.global_step + 1, bad_step)
             job.step += 1
             job.global_step += 1
-            window_samples += job.batcher.batch_samples(job.step - 1)
-            logged = log_due or job.global_step % s.log_every == 0 or job.step == job.batcher.steps_per_epoch
+            meters.add(stats, job.global_step, job.batcher.batch_samples(job.step - 1))
+            logged = log_due or job.global_step % s.log_every == 0 or job.step == steps
             if logged:
-                all_reduce_sum(window, job.dist)
-                _check_finite(job, bad_step)
-                now = time.perf_counter()
-                in_epoch = now - epoch_start - paused_s
-                rate = window_samples * job.dist.world_size / max(now - window_start, 1e-9)
-                loss, correct, seen = window.tolist()
-                eta = _eta(job, total_steps, in_epoch, first_step)
-                job.emit(ev.StepLogged(job.epoch + 1, job.step, job.batcher.steps_per_epoch, job.global_step, total_steps,
-                                       loss / max(seen, 1), correct / max(seen, 1), lr, rate,
-                                       job.train_time_s + in_epoch, eta))
-                _hint_long_cpu_run(job, eta, in_epoch)
-                sums += window  # window is already summed over ranks, so sums are global
-                window.zero_()
-                window_start, window_samples = time.perf_counter(), 0
-                sample_resources(job)
+                _log_step(job, meters, lr, total_steps, first_step)
             else:
-                _progress(job, total_steps, time.perf_counter() - epoch_start - paused_s, first_step)
+                _progress(job, total_steps, meters.seconds(), first_step)
             tick = cadence.tick(logged)  # stop? pause? a log due by the clock? All ranks together.
-            paused_s += tick.paused_s  # paused time is not training time
-            window_start += tick.paused_s
+            meters.exclude_pause(tick.paused_s)
             log_due = tick.log_next
             if tick.stop:
-                sums += all_reduce_sum(window, job.dist)
-                _account(job, time.perf_counter() - epoch_start - paused_s, sums)
+                _account(job, meters)
                 return "stopped"
-        _account(job, time.perf_counter() - epoch_start - paused_s, sums)
-        # the whole epoch's time, also across a stop and resume; a stop during validation ends the run here
-        if not end_epoch(job, job.partial["seconds"], lr, cadence.stop_requested):
+        _account(job, meters)
+        if not end_epoch(job, cadence.stop_requested):  # a stop during validation ends the run here
             return "stopped"
     return "completed"
+
+
+def _log_step(job: Job, meters: EpochMeters, lr: float, total_steps: int, first_step: int) -> None:
+    """The steps since the last logged one, over all ranks: on every rank at the same step (collectives)."""
+    loss, accuracy, rate = meters.log_window(job.dist)
+    _check_finite(job, meters)
+    in_epoch = meters.seconds()
+    eta = _eta(job, total_steps, in_epoch, first_step)
+    job.emit(ev.StepLogged(job.epoch + 1, job.step, job.batcher.steps_per_epoch, job.global_step, total_steps,
+                           loss, accuracy, lr, rate, job.train_time_s + in_epoch, eta))
+    _hint_long_cpu_run(job, eta, in_epoch)
+    sample_resources(job)
 
 
 def _progress(job: Job, total_steps: int, in_epoch: float, first_step: int) -> None:
@@ -279,12 +266,11 @@ def _paused(job: Job, paused: bool) -> None:
     job.emit((ev.RunPaused if paused else ev.RunResumed)(job.epoch + 1, job.step))
 
 
-def _account(job: Job, seconds: float, sums: torch.Tensor) -> None:
-    """Fold this epoch's time and samples into the run totals and remember the partial sums for a resume."""
-    loss, correct, seen = sums.tolist()
+def _account(job: Job, meters: EpochMeters) -> None:
+    """Fold this epoch's time into the run's, and keep its sums for end_epoch or a resume (all ranks)."""
+    seconds = meters.seconds()
     job.train_time_s += seconds
-    job.partial = {"loss": loss, "correct": correct, "seen": seen,
-                   "seconds": job.partial.get("seconds", 0.0) + seconds}
+    job.partial = meters.so_far(seconds, job.dist)
 
 
 def train_step(job: Job, order: torch.Tensor, step: int) -> torch.Tensor:
@@ -315,26 +301,29 @@ def train_step(job: Job, order: torch.Tensor, step: int) -> torch.Tensor:
     return stats
 
 
-def _check_finite(job: Job, bad_step: torch.Tensor) -> None:
+def _check_finite(job: Job, meters: EpochMeters) -> None:
     if not job.settings.train.stop_on_nan:
         return
-    step = int(all_reduce_max(bad_step.clone(), job.dist).item())
-    if step >= 0:
+    step = meters.nonfinite_step(job.dist)
+    if step is not None:
         raise NonFiniteLoss(
             f"The training loss became NaN or infinite at step {step}; the last good checkpoint is kept. "
             f"Try a lower optim.learning_rate, train.max_norm > 0, or train.amp = bf16/off instead of fp16.")
 
 
-def end_epoch(job: Job, epoch_time: float, lr: float, interrupt: Callable[[], bool] | None = None) -> bool:
+def end_epoch(job: Job, interrupt: Callable[[], bool] | None = None) -> bool:
     """Validate, report and checkpoint the epoch just trained. False when a stop came during the
     validation: it is cut short (``interrupt`` is polled between its batches) and the epoch is kept."""
     s = job.settings.train
-    loss, correct, seen = job.partial["loss"], job.partial["correct"], job.partial["seen"]  # over all ranks
-    epoch_samples = int(seen)
+    trained = job.partial  # over all ranks; its seconds are the whole epoch's, also across a stop and resume
+    epoch_time, seen = trained.seconds, max(trained.seen, 1)
+    # the rate of the epoch's last step, also when a resume found that step already done
+    lr = lr_at(job.global_step - 1, s.epochs * job.batcher.steps_per_epoch, job.settings.optim)
+    epoch_samples = int(trained.seen)
     job.train_samples += epoch_samples
     job.epoch += 1
     job.step = 0
-    job.partial = {}
+    job.partial = PartialEpoch()
     val_loss = val_acc = job.val_loss = job.val_accuracy = None
     improved = stopped = False
     if job.epoch % s.val_log_every == 0 or job.epoch == s.epochs:
@@ -353,7 +342,7 @@ def end_epoch(job: Job, epoch_time: float, lr: float, interrupt: Callable[[], bo
             if improved:
                 job.best_val_loss, job.best_val_accuracy, job.best_val_epoch = val_loss, val_acc, job.epoch
     remaining = (s.epochs - job.epoch) * epoch_time + _validations_left(job) * job.val_time_s
-    job.emit(ev.EpochFinished(job.epoch, s.epochs, loss / max(seen, 1), correct / max(seen, 1),
+    job.emit(ev.EpochFinished(job.epoch, s.epochs, trained.loss / seen, trained.correct / seen,
                               val_loss, val_acc, lr, epoch_time, epoch_samples / max(epoch_time, 1e-9),
                               job.best_val_loss, job.train_time_s, remaining))
     if improved:  # saved after epoch_finished, so that a resume from best.pt keeps that record in metrics.jsonl

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,7 @@ from torch import nn
 from lstm_vision import checkpoint as ckpt
 from lstm_vision import events as ev
 from lstm_vision import resources
-from lstm_vision.batches import Batcher, evaluate as evaluate_set
+from lstm_vision.batches import Batcher, Evaluation, evaluate as evaluate_set
 from lstm_vision.config import Settings
 from lstm_vision.data import DataBundle, ImageSet
 from lstm_vision.devices import Precision
@@ -30,6 +31,26 @@ class RunResult:
     run_dir: str
     exit_code: int
     summary: dict[str, Any] | None = None
+
+
+@dataclass
+class PartialEpoch:
+    """The epoch in flight, as far as it went (sums over all ranks): what a stop saves and a resume goes on from."""
+    loss: float = 0.0  # sum over the samples seen
+    correct: float = 0.0
+    seen: float = 0.0
+    seconds: float = 0.0  # training time in this epoch, across a stop and resume
+
+    def to_state(self) -> dict[str, float]:
+        # an epoch not yet begun is saved as {}, as checkpoints always had it
+        return dataclasses.asdict(self) if self.seen or self.seconds else {}
+
+    @classmethod
+    def from_state(cls, state: dict[str, float] | None) -> PartialEpoch:
+        return cls(**{k: float(v) for k, v in (state or {}).items() if k in PARTIAL_KEYS})
+
+
+PARTIAL_KEYS = frozenset(f.name for f in dataclasses.fields(PartialEpoch))
 
 
 @dataclass
@@ -60,7 +81,7 @@ class Job:
     val_accuracy: float | None = None
     train_time_s: float = 0.0
     train_samples: int = 0
-    partial: dict[str, float] = field(default_factory=dict)  # this epoch so far: loss, correct, seen sums and seconds
+    partial: PartialEpoch = field(default_factory=PartialEpoch)
     last_resources: float = 0.0
     last_progress: float = 0.0
     last_curves: float = 0.0  # when curves.png was last drawn (time.monotonic)
@@ -84,7 +105,7 @@ def checkpoint_state(job: Job) -> dict[str, Any]:
         "format": ckpt.FORMAT, "state_dict": job.model.state_dict(), "optimizer": job.optimizer.state_dict(),
         "epoch": job.epoch, "val_loss": own[0], "val_acc": own[1],
         "scaler": job.scaler.state_dict(), "step": job.step, "global_step": job.global_step,
-        "partial": dict(job.partial), "best_val_loss": job.best_val_loss, "best_val_accuracy": job.best_val_accuracy,
+        "partial": job.partial.to_state(), "best_val_loss": job.best_val_loss, "best_val_accuracy": job.best_val_accuracy,
         "best_val_epoch": job.best_val_epoch, "val_time_s": job.val_time_s, "train_time_s": job.train_time_s, "train_samples": job.train_samples,
         "rng_cpu": torch.get_rng_state(),
         "rng_cuda": torch.cuda.get_rng_state(job.device) if job.device.type == "cuda" else None,
@@ -114,7 +135,7 @@ def restore(job: Job, state: dict[str, Any]) -> None:
     if state.get("scaler"):
         job.scaler.load_state_dict(state["scaler"])
     job.epoch, job.step, job.global_step = int(state["epoch"]), int(state["step"]), int(state["global_step"])
-    job.partial = dict(state.get("partial") or {})
+    job.partial = PartialEpoch.from_state(state.get("partial"))
     job.best_val_loss, job.best_val_accuracy = state.get("best_val_loss"), state.get("best_val_accuracy")
     job.best_val_epoch, job.val_time_s = state.get("best_val_epoch"), float(state.get("val_time_s") or 0.0)
     job.val_loss, job.val_accuracy = state.get("val_loss"), state.get("val_acc")
@@ -152,13 +173,11 @@ def sample_resources(job: Job, force: bool = False) -> None:
 
 
 def report_evaluation(job: Job, split: str, data: ImageSet, confusion: bool = False,
-                      interrupt: Callable[[], bool] | None = None):
-    """Evaluate ``data`` (all ranks together), emit EvaluationFinished and return it; with ``confusion``
-    also the confusion matrix and the preview images. ``interrupt``: see batches.evaluate."""
+                      interrupt: Callable[[], bool] | None = None) -> Evaluation:
+    """Evaluate ``data`` (all ranks together), emit EvaluationFinished and return the Evaluation (with
+    ``confusion`` also its confusion matrix, preview and mistakes). ``interrupt``: see batches.evaluate."""
     s = job.settings.train
-    loss, correct, total, *extra = evaluate_set(job.model, data, job.batcher, job.precision, s.eval_batch_size,
-                                                s.label_smoothing, job.data.num_classes, job.dist, confusion,
-                                                interrupt)
-    result = ev.EvaluationFinished(split, job.epoch, loss, correct / max(total, 1), correct, total)
-    job.emit(result)
-    return (result, *extra) if confusion else result
+    result = evaluate_set(job.model, data, job.batcher, job.precision, s.eval_batch_size, s.label_smoothing,
+                          job.data.num_classes, job.dist, confusion, interrupt)
+    job.emit(ev.EvaluationFinished(split, job.epoch, result.loss, result.accuracy, result.correct, result.total))
+    return result

@@ -28,18 +28,18 @@ def finish(job: Job, status: str) -> RunResult:
         _write_summary(job, summary)
         job.emit(ev.RunStopped(summary, str(job.run_dir / "last.pt"), job.step, job.batcher.steps_per_epoch))
         return RunResult("stopped", str(job.run_dir), 130, summary)
-    test, matrix, preview, mistakes = report_evaluation(job, "test", job.data.test, confusion=True)
+    test = report_evaluation(job, "test", job.data.test, confusion=True)
     train = report_evaluation(job, "train", job.data.train)
     summary = build_summary(job, "completed", test=(test.correct, test.total), train=(train.correct, train.total))
-    classes = per_class(matrix, job.data.class_names)
+    classes = per_class(test.matrix, job.data.class_names)
     summary["per_class"], summary["macro_f1"] = classes, macro(classes, "f1")
     if job.dist.is_main:
-        write_confusion_matrix(job.run_dir, matrix, job.data.class_names)
+        write_confusion_matrix(job.run_dir, test.matrix, job.data.class_names)
         write_per_class(job.run_dir, classes)
-        job.emit(_preview_event(job, preview))
-        draw_pictures(job, matrix, mistakes)
+        job.emit(_preview_event(job, test.preview))
+        draw_pictures(job, test.matrix, test.mistakes)
     _write_summary(job, summary)
-    job.emit(ev.RunFinished(summary, matrix))
+    job.emit(ev.RunFinished(summary, test.matrix))
     return RunResult("completed", str(job.run_dir), 0, summary)
 
 
@@ -108,7 +108,7 @@ def build_summary(job: Job, status: str, test: tuple[int, int] | None = None,
                   train: tuple[int, int] | None = None) -> dict[str, Any]:
     gpu = resources.gpu_memory(job.device)
     # train_time_s includes the epoch a stop cut short, so the samples do too (its partial sums, all ranks)
-    trained = job.train_samples + int(job.partial.get("seen", 0))
+    trained = job.train_samples + int(job.partial.seen)
     return {
         "status": status, "epochs_completed": job.epoch, "epochs": job.settings.train.epochs,
         "best_val_loss": job.best_val_loss, "best_val_accuracy": job.best_val_accuracy,

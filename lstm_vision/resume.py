@@ -16,7 +16,8 @@ settings it ran with. ``--resume`` continues exactly from there, so it refuses w
 - At an epoch boundary (step 0) the batch size may change: no epoch is in flight, so every sample is still
   trained once per epoch, and restore() counts the finished epochs in the new steps, so the schedule goes on
   from the same fraction of the run (rounded to the new steps: the log gives the rate before and after).
-- The model's shape: load_weights refuses it, naming the tensors, before this is even asked.
+- The model's shape (hidden size, layers, direction, the sequence it reads): the weights go on from where
+  they were, so check_model_shape names the setting that changed, before load_weights would name tensors.
 
 A resume that changes the learning rate at its step (train.epochs stretch or shrink the schedule, or the
 optim settings changed) is allowed and said in the log, with the rate before and after.
@@ -43,6 +44,27 @@ def prepare_resume(resume: str, state: dict[str, Any], settings: Settings, steps
         cut = rewind_journal(run_dir_of(resume), state.get("journal_bytes"))
         notes += [cut] if cut else []
     return notes
+
+
+def check_model_shape(resume: str, state: dict[str, Any], settings: Settings, sequence_length: int,
+                      input_size: int) -> None:
+    """Refuse a resume whose settings change the model's shape, by the first setting that does."""
+    saved = state.get("model")
+    if "global_step" not in state or not saved:  # a reference checkpoint, or one from before the model was recorded
+        return
+    m = settings.model
+    now = {"model.hidden_size": m.hidden_size, "model.num_layers": m.num_layers, "model.bidirectional": m.bidirectional,
+           "data.sequence_length": sequence_length, "data.input_size": input_size}
+    for name, value in now.items():
+        old = saved.get(name.split(".")[1])
+        if old is not None and old != value:
+            raise SettingsError(f"{resume} trained a model with {name} = {_toml(old)} and a resume goes on with that model, "
+                                f"not with {name} = {_toml(value)}: set {name} = {_toml(old)}, or train the new shape "
+                                f"in a new run.")
+
+
+def _toml(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def check_resume(resume: str, state: dict[str, Any], settings: Settings, steps_per_epoch: int) -> list[str]:

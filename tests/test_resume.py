@@ -59,7 +59,9 @@ def stopped_run(stopped_in_epoch_2, tmp_path) -> Path:
     (("train", "batch_size", 100), "stopped within epoch 2 (step 5 of 10) at train.batch_size = 50, and a resume within an "
                                    "epoch must keep it"),
     (("train", "batch_size", 1000), "must keep it: set train.batch_size = 50"),  # was UnboundLocalError: 'lr'
-    (("model", "hidden_size", 32), "was made for another architecture"),
+    (("model", "hidden_size", 32), "trained a model with model.hidden_size = 16 and a resume goes on with that model, "
+                                   "not with model.hidden_size = 32: set model.hidden_size = 16"),
+    (("model", "bidirectional", True), "not with model.bidirectional = true: set model.bidirectional = false"),
     (("train", "epochs", 1), "train.epochs = 1 would end before epoch 2, within which"),
     (("train", "epochs", 0), "train.epochs = 0 is fewer than the 1 epoch"),
 ])
