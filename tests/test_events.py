@@ -1,5 +1,5 @@
 """One schema, three consumers: a torchrun child's JSON-lines stream (printer.jsonl_emitter) read back by the
-launcher (launcher._EventStream) gives the parent the very events the child emitted, every type of them."""
+launcher (launcher.EventStream) gives the parent the very events the child emitted, every type of them."""
 
 import io
 import json
@@ -7,7 +7,7 @@ import os
 
 from apps import confusion, epoch_done, predictions, progressed, resources, run_started, step, summary
 from lstm_vision import events as ev
-from lstm_vision.launcher import _EventStream
+from lstm_vision.launcher import EventStream
 from lstm_vision.printer import jsonl_emitter
 from runs import cli, journal, tiny_args
 
@@ -46,9 +46,9 @@ def stream_lines(events) -> list[str]:
     return out.getvalue().splitlines(keepends=True)
 
 
-def read_back(lines) -> tuple[list[ev.Event], _EventStream]:
+def read_back(lines) -> tuple[list[ev.Event], EventStream]:
     got = []
-    stream = _EventStream(got.append, lambda run_dir: ev.LogMessage("info", f"launched into {run_dir}"))
+    stream = EventStream(got.append, lambda run_dir: ev.LogMessage("info", f"launched into {run_dir}"))
     for line in lines:
         stream.feed(line)
     return got, stream
