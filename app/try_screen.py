@@ -35,7 +35,7 @@ BAR_MAX_WIDTH = 60  # longer bars put the percentages too far from the names
 EIGHTHS = " ▏▎▍▌▋▊▉"
 DRAW_PROMPT = "Draw: the left button draws, the right one erases."
 EDITED = " · edited"
-HINT = "arrows move, space lifts or lowers the pen · o opens an image · n / p show mistakes"
+HINT = "arrows and space: pen · o: open an image · n / p: mistakes"
 
 
 def bar(fraction: float, width: int) -> str:
@@ -145,6 +145,7 @@ class TryScreen(Screen):
         self.mistake: Mistake | None = None
         self._mistake_step = 0  # asked for while the test set loads
         self._predicting = False
+        self.opened: Path | None = None  # the last image file opened: o starts in its folder
 
     def compose(self) -> ComposeResult:
         yield Static(f"Try {short_paths(str(self.source))}: loading…", id="try-title")
@@ -203,6 +204,7 @@ class TryScreen(Screen):
         event.stop()
         if worker.group == "try-predict":
             self._predicting = False
+        self.opened: Path | None = None  # the last image file opened: o starts in its folder
         if event.state == WorkerState.SUCCESS:
             if worker.group == "try-load":
                 self._loaded(worker.result)
@@ -279,7 +281,8 @@ class TryScreen(Screen):
             if path is not None:
                 self.open_image(path)
 
-        self.app.push_screen(PathScreen("Open an image to classify", str(Path.cwd()) + "/", must_exist=True), chosen)
+        start = self.opened.parent if self.opened else Path.cwd()
+        self.app.push_screen(PathScreen("Open an image to classify", f"{start}/", must_exist=True), chosen)
 
     def open_image(self, path: Path) -> None:
         assert self.model is not None
@@ -288,7 +291,7 @@ class TryScreen(Screen):
         except UnreadableImage as err:
             self.app.notify(f"Cannot read {path} as an image: {err}.", severity="error", timeout=8)
             return
-        self.showing = f"{short_paths(str(path))}"
+        self.opened, self.showing = path, short_paths(str(path))
         self.canvas.set_image(image)
 
     # ---- the test set's mistakes --------------------------------------------------------------
@@ -335,10 +338,9 @@ class TryScreen(Screen):
                                m.probabilities[number].tolist())
         names = self.model.class_names
         p = self.mistake.probabilities
-        self.showing = (f"Mistake {number + 1}/{len(m.indices)} (test #{self.mistake.index}): "
-                        f"{short_name(names[self.mistake.label])} read as {short_name(names[self.mistake.predicted])} "
-                        f"{100 * p[self.mistake.predicted]:.0f}%, {short_name(names[self.mistake.label])} "
-                        f"{100 * p[self.mistake.label]:.0f}%")
+        label, predicted = short_name(names[self.mistake.label]), short_name(names[self.mistake.predicted])
+        self.showing = (f"Mistake {number + 1}/{len(m.indices)}, test image {self.mistake.index}: a {label} read as "
+                        f"{predicted} ({100 * p[self.mistake.predicted]:.0f}%; {label}: {100 * p[self.mistake.label]:.0f}%)")
         self.canvas.set_image(m.images[number])
 
 
