@@ -80,14 +80,14 @@ class UnsavedScreen(ModalScreen[str]):
 
 
 class PathScreen(ModalScreen["Path | None"]):
-    """Ask for a file path; ``must_exist`` for opening, not for saving."""
+    """Ask for a file path; ``must_exist`` for opening, not for saving; ``folders``: an existing folder will do too."""
 
     DEFAULT_CSS = DIALOG_CSS.format(name="PathScreen")
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, initial: str, must_exist: bool) -> None:
+    def __init__(self, title: str, initial: str, must_exist: bool, folders: bool = False) -> None:
         super().__init__()
-        self.title_text, self.initial, self.must_exist = title, initial, must_exist
+        self.title_text, self.initial, self.must_exist, self.folders = title, initial, must_exist, folders
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -106,7 +106,7 @@ class PathScreen(ModalScreen["Path | None"]):
             error.update("Type a path.")
             return
         path = Path(text).expanduser()
-        if self.must_exist and not path.is_file():
+        if self.must_exist and not (path.is_file() or (self.folders and path.is_dir())):
             error.update(f"{path} is not a file.")
             return
         if not self.must_exist and path.is_dir():

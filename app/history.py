@@ -81,7 +81,8 @@ class HistoryView(Vertical):
         Binding("r", "resume", "Resume"),  # short: the footer fits its five keys into 80 columns
         Binding("a", "attach", "Attach"),
         Binding("l", "load_settings", "Load settings"),
-        Binding("g", "refresh", "Refresh"),
+        Binding("g", "refresh", "Refresh", show=False),  # F9 refreshes too; the footer keeps room for t
+        Binding("t", "try_model", "Try"),
     ]
     DEFAULT_CSS = """
     HistoryView DataTable { height: 1fr; min-height: 4; }
@@ -100,6 +101,11 @@ class HistoryView(Vertical):
             self.run_dir = run_dir
 
     class AttachRequested(Message):
+        def __init__(self, run_dir: Path) -> None:
+            super().__init__()
+            self.run_dir = run_dir
+
+    class TryRequested(Message):
         def __init__(self, run_dir: Path) -> None:
             super().__init__()
             self.run_dir = run_dir
@@ -144,6 +150,7 @@ class HistoryView(Vertical):
         if kept is not None and kept in table.rows:  # by key: a new run above it shifts its row
             table.move_cursor(row=table.get_row_index(kept), animate=False)
         self._hint()
+        self.app.refresh_bindings()  # the app's t (Try) shows when the selected run has a model
 
     def _hint(self) -> None:
         n = len(self.runs)
@@ -216,6 +223,23 @@ class HistoryView(Vertical):
     def _refresh_live(self) -> None:
         if self.display and any(r.status in LIVE for r in self.runs) and self.app.query_one("#main-tabs").active == "tab-history":
             self.load(self.output_dir)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.app.refresh_bindings()
+
+    def trained(self) -> Path | None:
+        """The selected run's folder if it holds a model (last.pt)."""
+        info = self.selected()
+        return info.path if info is not None and (info.path / "last.pt").is_file() else None
+
+    def action_try_model(self) -> None:
+        info = self.selected()
+        if info is None:
+            return
+        if self.trained() is None:
+            self.notify(f"{info.name} has no last.pt: it saved no model to try.", severity="warning")
+            return
+        self.post_message(self.TryRequested(info.path))
 
     def action_load_settings(self) -> None:
         info = self.selected()

@@ -25,12 +25,14 @@ from lstm_vision.rundir import read_confusion, read_summary
 from app.attach import AttachActions
 from app.charts import ChartPair
 from app.files import SettingsFileActions
+from app.dialogs import PathScreen
 from app.form import SettingsForm
 from app.history import HistoryView
 from app.panels import LogPanel, MemoryPanel, RunProgress, StatusLine
 from app.record import RunRecord, short_paths
 from app.runs import ACTIVE, RunActions
 from app.results import ResultsView
+from app.try_screen import TryScreen
 from app.worker import Engine, EngineEvent, EngineEvents
 
 TABS = {"settings": "tab-settings", "train": "tab-train", "results": "tab-results", "history": "tab-history"}
@@ -48,6 +50,7 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, App[int]):
         Binding("f6", "unpause", "Resume", key_display="F6"),  # the footer names what F6 does now
         Binding("f7", "resume_run", "Resume", key_display="F7"),
         Binding("f8", "stop", "Stop", key_display="F8"),
+        Binding("t", "try_model", "Try"),
         Binding("ctrl+s", "save", "Save", priority=True),
         Binding("ctrl+o", "open", "Open", show=False, priority=True),
         Binding("escape", "hide_help_panel", "Close keys", show=False),
@@ -137,6 +140,8 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, App[int]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # False hides a key from the footer: it shows only what the keys can do in this state
+        if action in ("start", "start_background", "try_model") and isinstance(self.screen, TryScreen):
+            return False  # a run starts from the main screen, where it shows; one model is tried at a time
         if action == "start":
             return self.state not in ACTIVE
         if action == "pause":
@@ -147,6 +152,8 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, App[int]):
             return self.state in ("running", "paused", "starting")
         if action == "hide_help_panel":  # escape passes on to the widgets unless the key panel is open
             return bool(self.screen.query("HelpPanel"))
+        if action == "try_model":
+            return self.trained_run() is not None  # shown when there is a model to try
         if action == "resume_run":
             return bool(self.resumable and self.state not in ACTIVE)  # hidden unless there is one
         return True
@@ -160,6 +167,9 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, App[int]):
             ("Pause or resume run", "Pause the run between batches, or go on (F6)", self.action_pause),
             ("Stop run", "Finish the batch, save last.pt, stop (F8)", self.action_stop),
             ("Resume stopped run", "Continue the last stopped run from its last.pt (F7)", self.action_resume_run),
+            ("Try the model", "Draw digits, open images and step through the test set's mistakes with the "
+             "run just finished, or the one selected in History (t)", self.action_try_model),
+            ("Try a checkpoint file…", "Try the model of any run folder or .pt file", self.action_try_file),
             ("Save settings", "Write the form to the settings file, keeping its comments (ctrl+s)", self.action_save),
             ("Save settings as…", "Write the form to another file", self.action_save_as),
             ("Open settings file…", "Load settings from a TOML file (ctrl+o)", self.action_open),
@@ -281,6 +291,34 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, App[int]):
     def _class_names(self) -> list[str] | None:
         p = self.record.predictions
         return list(p.class_names) if p and p.class_names else None
+
+    # ---- trying a trained model ------------------------------------------------------------------
+    def trained_run(self) -> Path | None:
+        """The run to try: the one this app ran or watched, once it ended with a last.pt, else the one selected
+        in History."""
+        started = self.record.started
+        if started is not None and self.state not in ACTIVE and (Path(started.run_dir) / "last.pt").is_file():
+            return Path(started.run_dir)
+        return self.query_one(HistoryView).trained()
+
+    def action_try_model(self) -> None:
+        run = self.trained_run()
+        if run is None:
+            self.notify("No trained model yet: finish a run (F5), or pick one in History (F9) and press t.",
+                        severity="warning")
+            return
+        self.push_screen(TryScreen(run))
+
+    def action_try_file(self) -> None:
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.push_screen(TryScreen(path))
+        start = self.trained_run() or Path(self.settings.output.dir)
+        self.push_screen(PathScreen("Try a run folder or checkpoint (.pt)", str(start), must_exist=True,
+                                    folders=True), chosen)
+
+    def on_history_view_try_requested(self, message: HistoryView.TryRequested) -> None:
+        self.push_screen(TryScreen(message.run_dir))
 
     # ---- history ---------------------------------------------------------------------------
     def on_history_view_run_opened(self, message: HistoryView.RunOpened) -> None:

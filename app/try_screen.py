@@ -1,0 +1,356 @@
+"""Try a trained model: draw on a canvas of its image size and watch its class probabilities follow;
+open an image file; step through the test set's mistakes.
+
+The model is loaded, and every prediction made, in thread workers: the screen never waits on torch. One
+prediction runs at a time, on the canvas as it is when it starts; changes made meanwhile are predicted
+together when it ends, so a fast stroke costs a few predictions, not one per mouse move.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from lstm_vision.images import UnreadableImage, read_image
+from lstm_vision.trained import TrainedModel, load_trained, short_name
+from app.canvas import Canvas
+from app.dialogs import PathScreen
+from app.record import plural, short_paths
+
+BARS_MIN_WIDTH = 30  # columns the bars keep beside the canvas
+INFO_LINES = 1  # under the canvas: the pen
+BAR_MAX_WIDTH = 60  # longer bars put the percentages too far from the names
+EIGHTHS = " ▏▎▍▌▋▊▉"
+DRAW_PROMPT = "Draw: the left button draws, the right one erases."
+EDITED = " · edited"
+HINT = "arrows and space: pen · o: open an image · n / p: mistakes"
+
+
+def bar(fraction: float, width: int) -> str:
+    """A horizontal bar of ``width`` columns filled to ``fraction``, in eighths of a column."""
+    eighths = round(max(0.0, min(1.0, fraction)) * width * 8)
+    full, part = divmod(eighths, 8)
+    return ("█" * full + (EIGHTHS[part] if part else "")).ljust(width)
+
+
+class ProbabilityBars(Widget):
+    """One row per class: short name, a bar, the percentage; the top class in bold. Too many classes for
+    the height: the most probable ones, in order of probability."""
+
+    DEFAULT_CSS = "ProbabilityBars { height: 1fr; }"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.names: list[str] = []
+        self.probabilities: list[float] | None = None
+
+    def show(self, names: list[str], probabilities: list[float] | None) -> None:
+        self.names, self.probabilities = names, probabilities
+        self.refresh()
+
+    def render(self) -> Text:
+        if not self.names:
+            return Text("Loading the model…", style="dim")
+        probs = self.probabilities or [0.0] * len(self.names)
+        order = list(range(len(self.names)))
+        rows = max(1, self.size.height - 1)
+        if len(order) > rows:
+            order = sorted(order, key=lambda k: -probs[k])[:rows - 1]
+        labels = {k: short_name(self.names[k]) for k in order}
+        label_w = min(max(len(v) for v in labels.values()), 12)
+        bar_w = max(4, min(self.size.width - label_w - 9, BAR_MAX_WIDTH))
+        top = max(range(len(probs)), key=probs.__getitem__) if self.probabilities else None
+        text = Text()
+        for k in order:
+            style = "bold" if k == top else ""
+            text.append(labels[k][:label_w].rjust(label_w) + " ", style=style)
+            text.append(bar(probs[k], bar_w), style="bold green" if k == top else "blue")
+            text.append(f" {100 * probs[k]:5.1f}%\n", style=style)
+        if len(order) < len(self.names):
+            text.append(f"… {len(self.names) - len(order)} classes less likely", style="dim")
+        text.rstrip()
+        return text
+
+
+@dataclass
+class Mistakes:
+    """The test images the model gets wrong, with what it says of them."""
+
+    indices: list[int]  # in the test set
+    images: torch.Tensor  # uint8 (M, H, W, C)
+    labels: list[int]
+    predictions: list[int]
+    probabilities: torch.Tensor  # (M, classes)
+    total: int  # test images
+
+
+@dataclass
+class Mistake:
+    number: int  # 0-based, among the mistakes
+    index: int  # in the test set
+    label: int
+    predicted: int
+    probabilities: list[float]
+
+
+class TryScreen(Screen):
+    """Pushed over the main screen with a run folder or a checkpoint; escape goes back."""
+
+    BINDINGS = [
+        Binding("escape", "close", "Back"),
+        Binding("o", "open_image", "Open"),
+        Binding("n", "mistake(1)", "Next mistake"),
+        Binding("p", "mistake(-1)", "Prev", show=False),
+    ]
+    DEFAULT_CSS = """
+    TryScreen #try-title { height: 1; background: $panel; padding: 0 1; }
+    TryScreen #try-body { height: 1fr; }
+    TryScreen #try-left { width: auto; height: 1fr; }
+    TryScreen #try-canvas-box { width: auto; height: auto; border: round $primary; }
+    TryScreen #try-canvas-box:focus-within { border: round $accent; }
+    TryScreen #try-pen { width: auto; padding: 0 1; }
+    TryScreen #try-right { width: 1fr; height: 1fr; padding: 0 1; }
+    TryScreen #try-verdict { height: 1; text-style: bold; margin-top: 1; }
+    TryScreen ProbabilityBars { height: 1fr; }
+    TryScreen #try-info { height: auto; dock: bottom; color: $text-muted; }
+    """
+
+    class Predicted(Message):
+        """Posted from the prediction thread: probabilities of the canvas as it was at ``version``."""
+
+        def __init__(self, version: int, probabilities: list[float]) -> None:
+            super().__init__()
+            self.version, self.probabilities = version, probabilities
+
+    def __init__(self, source: str | Path) -> None:
+        super().__init__()
+        self.source = Path(source)
+        self.model: TrainedModel | None = None
+        self.probabilities: list[float] | None = None
+        self.shown_version = -1  # the canvas version the bars show
+        self.showing = DRAW_PROMPT
+        self.mistakes: Mistakes | None = None
+        self.mistake: Mistake | None = None
+        self._mistake_step = 0  # asked for while the test set loads
+        self._predicting = False
+        self.opened: Path | None = None  # the last image file opened: o starts in its folder
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"Try {short_paths(str(self.source))}: loading…", id="try-title")
+        with Horizontal(id="try-body"):
+            with Vertical(id="try-left"):
+                with Vertical(id="try-canvas-box"):
+                    yield Canvas(id="try-canvas")
+                yield Static("", id="try-pen")
+            with Vertical(id="try-right"):
+                yield Static("", id="try-verdict")
+                yield ProbabilityBars(id="try-bars")
+                yield Static("", id="try-info")
+        yield Footer()
+
+    @property
+    def canvas(self) -> Canvas:
+        return self.query_one(Canvas)
+
+    def on_mount(self) -> None:
+        self.canvas.focus()
+        self._fit()
+        self._show_info()
+        self._load()
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """The largest whole scale at which the canvas, the lines under it and the bars fit the screen."""
+        h, w = self.canvas.shape[:2]
+        rows = self.size.height - 2 - 2 - INFO_LINES  # title, footer, the canvas's border
+        cols = self.size.width - BARS_MIN_WIDTH - 2
+        self.canvas.set_scale(max(1, min(cols // w, 2 * rows // h)))
+
+    # ---- the model ----------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="try-load", exit_on_error=False)
+    def _load(self) -> TrainedModel:
+        # on the CPU: one image at a time is latency, not throughput, and a GPU may be busy training
+        return load_trained(self.source, device="cpu")
+
+    def _loaded(self, model: TrainedModel) -> None:
+        self.model = model
+        h, w, c = model.image_shape
+        name = self.source.name if self.source.is_dir() else short_paths(str(model.path))
+        self.query_one("#try-title", Static).update(
+            f"Try {name}: {w}x{h}{' RGB' if c == 3 else ''} images, {len(model.class_names)} classes")
+        self.canvas.reset(model.image_shape)  # its Changed asks for the first prediction
+        self._fit()
+        self.query_one(ProbabilityBars).show(model.class_names, None)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Every worker of this screen ends here: results land, errors become one notification."""
+        worker = event.worker
+        if not worker.group.startswith("try-") or event.state in (WorkerState.PENDING, WorkerState.RUNNING):
+            return
+        event.stop()
+        if worker.group == "try-predict":
+            self._predicting = False
+        self.opened: Path | None = None  # the last image file opened: o starts in its folder
+        if event.state == WorkerState.SUCCESS:
+            if worker.group == "try-load":
+                self._loaded(worker.result)
+            elif worker.group == "try-mistakes":
+                self._mistakes_loaded(worker.result)
+            elif worker.group == "try-predict":
+                self._predict_latest()
+        elif event.state == WorkerState.ERROR:
+            self.app.notify(_sentence(worker.error, worker.group, self.source), severity="error", timeout=10)
+            if worker.group == "try-load":
+                self.dismiss()
+            elif worker.group == "try-mistakes":
+                self._mistake_step = 0
+                self._show_info()
+
+    # ---- predictions --------------------------------------------------------------------------
+    def on_canvas_changed(self, event: Canvas.Changed) -> None:
+        event.stop()
+        if event.how == "cleared":
+            self.showing, self.mistake = DRAW_PROMPT, None
+        elif event.how == "drawn" and not self.showing.endswith(EDITED) and self.showing != DRAW_PROMPT:
+            self.showing, self.mistake = self.showing + EDITED, None
+        self._show_info()
+        self._predict_latest()
+
+    def on_canvas_pen_changed(self, event: Canvas.PenChanged) -> None:
+        event.stop()
+        self._show_info()
+
+    def _predict_latest(self) -> None:
+        """Predict the canvas unless the bars show it already or a prediction is running (its end calls again)."""
+        if self.model is None or self._predicting or self.shown_version == self.canvas.version:
+            return
+        self._predicting = True
+        self._predict(self.model, self.canvas.version, self.canvas.image.clone())
+
+    @work(thread=True, group="try-predict", exit_on_error=False)
+    def _predict(self, model: TrainedModel, version: int, image: torch.Tensor) -> None:
+        probabilities = model.probabilities(image[None])[0].tolist()
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.Predicted(version, probabilities))
+
+    def on_try_screen_predicted(self, message: Predicted) -> None:
+        self.probabilities, self.shown_version = message.probabilities, message.version
+        assert self.model is not None
+        self.query_one(ProbabilityBars).show(self.model.class_names, message.probabilities)
+        top = self.top_class
+        verdict = self.query_one("#try-verdict", Static)
+        verdict.update(f"→ {top} ({100 * max(message.probabilities):.1f}%)" if top else "")
+
+    @property
+    def top_class(self) -> str | None:
+        """The class the bars put first, by its full name; None before the first prediction."""
+        if self.model is None or self.probabilities is None:
+            return None
+        return self.model.class_names[max(range(len(self.probabilities)), key=self.probabilities.__getitem__)]
+
+    # ---- what is on the canvas ----------------------------------------------------------------
+    def _show_info(self) -> None:
+        canvas = self.canvas
+        pen = {"up": "pen up", "draw": "pen down: drawing", "erase": "pen down: erasing"}[canvas.mode]
+        mode = "erase mode (e)" if canvas.erasing else "draw mode (e)"
+        self.query_one("#try-pen", Static).update(f"{pen} · {mode}")
+        self.query_one("#try-info", Static).update(f"{self.showing}\n{HINT}")
+
+    def action_close(self) -> None:
+        self.dismiss()
+
+    def action_open_image(self) -> None:
+        if self.model is None:
+            return
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.open_image(path)
+
+        start = self.opened.parent if self.opened else Path.cwd()
+        self.app.push_screen(PathScreen("Open an image to classify", f"{start}/", must_exist=True), chosen)
+
+    def open_image(self, path: Path) -> None:
+        assert self.model is not None
+        try:
+            image = read_image(path, self.model.image_shape)
+        except UnreadableImage as err:
+            self.app.notify(f"Cannot read {path} as an image: {err}.", severity="error", timeout=8)
+            return
+        self.opened, self.showing = path, short_paths(str(path))
+        self.canvas.set_image(image)
+
+    # ---- the test set's mistakes --------------------------------------------------------------
+    def action_mistake(self, step: int) -> None:
+        if self.model is None:
+            return
+        if self.mistakes is None:
+            if not self._mistake_step:  # the first n or p: evaluate the test set once
+                self._mistake_step = step
+                self.showing = "Finding the test set's mistakes…"
+                self._show_info()
+                self._find_mistakes(self.model)
+            return
+        if not self.mistakes.indices:
+            self.app.notify(f"The model gets all {self.mistakes.total:,} test images right.")
+            return
+        current = self.mistake.number if self.mistake is not None else (-1 if step > 0 else 0)
+        self.show_mistake((current + step) % len(self.mistakes.indices))
+
+    @work(thread=True, exclusive=True, group="try-mistakes", exit_on_error=False)
+    def _find_mistakes(self, model: TrainedModel) -> Mistakes:
+        from lstm_vision.data import load_data
+
+        test = load_data(model.settings.data, model.settings.train.seed).test
+        probabilities = model.probabilities(test.images)
+        predictions = probabilities.argmax(dim=1)
+        wrong = (predictions != test.labels.cpu()).nonzero().flatten()
+        return Mistakes(wrong.tolist(), test.images[wrong].cpu(), test.labels[wrong].tolist(),
+                        predictions[wrong].tolist(), probabilities[wrong], len(test))
+
+    def _mistakes_loaded(self, mistakes: Mistakes) -> None:
+        self.mistakes = mistakes
+        step, self._mistake_step = self._mistake_step, 0
+        self.showing = (f"{plural(len(mistakes.indices), 'mistake')} in {mistakes.total:,} test images; "
+                        f"n / p step through them.")
+        self._show_info()
+        if step:
+            self.action_mistake(step)
+
+    def show_mistake(self, number: int) -> None:
+        m = self.mistakes
+        assert m is not None and self.model is not None
+        self.mistake = Mistake(number, m.indices[number], m.labels[number], m.predictions[number],
+                               m.probabilities[number].tolist())
+        names = self.model.class_names
+        p = self.mistake.probabilities
+        label, predicted = short_name(names[self.mistake.label]), short_name(names[self.mistake.predicted])
+        self.showing = (f"Mistake {number + 1}/{len(m.indices)}, test image {self.mistake.index}: a {label} read as "
+                        f"{predicted} ({100 * p[self.mistake.predicted]:.0f}%; {label}: {100 * p[self.mistake.label]:.0f}%)")
+        self.canvas.set_image(m.images[number])
+
+
+def _sentence(error: BaseException | None, group: str, source: Path) -> str:
+    """A worker's error in one sentence: the core's errors say it themselves, others get their class name."""
+    from lstm_vision.config import SettingsError
+
+    if isinstance(error, SettingsError):
+        return str(error)
+    what = {"try-load": f"Cannot load {short_paths(str(source))}", "try-mistakes": "Cannot evaluate the test set",
+            "try-predict": "The prediction failed"}.get(group, "Failed")
+    text = f"{type(error).__name__}: {error}" if error is not None else "unknown error"
+    return f"{what}: {text.splitlines()[0] if text else text}."
