@@ -3,10 +3,14 @@ Pilot helpers."""
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lstm_vision.config import Settings, save_settings
+from lstm_vision.control import RunControl
+from lstm_vision.rundir import write_confusion_matrix
 from lstm_vision.events import (
     EpochFinished, EvaluationFinished, LogMessage, PredictionsSampled, ResourcesSampled,
     RunFailed, RunFinished, RunStarted, RunStopped, StepLogged, StepProgressed,
@@ -170,3 +174,24 @@ async def type_path(pilot, app, path) -> None:
     await wait_for(pilot, lambda: isinstance(app.screen, PathScreen) and app.screen.query(Input))
     app.screen.query_one(Input).value = str(path)
     await pilot.press("enter")
+
+
+def write_run(runs: Path, name: str, status: str, epochs: int, hidden: int = 64, run_name: str = "") -> Path:
+    """A run folder as the engine writes it, from the fake's events (last.pt: an empty stand-in)."""
+    events = []
+    FakeEngine(runs, epochs=epochs, steps=3)(None, events.append, RunControl())
+    run_dir = runs / name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / "metrics.jsonl", "w", encoding="utf-8") as fh:
+        for ev in events:
+            fh.write(ev.to_json() + "\n")
+        fh.write('{"event": "step_logged", "torn li\n')  # a torn last line must not break the replay
+    summary = dict(events[-1].summary, status=status, epochs_completed=epochs)
+    (run_dir / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    write_confusion_matrix(run_dir, events[-1].confusion_matrix, [str(k) for k in range(10)])  # the real format
+    s = Settings()
+    s.model.hidden_size = hidden
+    s.output.dir, s.output.run_name = str(runs), run_name
+    save_settings(s, run_dir / "settings.toml")
+    (run_dir / "last.pt").write_bytes(b"")
+    return run_dir

@@ -2,39 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from textual.widgets import DataTable
 
-from lstm_vision.config import Settings, save_settings
-from lstm_vision.control import RunControl
 from app.charts import ChartPair
-from lstm_vision.rundir import read_confusion, write_confusion_matrix
+from lstm_vision.rundir import read_confusion
 from app.history import HistoryView, scan_runs
 from app.form import SettingsForm
-from apps import FakeEngine, make_app, wait_for
-
-
-def write_run(runs: Path, name: str, status: str, epochs: int, hidden: int = 64, run_name: str = "") -> Path:
-    """A run folder as the engine writes it, from the fake's events (last.pt: an empty stand-in)."""
-    events = []
-    FakeEngine(runs, epochs=epochs, steps=3)(None, events.append, RunControl())
-    run_dir = runs / name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / "metrics.jsonl", "w", encoding="utf-8") as fh:
-        for ev in events:
-            fh.write(ev.to_json() + "\n")
-        fh.write('{"event": "step_logged", "torn li\n')  # a torn last line must not break the replay
-    summary = dict(events[-1].summary, status=status, epochs_completed=epochs)
-    (run_dir / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
-    write_confusion_matrix(run_dir, events[-1].confusion_matrix, [str(k) for k in range(10)])  # the real format
-    s = Settings()
-    s.model.hidden_size = hidden
-    s.output.dir, s.output.run_name = str(runs), run_name
-    save_settings(s, run_dir / "settings.toml")
-    (run_dir / "last.pt").write_bytes(b"")
-    return run_dir
+from apps import FakeEngine, make_app, wait_for, write_run
 
 
 def write_killed_run(runs: Path, name: str, hidden: int) -> Path:

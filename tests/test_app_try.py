@@ -13,8 +13,7 @@ from app.canvas import Canvas, stroke
 from app.try_screen import ProbabilityBars, TryScreen, bar
 from conftest import needs_real_mnist, real_data_root, tiny_run_settings
 from runs import wait_in_app
-from test_app_fakes import make_app, type_path, wait_for
-from test_app_history import write_run
+from apps import make_app, type_path, wait_for, write_run
 
 
 @pytest.fixture(scope="module")
