@@ -204,7 +204,6 @@ class TryScreen(Screen):
         event.stop()
         if worker.group == "try-predict":
             self._predicting = False
-        self.opened: Path | None = None  # the last image file opened: o starts in its folder
         if event.state == WorkerState.SUCCESS:
             if worker.group == "try-load":
                 self._loaded(worker.result)
@@ -237,6 +236,11 @@ class TryScreen(Screen):
     def _predict_latest(self) -> None:
         """Predict the canvas unless the bars show it already or a prediction is running (its end calls again)."""
         if self.model is None or self._predicting or self.shown_version == self.canvas.version:
+            return
+        if not self.canvas.image.any():  # a blank canvas: its answer would be noise, not a prediction
+            self.probabilities, self.shown_version = None, self.canvas.version
+            self.query_one(ProbabilityBars).show(self.model.class_names, None)
+            self.query_one("#try-verdict", Static).update("draw a digit, or o to open an image")
             return
         self._predicting = True
         self._predict(self.model, self.canvas.version, self.canvas.image.clone())

@@ -140,8 +140,8 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, App[int]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # False hides a key from the footer: it shows only what the keys can do in this state
-        if action in ("start", "start_background", "try_model") and isinstance(self.screen, TryScreen):
-            return False  # a run starts from the main screen, where it shows; one model is tried at a time
+        if action in ("start", "start_background", "try_model", "save", "open") and isinstance(self.screen, TryScreen):
+            return False  # runs and settings files are the main screen's business; one model is tried at a time
         if action == "start":
             return self.state not in ACTIVE
         if action == "pause":

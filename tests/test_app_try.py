@@ -182,7 +182,8 @@ async def test_right_button_erases_and_c_clears(tiny_model, tmp_path):
         await pilot.press("c")
         await wait_for(pilot, lambda: not canvas.image.any())
         await wait_predicted(pilot, app)
-        assert screen.probabilities is not None and abs(sum(screen.probabilities) - 1) < 1e-4
+        assert screen.probabilities is None  # a blank canvas gets no answer, the bars are empty
+        assert "draw a digit" in str(screen.query_one("#try-verdict").render())
         await app.run_action("quit")
 
 
