@@ -13,19 +13,21 @@ from pathlib import Path
 from lstm_vision.config import SettingsError
 from lstm_vision.liveness import RemoteControl, RunState
 from lstm_vision.rundir import read_summary
+from app.host import Host
 from app.record import RunRecord
-from app.runs import ACTIVE, EXIT_CODES
+from app.state import ACTIVE, EXIT_CODES, AppState, ended
 from app.worker import watch_run
 
 HANGUP_SAVE_S = 600.0  # how long a hung-up app waits for its run to finish the batch and save before it ends
 
 
-class AttachActions:
+class AttachActions(Host):
     """Mixed into the App: --attach, History's attach key, shift+F5, and SIGHUP / SIGTERM."""
 
     attached_to: Path | None = None  # the folder of the run shown when another process trains it
     left_running: Path | None = None  # set when the app quits while that run goes on
-    _detach: threading.Event | None = None
+    # set to stop following the run (not "_detach": that is a method of Textual's MessagePump, which it would hide)
+    _stop_watching: threading.Event | None = None
 
     def attach(self, run_dir: Path) -> None:
         """Show a run that another process trains (or trained): its history so far, then live."""
@@ -33,15 +35,15 @@ class AttachActions:
             self.notify(f"A run is {self.state} here; stop it (F8) or quit before attaching to another.", severity="warning")
             return
         run_dir = Path(run_dir)
-        self.attached_to, self._detach = run_dir, threading.Event()
+        self.attached_to, self._stop_watching = run_dir, threading.Event()
         self.control = RemoteControl(run_dir)
         self.resumable = None
         self.reset_run_views(RunRecord(name=run_dir.name))
         self.log_panel.add(f"Attached to {run_dir}: F6 pauses or resumes it, F8 stops it; "
                            f"quitting leaves it training.", "app")
-        self.set_state("starting", "attaching: reading its journal…")
+        self.set_state(AppState.STARTING, "attaching: reading its journal…")
         self.action_show_tab("train")
-        self.run_worker(partial(watch_run, self.post_message, run_dir, self._detach),
+        self.run_worker(partial(watch_run, self.post_message, run_dir, self._stop_watching),
                         name="watching", group="training", thread=True, exit_on_error=False)
 
     def action_start_background(self) -> None:
@@ -64,14 +66,14 @@ class AttachActions:
 
     def let_go(self) -> None:
         """Stop following an attached run (the run itself goes on)."""
-        if self._detach is not None:
-            self._detach.set()
+        if self._stop_watching is not None:
+            self._stop_watching.set()
 
     def watch_ended(self, state: RunState) -> bool:
         """The attached run ended or was lost (True), or the app let go of it (False)."""
         run_dir = self.attached_to
         self.attached_to = None
-        if run_dir is None or (self._detach is not None and self._detach.is_set()):
+        if run_dir is None or (self._stop_watching is not None and self._stop_watching.is_set()):
             return False
         if state.status in ("lost", "unfinished"):
             has_last = (run_dir / "last.pt").is_file()
@@ -81,14 +83,14 @@ class AttachActions:
             self.log_panel.add(sentence[0].upper() + sentence[1:] + ".", "warning")
             self.notify(f"{run_dir.name}: {sentence}.", title="Run lost", severity="warning", timeout=15)
             self.exit_code = 1
-            self.set_state("lost", sentence)
+            self.set_state(AppState.LOST, sentence)
             return True
-        status = state.status if state.status in EXIT_CODES else "failed"
+        status = ended(state.status, otherwise=AppState.FAILED)
         self.exit_code = EXIT_CODES[status]
-        self.resumable = str(run_dir) if status == "stopped" else None
-        if status == "failed" and not read_summary(run_dir):
+        self.resumable = str(run_dir) if status == AppState.STOPPED else None
+        if status == AppState.FAILED and not read_summary(run_dir):
             self._explain_early_exit(run_dir, state)
-        self.set_state(status, str(run_dir) + (" · F7 resumes it" if status == "stopped" else ""))
+        self.set_state(status, str(run_dir) + (" · F7 resumes it" if status == AppState.STOPPED else ""))
         return True
 
     def _explain_early_exit(self, run_dir: Path, state: RunState) -> None:

@@ -11,32 +11,33 @@ from lstm_vision.config import (
 )
 from app.dialogs import PathScreen, PresetScreen, UnsavedScreen
 from app.form import SettingsForm
+from app.host import Host
+from app.panels import StatusLine
 
 
-class SettingsFileActions:
-    """Mixed into the App; needs ``form``, ``settings``, ``settings_path``, ``notify`` and ``log_panel``."""
+class SettingsFileActions(Host):
+    """Mixed into the App: ctrl+s, ctrl+o, presets, and the question about unsaved edits on quitting."""
 
-    settings: Settings
-    settings_path: Path
+    _path_note = ""  # what show_settings_path wrote after the file's name ("saved", "(preset …)")
 
     def show_settings_path(self, note: str = "") -> None:
         """The file ctrl+s writes, a * before it while the form holds edits that file lacks."""
-        modified = self.form.modified  # type: ignore[attr-defined]
+        modified = self.form.modified
         self._path_note = note
-        label = self.query_one("#settings-path", Label)  # type: ignore[attr-defined]
+        label = self.query_one("#settings-path", Label)
         label.update(f"{'*' if modified else ''}{self.settings_path}{'  ' + note if note else ''}")
-        self.query_one("StatusLine").set_settings_name(  # type: ignore[attr-defined]
+        self.query_one(StatusLine).set_settings_name(
             f"{self.settings_path}{' (unsaved edits)' if modified else ''}")
 
     def on_settings_form_modified(self, message: SettingsForm.Modified) -> None:
-        note = getattr(self, "_path_note", "")
+        note = self._path_note
         self.show_settings_path("" if message.modified and note == "saved" else note)  # "saved" holds no more
 
     def _collect_or_warn(self, what: str) -> Settings | None:
         try:
-            return self.form.collect()  # type: ignore[attr-defined]
+            return self.form.collect()
         except SettingsError as err:
-            self.notify(f"Cannot {what}: {err}", title="Invalid settings", severity="error", timeout=8)  # type: ignore[attr-defined]
+            self.notify(f"Cannot {what}: {err}", title="Invalid settings", severity="error", timeout=8)
             return None
 
     def save_to(self, path: Path) -> bool:
@@ -48,17 +49,17 @@ class SettingsFileActions:
             keep = path if path.is_file() else (self.settings_path if self.settings_path.is_file() else None)
             save_settings(settings, path, keep_comments_of=keep)
         except SettingsError as err:  # the folder is gone: one sentence that names it
-            self.notify(str(err), severity="error", timeout=8)  # type: ignore[attr-defined]
+            self.notify(str(err), severity="error", timeout=8)
             return False
         except OSError as err:  # its own words: the error's file name is the temporary file beside path
-            self.notify(f"Could not save {path}: {err.strerror or err}.", severity="error", timeout=8)  # type: ignore[attr-defined]
+            self.notify(f"Could not save {path}: {err.strerror or err}.", severity="error", timeout=8)
             return False
         self.settings = settings
         self.settings_path = path
-        self.form.mark_saved(settings)  # type: ignore[attr-defined]
+        self.form.mark_saved(settings)
         self.show_settings_path("saved")
-        self.log_panel.add(f"Saved settings to {path}.", "app")  # type: ignore[attr-defined]
-        self.notify(f"Saved {path}")  # type: ignore[attr-defined]
+        self.log_panel.add(f"Saved settings to {path}.", "app")
+        self.notify(f"Saved {path}")
         return True
 
     def action_save(self) -> None:
@@ -68,20 +69,20 @@ class SettingsFileActions:
         def chosen(path: Path | None) -> None:
             if path is not None:
                 self.save_to(path)
-        self.push_screen(PathScreen("Save settings as", str(self.settings_path), must_exist=False), chosen)  # type: ignore[attr-defined]
+        self.push_screen(PathScreen("Save settings as", str(self.settings_path), must_exist=False), chosen)
 
     def apply_loaded(self, settings: Settings, source: str, saved: bool = False) -> None:
         """Show loaded settings; ``saved``: they are the file ctrl+s writes, so the form holds no edits."""
         self.settings = settings
-        self.form.set_settings(settings, saved=saved)  # type: ignore[attr-defined]
-        self.log_panel.add(f"Loaded settings from {source}.", "app")  # type: ignore[attr-defined]
-        self.notify(f"Loaded {source}")  # type: ignore[attr-defined]
+        self.form.set_settings(settings, saved=saved)
+        self.log_panel.add(f"Loaded settings from {source}.", "app")
+        self.notify(f"Loaded {source}")
 
     def load_file(self, path: Path, make_current: bool = True) -> bool:
         try:
             settings = load_settings(path)
         except SettingsError as err:
-            self.notify(str(err), title="Cannot load", severity="error", timeout=10)  # type: ignore[attr-defined]
+            self.notify(str(err), title="Cannot load", severity="error", timeout=10)
             return False
         self.apply_loaded(settings, str(path), saved=make_current)
         if make_current:
@@ -93,7 +94,7 @@ class SettingsFileActions:
         def chosen(path: Path | None) -> None:
             if path is not None:
                 self.load_file(path)
-        self.push_screen(PathScreen("Open settings file", str(self.settings_path), must_exist=True), chosen)  # type: ignore[attr-defined]
+        self.push_screen(PathScreen("Open settings file", str(self.settings_path), must_exist=True), chosen)
 
     def action_preset(self) -> None:
         def chosen(name: str | None) -> None:
@@ -102,29 +103,29 @@ class SettingsFileActions:
             try:
                 # a preset is about the model and training: the form keeps what it does not set (data.root,
                 # data.download, output.dir...), so F5 after a preset still finds the user's data
-                base = self.form.current(self.settings)  # type: ignore[attr-defined]
+                base = self.form.current(self.settings)
                 settings = load_settings(preset_path(name), base=base)
             except SettingsError as err:
-                self.notify(str(err), title="Cannot load preset", severity="error")  # type: ignore[attr-defined]
+                self.notify(str(err), title="Cannot load preset", severity="error")
                 return
             # the preset fills the form; ctrl+s still writes to the user's own file
             self.apply_loaded(settings, f"preset {name}")
             self.show_settings_path(f"(preset {name})")  # the * says it is not saved
-        self.push_screen(PresetScreen(preset_names()), chosen)  # type: ignore[attr-defined]
+        self.push_screen(PresetScreen(preset_names()), chosen)
 
     def quit_unless_unsaved(self, code: int) -> None:
         """Quit, first asking what to do with edits the settings file lacks."""
-        if not self.form.modified:  # type: ignore[attr-defined]
-            self._quit_with(code)  # type: ignore[attr-defined]
+        if not self.form.modified:
+            self._quit_with(code)
             return
-        if isinstance(self.screen, UnsavedScreen):  # type: ignore[attr-defined]
+        if isinstance(self.screen, UnsavedScreen):
             return  # ctrl+q again: the question is on screen already
 
         def answered(choice: str | None) -> None:
             if choice == "discard" or (choice == "save" and self.save_to(self.settings_path)):
-                self._quit_with(code)  # type: ignore[attr-defined]
+                self._quit_with(code)
 
-        self.push_screen(UnsavedScreen(f"The settings have edits that {self.settings_path} lacks. "  # type: ignore[attr-defined]
+        self.push_screen(UnsavedScreen(f"The settings have edits that {self.settings_path} lacks. "
                                        "Save them before quitting?"), answered)
 
     def load_run_settings(self, run_dir: Path) -> bool:
@@ -132,13 +133,13 @@ class SettingsFileActions:
         run_name: that names the run's folder, and a new run from these settings gets a folder of its own."""
         path = run_dir / "settings.toml"
         if not path.is_file():
-            self.notify(f"{run_dir.name} has no settings.toml.", severity="warning")  # type: ignore[attr-defined]
+            self.notify(f"{run_dir.name} has no settings.toml.", severity="warning")
             return False
         try:
             settings = load_settings(path)
         except SettingsError as err:
-            self.notify(str(err), title="Cannot load", severity="error", timeout=10)  # type: ignore[attr-defined]
+            self.notify(str(err), title="Cannot load", severity="error", timeout=10)
             return False
-        settings.output.run_name = self.form.row("output", "run_name").value()  # type: ignore[attr-defined]
+        settings.output.run_name = self.form.row("output", "run_name").value()
         self.apply_loaded(settings, str(path))
         return True

@@ -14,11 +14,12 @@ from textual.widgets import RichLog
 
 from lstm_vision.events import EpochFinished, ResourcesSampled, RunStarted, StepLogged, StepProgressed
 from app.record import fmt_bytes, fmt_count, fmt_duration, plural, short_paths
+from app.state import AppState
 
 STATE_STYLES = {
-    "idle": "dim", "starting": "bold yellow", "running": "bold green", "paused": "bold yellow",
-    "stopping": "bold yellow", "completed": "bold green", "stopped": "bold yellow", "failed": "bold red",
-    "lost": "bold red",
+    AppState.IDLE: "dim", AppState.STARTING: "bold yellow", AppState.RUNNING: "bold green",
+    AppState.PAUSED: "bold yellow", AppState.STOPPING: "bold yellow", AppState.COMPLETED: "bold green",
+    AppState.STOPPED: "bold yellow", AppState.FAILED: "bold red", AppState.LOST: "bold red",
 }
 
 
@@ -58,7 +59,7 @@ class StatusLine(TextWidget):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.state = "idle"
+        self.state = AppState.IDLE
         self.detail = ""
         self.started: RunStarted | None = None
         self.settings_name = ""
@@ -66,7 +67,7 @@ class StatusLine(TextWidget):
     def on_mount(self) -> None:
         self._redraw()
 
-    def set_state(self, state: str, detail: str = "") -> None:
+    def set_state(self, state: AppState, detail: str = "") -> None:
         self.state, self.detail = state, detail
         self._redraw()
 
@@ -84,7 +85,7 @@ class StatusLine(TextWidget):
     def _redraw(self) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
         badge = f" {self.state.upper()} "
-        text.append(badge, style=f"reverse {STATE_STYLES.get(self.state, 'bold')}")
+        text.append(badge, style=f"reverse {STATE_STYLES[self.state]}")
         # (rank, text): what a narrow terminal leaves out first has the highest rank; the rest stays whole
         room = (self.size.width or 80) - len(badge) - 1
         parts = [(0, tail_of(short_paths(self.detail), room // 2))] if self.detail else []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from functools import partial
-from typing import Any
 
 from textual.worker import Worker, WorkerState
 
@@ -14,20 +13,16 @@ from lstm_vision.liveness import RunState
 from lstm_vision.rundir import run_dir_of
 from app.charts import ChartPair
 from app.dialogs import ConfirmScreen
+from app.host import Host
 from app.panels import RunProgress, StatusLine
 from app.record import RunRecord
 from app.results import ResultsView
+from app.state import ACTIVE, CONTROLLABLE, EXIT_CODES, AppState, ended
 from app.worker import run_engine, write_crash_log
 
-ACTIVE = ("starting", "running", "paused", "stopping")
-EXIT_CODES = {"completed": 0, "stopped": 130, "failed": 1}
 
-
-class RunActions:
+class RunActions(Host):
     """Mixed into the App: F5, F6, F7, F8, ctrl+q and Worker.StateChanged."""
-
-    run_done: threading.Event  # set when the engine of the last run returned (made in the App's __init__)
-    run_result: Any  # what it returned
 
     def action_start(self) -> None:
         self._start(resume=None)
@@ -63,7 +58,7 @@ class RunActions:
         what = f"Resuming {resume}" if resume else "Starting a run"
         self.log_panel.add(f"{what} ({settings.model.num_layers}x{settings.model.hidden_size} LSTM, "
                            f"{settings.train.epochs} epoch{'s' if settings.train.epochs != 1 else ''}, batch {settings.train.batch_size}).", "app")
-        self.set_state("starting", "loading data…")
+        self.set_state(AppState.STARTING, "loading data…")
         self.action_show_tab("train")
         self.run_done, self.run_result = threading.Event(), None
         self.run_worker(partial(run_engine, self.post_message, self.engine, settings, self.control, resume, self._run_done),
@@ -83,21 +78,21 @@ class RunActions:
         self.query_one(StatusLine).set_started(None)
 
     def action_pause(self) -> None:
-        if self.control is None or self.state not in ("running", "paused", "starting"):
+        if self.control is None or self.state not in CONTROLLABLE:
             return
         # The run's own RunPaused / RunResumed events write the log lines, once, for every viewer.
         if self.control.paused:
             self.control.resume()
-            self.set_state("running", "resumed")
+            self.set_state(AppState.RUNNING, "resumed")
         else:
             self.control.pause()
-            self.set_state("paused", "F6 resumes · the batch in flight finishes first")
+            self.set_state(AppState.PAUSED, "F6 resumes · the batch in flight finishes first")
 
     def action_stop(self) -> None:
-        if self.control is None or self.state not in ("running", "paused", "starting"):
+        if self.control is None or self.state not in CONTROLLABLE:
             return
         self.control.stop()
-        self.set_state("stopping", "finishing the batch and saving last.pt…")
+        self.set_state(AppState.STOPPING, "finishing the batch and saving last.pt…")
         self.log_panel.add("Stopping: finishing the batch, saving last.pt.", "app")
 
     def _quit_with(self, code: int) -> None:
@@ -138,20 +133,18 @@ class RunActions:
                 return  # the app let go of the run because it is quitting: there is nothing to show
         elif event.state == WorkerState.SUCCESS:
             result = worker.result
-            status = getattr(result, "status", None) or self.record.status
-            if status not in EXIT_CODES:
-                status = "completed"
+            status = ended(getattr(result, "status", None) or self.record.status, otherwise=AppState.COMPLETED)
             self.exit_code = getattr(result, "exit_code", None) or EXIT_CODES[status]
-            if status == "stopped":
+            if status == AppState.STOPPED:
                 run_dir = getattr(result, "run_dir", None)
                 self.resumable = str(run_dir) if run_dir else self.resumable
-            elif status == "completed":
+            elif status == AppState.COMPLETED:
                 self.resumable = None
             self.set_state(status, getattr(result, "run_dir", "") or "")
         elif event.state == WorkerState.ERROR:
             self._worker_failed(worker.error)
         else:
-            self.set_state("stopped", "cancelled")
+            self.set_state(AppState.STOPPED, "cancelled")
         self.control = None
         self.refresh_history()
         if self._quitting:
@@ -162,7 +155,7 @@ class RunActions:
         if isinstance(error, SettingsError):
             self.log_panel.add(f"Cannot start: {error}", "error")
             self.notify(str(error), title="Invalid settings", severity="error", timeout=10)
-            self.set_state("failed", "bad settings: fix them (F2) and press F5")
+            self.set_state(AppState.FAILED, "bad settings: fix them (F2) and press F5")
             return
         log = write_crash_log(error, self.settings.output.dir) if error else None
         text = f"{type(error).__name__}: {error}" if error else "unknown error"
@@ -170,4 +163,4 @@ class RunActions:
         if log:
             self.log_panel.add(f"Traceback: {log}", "error")
         self.notify(f"{text}\nLog: {log}", title="Run failed", severity="error", timeout=15)
-        self.set_state("failed", "see the log; fix and press F5")
+        self.set_state(AppState.FAILED, "see the log; fix and press F5")

@@ -10,35 +10,33 @@ from pathlib import Path
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Label, TabbedContent, TabPane
 
 from lstm_vision.config import Settings, SettingsError
 from lstm_vision.control import RunControl
-from lstm_vision.events import (
-    CheckpointSaved, EpochFinished, EvaluationFinished, Event, LogMessage, PredictionsSampled, ResourcesSampled,
-    RunFailed, RunFinished, RunPaused, RunResumed, RunStarted, RunStopped, StepLogged, StepProgressed,
-)
-from lstm_vision.liveness import run_state
-from lstm_vision.printer import stop_place
+from lstm_vision.liveness import RemoteControl, run_state
 from lstm_vision.rundir import read_confusion, read_summary
 from app.attach import AttachActions
 from app.charts import ChartPair
-from app.files import SettingsFileActions
 from app.dialogs import PathScreen
+from app.files import SettingsFileActions
 from app.form import SettingsForm
 from app.history import HistoryView
 from app.panels import LogPanel, MemoryPanel, RunProgress, StatusLine
 from app.record import RunRecord, short_paths
-from app.runs import ACTIVE, RunActions
 from app.results import ResultsView
+from app.routes import EventRoutes
+from app.runs import RunActions
+from app.state import ACTIVE, CONTROLLABLE, PAUSABLE, AppState
 from app.try_screen import TryScreen
 from app.worker import Engine, EngineEvent, EngineEvents
 
 TABS = {"settings": "tab-settings", "train": "tab-train", "results": "tab-results", "history": "tab-history"}
 
 
-class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, App[int]):
+class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, EventRoutes, App[int]):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "lstm-vision"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
@@ -61,6 +59,11 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, App[int]):
         Binding("f9", "show_tab('history')", "History", show=False),
     ]
 
+    # always_update: the same state with other words (running, then "resumed") redraws the status line too;
+    # bindings: the footer shows what the keys can do in the new state (check_action); init=False: the
+    # status line starts out idle by itself, and set_state runs only once the app is mounted
+    state = reactive(AppState.IDLE, always_update=True, init=False, bindings=True)
+
     def __init__(self, settings: Settings | None = None, settings_path: Path | str = "settings.toml",
                  resume: str | None = None, engine: Engine | None = None, attach: str | Path | None = None) -> None:
         super().__init__()
@@ -69,9 +72,9 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, App[int]):
         self.settings_path = Path(settings_path)
         self.initial_resume = resume
         self.engine = engine
-        self.state = "idle"
+        self.state_detail = ""  # what the status line says after the state
         self._focus_target = "tab-settings"  # the tab whose keys get the focus after the next refresh
-        self.control: RunControl | None = None
+        self.control: RunControl | RemoteControl | None = None  # RemoteControl while attached
         self.run_done, self.run_result = threading.Event(), None
         self.record = RunRecord()
         self.resumable: str | None = None
@@ -133,10 +136,12 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, App[int]):
     def log_panel(self) -> LogPanel:
         return self.query_one(LogPanel)
 
-    def set_state(self, state: str, detail: str = "") -> None:
+    def set_state(self, state: AppState, detail: str = "") -> None:
+        self.state_detail = detail  # first: watch_state shows it
         self.state = state
-        self.query_one(StatusLine).set_state(state, detail)
-        self.refresh_bindings()
+
+    def watch_state(self, state: AppState) -> None:
+        self.query_one(StatusLine).set_state(state, self.state_detail)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # False hides a key from the footer: it shows only what the keys can do in this state
@@ -145,11 +150,11 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, App[int]):
         if action == "start":
             return self.state not in ACTIVE
         if action == "pause":
-            return self.state in ("running", "starting")
+            return self.state in PAUSABLE
         if action == "unpause":
-            return self.state == "paused"
+            return self.state == AppState.PAUSED
         if action == "stop":
-            return self.state in ("running", "paused", "starting")
+            return self.state in CONTROLLABLE
         if action == "hide_help_panel":  # escape passes on to the widgets unless the key panel is open
             return bool(self.screen.query("HelpPanel"))
         if action == "try_model":
@@ -225,73 +230,6 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, App[int]):
             self.route(event, redraw=False)
         self.query_one("#live-charts", ChartPair).show_record(self.record)
 
-    def route(self, ev: Event, redraw: bool = True) -> None:
-        self.record.apply(ev)
-        charts = self.query_one("#live-charts", ChartPair)
-        if isinstance(ev, RunStarted):
-            self.query_one(StatusLine).set_started(ev)
-            self.query_one(RunProgress).show_started(ev)
-            if self.state == "starting" or self.attached_to is not None:
-                self.set_state("running")
-            self.log_panel.add(f"Run folder: {ev.run_dir}", "app")
-        elif isinstance(ev, StepLogged):
-            if self.state == "running" and self.query_one(StatusLine).detail:
-                self.set_state("running")  # drop a stale "resumed"
-            self.query_one(RunProgress).show_step(ev)
-            if redraw:
-                charts.show_record(self.record)
-        elif isinstance(ev, StepProgressed):
-            self.query_one(RunProgress).show_progress(ev)
-        elif isinstance(ev, EpochFinished):
-            self.query_one(RunProgress).show_epoch(ev)
-            if redraw:
-                charts.show_record(self.record)
-            val = "" if ev.val_accuracy is None else f", val loss {ev.val_loss:.4f} acc {100 * ev.val_accuracy:.2f}%"
-            self.log_panel.add(f"Epoch {ev.epoch}/{ev.epochs}: train loss {ev.train_loss:.4f} "
-                               f"acc {100 * ev.train_accuracy:.2f}%{val}, {ev.samples_per_s:,.0f} samples/s")
-        elif isinstance(ev, EvaluationFinished):
-            self.log_panel.add(f"{ev.split} after epoch {ev.epoch}: loss {ev.loss:.4f}, "
-                               f"{ev.correct}/{ev.total} = {100 * ev.accuracy:.2f}%")
-        elif isinstance(ev, (RunPaused, RunResumed)):
-            paused = isinstance(ev, RunPaused)
-            if self.attached_to is not None:
-                self.control.note_paused(paused)  # another viewer may have asked for it
-            if self.state in ("running", "paused"):
-                self.set_state("paused", "F6 resumes") if paused else self.set_state("running")
-            self.log_panel.add(f"{'Paused' if paused else 'Resumed'} at epoch {ev.epoch}, step {ev.step}.", "app")
-        elif isinstance(ev, ResourcesSampled):
-            self.query_one(MemoryPanel).show(ev)
-        elif isinstance(ev, CheckpointSaved):
-            self.log_panel.add(f"Saved {ev.kind} checkpoint {ev.path}")
-        elif isinstance(ev, LogMessage):
-            self.log_panel.add(ev.text, ev.level)
-            if ev.level == "warning" and redraw:  # live, not replayed from a journal
-                self.notify(ev.text, severity="warning", timeout=12)
-        elif isinstance(ev, PredictionsSampled):
-            self.query_one(ResultsView).show_predictions(ev)
-        elif isinstance(ev, RunFinished):
-            self.query_one(RunProgress).finish()
-            results = self.query_one(ResultsView)
-            results.show_summary(ev.summary, "completed", self._run_title())
-            results.show_matrix(ev.confusion_matrix, self._class_names())
-            self.log_panel.add("Run completed.", "app")
-            self.action_show_tab("results")
-        elif isinstance(ev, RunStopped):  # what F7 resumes is set once, from the run's outcome (on_worker_state_changed)
-            self.log_panel.add(f"Stopped {stop_place(ev)}; checkpoint {ev.checkpoint}. F7 resumes this run.", "warning")
-            self.query_one(ResultsView).show_summary(ev.summary, "stopped", self._run_title())
-        elif isinstance(ev, RunFailed):
-            self.log_panel.add(f"Run failed: {ev.message}", "error")
-            if ev.log_path:
-                self.log_panel.add(f"Details: {ev.log_path}", "error")
-            self.notify(f"{ev.message}\nLog: {ev.log_path}", title="Run failed", severity="error", timeout=15)
-
-    def _run_title(self) -> str:
-        return self.record.name or ""
-
-    def _class_names(self) -> list[str] | None:
-        p = self.record.predictions
-        return list(p.class_names) if p and p.class_names else None
-
     # ---- trying a trained model ------------------------------------------------------------------
     def trained_run(self) -> Path | None:
         """The run to try: the one this app ran or watched, once it ended with a last.pt, else the one selected
@@ -349,7 +287,7 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, App[int]):
             self.notify(f"{message.run_dir.name} is {state.status} in process {state.pid}; press a to attach to it.",
                         severity="warning")
             return
-        if read_summary(message.run_dir).get("status") == "completed":
+        if read_summary(message.run_dir).get("status") == AppState.COMPLETED:
             self.notify(f"{message.run_dir.name} completed; nothing to resume.", severity="warning")
             return
         if self.load_run_settings(message.run_dir):

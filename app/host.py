@@ -1,0 +1,73 @@
+"""What the App's mixins (attach, files, routes, runs) use of the App, named for the type checker."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from textual.app import App
+
+from lstm_vision.config import Settings
+from lstm_vision.control import RunControl
+from lstm_vision.liveness import RemoteControl, RunState
+from app.form import SettingsForm
+from app.panels import LogPanel
+from app.record import RunRecord
+from app.state import AppState
+from app.worker import Engine
+
+
+class AppHost(Protocol):
+    # the App's own (tui.LstmVisionApp.__init__)
+    settings: Settings
+    settings_path: Path
+    engine: Engine | None
+    state: AppState
+    state_detail: str  # what the status line says after the state
+    control: RunControl | RemoteControl | None  # RemoteControl while attached to another process's run
+    record: RunRecord
+    resumable: str | None
+    exit_code: int
+    run_done: threading.Event  # set when the engine of the last run returned
+    run_result: Any  # what it returned
+    _quitting: bool
+    attached_to: Path | None
+    left_running: Path | None
+
+    @property
+    def form(self) -> SettingsForm: ...
+
+    @property
+    def log_panel(self) -> LogPanel: ...
+
+    def set_state(self, state: AppState, detail: str = "") -> None: ...
+
+    def action_show_tab(self, name: str) -> None: ...
+
+    def refresh_history(self) -> None: ...
+
+    # one mixin's, used by another
+    def _collect_or_warn(self, what: str) -> Settings | None: ...
+
+    def quit_unless_unsaved(self, code: int) -> None: ...
+
+    def reset_run_views(self, record: RunRecord) -> None: ...
+
+    def action_stop(self) -> None: ...
+
+    def _quit_with(self, code: int) -> None: ...
+
+    def let_go(self) -> None: ...
+
+    def watch_ended(self, state: RunState) -> bool: ...
+
+
+# A mixin's base: while types are checked, Textual's App (its own methods, with their signatures) and what
+# this App adds to it; at run time a plain object, since the App the mixins are mixed into provides all of it
+# (and a Protocol base would clash with Textual's metaclass).
+if TYPE_CHECKING:
+    class Host(AppHost, App[int]):
+        pass
+else:
+    Host = object

@@ -1,0 +1,132 @@
+"""Where each event of a run lands in the app: one table from the event's class to what shows it."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from lstm_vision.events import (
+    CheckpointSaved, EpochFinished, EvaluationFinished, Event, LogMessage, PredictionsSampled, ResourcesSampled,
+    RunFailed, RunFinished, RunPaused, RunResumed, RunStarted, RunStopped, StepLogged, StepProgressed,
+)
+from lstm_vision.liveness import RemoteControl
+from lstm_vision.printer import stop_place
+from app.charts import ChartPair
+from app.host import Host
+from app.panels import MemoryPanel, RunProgress, StatusLine
+from app.results import ResultsView
+from app.state import AppState
+
+
+class EventRoutes(Host):
+    """Mixed into the App: shows the events of its own run, or of one it attached to, as they come."""
+
+    def route(self, ev: Event, redraw: bool = True) -> None:
+        """``redraw``: draw the charts now, and warn live; False while a journal is replayed in a batch."""
+        self.record.apply(ev)
+        handler = ROUTES.get(type(ev))
+        if handler is not None:
+            handler(self, ev, redraw)
+
+    def _show_started(self, ev: RunStarted, redraw: bool) -> None:
+        self.query_one(StatusLine).set_started(ev)
+        self.query_one(RunProgress).show_started(ev)
+        if self.state == AppState.STARTING or self.attached_to is not None:
+            self.set_state(AppState.RUNNING)
+        self.log_panel.add(f"Run folder: {ev.run_dir}", "app")
+
+    def _show_step(self, ev: StepLogged, redraw: bool) -> None:
+        if self.state == AppState.RUNNING and self.state_detail:
+            self.set_state(AppState.RUNNING)  # drop a stale "resumed"
+        self.query_one(RunProgress).show_step(ev)
+        if redraw:
+            self.query_one("#live-charts", ChartPair).show_record(self.record)
+
+    def _show_progress(self, ev: StepProgressed, redraw: bool) -> None:
+        self.query_one(RunProgress).show_progress(ev)
+
+    def _show_epoch(self, ev: EpochFinished, redraw: bool) -> None:
+        self.query_one(RunProgress).show_epoch(ev)
+        if redraw:
+            self.query_one("#live-charts", ChartPair).show_record(self.record)
+        val = "" if ev.val_accuracy is None else f", val loss {ev.val_loss:.4f} acc {100 * ev.val_accuracy:.2f}%"
+        self.log_panel.add(f"Epoch {ev.epoch}/{ev.epochs}: train loss {ev.train_loss:.4f} "
+                           f"acc {100 * ev.train_accuracy:.2f}%{val}, {ev.samples_per_s:,.0f} samples/s")
+
+    def _log_evaluation(self, ev: EvaluationFinished, redraw: bool) -> None:
+        self.log_panel.add(f"{ev.split} after epoch {ev.epoch}: loss {ev.loss:.4f}, "
+                           f"{ev.correct}/{ev.total} = {100 * ev.accuracy:.2f}%")
+
+    def _show_paused(self, ev: RunPaused, redraw: bool) -> None:
+        self._show_pausing(ev, paused=True)
+
+    def _show_resumed(self, ev: RunResumed, redraw: bool) -> None:
+        self._show_pausing(ev, paused=False)
+
+    def _show_pausing(self, ev: RunPaused | RunResumed, paused: bool) -> None:
+        if isinstance(self.control, RemoteControl):  # a run of another process: another viewer may have asked
+            self.control.note_paused(paused)
+        if self.state in (AppState.RUNNING, AppState.PAUSED):
+            if paused:
+                self.set_state(AppState.PAUSED, "F6 resumes")
+            else:
+                self.set_state(AppState.RUNNING)
+        self.log_panel.add(f"{'Paused' if paused else 'Resumed'} at epoch {ev.epoch}, step {ev.step}.", "app")
+
+    def _show_resources(self, ev: ResourcesSampled, redraw: bool) -> None:
+        self.query_one(MemoryPanel).show(ev)
+
+    def _log_checkpoint(self, ev: CheckpointSaved, redraw: bool) -> None:
+        self.log_panel.add(f"Saved {ev.kind} checkpoint {ev.path}")
+
+    def _log_message(self, ev: LogMessage, redraw: bool) -> None:
+        self.log_panel.add(ev.text, ev.level)
+        if ev.level == "warning" and redraw:  # live, not replayed from a journal
+            self.notify(ev.text, severity="warning", timeout=12)
+
+    def _show_predictions(self, ev: PredictionsSampled, redraw: bool) -> None:
+        self.query_one(ResultsView).show_predictions(ev)
+
+    def _show_finished(self, ev: RunFinished, redraw: bool) -> None:
+        self.query_one(RunProgress).finish()
+        results = self.query_one(ResultsView)
+        results.show_summary(ev.summary, AppState.COMPLETED, self._run_title())
+        results.show_matrix(ev.confusion_matrix, self._class_names())
+        self.log_panel.add("Run completed.", "app")
+        self.action_show_tab("results")
+
+    def _show_stopped(self, ev: RunStopped, redraw: bool) -> None:
+        # what F7 resumes is set once, from the run's outcome (runs.RunActions.on_worker_state_changed)
+        self.log_panel.add(f"Stopped {stop_place(ev)}; checkpoint {ev.checkpoint}. F7 resumes this run.", "warning")
+        self.query_one(ResultsView).show_summary(ev.summary, AppState.STOPPED, self._run_title())
+
+    def _show_failed(self, ev: RunFailed, redraw: bool) -> None:
+        self.log_panel.add(f"Run failed: {ev.message}", "error")
+        if ev.log_path:
+            self.log_panel.add(f"Details: {ev.log_path}", "error")
+        self.notify(f"{ev.message}\nLog: {ev.log_path}", title="Run failed", severity="error", timeout=15)
+
+    def _run_title(self) -> str:
+        return self.record.name or ""
+
+    def _class_names(self) -> list[str] | None:
+        p = self.record.predictions
+        return list(p.class_names) if p and p.class_names else None
+
+
+# Any: each handler takes the one event class it is filed under
+ROUTES: dict[type[Event], Callable[[EventRoutes, Any, bool], None]] = {
+    RunStarted: EventRoutes._show_started,
+    StepLogged: EventRoutes._show_step,
+    StepProgressed: EventRoutes._show_progress,
+    EpochFinished: EventRoutes._show_epoch,
+    EvaluationFinished: EventRoutes._log_evaluation,
+    RunPaused: EventRoutes._show_paused,
+    RunResumed: EventRoutes._show_resumed,
+    ResourcesSampled: EventRoutes._show_resources,
+    CheckpointSaved: EventRoutes._log_checkpoint,
+    LogMessage: EventRoutes._log_message,
+    PredictionsSampled: EventRoutes._show_predictions,
+    RunFinished: EventRoutes._show_finished,
+    RunStopped: EventRoutes._show_stopped,
+    RunFailed: EventRoutes._show_failed,
+}

@@ -1,0 +1,33 @@
+"""What the app is doing with its run, and which keys act in each state."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AppState(StrEnum):
+    # a StrEnum, so that a state reads and compares as the word the status line shows ("running")
+    IDLE = "idle"
+    STARTING = "starting"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPING = "stopping"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    LOST = "lost"
+
+
+# a run is going: no second one starts, and quitting asks first
+ACTIVE = frozenset({AppState.STARTING, AppState.RUNNING, AppState.PAUSED, AppState.STOPPING})
+# F6 and F8 act on the run; once it is stopping there is nothing left to ask of it
+CONTROLLABLE = ACTIVE - {AppState.STOPPING}
+PAUSABLE = frozenset({AppState.STARTING, AppState.RUNNING})
+
+# how a run ends, as its summary or process.json names it, and the exit code the app then returns
+EXIT_CODES = {AppState.COMPLETED: 0, AppState.STOPPED: 130, AppState.FAILED: 1}
+
+
+def ended(status: str | None, otherwise: AppState) -> AppState:
+    """The state a run's status word leaves the app in; ``otherwise`` for one that names no end."""
+    return AppState(status) if status in EXIT_CODES else otherwise
