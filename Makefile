@@ -19,6 +19,7 @@ run: install
 
 test: install
 	$(BIN)/ruff check lstm_vision app tests benchmarks
+	$(BIN)/ruff format --check lstm_vision app tests benchmarks
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: install

@@ -39,12 +39,16 @@ class AttachActions(Host):
         self.control = RemoteControl(run_dir)
         self.resumable = None
         self.reset_run_views(RunRecord(name=run_dir.name))
-        self.log_panel.add(f"Attached to {run_dir}: F6 pauses or resumes it, F8 stops it; "
-                           f"quitting leaves it training.", "app")
+        self.log_panel.add(f"Attached to {run_dir}: F6 pauses or resumes it, F8 stops it; quitting leaves it training.", "app")
         self.set_state(AppState.STARTING, "attaching: reading its journal…")
         self.action_show_tab("train")
-        self.run_worker(partial(watch_run, self.post_message, run_dir, self._stop_watching),
-                        name="watching", group="training", thread=True, exit_on_error=False)
+        self.run_worker(
+            partial(watch_run, self.post_message, run_dir, self._stop_watching),
+            name="watching",
+            group="training",
+            thread=True,
+            exit_on_error=False,
+        )
 
     def action_start_background(self) -> None:
         if self.state in ACTIVE:
@@ -54,14 +58,18 @@ class AttachActions(Host):
         if settings is None:
             return
         from lstm_vision.background import start_background  # no torch: quick on the UI thread
+
         try:
             folder, pid = start_background(settings)
         except (SettingsError, OSError) as err:
             self.notify(f"Cannot start in the background: {err}", severity="error", timeout=10)
             return
         self.settings = settings
-        self.log_panel.add(f"Started in the background as process {pid}; it goes on if this app or its "
-                           f"terminal goes away. Its output: {folder / 'output.log'}.", "app")
+        self.log_panel.add(
+            f"Started in the background as process {pid}; it goes on if this app or its "
+            f"terminal goes away. Its output: {folder / 'output.log'}.",
+            "app",
+        )
         self.attach(folder)
 
     def let_go(self) -> None:
@@ -78,8 +86,9 @@ class AttachActions(Host):
         if state.status in ("lost", "unfinished"):
             has_last = (run_dir / "last.pt").is_file()
             self.resumable = str(run_dir) if has_last else None
-            sentence = state.lost_sentence() + ("; F7 resumes it from last.pt" if has_last
-                                                else "; it saved no last.pt, so F5 starts it afresh")
+            sentence = state.lost_sentence() + (
+                "; F7 resumes it from last.pt" if has_last else "; it saved no last.pt, so F5 starts it afresh"
+            )
             self.log_panel.add(sentence[0].upper() + sentence[1:] + ".", "warning")
             self.notify(f"{run_dir.name}: {sentence}.", title="Run lost", severity="warning", timeout=15)
             self.exit_code = 1
@@ -96,7 +105,11 @@ class AttachActions(Host):
     def _explain_early_exit(self, run_dir: Path, state: RunState) -> None:
         """A run that ended before training (bad settings, missing data): its own words, from output.log."""
         try:
-            lines = [line for line in (run_dir / "output.log").read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+            lines = [
+                line
+                for line in (run_dir / "output.log").read_text(encoding="utf-8", errors="replace").splitlines()
+                if line.strip()
+            ]
         except OSError:
             lines = []
         why = lines[-1] if lines else f"exit code {state.exit_code}"

@@ -69,15 +69,16 @@ def tick_labels(ticks: list[float]) -> list[str]:
     """As many decimals as the step needs, the same for every label."""
     step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
     exponent = math.floor(math.log10(step) + 1e-9)
-    decimals = -exponent + (1 if round(step / 10.0 ** exponent, 6) == 2.5 else 0)
+    decimals = -exponent + (1 if round(step / 10.0**exponent, 6) == 2.5 else 0)
     return [f"{t:.{max(0, decimals)}f}" for t in ticks]
 
 
 def epoch_ticks(extent: float, max_ticks: int) -> list[int]:
     """Whole epochs from 0 to ``extent``: 1, 2 or 5 times a power of ten apart."""
     last = int(math.ceil(extent))
-    step = next((int(s) for s in _round_steps(last, max_ticks, (1, 2, 5)) if s >= 1 and last // int(s) + 1 <= max_ticks),
-                max(1, last))
+    step = next(
+        (int(s) for s in _round_steps(last, max_ticks, (1, 2, 5)) if s >= 1 and last // int(s) + 1 <= max_ticks), max(1, last)
+    )
     return list(range(0, last + 1, step))
 
 
@@ -122,8 +123,15 @@ def thin(xs: list[float], ys: list[float], limit: int = MAX_POINTS) -> tuple[lis
 class Chart(PlotextPlot):
     """One plot whose series are replaced wholesale; drawing is deferred to a timer."""
 
-    def __init__(self, title: str, *, y_max: float | None = None, placeholder: str = "waiting for data",
-                 id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self,
+        title: str,
+        *,
+        y_max: float | None = None,
+        placeholder: str = "waiting for data",
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(id=id, classes=classes)
         self.title = title
         self.y_max = y_max  # accuracy never goes past 100: do not let autoscaling suggest it
@@ -195,12 +203,16 @@ class Chart(PlotextPlot):
 
 def live_series(record: RunRecord, kind: str) -> list[Series]:
     if kind == "loss":
-        return [Series("train (step)", record.step_x, record.step_loss, "cyan", short="step"),
-                Series("train (epoch)", record.epoch_x, record.train_loss, "blue", short="epoch"),
-                Series("val", record.val_x, record.val_loss, "orange", anchor=True)]
-    return [Series("train (step)", record.step_x, record.step_acc, "cyan", short="step"),
-            Series("train (epoch)", record.epoch_x, record.train_acc, "blue", short="epoch"),
-            Series("val", record.val_x, record.val_acc, "orange", anchor=True)]
+        return [
+            Series("train (step)", record.step_x, record.step_loss, "cyan", short="step"),
+            Series("train (epoch)", record.epoch_x, record.train_loss, "blue", short="epoch"),
+            Series("val", record.val_x, record.val_loss, "orange", anchor=True),
+        ]
+    return [
+        Series("train (step)", record.step_x, record.step_acc, "cyan", short="step"),
+        Series("train (epoch)", record.epoch_x, record.train_acc, "blue", short="epoch"),
+        Series("val", record.val_x, record.val_acc, "orange", anchor=True),
+    ]
 
 
 OVERLAY_COLORS = ("orange", "cyan", "magenta", "green", "red", "blue")

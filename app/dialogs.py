@@ -26,8 +26,11 @@ DIALOG_CSS = """
 
 class ConfirmScreen(ModalScreen[bool]):
     DEFAULT_CSS = DIALOG_CSS.format(name="ConfirmScreen")
-    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n", "answer(False)", "No"),
-                Binding("escape", "answer(False)", "Cancel")]
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n", "answer(False)", "No"),
+        Binding("escape", "answer(False)", "Cancel"),
+    ]
 
     def __init__(self, question: str, yes: str = "Yes", no: str = "No") -> None:
         super().__init__()
@@ -54,8 +57,11 @@ class UnsavedScreen(ModalScreen[str]):
     """Quitting with unsaved edits: "save", "discard" or "cancel", in ConfirmScreen's style."""
 
     DEFAULT_CSS = DIALOG_CSS.format(name="UnsavedScreen")
-    BINDINGS = [Binding("s", "answer('save')", "Save"), Binding("d", "answer('discard')", "Don't save"),
-                Binding("escape", "answer('cancel')", "Cancel")]
+    BINDINGS = [
+        Binding("s", "answer('save')", "Save"),
+        Binding("d", "answer('discard')", "Don't save"),
+        Binding("escape", "answer('cancel')", "Cancel"),
+    ]
 
     def __init__(self, question: str) -> None:
         super().__init__()

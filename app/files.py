@@ -7,7 +7,12 @@ from pathlib import Path
 from textual.widgets import Label
 
 from lstm_vision.config import (
-    Settings, SettingsError, load_settings, preset_names, preset_path, save_settings,
+    Settings,
+    SettingsError,
+    load_settings,
+    preset_names,
+    preset_path,
+    save_settings,
 )
 from app.dialogs import PathScreen, PresetScreen, UnsavedScreen
 from app.form import SettingsForm
@@ -26,8 +31,7 @@ class SettingsFileActions(Host):
         self._path_note = note
         label = self.query_one("#settings-path", Label)
         label.update(f"{'*' if modified else ''}{self.settings_path}{'  ' + note if note else ''}")
-        self.query_one(StatusLine).set_settings_name(
-            f"{self.settings_path}{' (unsaved edits)' if modified else ''}")
+        self.query_one(StatusLine).set_settings_name(f"{self.settings_path}{' (unsaved edits)' if modified else ''}")
 
     def on_settings_form_modified(self, message: SettingsForm.Modified) -> None:
         note = self._path_note
@@ -69,6 +73,7 @@ class SettingsFileActions(Host):
         def chosen(path: Path | None) -> None:
             if path is not None:
                 self.save_to(path)
+
         self.push_screen(PathScreen("Save settings as", str(self.settings_path), must_exist=False), chosen)
 
     def apply_loaded(self, settings: Settings, source: str, saved: bool = False) -> None:
@@ -94,6 +99,7 @@ class SettingsFileActions(Host):
         def chosen(path: Path | None) -> None:
             if path is not None:
                 self.load_file(path)
+
         self.push_screen(PathScreen("Open settings file", str(self.settings_path), must_exist=True), chosen)
 
     def action_preset(self) -> None:
@@ -111,6 +117,7 @@ class SettingsFileActions(Host):
             # the preset fills the form; ctrl+s still writes to the user's own file
             self.apply_loaded(settings, f"preset {name}")
             self.show_settings_path(f"(preset {name})")  # the * says it is not saved
+
         self.push_screen(PresetScreen(preset_names()), chosen)
 
     def quit_unless_unsaved(self, code: int) -> None:
@@ -125,8 +132,9 @@ class SettingsFileActions(Host):
             if choice == "discard" or (choice == "save" and self.save_to(self.settings_path)):
                 self._quit_with(code)
 
-        self.push_screen(UnsavedScreen(f"The settings have edits that {self.settings_path} lacks. "
-                                       "Save them before quitting?"), answered)
+        self.push_screen(
+            UnsavedScreen(f"The settings have edits that {self.settings_path} lacks. Save them before quitting?"), answered
+        )
 
     def load_run_settings(self, run_dir: Path) -> bool:
         """Put a run's own settings.toml in the form (not making it the file ctrl+s writes), all but its

@@ -77,8 +77,10 @@ class SectionScroll(VerticalScroll, inherit_bindings=False):
     """A section's fields. Up/down are the form's (next/previous field, the focus scrolled into view):
     as scroll keys here they moved the view and left the focused field off screen."""
 
-    BINDINGS = [Binding(key, action, show=False) for key, action in (
-        ("pageup", "page_up"), ("pagedown", "page_down"), ("home", "scroll_home"), ("end", "scroll_end"))]
+    BINDINGS = [
+        Binding(key, action, show=False)
+        for key, action in (("pageup", "page_up"), ("pagedown", "page_down"), ("home", "scroll_home"), ("end", "scroll_end"))
+    ]
 
 
 class FieldRow(Vertical):
@@ -101,9 +103,13 @@ class FieldRow(Vertical):
                 choices = self.field.metadata["choices"]
                 yield FieldSelect([(c, c) for c in choices], value=self.initial, allow_blank=False, id=wid, compact=True)
             else:
-                yield Input(to_text(self.initial), id=wid, compact=True,
-                            validators=[SettingValidator(self.section, self.key)],
-                            validate_on=["changed", "submitted", "blur"])
+                yield Input(
+                    to_text(self.initial),
+                    id=wid,
+                    compact=True,
+                    validators=[SettingValidator(self.section, self.key)],
+                    validate_on=["changed", "submitted", "blur"],
+                )
         yield Static(self.field.metadata.get("help", ""), classes="field-help")
         yield Static("", classes="field-error")
 
@@ -142,8 +148,10 @@ class FieldRow(Vertical):
 class SettingsForm(Vertical):
     """One tab per settings section; up/down move between fields (tab/shift+tab as well)."""
 
-    BINDINGS = [Binding("down", "app.focus_next", "Next field", show=False),
-                Binding("up", "app.focus_previous", "Previous field", show=False)]
+    BINDINGS = [
+        Binding("down", "app.focus_next", "Next field", show=False),
+        Binding("up", "app.focus_previous", "Previous field", show=False),
+    ]
 
     class Modified(Message):
         """The form's values came to differ from the file's (or back): the app marks the settings unsaved."""

@@ -20,8 +20,15 @@ from lstm_vision.rundir import read_summary
 from app.charts import ChartPair
 from app.record import RunRecord, fmt_duration, fmt_pct, short_paths
 
-STATUS_STYLES = {"completed": "green", "stopped": "yellow", "failed": "red", "running": "bold cyan",
-                 "paused": "bold yellow", "starting": "cyan", "lost": "bold red"}
+STATUS_STYLES = {
+    "completed": "green",
+    "stopped": "yellow",
+    "failed": "red",
+    "running": "bold cyan",
+    "paused": "bold yellow",
+    "starting": "cyan",
+    "lost": "bold red",
+}
 LIVE_REFRESH_S = 2.0  # while a listed run is live, its status and progress are read again this often
 
 
@@ -60,8 +67,18 @@ def scan_runs(output_dir: str | Path) -> list[RunInfo]:
             mtime = 0.0
         state = run_state(p)
         progress = progress_text(last_progress(p)) if state.live else ""
-        runs.append(RunInfo(p, state.status, progress, s.get("epochs_completed"),
-                            s.get("best_val_accuracy"), s.get("test_accuracy"), s.get("train_time_s"), mtime))
+        runs.append(
+            RunInfo(
+                p,
+                state.status,
+                progress,
+                s.get("epochs_completed"),
+                s.get("best_val_accuracy"),
+                s.get("test_accuracy"),
+                s.get("train_time_s"),
+                mtime,
+            )
+        )
     runs.sort(key=lambda r: r.mtime, reverse=True)
     return runs
 
@@ -139,9 +156,15 @@ class HistoryView(Vertical):
         kept = self._cursor_key()  # clear() puts the cursor on row 0: r, l, space would act on another run
         table.clear()
         for r in self.runs:
-            table.add_row(r.name, Text(r.status + r.progress, style=STATUS_STYLES.get(r.status, "dim")),
-                          "-" if r.epochs is None else str(r.epochs), fmt_pct(r.best_val), fmt_pct(r.test_acc),
-                          fmt_duration(r.train_time_s), key=str(r.path))
+            table.add_row(
+                r.name,
+                Text(r.status + r.progress, style=STATUS_STYLES.get(r.status, "dim")),
+                "-" if r.epochs is None else str(r.epochs),
+                fmt_pct(r.best_val),
+                fmt_pct(r.test_acc),
+                fmt_duration(r.train_time_s),
+                key=str(r.path),
+            )
         known = {r.name for r in self.runs}
         self.compared = [r for r in self.compared if r.name in known]
         if not self.compared and self.runs:  # show the newest run's curves until the user picks one
@@ -210,8 +233,7 @@ class HistoryView(Vertical):
         if info.status != "completed" and not (info.path / "last.pt").is_file():
             # resuming would fail in the engine after the form had been replaced and F7 offered
             why = "it failed before its first save" if info.status == "failed" else "it was killed before its first save"
-            self.notify(f"{info.name} has no last.pt ({why}); F5 starts it afresh (l loads its settings).",
-                        severity="warning")
+            self.notify(f"{info.name} has no last.pt ({why}); F5 starts it afresh (l loads its settings).", severity="warning")
             return
         self.post_message(self.ResumeRequested(info.path))
 

@@ -67,6 +67,7 @@ class AppHost(Protocol):
 # this App adds to it; at run time a plain object, since the App the mixins are mixed into provides all of it
 # (and a Protocol base would clash with Textual's metaclass).
 if TYPE_CHECKING:
+
     class Host(AppHost, App[int]):
         pass
 else:

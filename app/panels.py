@@ -17,9 +17,15 @@ from app.record import fmt_bytes, fmt_count, fmt_duration, plural, short_paths
 from app.state import AppState
 
 STATE_STYLES = {
-    AppState.IDLE: "dim", AppState.STARTING: "bold yellow", AppState.RUNNING: "bold green",
-    AppState.PAUSED: "bold yellow", AppState.STOPPING: "bold yellow", AppState.COMPLETED: "bold green",
-    AppState.STOPPED: "bold yellow", AppState.FAILED: "bold red", AppState.LOST: "bold red",
+    AppState.IDLE: "dim",
+    AppState.STARTING: "bold yellow",
+    AppState.RUNNING: "bold green",
+    AppState.PAUSED: "bold yellow",
+    AppState.STOPPING: "bold yellow",
+    AppState.COMPLETED: "bold green",
+    AppState.STOPPED: "bold yellow",
+    AppState.FAILED: "bold red",
+    AppState.LOST: "bold red",
 }
 
 
@@ -91,12 +97,16 @@ class StatusLine(TextWidget):
         parts = [(0, tail_of(short_paths(self.detail), room // 2))] if self.detail else []
         ev = self.started
         if ev is not None:
-            compiled = ev.compile_mode if ev.compiled in ("", ev.compile_mode, "nothing") else f"{ev.compile_mode} ({ev.compiled})"
-            parts += [(1, f"{ev.device_name or ev.device} {ev.precision}"),
-                      (5, f"compile {compiled}"),
-                      (4, f"{ev.world_size} proc" + ("s" if ev.world_size != 1 else "")),
-                      (3, f"{fmt_count(ev.parameters)} params"),
-                      (2, f"{ev.dataset} {fmt_count(ev.train_size)}/{fmt_count(ev.val_size)}/{fmt_count(ev.test_size)}")]
+            compiled = (
+                ev.compile_mode if ev.compiled in ("", ev.compile_mode, "nothing") else f"{ev.compile_mode} ({ev.compiled})"
+            )
+            parts += [
+                (1, f"{ev.device_name or ev.device} {ev.precision}"),
+                (5, f"compile {compiled}"),
+                (4, f"{ev.world_size} proc" + ("s" if ev.world_size != 1 else "")),
+                (3, f"{fmt_count(ev.parameters)} params"),
+                (2, f"{ev.dataset} {fmt_count(ev.train_size)}/{fmt_count(ev.val_size)}/{fmt_count(ev.test_size)}"),
+            ]
         elif self.settings_name:
             parts.append((0, f"settings: {short_paths(self.settings_name)}"))
         while len(parts) > 1 and len(" · ".join(t for _, t in parts)) > room:
@@ -115,8 +125,11 @@ class ProgressLine(Widget):
         self.label, self.fraction, self.info = label, 0.0, ""
 
     def set(self, label: str | None = None, fraction: float | None = None, info: str | None = None) -> None:
-        new = (self.label if label is None else label, self.fraction if fraction is None else fraction,
-               self.info if info is None else info)
+        new = (
+            self.label if label is None else label,
+            self.fraction if fraction is None else fraction,
+            self.info if info is None else info,
+        )
         if new != (self.label, self.fraction, self.info):
             self.label, self.fraction, self.info = new
             self.refresh()
@@ -170,8 +183,10 @@ class RunProgress(Vertical):
     def show_started(self, ev: RunStarted) -> None:
         self.epochs = ev.epochs
         self.epoch_line.set(f"Epoch {ev.start_epoch + 1}/{ev.epochs}", 0.0)
-        self.run_line.set(fraction=ev.start_epoch / max(ev.epochs, 1),
-                          info=f"{plural(ev.epochs, 'epoch')} × {plural(ev.steps_per_epoch, 'step')}, batch {ev.batch_size}")
+        self.run_line.set(
+            fraction=ev.start_epoch / max(ev.epochs, 1),
+            info=f"{plural(ev.epochs, 'epoch')} × {plural(ev.steps_per_epoch, 'step')}, batch {ev.batch_size}",
+        )
 
     def _label(self, epoch: int) -> str:
         return f"Epoch {epoch}/{self.epochs or '?'}"
@@ -182,25 +197,36 @@ class RunProgress(Vertical):
     def show_step(self, ev: StepLogged) -> None:
         self.last_rate = ev.samples_per_s
         self.last_metrics = f"loss {ev.loss:.4f} · acc {100 * ev.accuracy:.1f}%"
-        self.epoch_line.set(self._label(ev.epoch), ev.step / max(ev.steps_per_epoch, 1),
-                            self._step_info(ev.step, ev.steps_per_epoch))
-        self.run_line.set(fraction=ev.global_step / max(ev.total_steps, 1),
-                          info=f"{ev.samples_per_s:,.0f} samples/s · {fmt_duration(ev.elapsed_s)} elapsed · ETA {fmt_duration(ev.eta_s)}")
+        self.epoch_line.set(
+            self._label(ev.epoch), ev.step / max(ev.steps_per_epoch, 1), self._step_info(ev.step, ev.steps_per_epoch)
+        )
+        self.run_line.set(
+            fraction=ev.global_step / max(ev.total_steps, 1),
+            info=f"{ev.samples_per_s:,.0f} samples/s · {fmt_duration(ev.elapsed_s)} elapsed · ETA {fmt_duration(ev.eta_s)}",
+        )
 
     def show_progress(self, ev: StepProgressed) -> None:
         """Between logged steps: move the bars and the clock, keep the last loss and throughput."""
-        self.epoch_line.set(self._label(ev.epoch), ev.step / max(ev.steps_per_epoch, 1),
-                            self._step_info(ev.step, ev.steps_per_epoch))  # the loss is that of the last logged step
+        self.epoch_line.set(
+            self._label(ev.epoch), ev.step / max(ev.steps_per_epoch, 1), self._step_info(ev.step, ev.steps_per_epoch)
+        )  # the loss is that of the last logged step
         speed = f"{self.last_rate:,.0f} samples/s · " if self.last_rate else ""
-        self.run_line.set(fraction=ev.global_step / max(ev.total_steps, 1),
-                          info=f"{speed}{fmt_duration(ev.elapsed_s)} elapsed · ETA {fmt_duration(ev.eta_s)}")
+        self.run_line.set(
+            fraction=ev.global_step / max(ev.total_steps, 1),
+            info=f"{speed}{fmt_duration(ev.elapsed_s)} elapsed · ETA {fmt_duration(ev.eta_s)}",
+        )
 
     def show_epoch(self, ev: EpochFinished) -> None:
         val = "" if ev.val_accuracy is None else f" · val {100 * ev.val_accuracy:.2f}%"
-        self.epoch_line.set(f"Epoch {ev.epoch}/{ev.epochs}", 1.0,
-                            f"done in {fmt_duration(ev.epoch_time_s)} · train {100 * ev.train_accuracy:.2f}%{val}")
-        self.run_line.set(fraction=ev.epoch / max(ev.epochs, 1),
-                          info=f"{ev.samples_per_s:,.0f} samples/s · {fmt_duration(ev.elapsed_s)} elapsed · ETA {fmt_duration(ev.eta_s)}")
+        self.epoch_line.set(
+            f"Epoch {ev.epoch}/{ev.epochs}",
+            1.0,
+            f"done in {fmt_duration(ev.epoch_time_s)} · train {100 * ev.train_accuracy:.2f}%{val}",
+        )
+        self.run_line.set(
+            fraction=ev.epoch / max(ev.epochs, 1),
+            info=f"{ev.samples_per_s:,.0f} samples/s · {fmt_duration(ev.elapsed_s)} elapsed · ETA {fmt_duration(ev.eta_s)}",
+        )
 
     def finish(self) -> None:
         self.run_line.set(fraction=1.0)
@@ -254,7 +280,7 @@ class LogPanel(RichLog):
     def __init__(self, **kwargs) -> None:
         super().__init__(max_lines=2000, wrap=True, markup=False, highlight=False, min_width=20, **kwargs)
         self.messages: deque[str] = deque(maxlen=2000)  # the unwrapped text, for copying and for tests
-        self._lines: deque[Text] = deque(maxlen=2000)   # the styled lines, to wrap again on a resize
+        self._lines: deque[Text] = deque(maxlen=2000)  # the styled lines, to wrap again on a resize
         self._wrapped_at = 0
         self._rewrap_timer = None
         self._follow = True  # new lines scroll the view down: not while the user has scrolled up to read

@@ -11,9 +11,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lstm_vision.events import (
-    EpochFinished, EvaluationFinished, Event, PredictionsSampled, ResourcesSampled, RunFailed,
-    RunFinished, RunStarted, RunStopped, StepLogged, event_from_dict,
+    EpochFinished,
+    EvaluationFinished,
+    Event,
+    PredictionsSampled,
+    ResourcesSampled,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    RunStopped,
+    StepLogged,
+    event_from_dict,
 )
+
 # One set of formatters for the headless lines and the app's widgets.
 from lstm_vision.printer import format_bytes as fmt_bytes  # noqa: E402,F401
 from lstm_vision.printer import format_duration as fmt_duration  # noqa: E402,F401

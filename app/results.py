@@ -41,8 +41,11 @@ def summary_text(summary: dict, status: str = "completed") -> Text:
     classes = summary.get("per_class") or []
     if classes and summary.get("macro_f1") is not None:
         weakest = sorted(classes, key=lambda r: r["f1"])[:3]
-        text.append(f"\nmacro F1 {fmt_pct(summary['macro_f1'])} · weakest: "
-                    + ", ".join(f"{r['class']} {fmt_pct(r['f1'])}" for r in weakest), style="dim")
+        text.append(
+            f"\nmacro F1 {fmt_pct(summary['macro_f1'])} · weakest: "
+            + ", ".join(f"{r['class']} {fmt_pct(r['f1'])}" for r in weakest),
+            style="dim",
+        )
     return text
 
 
@@ -54,7 +57,7 @@ def cell_style(count: int, diagonal: bool, peak: int) -> Style:
     if diagonal:
         g = int(90 + 60 * level)
         return Style(color="white", bgcolor=f"rgb(20,{g},50)", bold=True)
-    r = int(120 + 100 * level ** 0.5)
+    r = int(120 + 100 * level**0.5)
     return Style(color="white", bgcolor=f"rgb({r},30,30)", bold=level > 0.5)
 
 
@@ -183,7 +186,7 @@ class ImageGrid(Widget):
                 p = short_name(names[pred], 6) if pred < len(names) else str(pred)
                 ok = true == pred
                 label = f"{t}→{p}" + (" ✓" if ok else " ✗")
-                out.append(label[:cell_w - 1].ljust(cell_w), style="green" if ok else "bold red")
+                out.append(label[: cell_w - 1].ljust(cell_w), style="green" if ok else "bold red")
             out.append("\n")
         out.rstrip()
         self._cache = (width, out)
@@ -199,8 +202,7 @@ class ResultsView(VerticalScroll):
     """
 
     def compose(self) -> ComposeResult:
-        yield Static(Text("No results yet: start a run with F5, or open one in History (F9).", style="dim"),
-                     id="result-summary")
+        yield Static(Text("No results yet: start a run with F5, or open one in History (F9).", style="dim"), id="result-summary")
         with Vertical(classes="results-body"):
             yield ConfusionMatrix(id="confusion")
             yield ImageGrid(id="grid")

@@ -5,8 +5,21 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from lstm_vision.events import (
-    CheckpointSaved, EpochFinished, EvaluationFinished, Event, LogMessage, PredictionsSampled, ResourcesSampled,
-    RunFailed, RunFinished, RunPaused, RunResumed, RunStarted, RunStopped, StepLogged, StepProgressed,
+    CheckpointSaved,
+    EpochFinished,
+    EvaluationFinished,
+    Event,
+    LogMessage,
+    PredictionsSampled,
+    ResourcesSampled,
+    RunFailed,
+    RunFinished,
+    RunPaused,
+    RunResumed,
+    RunStarted,
+    RunStopped,
+    StepLogged,
+    StepProgressed,
 )
 from lstm_vision.liveness import RemoteControl
 from lstm_vision.printer import stop_place
@@ -49,12 +62,15 @@ class EventRoutes(Host):
         if redraw:
             self.query_one("#live-charts", ChartPair).show_record(self.record)
         val = "" if ev.val_accuracy is None else f", val loss {ev.val_loss:.4f} acc {100 * ev.val_accuracy:.2f}%"
-        self.log_panel.add(f"Epoch {ev.epoch}/{ev.epochs}: train loss {ev.train_loss:.4f} "
-                           f"acc {100 * ev.train_accuracy:.2f}%{val}, {ev.samples_per_s:,.0f} samples/s")
+        self.log_panel.add(
+            f"Epoch {ev.epoch}/{ev.epochs}: train loss {ev.train_loss:.4f} "
+            f"acc {100 * ev.train_accuracy:.2f}%{val}, {ev.samples_per_s:,.0f} samples/s"
+        )
 
     def _log_evaluation(self, ev: EvaluationFinished, redraw: bool) -> None:
-        self.log_panel.add(f"{ev.split} after epoch {ev.epoch}: loss {ev.loss:.4f}, "
-                           f"{ev.correct}/{ev.total} = {100 * ev.accuracy:.2f}%")
+        self.log_panel.add(
+            f"{ev.split} after epoch {ev.epoch}: loss {ev.loss:.4f}, {ev.correct}/{ev.total} = {100 * ev.accuracy:.2f}%"
+        )
 
     def _show_paused(self, ev: RunPaused, redraw: bool) -> None:
         self._show_pausing(ev, paused=True)

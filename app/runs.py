@@ -56,13 +56,21 @@ class RunActions(Host):
             record.finished = record.stopped = record.failed = None
         self.reset_run_views(record)
         what = f"Resuming {resume}" if resume else "Starting a run"
-        self.log_panel.add(f"{what} ({settings.model.num_layers}x{settings.model.hidden_size} LSTM, "
-                           f"{settings.train.epochs} epoch{'s' if settings.train.epochs != 1 else ''}, batch {settings.train.batch_size}).", "app")
+        self.log_panel.add(
+            f"{what} ({settings.model.num_layers}x{settings.model.hidden_size} LSTM, "
+            f"{settings.train.epochs} epoch{'s' if settings.train.epochs != 1 else ''}, batch {settings.train.batch_size}).",
+            "app",
+        )
         self.set_state(AppState.STARTING, "loading data…")
         self.action_show_tab("train")
         self.run_done, self.run_result = threading.Event(), None
-        self.run_worker(partial(run_engine, self.post_message, self.engine, settings, self.control, resume, self._run_done),
-                        name="training", group="training", thread=True, exit_on_error=False)
+        self.run_worker(
+            partial(run_engine, self.post_message, self.engine, settings, self.control, resume, self._run_done),
+            name="training",
+            group="training",
+            thread=True,
+            exit_on_error=False,
+        )
 
     def _run_done(self, result) -> None:
         """On the training thread, as the engine returns (see attach.AttachActions._hung_up)."""
@@ -119,9 +127,12 @@ class RunActions(Host):
             elif yes:
                 self._quit_with(self.exit_code)
 
-        self.push_screen(ConfirmScreen("A run is going. Stop it (saving last.pt, resumable) and quit?",
-                                       yes="Stop and quit", no="Keep training"), answered)
-
+        self.push_screen(
+            ConfirmScreen(
+                "A run is going. Stop it (saving last.pt, resumable) and quit?", yes="Stop and quit", no="Keep training"
+            ),
+            answered,
+        )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place where the outcome of the training thread, and any exception of it, lands."""

@@ -67,7 +67,7 @@ class ProbabilityBars(Widget):
         order = list(range(len(self.names)))
         rows = max(1, self.size.height - 1)
         if len(order) > rows:
-            order = sorted(order, key=lambda k: -probs[k])[:rows - 1]
+            order = sorted(order, key=lambda k: -probs[k])[: rows - 1]
         labels = {k: short_name(self.names[k]) for k in order}
         label_w = min(max(len(v) for v in labels.values()), 12)
         bar_w = max(4, min(self.size.width - label_w - 9, BAR_MAX_WIDTH))
@@ -191,7 +191,8 @@ class TryScreen(Screen):
         h, w, c = model.image_shape
         name = self.source.name if self.source.is_dir() else short_paths(str(model.path))
         self.query_one("#try-title", Static).update(
-            f"Try {name}: {w}x{h}{' RGB' if c == 3 else ''} images, {len(model.class_names)} classes")
+            f"Try {name}: {w}x{h}{' RGB' if c == 3 else ''} images, {len(model.class_names)} classes"
+        )
         self.canvas.reset(model.image_shape)  # its Changed asks for the first prediction
         self._fit()
         self.query_one(ProbabilityBars).show(model.class_names, None)
@@ -323,14 +324,19 @@ class TryScreen(Screen):
         probabilities = model.probabilities(test.images)
         predictions = probabilities.argmax(dim=1)
         wrong = (predictions != test.labels.cpu()).nonzero().flatten()
-        return Mistakes(wrong.tolist(), test.images[wrong].cpu(), test.labels[wrong].tolist(),
-                        predictions[wrong].tolist(), probabilities[wrong], len(test))
+        return Mistakes(
+            wrong.tolist(),
+            test.images[wrong].cpu(),
+            test.labels[wrong].tolist(),
+            predictions[wrong].tolist(),
+            probabilities[wrong],
+            len(test),
+        )
 
     def _mistakes_loaded(self, mistakes: Mistakes) -> None:
         self.mistakes = mistakes
         step, self._mistake_step = self._mistake_step, 0
-        self.showing = (f"{plural(len(mistakes.indices), 'mistake')} in {mistakes.total:,} test images; "
-                        f"n / p step through them.")
+        self.showing = f"{plural(len(mistakes.indices), 'mistake')} in {mistakes.total:,} test images; n / p step through them."
         self._show_info()
         if step:
             self.action_mistake(step)
@@ -338,13 +344,16 @@ class TryScreen(Screen):
     def show_mistake(self, number: int) -> None:
         m = self.mistakes
         assert m is not None and self.model is not None
-        self.mistake = Mistake(number, m.indices[number], m.labels[number], m.predictions[number],
-                               m.probabilities[number].tolist())
+        self.mistake = Mistake(
+            number, m.indices[number], m.labels[number], m.predictions[number], m.probabilities[number].tolist()
+        )
         names = self.model.class_names
         p = self.mistake.probabilities
         label, predicted = short_name(names[self.mistake.label]), short_name(names[self.mistake.predicted])
-        self.showing = (f"Mistake {number + 1}/{len(m.indices)}, test image {self.mistake.index}: a {label} read as "
-                        f"{predicted} ({100 * p[self.mistake.predicted]:.0f}%; {label}: {100 * p[self.mistake.label]:.0f}%)")
+        self.showing = (
+            f"Mistake {number + 1}/{len(m.indices)}, test image {self.mistake.index}: a {label} read as "
+            f"{predicted} ({100 * p[self.mistake.predicted]:.0f}%; {label}: {100 * p[self.mistake.label]:.0f}%)"
+        )
         self.canvas.set_image(m.images[number])
 
 
@@ -354,7 +363,10 @@ def _sentence(error: BaseException | None, group: str, source: Path) -> str:
 
     if isinstance(error, SettingsError):
         return str(error)
-    what = {"try-load": f"Cannot load {short_paths(str(source))}", "try-mistakes": "Cannot evaluate the test set",
-            "try-predict": "The prediction failed"}.get(group, "Failed")
+    what = {
+        "try-load": f"Cannot load {short_paths(str(source))}",
+        "try-mistakes": "Cannot evaluate the test set",
+        "try-predict": "The prediction failed",
+    }.get(group, "Failed")
     text = f"{type(error).__name__}: {error}" if error is not None else "unknown error"
     return f"{what}: {text.splitlines()[0] if text else text}."

@@ -64,8 +64,14 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, EventRoutes,
     # status line starts out idle by itself, and set_state runs only once the app is mounted
     state = reactive(AppState.IDLE, always_update=True, init=False, bindings=True)
 
-    def __init__(self, settings: Settings | None = None, settings_path: Path | str = "settings.toml",
-                 resume: str | None = None, engine: Engine | None = None, attach: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        settings_path: Path | str = "settings.toml",
+        resume: str | None = None,
+        engine: Engine | None = None,
+        attach: str | Path | None = None,
+    ) -> None:
         super().__init__()
         self.initial_attach = Path(attach) if attach else None
         self.settings = settings or Settings()
@@ -123,8 +129,9 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, EventRoutes,
         elif self.control is not None:  # never leave a training thread running behind a closed app
             self.control.stop()
 
-    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
-               markup: bool = False) -> None:
+    def notify(
+        self, message: str, *, title: str = "", severity="information", timeout: float | None = None, markup: bool = False
+    ) -> None:
         # engine and file messages hold brackets ([data], paths): never parse them as markup
         super().notify(short_paths(message), title=title, severity=severity, timeout=timeout, markup=markup)
 
@@ -167,13 +174,20 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, EventRoutes,
         yield from super().get_system_commands(screen)
         commands = [
             ("Start run", "Start training with the settings in the form (F5)", self.action_start),
-            ("Start run in the background", "A headless process of its own that outlives this app and its "
-             "terminal; the app attaches to it (shift+F5)", self.action_start_background),
+            (
+                "Start run in the background",
+                "A headless process of its own that outlives this app and its terminal; the app attaches to it (shift+F5)",
+                self.action_start_background,
+            ),
             ("Pause or resume run", "Pause the run between batches, or go on (F6)", self.action_pause),
             ("Stop run", "Finish the batch, save last.pt, stop (F8)", self.action_stop),
             ("Resume stopped run", "Continue the last stopped run from its last.pt (F7)", self.action_resume_run),
-            ("Try the model", "Draw digits, open images and step through the test set's mistakes with the "
-             "run just finished, or the one selected in History (t)", self.action_try_model),
+            (
+                "Try the model",
+                "Draw digits, open images and step through the test set's mistakes with the "
+                "run just finished, or the one selected in History (t)",
+                self.action_try_model,
+            ),
             ("Try a checkpoint file…", "Try the model of any run folder or .pt file", self.action_try_file),
             ("Save settings", "Write the form to the settings file, keeping its comments (ctrl+s)", self.action_save),
             ("Save settings as…", "Write the form to another file", self.action_save_as),
@@ -242,8 +256,7 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, EventRoutes,
     def action_try_model(self) -> None:
         run = self.trained_run()
         if run is None:
-            self.notify("No trained model yet: finish a run (F5), or pick one in History (F9) and press t.",
-                        severity="warning")
+            self.notify("No trained model yet: finish a run (F5), or pick one in History (F9) and press t.", severity="warning")
             return
         self.push_screen(TryScreen(run))
 
@@ -251,9 +264,9 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, EventRoutes,
         def chosen(path: Path | None) -> None:
             if path is not None:
                 self.push_screen(TryScreen(path))
+
         start = self.trained_run() or Path(self.settings.output.dir)
-        self.push_screen(PathScreen("Try a run folder or checkpoint (.pt)", str(start), must_exist=True,
-                                    folders=True), chosen)
+        self.push_screen(PathScreen("Try a run folder or checkpoint (.pt)", str(start), must_exist=True, folders=True), chosen)
 
     def on_history_view_try_requested(self, message: HistoryView.TryRequested) -> None:
         self.push_screen(TryScreen(message.run_dir))
@@ -273,8 +286,9 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, EventRoutes,
     def on_history_view_attach_requested(self, message: HistoryView.AttachRequested) -> None:
         state = run_state(message.run_dir)
         if not state.live:
-            self.notify(f"{message.run_dir.name} is {state.status}, not training; enter shows its curves and results.",
-                        severity="warning")
+            self.notify(
+                f"{message.run_dir.name} is {state.status}, not training; enter shows its curves and results.", severity="warning"
+            )
             return
         self.attach(message.run_dir)
 
@@ -284,8 +298,9 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, EventRoutes,
             return
         state = run_state(message.run_dir)
         if state.live:
-            self.notify(f"{message.run_dir.name} is {state.status} in process {state.pid}; press a to attach to it.",
-                        severity="warning")
+            self.notify(
+                f"{message.run_dir.name} is {state.status} in process {state.pid}; press a to attach to it.", severity="warning"
+            )
             return
         if read_summary(message.run_dir).get("status") == AppState.COMPLETED:
             self.notify(f"{message.run_dir.name} completed; nothing to resume.", severity="warning")
@@ -306,8 +321,9 @@ def _preimport_engine() -> None:
         pass
 
 
-def run_app(settings: Settings, settings_path: Path, resume: str | None = None, engine: Engine | None = None,
-            attach: str | None = None) -> int:
+def run_app(
+    settings: Settings, settings_path: Path, resume: str | None = None, engine: Engine | None = None, attach: str | None = None
+) -> int:
     """Entry point for ``lstm-vision-tui``; returns the exit code of the last run (0 if none)."""
     app = LstmVisionApp(settings, settings_path, resume=resume, engine=engine, attach=attach)
     if engine is None:
@@ -320,8 +336,10 @@ def run_app(settings: Settings, settings_path: Path, resume: str | None = None, 
         if app.attached_to is None and app.control is not None:
             app.control.stop()
     if app.left_running is not None:
-        _say(f"{app.left_running} goes on training in the background; "
-             f"watch it again with: lstm-vision-tui --attach {app.left_running}")
+        _say(
+            f"{app.left_running} goes on training in the background; "
+            f"watch it again with: lstm-vision-tui --attach {app.left_running}"
+        )
     return int(code) if code is not None else int(app.return_code or 0)
 
 

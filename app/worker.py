@@ -19,8 +19,9 @@ from lstm_vision.events import Event
 
 
 class Engine(Protocol):
-    def __call__(self, settings: Settings, emit: Callable[[Event], None], control: RunControl,
-                 resume: str | None = None) -> Any: ...
+    def __call__(
+        self, settings: Settings, emit: Callable[[Event], None], control: RunControl, resume: str | None = None
+    ) -> Any: ...
 
 
 class EngineEvent(Message):
@@ -39,11 +40,18 @@ class EngineEvents(Message):
         self.events = events
 
 
-def run_engine(post: Callable[[Message], Any], engine: Engine | None, settings: Settings,
-               control: RunControl, resume: str | None, done: Callable[[Any], None]) -> Any:
+def run_engine(
+    post: Callable[[Message], Any],
+    engine: Engine | None,
+    settings: Settings,
+    control: RunControl,
+    resume: str | None,
+    done: Callable[[Any], None],
+) -> Any:
     """Body of the thread worker: returns the engine's RunResult, lets exceptions reach Worker.StateChanged.
     The engine is imported here, on the worker thread, so importing torch never blocks the UI. ``done``
     gets the result (None on an exception) on this thread, even when the app's thread cannot run."""
+
     def emit(event: Event) -> None:
         post(EngineEvent(event))
 
@@ -51,6 +59,7 @@ def run_engine(post: Callable[[Message], Any], engine: Engine | None, settings: 
     try:
         if engine is None:
             from lstm_vision.runner import runner_for
+
             engine = runner_for(settings)
         result = engine(settings, emit, control, resume=resume)
         return result

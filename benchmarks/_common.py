@@ -54,14 +54,16 @@ def load() -> str:
 def header(title: str) -> None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"== {title}")
-    print(f"   {time.strftime('%Y-%m-%d %H:%M:%S %Z')}  host CPU: {cpu_model()}, {cores} usable cores "
-          f"({cpu_flags()}); torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()}), "
-          f"{torch.get_num_threads()} intra-op threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}; "
-          f"load average {load()}", flush=True)
+    print(
+        f"   {time.strftime('%Y-%m-%d %H:%M:%S %Z')}  host CPU: {cpu_model()}, {cores} usable cores "
+        f"({cpu_flags()}); torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()}), "
+        f"{torch.get_num_threads()} intra-op threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}; "
+        f"load average {load()}",
+        flush=True,
+    )
 
 
-def lstm_forward_flops(hidden: int, layers: int, bidirectional: bool, seq: int = 28, inp: int = 28,
-                       classes: int = 10) -> float:
+def lstm_forward_flops(hidden: int, layers: int, bidirectional: bool, seq: int = 28, inp: int = 28, classes: int = 10) -> float:
     """Multiply-adds x 2 of one sample's forward pass: the gate GEMMs of every layer and direction plus
     the linear head over all time steps (element-wise gate math is not counted)."""
     dirs = 2 if bidirectional else 1
@@ -79,8 +81,11 @@ def lstm_train_flops(hidden: int, layers: int, bidirectional: bool, **kw) -> flo
 
 def matmul_flops(dtype: torch.dtype = torch.float32, seconds: float = 0.6) -> dict[str, float]:
     """Measured torch.mm FLOP/s for the LSTM's GEMM shapes and a large square one, at the current threads."""
-    shapes = {"square 1024": (1024, 1024, 1024), "recurrent 512x128x512": (512, 128, 512),
-              "input 14336x256x512": (14336, 256, 512)}
+    shapes = {
+        "square 1024": (1024, 1024, 1024),
+        "recurrent 512x128x512": (512, 128, 512),
+        "input 14336x256x512": (14336, 256, 512),
+    }
     result = {}
     for name, (m, k, n) in shapes.items():
         a, b = torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype)

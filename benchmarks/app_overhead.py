@@ -29,8 +29,16 @@ from lstm_vision.printer import Printer  # noqa: E402
 
 def settings_for(out: Path, name: str, epochs: int, data_root: str) -> Settings:
     s = load_settings(preset_path("cpu"))
-    return apply_overrides(s, [f"data.root={data_root}", "data.download=false", f"train.epochs={epochs}",
-                               f"output.dir={out}", f"output.run_name={name}"])
+    return apply_overrides(
+        s,
+        [
+            f"data.root={data_root}",
+            "data.download=false",
+            f"train.epochs={epochs}",
+            f"output.dir={out}",
+            f"output.run_name={name}",
+        ],
+    )
 
 
 def headless(settings: Settings) -> float:
@@ -65,10 +73,15 @@ def main() -> None:
         plain = headless(settings_for(out, f"headless-{r}", args.epochs, args.data_root))
         shown = asyncio.run(in_app(settings_for(out, f"app-{r}", args.epochs, args.data_root), out))
         ratios.append(shown / plain)
-        print(f"round {r + 1}: headless {plain:,.0f} samples/s, app {shown:,.0f} samples/s, "
-              f"app/headless {shown / plain:.3f}; load {os.getloadavg()[0]:.1f}", flush=True)
-    print(f"median app/headless throughput: {statistics.median(ratios):.3f} "
-          f"(cost of the app: {100 * (1 - statistics.median(ratios)):.1f}%)")
+        print(
+            f"round {r + 1}: headless {plain:,.0f} samples/s, app {shown:,.0f} samples/s, "
+            f"app/headless {shown / plain:.3f}; load {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
+    print(
+        f"median app/headless throughput: {statistics.median(ratios):.3f} "
+        f"(cost of the app: {100 * (1 - statistics.median(ratios)):.1f}%)"
+    )
 
 
 if __name__ == "__main__":

@@ -34,9 +34,16 @@ def train(mode: str, root: str, epochs: int) -> tuple[float, float, str]:
     """(epoch 1 seconds, steady samples/s, what was compiled) of one run in ``mode``."""
     events: list[ev.Event] = []
     with tempfile.TemporaryDirectory() as out:
-        s = config.apply_overrides(config.load_settings(config.preset_path("cpu")),
-                                   [f"data.root={root}", "data.download=false", f"output.dir={out}",
-                                    f"train.epochs={epochs}", f"train.compile_mode={mode}"])
+        s = config.apply_overrides(
+            config.load_settings(config.preset_path("cpu")),
+            [
+                f"data.root={root}",
+                "data.download=false",
+                f"output.dir={out}",
+                f"train.epochs={epochs}",
+                f"train.compile_mode={mode}",
+            ],
+        )
         engine.run(s, events.append, RunControl())
     done = [e for e in events if isinstance(e, ev.EpochFinished)]
     started = next(e for e in events if isinstance(e, ev.RunStarted))
@@ -59,13 +66,18 @@ def main() -> None:
             epoch1, rate, compiled = train(mode, root, args.epochs)
             first[mode].append(epoch1)
             steady[mode].append(rate)
-            print(f"   round {r + 1} {mode}: epoch 1 {epoch1:.2f} s, then {rate:,.0f} samples/s; compiled: {compiled} "
-                  f"(load {load()})", flush=True)
+            print(
+                f"   round {r + 1} {mode}: epoch 1 {epoch1:.2f} s, then {rate:,.0f} samples/s; compiled: {compiled} "
+                f"(load {load()})",
+                flush=True,
+            )
     base_first, base_rate = statistics.median(first[modes[0]]), statistics.median(steady[modes[0]])
     for mode in modes:
         f, s = statistics.median(first[mode]), statistics.median(steady[mode])
-        print(f"   {mode}: epoch 1 {f:.2f} s ({f - base_first:+.2f} s against {modes[0]}), steady {s:,.0f} samples/s "
-              f"({s / base_rate:.3f}x)")
+        print(
+            f"   {mode}: epoch 1 {f:.2f} s ({f - base_first:+.2f} s against {modes[0]}), steady {s:,.0f} samples/s "
+            f"({s / base_rate:.3f}x)"
+        )
 
 
 if __name__ == "__main__":

@@ -51,8 +51,13 @@ def rate(threads: int, seq: int, inp: int, bf16: bool = False, passive: bool = F
     env.pop("OMP_WAIT_POLICY", None)
     if passive:
         env["OMP_WAIT_POLICY"] = "PASSIVE"
-    out = subprocess.run([sys.executable, "-c", CHILD, str(threads), str(seq), str(inp), "1" if bf16 else "0"],
-                         capture_output=True, text=True, env=env, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(threads), str(seq), str(inp), "1" if bf16 else "0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     if out.returncode:
         raise SystemExit(out.stderr[-2000:])
     return float(out.stdout.strip().splitlines()[-1])
@@ -65,11 +70,16 @@ def main() -> int:
         one = rate(1, seq, inp)
         full = rate(cores, seq, inp)
         passive = rate(cores, seq, inp, passive=True)
-        print(f"   {seq} steps x {inp}: 1 thread {one:6.0f}   {cores} threads {full:6.0f}   "
-              f"{cores} threads + OMP_WAIT_POLICY=PASSIVE {passive:6.0f} samples/s   (load {load()})", flush=True)
+        print(
+            f"   {seq} steps x {inp}: 1 thread {one:6.0f}   {cores} threads {full:6.0f}   "
+            f"{cores} threads + OMP_WAIT_POLICY=PASSIVE {passive:6.0f} samples/s   (load {load()})",
+            flush=True,
+        )
     fp32, bf16 = rate(1, 14, 56), rate(1, 14, 56, bf16=True)
-    print(f"   14 steps x 56, 1 thread: fp32 {fp32:.0f}, bf16 autocast {bf16:.0f} samples/s "
-          f"(bf16 / fp32 = {bf16 / fp32:.2f})   (load {load()})")
+    print(
+        f"   14 steps x 56, 1 thread: fp32 {fp32:.0f}, bf16 autocast {bf16:.0f} samples/s "
+        f"(bf16 / fp32 = {bf16 / fp32:.2f})   (load {load()})"
+    )
     return 0
 
 

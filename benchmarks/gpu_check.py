@@ -71,13 +71,20 @@ class Row:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if not args.cpu_smoke and not torch.cuda.is_available():
-        print(f"SKIPPED: no CUDA GPU is visible to PyTorch {torch.__version__} (torch.cuda.is_available() is False); "
-              f"these checks need one. Nothing was run.")
+        print(
+            f"SKIPPED: no CUDA GPU is visible to PyTorch {torch.__version__} (torch.cuda.is_available() is False); "
+            f"these checks need one. Nothing was run."
+        )
         return 0
     header(args)
     rows: list[Row] = []
-    checks = [("precision", check_precision), ("memory", check_memory), ("compile", check_compile),
-              ("throughput", check_throughput), ("ddp", check_ddp)]
+    checks = [
+        ("precision", check_precision),
+        ("memory", check_memory),
+        ("compile", check_compile),
+        ("throughput", check_throughput),
+        ("ddp", check_ddp),
+    ]
     for name, check in checks:
         if args.only and name not in args.only:
             continue
@@ -101,12 +108,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-root", default=os.environ.get("LSTM_VISION_TEST_DATA", "../shared/data"),
-                        help="Folder with MNIST/raw (default: $LSTM_VISION_TEST_DATA or ../shared/data).")
+    parser.add_argument(
+        "--data-root",
+        default=os.environ.get("LSTM_VISION_TEST_DATA", "../shared/data"),
+        help="Folder with MNIST/raw (default: $LSTM_VISION_TEST_DATA or ../shared/data).",
+    )
     parser.add_argument("--download", action="store_true", help="Download MNIST into --data-root if missing.")
     parser.add_argument("--quick", action="store_true", help="2 epochs instead of 15 for the precision runs.")
-    parser.add_argument("--only", nargs="*", choices=["precision", "memory", "compile", "throughput", "ddp"],
-                        help="Run only these checks.")
+    parser.add_argument(
+        "--only", nargs="*", choices=["precision", "memory", "compile", "throughput", "ddp"], help="Run only these checks."
+    )
     parser.add_argument("--out-dir", default=None, help="Folder for the run directories (default: a temporary one).")
     parser.add_argument("--json", default="gpu_check.json", help="Write all figures here ('' = do not).")
     parser.add_argument("--cpu-smoke", action="store_true", help=argparse.SUPPRESS)  # exercise this script on a CPU
@@ -117,15 +128,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def environment() -> dict:
-    info = {"torch": torch.__version__, "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(),
-            "python": platform.python_version(), "gpus": []}
+    info = {
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version(),
+        "python": platform.python_version(),
+        "gpus": [],
+    }
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
             props = torch.cuda.get_device_properties(i)
-            info["gpus"].append({"name": props.name, "memory_bytes": props.total_memory,
-                                 "capability": f"{props.major}.{props.minor}"})
+            info["gpus"].append(
+                {"name": props.name, "memory_bytes": props.total_memory, "capability": f"{props.major}.{props.minor}"}
+            )
         try:
             import pynvml
+
             pynvml.nvmlInit()
             info["driver"] = pynvml.nvmlSystemGetDriverVersion()
         except Exception:
@@ -136,11 +154,15 @@ def environment() -> dict:
 def header(args: argparse.Namespace) -> None:
     env = environment()
     gpus = ", ".join(f"{g['name']} ({g['memory_bytes'] / GB:.1f} GB, sm {g['capability']})" for g in env["gpus"]) or "none"
-    print(f"lstm-vision GPU check: torch {env['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}, "
-          f"driver {env.get('driver')}, Python {env['python']}")
+    print(
+        f"lstm-vision GPU check: torch {env['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}, "
+        f"driver {env.get('driver')}, Python {env['python']}"
+    )
     print(f"GPUs: {gpus}")
-    print(f"data: {args.data_root}; runs in {args.out_dir}; {'quick' if args.quick else 'full'} mode"
-          + ("; CPU SMOKE TEST (figures mean nothing)" if args.cpu_smoke else ""))
+    print(
+        f"data: {args.data_root}; runs in {args.out_dir}; {'quick' if args.quick else 'full'} mode"
+        + ("; CPU SMOKE TEST (figures mean nothing)" if args.cpu_smoke else "")
+    )
 
 
 def settings_for(args: argparse.Namespace, name: str, overrides: list[str]) -> Settings:
@@ -150,8 +172,13 @@ def settings_for(args: argparse.Namespace, name: str, overrides: list[str]) -> S
     s.output.dir, s.output.run_name = args.out_dir, name
     s.train.log_every = 50
     if args.cpu_smoke:  # tiny and short: only the script's logic is under test
-        overrides = [*overrides, "model.hidden_size=16", "model.num_layers=1", "train.epochs=2",
-                     "train.batch_size=" + str(min(_batch(overrides), 1024))]
+        overrides = [
+            *overrides,
+            "model.hidden_size=16",
+            "model.num_layers=1",
+            "train.epochs=2",
+            "train.batch_size=" + str(min(_batch(overrides), 1024)),
+        ]
     return apply_overrides(s, overrides)
 
 
@@ -172,6 +199,7 @@ def train(args: argparse.Namespace, check: str, label: str, overrides: list[str]
     torch._dynamo.reset()  # each compile mode starts from nothing
     if nproc > 1:
         from lstm_vision.launcher import launch_local
+
         settings.system.nproc = nproc
         result = launch_local(settings, events.append, RunControl())
     else:
@@ -179,10 +207,19 @@ def train(args: argparse.Namespace, check: str, label: str, overrides: list[str]
     summary = result.summary or {}
     epochs = [e for e in events if isinstance(e, ev.EpochFinished)]
     failed = next((e for e in events if isinstance(e, ev.RunFailed)), None)
-    row = Row(check, label, "ok" if result.status == "completed" else "failed", summary.get("precision", ""),
-              settings.train.compile_mode, summary.get("world_size", nproc), settings.train.batch_size,
-              summary.get("epochs_completed", 0), summary.get("test_accuracy"), summary.get("train_time_s"),
-              summary.get("train_samples_per_s"))
+    row = Row(
+        check,
+        label,
+        "ok" if result.status == "completed" else "failed",
+        summary.get("precision", ""),
+        settings.train.compile_mode,
+        summary.get("world_size", nproc),
+        settings.train.batch_size,
+        summary.get("epochs_completed", 0),
+        summary.get("test_accuracy"),
+        summary.get("train_time_s"),
+        summary.get("train_samples_per_s"),
+    )
     if epochs:
         row.first_epoch_s = epochs[0].epoch_time_s
         later = [e.samples_per_s for e in epochs[1:]] or [epochs[0].samples_per_s]
@@ -198,7 +235,11 @@ def train(args: argparse.Namespace, check: str, label: str, overrides: list[str]
 
 def check_precision(args: argparse.Namespace) -> list[Row]:
     epochs = 2 if args.quick else 15
-    rows = [train(args, "precision", "fp16", ["train.amp=fp16", f"train.epochs={epochs}"] if not args.cpu_smoke else ["train.amp=off"])]
+    rows = [
+        train(
+            args, "precision", "fp16", ["train.amp=fp16", f"train.epochs={epochs}"] if not args.cpu_smoke else ["train.amp=off"]
+        )
+    ]
     if args.cpu_smoke or torch.cuda.is_bf16_supported():
         rows.append(train(args, "precision", "bf16", ["train.amp=bf16", f"train.epochs={epochs}"]))
     else:
@@ -218,8 +259,10 @@ def check_memory(args: argparse.Namespace) -> list[Row]:
             continue
         row = train(args, "memory", f"batch16384-{amp}", [f"train.amp={amp}", "train.batch_size=16384", "train.epochs=1"])
         if row.peak_allocated_bytes is not None:
-            row.note = (f"peak {row.peak_allocated_bytes / GB:.2f} GB allocated, {(row.peak_reserved_bytes or 0) / GB:.2f} GB "
-                        f"reserved vs the reference's {REFERENCE['memory_gb_batch_16384']} GB")
+            row.note = (
+                f"peak {row.peak_allocated_bytes / GB:.2f} GB allocated, {(row.peak_reserved_bytes or 0) / GB:.2f} GB "
+                f"reserved vs the reference's {REFERENCE['memory_gb_batch_16384']} GB"
+            )
         rows.append(row)
     return rows
 
@@ -238,8 +281,16 @@ def check_throughput(args: argparse.Namespace) -> list[Row]:
     """The idiomatic PyTorch recipe against lstm-vision: the same model (defaults), batch and device."""
     batch = 256
     baseline = idiomatic_samples_per_s(args, batch)
-    rows = [Row("throughput", "idiomatic fp32 DataLoader", precision="fp32", batch_size=batch,
-                steady_samples_per_s=baseline, note="torchvision dataset + ToTensor/Normalize + DataLoader + .item()")]
+    rows = [
+        Row(
+            "throughput",
+            "idiomatic fp32 DataLoader",
+            precision="fp32",
+            batch_size=batch,
+            steady_samples_per_s=baseline,
+            note="torchvision dataset + ToTensor/Normalize + DataLoader + .item()",
+        )
+    ]
     for amp in ("off", "auto"):
         row = train(args, "throughput", f"lstm-vision amp={amp}", [f"train.amp={amp}", "train.epochs=2"])
         if row.steady_samples_per_s and baseline:
@@ -257,11 +308,22 @@ def idiomatic_samples_per_s(args: argparse.Namespace, batch: int, steps: int = 3
 
     device = torch.device(args.device)
     settings = settings_for(args, "idiomatic", [])
-    data = datasets.MNIST(args.data_root, train=True, download=args.download,
-                          transform=transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))]))
+    data = datasets.MNIST(
+        args.data_root,
+        train=True,
+        download=args.download,
+        transform=transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))]),
+    )
     workers = min(4, os.cpu_count() or 1)
-    loader = DataLoader(data, batch_size=batch, shuffle=True, num_workers=workers, pin_memory=device.type == "cuda",
-                        drop_last=True, persistent_workers=True)
+    loader = DataLoader(
+        data,
+        batch_size=batch,
+        shuffle=True,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        drop_last=True,
+        persistent_workers=True,
+    )
     model = build_model(settings.model, 28, 28, 10).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
     if args.cpu_smoke:
@@ -316,11 +378,21 @@ def _fmt(value, kind: str) -> str:
     return str(value)
 
 
-COLUMNS = [("check", "check", 10, ""), ("label", "run", 26, ""), ("status", "status", 7, ""),
-           ("precision", "prec", 5, ""), ("world_size", "procs", 5, ""), ("batch_size", "batch", 6, ""),
-           ("epochs", "ep", 3, ""), ("test_accuracy", "test acc", 8, "pct"), ("train_time_s", "train s", 8, "s"),
-           ("first_epoch_s", "epoch1 s", 8, "s"), ("steady_samples_per_s", "samples/s", 10, "rate"),
-           ("peak_allocated_bytes", "alloc GB", 8, "gb"), ("peak_reserved_bytes", "resv GB", 7, "gb")]
+COLUMNS = [
+    ("check", "check", 10, ""),
+    ("label", "run", 26, ""),
+    ("status", "status", 7, ""),
+    ("precision", "prec", 5, ""),
+    ("world_size", "procs", 5, ""),
+    ("batch_size", "batch", 6, ""),
+    ("epochs", "ep", 3, ""),
+    ("test_accuracy", "test acc", 8, "pct"),
+    ("train_time_s", "train s", 8, "s"),
+    ("first_epoch_s", "epoch1 s", 8, "s"),
+    ("steady_samples_per_s", "samples/s", 10, "rate"),
+    ("peak_allocated_bytes", "alloc GB", 8, "gb"),
+    ("peak_reserved_bytes", "resv GB", 7, "gb"),
+]
 
 
 def _cells(row: Row) -> list[str]:
@@ -328,7 +400,9 @@ def _cells(row: Row) -> list[str]:
 
 
 def print_row(row: Row) -> None:
-    print("  " + " | ".join(f"{title}: {cell}" for (_, title, _, _), cell in zip(COLUMNS, _cells(row)) if cell != "-"), flush=True)
+    print(
+        "  " + " | ".join(f"{title}: {cell}" for (_, title, _, _), cell in zip(COLUMNS, _cells(row)) if cell != "-"), flush=True
+    )
     if row.note:
         print(f"    {row.note}", flush=True)
 
@@ -340,15 +414,27 @@ def print_summary(rows: list[Row], args: argparse.Namespace) -> None:
         print(" ".join(cell.ljust(width) for (_, _, width, _), cell in zip(COLUMNS, _cells(row))))
     env = environment()
     gpu = env["gpus"][0]["name"] if env["gpus"] else "CPU (smoke test)"
-    print(f"\nReference: {REFERENCE['time_15_epochs_s']:.0f} s for 15 epochs on an {REFERENCE['gpu']} "
-          f"({100 * REFERENCE['accuracy_15']:.2f} % test accuracy), {REFERENCE['memory_gb_batch_16384']} GB at batch 16384 with AMP.")
+    print(
+        f"\nReference: {REFERENCE['time_15_epochs_s']:.0f} s for 15 epochs on an {REFERENCE['gpu']} "
+        f"({100 * REFERENCE['accuracy_15']:.2f} % test accuracy), {REFERENCE['memory_gb_batch_16384']} GB at batch 16384 with AMP."
+    )
     print(f"\nFor the README (results on {gpu}, torch {env['torch']}, CUDA {env['cuda']}):\n")
     print("| check | run | precision | procs | batch | epochs | test acc | train s | samples/s | peak alloc GB | note |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        cells = [r.check, r.label, r.precision or "-", str(r.world_size), str(r.batch_size or "-"), str(r.epochs or "-"),
-                 _fmt(r.test_accuracy, "pct"), _fmt(r.train_time_s, "s"), _fmt(r.steady_samples_per_s, "rate"),
-                 _fmt(r.peak_allocated_bytes, "gb"), (r.note or r.status).replace("|", "/")]
+        cells = [
+            r.check,
+            r.label,
+            r.precision or "-",
+            str(r.world_size),
+            str(r.batch_size or "-"),
+            str(r.epochs or "-"),
+            _fmt(r.test_accuracy, "pct"),
+            _fmt(r.train_time_s, "s"),
+            _fmt(r.steady_samples_per_s, "rate"),
+            _fmt(r.peak_allocated_bytes, "gb"),
+            (r.note or r.status).replace("|", "/"),
+        ]
         print("| " + " | ".join(cells) + " |")
 
 

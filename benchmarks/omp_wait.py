@@ -54,8 +54,14 @@ SETTINGS = {  # name: (environment, extra overrides)
 def samples_per_s(root: str, steps: int, env_extra: dict, overrides: list[str]) -> float:
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     env.update(env_extra)
-    out = subprocess.run([sys.executable, "-c", CHILD, str(Path(__file__).resolve().parent), root, str(steps), *overrides],
-                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(Path(__file__).resolve().parent), root, str(steps), *overrides],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
+    )
     if out.returncode:
         raise SystemExit(out.stderr[-2000:])
     return float(out.stdout.strip().splitlines()[-1])
@@ -79,7 +85,10 @@ def main(argv=None) -> int:
                     env_extra, overrides = SETTINGS[name]
                     rate = samples_per_s(root, args.steps, env_extra, overrides)
                     rates.setdefault((name, "busy" if busy else "quiet"), []).append(rate)
-                    print(f"   round {r + 1}, {'busy ' if busy else 'quiet'}: {name:32s} {rate:7.0f} samples/s  (load {load()})", flush=True)
+                    print(
+                        f"   round {r + 1}, {'busy ' if busy else 'quiet'}: {name:32s} {rate:7.0f} samples/s  (load {load()})",
+                        flush=True,
+                    )
             finally:
                 if hog is not None:
                     hog.kill()

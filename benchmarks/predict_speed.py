@@ -43,9 +43,17 @@ def train_model(root: str, out: Path) -> Path:
     from lstm_vision.control import RunControl
     from lstm_vision.engine import run
 
-    settings = apply_overrides(load_settings(preset_path("cpu")), [
-        f"data.root={root}", "data.download=false", "train.epochs=1", "train.amp=off", f"output.dir={out}",
-        "output.run_name=model"])
+    settings = apply_overrides(
+        load_settings(preset_path("cpu")),
+        [
+            f"data.root={root}",
+            "data.download=false",
+            "train.epochs=1",
+            "train.amp=off",
+            f"output.dir={out}",
+            "output.run_name=model",
+        ],
+    )
     return Path(run(settings, lambda event: None, RunControl()).run_dir)
 
 
@@ -76,8 +84,9 @@ class PerFile(torch.utils.data.Dataset):
 
 
 def decode_per_file(files, shape) -> int:
-    loader = torch.utils.data.DataLoader(PerFile(files, shape), batch_size=512, collate_fn=list,
-                                         num_workers=min(4, usable_cores()))
+    loader = torch.utils.data.DataLoader(
+        PerFile(files, shape), batch_size=512, collate_fn=list, num_workers=min(4, usable_cores())
+    )
     return sum(len(batch) for batch in loader)
 
 
@@ -107,6 +116,7 @@ def main() -> None:
         decoded = torch.cat([batch for _, batch, _ in predict._decoded(files, shape)])
         onnx_path = Path(tmp) / "model.onnx"
         from lstm_vision.export import export_model, load_exported
+
         export_model(load_trained(source, ["train.amp=off"], device="cpu"), "onnx", onnx_path)
         ort = load_exported("onnx", onnx_path)
         bf16 = load_trained(source, ["train.amp=bf16"]) if cpu_has_native_bf16() else None
@@ -125,8 +135,10 @@ def main() -> None:
                 times.setdefault(name, []).append(timed(fn))
             print(f"   round {r + 1}/{args.rounds} done, load {load()}", flush=True)
         n = len(files)
-        print(f"   {n:,} files, model {model.path.name} ({sum(p.numel() for p in model.classifier.parameters()):,} "
-              f"parameters), precision of 'auto' here: {resolve_precision('auto', torch.device('cpu')).name}")
+        print(
+            f"   {n:,} files, model {model.path.name} ({sum(p.numel() for p in model.classifier.parameters()):,} "
+            f"parameters), precision of 'auto' here: {resolve_precision('auto', torch.device('cpu')).name}"
+        )
         for name, values in times.items():
             best, median = min(values), statistics.median(values)
             print(f"   {name:52s} median {median:6.2f} s = {n / median:8,.0f} images/s (best {n / best:,.0f})")

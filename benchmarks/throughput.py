@@ -59,13 +59,15 @@ class StopAfter(RunControl):
 
 # ---- the idiomatic recipe -------------------------------------------------------------------------
 
+
 class RecipeLSTM(nn.Module):
     """The reference model, written as a tutorial would."""
 
     def __init__(self, hidden: int, layers: int, bidirectional: bool, dropout: float = 0.2) -> None:
         super().__init__()
-        self.LSTM = nn.LSTM(28, hidden, layers, batch_first=True, bidirectional=bidirectional,
-                            dropout=dropout if layers > 1 else 0.0)
+        self.LSTM = nn.LSTM(
+            28, hidden, layers, batch_first=True, bidirectional=bidirectional, dropout=dropout if layers > 1 else 0.0
+        )
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(hidden * (2 if bidirectional else 1) * 28, 10)
 
@@ -78,10 +80,12 @@ class Recipe:
     def __init__(self, root: str, model: tuple[int, int, bool], batch: int, workers: int) -> None:
         from torch.utils.data import DataLoader
         from torchvision import datasets, transforms
+
         transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
         dataset = datasets.MNIST(root, train=True, download=False, transform=transform)
-        self.loader = DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers,
-                                 persistent_workers=workers > 0, drop_last=True)
+        self.loader = DataLoader(
+            dataset, batch_size=batch, shuffle=True, num_workers=workers, persistent_workers=workers > 0, drop_last=True
+        )
         self.batches = iter(self.loader)
         self.model = RecipeLSTM(*model)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=2e-3)
@@ -111,9 +115,11 @@ class Recipe:
 
 # ---- lstm-vision ----------------------------------------------------------------------------------
 
+
 class Engine:
-    def __init__(self, root: str, model: tuple[int, int, bool], batch: int, out_dir: str, amp: str,
-                 threads: int, lstm_kernel: str = "auto") -> None:
+    def __init__(
+        self, root: str, model: tuple[int, int, bool], batch: int, out_dir: str, amp: str, threads: int, lstm_kernel: str = "auto"
+    ) -> None:
         s = Settings()
         s.system.threads = threads  # 0 = the usable cores, as torch's own default
         s.system.lstm_kernel = lstm_kernel
@@ -138,15 +144,21 @@ class Engine:
 
 # ---- the comparison -------------------------------------------------------------------------------
 
+
 def compare(name: str, args, root: str) -> dict:
     spec = MODELS[name]
     hidden, layers, bi = spec
-    print(f"\n-- model {name}: {'bidirectional' if bi else 'uni-directional'} {layers} x {hidden}, batch {args.batch}, "
-          f"{args.rounds} rounds of {args.steps} steps per side (+1 warm-up round)", flush=True)
+    print(
+        f"\n-- model {name}: {'bidirectional' if bi else 'uni-directional'} {layers} x {hidden}, batch {args.batch}, "
+        f"{args.rounds} rounds of {args.steps} steps per side (+1 warm-up round)",
+        flush=True,
+    )
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory(prefix="lstm-vision-bench-") as out_dir:
-        sides = {"recipe": Recipe(root, spec, args.batch, args.workers),
-                 "lstm-vision": Engine(root, spec, args.batch, out_dir, args.amp, args.threads)}
+        sides = {
+            "recipe": Recipe(root, spec, args.batch, args.workers),
+            "lstm-vision": Engine(root, spec, args.batch, out_dir, args.amp, args.threads),
+        }
         if not args.no_kernel_compare:  # the engine as it was before its own CPU kernel: nn.LSTM's
             sides[NN_LSTM] = Engine(root, spec, args.batch, out_dir, args.amp, args.threads, lstm_kernel="pytorch")
         for side in sides.values():  # warm-up, not counted
@@ -162,8 +174,10 @@ def compare(name: str, args, root: str) -> dict:
                 totals[key][0] += samples
                 totals[key][1] += seconds
                 per_round[key].append(samples / seconds)
-            print(f"   round {r + 1}: " + "  ".join(f"{k} {per_round[k][-1]:5.0f}" for k in sides)
-                  + f" samples/s  (load {load()})", flush=True)
+            print(
+                f"   round {r + 1}: " + "  ".join(f"{k} {per_round[k][-1]:5.0f}" for k in sides) + f" samples/s  (load {load()})",
+                flush=True,
+            )
         precision = sides["lstm-vision"].precision
         del sides
     rate = {k: v[0] / v[1] for k, v in totals.items()}
@@ -173,16 +187,25 @@ def compare(name: str, args, root: str) -> dict:
     if NN_LSTM in rate:
         print(f"   {NN_LSTM} ({precision}): {rate[NN_LSTM]:.0f} samples/s")
     print(f"   lstm-vision ({precision}):                     {rate['lstm-vision']:.0f} samples/s")
-    print(f"   RATIO lstm-vision / recipe = {ratio:.2f}x  (per round: {', '.join(f'{x:.2f}' for x in ratios)}; "
-          f"median {statistics.median(ratios):.2f}x)")
+    print(
+        f"   RATIO lstm-vision / recipe = {ratio:.2f}x  (per round: {', '.join(f'{x:.2f}' for x in ratios)}; "
+        f"median {statistics.median(ratios):.2f}x)"
+    )
     kernel_ratio = None
     if NN_LSTM in rate:
         kernel_ratio = rate["lstm-vision"] / rate[NN_LSTM]
         per = [b / a for a, b in zip(per_round[NN_LSTM], per_round["lstm-vision"])]
         print(f"   own CPU kernel / nn.LSTM kernel = {kernel_ratio:.2f}x  (per round: {', '.join(f'{x:.2f}' for x in per)})")
     flops = lstm_train_flops(hidden, layers, bi)
-    return {"model": name, "recipe": rate["recipe"], "engine": rate["lstm-vision"], "ratio": ratio, "kernel_ratio": kernel_ratio,
-            "precision": precision, "flops_per_sample": flops}
+    return {
+        "model": name,
+        "recipe": rate["recipe"],
+        "engine": rate["lstm-vision"],
+        "ratio": ratio,
+        "kernel_ratio": kernel_ratio,
+        "precision": precision,
+        "flops_per_sample": flops,
+    }
 
 
 def roofline(results: list[dict]) -> None:
@@ -190,19 +213,28 @@ def roofline(results: list[dict]) -> None:
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     peaks = matmul_flops(dtype)
     best = max(peaks.values())
-    print(f"\n-- roofline ({precision}, {torch.get_num_threads()} threads): torch.mm "
-          + ", ".join(f"{k} {v / 1e9:.1f}" for k, v in peaks.items()) + " GFLOP/s")
+    print(
+        f"\n-- roofline ({precision}, {torch.get_num_threads()} threads): torch.mm "
+        + ", ".join(f"{k} {v / 1e9:.1f}" for k, v in peaks.items())
+        + " GFLOP/s"
+    )
     for res in results:
         achieved = res["engine"] * res["flops_per_sample"]
-        print(f"   {res['model']}: {res['flops_per_sample'] / 1e6:.1f} MFLOP per training sample (3 x forward GEMMs) "
-              f"x {res['engine']:.0f} samples/s = {achieved / 1e9:.1f} GFLOP/s = {100 * achieved / best:.0f}% of the "
-              f"best measured matmul ({best / 1e9:.1f} GFLOP/s); recipe: {100 * res['recipe'] * res['flops_per_sample'] / best:.0f}%")
+        print(
+            f"   {res['model']}: {res['flops_per_sample'] / 1e6:.1f} MFLOP per training sample (3 x forward GEMMs) "
+            f"x {res['engine']:.0f} samples/s = {achieved / 1e9:.1f} GFLOP/s = {100 * achieved / best:.0f}% of the "
+            f"best measured matmul ({best / 1e9:.1f} GFLOP/s); recipe: {100 * res['recipe'] * res['flops_per_sample'] / best:.0f}%"
+        )
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", choices=[*MODELS, "both"], default="small",
-                   help="small = bidirectional 2 x 128 (the target's model); default = bidirectional 3 x 256")
+    p.add_argument(
+        "--model",
+        choices=[*MODELS, "both"],
+        default="small",
+        help="small = bidirectional 2 x 128 (the target's model); default = bidirectional 3 x 256",
+    )
     p.add_argument("--batch", type=int, default=512)
     p.add_argument("--steps", type=int, default=0, help="optimizer steps per round and side (0 = by model size)")
     p.add_argument("--rounds", type=int, default=3)
@@ -211,8 +243,11 @@ def parse_args(argv):
     p.add_argument("--threads", type=int, default=0, help="torch threads for both sides (0 = torch's default)")
     p.add_argument("--data-root", default=None)
     p.add_argument("--no-roofline", action="store_true")
-    p.add_argument("--no-kernel-compare", action="store_true",
-                   help="skip the third side: lstm-vision with system.lstm_kernel = pytorch (nn.LSTM's kernel)")
+    p.add_argument(
+        "--no-kernel-compare",
+        action="store_true",
+        help="skip the third side: lstm-vision with system.lstm_kernel = pytorch (nn.LSTM's kernel)",
+    )
     return p.parse_args(argv)
 
 
@@ -230,10 +265,15 @@ def main(argv=None) -> int:
         results.append(compare(name, args, root))
     if not args.no_roofline:
         roofline(results)
-    print("\nsummary: " + "; ".join(f"{r['model']}: recipe {r['recipe']:.0f}, lstm-vision {r['engine']:.0f} samples/s, "
-                                    f"ratio {r['ratio']:.2f}x"
-                                    + (f", own kernel / nn.LSTM {r['kernel_ratio']:.2f}x" if r["kernel_ratio"] else "")
-                                    for r in results) + f"  (load {load()})")
+    print(
+        "\nsummary: "
+        + "; ".join(
+            f"{r['model']}: recipe {r['recipe']:.0f}, lstm-vision {r['engine']:.0f} samples/s, "
+            f"ratio {r['ratio']:.2f}x" + (f", own kernel / nn.LSTM {r['kernel_ratio']:.2f}x" if r["kernel_ratio"] else "")
+            for r in results
+        )
+        + f"  (load {load()})"
+    )
     return 0
 
 

@@ -42,9 +42,21 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="lstm-vision-tta-") as out:
         seeds = [int(seed) for seed in args.seeds.split(",")]
         for i, seed in enumerate(seed for seed in seeds for _ in range(args.runs)):
-            cmd = command + ["--no-ui", "--preset", args.preset, "--set", f"data.root={root}",
-                             "--set", "data.download=false", "--set", f"output.dir={out}",
-                             "--set", f"output.run_name=run{i}", "--set", f"train.seed={seed}"]
+            cmd = command + [
+                "--no-ui",
+                "--preset",
+                args.preset,
+                "--set",
+                f"data.root={root}",
+                "--set",
+                "data.download=false",
+                "--set",
+                f"output.dir={out}",
+                "--set",
+                f"output.run_name=run{i}",
+                "--set",
+                f"train.seed={seed}",
+            ]
             for item in args.overrides:
                 cmd += ["--set", item]
             print("   $ " + " ".join(cmd[:1] + cmd[1:]), flush=True)
@@ -58,16 +70,21 @@ def main(argv=None) -> int:
             s = json.loads(summary_path.read_text())
             rows.append(s)
             ok = s["test_accuracy"] >= TARGET_ACCURACY and s["train_time_s"] <= TARGET_SECONDS
-            print(f"   run {i + 1} (seed {seed}): test accuracy {100 * s['test_accuracy']:.2f} % after {s['epochs_completed']} epochs, "
-                  f"train_time_s {s['train_time_s']:.1f} s ({s['train_samples_per_s']:.0f} samples/s), {s['precision']}, "
-                  f"{s['parameters']} parameters; load before {before}, after {load()}; "
-                  f"target (>= {100 * TARGET_ACCURACY:.1f} % in <= {TARGET_SECONDS:.0f} s) {'MET' if ok else 'not met'}",
-                  flush=True)
+            print(
+                f"   run {i + 1} (seed {seed}): test accuracy {100 * s['test_accuracy']:.2f} % after {s['epochs_completed']} epochs, "
+                f"train_time_s {s['train_time_s']:.1f} s ({s['train_samples_per_s']:.0f} samples/s), {s['precision']}, "
+                f"{s['parameters']} parameters; load before {before}, after {load()}; "
+                f"target (>= {100 * TARGET_ACCURACY:.1f} % in <= {TARGET_SECONDS:.0f} s) {'MET' if ok else 'not met'}",
+                flush=True,
+            )
     best = min(rows, key=lambda s: s["train_time_s"])
     worst = min(s["test_accuracy"] for s in rows)
-    print(f"\nsummary: best train_time_s {best['train_time_s']:.1f} s at {100 * best['test_accuracy']:.2f} % test accuracy; "
-          f"slowest {max(s['train_time_s'] for s in rows):.1f} s; accuracies " + ", ".join(f"{100 * s['test_accuracy']:.2f}" for s in rows)
-          + f" (lowest {100 * worst:.2f} %, mean {100 * sum(s['test_accuracy'] for s in rows) / len(rows):.2f} %)")
+    print(
+        f"\nsummary: best train_time_s {best['train_time_s']:.1f} s at {100 * best['test_accuracy']:.2f} % test accuracy; "
+        f"slowest {max(s['train_time_s'] for s in rows):.1f} s; accuracies "
+        + ", ".join(f"{100 * s['test_accuracy']:.2f}" for s in rows)
+        + f" (lowest {100 * worst:.2f} %, mean {100 * sum(s['test_accuracy'] for s in rows) / len(rows):.2f} %)"
+    )
     return 0
 
 

@@ -83,8 +83,11 @@ async def measure(source: Path, strokes: int) -> list[float]:
     Canvas._changed, TryScreen.on_try_screen_predicted = made, answered
     # each change waits for the first answer made for it or a later version
     answers = sorted(shown.items())
-    return [next(at for version, at in answers if version >= v) - t for v, t in changed.items()
-            if any(version >= v for version, _ in answers)]
+    return [
+        next(at for version, at in answers if version >= v) - t
+        for v, t in changed.items()
+        if any(version >= v for version, _ in answers)
+    ]
 
 
 def main() -> None:
@@ -112,8 +115,10 @@ def main() -> None:
     ms = sorted(1000 * t for t in times)
     print(f"   model {model.path} ({model.precision.name}); load average now {load()}")
     print(f"   model.probabilities on one image: median {1000 * statistics.median(alone):.2f} ms")
-    print(f"   change -> bars, {len(ms)} canvas changes: median {statistics.median(ms):.1f} ms, "
-          f"90th percentile {ms[int(0.9 * (len(ms) - 1))]:.1f} ms, worst {ms[-1]:.1f} ms")
+    print(
+        f"   change -> bars, {len(ms)} canvas changes: median {statistics.median(ms):.1f} ms, "
+        f"90th percentile {ms[int(0.9 * (len(ms) - 1))]:.1f} ms, worst {ms[-1]:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

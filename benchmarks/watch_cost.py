@@ -71,9 +71,10 @@ def bare_tick(self, logged: bool) -> cadence.Tick:
 
 
 def settings(root: str, out: str, epochs: int) -> config.Settings:
-    return config.apply_overrides(config.load_settings(config.preset_path("cpu")),
-                                  [f"data.root={root}", "data.download=false", f"output.dir={out}",
-                                   f"train.epochs={epochs}"])
+    return config.apply_overrides(
+        config.load_settings(config.preset_path("cpu")),
+        [f"data.root={root}", "data.download=false", f"output.dir={out}", f"train.epochs={epochs}"],
+    )
 
 
 def train_once(way: str, root: str, epochs: int) -> float:
@@ -84,8 +85,9 @@ def train_once(way: str, root: str, epochs: int) -> float:
         if way == "bare":
             engine.Beacon, cadence.Cadence.tick = NoBeacon, bare_tick
         elif way == "followed":
-            follower = subprocess.Popen([sys.executable, "-c", FOLLOWER, str(run_dir)], cwd=ROOT,
-                                        stdout=subprocess.PIPE, text=True)
+            follower = subprocess.Popen(
+                [sys.executable, "-c", FOLLOWER, str(run_dir)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+            )
         try:
             result = engine.run(settings(root, out, epochs), lambda event: None, RunControl(), run_dir=str(run_dir))
         finally:
@@ -119,14 +121,20 @@ def main() -> None:
             rates[way].append(train_once(way, root, args.epochs))
         print(f"   round {r + 1}: " + "  ".join(f"{w} {rates[w][-1]:,.0f}" for w in ways) + f"  (load {load()})", flush=True)
     base = statistics.median(rates["bare"])
-    print("   median samples/s: " + "  ".join(f"{w} {statistics.median(rates[w]):,.0f} ({statistics.median(rates[w]) / base:.3f}x)"
-                                            for w in ways))
+    print(
+        "   median samples/s: "
+        + "  ".join(f"{w} {statistics.median(rates[w]):,.0f} ({statistics.median(rates[w]) / base:.3f}x)" for w in ways)
+    )
     per_tick = tick_cost()
     step_s = 384 / base  # the preset's batch at the bare rate
-    print(f"   one control check (Cadence.tick, one process): {per_tick * 1e6:.2f} us = "
-          f"{100 * per_tick / step_s:.3f} % of a {step_s * 1e3:.1f} ms step")
-    print(f"   beacon: heartbeat every {liveness.HEARTBEAT_S:g} s, control.json polled every "
-          f"{liveness.CONTROL_POLL_S:g} s on its own thread")
+    print(
+        f"   one control check (Cadence.tick, one process): {per_tick * 1e6:.2f} us = "
+        f"{100 * per_tick / step_s:.3f} % of a {step_s * 1e3:.1f} ms step"
+    )
+    print(
+        f"   beacon: heartbeat every {liveness.HEARTBEAT_S:g} s, control.json polled every "
+        f"{liveness.CONTROL_POLL_S:g} s on its own thread"
+    )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,14 @@ def start_background(settings: Settings, run_dir: str | os.PathLike | None = Non
     save_settings(settings, config)
     command = [sys.executable, "-m", "lstm_vision", "--no-ui", "--config", str(config), "--run-dir", str(folder)]
     with open(folder / OUTPUT_LOG, "ab") as output:
-        child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-                                 start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        child = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     announce(folder, child.pid, command)
     # Reap it if it ends while this process lives (no zombie that looks alive); once this process is
     # gone, init adopts it.

@@ -27,14 +27,24 @@ def check_batch_split(batch_size: int, grad_accum_steps: int, processes: int) ->
     """Refuse a global batch that the processes and then the accumulation steps cannot share evenly:
     the launcher asks before it starts the processes, each process again before it loads data."""
     if batch_size % (processes * grad_accum_steps):
-        raise SettingsError(f"train.batch_size = {batch_size} must be divisible by system.nproc x train.grad_accum_steps "
-                            f"= {processes} x {grad_accum_steps} = {processes * grad_accum_steps} (the batch size is global: "
-                            f"each process takes batch_size / nproc samples per step).")
+        raise SettingsError(
+            f"train.batch_size = {batch_size} must be divisible by system.nproc x train.grad_accum_steps "
+            f"= {processes} x {grad_accum_steps} = {processes * grad_accum_steps} (the batch size is global: "
+            f"each process takes batch_size / nproc samples per step)."
+        )
 
 
 class Batcher:
-    def __init__(self, data: DataBundle, batch_size: int, grad_accum_steps: int, sequence_length: int,
-                 input_size: int, seed: int, dist: DistContext) -> None:
+    def __init__(
+        self,
+        data: DataBundle,
+        batch_size: int,
+        grad_accum_steps: int,
+        sequence_length: int,
+        input_size: int,
+        seed: int,
+        dist: DistContext,
+    ) -> None:
         self.dist, self.seed = dist, seed
         self.sequence_length, self.input_size = sequence_length, input_size
         self.per_rank = batch_size // dist.world_size
@@ -51,10 +61,10 @@ class Batcher:
         """This rank's sample order for ``epoch``: a pure function of seed and epoch, so resumes repeat it."""
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         order = torch.randperm(self.train_size, generator=generator)
-        return order[self.dist.rank::self.dist.world_size][: self.shard].to(self.device, non_blocking=True)
+        return order[self.dist.rank :: self.dist.world_size][: self.shard].to(self.device, non_blocking=True)
 
     def micro_batches(self, order: torch.Tensor, step: int) -> list[torch.Tensor]:
-        return list(order[step * self.per_rank:(step + 1) * self.per_rank].split(self.micro))
+        return list(order[step * self.per_rank : (step + 1) * self.per_rank].split(self.micro))
 
     def batch_samples(self, step: int) -> int:
         return min(self.per_rank, self.shard - step * self.per_rank)
@@ -67,6 +77,7 @@ class Batcher:
 @dataclass(frozen=True)
 class Evaluation:
     """What evaluate() measured, all ranks together; matrix, preview and mistakes only with ``confusion``."""
+
     loss: float  # mean per sample
     accuracy: float
     correct: int
@@ -81,9 +92,18 @@ class EvaluationInterrupted(Exception):
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: ImageSet, batcher: Batcher, precision: Precision, batch_size: int,
-             label_smoothing: float, num_classes: int, dist: DistContext, confusion: bool = False,
-             interrupt: Callable[[], bool] | None = None) -> Evaluation:
+def evaluate(
+    model: nn.Module,
+    data: ImageSet,
+    batcher: Batcher,
+    precision: Precision,
+    batch_size: int,
+    label_smoothing: float,
+    num_classes: int,
+    dist: DistContext,
+    confusion: bool = False,
+    interrupt: Callable[[], bool] | None = None,
+) -> Evaluation:
     """Loss, accuracy, correct and total over ``data`` (all ranks together); with ``confusion`` also the
     confusion matrix, a preview of the first batch and up to MISTAKES of this rank's misclassified images.
     ``interrupt`` (the same on every rank) is asked after each full batch; True raises EvaluationInterrupted."""
@@ -109,7 +129,7 @@ def evaluate(model: nn.Module, data: ImageSet, batcher: Batcher, precision: Prec
             if preview is None:
                 preview = (data.images[idx[:PREVIEW_IMAGES]].cpu(), y[:PREVIEW_IMAGES].cpu(), predicted[:PREVIEW_IMAGES].cpu())
             if kept < MISTAKES:  # the final test pass only: its device sync per batch stops once enough are kept
-                wrong = (predicted != y).nonzero().flatten()[:MISTAKES - kept]
+                wrong = (predicted != y).nonzero().flatten()[: MISTAKES - kept]
                 if len(wrong):
                     confidence = logits[wrong].softmax(1).gather(1, predicted[wrong, None]).flatten()
                     mistakes.append((data.images[idx[wrong]].cpu(), y[wrong].cpu(), predicted[wrong].cpu(), confidence.cpu()))

@@ -30,8 +30,7 @@ class Tick(NamedTuple):
 
 
 class Cadence:
-    def __init__(self, control: RunControl, dist: DistContext, device: torch.device,
-                 on_pause: Callable[[bool], None]) -> None:
+    def __init__(self, control: RunControl, dist: DistContext, device: torch.device, on_pause: Callable[[bool], None]) -> None:
         self.control, self.dist, self.device, self.on_pause = control, dist, device, on_pause
         self.last_log = self.last_sync = time.perf_counter()
         self.steps_since_sync = 0
@@ -56,8 +55,9 @@ class Cadence:
             if self.steps_since_sync < self.sync_every:
                 return Tick(False, False, 0.0)
             step_s = (now - self.last_sync) / self.steps_since_sync
-            stop, (due, slowest_step_s) = agree_on_control(self.control, self.device, self.dist, self._notify,
-                                                           values=(float(log_due), step_s))
+            stop, (due, slowest_step_s) = agree_on_control(
+                self.control, self.device, self.dist, self._notify, values=(float(log_due), step_s)
+            )
             log_due = due > 0
             self.sync_every = max(1, min(MAX_STEPS_BETWEEN_SYNCS, int(SYNC_PERIOD_S / max(slowest_step_s, 1e-6))))
             self.steps_since_sync = 0

@@ -48,9 +48,13 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         if "Unsupported global" in str(err):  # a real pickle that names a class or function to call
-            raise CheckpointError(f"Checkpoint {path} holds Python objects that would run code when loaded; "
-                                  f"refusing it (only tensors and plain values are accepted).") from None
-        raise CheckpointError(f"Checkpoint {path} is not a PyTorch checkpoint or is damaged ({_unpickler_reason(err)}).") from None
+            raise CheckpointError(
+                f"Checkpoint {path} holds Python objects that would run code when loaded; "
+                f"refusing it (only tensors and plain values are accepted)."
+            ) from None
+        raise CheckpointError(
+            f"Checkpoint {path} is not a PyTorch checkpoint or is damaged ({_unpickler_reason(err)})."
+        ) from None
     except Exception as err:  # torch's readers fail on damaged files with anything from EOFError to KeyError
         raise CheckpointError(f"Checkpoint {path} is truncated or not a PyTorch checkpoint ({_first_line(err)}).") from None
     if not isinstance(state, dict) or "state_dict" not in state:
@@ -64,7 +68,7 @@ def _content(head: bytes) -> str:
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError as err:  # a character cut by the 64-byte window is still text
-        text = head[:err.start].decode("utf-8") if err.start >= len(head) - 3 else ""
+        text = head[: err.start].decode("utf-8") if err.start >= len(head) - 3 else ""
     if text and all(c.isprintable() or c in "\r\n\t" for c in text):
         first = text.strip().splitlines()[0][:30] if text.strip() else ""
         return f"it is a text file starting {first!r}" if first else "it is a text file"
@@ -91,7 +95,7 @@ def clean_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Ten
     for key, value in state_dict.items():
         for prefix in ("module.", "_orig_mod."):
             while key.startswith(prefix):
-                key = key[len(prefix):]
+                key = key[len(prefix) :]
         cleaned[key] = value
     return cleaned
 
@@ -102,8 +106,11 @@ def load_weights(model: nn.Module, state: dict[str, Any], path: str | Path) -> N
     expected = model.state_dict()
     missing = sorted(set(expected) - set(weights))
     unexpected = sorted(set(weights) - set(expected))
-    wrong = [f"{k} {tuple(weights[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
-             if k in weights and tuple(weights[k].shape) != tuple(v.shape)]
+    wrong = [
+        f"{k} {tuple(weights[k].shape)} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in weights and tuple(weights[k].shape) != tuple(v.shape)
+    ]
     if missing or unexpected or wrong:
         parts = []
         if wrong:
@@ -112,6 +119,8 @@ def load_weights(model: nn.Module, state: dict[str, Any], path: str | Path) -> N
             parts.append("missing: " + ", ".join(missing[:6]) + (" ..." if len(missing) > 6 else ""))
         if unexpected:
             parts.append("unexpected: " + ", ".join(unexpected[:6]) + (" ..." if len(unexpected) > 6 else ""))
-        raise CheckpointError(f"Checkpoint {path} was made for another architecture ({' | '.join(parts)}); "
-                              f"set the model settings it was trained with.")
+        raise CheckpointError(
+            f"Checkpoint {path} was made for another architecture ({' | '.join(parts)}); "
+            f"set the model settings it was trained with."
+        )
     model.load_state_dict(weights)

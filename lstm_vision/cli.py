@@ -17,8 +17,16 @@ from pathlib import Path
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
-from lstm_vision.config import (Settings, SettingsError, apply_overrides, help_lines, load_settings, preset_names,  # noqa: E402
-                                preset_path, render_toml)
+from lstm_vision.config import (
+    Settings,
+    SettingsError,
+    apply_overrides,
+    help_lines,
+    load_settings,
+    preset_names,  # noqa: E402
+    preset_path,
+    render_toml,
+)
 from lstm_vision.rundir import run_dir_of  # noqa: E402
 
 from lstm_vision.events import EVENTS_ENV  # noqa: E402
@@ -37,38 +45,69 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lstm-vision-tui",
         description="Train LSTM image classifiers (each image read as a sequence of rows). Without --no-ui "
-                    "a terminal app opens; with it the run is headless (batch jobs, clusters, torchrun).",
+        "a terminal app opens; with it the run is headless (batch jobs, clusters, torchrun).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="settings (section.key = default), each settable in settings.toml or with --set:\n" + "\n".join(help_lines())
-               + "\n\nexit codes: 0 completed, 1 failed, 2 bad settings or arguments, 130 stopped (resumable).")
+        epilog="settings (section.key = default), each settable in settings.toml or with --set:\n"
+        + "\n".join(help_lines())
+        + "\n\nexit codes: 0 completed, 1 failed, 2 bad settings or arguments, 130 stopped (resumable).",
+    )
     parser.add_argument("--no-ui", action="store_true", help="Run headless: plain lines, no terminal app.")
-    parser.add_argument("--config", metavar="PATH", action=_Source,
-                        help=f"Settings file to read (default: ./{DEFAULT_SETTINGS_FILE} if it exists).")
-    parser.add_argument("--preset", metavar="NAME", action=_Source,
-                        help=f"Load a settings file shipped with lstm-vision: {', '.join(preset_names())}.")
-    parser.add_argument("--set", metavar="SECTION.KEY=VALUE", action=_Source,
-                        help="Override one setting, e.g. --set train.epochs=5 (repeatable).")
-    parser.add_argument("--resume", metavar="RUN_DIR_OR_CHECKPOINT",
-                        help="Continue a stopped run where it stopped (its settings, then any overrides).")
-    parser.add_argument("--attach", metavar="RUN_DIR",
-                        help="Open the app on a run another process is training (or has trained): watch it, "
-                             "pause / stop it; quitting the app leaves it training.")
-    parser.add_argument("--background", action="store_true",
-                        help="With --no-ui: start the run in a process of its own session (it outlives this "
-                             "terminal and SSH), print its folder and return; attach later with --attach.")
-    parser.add_argument("--run-dir", metavar="PATH",
-                        help="Write the new run into PATH (a new or empty folder) instead of output.dir/run_name.")
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        action=_Source,
+        help=f"Settings file to read (default: ./{DEFAULT_SETTINGS_FILE} if it exists).",
+    )
+    parser.add_argument(
+        "--preset",
+        metavar="NAME",
+        action=_Source,
+        help=f"Load a settings file shipped with lstm-vision: {', '.join(preset_names())}.",
+    )
+    parser.add_argument(
+        "--set", metavar="SECTION.KEY=VALUE", action=_Source, help="Override one setting, e.g. --set train.epochs=5 (repeatable)."
+    )
+    parser.add_argument(
+        "--resume",
+        metavar="RUN_DIR_OR_CHECKPOINT",
+        help="Continue a stopped run where it stopped (its settings, then any overrides).",
+    )
+    parser.add_argument(
+        "--attach",
+        metavar="RUN_DIR",
+        help="Open the app on a run another process is training (or has trained): watch it, "
+        "pause / stop it; quitting the app leaves it training.",
+    )
+    parser.add_argument(
+        "--background",
+        action="store_true",
+        help="With --no-ui: start the run in a process of its own session (it outlives this "
+        "terminal and SSH), print its folder and return; attach later with --attach.",
+    )
+    parser.add_argument(
+        "--run-dir", metavar="PATH", help="Write the new run into PATH (a new or empty folder) instead of output.dir/run_name."
+    )
     parser.add_argument("--print-settings", action="store_true", help="Print the resulting settings.toml and exit.")
-    parser.add_argument("--predict", nargs="+", metavar=("RUN_OR_CHECKPOINT", "PATH"),
-                        help="Classify image files (or every image in folders) with a trained model (a run folder "
-                             "means its last.pt): one line per image, a summary, and the accuracy where an image's "
-                             "folder is named after a class. --set train.amp / system.device apply.")
-    parser.add_argument("--export", nargs=2, metavar=("onnx|torchscript", "RUN_OR_CHECKPOINT"),
-                        help="Write the model as ONNX or TorchScript (input: uint8 images N x H x W x C, output: "
-                             "logits, normalization inside) to --output, with a .json file beside it.")
-    parser.add_argument("--output", metavar="PATH",
-                        help="With --predict: write the answers to this CSV instead of the terminal. "
-                             "With --export: the file to write.")
+    parser.add_argument(
+        "--predict",
+        nargs="+",
+        metavar=("RUN_OR_CHECKPOINT", "PATH"),
+        help="Classify image files (or every image in folders) with a trained model (a run folder "
+        "means its last.pt): one line per image, a summary, and the accuracy where an image's "
+        "folder is named after a class. --set train.amp / system.device apply.",
+    )
+    parser.add_argument(
+        "--export",
+        nargs=2,
+        metavar=("onnx|torchscript", "RUN_OR_CHECKPOINT"),
+        help="Write the model as ONNX or TorchScript (input: uint8 images N x H x W x C, output: "
+        "logits, normalization inside) to --output, with a .json file beside it.",
+    )
+    parser.add_argument(
+        "--output",
+        metavar="PATH",
+        help="With --predict: write the answers to this CSV instead of the terminal. With --export: the file to write.",
+    )
     parser.set_defaults(sources=[])
     return parser
 
@@ -80,7 +119,9 @@ def resolve_settings(args: argparse.Namespace) -> tuple[Settings, Path]:
         option, value = ("--resume", args.resume) if args.resume else ("--attach", args.attach)
         run_dir = run_dir_of(value)
         if not (run_dir / "settings.toml").is_file():
-            raise SettingsError(f"{option} {value}: no settings.toml beside it in {run_dir}; give a run folder or a checkpoint inside one.")
+            raise SettingsError(
+                f"{option} {value}: no settings.toml beside it in {run_dir}; give a run folder or a checkpoint inside one."
+            )
         settings = load_settings(run_dir / "settings.toml")
     elif not any(kind in ("config", "preset") for kind, _ in args.sources) and DEFAULT_SETTINGS_FILE.is_file():
         settings = load_settings(DEFAULT_SETTINGS_FILE)
@@ -130,8 +171,10 @@ def _use_trained_model(parser: argparse.ArgumentParser, args: argparse.Namespace
     try:
         if args.predict:
             from lstm_vision.predict import run_predict
+
             return run_predict(args.predict[0], args.predict[1:], args.output, overrides)
         from lstm_vision.export import run_export
+
         return run_export(args.export[0], args.export[1], args.output, overrides)
     except SettingsError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -143,17 +186,29 @@ def _use_trained_model(parser: argparse.ArgumentParser, args: argparse.Namespace
 
 def _model_command_problem(args: argparse.Namespace) -> str | None:
     command = "--predict" if args.predict else "--export"
-    others = [name for name, given in (("--attach", args.attach), ("--resume", args.resume), ("--background", args.background),
-                                       ("--run-dir", args.run_dir), ("--print-settings", args.print_settings))
-              if given] + sorted({f"--{kind}" for kind, _ in args.sources if kind != "set"})
+    others = [
+        name
+        for name, given in (
+            ("--attach", args.attach),
+            ("--resume", args.resume),
+            ("--background", args.background),
+            ("--run-dir", args.run_dir),
+            ("--print-settings", args.print_settings),
+        )
+        if given
+    ] + sorted({f"--{kind}" for kind, _ in args.sources if kind != "set"})
     if args.predict and args.export:
         return "--predict and --export are two commands; give one of them."
     if others:
-        return f"{command} uses the trained model's own settings; it combines with --output and --set only, not {', '.join(others)}."
+        return (
+            f"{command} uses the trained model's own settings; it combines with --output and --set only, not {', '.join(others)}."
+        )
     if args.predict and len(args.predict) < 2:
         return "--predict needs a run folder or checkpoint, then at least one image file or folder of images."
     if args.export and args.export[0] not in ("onnx", "torchscript"):
-        return f"--export {args.export[0]!r}: the format must be onnx or torchscript, e.g. --export onnx runs/x --output model.onnx."
+        return (
+            f"--export {args.export[0]!r}: the format must be onnx or torchscript, e.g. --export onnx runs/x --output model.onnx."
+        )
     if args.export and not args.output:
         return "--export needs --output PATH, the file to write (e.g. model.onnx)."
     return None
@@ -237,6 +292,7 @@ def _exited_before_start(run_dir: str | None, exit_code: int) -> None:
     """A background run that ends before training: its folder says so at once (not after a time-out)."""
     if run_dir:
         from lstm_vision.liveness import exited_before_start
+
         exited_before_start(run_dir, exit_code)
 
 
@@ -248,6 +304,7 @@ def _noting_run_dir(emit, run_dirs: list[str]):
         if isinstance(event, RunStarted):
             run_dirs.append(event.run_dir)
         emit(event)
+
     return noting
 
 
@@ -273,6 +330,7 @@ def _record_rank_failure(message: str, exit_code: int) -> None:
     """Under torchrun: leave the error where torchrun and lstm-vision's launcher look for it."""
     if "RANK" in os.environ:
         from lstm_vision.distributed import record_failure
+
         record_failure(message, exit_code)
 
 
@@ -281,6 +339,7 @@ def _install_signal_handlers(control) -> None:
     A repeated SIGTERM (torchrun's shutdown, a scheduler) does not cut the save short: they follow with SIGKILL.
     SIGHUP is the terminal going away (a dropped SSH connection): the run stops as on Ctrl-C, resumable,
     unless it was started under nohup, which asks for the run to outlive the terminal."""
+
     def handle(signum, frame):
         if control.stop_requested:
             # A rank of a hand-started torchrun gets the terminal's Ctrl-C and then torchrun's forwarded copy
@@ -295,8 +354,12 @@ def _install_signal_handlers(control) -> None:
         # other than 0 under a hand-started torchrun (they share its terminal)
         if os.environ.get(EVENTS_ENV) != "jsonl" and os.environ.get("RANK", "0") == "0":
             try:
-                print(f"\n{signal.Signals(signum).name}: stopping after this batch and saving last.pt "
-                      f"(Ctrl-C again to quit at once).", file=sys.stderr, flush=True)
+                print(
+                    f"\n{signal.Signals(signum).name}: stopping after this batch and saving last.pt "
+                    f"(Ctrl-C again to quit at once).",
+                    file=sys.stderr,
+                    flush=True,
+                )
             except OSError:
                 pass  # the terminal is gone (SIGHUP): the run's folder keeps the record
 

@@ -25,11 +25,18 @@ class SettingsError(ValueError):
     """A user mistake in the settings: the message is one sentence meant for them."""
 
 
-def setting(default: Any, help: str, *, choices: tuple[str, ...] = (), low: float | None = None,
-            high: float | None = None, low_open: bool = False, high_open: bool = False) -> Any:
+def setting(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[str, ...] = (),
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> Any:
     """A dataclass field with the help text and constraints the form and validator use."""
-    meta = {"help": help, "choices": choices, "low": low, "high": high,
-            "low_open": low_open, "high_open": high_open}
+    meta = {"help": help, "choices": choices, "low": low, "high": high, "low_open": low_open, "high_open": high_open}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -48,15 +55,34 @@ NORMALIZATIONS = ("dataset", "reference")  # lstm_vision.normalization.METHODS
 @dataclass
 class DataSettings:
     dataset: str = setting("mnist", "Data set: mnist, fashion-mnist, kmnist, emnist-<split>, cifar10, cifar100, svhn or folder.")
-    root: str = setting("data", "Folder holding the data set files (for folder: the ImageFolder tree, or a folder with train/ and test/).")
+    root: str = setting(
+        "data", "Folder holding the data set files (for folder: the ImageFolder tree, or a folder with train/ and test/)."
+    )
     download: bool = setting(True, "Download the data set into root if its files are missing.")
-    train_split: float = setting(5 / 6, "Fraction of the training set used for training; the rest is the validation set.", low=0, high=1, low_open=True, high_open=True)
-    channels: int = setting(1, "Image channels fed to the model (1 = grey, 3 = colour); images are converted to it.", low=1, high=4)
-    image_size: int = setting(28, "Side in pixels that folder images are resized to (torchvision sets keep their own size).", low=1, high=1024)
+    train_split: float = setting(
+        5 / 6,
+        "Fraction of the training set used for training; the rest is the validation set.",
+        low=0,
+        high=1,
+        low_open=True,
+        high_open=True,
+    )
+    channels: int = setting(
+        1, "Image channels fed to the model (1 = grey, 3 = colour); images are converted to it.", low=1, high=4
+    )
+    image_size: int = setting(
+        28, "Side in pixels that folder images are resized to (torchvision sets keep their own size).", low=1, high=1024
+    )
     sequence_length: int = setting(0, "Time steps per image (0 = image height, i.e. row by row).", low=0)
     input_size: int = setting(0, "Features per time step (0 = width x channels).", low=0)
-    normalization: str = setting("dataset", "Input normalization of a new run: dataset (the training split's per-channel mean and std) or reference ((x/255 - 0.5) / 0.5, as the reference). Stored in every checkpoint; a run from a checkpoint uses the checkpoint's.", choices=NORMALIZATIONS)
-    num_workers: int = setting(0, "DataLoader worker processes that decode folder images (in-memory tensor sets need none).", low=0, high=64)
+    normalization: str = setting(
+        "dataset",
+        "Input normalization of a new run: dataset (the training split's per-channel mean and std) or reference ((x/255 - 0.5) / 0.5, as the reference). Stored in every checkpoint; a run from a checkpoint uses the checkpoint's.",
+        choices=NORMALIZATIONS,
+    )
+    num_workers: int = setting(
+        0, "DataLoader worker processes that decode folder images (in-memory tensor sets need none).", low=0, high=64
+    )
     pin_memory: bool = setting(False, "Pin host memory of the in-memory data set for faster copies to the GPU.")
 
 
@@ -65,8 +91,16 @@ class ModelSettings:
     hidden_size: int = setting(256, "Hidden units of each LSTM layer (per direction).", low=1, high=8192)
     num_layers: int = setting(3, "Stacked LSTM layers.", low=1, high=16)
     bidirectional: bool = setting(True, "Read each sequence in both directions.")
-    dropout: float = setting(0.2, "Dropout on the LSTM's outputs, before the linear layer (as the reference's dropout_rate).", low=0, high=1, high_open=True)
-    lstm_dropout: float = setting(0.0, "Dropout between stacked LSTM layers (nn.LSTM's dropout; the reference has none).", low=0, high=1, high_open=True)
+    dropout: float = setting(
+        0.2,
+        "Dropout on the LSTM's outputs, before the linear layer (as the reference's dropout_rate).",
+        low=0,
+        high=1,
+        high_open=True,
+    )
+    lstm_dropout: float = setting(
+        0.0, "Dropout between stacked LSTM layers (nn.LSTM's dropout; the reference has none).", low=0, high=1, high_open=True
+    )
 
 
 @dataclass
@@ -75,25 +109,43 @@ class OptimSettings:
     betas: list = setting([0.9, 0.999], "AdamW betas [beta1, beta2], each in [0, 1).")
     eps: float = setting(1e-8, "AdamW epsilon.", low=0, high=1, low_open=True)
     weight_decay: float = setting(1e-2, "AdamW decoupled weight decay.", low=0, high=1)
-    schedule: str = setting("onecycle", "Learning-rate schedule: constant, onecycle or cosine (with linear warm-up).", choices=SCHEDULES)
-    warmup_fraction: float = setting(0.1, "Fraction of all steps spent warming up (onecycle and cosine).", low=0, high=1, high_open=True)
+    schedule: str = setting(
+        "onecycle", "Learning-rate schedule: constant, onecycle or cosine (with linear warm-up).", choices=SCHEDULES
+    )
+    warmup_fraction: float = setting(
+        0.1, "Fraction of all steps spent warming up (onecycle and cosine).", low=0, high=1, high_open=True
+    )
 
 
 @dataclass
 class TrainSettings:
     epochs: int = setting(15, "Training epochs (0 = only evaluate the checkpoint in load_checkpoint).", low=0, high=100000)
     batch_size: int = setting(256, "Samples per optimizer step, over all processes together.", low=1, high=1 << 20)
-    grad_accum_steps: int = setting(1, "Micro-batches accumulated per optimizer step (each is batch_size / grad_accum_steps).", low=1, high=1024)
+    grad_accum_steps: int = setting(
+        1, "Micro-batches accumulated per optimizer step (each is batch_size / grad_accum_steps).", low=1, high=1024
+    )
     max_norm: float = setting(0.0, "Clip the gradient norm to this value (0 = no clipping).", low=0)
     label_smoothing: float = setting(0.1, "Label smoothing of the cross-entropy loss.", low=0, high=1, high_open=True)
     amp: str = setting("auto", "Mixed precision: auto, off, bf16 or fp16 (fp16 uses a GradScaler; CUDA only).", choices=AMP_MODES)
-    compile_mode: str = setting("off", "torch.compile mode for the model's head after the LSTM (dropout, flatten, linear; nn.LSTM stays eager): off, default, reduce-overhead or max-autotune.", choices=COMPILE_MODES)
+    compile_mode: str = setting(
+        "off",
+        "torch.compile mode for the model's head after the LSTM (dropout, flatten, linear; nn.LSTM stays eager): off, default, reduce-overhead or max-autotune.",
+        choices=COMPILE_MODES,
+    )
     seed: int = setting(0, "Random seed for weights, split and shuffling.", low=0, high=2**32 - 1)
-    log_every: int = setting(50, "Report training loss and accuracy every N optimizer steps (and at least every 2 s, for the charts).", low=1)
-    val_log_every: int = setting(1, "Evaluate on the validation set every N epochs (and always after the last); best.pt is chosen among these.", low=1)
+    log_every: int = setting(
+        50, "Report training loss and accuracy every N optimizer steps (and at least every 2 s, for the charts).", low=1
+    )
+    val_log_every: int = setting(
+        1, "Evaluate on the validation set every N epochs (and always after the last); best.pt is chosen among these.", low=1
+    )
     eval_batch_size: int = setting(1024, "Samples per batch when evaluating.", low=1, high=1 << 20)
-    checkpoint_every: int = setting(0, "Also keep a checkpoint every N epochs as epoch-NNN.pt (0 = only best.pt and last.pt).", low=0)
-    load_checkpoint: str = setting("", "Checkpoint to start from: its weights and its input normalization (use --resume to continue a run). Empty = none.")
+    checkpoint_every: int = setting(
+        0, "Also keep a checkpoint every N epochs as epoch-NNN.pt (0 = only best.pt and last.pt).", low=0
+    )
+    load_checkpoint: str = setting(
+        "", "Checkpoint to start from: its weights and its input normalization (use --resume to continue a run). Empty = none."
+    )
     stop_on_nan: bool = setting(True, "Stop the run when the loss becomes NaN or infinite.")
 
 
@@ -101,19 +153,31 @@ class TrainSettings:
 class SystemSettings:
     device: str = setting("auto", "Device: auto (CUDA if available, else CPU), cpu, cuda or cuda:N.")
     threads: int = setting(0, "CPU threads for PyTorch (0 = the cores this process may use).", low=0, high=1024)
-    lstm_kernel: str = setting("auto", "LSTM kernel: auto (lstm-vision's own for CPU training in fp32, nn.LSTM otherwise) or pytorch (always nn.LSTM).", choices=LSTM_KERNELS)
+    lstm_kernel: str = setting(
+        "auto",
+        "LSTM kernel: auto (lstm-vision's own for CPU training in fp32, nn.LSTM otherwise) or pytorch (always nn.LSTM).",
+        choices=LSTM_KERNELS,
+    )
     nproc: int = setting(1, "Processes on this machine; more than 1 launches torchrun with DDP.", low=1, high=1024)
-    ddp: bool = setting(False, "DistributedDataParallel with one process per visible GPU, as the reference's use_ddp (nproc > 1 sets the count yourself, on CPUs too; under torchrun DDP is implied).")
+    ddp: bool = setting(
+        False,
+        "DistributedDataParallel with one process per visible GPU, as the reference's use_ddp (nproc > 1 sets the count yourself, on CPUs too; under torchrun DDP is implied).",
+    )
     backend: str = setting("auto", "DDP backend: auto (nccl on CUDA, gloo on CPU), gloo or nccl.", choices=BACKENDS)
     master_addr: str = setting("127.0.0.1", "Address of the rank-0 process for DDP launched by lstm-vision.")
-    master_port: int = setting(29500, "Port of the rank-0 process for DDP launched by lstm-vision (0 = pick a free one).", low=0, high=65535)
+    master_port: int = setting(
+        29500, "Port of the rank-0 process for DDP launched by lstm-vision (0 = pick a free one).", low=0, high=65535
+    )
 
 
 @dataclass
 class OutputSettings:
     dir: str = setting("runs", "Folder that holds one sub-folder per run.")
     run_name: str = setting("", "Name of this run's folder (empty = a timestamp).")
-    tensorboard: bool = setting(False, "Also write TensorBoard event files into the run's folder (needs the tensorboard package, the tensorboard extra of lstm-vision).")
+    tensorboard: bool = setting(
+        False,
+        "Also write TensorBoard event files into the run's folder (needs the tensorboard package, the tensorboard extra of lstm-vision).",
+    )
 
 
 @dataclass
@@ -157,15 +221,18 @@ def _kind(f: dataclasses.Field) -> type:
 def check_dataset_name(name: str) -> None:
     if name in DATASETS or (name.startswith("emnist-") and name.removeprefix("emnist-") in EMNIST_SPLITS):
         return
-    raise SettingsError(f"data.dataset {name!r} is not known; valid: {', '.join(DATASETS)} "
-                        f"(emnist splits: {', '.join(EMNIST_SPLITS)}).")
+    raise SettingsError(
+        f"data.dataset {name!r} is not known; valid: {', '.join(DATASETS)} (emnist splits: {', '.join(EMNIST_SPLITS)})."
+    )
 
 
 def check_run_name(name: str) -> None:
     """A run's folder is one plain name inside output.dir: a path would write the run elsewhere."""
     if name and (name in (".", "..") or "/" in name or "\\" in name or name != name.strip() or "\x00" in name):
-        raise SettingsError(f"output.run_name must be one plain folder name (no '/', no '..', no surrounding spaces), "
-                            f"not {name!r}; output.dir chooses where runs go.")
+        raise SettingsError(
+            f"output.run_name must be one plain folder name (no '/', no '..', no surrounding spaces), "
+            f"not {name!r}; output.dir chooses where runs go."
+        )
 
 
 def sequence_shape(settings: Settings, image_shape: tuple[int, int, int]) -> tuple[int, int]:
@@ -175,9 +242,11 @@ def sequence_shape(settings: Settings, image_shape: tuple[int, int, int]) -> tup
     seq = settings.data.sequence_length or (pixels // settings.data.input_size if settings.data.input_size else height)
     inp = settings.data.input_size or pixels // seq
     if seq * inp != pixels:
-        raise SettingsError(f"data.sequence_length x data.input_size = {seq} x {inp} = {seq * inp} must equal the "
-                            f"image's H x W x C = {height} x {width} x {channels} = {pixels} (e.g. {height} x {width * channels} "
-                            f"row by row, or {pixels} x 1 pixel by pixel).")
+        raise SettingsError(
+            f"data.sequence_length x data.input_size = {seq} x {inp} = {seq * inp} must equal the "
+            f"image's H x W x C = {height} x {width} x {channels} = {pixels} (e.g. {height} x {width * channels} "
+            f"row by row, or {pixels} x 1 pixel by pixel)."
+        )
     return seq, inp
 
 
@@ -217,8 +286,11 @@ def check_value(section: str, key: str, value: Any) -> Any:
             raise SettingsError(f"{name} must be true or false, not {value!r}.")
         return value
     if kind is list:  # betas: two numbers in [0, 1)
-        if (not isinstance(value, (list, tuple)) or len(value) != 2
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+        if (
+            not isinstance(value, (list, tuple))
+            or len(value) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        ):
             raise SettingsError(f"{name} must be a list of two numbers like [0.9, 0.999], not {value!r}.")
         if not all(0 <= v < 1 for v in value):
             raise SettingsError(f"{name} must hold two numbers in [0, 1), not {list(value)!r}.")
@@ -282,8 +354,7 @@ def parse_text(section: str, key: str, text: str) -> Any:
             raise SettingsError(f"{name} must be a list of two numbers like [0.9, 0.999], not {text!r}.") from None
         return check_value(section, key, numbers)
     if not _NUMBER.fullmatch(text):
-        raise SettingsError(f"{name} must be a {'whole number' if kind is int else 'number'} "
-                            f"(digits 0-9), not {text!r}.")
+        raise SettingsError(f"{name} must be a {'whole number' if kind is int else 'number'} (digits 0-9), not {text!r}.")
     try:
         number: Any = int(text) if kind is int else float(text)
     except ValueError:
@@ -326,7 +397,9 @@ def read_toml(path: str | Path) -> tomlkit.TOMLDocument:
     try:
         return tomlkit.parse(text)
     except tomlkit.exceptions.ParseError as err:
-        raise SettingsError(f"Settings file {path} is not valid TOML at line {err.line}, column {err.col}: {_parse_reason(err)}.") from None
+        raise SettingsError(
+            f"Settings file {path} is not valid TOML at line {err.line}, column {err.col}: {_parse_reason(err)}."
+        ) from None
     except tomlkit.exceptions.TOMLKitError as err:
         raise SettingsError(f"Settings file {path} is not valid TOML: {err}.") from None
 
@@ -409,6 +482,7 @@ def save_settings(settings: Settings, path: str | Path, keep_comments_of: str | 
             template = None  # an unreadable old file is replaced, not merged
     if template is not None and source.resolve() != path.resolve():
         from lstm_vision.comments import comments_true_of
+
         template = comments_true_of(template, settings)
     atomic_write_text(path, render_toml(settings, template))
 

@@ -75,7 +75,7 @@ def release_buffers() -> None:
 def _gate_scale(hidden: int, dtype: torch.dtype) -> Tensor:
     """Row factors (4H, 1) that double the g gate, so sigmoid(scaled) gives tanh through 2s - 1."""
     scale = torch.ones(4 * hidden, 1, dtype=dtype)
-    scale[2 * hidden:3 * hidden] = 2
+    scale[2 * hidden : 3 * hidden] = 2
     return scale
 
 
@@ -97,12 +97,16 @@ class _LSTMLayer(torch.autograd.Function):
         xd = torch.stack((x, x.flip(0))) if directions == 2 else x.unsqueeze(0)  # (D, T, B, I)
         # gates (D, T, B, 4H) starts as the input projection of every step; the loop adds h @ W_hh.
         gates = _pool.take(directions, steps * batch, 4 * hidden, dtype=dtype)
-        torch.baddbmm((bias * scale[:, 0]).unsqueeze(1), xd.view(directions, steps * batch, inputs),
-                      (w_ih * scale).transpose(1, 2), out=gates)
+        torch.baddbmm(
+            (bias * scale[:, 0]).unsqueeze(1),
+            xd.view(directions, steps * batch, inputs),
+            (w_ih * scale).transpose(1, 2),
+            out=gates,
+        )
         gates = gates.view(directions, steps, batch, 4 * hidden)
         w_hh_t = (w_hh * scale).transpose(1, 2)
-        cells = _pool.take(steps + 1, directions, batch, hidden, dtype=dtype)          # c_0 .. c_T
-        hiddens = _pool.take(directions, steps + 1, batch, hidden, dtype=dtype)        # h_0 .. h_T
+        cells = _pool.take(steps + 1, directions, batch, hidden, dtype=dtype)  # c_0 .. c_T
+        hiddens = _pool.take(directions, steps + 1, batch, hidden, dtype=dtype)  # h_0 .. h_T
         tanh_cells = _pool.take(steps, directions, batch, hidden, dtype=dtype)
         cells[0] = 0
         hiddens[:, 0] = 0
@@ -111,13 +115,13 @@ class _LSTMLayer(torch.autograd.Function):
             a.baddbmm_(hiddens[:, s], w_hh_t)
             a.sigmoid_()
             i, f, g, o = a.chunk(4, -1)
-            g.mul_(2).sub_(1)                                       # = tanh of the unscaled g gate
+            g.mul_(2).sub_(1)  # = tanh of the unscaled g gate
             c = cells[s + 1]
             torch.mul(f, cells[s], out=c)
             c.addcmul_(i, g)
             tc = tanh_cells[s]
             torch.mul(c, 2, out=tc)
-            tc.sigmoid_().mul_(2).sub_(1)                           # = tanh(c)
+            tc.sigmoid_().mul_(2).sub_(1)  # = tanh(c)
             torch.mul(o, tc, out=hiddens[:, s + 1])
         y = torch.empty(steps, batch, directions, hidden, dtype=dtype)
         y[:, :, 0] = hiddens[0, 1:]
@@ -157,15 +161,15 @@ class _LSTMLayer(torch.autograd.Function):
             da = dgates_steps[:, s]
             di, df, dg, do = da.chunk(4, -1)
             torch.mul(dht, tc, out=do)
-            torch.addcmul(one, tc, tc, value=-1, out=scratch)       # 1 - tanh(c)^2
+            torch.addcmul(one, tc, tc, value=-1, out=scratch)  # 1 - tanh(c)^2
             scratch.mul_(o)
             dc.addcmul_(dht, scratch)
             torch.mul(dc, g, out=di)
             torch.mul(dc, i, out=dg)
             torch.mul(dc, cells[s], out=df)
             dc.mul_(f)
-            torch.addcmul(a, a, a, value=-1, out=slope)             # sigmoid' = s (1 - s)
-            torch.addcmul(one, g, g, value=-1, out=slope[..., 2 * hidden:3 * hidden])  # tanh' = 1 - g^2
+            torch.addcmul(a, a, a, value=-1, out=slope)  # sigmoid' = s (1 - s)
+            torch.addcmul(one, g, g, value=-1, out=slope[..., 2 * hidden : 3 * hidden])  # tanh' = 1 - g^2
             da.mul_(slope)
             torch.bmm(da, w_hh, out=dh)
         dgates_t = dgates.transpose(1, 2)
@@ -194,15 +198,20 @@ def dropout(x: Tensor, p: float, training: bool) -> Tensor:
     if x.device.type != "cpu" or p >= 1:
         return F.dropout(x, p, training)
     draws = torch.empty((x.numel() + 3) // 4, dtype=torch.int64).random_()  # 63 random bits each
-    uniform = draws.view(torch.int16)[:x.numel()].view(x.shape).bitwise_and_(0x7FFF)
+    uniform = draws.view(torch.int16)[: x.numel()].view(x.shape).bitwise_and_(0x7FFF)
     mask = (uniform >= round(p * 32768)).to(x.dtype).mul_(1 / (1 - p))  # a multiply also serves the backward
     return x * mask
 
 
 def supports(lstm: nn.LSTM, x: Tensor) -> bool:
     """Whether lstm_forward can stand in for lstm(x): CPU, float32/64, no autocast, no projections."""
-    return (x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
-            and not torch.is_autocast_enabled("cpu") and lstm.batch_first and lstm.proj_size == 0)
+    return (
+        x.device.type == "cpu"
+        and x.dtype in (torch.float32, torch.float64)
+        and not torch.is_autocast_enabled("cpu")
+        and lstm.batch_first
+        and lstm.proj_size == 0
+    )
 
 
 def _stacked(lstm: nn.LSTM, name: str, layer: int) -> Tensor:

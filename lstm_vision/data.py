@@ -59,8 +59,9 @@ class DataBundle:
         return tuple(self.train.images.shape[1:])  # type: ignore[return-value]
 
     def to(self, device: torch.device, pin: bool = False) -> "DataBundle":
-        return DataBundle(self.train.to(device, pin), self.val.to(device, pin), self.test.to(device, pin),
-                          self.class_names, self.normalization)
+        return DataBundle(
+            self.train.to(device, pin), self.val.to(device, pin), self.test.to(device, pin), self.class_names, self.normalization
+        )
 
 
 _IDX_SETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
@@ -70,6 +71,7 @@ def load_data(settings: DataSettings, seed: int) -> DataBundle:
     """Decode the data set into CPU uint8 tensors and split train/validation with ``seed``."""
     if settings.dataset == "folder":
         from lstm_vision.folder import load_folder  # PIL decoding only when needed
+
         train, test, class_names = load_folder(settings, seed)
     else:
         train, test, class_names = _load_torchvision(settings)
@@ -77,8 +79,10 @@ def load_data(settings: DataSettings, seed: int) -> DataBundle:
     test = _convert_channels(test, settings.channels)
     train, val = split_train_val(train, settings.train_split, seed)
     if len(train) == 0 or len(val) == 0:
-        raise DataError(f"data.train_split = {settings.train_split} leaves an empty "
-                        f"{'training' if len(train) == 0 else 'validation'} set of {len(train) + len(val)} images.")
+        raise DataError(
+            f"data.train_split = {settings.train_split} leaves an empty "
+            f"{'training' if len(train) == 0 else 'validation'} set of {len(train) + len(val)} images."
+        )
     return DataBundle(train, val, test, class_names, for_method(settings.normalization, train.images))
 
 
@@ -145,9 +149,18 @@ def _as_image_set(name: str, ds) -> ImageSet:
 
 
 _EXPECTED_FILES = {
-    "mnist": ("MNIST/raw", ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]),
-    "fashion-mnist": ("FashionMNIST/raw", ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]),
-    "kmnist": ("KMNIST/raw", ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]),
+    "mnist": (
+        "MNIST/raw",
+        ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"],
+    ),
+    "fashion-mnist": (
+        "FashionMNIST/raw",
+        ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"],
+    ),
+    "kmnist": (
+        "KMNIST/raw",
+        ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"],
+    ),
     "cifar10": ("", ["cifar-10-batches-py/ (from cifar-10-python.tar.gz)"]),
     "cifar100": ("", ["cifar-100-python/ (from cifar-100-python.tar.gz)"]),
     "svhn": ("", ["train_32x32.mat", "test_32x32.mat"]),
@@ -159,10 +172,13 @@ def _missing_files_error(name: str, root: Path, download: bool, err: Exception) 
     folder = (root / sub) if sub else root
     present = folder.is_dir() and all((folder / f).exists() or (folder / f"{f}.gz").exists() for f in files)
     if present:  # the files exist, so they are damaged
-        return DataError(f"The {name} files in {folder} cannot be read ({err}); they may be truncated or corrupt: "
-                         f"delete them and place fresh copies there.")
-    how = ("the download failed" + (f" ({err})" if str(err) else "") if download
-           else "data.download is false")
-    return DataError(f"{name} not found: expected {', '.join(files)} in {folder}, and {how}; "
-                     f"place the files there (.gz is fine), or set data.root to the folder above "
-                     f"{sub or 'them'}{'' if download else ', or set data.download = true on a machine with network access'}.")
+        return DataError(
+            f"The {name} files in {folder} cannot be read ({err}); they may be truncated or corrupt: "
+            f"delete them and place fresh copies there."
+        )
+    how = "the download failed" + (f" ({err})" if str(err) else "") if download else "data.download is false"
+    return DataError(
+        f"{name} not found: expected {', '.join(files)} in {folder}, and {how}; "
+        f"place the files there (.gz is fine), or set data.root to the folder above "
+        f"{sub or 'them'}{'' if download else ', or set data.download = true on a machine with network access'}."
+    )

@@ -21,8 +21,16 @@ from lstm_vision.rundir import write_summary
 from lstm_vision.supervisor import Supervisor
 
 
-def launch_result(settings: Settings, emit: Callable[[ev.Event], None], run_dir: str, final: ev.Event | None,
-                  watch: Supervisor, returncode: int, stderr_text: str, log_dir: Path) -> RunResult:
+def launch_result(
+    settings: Settings,
+    emit: Callable[[ev.Event], None],
+    run_dir: str,
+    final: ev.Event | None,
+    watch: Supervisor,
+    returncode: int,
+    stderr_text: str,
+    log_dir: Path,
+) -> RunResult:
     """``final``: rank 0's last run_finished / run_stopped / run_failed, if it sent one; ``run_dir``: the
     folder it announced ("" if none); ``log_dir``: torchrun's, with the ranks' error files."""
     if run_dir:
@@ -52,11 +60,20 @@ def launch_result(settings: Settings, emit: Callable[[ev.Event], None], run_dir:
     return RunResult("failed", run_dir, 1, summary)
 
 
-def _failure_message(settings: Settings, failure: RankFailure | None, final: ev.Event | None, returncode: int,
-                     stderr_text: str, watch: Supervisor, log_dir: Path) -> str:
+def _failure_message(
+    settings: Settings,
+    failure: RankFailure | None,
+    final: ev.Event | None,
+    returncode: int,
+    stderr_text: str,
+    watch: Supervisor,
+    log_dir: Path,
+) -> str:
     if watch.killed:
-        return (f"The ranks did not stop within {watch.stop_timeout_s:.0f} s of the stop request (a hung "
-                f"collective?) and were killed; the last saved checkpoint is kept.")
+        return (
+            f"The ranks did not stop within {watch.stop_timeout_s:.0f} s of the stop request (a hung "
+            f"collective?) and were killed; the last saved checkpoint is kept."
+        )
     if failure is not None:
         return failure.sentence() + "; the other ranks were stopped." + timeout_hint(failure, log_dir, settings.system.nproc)
     if isinstance(final, ev.RunFailed):
@@ -65,8 +82,7 @@ def _failure_message(settings: Settings, failure: RankFailure | None, final: ev.
         s = settings.system
         return f"torchrun could not listen: {PortInUse(f'{s.master_addr}:{s.master_port}' if s.master_port else 'that torchrun picked')}"
     last = [line for line in stderr_text.splitlines() if line.strip()]
-    return (f"torchrun ended with exit code {returncode} before training finished"
-            + (f": {last[-1].strip()}" if last else "."))
+    return f"torchrun ended with exit code {returncode} before training finished" + (f": {last[-1].strip()}" if last else ".")
 
 
 def _keep_summary(run_dir: Path, summary: dict) -> None:

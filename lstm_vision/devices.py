@@ -66,7 +66,9 @@ def resolve_precision(amp: str, device: torch.device) -> Precision:
         return Precision("fp32", None, False)
     if amp == "fp16":
         if device.type != "cuda":
-            raise SettingsError("train.amp = fp16 needs a CUDA GPU (a GradScaler on the CPU is not supported); use bf16 or off on the CPU.")
+            raise SettingsError(
+                "train.amp = fp16 needs a CUDA GPU (a GradScaler on the CPU is not supported); use bf16 or off on the CPU."
+            )
         return Precision("fp16", torch.float16, True)
     if amp == "bf16":
         if device.type == "cuda" and not torch.cuda.is_bf16_supported():

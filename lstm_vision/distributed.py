@@ -65,8 +65,10 @@ class PortInUse(SettingsError):
     before it starts torchrun, torchrun's own failure to listen, a rank's failure to join."""
 
     def __init__(self, where: str) -> None:
-        super().__init__(f"Port {where} is already in use (another DDP job?); choose another system.master_port "
-                         f"(or torchrun --master-port), or 0 to pick a free one.")
+        super().__init__(
+            f"Port {where} is already in use (another DDP job?); choose another system.master_port "
+            f"(or torchrun --master-port), or 0 to pick a free one."
+        )
 
     @staticmethod
     def named_in(error_text: str) -> bool:
@@ -95,9 +97,11 @@ def init_process_group(ctx: DistContext, backend: str, device: torch.device, tim
         if PortInUse.named_in(text):
             raise PortInUse(where) from None
         if "timed out" in text.lower() or "timeout" in text.lower():
-            raise SettingsError(f"Rank {ctx.rank} could not reach the other {ctx.world_size - 1} rank(s) at {where} "
-                                f"within {timeout.total_seconds():.0f} s; check MASTER_ADDR/MASTER_PORT, the firewall "
-                                f"and that every node started.") from None
+            raise SettingsError(
+                f"Rank {ctx.rank} could not reach the other {ctx.world_size - 1} rank(s) at {where} "
+                f"within {timeout.total_seconds():.0f} s; check MASTER_ADDR/MASTER_PORT, the firewall "
+                f"and that every node started."
+            ) from None
         raise
     return backend
 
@@ -114,9 +118,13 @@ def all_reduce_max(tensor: torch.Tensor, ctx: DistContext) -> torch.Tensor:
     return tensor
 
 
-def agree_on_control(control, device: torch.device, ctx: DistContext,
-                     on_pause: Callable[[bool], None] | None = None,
-                     values: tuple[float, ...] = ()) -> tuple[bool, list[float]]:
+def agree_on_control(
+    control,
+    device: torch.device,
+    ctx: DistContext,
+    on_pause: Callable[[bool], None] | None = None,
+    values: tuple[float, ...] = (),
+) -> tuple[bool, list[float]]:
     """Wait while paused, then return (stop asked for, ``values`` maxed over the ranks); under DDP, on
     every rank together, in one collective.
 
@@ -137,8 +145,7 @@ def agree_on_control(control, device: torch.device, ctx: DistContext,
         return control.stop_requested, list(values)
     was_paused = False
     while True:
-        flags = torch.tensor([float(control.stop_requested), float(control.paused), *values],
-                             dtype=torch.float64, device=device)
+        flags = torch.tensor([float(control.stop_requested), float(control.paused), *values], dtype=torch.float64, device=device)
         dist.all_reduce(flags, op=dist.ReduceOp.MAX)
         stop, paused, *agreed = flags.tolist()
         if stop or not paused:
@@ -184,11 +191,11 @@ def record_failure(message: str, exit_code: int = 1) -> None:
     stack = traceback.format_exc()
     now = time.time()
     data = {
-        "message": {"message": message,
-                    "extraInfo": {"py_callstack": stack if stack.strip() != "NoneType: None" else message,
-                                  "timestamp": str(int(now))}},
-        "lstm_vision": {"rank": int(os.environ.get("RANK", 0)), "time": now, "exit_code": exit_code,
-                        "message": message},
+        "message": {
+            "message": message,
+            "extraInfo": {"py_callstack": stack if stack.strip() != "NoneType: None" else message, "timestamp": str(int(now))},
+        },
+        "lstm_vision": {"rank": int(os.environ.get("RANK", 0)), "time": now, "exit_code": exit_code, "message": message},
     }
     try:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)

@@ -40,8 +40,13 @@ from lstm_vision.tensorboard import TensorBoardLog, check_available
 PROGRESS_PERIOD_S = 1.0
 
 
-def run(settings: Settings, emit: Callable[[ev.Event], None], control: RunControl,
-        resume: str | None = None, run_dir: str | None = None) -> RunResult:
+def run(
+    settings: Settings,
+    emit: Callable[[ev.Event], None],
+    control: RunControl,
+    resume: str | None = None,
+    run_dir: str | None = None,
+) -> RunResult:
     """Train, evaluate and write the run directory (``run_dir`` if given: a new or empty folder, else
     one under output.dir). Raises SettingsError for bad settings before any file is written; any later
     failure is reported as RunFailed and status "failed". While it runs, the run directory names this
@@ -64,8 +69,14 @@ def run(settings: Settings, emit: Callable[[ev.Event], None], control: RunContro
     return result
 
 
-def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: DistContext,
-            resume: str | None, run_dir: str | None = None, control: RunControl | None = None) -> Job:
+def prepare(
+    settings: Settings,
+    emit: Callable[[ev.Event], None],
+    dist_ctx: DistContext,
+    resume: str | None,
+    run_dir: str | None = None,
+    control: RunControl | None = None,
+) -> Job:
     check_available(settings)  # output.tensorboard without the package: refused before anything starts
     device = resolve_device(settings.system.device, dist_ctx.local_rank)
     precision = resolve_precision(settings.train.amp, device)
@@ -74,14 +85,17 @@ def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: Dist
     state = ckpt.load_checkpoint(resume) if resume else None
     load_from = settings.train.load_checkpoint
     if settings.train.epochs == 0 and not (load_from or resume):
-        raise SettingsError("train.epochs = 0 evaluates a checkpoint: set train.load_checkpoint to its path (or train for at least 1 epoch).")
+        raise SettingsError(
+            "train.epochs = 0 evaluates a checkpoint: set train.load_checkpoint to its path (or train for at least 1 epoch)."
+        )
     weights = ckpt.load_checkpoint(load_from) if load_from and not resume else None
 
     torch.manual_seed(settings.train.seed)
     data = load_data(settings.data, settings.train.seed)
     # The weights fix their inputs' scale: a loaded checkpoint's normalization wins over data.normalization.
-    data.normalization, normalization_notes = normalization.choose(settings, data, state or weights, resume or load_from,
-                                                                   resume is not None)
+    data.normalization, normalization_notes = normalization.choose(
+        settings, data, state or weights, resume or load_from, resume is not None
+    )
     settings = normalization.with_method(settings, data.normalization)
     sequence_length, input_size = sequence_shape(settings, data.image_shape)
     if state is not None:
@@ -95,14 +109,25 @@ def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: Dist
     optimizer = build_optimizer(model, settings.optim, device)
     scaler = torch.amp.GradScaler(device.type, enabled=precision.use_scaler)
     directions = 2 if settings.model.bidirectional else 1
-    compiled = _compile(model, settings.train.compile_mode,
-                        torch.zeros(2, sequence_length, settings.model.hidden_size * directions, device=device))
+    compiled = _compile(
+        model,
+        settings.train.compile_mode,
+        torch.zeros(2, sequence_length, settings.model.hidden_size * directions, device=device),
+    )
     train_model = model
     if dist_ctx.enabled:
         train_model = nn.parallel.DistributedDataParallel(
-            train_model, device_ids=[device.index] if device.type == "cuda" else None)
-    batcher = Batcher(data, settings.train.batch_size, settings.train.grad_accum_steps, sequence_length,
-                      input_size, settings.train.seed, dist_ctx)
+            train_model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    batcher = Batcher(
+        data,
+        settings.train.batch_size,
+        settings.train.grad_accum_steps,
+        sequence_length,
+        input_size,
+        settings.train.seed,
+        dist_ctx,
+    )
     # Whole before any file of the run is written (a refused resume leaves it as it was); see resume.py.
     resume_notes = prepare_resume(resume, state, settings, batcher.steps_per_epoch, dist_ctx.is_main) if state is not None else []
 
@@ -125,26 +150,69 @@ def prepare(settings: Settings, emit: Callable[[ev.Event], None], dist_ctx: Dist
         folder, journal, beacon, tensorboard = folder or Path(run_dir or settings.output.dir), None, None, None
         emit_all = _discard
 
-    job = Job(settings, dist_ctx, device, precision, data, model, train_model, optimizer, scaler, batcher,
-              folder, emit_all, compiled, journal=journal, beacon=beacon, tensorboard=tensorboard)
+    job = Job(
+        settings,
+        dist_ctx,
+        device,
+        precision,
+        data,
+        model,
+        train_model,
+        optimizer,
+        scaler,
+        batcher,
+        folder,
+        emit_all,
+        compiled,
+        journal=journal,
+        beacon=beacon,
+        tensorboard=tensorboard,
+    )
     if state is not None:
         restore(job, state)
     train_n, val_n, test_n = len(data.train), len(data.val), len(data.test)
-    emit_all(ev.RunStarted(
-        str(folder), str(device), device_name(device), precision.name, settings.train.compile_mode, compiled,
-        dist_ctx.world_size, count_parameters(model), train_n, val_n, test_n, settings.train.epochs, job.epoch,
-        batcher.steps_per_epoch, settings.train.batch_size, sequence_length, input_size, data.num_classes,
-        settings.data.dataset))
-    emit_all(ev.LogMessage("info", f"Images of {'x'.join(map(str, data.image_shape))} (H x W x C); {plural(threads, 'CPU thread')}."))
+    emit_all(
+        ev.RunStarted(
+            str(folder),
+            str(device),
+            device_name(device),
+            precision.name,
+            settings.train.compile_mode,
+            compiled,
+            dist_ctx.world_size,
+            count_parameters(model),
+            train_n,
+            val_n,
+            test_n,
+            settings.train.epochs,
+            job.epoch,
+            batcher.steps_per_epoch,
+            settings.train.batch_size,
+            sequence_length,
+            input_size,
+            data.num_classes,
+            settings.data.dataset,
+        )
+    )
+    emit_all(
+        ev.LogMessage("info", f"Images of {'x'.join(map(str, data.image_shape))} (H x W x C); {plural(threads, 'CPU thread')}.")
+    )
     for level, note in normalization_notes:
         emit_all(ev.LogMessage(level, note))
     if model.own_cpu_kernel and device.type == "cpu" and precision.name == "fp32":
         emit_all(ev.LogMessage("info", "LSTM kernel: lstm-vision's own for CPU (system.lstm_kernel = pytorch uses nn.LSTM's)."))
     if precision.without_onednn:
-        emit_all(ev.LogMessage("warning", "This CPU has no native bf16 (AVX512-BF16 or AMX): bf16 runs on a slower "
-                                          "LSTM kernel than fp32 here; train.amp = auto picks the faster one."))
+        emit_all(
+            ev.LogMessage(
+                "warning",
+                "This CPU has no native bf16 (AVX512-BF16 or AMX): bf16 runs on a slower "
+                "LSTM kernel than fp32 here; train.amp = auto picks the faster one.",
+            )
+        )
     if state is not None:
-        emit_all(ev.LogMessage("info", f"Resumed from {resume} at epoch {job.epoch + 1} of {settings.train.epochs}, step {job.step}."))
+        emit_all(
+            ev.LogMessage("info", f"Resumed from {resume} at epoch {job.epoch + 1} of {settings.train.epochs}, step {job.step}.")
+        )
         for note in resume_notes:
             emit_all(ev.LogMessage("warning", note))
     sample_resources(job, force=True)
@@ -169,10 +237,14 @@ def _compile(model: nn.Module, mode: str, sample: torch.Tensor) -> str:
     if found.graph_count == 0:
         return "nothing (Dynamo found no graph in the head)"
     model.head = torch.compile(model.head, mode=mode, dynamic=False)
-    breaks = f", {found.graph_break_count} graph break{'s' if found.graph_break_count != 1 else ''}" if found.graph_break_count else ""
-    return (f"the head after the LSTM (dropout, flatten, linear: {found.op_count} ops in "
-            f"{found.graph_count} graph{'s' if found.graph_count != 1 else ''}{breaks}) with mode={mode}; "
-            f"nn.LSTM runs eager")
+    breaks = (
+        f", {found.graph_break_count} graph break{'s' if found.graph_break_count != 1 else ''}" if found.graph_break_count else ""
+    )
+    return (
+        f"the head after the LSTM (dropout, flatten, linear: {found.op_count} ops in "
+        f"{found.graph_count} graph{'s' if found.graph_count != 1 else ''}{breaks}) with mode={mode}; "
+        f"nn.LSTM runs eager"
+    )
 
 
 def train(job: Job, control: RunControl) -> str:
@@ -218,8 +290,21 @@ def _log_step(job: Job, meters: EpochMeters, lr: float, total_steps: int, first_
     _check_finite(job, meters)
     in_epoch = meters.seconds()
     eta = _eta(job, total_steps, in_epoch, first_step)
-    job.emit(ev.StepLogged(job.epoch + 1, job.step, job.batcher.steps_per_epoch, job.global_step, total_steps,
-                           loss, accuracy, lr, rate, job.train_time_s + in_epoch, eta))
+    job.emit(
+        ev.StepLogged(
+            job.epoch + 1,
+            job.step,
+            job.batcher.steps_per_epoch,
+            job.global_step,
+            total_steps,
+            loss,
+            accuracy,
+            lr,
+            rate,
+            job.train_time_s + in_epoch,
+            eta,
+        )
+    )
     _hint_long_cpu_run(job, eta, in_epoch)
     sample_resources(job)
 
@@ -230,8 +315,17 @@ def _progress(job: Job, total_steps: int, in_epoch: float, first_step: int) -> N
     if now - job.last_progress < PROGRESS_PERIOD_S:
         return
     job.last_progress = now
-    job.emit(ev.StepProgressed(job.epoch + 1, job.step, job.batcher.steps_per_epoch, job.global_step, total_steps,
-                               job.train_time_s + in_epoch, _eta(job, total_steps, in_epoch, first_step)))
+    job.emit(
+        ev.StepProgressed(
+            job.epoch + 1,
+            job.step,
+            job.batcher.steps_per_epoch,
+            job.global_step,
+            total_steps,
+            job.train_time_s + in_epoch,
+            _eta(job, total_steps, in_epoch, first_step),
+        )
+    )
 
 
 LONG_CPU_RUN_S = 600.0  # an ETA beyond this on a CPU gets the hint below, once
@@ -245,9 +339,14 @@ def _hint_long_cpu_run(job: Job, eta: float, in_epoch: float) -> None:
         return
     job.hinted = True
     hours, rest = divmod(int(eta), 3600)
-    job.emit(ev.LogMessage("warning", f"This run needs about {hours} h {rest // 60:02d} min more on this CPU. The cpu preset "
-                                      f"trains MNIST to 99 % in about 30 s on 2 cores: --preset cpu, or Load preset… "
-                                      f"(ctrl+p) in the app."))
+    job.emit(
+        ev.LogMessage(
+            "warning",
+            f"This run needs about {hours} h {rest // 60:02d} min more on this CPU. The cpu preset "
+            f"trains MNIST to 99 % in about 30 s on 2 cores: --preset cpu, or Load preset… "
+            f"(ctrl+p) in the app.",
+        )
+    )
 
 
 def _eta(job: Job, total_steps: int, in_epoch: float, first_step: int) -> float:
@@ -308,7 +407,8 @@ def _check_finite(job: Job, meters: EpochMeters) -> None:
     if step is not None:
         raise NonFiniteLoss(
             f"The training loss became NaN or infinite at step {step}; the last good checkpoint is kept. "
-            f"Try a lower optim.learning_rate, train.max_norm > 0, or train.amp = bf16/off instead of fp16.")
+            f"Try a lower optim.learning_rate, train.max_norm > 0, or train.amp = bf16/off instead of fp16."
+        )
 
 
 def end_epoch(job: Job, interrupt: Callable[[], bool] | None = None) -> bool:
@@ -333,8 +433,11 @@ def end_epoch(job: Job, interrupt: Callable[[], bool] | None = None) -> bool:
             job.val_time_s = time.perf_counter() - started
         except EvaluationInterrupted:
             stopped = True
-            job.emit(ev.LogMessage("warning", f"Validation after epoch {job.epoch} cut short by the stop; "
-                                              f"the epoch's training is kept."))
+            job.emit(
+                ev.LogMessage(
+                    "warning", f"Validation after epoch {job.epoch} cut short by the stop; the epoch's training is kept."
+                )
+            )
         else:
             val_loss, val_acc = val.loss, val.accuracy
             job.val_loss, job.val_accuracy = val_loss, val_acc  # what this epoch's checkpoints carry as their own
@@ -342,9 +445,22 @@ def end_epoch(job: Job, interrupt: Callable[[], bool] | None = None) -> bool:
             if improved:
                 job.best_val_loss, job.best_val_accuracy, job.best_val_epoch = val_loss, val_acc, job.epoch
     remaining = (s.epochs - job.epoch) * epoch_time + _validations_left(job) * job.val_time_s
-    job.emit(ev.EpochFinished(job.epoch, s.epochs, trained.loss / seen, trained.correct / seen,
-                              val_loss, val_acc, lr, epoch_time, epoch_samples / max(epoch_time, 1e-9),
-                              job.best_val_loss, job.train_time_s, remaining))
+    job.emit(
+        ev.EpochFinished(
+            job.epoch,
+            s.epochs,
+            trained.loss / seen,
+            trained.correct / seen,
+            val_loss,
+            val_acc,
+            lr,
+            epoch_time,
+            epoch_samples / max(epoch_time, 1e-9),
+            job.best_val_loss,
+            job.train_time_s,
+            remaining,
+        )
+    )
     if improved:  # saved after epoch_finished, so that a resume from best.pt keeps that record in metrics.jsonl
         save(job, "best")
     if s.checkpoint_every and job.epoch % s.checkpoint_every == 0:
@@ -354,4 +470,3 @@ def end_epoch(job: Job, interrupt: Callable[[], bool] | None = None) -> bool:
         draw_pictures(job)
     sample_resources(job, force=True)
     return not stopped
-

@@ -68,6 +68,7 @@ class StepProgressed(Event):
     """Between logged steps, once a second: progress only (no loss, so no device sync). Written to
     metrics.jsonl too, so a viewer that follows the journal moves as smoothly as one in the process;
     a replay of the journal skips them."""
+
     epoch: int
     step: int
     steps_per_epoch: int
@@ -129,6 +130,7 @@ class LogMessage(Event):
 @dataclass(frozen=True)
 class PredictionsSampled(Event):
     """A few test images with their labels, for the app's image grid."""
+
     height: int
     width: int
     channels: int
@@ -141,6 +143,7 @@ class PredictionsSampled(Event):
 @dataclass(frozen=True)
 class RunPaused(Event):
     """The training loop is held (F6, a control request, a signal); every rank waits with it."""
+
     epoch: int
     step: int
 
@@ -174,11 +177,20 @@ class RunFailed(Event):
 
 
 EVENT_NAMES: dict[type, str] = {
-    RunStarted: "run_started", StepLogged: "step_logged", StepProgressed: "step_progressed", EvaluationFinished: "evaluation_finished",
-    EpochFinished: "epoch_finished", ResourcesSampled: "resources_sampled", CheckpointSaved: "checkpoint_saved",
-    LogMessage: "log", PredictionsSampled: "predictions_sampled", RunPaused: "run_paused", RunResumed: "run_resumed",
+    RunStarted: "run_started",
+    StepLogged: "step_logged",
+    StepProgressed: "step_progressed",
+    EvaluationFinished: "evaluation_finished",
+    EpochFinished: "epoch_finished",
+    ResourcesSampled: "resources_sampled",
+    CheckpointSaved: "checkpoint_saved",
+    LogMessage: "log",
+    PredictionsSampled: "predictions_sampled",
+    RunPaused: "run_paused",
+    RunResumed: "run_resumed",
     RunFinished: "run_finished",
-    RunStopped: "run_stopped", RunFailed: "run_failed",
+    RunStopped: "run_stopped",
+    RunFailed: "run_failed",
 }
 EVENT_TYPES: dict[str, type] = {name: cls for cls, name in EVENT_NAMES.items()}
 

@@ -44,9 +44,17 @@ def export_model(model: TrainedModel, fmt: str, output: Path) -> None:
             if fmt == "onnx":
                 _require_onnx()
                 batch = torch.export.Dim("batch", min=1)
-                torch.onnx.export(classifier, (example,), str(temporary), dynamo=True, external_data=False,
-                                  input_names=[INPUT], output_names=[OUTPUT], dynamic_shapes={INPUT: {0: batch}},
-                                  verbose=False)
+                torch.onnx.export(
+                    classifier,
+                    (example,),
+                    str(temporary),
+                    dynamo=True,
+                    external_data=False,
+                    input_names=[INPUT],
+                    output_names=[OUTPUT],
+                    dynamic_shapes={INPUT: {0: batch}},
+                    verbose=False,
+                )
             else:
                 torch.jit.trace(classifier, example).save(str(temporary))
         os.replace(temporary, output)
@@ -58,10 +66,15 @@ def export_model(model: TrainedModel, fmt: str, output: Path) -> None:
 def describe(model: TrainedModel, fmt: str, output: Path) -> dict:
     height, width, channels = model.image_shape
     return {
-        "format": fmt, "file": output.name,
+        "format": fmt,
+        "file": output.name,
         "input": {"name": INPUT, "dtype": "uint8", "layout": "NHWC", "shape": ["batch", height, width, channels]},
-        "output": {"name": OUTPUT, "dtype": "float32", "shape": ["batch", len(model.class_names)],
-                   "meaning": "logits; softmax gives class probabilities"},
+        "output": {
+            "name": OUTPUT,
+            "dtype": "float32",
+            "shape": ["batch", len(model.class_names)],
+            "meaning": "logits; softmax gives class probabilities",
+        },
         "class_names": model.class_names,
         "normalization": {**model.normalization.to_dict(), "applied": "inside the model: (x / 255 - mean) / std"},
         "checkpoint": str(model.path.resolve()),
@@ -102,17 +115,23 @@ def run_export(fmt: str, source: str, output: str, overrides: list[str]) -> int:
     try:
         export_model(model, fmt, out)
     except OSError as err:
-        raise SettingsError(f"--output {out} cannot be written ({err.strerror or err}); choose a file in a folder you can write to.") from None
+        raise SettingsError(
+            f"--output {out} cannot be written ({err.strerror or err}); choose a file in a folder you can write to."
+        ) from None
     h, w, c = model.image_shape
-    print(f"Exported {model.path} as {fmt} to {out} ({out.stat().st_size / 1e6:.1f} MB): uint8 images "
-          f"(N, {h}, {w}, {c}) in, {len(model.class_names)} logits out; classes and input shape in {metadata_path(out)}.")
+    print(
+        f"Exported {model.path} as {fmt} to {out} ({out.stat().st_size / 1e6:.1f} MB): uint8 images "
+        f"(N, {h}, {w}, {c}) in, {len(model.class_names)} logits out; classes and input shape in {metadata_path(out)}."
+    )
     if fmt == "onnx" and not _has("onnxruntime"):
         print("Not checked: onnxruntime is not installed (pip install 'lstm-vision[export]').")
         return 0
     difference = largest_difference(model, fmt, out)
     checker = "onnxruntime" if fmt == "onnx" else "torch.jit.load"
-    print(f"Checked with {checker} against PyTorch on random images in batches of {' and '.join(map(str, CHECK_BATCHES))}: "
-          f"largest logit difference {difference:.1e}.")
+    print(
+        f"Checked with {checker} against PyTorch on random images in batches of {' and '.join(map(str, CHECK_BATCHES))}: "
+        f"largest logit difference {difference:.1e}."
+    )
     return 0
 
 
@@ -122,14 +141,18 @@ def _check_output(out: Path) -> None:
     if not out.parent.is_dir():
         raise SettingsError(f"--output {out}: folder {out.parent} does not exist.")
     if not os.access(out.parent, os.W_OK):
-        raise SettingsError(f"--output {out} cannot be written (permission denied in {out.parent}); choose a folder you can write to.")
+        raise SettingsError(
+            f"--output {out} cannot be written (permission denied in {out.parent}); choose a folder you can write to."
+        )
 
 
 def _require_onnx() -> None:
     missing = [name for name in ("onnx", "onnxscript") if not _has(name)]
     if missing:
-        raise SettingsError(f"--export onnx needs the {' and '.join(missing)} package{'s' if len(missing) > 1 else ''}: "
-                            f"pip install 'lstm-vision[export]'.")
+        raise SettingsError(
+            f"--export onnx needs the {' and '.join(missing)} package{'s' if len(missing) > 1 else ''}: "
+            f"pip install 'lstm-vision[export]'."
+        )
 
 
 def _has(module: str) -> bool:

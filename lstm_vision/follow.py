@@ -48,8 +48,9 @@ class JournalReader:
         return events
 
 
-def follow(run_dir: str | os.PathLike, deliver: Callable[[list[ev.Event]], None], detach: threading.Event,
-           poll_s: float = POLL_S) -> RunState:
+def follow(
+    run_dir: str | os.PathLike, deliver: Callable[[list[ev.Event]], None], detach: threading.Event, poll_s: float = POLL_S
+) -> RunState:
     """Deliver the run's events (all so far in one batch, then as written) until it is no longer live
     or ``detach`` is set; returns the run's state at that moment."""
     run_dir = Path(run_dir)

@@ -55,6 +55,11 @@ def read_image(path: str | Path, shape: tuple[int, int, int]) -> torch.Tensor:
 
 def image_files(folder: Path) -> list[Path]:
     """The image files under ``folder`` (any depth), sorted, hidden files and folders left out."""
-    found = [p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
-             and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
+    found = [
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_EXTENSIONS
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    ]
     return sorted(found)

@@ -36,6 +36,7 @@ class RunResult:
 @dataclass
 class PartialEpoch:
     """The epoch in flight, as far as it went (sums over all ranks): what a stop saves and a resume goes on from."""
+
     loss: float = 0.0  # sum over the samples seen
     correct: float = 0.0
     seen: float = 0.0
@@ -56,6 +57,7 @@ PARTIAL_KEYS = frozenset(f.name for f in dataclasses.fields(PartialEpoch))
 @dataclass
 class Job:
     """Everything a run needs, built once by prepare()."""
+
     settings: Settings
     dist: DistContext
     device: torch.device
@@ -102,15 +104,28 @@ def checkpoint_state(job: Job) -> dict[str, Any]:
     validation, and for a stop within an epoch (step > 0), which has none yet; best_val_* are the best so far."""
     own = (job.val_loss, job.val_accuracy) if job.step == 0 else (None, None)
     return {
-        "format": ckpt.FORMAT, "state_dict": job.model.state_dict(), "optimizer": job.optimizer.state_dict(),
-        "epoch": job.epoch, "val_loss": own[0], "val_acc": own[1],
-        "scaler": job.scaler.state_dict(), "step": job.step, "global_step": job.global_step,
-        "partial": job.partial.to_state(), "best_val_loss": job.best_val_loss, "best_val_accuracy": job.best_val_accuracy,
-        "best_val_epoch": job.best_val_epoch, "val_time_s": job.val_time_s, "train_time_s": job.train_time_s, "train_samples": job.train_samples,
+        "format": ckpt.FORMAT,
+        "state_dict": job.model.state_dict(),
+        "optimizer": job.optimizer.state_dict(),
+        "epoch": job.epoch,
+        "val_loss": own[0],
+        "val_acc": own[1],
+        "scaler": job.scaler.state_dict(),
+        "step": job.step,
+        "global_step": job.global_step,
+        "partial": job.partial.to_state(),
+        "best_val_loss": job.best_val_loss,
+        "best_val_accuracy": job.best_val_accuracy,
+        "best_val_epoch": job.best_val_epoch,
+        "val_time_s": job.val_time_s,
+        "train_time_s": job.train_time_s,
+        "train_samples": job.train_samples,
         "rng_cpu": torch.get_rng_state(),
         "rng_cuda": torch.cuda.get_rng_state(job.device) if job.device.type == "cuda" else None,
-        "run_dir": str(job.run_dir), "settings": job.settings.to_dict(),
-        "steps_per_epoch": job.batcher.steps_per_epoch, "world_size": job.dist.world_size,  # what `step` counts in
+        "run_dir": str(job.run_dir),
+        "settings": job.settings.to_dict(),
+        "steps_per_epoch": job.batcher.steps_per_epoch,
+        "world_size": job.dist.world_size,  # what `step` counts in
         **usage_entries(job),
     }
 
@@ -121,10 +136,17 @@ def usage_entries(job: Job) -> dict[str, Any]:
     m = job.settings.model
     return {
         "normalization": job.data.normalization.to_dict(),
-        "model": {"hidden_size": m.hidden_size, "num_layers": m.num_layers, "bidirectional": m.bidirectional,
-                  "dropout": m.dropout, "sequence_length": job.batcher.sequence_length,
-                  "input_size": job.batcher.input_size, "num_classes": job.data.num_classes},
-        "image_shape": list(job.data.image_shape), "class_names": list(job.data.class_names),
+        "model": {
+            "hidden_size": m.hidden_size,
+            "num_layers": m.num_layers,
+            "bidirectional": m.bidirectional,
+            "dropout": m.dropout,
+            "sequence_length": job.batcher.sequence_length,
+            "input_size": job.batcher.input_size,
+            "num_classes": job.data.num_classes,
+        },
+        "image_shape": list(job.data.image_shape),
+        "class_names": list(job.data.class_names),
     }
 
 
@@ -172,12 +194,23 @@ def sample_resources(job: Job, force: bool = False) -> None:
         job.emit(ev.ResourcesSampled(**sample))
 
 
-def report_evaluation(job: Job, split: str, data: ImageSet, confusion: bool = False,
-                      interrupt: Callable[[], bool] | None = None) -> Evaluation:
+def report_evaluation(
+    job: Job, split: str, data: ImageSet, confusion: bool = False, interrupt: Callable[[], bool] | None = None
+) -> Evaluation:
     """Evaluate ``data`` (all ranks together), emit EvaluationFinished and return the Evaluation (with
     ``confusion`` also its confusion matrix, preview and mistakes). ``interrupt``: see batches.evaluate."""
     s = job.settings.train
-    result = evaluate_set(job.model, data, job.batcher, job.precision, s.eval_batch_size, s.label_smoothing,
-                          job.data.num_classes, job.dist, confusion, interrupt)
+    result = evaluate_set(
+        job.model,
+        data,
+        job.batcher,
+        job.precision,
+        s.eval_batch_size,
+        s.label_smoothing,
+        job.data.num_classes,
+        job.dist,
+        confusion,
+        interrupt,
+    )
     job.emit(ev.EvaluationFinished(split, job.epoch, result.loss, result.accuracy, result.correct, result.total))
     return result

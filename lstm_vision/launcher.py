@@ -39,8 +39,15 @@ from lstm_vision.job import RunResult
 from lstm_vision.supervisor import Supervisor
 
 
-def launch_local(settings: Settings, emit: Callable[[ev.Event], None], control: RunControl,
-                 resume: str | None = None, run_dir: str | None = None, *, stop_timeout_s: float = 60.0) -> RunResult:
+def launch_local(
+    settings: Settings,
+    emit: Callable[[ev.Event], None],
+    control: RunControl,
+    resume: str | None = None,
+    run_dir: str | None = None,
+    *,
+    stop_timeout_s: float = 60.0,
+) -> RunResult:
     """Run ``settings`` on ``settings.system.nproc`` local processes through torchrun; see the module notes."""
     backend = preflight(settings)
     with tempfile.TemporaryDirectory(prefix="lstm-vision-ddp-") as tmp:
@@ -51,9 +58,17 @@ def launch_local(settings: Settings, emit: Callable[[ev.Event], None], control: 
         log_path = tmp_dir / "torchrun.log"
         env = {**os.environ, EVENTS_ENV: "jsonl", "PYTHONUNBUFFERED": "1"}
         with open(log_path, "w+", encoding="utf-8", errors="replace") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "lstm_vision.tethered_torchrun", str(os.getpid()), tmp, *args],
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, env=env,
-                                    text=True, encoding="utf-8", errors="replace", start_new_session=True)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "lstm_vision.tethered_torchrun", str(os.getpid()), tmp, *args],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env=env,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                start_new_session=True,
+            )
             watch = Supervisor(proc, control, stop_timeout_s)
             stream = EventStream(emit, lambda run_dir: _launch_note(settings, backend, run_dir, resume))
             watch.start()
@@ -72,8 +87,9 @@ def launch_local(settings: Settings, emit: Callable[[ev.Event], None], control: 
             log.flush()
             log.seek(0)
             stderr_text = log.read()
-        return launch_result(settings, emit, stream.run_dir or "", stream.final, watch, proc.returncode, stderr_text,
-                             tmp_dir / "torchrun")
+        return launch_result(
+            settings, emit, stream.run_dir or "", stream.final, watch, proc.returncode, stderr_text, tmp_dir / "torchrun"
+        )
 
 
 def preflight(settings: Settings) -> str:
@@ -84,11 +100,15 @@ def preflight(settings: Settings) -> str:
     if device.type == "cuda":
         count = torch.cuda.device_count()
         if settings.system.device not in ("auto", "cuda"):
-            raise SettingsError(f"system.device = {settings.system.device!r} puts all {n} processes on one GPU; "
-                                f"use auto or cuda (process i takes cuda:i).")
+            raise SettingsError(
+                f"system.device = {settings.system.device!r} puts all {n} processes on one GPU; "
+                f"use auto or cuda (process i takes cuda:i)."
+            )
         if n > count:
-            raise SettingsError(f"system.nproc = {n} but this machine has {count} GPU(s), one per process; "
-                                f"lower system.nproc or set system.device = cpu.")
+            raise SettingsError(
+                f"system.nproc = {n} but this machine has {count} GPU(s), one per process; "
+                f"lower system.nproc or set system.device = cpu."
+            )
     backend = resolve_backend(settings.system.backend, device)
     port = settings.system.master_port
     if port:
@@ -111,39 +131,64 @@ def check_port(addr: str, port: int) -> None:
             if err.errno == errno.EADDRINUSE:
                 raise PortInUse(f"{addr}:{port}") from None
             if err.errno == errno.EADDRNOTAVAIL:
-                raise SettingsError(f"system.master_addr = {addr!r} is not an address of this machine; "
-                                    f"use 127.0.0.1 for DDP on one machine.") from None
+                raise SettingsError(
+                    f"system.master_addr = {addr!r} is not an address of this machine; use 127.0.0.1 for DDP on one machine."
+                ) from None
             if err.errno == errno.EACCES:
-                raise SettingsError(f"system.master_port = {port} needs privileges; use a port above 1023, "
-                                    f"or 0 to pick a free one.") from None
+                raise SettingsError(
+                    f"system.master_port = {port} needs privileges; use a port above 1023, or 0 to pick a free one."
+                ) from None
             raise
 
 
-def torchrun_args(settings: Settings, config: Path, resume: str | None, log_dir: Path,
-                  stop_timeout_s: float, run_dir: str | None = None) -> list[str]:
+def torchrun_args(
+    settings: Settings, config: Path, resume: str | None, log_dir: Path, stop_timeout_s: float, run_dir: str | None = None
+) -> list[str]:
     s = settings.system
     # master_port 0: torchrun's own rendezvous on a free port of localhost (--standalone)
-    where = (["--master-addr", s.master_addr, "--master-port", str(s.master_port)] if s.master_port
-             else ["--standalone"])
-    args = ["--nnodes", "1", "--nproc-per-node", str(s.nproc), *where, "--max-restarts", "0",
-            "--log-dir", str(log_dir), "--shutdown-timeout", str(int(max(1, stop_timeout_s))),
-            "-m", "lstm_vision", "--no-ui", "--config", str(config)]
+    where = ["--master-addr", s.master_addr, "--master-port", str(s.master_port)] if s.master_port else ["--standalone"]
+    args = [
+        "--nnodes",
+        "1",
+        "--nproc-per-node",
+        str(s.nproc),
+        *where,
+        "--max-restarts",
+        "0",
+        "--log-dir",
+        str(log_dir),
+        "--shutdown-timeout",
+        str(int(max(1, stop_timeout_s))),
+        "-m",
+        "lstm_vision",
+        "--no-ui",
+        "--config",
+        str(config),
+    ]
     if resume:
         args += ["--resume", str(resume)]
     elif run_dir:
         args += ["--run-dir", str(run_dir)]
     if s.nproc > 1:  # only rank 0's stdout reaches the event stream; the others' goes to files in log_dir
-        args[args.index("-m"):args.index("-m")] = ["--redirects", ",".join(f"{r}:1" for r in range(1, s.nproc))]
+        args[args.index("-m") : args.index("-m")] = ["--redirects", ",".join(f"{r}:1" for r in range(1, s.nproc))]
     return args
 
 
 def _launch_note(settings: Settings, backend: str, run_dir: str, resume: str | None) -> ev.LogMessage:
     """How the run was started, as the torchrun command that repeats it (here or on a cluster node)."""
     n, batch = settings.system.nproc, settings.train.batch_size
-    command = ["torchrun", f"--nproc-per-node={n}", "-m", "lstm_vision", "--no-ui",
-               *(["--resume", run_dir] if resume else ["--config", str(Path(run_dir) / "settings.toml")])]
-    return ev.LogMessage("info", f"DDP: {n} processes ({backend}), batch {batch} in all = {batch // n} per process; "
-                                 f"the same as: {shlex.join(command)}")
+    command = [
+        "torchrun",
+        f"--nproc-per-node={n}",
+        "-m",
+        "lstm_vision",
+        "--no-ui",
+        *(["--resume", run_dir] if resume else ["--config", str(Path(run_dir) / "settings.toml")]),
+    ]
+    return ev.LogMessage(
+        "info",
+        f"DDP: {n} processes ({backend}), batch {batch} in all = {batch // n} per process; the same as: {shlex.join(command)}",
+    )
 
 
 class EventStream:

@@ -63,9 +63,13 @@ class Beacon:
         self.path = self.run_dir / PROCESS_FILE
         me = psutil.Process()
         self.info: dict[str, Any] = {
-            "pid": me.pid, "host": socket.gethostname(), "started": me.create_time(),
+            "pid": me.pid,
+            "host": socket.gethostname(),
+            "started": me.create_time(),
             "started_at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "argv": list(sys.argv), "state": "running", "exit_code": None,
+            "argv": list(sys.argv),
+            "state": "running",
+            "exit_code": None,
         }
         self._done = threading.Event()
         self._control_seen: tuple[int, int] | None = None
@@ -136,14 +140,22 @@ def request(run_dir: str | os.PathLike, action: str) -> None:
     if action not in REQUESTS:
         raise ValueError(f"unknown request {action!r}; valid: {', '.join(REQUESTS)}")
     target = _read_json(Path(run_dir) / PROCESS_FILE) or {}
-    _write_json(Path(run_dir) / CONTROL_FILE, {
-        "request": action, "id": uuid.uuid4().hex, "time": time.time(), "pid": target.get("pid"),
-        "by": f"{os.getpid()}@{socket.gethostname()}"})
+    _write_json(
+        Path(run_dir) / CONTROL_FILE,
+        {
+            "request": action,
+            "id": uuid.uuid4().hex,
+            "time": time.time(),
+            "pid": target.get("pid"),
+            "by": f"{os.getpid()}@{socket.gethostname()}",
+        },
+    )
 
 
 @dataclass(frozen=True)
 class RunState:
     """What a viewer can tell about a run from its folder alone."""
+
     status: str  # starting, running, paused, completed, stopped, failed, lost, or unfinished (no process.json)
     pid: int | None = None
     host: str | None = None
@@ -165,9 +177,15 @@ def announce(run_dir: str | os.PathLike, pid: int, argv: list[str]) -> None:
     """Name the process that is starting a run in ``run_dir`` before it can name itself (a background
     launch: importing torch and loading data take seconds). The process's own Beacon takes over."""
     path = Path(run_dir) / PROCESS_FILE
-    info = {"pid": pid, "host": socket.gethostname(), "started": psutil.Process(pid).create_time(),
-            "started_at": dt.datetime.now().astimezone().isoformat(timespec="seconds"), "argv": argv,
-            "state": "starting", "exit_code": None}
+    info = {
+        "pid": pid,
+        "host": socket.gethostname(),
+        "started": psutil.Process(pid).create_time(),
+        "started_at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "argv": argv,
+        "state": "starting",
+        "exit_code": None,
+    }
     tmp = path.with_name(f".{path.name}.announce.tmp")
     tmp.write_text(json.dumps(info) + "\n", encoding="utf-8")
     try:
@@ -201,8 +219,7 @@ def process_alive(info: dict[str, Any], heartbeat: float, now: float | None = No
         return True  # another machine: the heartbeat is all there is to go by
     try:
         process = psutil.Process(int(info["pid"]))
-        return (abs(process.create_time() - float(info["started"])) < 1.0
-                and process.status() != psutil.STATUS_ZOMBIE)
+        return abs(process.create_time() - float(info["started"])) < 1.0 and process.status() != psutil.STATUS_ZOMBIE
     except (psutil.Error, KeyError, TypeError, ValueError):
         return False
 

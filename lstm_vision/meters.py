@@ -30,8 +30,7 @@ class EpochMeters:
         """One optimizer step's [loss sum, correct, samples] (train_step) and this rank's sample count."""
         self.window += stats
         loss = stats[0] / stats[2].clamp_min(1)
-        self.first_bad_step = torch.where((self.first_bad_step < 0) & ~torch.isfinite(loss), global_step,
-                                          self.first_bad_step)
+        self.first_bad_step = torch.where((self.first_bad_step < 0) & ~torch.isfinite(loss), global_step, self.first_bad_step)
         self.window_samples += samples
 
     def exclude_pause(self, seconds: float) -> None:

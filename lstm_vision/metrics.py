@@ -32,8 +32,12 @@ def per_class_text(rows: list[dict]) -> str:
     """The headless table: one line per class, then the macro averages."""
     width = max(9, *(len(r["class"]) for r in rows)) + 1
     lines = ["class".ljust(width) + "precision   recall       f1  support"]
-    lines += [f"{r['class']:<{width}}{100 * r['precision']:8.2f}%{100 * r['recall']:8.2f}%{100 * r['f1']:8.2f}%{r['support']:9d}"
-              for r in rows]
-    lines.append(f"{'macro avg':<{width}}{100 * macro(rows, 'precision'):8.2f}%{100 * macro(rows, 'recall'):8.2f}%"
-                 f"{100 * macro(rows, 'f1'):8.2f}%{sum(r['support'] for r in rows):9d}")
+    lines += [
+        f"{r['class']:<{width}}{100 * r['precision']:8.2f}%{100 * r['recall']:8.2f}%{100 * r['f1']:8.2f}%{r['support']:9d}"
+        for r in rows
+    ]
+    lines.append(
+        f"{'macro avg':<{width}}{100 * macro(rows, 'precision'):8.2f}%{100 * macro(rows, 'recall'):8.2f}%"
+        f"{100 * macro(rows, 'f1'):8.2f}%{sum(r['support'] for r in rows):9d}"
+    )
     return "\n".join(lines)

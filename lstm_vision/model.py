@@ -13,14 +13,28 @@ class LSTMClassifier(nn.Module):
     """nn.LSTM (batch first) -> dropout on its outputs -> one linear layer over all time steps, as the
     reference; dropout between stacked LSTM layers is a separate setting (model.lstm_dropout, 0 = none)."""
 
-    def __init__(self, input_size: int, sequence_length: int, num_classes: int, hidden_size: int = 256,
-                 num_layers: int = 3, bidirectional: bool = True, dropout: float = 0.2,
-                 lstm_dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        sequence_length: int,
+        num_classes: int,
+        hidden_size: int = 256,
+        num_layers: int = 3,
+        bidirectional: bool = True,
+        dropout: float = 0.2,
+        lstm_dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         directions = 2 if bidirectional else 1
         # The attribute names (LSTM, fc) are the reference's: its checkpoints load as they are.
-        self.LSTM = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True,
-                            bidirectional=bidirectional, dropout=lstm_dropout if num_layers > 1 else 0.0)
+        self.LSTM = nn.LSTM(
+            input_size,
+            hidden_size,
+            num_layers,
+            batch_first=True,
+            bidirectional=bidirectional,
+            dropout=lstm_dropout if num_layers > 1 else 0.0,
+        )
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(hidden_size * directions * sequence_length, num_classes)
         # Train the LSTM through cpu_lstm where it can (CPU, fp32): same parameters, faster backward.
@@ -49,10 +63,19 @@ _own_lstm = torch.compiler.disable(cpu_lstm.lstm_forward)
 _own_dropout = torch.compiler.disable(cpu_lstm.dropout)
 
 
-def build_model(settings: ModelSettings, input_size: int, sequence_length: int, num_classes: int,
-                lstm_kernel: str = "pytorch") -> LSTMClassifier:
-    model = LSTMClassifier(input_size, sequence_length, num_classes, settings.hidden_size, settings.num_layers,
-                           settings.bidirectional, settings.dropout, settings.lstm_dropout)
+def build_model(
+    settings: ModelSettings, input_size: int, sequence_length: int, num_classes: int, lstm_kernel: str = "pytorch"
+) -> LSTMClassifier:
+    model = LSTMClassifier(
+        input_size,
+        sequence_length,
+        num_classes,
+        settings.hidden_size,
+        settings.num_layers,
+        settings.bidirectional,
+        settings.dropout,
+        settings.lstm_dropout,
+    )
     model.own_cpu_kernel = lstm_kernel == "auto"
     return model
 

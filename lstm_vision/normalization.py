@@ -30,6 +30,7 @@ REFERENCE = 0.5  # the reference's Normalize((0.5,), (0.5,)): mean and std of ev
 @dataclass(frozen=True)
 class Normalization:
     """The model sees (x / 255 - mean[c]) / std[c] for channel c; mean and std in [0, 1] pixel units."""
+
     method: str  # "dataset" (a training split's statistics) or "reference" (0.5 / 0.5)
     mean: tuple[float, ...]
     std: tuple[float, ...]
@@ -64,8 +65,9 @@ def for_method(method: str, train_images: torch.Tensor) -> Normalization:
     return reference(train_images.shape[-1]) if method == "reference" else of_images(train_images)
 
 
-def choose(settings: Settings, data: DataBundle, state: dict[str, Any] | None, path: str | None,
-           resumed: bool) -> tuple[Normalization, list[tuple[str, str]]]:
+def choose(
+    settings: Settings, data: DataBundle, state: dict[str, Any] | None, path: str | None, resumed: bool
+) -> tuple[Normalization, list[tuple[str, str]]]:
     """This run's normalization and the log lines (level, text) that say where it comes from. ``state`` is
     the checkpoint the run loads (None for a new run); ``data.normalization`` is what the settings give."""
     own, method = data.normalization, settings.data.normalization
@@ -77,21 +79,34 @@ def choose(settings: Settings, data: DataBundle, state: dict[str, Any] | None, p
         notes = [("info", f"Inputs normalized as checkpoint {path} was trained: {saved.describe()}.")]
         if saved.method != method:  # the weights fix the scale of their inputs; the setting is for new runs
             who = "a resumed run" if resumed else "a run from a checkpoint"
-            notes.append(("warning", f"data.normalization = {method} is not used: {who} keeps the normalization "
-                                     f"the checkpoint was trained with ({saved.method})."))
+            notes.append(
+                (
+                    "warning",
+                    f"data.normalization = {method} is not used: {who} keeps the normalization "
+                    f"the checkpoint was trained with ({saved.method}).",
+                )
+            )
         return saved, notes
     if str(state.get("format", "")).startswith("lstm-vision"):
         # Saved before checkpoints stored it, when every run used its training split's statistics.
         stats = own if own.method == "dataset" else of_images(data.train.images)
         changed = _split_changes(state.get("settings") or {}, settings)
-        text = (f"Checkpoint {path} predates stored normalization: inputs normalized with this run's "
-                f"{stats.describe().removeprefix('the ')}, as lstm-vision then always did")
+        text = (
+            f"Checkpoint {path} predates stored normalization: inputs normalized with this run's "
+            f"{stats.describe().removeprefix('the ')}, as lstm-vision then always did"
+        )
         if changed:
-            return stats, [("warning", f"{text}; it was trained with {', '.join(changed)}, "
-                                       f"so its statistics may differ slightly.")]
+            return stats, [
+                ("warning", f"{text}; it was trained with {', '.join(changed)}, so its statistics may differ slightly.")
+            ]
         return stats, [("info", f"{text}, on the same split.")]
-    return reference(channels), [("info", f"Checkpoint {path} stores no normalization, as a reference checkpoint: "
-                                          f"inputs normalized as the reference does, (x/255 - 0.5) / 0.5.")]
+    return reference(channels), [
+        (
+            "info",
+            f"Checkpoint {path} stores no normalization, as a reference checkpoint: "
+            f"inputs normalized as the reference does, (x/255 - 0.5) / 0.5.",
+        )
+    ]
 
 
 def with_method(settings: Settings, normalization: Normalization) -> Settings:
@@ -104,6 +119,7 @@ def with_method(settings: Settings, normalization: Normalization) -> Settings:
 
 def stored(entry: Any, path: str | Path | None, channels: int) -> Normalization:
     """A checkpoint's normalization entry, checked; CheckpointError names what is wrong with it."""
+
     def bad(why: str) -> CheckpointError:
         return CheckpointError(f"Checkpoint {path} has a malformed normalization entry ({why}).")
 
@@ -121,9 +137,11 @@ def stored(entry: Any, path: str | Path | None, channels: int) -> Normalization:
     if min(values["std"]) <= 0:
         raise bad("std must be positive")
     if len(values["mean"]) != channels:
-        raise CheckpointError(f"Checkpoint {path} was trained on images of {len(values['mean'])} channels (its normalization "
-                              f"has one mean per channel) and this run's images have {channels}: set data.channels = "
-                              f"{len(values['mean'])}.")
+        raise CheckpointError(
+            f"Checkpoint {path} was trained on images of {len(values['mean'])} channels (its normalization "
+            f"has one mean per channel) and this run's images have {channels}: set data.channels = "
+            f"{len(values['mean'])}."
+        )
     return Normalization(entry["method"], values["mean"], values["std"])
 
 
@@ -131,8 +149,11 @@ def _split_changes(saved: dict[str, Any], settings: Settings) -> list[str]:
     """The settings that decide the training split, where the checkpoint's run had other values."""
     now = {("data", k): getattr(settings.data, k) for k in ("dataset", "train_split", "channels", "image_size")}
     now[("train", "seed")] = settings.train.seed
-    return [f"{section}.{key} = {(saved.get(section) or {})[key]}" for (section, key), value in now.items()
-            if key in (saved.get(section) or {}) and (saved.get(section) or {})[key] != value]
+    return [
+        f"{section}.{key} = {(saved.get(section) or {})[key]}"
+        for (section, key), value in now.items()
+        if key in (saved.get(section) or {}) and (saved.get(section) or {})[key] != value
+    ]
 
 
 def _numbers(values: tuple[float, ...]) -> str:

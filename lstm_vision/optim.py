@@ -13,8 +13,14 @@ from lstm_vision.config import OptimSettings
 def build_optimizer(model: nn.Module, settings: OptimSettings, device: torch.device) -> torch.optim.AdamW:
     # fused AdamW is one kernel per step on CUDA; on the CPU the foreach path is the fast one.
     fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
-    return torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, betas=tuple(settings.betas),
-                             eps=settings.eps, weight_decay=settings.weight_decay, **fast)
+    return torch.optim.AdamW(
+        model.parameters(),
+        lr=settings.learning_rate,
+        betas=tuple(settings.betas),
+        eps=settings.eps,
+        weight_decay=settings.weight_decay,
+        **fast,
+    )
 
 
 def lr_at(step: int, total_steps: int, settings: OptimSettings) -> float:

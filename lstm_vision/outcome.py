@@ -63,8 +63,9 @@ def draw_pictures(job: Job, matrix: list[list[int]] | None = None, mistakes=None
         if final:
             plots.draw_confusion(job.run_dir, matrix, names)
             images, labels, predicted, confidence = mistakes if mistakes is not None else ([], [], [], [])
-            plots.draw_mistakes(job.run_dir, images, list(map(int, labels)), list(map(int, predicted)),
-                                list(map(float, confidence)), names)
+            plots.draw_mistakes(
+                job.run_dir, images, list(map(int, labels)), list(map(int, predicted)), list(map(float, confidence)), names
+            )
     except Exception as err:  # matplotlib missing or failing must not cost the run
         job.emit(ev.LogMessage("warning", f"Pictures not drawn in {job.run_dir}: {err.__class__.__name__}: {err}"))
 
@@ -72,8 +73,9 @@ def draw_pictures(job: Job, matrix: list[list[int]] | None = None, mistakes=None
 def _preview_event(job: Job, preview: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> ev.PredictionsSampled:
     images, labels, predictions = preview
     h, w, c = job.data.image_shape
-    return ev.PredictionsSampled(h, w, c, images.reshape(len(images), -1).tolist(), labels.tolist(),
-                                 predictions.tolist(), job.data.class_names)
+    return ev.PredictionsSampled(
+        h, w, c, images.reshape(len(images), -1).tolist(), labels.tolist(), predictions.tolist(), job.data.class_names
+    )
 
 
 def fail(job: Job, err: BaseException) -> RunResult:
@@ -95,8 +97,10 @@ def fail(job: Job, err: BaseException) -> RunResult:
 def _explain(job: Job, err: BaseException) -> str:
     s = job.settings.train
     if isinstance(err, torch.cuda.OutOfMemoryError):
-        return (f"The GPU ran out of memory at train.batch_size = {s.batch_size} with precision {job.precision.name}; "
-                f"lower train.batch_size, raise train.grad_accum_steps, or use train.amp = bf16/fp16.")
+        return (
+            f"The GPU ran out of memory at train.batch_size = {s.batch_size} with precision {job.precision.name}; "
+            f"lower train.batch_size, raise train.grad_accum_steps, or use train.amp = bf16/fp16."
+        )
     if isinstance(err, (NonFiniteLoss, SettingsError)):
         return str(err)
     if isinstance(err, OSError) and err.errno == 28:
@@ -104,27 +108,39 @@ def _explain(job: Job, err: BaseException) -> str:
     return f"{err.__class__.__name__}: {err}"
 
 
-def build_summary(job: Job, status: str, test: tuple[int, int] | None = None,
-                  train: tuple[int, int] | None = None) -> dict[str, Any]:
+def build_summary(
+    job: Job, status: str, test: tuple[int, int] | None = None, train: tuple[int, int] | None = None
+) -> dict[str, Any]:
     gpu = resources.gpu_memory(job.device)
     # train_time_s includes the epoch a stop cut short, so the samples do too (its partial sums, all ranks)
     trained = job.train_samples + int(job.partial.seen)
     return {
-        "status": status, "epochs_completed": job.epoch, "epochs": job.settings.train.epochs,
-        "best_val_loss": job.best_val_loss, "best_val_accuracy": job.best_val_accuracy,
+        "status": status,
+        "epochs_completed": job.epoch,
+        "epochs": job.settings.train.epochs,
+        "best_val_loss": job.best_val_loss,
+        "best_val_accuracy": job.best_val_accuracy,
         "best_val_epoch": job.best_val_epoch,
         "test_accuracy": test[0] / max(test[1], 1) if test else None,
         "train_accuracy": train[0] / max(train[1], 1) if train else None,
-        "test_correct": test[0] if test else None, "test_total": test[1] if test else None,
-        "train_correct": train[0] if train else None, "train_total": train[1] if train else None,
-        "train_time_s": job.train_time_s, "train_samples": trained,
+        "test_correct": test[0] if test else None,
+        "test_total": test[1] if test else None,
+        "train_correct": train[0] if train else None,
+        "train_total": train[1] if train else None,
+        "train_time_s": job.train_time_s,
+        "train_samples": trained,
         "train_samples_per_s": trained / job.train_time_s if job.train_time_s > 0 else None,
-        "world_size": job.dist.world_size, "device": str(job.device), "device_name": device_name(job.device),
-        "precision": job.precision.name, "compile_mode": job.settings.train.compile_mode,
-        "parameters": count_parameters(job.model), "peak_host_rss_bytes": resources.peak_host_rss_bytes(),
+        "world_size": job.dist.world_size,
+        "device": str(job.device),
+        "device_name": device_name(job.device),
+        "precision": job.precision.name,
+        "compile_mode": job.settings.train.compile_mode,
+        "parameters": count_parameters(job.model),
+        "peak_host_rss_bytes": resources.peak_host_rss_bytes(),
         "peak_gpu_allocated_bytes": max([gpu["peak_allocated_bytes"], *(job.rank_peaks or [])]) if gpu else None,
         "peak_gpu_allocated_bytes_per_rank": job.rank_peaks,
-        "run_dir": str(job.run_dir), "provenance": provenance(),
+        "run_dir": str(job.run_dir),
+        "provenance": provenance(),
     }
 
 

@@ -36,8 +36,22 @@ def _save(figure, path: Path) -> None:
 
 def read_curves(journal: Path) -> dict[str, list]:
     """The series that curves.png draws, from metrics.jsonl (the journal of every attempt of the run)."""
-    series: dict[str, list] = {k: [] for k in ("step_x", "step_loss", "step_acc", "lr_x", "lr",
-                                                "epoch_x", "train_loss", "train_acc", "val_x", "val_loss", "val_acc")}
+    series: dict[str, list] = {
+        k: []
+        for k in (
+            "step_x",
+            "step_loss",
+            "step_acc",
+            "lr_x",
+            "lr",
+            "epoch_x",
+            "train_loss",
+            "train_acc",
+            "val_x",
+            "val_loss",
+            "val_acc",
+        )
+    }
     for e in JournalReader(journal).read():
         if isinstance(e, ev.StepLogged):
             x = e.global_step / max(e.steps_per_epoch, 1)
@@ -105,8 +119,15 @@ def draw_confusion(run_dir: Path, matrix: list[list[int]], class_names: list[str
             for i in range(n):
                 for j in range(n):
                     if values[i, j]:
-                        ax.text(j, i, fmt.format(values[i, j]), ha="center", va="center", fontsize=7,
-                                color="white" if shade[i, j] > dark else "black")
+                        ax.text(
+                            j,
+                            i,
+                            fmt.format(values[i, j]),
+                            ha="center",
+                            va="center",
+                            fontsize=7,
+                            color="white" if shade[i, j] > dark else "black",
+                        )
     _save(figure, run_dir / CONFUSION)
     return run_dir / CONFUSION
 
@@ -125,8 +146,9 @@ def draw_mistakes(run_dir: Path, images, labels, predictions, confidences, class
             continue
         image = images[k]
         ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray" if image.shape[-1] == 1 else None)
-        ax.set_title(f"{class_names[labels[k]]} → {class_names[predictions[k]]}\n{100 * confidences[k]:.0f}%",
-                     fontsize=7, color="#b22")
+        ax.set_title(
+            f"{class_names[labels[k]]} → {class_names[predictions[k]]}\n{100 * confidences[k]:.0f}%", fontsize=7, color="#b22"
+        )
     if count == 0:
         figure.text(0.5, 0.5, "no misclassified test images", ha="center", va="center")
     figure.suptitle("misclassified test images: true → predicted (confidence)", fontsize=9)

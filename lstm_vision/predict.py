@@ -24,8 +24,17 @@ from lstm_vision.devices import usable_cores
 from lstm_vision.fsutil import atomic_write_text
 from lstm_vision.trained import TrainedModel, class_lookup, short_name
 
-CSV_COLUMNS = ["path", "predicted", "probability", "second", "second_probability", "third", "third_probability",
-               "label", "correct"]
+CSV_COLUMNS = [
+    "path",
+    "predicted",
+    "probability",
+    "second",
+    "second_probability",
+    "third",
+    "third_probability",
+    "label",
+    "correct",
+]
 DECODE_BATCH = 512
 PARALLEL_FROM = 2048  # fewer files decode faster in this process than workers take to start
 
@@ -105,8 +114,12 @@ def _decoded(files: list[Path], shape: tuple[int, int, int]) -> Iterator[tuple[l
     yield from loader
 
 
-def predict(model: TrainedModel, files: list[Path], on_prediction: Callable[[Prediction], None] = lambda p: None,
-            on_problem: Callable[[str], None] = lambda s: None) -> PredictionReport:
+def predict(
+    model: TrainedModel,
+    files: list[Path],
+    on_prediction: Callable[[Prediction], None] = lambda p: None,
+    on_problem: Callable[[str], None] = lambda s: None,
+) -> PredictionReport:
     """Classify ``files``; ``on_prediction`` and ``on_problem`` hear of each as it is known."""
     lookup = class_lookup(model.class_names)
     predictions: list[Prediction] = []
@@ -141,8 +154,10 @@ def line(prediction: Prediction, names: list[str]) -> str:
 def summary(report: PredictionReport, model: TrainedModel) -> str:
     n, seconds = len(report.predictions), max(report.seconds, 1e-9)
     rate = f" ({n / seconds:,.0f} images/s)" if n >= 100 else ""  # a few images time the start-up, not the speed
-    text = (f"Predicted {n:,} image{'s' if n != 1 else ''} with {model.path} ({model.device.type}, "
-            f"{model.precision.name}) in {seconds:.1f} s{rate}")
+    text = (
+        f"Predicted {n:,} image{'s' if n != 1 else ''} with {model.path} ({model.device.type}, "
+        f"{model.precision.name}) in {seconds:.1f} s{rate}"
+    )
     accuracy = report.accuracy()
     if accuracy is not None:
         scored = report.scored
@@ -171,8 +186,9 @@ def write_csv(report: PredictionReport, names: list[str], output: Path) -> None:
     try:
         atomic_write_text(output, to_csv(report, names))
     except OSError as err:
-        raise SettingsError(f"--output {output} cannot be written ({err.strerror or err}); choose a file in a "
-                            f"folder you can write to.") from None
+        raise SettingsError(
+            f"--output {output} cannot be written ({err.strerror or err}); choose a file in a folder you can write to."
+        ) from None
 
 
 def check_output(output: Path) -> None:
@@ -182,8 +198,9 @@ def check_output(output: Path) -> None:
     if not output.parent.is_dir():
         raise SettingsError(f"--output {output}: folder {output.parent} does not exist.")
     if not os.access(output.parent, os.W_OK) or (output.exists() and not os.access(output, os.W_OK)):
-        raise SettingsError(f"--output {output} cannot be written (permission denied); choose a file in a folder "
-                            f"you can write to.")
+        raise SettingsError(
+            f"--output {output} cannot be written (permission denied); choose a file in a folder you can write to."
+        )
 
 
 def run_predict(source: str, paths: list[str], output: str | None, overrides: list[str]) -> int:

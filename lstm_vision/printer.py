@@ -31,7 +31,7 @@ def format_bytes(count: float | None) -> str:
 
 
 def plural(n: int, noun: str) -> str:
-    """"1 epoch", "2 epochs"."""
+    """ "1 epoch", "2 epochs"."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
@@ -63,7 +63,7 @@ def stop_place(e: ev.RunStopped) -> str:
 
 def confusion_text(matrix: list[list[int]], class_names: list[str]) -> str:
     width = max(5, *(len(str(v)) for row in matrix for v in row), *(len(n) for n in class_names)) + 1
-    names = [n[:width - 1] for n in class_names]
+    names = [n[: width - 1] for n in class_names]
     corner = "true \\ predicted"
     first = max(len(corner), *(len(n) for n in names)) + 1  # the row names' column fits its header too
     lines = [corner.ljust(first) + "".join(n.rjust(width) for n in names)]
@@ -77,7 +77,7 @@ def fit_parts(parts: list[tuple[int, str]], width: int) -> str:
     kept = [(rank, text) for rank, text in parts if text]
     while len(kept) > 1 and len("  ".join(text for _, text in kept)) > width:
         kept.remove(max(kept, key=lambda part: part[0]))
-    return "  ".join(text for _, text in kept)[:max(width, 0)]
+    return "  ".join(text for _, text in kept)[: max(width, 0)]
 
 
 def terminal_columns(stream: IO[str]) -> int:
@@ -135,9 +135,11 @@ class Printer:
 
     def on_run_started(self, e: ev.RunStarted) -> None:
         self.line(f"Run directory: {e.run_dir}")
-        self.line(f"{e.dataset}: {e.train_size} train / {e.val_size} val / {e.test_size} test, sequence {e.sequence_length} x {e.input_size}, "
-                  f"{e.parameters:,} parameters, device {e.device} ({e.device_name}), precision {e.precision}, "
-                  f"compiled: {e.compiled}, world size {e.world_size}, batch {e.batch_size}, {e.steps_per_epoch} steps/epoch")
+        self.line(
+            f"{e.dataset}: {e.train_size} train / {e.val_size} val / {e.test_size} test, sequence {e.sequence_length} x {e.input_size}, "
+            f"{e.parameters:,} parameters, device {e.device} ({e.device_name}), precision {e.precision}, "
+            f"compiled: {e.compiled}, world size {e.world_size}, batch {e.batch_size}, {e.steps_per_epoch} steps/epoch"
+        )
 
     def on_log(self, e: ev.LogMessage) -> None:
         self.line(e.text if e.level == "info" else f"{e.level}: {e.text}")
@@ -146,14 +148,22 @@ class Printer:
         first = self.resources is None
         self.resources = e
         if first and e.note:
-            self.line(f"Memory: {e.note}; host {format_bytes(e.host_total_bytes)} total, process RSS {format_bytes(e.host_rss_bytes)}")
+            self.line(
+                f"Memory: {e.note}; host {format_bytes(e.host_total_bytes)} total, process RSS {format_bytes(e.host_rss_bytes)}"
+            )
 
     def on_step_logged(self, e: ev.StepLogged) -> None:
         # ranks: what a narrow terminal leaves out first has the highest (memory, elapsed, the bar, lr, ...)
-        parts = [(0, f"epoch {e.epoch} step {e.step}/{e.steps_per_epoch}"), (1, f"loss {e.loss:.4f}"),
-                 (3, f"acc {format_percent(e.accuracy)}"), (5, f"lr {e.lr:.2e}"), (4, f"{e.samples_per_s:,.0f} samples/s"),
-                 (7, f"elapsed {format_duration(e.elapsed_s)}"), (2, f"ETA {format_duration(e.eta_s)}"),
-                 (8, memory_text(self.resources))]
+        parts = [
+            (0, f"epoch {e.epoch} step {e.step}/{e.steps_per_epoch}"),
+            (1, f"loss {e.loss:.4f}"),
+            (3, f"acc {format_percent(e.accuracy)}"),
+            (5, f"lr {e.lr:.2e}"),
+            (4, f"{e.samples_per_s:,.0f} samples/s"),
+            (7, f"elapsed {format_duration(e.elapsed_s)}"),
+            (2, f"ETA {format_duration(e.eta_s)}"),
+            (8, memory_text(self.resources)),
+        ]
         if self.live:
             self.live_line(parts, e.global_step, e.total_steps)
         else:  # a log file keeps every figure, however wide
@@ -161,9 +171,15 @@ class Printer:
 
     def on_step_progressed(self, e: ev.StepProgressed) -> None:
         if self.live:  # plain output stays one line per logged step
-            self.live_line([(0, f"epoch {e.epoch} step {e.step}/{e.steps_per_epoch}"),
-                            (7, f"elapsed {format_duration(e.elapsed_s)}"), (2, f"ETA {format_duration(e.eta_s)}")],
-                           e.global_step, e.total_steps)
+            self.live_line(
+                [
+                    (0, f"epoch {e.epoch} step {e.step}/{e.steps_per_epoch}"),
+                    (7, f"elapsed {format_duration(e.elapsed_s)}"),
+                    (2, f"ETA {format_duration(e.eta_s)}"),
+                ],
+                e.global_step,
+                e.total_steps,
+            )
 
     def live_line(self, parts: list[tuple[int, str]], done_steps: int, total_steps: int) -> None:
         """Redraw the terminal's last line: a progress bar and ``parts``, fitted to the terminal's width (a line
@@ -175,10 +191,12 @@ class Printer:
         self._live_line = True
 
     def on_epoch_finished(self, e: ev.EpochFinished) -> None:
-        val = (f"  val loss {e.val_loss:.4f}  val acc {format_percent(e.val_accuracy)}" if e.val_loss is not None else "")
-        self.line(f"epoch {e.epoch}/{e.epochs} done in {e.epoch_time_s:.1f} s ({e.samples_per_s:,.0f} samples/s): "
-                  f"train loss {e.train_loss:.4f}  train acc {format_percent(e.train_accuracy)}{val}  "
-                  f"ETA {format_duration(e.eta_s)}  {memory_text(self.resources)}")
+        val = f"  val loss {e.val_loss:.4f}  val acc {format_percent(e.val_accuracy)}" if e.val_loss is not None else ""
+        self.line(
+            f"epoch {e.epoch}/{e.epochs} done in {e.epoch_time_s:.1f} s ({e.samples_per_s:,.0f} samples/s): "
+            f"train loss {e.train_loss:.4f}  train acc {format_percent(e.train_accuracy)}{val}  "
+            f"ETA {format_duration(e.eta_s)}  {memory_text(self.resources)}"
+        )
 
     def on_run_paused(self, e: ev.RunPaused) -> None:
         self.line(f"Paused at epoch {e.epoch}, step {e.step}.")
@@ -207,12 +225,17 @@ class Printer:
             self.line("Per class (test set):\n" + per_class_text(e.summary["per_class"]))
         s = e.summary
         rate = s.get("train_samples_per_s")
-        self.line(f"Completed: {plural(s['epochs_completed'], 'epoch')}, training time {s['train_time_s']:.1f} s"
-                  + (f" ({rate:,.0f} samples/s)" if rate else "") + f"; results in {s['run_dir']}")
+        self.line(
+            f"Completed: {plural(s['epochs_completed'], 'epoch')}, training time {s['train_time_s']:.1f} s"
+            + (f" ({rate:,.0f} samples/s)" if rate else "")
+            + f"; results in {s['run_dir']}"
+        )
 
     def on_run_stopped(self, e: ev.RunStopped) -> None:
-        self.line(f"Stopped {stop_place(e)} ({os.path.basename(e.checkpoint)} keeps it): "
-                  f"resume with lstm-vision-tui --no-ui --resume {e.summary['run_dir']}")
+        self.line(
+            f"Stopped {stop_place(e)} ({os.path.basename(e.checkpoint)} keeps it): "
+            f"resume with lstm-vision-tui --no-ui --resume {e.summary['run_dir']}"
+        )
 
     def on_run_failed(self, e: ev.RunFailed) -> None:
         self.line(f"error: {e.message}\n(traceback in {e.log_path})")
@@ -220,7 +243,9 @@ class Printer:
 
 def jsonl_emitter(stream: IO[str]) -> Callable[[ev.Event], None]:
     """A torchrun child's events as JSON lines for the supervising parent (the same schema as metrics.jsonl)."""
+
     def emit(event: ev.Event) -> None:
         stream.write(json.dumps(event.to_dict(), separators=(",", ":")) + "\n")
         stream.flush()
+
     return emit

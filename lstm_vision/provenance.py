@@ -23,10 +23,15 @@ def _git_commit() -> str | None:
     if not (CHECKOUT / ".git").exists():
         return None  # an installed package, not a checkout
     try:
-        commit = subprocess.run(["git", "-C", str(CHECKOUT), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(CHECKOUT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", str(CHECKOUT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(CHECKOUT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return (commit + ("+dirty" if dirty else "")) or None
@@ -35,7 +40,13 @@ def _git_commit() -> str | None:
 def provenance() -> dict:
     cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
     return {
-        "lstm_vision": __version__, "git_commit": _git_commit(), "python": platform.python_version(),
-        "torch": torch.__version__, "cuda": torch.version.cuda, "cudnn": cudnn,
-        "host": socket.gethostname(), "platform": platform.platform(), "command": shlex.join(sys.argv),
+        "lstm_vision": __version__,
+        "git_commit": _git_commit(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": cudnn,
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "command": shlex.join(sys.argv),
     }

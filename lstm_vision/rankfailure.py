@@ -54,9 +54,11 @@ def timeout_hint(failure: RankFailure, log_dir: Path, world_size: int) -> str:
     if not silent:
         return ""
     names = ", ".join(map(str, silent))
-    return (f" It was waiting for rank{'s' if len(silent) > 1 else ''} {names}, which stopped responding "
-            f"without an error (a hang, a deadlock, or far slower than the others) and "
-            f"{'were' if len(silent) > 1 else 'was'} killed.")
+    return (
+        f" It was waiting for rank{'s' if len(silent) > 1 else ''} {names}, which stopped responding "
+        f"without an error (a hang, a deadlock, or far slower than the others) and "
+        f"{'were' if len(silent) > 1 else 'was'} killed."
+    )
 
 
 def recorded_failures(log_dir: Path) -> list[RankFailure]:
@@ -71,8 +73,15 @@ def recorded_failures(log_dir: Path) -> list[RankFailure]:
         message = data.get("message")
         text = message.get("message", "") if isinstance(message, dict) else str(message or "")
         stack = message.get("extraInfo", {}).get("py_callstack", "") if isinstance(message, dict) else ""
-        failures.append(RankFailure(ours.get("rank", _rank_from_path(path)), ours.get("exit_code"),
-                                    ours.get("message", text), stack, float(ours.get("time", float("inf")))))
+        failures.append(
+            RankFailure(
+                ours.get("rank", _rank_from_path(path)),
+                ours.get("exit_code"),
+                ours.get("message", text),
+                stack,
+                float(ours.get("time", float("inf"))),
+            )
+        )
     return failures
 
 

@@ -12,8 +12,16 @@ _nvml_state: dict[str, Any] = {}
 
 # The keys of ResourcesSampled.gpu (NVML's used/utilization/temperature stay None without NVML);
 # under DDP the engine adds rank_peak_allocated_bytes.
-GPU_FIELDS = ("name", "allocated_bytes", "reserved_bytes", "peak_allocated_bytes", "total_bytes",
-              "used_bytes", "utilization_percent", "temperature_c")
+GPU_FIELDS = (
+    "name",
+    "allocated_bytes",
+    "reserved_bytes",
+    "peak_allocated_bytes",
+    "total_bytes",
+    "used_bytes",
+    "utilization_percent",
+    "temperature_c",
+)
 
 
 def _nvml():
@@ -35,8 +43,12 @@ def peak_host_rss_bytes() -> int:
 
 def host_memory() -> dict[str, int]:
     vm = psutil.virtual_memory()
-    return {"host_rss_bytes": psutil.Process().memory_info().rss, "host_peak_rss_bytes": peak_host_rss_bytes(),
-            "host_total_bytes": vm.total, "host_available_bytes": vm.available}
+    return {
+        "host_rss_bytes": psutil.Process().memory_info().rss,
+        "host_peak_rss_bytes": peak_host_rss_bytes(),
+        "host_total_bytes": vm.total,
+        "host_available_bytes": vm.available,
+    }
 
 
 def gpu_memory(device: torch.device) -> dict[str, Any] | None:
@@ -45,10 +57,13 @@ def gpu_memory(device: torch.device) -> dict[str, Any] | None:
         return None
     index = device.index if device.index is not None else torch.cuda.current_device()
     stats: dict[str, Any] = dict.fromkeys(GPU_FIELDS)
-    stats.update(name=torch.cuda.get_device_name(index), allocated_bytes=torch.cuda.memory_allocated(index),
-                 reserved_bytes=torch.cuda.memory_reserved(index),
-                 peak_allocated_bytes=torch.cuda.max_memory_allocated(index),
-                 total_bytes=torch.cuda.get_device_properties(index).total_memory)
+    stats.update(
+        name=torch.cuda.get_device_name(index),
+        allocated_bytes=torch.cuda.memory_allocated(index),
+        reserved_bytes=torch.cuda.memory_reserved(index),
+        peak_allocated_bytes=torch.cuda.max_memory_allocated(index),
+        total_bytes=torch.cuda.get_device_properties(index).total_memory,
+    )
     nvml = _nvml()
     if nvml is not None:
         try:
@@ -65,6 +80,9 @@ def gpu_memory(device: torch.device) -> dict[str, Any] | None:
 def sample(device: torch.device) -> dict[str, Any]:
     """Fields of a ResourcesSampled event."""
     gpu = gpu_memory(device)
-    note = "" if gpu is not None else (
-        "no GPU: training on the CPU" if not torch.cuda.is_available() else "training on the CPU; a GPU is present")
+    note = (
+        ""
+        if gpu is not None
+        else ("no GPU: training on the CPU" if not torch.cuda.is_available() else "training on the CPU; a GPU is present")
+    )
     return {**host_memory(), "gpu": gpu, "note": note}

@@ -33,8 +33,7 @@ from lstm_vision.optim import lr_at
 from lstm_vision.rundir import read_summary, rewind_journal, run_dir_of
 
 
-def prepare_resume(resume: str, state: dict[str, Any], settings: Settings, steps_per_epoch: int,
-                   is_main: bool) -> list[str]:
+def prepare_resume(resume: str, state: dict[str, Any], settings: Settings, steps_per_epoch: int, is_main: bool) -> list[str]:
     """Refuse (SettingsError) what the resume cannot honour; then, on rank 0, cut metrics.jsonl back to the
     checkpoint. Returns the lines to log about what the resume changes."""
     if "global_step" not in state:  # a reference checkpoint: its weights are loaded, training starts afresh
@@ -46,21 +45,27 @@ def prepare_resume(resume: str, state: dict[str, Any], settings: Settings, steps
     return notes
 
 
-def check_model_shape(resume: str, state: dict[str, Any], settings: Settings, sequence_length: int,
-                      input_size: int) -> None:
+def check_model_shape(resume: str, state: dict[str, Any], settings: Settings, sequence_length: int, input_size: int) -> None:
     """Refuse a resume whose settings change the model's shape, by the first setting that does."""
     saved = state.get("model")
     if "global_step" not in state or not saved:  # a reference checkpoint, or one from before the model was recorded
         return
     m = settings.model
-    now = {"model.hidden_size": m.hidden_size, "model.num_layers": m.num_layers, "model.bidirectional": m.bidirectional,
-           "data.sequence_length": sequence_length, "data.input_size": input_size}
+    now = {
+        "model.hidden_size": m.hidden_size,
+        "model.num_layers": m.num_layers,
+        "model.bidirectional": m.bidirectional,
+        "data.sequence_length": sequence_length,
+        "data.input_size": input_size,
+    }
     for name, value in now.items():
         old = saved.get(name.split(".")[1])
         if old is not None and old != value:
-            raise SettingsError(f"{resume} trained a model with {name} = {_toml(old)} and a resume goes on with that model, "
-                                f"not with {name} = {_toml(value)}: set {name} = {_toml(old)}, or train the new shape "
-                                f"in a new run.")
+            raise SettingsError(
+                f"{resume} trained a model with {name} = {_toml(old)} and a resume goes on with that model, "
+                f"not with {name} = {_toml(value)}: set {name} = {_toml(old)}, or train the new shape "
+                f"in a new run."
+            )
 
 
 def _toml(value: Any) -> str:
@@ -80,35 +85,56 @@ def check_resume(resume: str, state: dict[str, Any], settings: Settings, steps_p
         if epochs > planned:
             best = run_dir / "best.pt"
             schedule = (saved.get("optim") or {}).get("schedule", settings.optim.schedule)
-            why = (f"its {schedule} learning rate has decayed and would warm up again"
-                   if schedule != "constant" else "a run that trained all its epochs is final")
-            raise SettingsError(f"{run_dir} trained all its {_epochs(planned)} and a resume cannot extend it to {epochs} "
-                                f"({why}); fine-tune from its best weights in a new run instead: "
-                                f"--set train.load_checkpoint={best}.")
+            why = (
+                f"its {schedule} learning rate has decayed and would warm up again"
+                if schedule != "constant"
+                else "a run that trained all its epochs is final"
+            )
+            raise SettingsError(
+                f"{run_dir} trained all its {_epochs(planned)} and a resume cannot extend it to {epochs} "
+                f"({why}); fine-tune from its best weights in a new run instead: "
+                f"--set train.load_checkpoint={best}."
+            )
     if epochs < done:
-        raise SettingsError(f"train.epochs = {epochs} is fewer than the {_epochs(done)} {resume} has already trained; "
-                            f"resume with train.epochs >= {done}.")
+        raise SettingsError(
+            f"train.epochs = {epochs} is fewer than the {_epochs(done)} {resume} has already trained; "
+            f"resume with train.epochs >= {done}."
+        )
     if epochs == done and step > 0:
-        raise SettingsError(f"train.epochs = {epochs} would end before epoch {done + 1}, within which {resume} stopped; "
-                            f"resume with train.epochs >= {done + 1}.")
+        raise SettingsError(
+            f"train.epochs = {epochs} would end before epoch {done + 1}, within which {resume} stopped; "
+            f"resume with train.epochs >= {done + 1}."
+        )
     old_steps = _saved_steps_per_epoch(state, done, step) or steps_per_epoch
     if step > 0:
         old_batch = int(saved_train.get("batch_size", settings.train.batch_size))
         if settings.train.batch_size != old_batch:
-            raise SettingsError(f"{resume} stopped within epoch {done + 1} (step {step} of {old_steps}) at "
-                                f"train.batch_size = {old_batch}, and a resume within an epoch must keep it: set "
-                                f"train.batch_size = {old_batch} (a checkpoint at an epoch boundary, as best.pt, may change it).")
+            raise SettingsError(
+                f"{resume} stopped within epoch {done + 1} (step {step} of {old_steps}) at "
+                f"train.batch_size = {old_batch}, and a resume within an epoch must keep it: set "
+                f"train.batch_size = {old_batch} (a checkpoint at an epoch boundary, as best.pt, may change it)."
+            )
         if steps_per_epoch != old_steps:  # the same batch over another number of processes: a shard's tail differs
             ranks = state.get("world_size")
-            raise SettingsError(f"{resume} stopped within epoch {done + 1} (step {step} of {old_steps} steps per epoch"
-                                f"{f' with {ranks} processes' if ranks else ''}); with this number of processes an epoch has "
-                                f"{steps_per_epoch} steps, so that step cannot be continued: resume with "
-                                f"{ranks or 'as many'} processes.")
+            raise SettingsError(
+                f"{resume} stopped within epoch {done + 1} (step {step} of {old_steps} steps per epoch"
+                f"{f' with {ranks} processes' if ranks else ''}); with this number of processes an epoch has "
+                f"{steps_per_epoch} steps, so that step cannot be continued: resume with "
+                f"{ranks or 'as many'} processes."
+            )
     return _schedule_notes(state, saved, settings, done, step, planned, old_steps, steps_per_epoch)
 
 
-def _schedule_notes(state: dict[str, Any], saved: dict[str, Any], settings: Settings, done: int, step: int,
-                    planned: int, old_steps: int, steps_per_epoch: int) -> list[str]:
+def _schedule_notes(
+    state: dict[str, Any],
+    saved: dict[str, Any],
+    settings: Settings,
+    done: int,
+    step: int,
+    planned: int,
+    old_steps: int,
+    steps_per_epoch: int,
+) -> list[str]:
     """Say so when the learning rate at the resumed step is not the one the stopped run would have used."""
     known = {f.name for f in dataclasses.fields(settings.optim)}
     old_optim = dataclasses.replace(settings.optim, **{k: v for k, v in (saved.get("optim") or {}).items() if k in known})
@@ -119,11 +145,13 @@ def _schedule_notes(state: dict[str, Any], saved: dict[str, Any], settings: Sett
     why = [f"train.epochs {planned} -> {settings.train.epochs}"] if planned != settings.train.epochs else []
     if old_steps != steps_per_epoch:  # at a boundary: the schedule is the same fraction of the run, rounded to steps
         why.append(f"{old_steps} -> {steps_per_epoch} steps per epoch")
-    why += [f"optim.{name} {getattr(old_optim, name)} -> {getattr(settings.optim, name)}"
-            for name in ("schedule", "learning_rate", "warmup_fraction") if getattr(old_optim, name) != getattr(settings.optim, name)]
+    why += [
+        f"optim.{name} {getattr(old_optim, name)} -> {getattr(settings.optim, name)}"
+        for name in ("schedule", "learning_rate", "warmup_fraction")
+        if getattr(old_optim, name) != getattr(settings.optim, name)
+    ]
     why = why or ["the schedule counts its steps otherwise"]
-    return [f"Learning rate at the resumed step: {now:.3g} (the stopped run's schedule had {before:.3g}), "
-            f"as {', '.join(why)}."]
+    return [f"Learning rate at the resumed step: {now:.3g} (the stopped run's schedule had {before:.3g}), as {', '.join(why)}."]
 
 
 def _saved_steps_per_epoch(state: dict[str, Any], done: int, step: int) -> int | None:

@@ -34,7 +34,9 @@ def create_run_dir(output: OutputSettings) -> Path:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as err:
-        raise SettingsError(f"output.dir {base} is not writable ({err.strerror or err}); choose a folder you can write to.") from None
+        raise SettingsError(
+            f"output.dir {base} is not writable ({err.strerror or err}); choose a folder you can write to."
+        ) from None
     return candidate
 
 
@@ -50,10 +52,14 @@ def use_run_dir(path: str | os.PathLike) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         taken = sorted(p.name for p in folder.iterdir() if p.name not in PRELAUNCH_FILES and not p.name.startswith("."))
     except OSError as err:
-        raise SettingsError(f"--run-dir {folder} cannot be used ({err.strerror or err}); choose a folder you can write to.") from None
+        raise SettingsError(
+            f"--run-dir {folder} cannot be used ({err.strerror or err}); choose a folder you can write to."
+        ) from None
     if taken:
-        raise SettingsError(f"--run-dir {folder} already holds {', '.join(taken[:3])}; give a new or empty folder "
-                            f"(or --resume {folder} to continue the run in it).")
+        raise SettingsError(
+            f"--run-dir {folder} already holds {', '.join(taken[:3])}; give a new or empty folder "
+            f"(or --resume {folder} to continue the run in it)."
+        )
     return folder
 
 
@@ -103,8 +109,10 @@ def rewind_journal(run_dir: Path, offset: int | None) -> str | None:
     atomic_write(backup, lambda handle: handle.write(tail))
     os.truncate(path, offset)
     last_epoch = max(int(r.get("epoch") or 0) for r in later)
-    return (f"metrics.jsonl went on past this checkpoint (up to epoch {last_epoch}): its {len(records)} later lines "
-            f"moved to {backup.name}, so the journal replays each step once.")
+    return (
+        f"metrics.jsonl went on past this checkpoint (up to epoch {last_epoch}): its {len(records)} later lines "
+        f"moved to {backup.name}, so the journal replays each step once."
+    )
 
 
 def _record(line: bytes) -> dict[str, Any]:

@@ -19,8 +19,10 @@ def runner_for(settings: Settings) -> Callable[..., Any]:
         settings.system.nproc = _visible_gpus()
     if settings.system.nproc > 1 and "RANK" not in os.environ:
         from lstm_vision.launcher import launch_local
+
         return launch_local
     from lstm_vision.engine import run
+
     return run
 
 
@@ -29,6 +31,8 @@ def _visible_gpus() -> int:
 
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if count == 0:
-        raise SettingsError("system.ddp = true runs one process per GPU and this machine has none; set "
-                            "system.nproc = N for N CPU processes (or system.ddp = false).")
+        raise SettingsError(
+            "system.ddp = true runs one process per GPU and this machine has none; set "
+            "system.nproc = N for N CPU processes (or system.ddp = false)."
+        )
     return count

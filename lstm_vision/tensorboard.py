@@ -16,8 +16,10 @@ from lstm_vision.config import Settings, SettingsError, render_toml
 
 def check_available(settings: Settings) -> None:
     if settings.output.tensorboard and importlib.util.find_spec("tensorboard") is None:
-        raise SettingsError("output.tensorboard = true needs the tensorboard package: pip install "
-                            "'lstm-vision[tensorboard]' (or pip install tensorboard), or set it to false.")
+        raise SettingsError(
+            "output.tensorboard = true needs the tensorboard package: pip install "
+            "'lstm-vision[tensorboard]' (or pip install tensorboard), or set it to false."
+        )
 
 
 class TensorBoardLog:

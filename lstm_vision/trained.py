@@ -86,16 +86,23 @@ def load_trained(source: str | Path, overrides: list[str] | tuple[str, ...] = ()
     settings = apply_overrides(inherited, list(overrides))
     weights = ckpt.clean_state_dict(state["state_dict"])
     shape = architecture(weights, path)
-    model = LSTMClassifier(shape["input_size"], shape["sequence_length"], shape["num_classes"], shape["hidden_size"],
-                           shape["num_layers"], shape["bidirectional"])
+    model = LSTMClassifier(
+        shape["input_size"],
+        shape["sequence_length"],
+        shape["num_classes"],
+        shape["hidden_size"],
+        shape["num_layers"],
+        shape["bidirectional"],
+    )
     ckpt.load_weights(model, state, path)
     image_shape = _image_shape(state, settings, shape, path)
     norm = _normalization(state, path, image_shape[-1])
     names = _class_names(state, shape["num_classes"], path)
     target = resolve_device(device or settings.system.device)
     classifier = ImageClassifier(model, norm, shape["sequence_length"], shape["input_size"]).to(target).eval()
-    return TrainedModel(path, classifier, names, image_shape, norm, settings, target,
-                        _precision(settings.train.amp, target, overrides))
+    return TrainedModel(
+        path, classifier, names, image_shape, norm, settings, target, _precision(settings.train.amp, target, overrides)
+    )
 
 
 def _precision(amp: str, device: torch.device, overrides) -> Precision:
@@ -112,17 +119,27 @@ def _precision(amp: str, device: torch.device, overrides) -> Precision:
 def architecture(weights: dict[str, torch.Tensor], path: Path) -> dict[str, Any]:
     """The LSTMClassifier these weights fit, from their shapes alone (a reference checkpoint stores nothing else)."""
     if "LSTM.weight_ih_l0" not in weights or "fc.weight" not in weights:
-        raise ckpt.CheckpointError(f"Checkpoint {path} holds no LSTM classifier weights (LSTM.weight_ih_l0, fc.weight); "
-                                   f"it was not written by lstm-vision or the reference script.")
+        raise ckpt.CheckpointError(
+            f"Checkpoint {path} holds no LSTM classifier weights (LSTM.weight_ih_l0, fc.weight); "
+            f"it was not written by lstm-vision or the reference script."
+        )
     hidden = weights["LSTM.weight_ih_l0"].shape[0] // 4
     layers = sum(1 for key in weights if re.fullmatch(r"LSTM\.weight_ih_l\d+", key))
     directions = 2 if "LSTM.weight_ih_l0_reverse" in weights else 1
     classes, features = weights["fc.weight"].shape
     if features % (hidden * directions):
-        raise ckpt.CheckpointError(f"Checkpoint {path} has a linear layer of {features} inputs, not a multiple of the "
-                                   f"LSTM's {hidden * directions} outputs per step; it is damaged or not an LSTM classifier.")
-    return {"input_size": weights["LSTM.weight_ih_l0"].shape[1], "hidden_size": hidden, "num_layers": layers,
-            "bidirectional": directions == 2, "sequence_length": features // (hidden * directions), "num_classes": classes}
+        raise ckpt.CheckpointError(
+            f"Checkpoint {path} has a linear layer of {features} inputs, not a multiple of the "
+            f"LSTM's {hidden * directions} outputs per step; it is damaged or not an LSTM classifier."
+        )
+    return {
+        "input_size": weights["LSTM.weight_ih_l0"].shape[1],
+        "hidden_size": hidden,
+        "num_layers": layers,
+        "bidirectional": directions == 2,
+        "sequence_length": features // (hidden * directions),
+        "num_classes": classes,
+    }
 
 
 def _settings_of(state: dict[str, Any]) -> Settings:
@@ -146,8 +163,10 @@ def _image_shape(state: dict[str, Any], settings: Settings, shape: dict[str, Any
         candidate = candidate or (shape["sequence_length"], shape["input_size"], 1)
     height, width, channels = candidate
     if height * width * channels != pixels:
-        raise ckpt.CheckpointError(f"Checkpoint {path} says its images are {height}x{width}x{channels} but its model reads "
-                                   f"{shape['sequence_length']} x {shape['input_size']} = {pixels} values per image.")
+        raise ckpt.CheckpointError(
+            f"Checkpoint {path} says its images are {height}x{width}x{channels} but its model reads "
+            f"{shape['sequence_length']} x {shape['input_size']} = {pixels} values per image."
+        )
     return height, width, channels
 
 
@@ -155,9 +174,11 @@ def _normalization(state: dict[str, Any], path: Path, channels: int) -> Normaliz
     if "normalization" in state:
         return normalization.stored(state["normalization"], path, channels)
     if str(state.get("format", "")).startswith("lstm-vision"):
-        raise ckpt.CheckpointError(f"Checkpoint {path} was saved by an lstm-vision that did not store its input "
-                                   f"normalization, so it cannot be used without its data set; resume it for an "
-                                   f"epoch (--resume) to save checkpoints that carry it.")
+        raise ckpt.CheckpointError(
+            f"Checkpoint {path} was saved by an lstm-vision that did not store its input "
+            f"normalization, so it cannot be used without its data set; resume it for an "
+            f"epoch (--resume) to save checkpoints that carry it."
+        )
     return normalization.reference(channels)
 
 

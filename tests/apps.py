@@ -12,8 +12,17 @@ from lstm_vision.config import Settings, save_settings
 from lstm_vision.control import RunControl
 from lstm_vision.rundir import write_confusion_matrix
 from lstm_vision.events import (
-    EpochFinished, EvaluationFinished, LogMessage, PredictionsSampled, ResourcesSampled,
-    RunFailed, RunFinished, RunStarted, RunStopped, StepLogged, StepProgressed,
+    EpochFinished,
+    EvaluationFinished,
+    LogMessage,
+    PredictionsSampled,
+    ResourcesSampled,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    RunStopped,
+    StepLogged,
+    StepProgressed,
 )
 
 
@@ -26,51 +35,105 @@ class FakeResult:
 
 
 def run_started(run_dir: str, epochs: int = 2, steps: int = 4) -> RunStarted:
-    return RunStarted(run_dir=run_dir, device="cpu", device_name="cpu", precision="bf16", compile_mode="off",
-                      compiled="off", world_size=1, parameters=12345, train_size=50000, val_size=10000,
-                      test_size=10000, epochs=epochs, start_epoch=0, steps_per_epoch=steps, batch_size=256,
-                      sequence_length=28, input_size=28, num_classes=10, dataset="mnist")
+    return RunStarted(
+        run_dir=run_dir,
+        device="cpu",
+        device_name="cpu",
+        precision="bf16",
+        compile_mode="off",
+        compiled="off",
+        world_size=1,
+        parameters=12345,
+        train_size=50000,
+        val_size=10000,
+        test_size=10000,
+        epochs=epochs,
+        start_epoch=0,
+        steps_per_epoch=steps,
+        batch_size=256,
+        sequence_length=28,
+        input_size=28,
+        num_classes=10,
+        dataset="mnist",
+    )
 
 
 def step(epoch: int, s: int, steps: int, epochs: int) -> StepLogged:
     g = (epoch - 1) * steps + s
-    return StepLogged(epoch=epoch, step=s, steps_per_epoch=steps, global_step=g, total_steps=steps * epochs,
-                      loss=2.0 / g, accuracy=min(0.1 * g, 0.99), lr=1e-3, samples_per_s=1000.0,
-                      elapsed_s=float(g), eta_s=float(steps * epochs - g))
+    return StepLogged(
+        epoch=epoch,
+        step=s,
+        steps_per_epoch=steps,
+        global_step=g,
+        total_steps=steps * epochs,
+        loss=2.0 / g,
+        accuracy=min(0.1 * g, 0.99),
+        lr=1e-3,
+        samples_per_s=1000.0,
+        elapsed_s=float(g),
+        eta_s=float(steps * epochs - g),
+    )
 
 
 def progressed(epoch: int, s: int, steps: int, epochs: int) -> StepProgressed:
     """A progress tick between logged steps: its clock (a minute per step so far, half a minute per step
     left) differs from that of step(), so a test can tell which event a widget shows."""
     g = (epoch - 1) * steps + s
-    return StepProgressed(epoch=epoch, step=s, steps_per_epoch=steps, global_step=g, total_steps=steps * epochs,
-                          elapsed_s=60.0 * g, eta_s=30.0 * (steps * epochs - g))
+    return StepProgressed(
+        epoch=epoch,
+        step=s,
+        steps_per_epoch=steps,
+        global_step=g,
+        total_steps=steps * epochs,
+        elapsed_s=60.0 * g,
+        eta_s=30.0 * (steps * epochs - g),
+    )
 
 
 def epoch_done(epoch: int, epochs: int) -> EpochFinished:
-    return EpochFinished(epoch=epoch, epochs=epochs, train_loss=1.0 / epoch, train_accuracy=0.8 + 0.05 * epoch,
-                         val_loss=1.1 / epoch, val_accuracy=0.79 + 0.05 * epoch, lr=1e-3, epoch_time_s=4.0,
-                         samples_per_s=1000.0, best_val_loss=1.1 / epoch, elapsed_s=4.0 * epoch,
-                         eta_s=4.0 * (epochs - epoch))
+    return EpochFinished(
+        epoch=epoch,
+        epochs=epochs,
+        train_loss=1.0 / epoch,
+        train_accuracy=0.8 + 0.05 * epoch,
+        val_loss=1.1 / epoch,
+        val_accuracy=0.79 + 0.05 * epoch,
+        lr=1e-3,
+        epoch_time_s=4.0,
+        samples_per_s=1000.0,
+        best_val_loss=1.1 / epoch,
+        elapsed_s=4.0 * epoch,
+        eta_s=4.0 * (epochs - epoch),
+    )
 
 
 def resources() -> ResourcesSampled:
-    return ResourcesSampled(host_rss_bytes=500 << 20, host_peak_rss_bytes=600 << 20, host_total_bytes=8 << 30,
-                            host_available_bytes=4 << 30, gpu=None)
+    return ResourcesSampled(
+        host_rss_bytes=500 << 20, host_peak_rss_bytes=600 << 20, host_total_bytes=8 << 30, host_available_bytes=4 << 30, gpu=None
+    )
 
 
 def predictions(n: int = 8) -> PredictionsSampled:
     images = [[(x * 9 + y * 3 + i * 20) % 256 for y in range(28) for x in range(28)] for i in range(n)]
     labels = [i % 10 for i in range(n)]
     preds = [label if i % 3 else (label + 1) % 10 for i, label in enumerate(labels)]
-    return PredictionsSampled(height=28, width=28, channels=1, images=images, labels=labels, predictions=preds,
-                              class_names=[str(i) for i in range(10)])
+    return PredictionsSampled(
+        height=28, width=28, channels=1, images=images, labels=labels, predictions=preds, class_names=[str(i) for i in range(10)]
+    )
 
 
 def summary(status: str, epochs: int) -> dict:
-    return {"status": status, "epochs_completed": epochs, "best_val_accuracy": 0.9, "test_accuracy": 0.9876,
-            "train_accuracy": 0.99, "test_correct": 9876, "test_total": 10000, "train_time_s": 8.0,
-            "train_samples_per_s": 1000.0}
+    return {
+        "status": status,
+        "epochs_completed": epochs,
+        "best_val_accuracy": 0.9,
+        "test_accuracy": 0.9876,
+        "train_accuracy": 0.99,
+        "test_correct": 9876,
+        "test_total": 10000,
+        "train_time_s": 8.0,
+        "train_samples_per_s": 1000.0,
+    }
 
 
 def confusion() -> list[list[int]]:
@@ -82,8 +145,16 @@ class FakeEngine:
     waits (polling control like the real engine) until ``release`` is set or a stop is asked.
     Every ``log_every``-th step is logged (step_logged); the steps between only tick (step_progressed)."""
 
-    def __init__(self, tmp: Path, epochs: int = 2, steps: int = 4, hold: bool = False,
-                 fail: str | None = None, raise_exc: BaseException | None = None, log_every: int = 1) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        epochs: int = 2,
+        steps: int = 4,
+        hold: bool = False,
+        fail: str | None = None,
+        raise_exc: BaseException | None = None,
+        log_every: int = 1,
+    ) -> None:
         self.tmp, self.epochs, self.steps, self.hold, self.log_every = tmp, epochs, steps, hold, log_every
         self.fail, self.raise_exc = fail, raise_exc
         self.release = threading.Event()
@@ -134,6 +205,7 @@ class FakeEngine:
 
 # ---- helpers shared by the app tests ---------------------------------------------------
 
+
 async def wait_for(pilot, condition, tries: int = 5000) -> None:
     """Let the app process messages until ``condition()`` holds (no sleeping, no clock)."""
     for _ in range(tries):
@@ -145,6 +217,7 @@ async def wait_for(pilot, condition, tries: int = 5000) -> None:
 
 def log_text(app) -> str:
     from app.panels import LogPanel
+
     return "\n".join(app.query_one(LogPanel).messages)
 
 
@@ -171,6 +244,7 @@ async def type_path(pilot, app, path) -> None:
     """In the open / save-as dialog: wait for it, type ``path``, press enter."""
     from textual.widgets import Input
     from app.dialogs import PathScreen
+
     await wait_for(pilot, lambda: isinstance(app.screen, PathScreen) and app.screen.query(Input))
     app.screen.query_one(Input).value = str(path)
     await pilot.press("enter")

@@ -41,7 +41,9 @@ def real_data_root() -> Path | None:
     return Path(value) if value else None
 
 
-needs_real_mnist = pytest.mark.skipif(real_data_root() is None, reason="set LSTM_VISION_TEST_DATA to the folder holding MNIST/raw")
+needs_real_mnist = pytest.mark.skipif(
+    real_data_root() is None, reason="set LSTM_VISION_TEST_DATA to the folder holding MNIST/raw"
+)
 
 
 @pytest.fixture(scope="session")
@@ -56,9 +58,17 @@ def mnist_model(tmp_path_factory) -> Path:
     if real_data_root() is None:
         pytest.skip("set LSTM_VISION_TEST_DATA to the folder holding MNIST/raw")
     out = tmp_path_factory.mktemp("mnist-model")
-    settings = apply_overrides(load_settings(preset_path("cpu")), [
-        f"data.root={real_data_root().resolve()}", "data.download=false", "train.epochs=2", "train.amp=off",
-        f"output.dir={out}", "output.run_name=cpu"])
+    settings = apply_overrides(
+        load_settings(preset_path("cpu")),
+        [
+            f"data.root={real_data_root().resolve()}",
+            "data.download=false",
+            "train.epochs=2",
+            "train.amp=off",
+            f"output.dir={out}",
+            "output.run_name=cpu",
+        ],
+    )
     result = run(settings, lambda event: None, RunControl())
     assert result.status == "completed", result
     return Path(result.run_dir)

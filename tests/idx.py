@@ -21,7 +21,7 @@ def pattern_images(labels: np.ndarray, rng: np.random.Generator, size: int = 28)
     """Class k is a bright bar across rows 2k..2k+2 over dim noise: easy for a row-reading LSTM."""
     images = rng.integers(0, 60, size=(len(labels), size, size), dtype=np.int64)
     for i, label in enumerate(labels):
-        images[i, 2 * label: 2 * label + 3, 4:24] = rng.integers(180, 256)
+        images[i, 2 * label : 2 * label + 3, 4:24] = rng.integers(180, 256)
     return images.astype(np.uint8)
 
 

@@ -24,10 +24,31 @@ def cli(*args: str, cwd=None, **kwargs) -> subprocess.CompletedProcess:
 
 def tiny_args(mnist_root: Path, out: Path) -> list[str]:
     """Command-line arguments of a one-epoch headless run on the tiny set into ``out``/cli."""
-    return ["--no-ui", "--set", f"data.root={mnist_root}", "--set", "data.download=false",
-            "--set", "model.hidden_size=16", "--set", "model.num_layers=1", "--set", "model.bidirectional=false",
-            "--set", "train.epochs=1", "--set", "train.batch_size=50", "--set", "train.log_every=4",
-            "--set", "train.amp=off", "--set", f"output.dir={out}", "--set", "output.run_name=cli"]
+    return [
+        "--no-ui",
+        "--set",
+        f"data.root={mnist_root}",
+        "--set",
+        "data.download=false",
+        "--set",
+        "model.hidden_size=16",
+        "--set",
+        "model.num_layers=1",
+        "--set",
+        "model.bidirectional=false",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "train.batch_size=50",
+        "--set",
+        "train.log_every=4",
+        "--set",
+        "train.amp=off",
+        "--set",
+        f"output.dir={out}",
+        "--set",
+        "output.run_name=cli",
+    ]
 
 
 def wait_until(condition: Callable[[], object], what: str, timeout: float = WAIT_S, poll: float = 0.05):
@@ -74,9 +95,14 @@ def start_headless(settings: Settings, run_dir: Path, *args: str, env: dict | No
     config = run_dir.parent / f"{run_dir.name}.toml"
     save_settings(settings, config)
     out = open(run_dir.parent / f"{run_dir.name}.out", "w")
-    return subprocess.Popen([str(CLI), "--no-ui", "--config", str(config), "--run-dir", str(run_dir), *args],
-                            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                            env={**(env or os.environ), "PYTHONUNBUFFERED": "1"}, **popen)
+    return subprocess.Popen(
+        [str(CLI), "--no-ui", "--config", str(config), "--run-dir", str(run_dir), *args],
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env={**(env or os.environ), "PYTHONUNBUFFERED": "1"},
+        **popen,
+    )
 
 
 @contextmanager

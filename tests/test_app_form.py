@@ -107,8 +107,10 @@ async def test_text_that_is_not_a_number_names_the_reason(tmp_path):
 
 async def test_save_keeps_comments_and_load_round_trips(tmp_path):
     path = tmp_path / "settings.toml"
-    path.write_text("# my experiment\n[model]\n# wide but shallow\nhidden_size = 128\nnum_layers = 1\n"
-                    "\n[train]\nepochs = 3 # quick\n", encoding="utf-8")
+    path.write_text(
+        "# my experiment\n[model]\n# wide but shallow\nhidden_size = 128\nnum_layers = 1\n\n[train]\nepochs = 3 # quick\n",
+        encoding="utf-8",
+    )
     settings = load_settings(path)
     settings.output.dir = str(tmp_path / "runs")
     app = make_app(tmp_path, settings=settings, settings_path=path)
@@ -182,8 +184,10 @@ async def test_save_as_after_a_preset_keeps_comments_only_beside_the_values_they
     (presets / "small.toml").write_text("[model]\nhidden_size = 64\n", encoding="utf-8")
     monkeypatch.setattr(config, "PRESET_DIR", presets)
     path = tmp_path / "mine.toml"
-    path.write_text("# 256 wide, 3 layers: as the paper\n[model]\n# as the paper\nhidden_size = 256 # wide\n"
-                    "# deep\nnum_layers = 3\n", encoding="utf-8")
+    path.write_text(
+        "# 256 wide, 3 layers: as the paper\n[model]\n# as the paper\nhidden_size = 256 # wide\n# deep\nnum_layers = 3\n",
+        encoding="utf-8",
+    )
     app = make_app(tmp_path, settings=load_settings(path), settings_path=path)
     async with app.run_test(size=(80, 24)) as pilot:
         await app.run_action("preset")

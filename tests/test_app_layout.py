@@ -65,7 +65,6 @@ async def test_theme_toggle_from_the_command_palette(tmp_path):
         await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
         await pilot.press(*"Toggle light")
 
-
         def found() -> bool:  # the palette searches asynchronously
             results = app.screen.query(CommandList)
             return bool(results) and results.first().option_count > 0 and results.first().highlighted is not None

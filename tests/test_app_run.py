@@ -158,9 +158,18 @@ async def test_palette_commands_cover_the_keys(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)):
         titles = {c.title for c in app.get_system_commands(app.screen)}
-    for title in ("Start run", "Pause or resume run", "Stop run", "Resume stopped run", "Save settings",
-                  "Save settings as…", "Open settings file…", "Load preset…", "Toggle light/dark theme",
-                  "Show history"):
+    for title in (
+        "Start run",
+        "Pause or resume run",
+        "Stop run",
+        "Resume stopped run",
+        "Save settings",
+        "Save settings as…",
+        "Open settings file…",
+        "Load preset…",
+        "Toggle light/dark theme",
+        "Show history",
+    ):
         assert title in titles
 
 
@@ -216,10 +225,13 @@ async def test_escape_closes_the_key_panel(tmp_path):
 
 async def test_a_live_warning_of_the_run_is_also_a_notification(tmp_path):
     from lstm_vision.events import LogMessage
+
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         app.route(LogMessage("warning", "This run needs about 1 h 47 min more on this CPU."))
         app.route(LogMessage("warning", "an old warning, replayed from a journal"), redraw=False)
         await pilot.pause()
-        assert [n for n in app.notes if "more on this CPU" in n[1]] == [("warning", "This run needs about 1 h 47 min more on this CPU.")]
+        assert [n for n in app.notes if "more on this CPU" in n[1]] == [
+            ("warning", "This run needs about 1 h 47 min more on this CPU.")
+        ]
         assert not [n for n in app.notes if "replayed" in n[1]]

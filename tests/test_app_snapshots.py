@@ -32,25 +32,51 @@ SIZE = (80, 24)
 EPOCHS, STEPS = 3, 4
 
 
-def fixed_summary(status: str = "completed", epochs: int = EPOCHS, test: float | None = 0.9876,
-                  best_val: float | None = 0.9862, train_time_s: float = 27.5) -> dict:
-    per_class = [{"class": str(c), "precision": 0.99 - 0.004 * c, "recall": 0.985 - 0.003 * c,
-                  "f1": 0.987 - 0.0035 * c, "support": 1000} for c in range(10)]
-    return {"status": status, "epochs_completed": epochs, "best_val_accuracy": best_val, "test_accuracy": test,
-            "train_accuracy": None if best_val is None else 0.9931,
-            "test_correct": None if test is None else round(test * 10000),
-            "test_total": None if test is None else 10000, "train_time_s": train_time_s, "train_samples_per_s": 6543.0,
-            "per_class": per_class if test is not None else [], "macro_f1": 0.9713 if test is not None else None}
+def fixed_summary(
+    status: str = "completed",
+    epochs: int = EPOCHS,
+    test: float | None = 0.9876,
+    best_val: float | None = 0.9862,
+    train_time_s: float = 27.5,
+) -> dict:
+    per_class = [
+        {"class": str(c), "precision": 0.99 - 0.004 * c, "recall": 0.985 - 0.003 * c, "f1": 0.987 - 0.0035 * c, "support": 1000}
+        for c in range(10)
+    ]
+    return {
+        "status": status,
+        "epochs_completed": epochs,
+        "best_val_accuracy": best_val,
+        "test_accuracy": test,
+        "train_accuracy": None if best_val is None else 0.9931,
+        "test_correct": None if test is None else round(test * 10000),
+        "test_total": None if test is None else 10000,
+        "train_time_s": train_time_s,
+        "train_samples_per_s": 6543.0,
+        "per_class": per_class if test is not None else [],
+        "macro_f1": 0.9713 if test is not None else None,
+    }
 
 
 def fixed_gpu_sample() -> ResourcesSampled:
     """What the memory panel shows, fixed (the real sampler reads this machine's RSS and GPU)."""
     gib = 1 << 30
-    return ResourcesSampled(host_rss_bytes=2 * gib + (300 << 20), host_peak_rss_bytes=2 * gib + (700 << 20),
-                            host_total_bytes=128 * gib, host_available_bytes=97 * gib,
-                            gpu={"name": "NVIDIA H200", "allocated_bytes": 512 << 20, "reserved_bytes": 1 * gib,
-                                 "peak_allocated_bytes": 900 << 20, "total_bytes": 141 * gib,
-                                 "used_bytes": 3 * gib, "utilization_percent": 87.0, "temperature_c": 51.0})
+    return ResourcesSampled(
+        host_rss_bytes=2 * gib + (300 << 20),
+        host_peak_rss_bytes=2 * gib + (700 << 20),
+        host_total_bytes=128 * gib,
+        host_available_bytes=97 * gib,
+        gpu={
+            "name": "NVIDIA H200",
+            "allocated_bytes": 512 << 20,
+            "reserved_bytes": 1 * gib,
+            "peak_allocated_bytes": 900 << 20,
+            "total_bytes": 141 * gib,
+            "used_bytes": 3 * gib,
+            "utilization_percent": 87.0,
+            "temperature_c": 51.0,
+        },
+    )
 
 
 def scripted_events(run_dir: str, epochs: int = EPOCHS, steps: int = STEPS, status: str = "completed") -> list:
@@ -60,8 +86,11 @@ def scripted_events(run_dir: str, epochs: int = EPOCHS, steps: int = STEPS, stat
         events += [step(epoch, s, steps, epochs) for s in range(1, steps + 1)]
         events += [epoch_done(epoch, epochs), fixed_gpu_sample()]
     if status == "completed":
-        events += [EvaluationFinished(split="test", epoch=epochs, loss=0.05, accuracy=0.9876, correct=9876, total=10000),
-                   predictions(), RunFinished(summary=fixed_summary(), confusion_matrix=confusion())]
+        events += [
+            EvaluationFinished(split="test", epoch=epochs, loss=0.05, accuracy=0.9876, correct=9876, total=10000),
+            predictions(),
+            RunFinished(summary=fixed_summary(), confusion_matrix=confusion()),
+        ]
     return events
 
 
@@ -158,8 +187,9 @@ def test_results_screen(steady, snap_compare):
         app = pilot.app
         await finish_run(pilot)
         await pilot.press("f4")
-        await wait_for(pilot, lambda: app.query_one("#main-tabs").active == "tab-results"
-                       and app.query_one(ConfusionMatrix).row_count == 10)
+        await wait_for(
+            pilot, lambda: app.query_one("#main-tabs").active == "tab-results" and app.query_one(ConfusionMatrix).row_count == 10
+        )
         app.clear_notifications()
         await pilot.pause()
 
@@ -175,7 +205,7 @@ def write_run(root: Path, name: str, mtime: int, status: str, epochs: int, **sum
     save_settings(settings, run_dir / "settings.toml")
     events = scripted_events(f"runs/{name}", status=status)
     if status != "completed":  # it ended after ``epochs`` epochs
-        events = events[:2 + epochs * (STEPS + 2)]
+        events = events[: 2 + epochs * (STEPS + 2)]
     (run_dir / "metrics.jsonl").write_text("".join(e.to_json() + "\n" for e in events), encoding="utf-8")
     summary = fixed_summary(status, epochs, **summary)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
@@ -193,9 +223,14 @@ def test_history_screen(steady, snap_compare):
     async def run_before(pilot) -> None:
         app = pilot.app
         await pilot.press("f9")
-        await wait_for(pilot, lambda: app.query_one("#main-tabs").active == "tab-history"
-                       and app.query_one("#runs-table", DataTable).row_count == 3
-                       and app.focused is app.query_one("#runs-table", DataTable))
+        await wait_for(
+            pilot,
+            lambda: (
+                app.query_one("#main-tabs").active == "tab-history"
+                and app.query_one("#runs-table", DataTable).row_count == 3
+                and app.focused is app.query_one("#runs-table", DataTable)
+            ),
+        )
         await settle(pilot)
 
     assert snap_compare(snapshot_app(), terminal_size=SIZE, run_before=run_before)

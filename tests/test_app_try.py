@@ -46,9 +46,11 @@ async def open_try(pilot, app) -> TryScreen:
 
 async def wait_predicted(pilot, app) -> TryScreen:
     """Until the bars show the canvas as it is now."""
+
     def shown():
         screen = app.screen
         return isinstance(screen, TryScreen) and screen.model is not None and screen.shown_version == screen.canvas.version
+
     await wait_in_app(pilot, shown, "the Try screen's prediction of the canvas")
     return app.screen
 
@@ -62,6 +64,7 @@ async def drag(pilot, canvas: Canvas, points: list[tuple[int, int]], button: int
 
 
 # ---- the brush ----------------------------------------------------------------------------------
+
 
 def test_brush_is_soft_at_the_edges_and_accumulates_by_max():
     image = torch.zeros(28, 28, 1, dtype=torch.uint8)
@@ -97,6 +100,7 @@ def test_bars_fill_in_eighths():
 
 
 # ---- the screen on a model ------------------------------------------------------------------------
+
 
 @needs_real_mnist
 async def test_a_stroke_of_a_one_drawn_with_the_mouse_is_read_as_one(mnist_model, tmp_path):

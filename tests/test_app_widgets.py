@@ -27,16 +27,37 @@ async def test_memory_panel_shows_the_gpu_when_there_is_one_and_says_so_when_not
     app = Harness()
     async with app.run_test(size=(80, 24)) as pilot:
         panel = app.query_one(MemoryPanel)
-        gpu = {"name": "NVIDIA H200", "allocated_bytes": 3 * GIB, "reserved_bytes": 4 * GIB,
-               "peak_allocated_bytes": 5 * GIB, "total_bytes": 140 * GIB, "used_bytes": 6 * GIB,
-               "utilization_percent": 97, "temperature_c": 61, "rank_peak_allocated_bytes": [5 * GIB, 4 * GIB]}
+        gpu = {
+            "name": "NVIDIA H200",
+            "allocated_bytes": 3 * GIB,
+            "reserved_bytes": 4 * GIB,
+            "peak_allocated_bytes": 5 * GIB,
+            "total_bytes": 140 * GIB,
+            "used_bytes": 6 * GIB,
+            "utilization_percent": 97,
+            "temperature_c": 61,
+            "rank_peak_allocated_bytes": [5 * GIB, 4 * GIB],
+        }
         assert set(gpu) - {"rank_peak_allocated_bytes"} == set(GPU_FIELDS)  # the keys the engine writes
-        panel.show(ResourcesSampled(host_rss_bytes=GIB, host_peak_rss_bytes=2 * GIB, host_total_bytes=64 * GIB,
-                                    host_available_bytes=32 * GIB, gpu=gpu))
+        panel.show(
+            ResourcesSampled(
+                host_rss_bytes=GIB, host_peak_rss_bytes=2 * GIB, host_total_bytes=64 * GIB, host_available_bytes=32 * GIB, gpu=gpu
+            )
+        )
         await pilot.pause()
         text = str(panel.render())
-        for part in ("NVIDIA H200", "alloc 3.0 GiB", "reserved 4.0 GiB", "peak 5.0 GiB", "total 140.0 GiB",
-                     "util 97%", "61°C", "RSS  1.0 GiB", "peak per rank 5.0 GiB / 4.0 GiB", "used 6.0 GiB"):
+        for part in (
+            "NVIDIA H200",
+            "alloc 3.0 GiB",
+            "reserved 4.0 GiB",
+            "peak 5.0 GiB",
+            "total 140.0 GiB",
+            "util 97%",
+            "61°C",
+            "RSS  1.0 GiB",
+            "peak per rank 5.0 GiB / 4.0 GiB",
+            "used 6.0 GiB",
+        ):
             assert part in text
         assert "No GPU" not in text
 
@@ -46,10 +67,24 @@ async def test_memory_panel_shows_the_gpu_when_there_is_one_and_says_so_when_not
         assert "No GPU" in text and "RSS  500.0 MiB (peak 600.0 MiB)" in text
 
         # a GPU without NVML: torch's numbers only, nothing missing is invented
-        panel.show(ResourcesSampled(1, 1, 1, 1, gpu={"name": "cuda:0", "allocated_bytes": GIB, "reserved_bytes": GIB,
-                                                     "peak_allocated_bytes": GIB, "total_bytes": 8 * GIB,
-                                                     "used_bytes": None, "utilization_percent": None,
-                                                     "temperature_c": None}))
+        panel.show(
+            ResourcesSampled(
+                1,
+                1,
+                1,
+                1,
+                gpu={
+                    "name": "cuda:0",
+                    "allocated_bytes": GIB,
+                    "reserved_bytes": GIB,
+                    "peak_allocated_bytes": GIB,
+                    "total_bytes": 8 * GIB,
+                    "used_bytes": None,
+                    "utilization_percent": None,
+                    "temperature_c": None,
+                },
+            )
+        )
         await pilot.pause()
         assert "util" not in str(panel.render())
 
@@ -188,22 +223,26 @@ async def test_counts_of_one_are_singular():
 
 def test_results_summary_names_macro_f1_and_the_weakest_classes():
     from app.results import summary_text
+
     rows = [{"class": str(k), "precision": 0.99, "recall": 0.99, "f1": 0.99 - k / 100, "support": 100} for k in range(10)]
-    text = summary_text({"test_correct": 990, "test_total": 1000, "test_accuracy": 0.99, "per_class": rows,
-                         "macro_f1": 0.945}).plain
+    text = summary_text(
+        {"test_correct": 990, "test_total": 1000, "test_accuracy": 0.99, "per_class": rows, "macro_f1": 0.945}
+    ).plain
     assert "macro F1 94.50%" in text and "weakest: 9 90.00%, 8 91.00%, 7 92.00%" in text
 
 
 async def settle_wrap(pilot, panel) -> int:
     """The log's width once its first wrap-again (a timer after the first resize) is done, bounded."""
     await wait_for(pilot, lambda: panel.scrollable_content_region.width > 0)
-    await wait_in_app(pilot, lambda: panel._wrapped_at == panel.scrollable_content_region.width,
-                      "the log's first wrap at its width")
+    await wait_in_app(
+        pilot, lambda: panel._wrapped_at == panel.scrollable_content_region.width, "the log's first wrap at its width"
+    )
     return panel.scrollable_content_region.width
 
 
 async def test_log_lines_written_while_the_train_screen_is_hidden_wrap_at_the_logs_width(tmp_path):
     from apps import make_app
+
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f3")
@@ -241,6 +280,7 @@ async def test_the_log_stays_where_the_user_scrolled_to_until_they_scroll_back_d
 class StatusHarness(App):
     def compose(self) -> ComposeResult:
         from app.panels import StatusLine
+
         yield StatusLine()
 
 
@@ -253,8 +293,12 @@ async def test_the_status_line_leaves_out_whole_parts_at_80_columns_and_shortens
     app = StatusHarness()
     async with app.run_test(size=(80, 24)) as pilot:
         status = app.query_one(StatusLine)
-        started = dataclasses.replace(run_started(str(tmp_path / "runs" / "x")), device_name="AMD EPYC (2 cores)",
-                                      compile_mode="default", compiled="model with mode=default")
+        started = dataclasses.replace(
+            run_started(str(tmp_path / "runs" / "x")),
+            device_name="AMD EPYC (2 cores)",
+            compile_mode="default",
+            compiled="model with mode=default",
+        )
         status.set_started(started)
         status.set_state("completed", str(tmp_path / "runs" / "20261128-232920"))
         await pilot.pause()
@@ -271,6 +315,7 @@ async def test_the_status_line_leaves_out_whole_parts_at_80_columns_and_shortens
 async def test_the_history_footer_fits_80_columns(tmp_path):
     from textual.widgets._footer import FooterKey
     from apps import make_app
+
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f9")

@@ -29,7 +29,9 @@ def test_a_stop_during_validation_cuts_it_short_and_keeps_the_epoch(tiny_setting
         def stop_then_ask() -> bool:
             control.stop()  # the stop lands while the first validation batch is done
             return interrupt()
+
         return real_report(job, split, data, confusion, stop_then_ask if interrupt else None)
+
     monkeypatch.setattr(engine, "report_evaluation", report)
     events = []
     result = run(tiny_settings, events.append, control)

@@ -12,11 +12,14 @@ from runs import cli, tiny_args
 PY = sys.executable
 
 
-@pytest.mark.parametrize("user_env, expected", [
-    ({}, "PASSIVE"),                                  # the default: idle threads sleep
-    ({"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE"),        # the user's own policy wins
-    ({"GOMP_SPINCOUNT": "10000"}, None),              # so does a spin count: no PASSIVE on top of it
-])
+@pytest.mark.parametrize(
+    "user_env, expected",
+    [
+        ({}, "PASSIVE"),  # the default: idle threads sleep
+        ({"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE"),  # the user's own policy wins
+        ({"GOMP_SPINCOUNT": "10000"}, None),  # so does a spin count: no PASSIVE on top of it
+    ],
+)
 def test_openmp_wait_policy_defaults_to_passive_unless_the_user_chose(user_env, expected):
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")} | user_env
     code = "import os, lstm_vision.cli; print(os.environ.get('OMP_WAIT_POLICY'))"
@@ -26,9 +29,11 @@ def test_openmp_wait_policy_defaults_to_passive_unless_the_user_chose(user_env, 
 
 
 def test_core_does_not_import_the_ui():
-    code = ("import sys, lstm_vision, lstm_vision.cli, lstm_vision.engine, lstm_vision.launcher, lstm_vision.printer;"
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'plotext', 'textual_plotext', 'app')];"
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, lstm_vision, lstm_vision.cli, lstm_vision.engine, lstm_vision.launcher, lstm_vision.printer;"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'plotext', 'textual_plotext', 'app')];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     result = subprocess.run([PY, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -36,6 +41,7 @@ def test_core_does_not_import_the_ui():
 def test_help_lists_every_setting_with_default():
     from lstm_vision.config import SECTIONS
     import dataclasses
+
     out = cli("--help").stdout
     for section, cls in SECTIONS.items():
         for f in dataclasses.fields(cls):
@@ -67,12 +73,15 @@ def test_settings_toml_in_working_dir_is_the_default(tmp_path):
     assert "epochs = 3" in cli("--print-settings", cwd=tmp_path).stdout
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--set", "train.epochs=-2"], ["train.epochs", ">= 0"]),
-    (["--set", "train.lr=0.1"], ["train.lr"]),
-    (["--preset", "nope"], ["Unknown preset 'nope'", "cpu"]),
-    (["--config", "missing.toml"], ["missing.toml does not exist"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--set", "train.epochs=-2"], ["train.epochs", ">= 0"]),
+        (["--set", "train.lr=0.1"], ["train.lr"]),
+        (["--preset", "nope"], ["Unknown preset 'nope'", "cpu"]),
+        (["--config", "missing.toml"], ["missing.toml does not exist"]),
+    ],
+)
 def test_bad_input_is_one_sentence_and_exit_2(tmp_path, args, words):
     result = cli("--no-ui", *args, cwd=tmp_path)
     assert result.returncode == 2
@@ -117,9 +126,21 @@ def test_sigint_saves_last_checkpoint_and_exits_130_then_resumes(mnist_root, tmp
 
 @pytest.mark.skipif(real_data_root() is None, reason="set LSTM_VISION_TEST_DATA to the folder holding MNIST/raw")
 def test_real_mnist_short_run_reaches_97_percent(tmp_path):
-    result = cli("--no-ui", "--preset", "cpu", "--set", f"data.root={real_data_root().resolve()}",
-                 "--set", "data.download=false", "--set", "train.epochs=1", "--set", f"output.dir={tmp_path}",
-                 "--set", "output.run_name=real")
+    result = cli(
+        "--no-ui",
+        "--preset",
+        "cpu",
+        "--set",
+        f"data.root={real_data_root().resolve()}",
+        "--set",
+        "data.download=false",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        f"output.dir={tmp_path}",
+        "--set",
+        "output.run_name=real",
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "real" / "summary.json").read_text())
     assert summary["test_total"] == 10000 and summary["train_total"] + 10000 == 60000
@@ -142,8 +163,9 @@ sys.exit(main(sys.argv[1:]))
 
 
 def test_ctrl_c_during_the_torch_import_exits_130_with_one_line(mnist_root, tmp_path):
-    result = subprocess.run([PY, "-c", CTRL_C_DURING_TORCH_IMPORT, *tiny_args(mnist_root, tmp_path)],
-                            capture_output=True, text=True, cwd=tmp_path)
+    result = subprocess.run(
+        [PY, "-c", CTRL_C_DURING_TORCH_IMPORT, *tiny_args(mnist_root, tmp_path)], capture_output=True, text=True, cwd=tmp_path
+    )
     assert result.returncode == 130, result.stderr
     assert result.stderr == "Interrupted while starting: no run was started.\n"
     assert not (tmp_path / "cli").exists()

@@ -4,8 +4,18 @@ import pytest
 import tomlkit
 from hypothesis import given, settings as hsettings, strategies as st
 
-from lstm_vision.config import (SECTIONS, Settings, SettingsError, apply_overrides, load_settings, parse_text,
-                                preset_names, preset_path, render_toml, save_settings)
+from lstm_vision.config import (
+    SECTIONS,
+    Settings,
+    SettingsError,
+    apply_overrides,
+    load_settings,
+    parse_text,
+    preset_names,
+    preset_path,
+    render_toml,
+    save_settings,
+)
 
 
 def test_defaults_round_trip_through_toml(tmp_path):
@@ -17,6 +27,7 @@ def test_defaults_round_trip_through_toml(tmp_path):
 def test_shipped_settings_file_holds_the_defaults():
     import tomllib
     from pathlib import Path
+
     path = Path(__file__).parent.parent / "settings.toml"
     assert load_settings(path) == Settings()
     listed = {section: set(values) for section, values in tomllib.loads(path.read_text()).items()}
@@ -32,11 +43,33 @@ def test_every_field_has_help_and_a_default():
 
 def test_design_contract_names_exist():
     names = {
-        "data": ["dataset", "root", "download", "train_split", "channels", "sequence_length", "input_size", "num_workers", "pin_memory"],
+        "data": [
+            "dataset",
+            "root",
+            "download",
+            "train_split",
+            "channels",
+            "sequence_length",
+            "input_size",
+            "num_workers",
+            "pin_memory",
+        ],
         "model": ["hidden_size", "num_layers", "bidirectional", "dropout"],
         "optim": ["learning_rate", "betas", "eps", "weight_decay", "schedule"],
-        "train": ["epochs", "batch_size", "grad_accum_steps", "max_norm", "label_smoothing", "amp", "compile_mode",
-                  "seed", "log_every", "val_log_every", "checkpoint_every", "load_checkpoint"],
+        "train": [
+            "epochs",
+            "batch_size",
+            "grad_accum_steps",
+            "max_norm",
+            "label_smoothing",
+            "amp",
+            "compile_mode",
+            "seed",
+            "log_every",
+            "val_log_every",
+            "checkpoint_every",
+            "load_checkpoint",
+        ],
         "system": ["device", "nproc", "ddp", "master_addr", "master_port"],
         "output": ["dir", "run_name"],
     }
@@ -46,27 +79,45 @@ def test_design_contract_names_exist():
 
 
 def test_overrides_parse_types_and_later_wins():
-    s = apply_overrides(Settings(), ["train.epochs=3", "model.bidirectional=false", "optim.betas=[0.8, 0.99]",
-                                     "train.amp=bf16", "train.epochs=4", "output.run_name='a b'"])
-    assert (s.train.epochs, s.model.bidirectional, s.optim.betas, s.train.amp, s.output.run_name) == (4, False, [0.8, 0.99], "bf16", "a b")
+    s = apply_overrides(
+        Settings(),
+        [
+            "train.epochs=3",
+            "model.bidirectional=false",
+            "optim.betas=[0.8, 0.99]",
+            "train.amp=bf16",
+            "train.epochs=4",
+            "output.run_name='a b'",
+        ],
+    )
+    assert (s.train.epochs, s.model.bidirectional, s.optim.betas, s.train.amp, s.output.run_name) == (
+        4,
+        False,
+        [0.8, 0.99],
+        "bf16",
+        "a b",
+    )
 
 
-@pytest.mark.parametrize("override, words", [
-    ("model.dropout=1.0", ["model.dropout", "< 1"]),
-    ("data.train_split=0", ["data.train_split", "> 0"]),
-    ("data.train_split=1", ["data.train_split", "< 1"]),
-    ("train.epochs=-1", ["train.epochs", ">= 0"]),
-    ("model.hidden_size=0", ["model.hidden_size", ">= 1"]),
-    ("optim.learning_rate=0", ["optim.learning_rate", "> 0"]),
-    ("train.batch_size=2.5", ["train.batch_size", "whole number"]),
-    ("train.amp=fp8", ["train.amp", "auto, off, bf16, fp16"]),
-    ("train.compile_mode=fast", ["train.compile_mode", "max-autotune"]),
-    ("model.bidirectional=maybe", ["model.bidirectional", "true or false"]),
-    ("optim.betas=[0.9]", ["optim.betas", "two numbers"]),
-    ("train.epoch=3", ["train.epoch", "did you mean 'epochs'"]),
-    ("trian.epochs=3", ["[trian]", "did you mean 'train'"]),
-    ("epochs=3", ["section.key=value"]),
-])
+@pytest.mark.parametrize(
+    "override, words",
+    [
+        ("model.dropout=1.0", ["model.dropout", "< 1"]),
+        ("data.train_split=0", ["data.train_split", "> 0"]),
+        ("data.train_split=1", ["data.train_split", "< 1"]),
+        ("train.epochs=-1", ["train.epochs", ">= 0"]),
+        ("model.hidden_size=0", ["model.hidden_size", ">= 1"]),
+        ("optim.learning_rate=0", ["optim.learning_rate", "> 0"]),
+        ("train.batch_size=2.5", ["train.batch_size", "whole number"]),
+        ("train.amp=fp8", ["train.amp", "auto, off, bf16, fp16"]),
+        ("train.compile_mode=fast", ["train.compile_mode", "max-autotune"]),
+        ("model.bidirectional=maybe", ["model.bidirectional", "true or false"]),
+        ("optim.betas=[0.9]", ["optim.betas", "two numbers"]),
+        ("train.epoch=3", ["train.epoch", "did you mean 'epochs'"]),
+        ("trian.epochs=3", ["[trian]", "did you mean 'train'"]),
+        ("epochs=3", ["section.key=value"]),
+    ],
+)
 def test_bad_overrides_name_the_setting(override, words):
     with pytest.raises(SettingsError) as err:
         apply_overrides(Settings(), [override])
@@ -91,7 +142,7 @@ def test_wrong_type_in_file_names_file_and_key(tmp_path):
 
 def test_unknown_key_in_file_suggests_closest(tmp_path):
     path = tmp_path / "s.toml"
-    path.write_text('[optim]\nlearning_rat = 0.1\n')
+    path.write_text("[optim]\nlearning_rat = 0.1\n")
     with pytest.raises(SettingsError, match="did you mean 'learning_rate'"):
         load_settings(path)
 
@@ -124,8 +175,13 @@ def test_form_text_parsing_matches_types():
     assert parse_text("optim", "betas", "0.9, 0.95") == [0.9, 0.95]
 
 
-_value = st.one_of(st.text(max_size=12), st.integers(-10**6, 10**6), st.floats(allow_nan=True), st.booleans(),
-                   st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=3))
+_value = st.one_of(
+    st.text(max_size=12),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True),
+    st.booleans(),
+    st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=3),
+)
 _section = st.sampled_from(list(SECTIONS) + ["nope"])
 _key = st.one_of(st.sampled_from(sorted({f.name for c in SECTIONS.values() for f in dataclasses.fields(c)})), st.text(max_size=8))
 
@@ -160,14 +216,17 @@ def test_render_is_valid_toml_for_defaults():
     assert tomlkit.parse(render_toml(Settings())).unwrap()["train"]["epochs"] == Settings().train.epochs
 
 
-@pytest.mark.parametrize("section,key,text", [
-    ("train", "batch_size", "64_0"),  # int() takes underscores
-    ("train", "batch_size", "٦٤"),  # and Arabic-Indic digits
-    ("train", "epochs", "１２"),  # and full-width ones
-    ("optim", "learning_rate", "1_0e-3"),
-    ("optim", "learning_rate", "３e-4"),
-    ("optim", "betas", "0.9, ０.99"),
-])
+@pytest.mark.parametrize(
+    "section,key,text",
+    [
+        ("train", "batch_size", "64_0"),  # int() takes underscores
+        ("train", "batch_size", "٦٤"),  # and Arabic-Indic digits
+        ("train", "epochs", "１２"),  # and full-width ones
+        ("optim", "learning_rate", "1_0e-3"),
+        ("optim", "learning_rate", "３e-4"),
+        ("optim", "betas", "0.9, ０.99"),
+    ],
+)
 def test_form_and_set_text_refuse_numbers_python_would_take(section, key, text):
     """Issue 16: the form took 64_0 as 640 and non-ASCII digits as numbers; typed numbers are ASCII."""
     with pytest.raises(SettingsError) as err:
@@ -195,6 +254,7 @@ def test_run_name_must_be_one_plain_folder_name(name, tmp_path):
 
 def test_the_reference_preset_is_the_reference_run():
     from lstm_vision.config import preset_path
+
     s = load_settings(preset_path("reference"))
     assert (s.model.hidden_size, s.model.num_layers, s.model.bidirectional) == (256, 3, True)
     assert (s.model.dropout, s.model.lstm_dropout) == (0.2, 0.0)
@@ -207,6 +267,7 @@ def test_the_reference_preset_is_the_reference_run():
 def test_ddp_means_one_process_per_gpu_and_says_so_without_one(monkeypatch):
     import torch
     from lstm_vision.runner import runner_for
+
     monkeypatch.delenv("RANK", raising=False)
     s = Settings()
     s.system.ddp = True
@@ -216,4 +277,5 @@ def test_ddp_means_one_process_per_gpu_and_says_so_without_one(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
     from lstm_vision.launcher import launch_local
+
     assert runner_for(s) is launch_local and s.system.nproc == 4

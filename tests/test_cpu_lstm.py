@@ -19,8 +19,16 @@ def _outputs_and_grads(lstm: nn.LSTM, x: torch.Tensor, grad_out: torch.Tensor, o
 
 
 @hyp_settings(max_examples=25, deadline=None)
-@given(steps=st.integers(1, 5), batch=st.integers(1, 4), inputs=st.integers(1, 5), hidden=st.integers(1, 4),
-       layers=st.integers(1, 3), bidirectional=st.booleans(), bias=st.booleans(), seed=st.integers(0, 2**16))
+@given(
+    steps=st.integers(1, 5),
+    batch=st.integers(1, 4),
+    inputs=st.integers(1, 5),
+    hidden=st.integers(1, 4),
+    layers=st.integers(1, 3),
+    bidirectional=st.booleans(),
+    bias=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
 def test_matches_nn_lstm_outputs_and_gradients(steps, batch, inputs, hidden, layers, bidirectional, bias, seed):
     torch.manual_seed(seed)
     lstm = nn.LSTM(inputs, hidden, layers, batch_first=True, bidirectional=bidirectional, bias=bias).double()
@@ -72,10 +80,12 @@ def test_dropout_between_layers_only_in_training():
 
 
 def test_model_uses_own_kernel_only_where_supported():
-    model = build_model(ModelSettings(hidden_size=8, num_layers=2, bidirectional=True, dropout=0.0), 4, 5, 3,
-                        lstm_kernel="auto").double()
-    reference = build_model(ModelSettings(hidden_size=8, num_layers=2, bidirectional=True, dropout=0.0), 4, 5, 3,
-                            lstm_kernel="pytorch").double()
+    model = build_model(
+        ModelSettings(hidden_size=8, num_layers=2, bidirectional=True, dropout=0.0), 4, 5, 3, lstm_kernel="auto"
+    ).double()
+    reference = build_model(
+        ModelSettings(hidden_size=8, num_layers=2, bidirectional=True, dropout=0.0), 4, 5, 3, lstm_kernel="pytorch"
+    ).double()
     reference.load_state_dict(model.state_dict())
     assert model.own_cpu_kernel and not reference.own_cpu_kernel
     assert model.state_dict().keys() == reference.state_dict().keys()  # checkpoints stay interchangeable

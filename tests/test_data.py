@@ -27,6 +27,7 @@ def test_grey_images_become_three_channels(mnist_root):
 
 def test_truncated_idx_file_is_named(mnist_root, tmp_path):
     import shutil
+
     root = tmp_path / "copy"
     shutil.copytree(mnist_root, root)
     images = root / "MNIST" / "raw" / "train-images-idx3-ubyte"
@@ -78,6 +79,7 @@ def test_dataset_names():
 
 def test_a_folder_set_with_one_class_is_refused_naming_the_folder(tmp_path):
     from PIL import Image
+
     (tmp_path / "only" / "cats").mkdir(parents=True)
     for i in range(4):
         Image.new("L", (8, 8), color=i * 40).save(tmp_path / "only" / "cats" / f"{i}.png")
@@ -100,6 +102,7 @@ def _numbers(images) -> list[int]:
 
 def test_a_tree_without_test_folder_holds_out_a_tenth_the_same_on_every_call(tmp_path):
     from lstm_vision.folder import load_folder
+
     _write_numbered_tree(tmp_path / "flat")
     settings = DataSettings(dataset="folder", root=str(tmp_path / "flat"), channels=1, image_size=4)
     train, test, classes = load_folder(settings, seed=7)
@@ -113,13 +116,15 @@ def test_a_tree_without_test_folder_holds_out_a_tenth_the_same_on_every_call(tmp
     _, other, _ = load_folder(settings, seed=8)
     assert _numbers(other.images) != _numbers(test.images)  # the seed draws it
     # through load_data: the hold-out is the test set, the validation split comes out of the rest
-    data = load_data(DataSettings(dataset="folder", root=str(tmp_path / "flat"), channels=1, image_size=4,
-                                  train_split=0.75), seed=7)
+    data = load_data(
+        DataSettings(dataset="folder", root=str(tmp_path / "flat"), channels=1, image_size=4, train_split=0.75), seed=7
+    )
     assert _numbers(data.test.images) == _numbers(test.images) and (len(data.train), len(data.val)) == (27, 9)
 
 
 def test_a_train_folder_without_test_folder_holds_out_from_train(tmp_path):
     from lstm_vision.folder import load_folder
+
     _write_numbered_tree(tmp_path / "tree" / "train", per_class=10)
     settings = DataSettings(dataset="folder", root=str(tmp_path / "tree"), channels=1, image_size=4)
     train, test, classes = load_folder(settings, seed=0)

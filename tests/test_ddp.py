@@ -33,8 +33,9 @@ from lstm_vision.rankfailure import first_failure, timeout_hint
 from lstm_vision.liveness import request, run_state
 from runs import names, process_info, wait_until
 
-pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
-                                reason="this PyTorch build has no gloo backend")
+pytestmark = pytest.mark.skipif(
+    not dist.is_available() or not dist.is_gloo_available(), reason="this PyTorch build has no gloo backend"
+)
 
 CLI = Path(sys.executable).with_name("lstm-vision-tui")
 TAG = "LSTM_VISION_TEST_TAG"
@@ -58,8 +59,13 @@ def cli(settings: Settings, tmp: Path, *args: str, env: dict | None = None) -> s
     config = tmp / f"settings-{uuid.uuid4().hex[:6]}.toml"
     save_settings(settings, config)
     with open(tmp / "stderr.txt", "a") as err:
-        return subprocess.Popen([str(CLI), "--no-ui", "--config", str(config), "--set", "system.nproc=2", *args],
-                                stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+        return subprocess.Popen(
+            [str(CLI), "--no-ui", "--config", str(config), "--set", "system.nproc=2", *args],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            env=env,
+        )
 
 
 def stderr_of(tmp: Path) -> str:
@@ -90,6 +96,7 @@ def assert_no_processes_left(tag: str) -> None:
     def none_left() -> bool:  # the kernel reaps asynchronously: wait for it, bounded
         left[:] = processes_tagged(tag)
         return not left
+
     try:
         wait_until(none_left, "the run's processes to end", timeout=30, poll=0.2)
     except AssertionError:
@@ -227,7 +234,7 @@ def test_control_requests_in_the_run_folder_reach_every_rank(mnist_root, tmp_pat
         proc.kill()
     assert_no_processes_left(tag)
     rows = names(run_dir)
-    held = rows[rows.index("run_paused") + 1:rows.index("run_resumed")]
+    held = rows[rows.index("run_paused") + 1 : rows.index("run_resumed")]
     assert not {"step_logged", "step_progressed"} & set(held)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "stopped" and summary["world_size"] == 2 and (run_dir / "last.pt").is_file()
@@ -283,6 +290,7 @@ def test_a_rank_that_raises_ends_the_job_naming_the_rank(mnist_root, tmp_path):
 
 # Fast checks, no processes started.
 
+
 def test_preflight_explains_settings_that_cannot_work(mnist_root, tmp_path):
     s = tiny(mnist_root, tmp_path, batch_size=51)
     s.system.nproc = 2
@@ -320,9 +328,17 @@ Root Cause (first observed failure):
 def test_a_killed_rank_is_named_even_when_the_others_left_error_files(tmp_path):
     rank0 = tmp_path / "run" / "attempt_0" / "0"
     rank0.mkdir(parents=True)
-    (rank0 / "error.json").write_text(json.dumps({
-        "message": {"message": "RuntimeError: Connection closed by peer", "extraInfo": {"py_callstack": "", "timestamp": "0"}},
-        "lstm_vision": {"rank": 0, "time": 1.0, "exit_code": 1, "message": "RuntimeError: Connection closed by peer"}}))
+    (rank0 / "error.json").write_text(
+        json.dumps(
+            {
+                "message": {
+                    "message": "RuntimeError: Connection closed by peer",
+                    "extraInfo": {"py_callstack": "", "timestamp": "0"},
+                },
+                "lstm_vision": {"rank": 0, "time": 1.0, "exit_code": 1, "message": "RuntimeError: Connection closed by peer"},
+            }
+        )
+    )
     failure = first_failure(tmp_path, REPORT)
     assert failure.sentence() == "Rank 1 was killed by SIGKILL (out of memory? see dmesg)"
     assert first_failure(tmp_path, "").sentence() == "Rank 0 failed with exit code 1: RuntimeError: Connection closed by peer"
@@ -332,9 +348,14 @@ def test_a_collective_timeout_names_the_rank_that_stopped_responding(tmp_path):
     rank0 = tmp_path / "run" / "attempt_0" / "0"
     rank0.mkdir(parents=True)
     message = "RuntimeError: [gloo/unbound_buffer.cc:78] Timed out waiting 8000ms for recv operation to complete"
-    (rank0 / "error.json").write_text(json.dumps({
-        "message": {"message": message, "extraInfo": {"py_callstack": "", "timestamp": "0"}},
-        "lstm_vision": {"rank": 0, "time": 1.0, "exit_code": 1, "message": message}}))
+    (rank0 / "error.json").write_text(
+        json.dumps(
+            {
+                "message": {"message": message, "extraInfo": {"py_callstack": "", "timestamp": "0"}},
+                "lstm_vision": {"rank": 0, "time": 1.0, "exit_code": 1, "message": message},
+            }
+        )
+    )
     failure = first_failure(tmp_path, "")
     assert failure.rank == 0
     assert "waiting for rank 1, which stopped responding" in timeout_hint(failure, tmp_path, world_size=2)
@@ -356,8 +377,7 @@ dist.destroy_process_group()
 def test_every_rank_gets_every_ranks_figure(tmp_path):
     """What gathers each rank's peak GPU memory to rank 0, checked with two gloo processes."""
     store = f"file://{tmp_path / 'store'}"
-    ranks = [subprocess.Popen([sys.executable, "-c", GATHER, str(r), store], stdout=subprocess.PIPE, text=True)
-             for r in range(2)]
+    ranks = [subprocess.Popen([sys.executable, "-c", GATHER, str(r), store], stdout=subprocess.PIPE, text=True) for r in range(2)]
     outputs = [p.communicate(timeout=300)[0].strip() for p in ranks]
     assert [p.returncode for p in ranks] == [0, 0]
     assert outputs == ["[7, 1007]", "[7, 1007]"]

@@ -28,8 +28,20 @@ def test_short_run_learns_and_writes_the_run_directory(tiny_settings):
     summary = json.loads(open(f"{run_dir}/summary.json").read())
     assert summary["status"] == "completed" and summary["epochs_completed"] == 2
     assert summary["test_accuracy"] >= 0.9, summary  # the bar pattern is easy: learning happened
-    for key in ("best_val_accuracy", "train_accuracy", "test_correct", "test_total", "train_time_s", "train_samples_per_s",
-                "world_size", "device", "precision", "parameters", "peak_host_rss_bytes", "peak_gpu_allocated_bytes"):
+    for key in (
+        "best_val_accuracy",
+        "train_accuracy",
+        "test_correct",
+        "test_total",
+        "train_time_s",
+        "train_samples_per_s",
+        "world_size",
+        "device",
+        "precision",
+        "parameters",
+        "peak_host_rss_bytes",
+        "peak_gpu_allocated_bytes",
+    ):
         assert key in summary, key
     assert summary["test_total"] == 200 and summary["world_size"] == 1 and summary["peak_gpu_allocated_bytes"] is None
     assert summary["precision"] == "fp32" and summary["peak_host_rss_bytes"] > 0
@@ -102,17 +114,20 @@ def test_summary_throughput_counts_the_samples_of_a_stopped_epoch(tiny_settings)
 def test_each_checkpoint_carries_its_own_epochs_validation(tiny_settings, monkeypatch):
     import dataclasses
     import lstm_vision.engine as engine
+
     val_losses = iter([0.5, 0.9])  # epoch 2 is the best, epoch 3 is worse
 
     def report(job, split, data, confusion=False, interrupt=None):
         result = real_report(job, split, data, confusion, interrupt)
         return dataclasses.replace(result, loss=next(val_losses)) if split == "val" else result
+
     real_report = engine.report_evaluation
     monkeypatch.setattr(engine, "report_evaluation", report)
     tiny_settings.train.epochs, tiny_settings.train.val_log_every, tiny_settings.train.checkpoint_every = 3, 2, 1
     result = run(tiny_settings, Recorder(), RunControl())  # validation after epoch 2 and after the last, 3
-    state = {name: load_checkpoint(f"{result.run_dir}/{name}.pt")
-             for name in ("epoch-001", "epoch-002", "epoch-003", "last", "best")}
+    state = {
+        name: load_checkpoint(f"{result.run_dir}/{name}.pt") for name in ("epoch-001", "epoch-002", "epoch-003", "last", "best")
+    }
     assert state["epoch-001"]["val_loss"] is None and state["epoch-001"]["val_acc"] is None
     assert [state[n]["val_loss"] for n in ("epoch-002", "epoch-003", "last", "best")] == [0.5, 0.9, 0.9, 0.5]
     assert state["last"]["best_val_loss"] == state["epoch-003"]["best_val_loss"] == 0.5
@@ -157,6 +172,7 @@ def test_val_log_every_validates_only_on_its_epochs_and_after_the_last(tiny_sett
 def test_best_val_accuracy_is_that_of_the_lowest_validation_loss_and_names_its_epoch(tiny_settings, monkeypatch):
     import dataclasses
     import lstm_vision.engine as engine
+
     fake = iter([(0.7, 0.80), (0.5, 0.70), (0.6, 0.95)])  # (loss, accuracy): epoch 2 has the lowest loss
 
     def report(job, split, data, confusion=False, interrupt=None):
@@ -165,6 +181,7 @@ def test_best_val_accuracy_is_that_of_the_lowest_validation_loss_and_names_its_e
             return result
         loss, accuracy = next(fake)
         return dataclasses.replace(result, loss=loss, accuracy=accuracy)
+
     real_report = engine.report_evaluation
     monkeypatch.setattr(engine, "report_evaluation", report)
     tiny_settings.train.epochs = 3
@@ -179,6 +196,7 @@ def test_the_eta_counts_the_validations_left(tiny_settings, monkeypatch):
     import time
     import types
     import lstm_vision.engine as engine
+
     offset, val_times = [0.0], []
 
     def clock():
@@ -191,6 +209,7 @@ def test_the_eta_counts_the_validations_left(tiny_settings, monkeypatch):
             offset[0] += 100.0
             val_times.append(clock() - started)
         return result
+
     real_report = engine.report_evaluation
     monkeypatch.setattr(engine, "report_evaluation", report)
     monkeypatch.setattr(engine, "time", types.SimpleNamespace(perf_counter=clock, monotonic=time.monotonic))
@@ -208,9 +227,16 @@ def test_the_eta_counts_the_validations_left(tiny_settings, monkeypatch):
 def test_reference_checkpoint_evaluates_with_zero_epochs(tiny_settings, tmp_path):
     model = LSTMClassifier(28, 28, 10, hidden_size=16, num_layers=1, bidirectional=False, dropout=0.0)
     path = tmp_path / "lstm_cp_ref.pt"
-    torch.save({"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()},
-                "optimizer": torch.optim.AdamW(model.parameters()).state_dict(),
-                "epoch": 15, "val_loss": 0.1, "val_acc": 98.0}, path)
+    torch.save(
+        {
+            "state_dict": {f"module.{k}": v for k, v in model.state_dict().items()},
+            "optimizer": torch.optim.AdamW(model.parameters()).state_dict(),
+            "epoch": 15,
+            "val_loss": 0.1,
+            "val_acc": 98.0,
+        },
+        path,
+    )
     tiny_settings.train.epochs, tiny_settings.train.load_checkpoint = 0, str(path)
     result = run(tiny_settings, Recorder(), RunControl())
     assert result.status == "completed" and result.summary["epochs_completed"] == 0
@@ -231,6 +257,7 @@ def test_checkpoint_that_runs_code_is_refused(tmp_path):
     class Evil:
         def __reduce__(self):
             return (print, ("pwned",))
+
     path = tmp_path / "evil.pt"
     torch.save({"state_dict": {}, "payload": Evil()}, path)
     with pytest.raises(CheckpointError, match="would run code"):
@@ -250,10 +277,13 @@ def test_truncated_or_foreign_checkpoint_is_refused(tmp_path, content, tiny_sett
         load_checkpoint(path)
 
 
-@pytest.mark.parametrize("content, reason", [
-    (b"epoch = 3\nlr = 0.1\n", "it is a text file starting 'epoch = 3'"),  # torch: KeyError: 101
-    (bytes(range(7, 256)) * 16, "it is neither a zip archive nor a pickle"),  # torch: "would run code"
-])
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b"epoch = 3\nlr = 0.1\n", "it is a text file starting 'epoch = 3'"),  # torch: KeyError: 101
+        (bytes(range(7, 256)) * 16, "it is neither a zip archive nor a pickle"),  # torch: "would run code"
+    ],
+)
 def test_a_file_that_is_no_checkpoint_is_named_so(tmp_path, content, reason):
     path = tmp_path / "notes.pt"
     path.write_bytes(content)
@@ -274,6 +304,7 @@ def test_bf16_and_pixelwise_sequences_run(tiny_settings):
 
 def test_compile_compiles_the_head_and_says_what_it_compiled(tiny_settings):
     from torch._dynamo.utils import counters
+
     tiny_settings.train.compile_mode, tiny_settings.train.epochs = "default", 1
     counters.clear()
     rec = Recorder()
@@ -320,13 +351,16 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_good_checkpoint(tiny_setting
     assert good["epoch"] == 1 and all(torch.isfinite(v).all() for v in good["state_dict"].values())
 
 
-@pytest.mark.parametrize("override, message", [
-    (("data", "sequence_length", 30), "must equal the image's H x W x C"),
-    (("train", "amp", "fp16"), "fp16 needs a CUDA GPU"),
-    (("train", "epochs", 0), "train.epochs = 0 evaluates a checkpoint"),
-    (("system", "device", "cuda"), "no usable CUDA GPU"),
-    (("train", "batch_size", 51), None),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (("data", "sequence_length", 30), "must equal the image's H x W x C"),
+        (("train", "amp", "fp16"), "fp16 needs a CUDA GPU"),
+        (("train", "epochs", 0), "train.epochs = 0 evaluates a checkpoint"),
+        (("system", "device", "cuda"), "no usable CUDA GPU"),
+        (("train", "batch_size", 51), None),
+    ],
+)
 def test_inconsistent_settings_are_refused_before_any_file(tiny_settings, tmp_path, override, message):
     section, key, value = override
     setattr(getattr(tiny_settings, section), key, value)
@@ -350,6 +384,7 @@ def test_missing_data_names_files_and_folder(tiny_settings, tmp_path):
 def test_summary_holds_per_class_figures_and_where_the_run_came_from(tiny_settings, capsys):
     import re
     from lstm_vision.printer import Printer
+
     tiny_settings.train.epochs = 1
     result = run(tiny_settings, Printer(sys.stdout), RunControl())
     summary = json.loads(open(f"{result.run_dir}/summary.json").read())
@@ -371,6 +406,7 @@ def test_summary_holds_per_class_figures_and_where_the_run_came_from(tiny_settin
 def test_dropout_is_on_the_lstm_outputs_and_between_layers_only_when_asked():
     from lstm_vision.config import ModelSettings
     from lstm_vision.model import build_model
+
     model = build_model(ModelSettings(hidden_size=8, num_layers=3, dropout=0.2), 28, 28, 10)
     assert model.LSTM.dropout == 0.0 and model.dropout.p == 0.2  # the reference's placement
     model = build_model(ModelSettings(hidden_size=8, num_layers=3, dropout=0.2, lstm_dropout=0.3), 28, 28, 10)

@@ -11,8 +11,16 @@ from lstm_vision.launcher import EventStream
 from lstm_vision.printer import jsonl_emitter
 from runs import cli, journal, tiny_args
 
-GPU = {"allocated_bytes": 3 << 30, "reserved_bytes": 4 << 30, "peak_allocated_bytes": 5 << 30, "total_bytes": 80 << 30,
-       "utilization": 97, "temperature": 61, "name": "NVIDIA H200", "rank_peak_allocated_bytes": [5 << 30, 6 << 30]}
+GPU = {
+    "allocated_bytes": 3 << 30,
+    "reserved_bytes": 4 << 30,
+    "peak_allocated_bytes": 5 << 30,
+    "total_bytes": 80 << 30,
+    "utilization": 97,
+    "temperature": 61,
+    "name": "NVIDIA H200",
+    "rank_peak_allocated_bytes": [5 << 30, 6 << 30],
+}
 
 # one of every event type, with the awkward values: None, nested dicts and lists, a newline and non-ASCII text
 SAMPLES = [
@@ -21,18 +29,30 @@ SAMPLES = [
     progressed(1, 3, 3, 2),
     ev.EvaluationFinished(split="val", epoch=1, loss=0.1 / 3, accuracy=0.975, correct=195, total=200),
     epoch_done(1, 2),
-    ev.EpochFinished(epoch=1, epochs=2, train_loss=0.5, train_accuracy=0.9, val_loss=None, val_accuracy=None, lr=1e-3,
-                     epoch_time_s=1.5, samples_per_s=400.0, best_val_loss=None, elapsed_s=1.5, eta_s=1.5),
+    ev.EpochFinished(
+        epoch=1,
+        epochs=2,
+        train_loss=0.5,
+        train_accuracy=0.9,
+        val_loss=None,
+        val_accuracy=None,
+        lr=1e-3,
+        epoch_time_s=1.5,
+        samples_per_s=400.0,
+        best_val_loss=None,
+        elapsed_s=1.5,
+        eta_s=1.5,
+    ),
     resources(),
-    ev.ResourcesSampled(host_rss_bytes=1, host_peak_rss_bytes=2, host_total_bytes=3, host_available_bytes=4, gpu=GPU,
-                        note="NVML not found"),
+    ev.ResourcesSampled(
+        host_rss_bytes=1, host_peak_rss_bytes=2, host_total_bytes=3, host_available_bytes=4, gpu=GPU, note="NVML not found"
+    ),
     ev.CheckpointSaved(path="runs/x/epoch-002.pt", kind="periodic", epoch=2),
-    ev.LogMessage(level="warning", text="two\nlines, «ü» and a \"quote\""),
+    ev.LogMessage(level="warning", text='two\nlines, «ü» and a "quote"'),
     predictions(3),
     ev.RunPaused(epoch=1, step=2),
     ev.RunResumed(epoch=1, step=2),
-    ev.RunFinished(summary={**summary("completed", 2), "per_class": [{"class": "0", "f1": 1.0}]},
-                   confusion_matrix=confusion()),
+    ev.RunFinished(summary={**summary("completed", 2), "per_class": [{"class": "0", "f1": 1.0}]}, confusion_matrix=confusion()),
     ev.RunStopped(summary=summary("stopped", 1), checkpoint="runs/x/last.pt", step=2, steps_per_epoch=3),
     ev.RunFailed(message="Rank 1 failed", log_path="runs/x/error.log", summary=None),
 ]
@@ -82,12 +102,23 @@ def test_the_final_event_is_kept_for_the_launchers_result():
 
 
 def test_lines_that_are_not_events_become_log_lines_and_blank_lines_vanish():
-    lines = ["Warning: a library prints to stdout\n", "\n", "   \n", '{"event": "no_such_event"}\n', "[1, 2]\n",
-             '{"not": "an event"}\n', stream_lines([SAMPLES[1]])[0]]
+    lines = [
+        "Warning: a library prints to stdout\n",
+        "\n",
+        "   \n",
+        '{"event": "no_such_event"}\n',
+        "[1, 2]\n",
+        '{"not": "an event"}\n',
+        stream_lines([SAMPLES[1]])[0],
+    ]
     got, stream = read_back(lines)
-    assert got == [ev.LogMessage("info", "Warning: a library prints to stdout"),
-                   ev.LogMessage("info", '{"event": "no_such_event"}'), ev.LogMessage("info", "[1, 2]"),
-                   ev.LogMessage("info", '{"not": "an event"}'), SAMPLES[1]]
+    assert got == [
+        ev.LogMessage("info", "Warning: a library prints to stdout"),
+        ev.LogMessage("info", '{"event": "no_such_event"}'),
+        ev.LogMessage("info", "[1, 2]"),
+        ev.LogMessage("info", '{"not": "an event"}'),
+        SAMPLES[1],
+    ]
     assert not stream.started and stream.final is None
 
 
@@ -101,4 +132,5 @@ def test_a_child_in_jsonl_mode_streams_the_events_of_its_journal(mnist_root, tmp
     from_journal = [ev.event_from_dict(row) for row in journal(tmp_path / "cli")]
     assert got[:1] + got[2:] == from_journal  # the same events, in the same order, and no stray line
     assert isinstance(stream.final, ev.RunFinished) and {"step_logged", "epoch_finished"} <= {
-        ev.EVENT_NAMES[type(e)] for e in from_journal}
+        ev.EVENT_NAMES[type(e)] for e in from_journal
+    }

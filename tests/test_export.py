@@ -12,7 +12,6 @@ from lstm_vision.export import load_exported
 from lstm_vision.trained import load_trained
 
 
-
 def mnist_test_images():
     from torchvision.datasets import MNIST
 
@@ -63,7 +62,9 @@ def test_export_needs_a_known_format_and_an_output(tmp_path):
     assert unknown.stderr.strip().splitlines()[-1].startswith("error: --export 'tflite': the format must be onnx or torchscript")
     no_output = cli("--export", "onnx", str(tmp_path))
     assert no_output.returncode == 2
-    assert no_output.stderr.strip().splitlines()[-1] == "error: --export needs --output PATH, the file to write (e.g. model.onnx)."
+    assert (
+        no_output.stderr.strip().splitlines()[-1] == "error: --export needs --output PATH, the file to write (e.g. model.onnx)."
+    )
 
 
 def test_a_reference_checkpoint_exports_with_a_dynamic_batch(tmp_path):

@@ -26,9 +26,16 @@ def open_app_in_a_terminal(cwd, *args: str) -> tuple[subprocess.Popen, int]:
     def take_terminal() -> None:  # in the child: the new session's controlling terminal
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
-    proc = subprocess.Popen([str(CLI), *args], cwd=cwd, stdin=slave, stdout=slave, stderr=slave,
-                            start_new_session=True, preexec_fn=take_terminal,
-                            env={**os.environ, "TERM": "xterm-256color"})
+    proc = subprocess.Popen(
+        [str(CLI), *args],
+        cwd=cwd,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        preexec_fn=take_terminal,
+        env={**os.environ, "TERM": "xterm-256color"},
+    )
     os.close(slave)
     screen = bytearray()
 
@@ -41,6 +48,7 @@ def open_app_in_a_terminal(cwd, *args: str) -> tuple[subprocess.Popen, int]:
             if not data:
                 return
             screen.extend(data)
+
     threading.Thread(target=drain, daemon=True).start()
     proc.screen = screen  # type: ignore[attr-defined]
     return proc, master

@@ -35,8 +35,9 @@ def interrupt_twice(mnist_root, tmp_path, where: str, first_at: str):
     args = tiny_args(mnist_root, tmp_path) + ["--set", "train.epochs=40", "--set", "train.log_every=1"]
     err_path = tmp_path / "stderr.txt"  # a file, not a pipe: the child never blocks on it, whatever it says
     with open(err_path, "w") as err_file:
-        proc = subprocess.Popen([sys.executable, "-c", CHILD, where, *args], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=err_file, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", CHILD, where, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err_file, text=True
+        )
     try:
         for line in proc.stdout:
             if line.startswith(first_at):
@@ -47,6 +48,7 @@ def interrupt_twice(mnist_root, tmp_path, where: str, first_at: str):
 
         def is_held() -> bool:
             return held in err_path.read_text().splitlines()
+
         wait_until(lambda: is_held() or proc.poll() is not None, f"the child to reach {held!r} or to end")
         if is_held():  # held there (reading its stdin): the second Ctrl-C lands exactly at that point
             proc.send_signal(signal.SIGINT)

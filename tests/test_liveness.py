@@ -25,7 +25,7 @@ from runs import CLI, long_run, names, output, process_info, start_headless, wai
 
 def between(rows: list[str], first: str, last: str) -> list[str]:
     i = rows.index(first)
-    return rows[i + 1:rows.index(last, i)]
+    return rows[i + 1 : rows.index(last, i)]
 
 
 def test_control_requests_pause_resume_and_stop_a_headless_run(tiny_settings, tmp_path):
@@ -46,15 +46,18 @@ def test_control_requests_pause_resume_and_stop_a_headless_run(tiny_settings, tm
 
     rows = names(run_dir)
     assert not {"step_logged", "step_progressed"} & set(between(rows, "run_paused", "run_resumed"))  # it held
-    assert "step_logged" in rows[rows.index("run_resumed"):]  # and went on
+    assert "step_logged" in rows[rows.index("run_resumed") :]  # and went on
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "stopped" and (run_dir / "last.pt").is_file()
     assert process_info(run_dir)["state"] == "exited" and process_info(run_dir)["exit_code"] == 130
     assert run_state(run_dir).status == "stopped"
 
-    resumed = subprocess.run([str(CLI), "--no-ui", "--resume", str(run_dir),
-                              "--set", f"train.epochs={summary['epochs_completed'] + 1}"],
-                             capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        [str(CLI), "--no-ui", "--resume", str(run_dir), "--set", f"train.epochs={summary['epochs_completed'] + 1}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert run_state(run_dir).status == "completed"
 
@@ -104,15 +107,16 @@ def test_sighup_stops_a_headless_run_resumably_unless_under_nohup(tiny_settings,
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "stopped" and (run_dir / "last.pt").is_file()
 
     nohup_dir = tmp_path / "runs" / "nohup"
-    proc = start_headless(long_run(tiny_settings), nohup_dir,
-                          preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))  # what nohup does
+    proc = start_headless(
+        long_run(tiny_settings), nohup_dir, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    )  # what nohup does
     wait_until(lambda: "step_logged" in names(nohup_dir), "the first logged step")
     proc.send_signal(signal.SIGHUP)
     request(nohup_dir, "pause")  # still alive and obeying after the hang-up
     wait_until(lambda: "run_paused" in names(nohup_dir), "run_paused after SIGHUP under nohup")
     request(nohup_dir, "stop")
     assert proc.wait(timeout=120) == 130
-    assert "run_stopped" not in names(nohup_dir)[:names(nohup_dir).index("run_paused")]
+    assert "run_stopped" not in names(nohup_dir)[: names(nohup_dir).index("run_paused")]
 
 
 def test_a_background_run_has_its_own_session_and_output_in_its_folder(tiny_settings, tmp_path):
@@ -141,23 +145,26 @@ def test_run_dir_must_be_new_or_empty(tiny_settings, tmp_path):
     (taken / "metrics.jsonl").write_text("")
     with pytest.raises(SettingsError, match="already holds metrics.jsonl"):
         run(tiny_settings, lambda e: None, RunControl(), run_dir=str(taken))
-    result = subprocess.run([str(CLI), "--no-ui", "--run-dir", str(taken), "--resume", str(taken)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [str(CLI), "--no-ui", "--run-dir", str(taken), "--resume", str(taken)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 2 and "--run-dir names the folder of a new run" in result.stderr
 
 
 def test_following_a_run_delivers_its_events_as_written(tiny_settings, tmp_path):
     run_dir = tmp_path / "runs" / "followed"
     emitted: list[ev.Event] = []
-    trainer = threading.Thread(target=run, args=(tiny_settings, emitted.append, RunControl()),
-                               kwargs={"run_dir": str(run_dir)})
+    trainer = threading.Thread(target=run, args=(tiny_settings, emitted.append, RunControl()), kwargs={"run_dir": str(run_dir)})
     trainer.start()
     wait_until(lambda: (run_dir / "process.json").is_file(), "the run to name its process")
     views: list[list[ev.Event]] = [[], []]  # two viewers at once
     states = []
-    viewers = [threading.Thread(target=lambda seen: states.append(follow(run_dir, seen.extend, threading.Event(),
-                                                                          poll_s=0.02)), args=(seen,))
-               for seen in views]
+    viewers = [
+        threading.Thread(
+            target=lambda seen: states.append(follow(run_dir, seen.extend, threading.Event(), poll_s=0.02)), args=(seen,)
+        )
+        for seen in views
+    ]
     for viewer in viewers:
         viewer.start()
     for thread in (trainer, *viewers):

@@ -56,8 +56,9 @@ def test_a_reference_checkpoint_evaluates_as_the_reference_does(mnist_root, tmp_
     torch.manual_seed(0)
     model = ReferenceLSTM()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    batches = iter(DataLoader(reference_set(mnist_root, True), batch_size=50, shuffle=True,
-                              generator=torch.Generator().manual_seed(0)))
+    batches = iter(
+        DataLoader(reference_set(mnist_root, True), batch_size=50, shuffle=True, generator=torch.Generator().manual_seed(0))
+    )
     for _ in range(4):  # a few steps: a model that is right often, not always, so the inputs' scale shows
         x, y = next(batches)
         loss = nn.functional.cross_entropy(model(x.squeeze(1)), y)
@@ -66,8 +67,16 @@ def test_a_reference_checkpoint_evaluates_as_the_reference_does(mnist_root, tmp_
         optimizer.step()
     expected = reference_test_count(model, mnist_root)
     path = tmp_path / "lstm_cp_reference.pt"  # saved as the reference saves it, from a DDP-wrapped model
-    torch.save({"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()},
-                "optimizer": optimizer.state_dict(), "epoch": 1, "val_loss": loss.item(), "val_acc": 0.0}, path)
+    torch.save(
+        {
+            "state_dict": {f"module.{k}": v for k, v in model.state_dict().items()},
+            "optimizer": optimizer.state_dict(),
+            "epoch": 1,
+            "val_loss": loss.item(),
+            "val_acc": 0.0,
+        },
+        path,
+    )
 
     # The check can tell: the training split's own statistics (what lstm-vision used before) count otherwise.
     data = load_data(DataSettings(root=str(mnist_root), download=False), seed=0)
@@ -105,8 +114,15 @@ def test_every_checkpoint_carries_what_using_it_needs(trained, mnist_root):
         norm = state["normalization"]
         assert norm["method"] == "dataset" and len(norm["mean"]) == len(norm["std"]) == 1
         assert norm["mean"] == pytest.approx(data.mean.tolist()) and norm["std"] == pytest.approx(data.std.tolist())
-        assert state["model"] == {"hidden_size": 16, "num_layers": 1, "bidirectional": False, "dropout": 0.0,
-                                  "sequence_length": 28, "input_size": 28, "num_classes": 10}
+        assert state["model"] == {
+            "hidden_size": 16,
+            "num_layers": 1,
+            "bidirectional": False,
+            "dropout": 0.0,
+            "sequence_length": 28,
+            "input_size": 28,
+            "num_classes": 10,
+        }
         assert state["image_shape"] == [28, 28, 1]
         assert state["class_names"] == data.class_names and state["class_names"][3] == "3 - three"
     assert any("training split's per-channel statistics" in t for t in rec.logs("info")), rec.logs()
@@ -184,17 +200,22 @@ def test_an_lstm_vision_checkpoint_from_before_stored_normalization_uses_the_tra
     settings.train.epochs, settings.train.load_checkpoint = 0, str(path)
     again = Recorder()
     run(settings, again, again.control)
-    assert (again.evaluation("test").correct, again.evaluation("test").loss) == (rec.evaluation("test").correct,
-                                                                                rec.evaluation("test").loss)
+    assert (again.evaluation("test").correct, again.evaluation("test").loss) == (
+        rec.evaluation("test").correct,
+        rec.evaluation("test").loss,
+    )
     assert any("predates" in t for t in again.logs()), again.logs()
 
 
-@pytest.mark.parametrize("entry, words", [
-    ({"method": "dataset", "mean": [0.1, 0.2, 0.3], "std": [0.3, 0.3, 0.3]}, "3 channels"),
-    ({"method": "dataset", "mean": [0.1], "std": [0.0]}, "malformed normalization"),
-    ({"method": "dataset", "mean": [0.1]}, "malformed normalization"),
-    ("dataset", "malformed normalization"),
-])
+@pytest.mark.parametrize(
+    "entry, words",
+    [
+        ({"method": "dataset", "mean": [0.1, 0.2, 0.3], "std": [0.3, 0.3, 0.3]}, "3 channels"),
+        ({"method": "dataset", "mean": [0.1], "std": [0.0]}, "malformed normalization"),
+        ({"method": "dataset", "mean": [0.1]}, "malformed normalization"),
+        ("dataset", "malformed normalization"),
+    ],
+)
 def test_a_checkpoint_with_an_unusable_normalization_is_refused(trained, mnist_root, tmp_path, entry, words):
     run_dir, _ = trained
     state = load_checkpoint(run_dir / "last.pt")
@@ -231,8 +252,16 @@ def test_a_reference_checkpoint_on_real_mnist_counts_as_the_reference_counts(tmp
         optimizer.step()
     expected = reference_test_count(model, root)
     path = tmp_path / "lstm_cp_reference.pt"
-    torch.save({"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()},
-                "optimizer": optimizer.state_dict(), "epoch": 1, "val_loss": loss.item(), "val_acc": 0.0}, path)
+    torch.save(
+        {
+            "state_dict": {f"module.{k}": v for k, v in model.state_dict().items()},
+            "optimizer": optimizer.state_dict(),
+            "epoch": 1,
+            "val_loss": loss.item(),
+            "val_acc": 0.0,
+        },
+        path,
+    )
     settings = tiny_run_settings(root, tmp_path / "runs", "real")
     settings.model.hidden_size = 32
     settings.train.epochs, settings.train.load_checkpoint = 0, str(path)

@@ -40,6 +40,7 @@ def test_onecycle_is_the_default_and_warms_up_from_peak_over_25_to_the_peak_then
     assert all(lrs[k] < start + (PEAK - start) * k / 10 for k in range(1, 5))
     assert all(lrs[10 + k] > PEAK - (PEAK - end) * k / 89 for k in range(1, 44))
 
+
 def test_cosine_warms_up_linearly_to_the_peak_then_decays_towards_zero():
     lrs = schedule("cosine")
     assert lrs[:10] == pytest.approx([PEAK * (step + 1) / 10 for step in range(10)], rel=1e-12)  # a line up to it

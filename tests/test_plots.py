@@ -27,8 +27,13 @@ def test_a_run_leaves_its_three_pictures_and_what_they_draw(tiny_settings):
 
 def test_mistakes_are_the_misclassified_test_images(tiny_settings, monkeypatch):
     drawn = {}
-    monkeypatch.setattr(plots, "draw_mistakes", lambda run_dir, images, labels, predicted, confidence, names:
-                        drawn.update(images=images, labels=labels, predicted=predicted, confidence=confidence))
+    monkeypatch.setattr(
+        plots,
+        "draw_mistakes",
+        lambda run_dir, images, labels, predicted, confidence, names: drawn.update(
+            images=images, labels=labels, predicted=predicted, confidence=confidence
+        ),
+    )
     tiny_settings.train.epochs, tiny_settings.optim.learning_rate = 1, 1e-4  # barely trained: many mistakes
     result = run(tiny_settings, lambda e: None, RunControl())
     wrong = result.summary["test_total"] - result.summary["test_correct"]
@@ -40,10 +45,16 @@ def test_mistakes_are_the_misclassified_test_images(tiny_settings, monkeypatch):
 def test_a_picture_that_cannot_be_drawn_is_a_warning_not_a_failure(tiny_settings, monkeypatch):
     def broken(*args):
         raise RuntimeError("no display of any kind")
+
     monkeypatch.setattr(plots, "draw_confusion", broken)
     events = []
     tiny_settings.train.epochs = 1
     result = run(tiny_settings, events.append, RunControl())
     assert result.status == "completed"
-    assert any(isinstance(e, ev.LogMessage) and e.level == "warning" and "Pictures not drawn" in e.text
-               and "no display of any kind" in e.text for e in events)
+    assert any(
+        isinstance(e, ev.LogMessage)
+        and e.level == "warning"
+        and "Pictures not drawn" in e.text
+        and "no display of any kind" in e.text
+        for e in events
+    )

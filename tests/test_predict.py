@@ -18,7 +18,6 @@ from lstm_vision.model import LSTMClassifier
 from lstm_vision.trained import architecture, class_lookup, load_trained
 
 
-
 @pytest.fixture(scope="session")
 def tiny_model(mnist_root, tmp_path_factory) -> Path:
     """A run folder trained for two epochs on the tiny synthetic MNIST (seconds): for the bad-input checks."""
@@ -47,6 +46,7 @@ def read_rows(path: Path) -> list[dict]:
 
 # --- a held-out ImageFolder: the run's own test accuracy, image for image ----------------------------------
 
+
 @needs_real_mnist
 def test_predict_on_a_held_out_folder_agrees_with_the_runs_test_evaluation(tmp_path):
     from torchvision.datasets import MNIST
@@ -56,9 +56,19 @@ def test_predict_on_a_held_out_folder_agrees_with_the_runs_test_evaluation(tmp_p
     for split, first, count in (("train", 0, 3000), ("test", 50000, 600)):
         for i in range(first, first + count):
             write_png(tree / split / str(int(train.targets[i])) / f"{i}.png", train.data[i][..., None])
-    settings = apply_overrides(load_settings(preset_path("cpu")), [
-        "data.dataset=folder", f"data.root={tree}", "data.image_size=28", "data.channels=1", "train.epochs=2",
-        "train.amp=off", f"output.dir={tmp_path / 'runs'}", "output.run_name=folder"])
+    settings = apply_overrides(
+        load_settings(preset_path("cpu")),
+        [
+            "data.dataset=folder",
+            f"data.root={tree}",
+            "data.image_size=28",
+            "data.channels=1",
+            "train.epochs=2",
+            "train.amp=off",
+            f"output.dir={tmp_path / 'runs'}",
+            "output.run_name=folder",
+        ],
+    )
     result = run(settings, lambda event: None, RunControl())
     assert result.status == "completed"
     run_dir = Path(result.run_dir)
@@ -101,6 +111,7 @@ def test_png_files_decode_to_the_data_sets_own_pixels_and_are_scored_by_folder(m
 
 # --- loading: reference checkpoints, names --------------------------------------------------------------------
 
+
 def test_a_reference_checkpoint_loads_from_its_weights_alone(tmp_path):
     model = LSTMClassifier(28, 28, 10, hidden_size=12, num_layers=2, bidirectional=True)
     save_checkpoint({"epoch": 3, "state_dict": model.state_dict()}, tmp_path / "ref.pt")
@@ -118,8 +129,13 @@ def test_a_reference_checkpoint_loads_from_its_weights_alone(tmp_path):
 def test_architecture_is_read_from_the_weights():
     model = LSTMClassifier(56, 14, 7, hidden_size=20, num_layers=3, bidirectional=False)
     assert architecture(model.state_dict(), Path("x.pt")) == {
-        "input_size": 56, "hidden_size": 20, "num_layers": 3, "bidirectional": False, "sequence_length": 14,
-        "num_classes": 7}
+        "input_size": 56,
+        "hidden_size": 20,
+        "num_layers": 3,
+        "bidirectional": False,
+        "sequence_length": 14,
+        "num_classes": 7,
+    }
     with pytest.raises(CheckpointError, match="holds no LSTM classifier weights"):
         architecture({"fc.weight": torch.zeros(2, 2)}, Path("x.pt"))
 
@@ -132,10 +148,14 @@ def test_folder_names_match_torchvision_class_names():
 
 # --- bad input: one sentence, exit 2 --------------------------------------------------------------------------
 
+
 def test_missing_checkpoint_is_one_sentence(tmp_path):
     out = cli("--predict", str(tmp_path / "nope"), str(tmp_path))
     assert out.returncode == 2
-    assert out.stderr.strip() == f"error: Checkpoint {tmp_path / 'nope'} does not exist; give a run folder or a checkpoint file (.pt)."
+    assert (
+        out.stderr.strip()
+        == f"error: Checkpoint {tmp_path / 'nope'} does not exist; give a run folder or a checkpoint file (.pt)."
+    )
 
 
 def test_a_run_folder_without_last_pt_names_best_pt(tmp_path):
@@ -182,8 +202,9 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_image_is_read(ti
 def test_predict_does_not_combine_with_training_options(tiny_model, tmp_path):
     out = cli("--predict", str(tiny_model), str(tmp_path), "--resume", str(tiny_model))
     assert out.returncode == 2
-    assert out.stderr.strip().splitlines()[-1] == ("error: --predict uses the trained model's own settings; it combines "
-                                                   "with --output and --set only, not --resume.")
+    assert out.stderr.strip().splitlines()[-1] == (
+        "error: --predict uses the trained model's own settings; it combines with --output and --set only, not --resume."
+    )
 
 
 def test_predict_applies_set_overrides(tiny_model, tmp_path):

@@ -19,10 +19,22 @@ from lstm_vision.engine import run
 from lstm_vision.printer import Printer
 from runs import tiny_args
 
-STEP = ev.StepLogged(epoch=1, step=62, steps_per_epoch=131, global_step=62, total_steps=262, loss=0.1234,
-                     accuracy=0.9612, lr=1.5e-2, samples_per_s=16600.0, elapsed_s=3.0, eta_s=14.0)
-MEMORY = ev.ResourcesSampled(host_rss_bytes=900 << 20, host_peak_rss_bytes=950 << 20, host_total_bytes=16 << 30,
-                             host_available_bytes=8 << 30)
+STEP = ev.StepLogged(
+    epoch=1,
+    step=62,
+    steps_per_epoch=131,
+    global_step=62,
+    total_steps=262,
+    loss=0.1234,
+    accuracy=0.9612,
+    lr=1.5e-2,
+    samples_per_s=16600.0,
+    elapsed_s=3.0,
+    eta_s=14.0,
+)
+MEMORY = ev.ResourcesSampled(
+    host_rss_bytes=900 << 20, host_peak_rss_bytes=950 << 20, host_total_bytes=16 << 30, host_available_bytes=8 << 30
+)
 
 
 def set_columns(fd: int, columns: int) -> None:
@@ -55,8 +67,10 @@ def test_the_live_line_fits_the_terminal_and_drops_the_least_important_first(mon
         stream.close()
         os.close(master)
     bar = "[####................]"
-    assert lines[200] == (f"{bar}  epoch 1 step 62/131  loss 0.1234  acc 96.12%  lr 1.50e-02  16,600 samples/s  "
-                          f"elapsed 0:03  ETA 0:14  RSS 900.0 MiB")
+    assert lines[200] == (
+        f"{bar}  epoch 1 step 62/131  loss 0.1234  acc 96.12%  lr 1.50e-02  16,600 samples/s  "
+        f"elapsed 0:03  ETA 0:14  RSS 900.0 MiB"
+    )
     assert lines[120] == f"{bar}  epoch 1 step 62/131  loss 0.1234  acc 96.12%  lr 1.50e-02  16,600 samples/s  ETA 0:14"
     assert lines[80] == "epoch 1 step 62/131  loss 0.1234  acc 96.12%  16,600 samples/s  ETA 0:14"
     assert lines[40] == "epoch 1 step 62/131  loss 0.1234"  # the essentials, whole
@@ -68,8 +82,9 @@ def test_plain_lines_stay_complete_whatever_the_width(monkeypatch):
     printer = Printer(out)
     printer(MEMORY)
     printer(STEP)
-    assert out.getvalue() == ("epoch 1 step 62/131  loss 0.1234  acc 96.12%  lr 1.50e-02  16,600 samples/s  elapsed 0:03  "
-                              "ETA 0:14  RSS 900.0 MiB\n")
+    assert out.getvalue() == (
+        "epoch 1 step 62/131  loss 0.1234  acc 96.12%  lr 1.50e-02  16,600 samples/s  elapsed 0:03  ETA 0:14  RSS 900.0 MiB\n"
+    )
 
 
 def test_a_terminal_that_is_gone_ends_the_printing_not_the_run(tiny_settings):
@@ -88,8 +103,13 @@ def test_a_pipe_closed_early_ends_the_printing_not_the_run(mnist_root, tmp_path)
     read_end, write_end = os.pipe()
     os.close(read_end)  # as `| head -1` gone before the run prints: every write fails with EPIPE
     try:
-        proc = subprocess.run([sys.executable, "-m", "lstm_vision", *tiny_args(mnist_root, tmp_path)],
-                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=300)
+        proc = subprocess.run(
+            [sys.executable, "-m", "lstm_vision", *tiny_args(mnist_root, tmp_path)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+        )
     finally:
         os.close(write_end)
     assert proc.returncode == 0, proc.stderr
@@ -99,6 +119,7 @@ def test_a_pipe_closed_early_ends_the_printing_not_the_run(mnist_root, tmp_path)
 
 def test_the_confusion_matrix_header_lines_up_with_class_names():
     from lstm_vision.printer import confusion_text
+
     lines = confusion_text([[5, 1], [0, 7]], ["cat", "dog"]).splitlines()
     assert len({len(line) for line in lines}) == 1  # every line as wide: the header's columns sit over the counts
     assert lines[0].index("cat") + len("cat") == lines[1].index("5") + 1 == lines[2].index("0") + 1
@@ -113,6 +134,7 @@ def stopped_line(settings, condition) -> str:
         printer(event)
         if condition(event):
             control.stop()
+
     assert run(settings, emit, control).status == "stopped"
     [line] = [line for line in out.getvalue().splitlines() if line.startswith("Stopped")]
     return line
@@ -146,12 +168,20 @@ class Terminal(io.StringIO):
 
 
 def a_run() -> list[ev.Event]:
-    return [run_started("runs/x", epochs=2, steps=3), resources(), progressed(1, 1, 3, 2), step(1, 2, 3, 2),
-            progressed(1, 3, 3, 2), epoch_done(1, 2), ev.CheckpointSaved("runs/x/best.pt", "best", 1),
-            ev.CheckpointSaved("runs/x/last.pt", "last", 1), ev.CheckpointSaved("runs/x/epoch-001.pt", "periodic", 1),
-            ev.EvaluationFinished(split="test", epoch=2, loss=0.05, accuracy=0.9876, correct=9876, total=10000),
-            predictions(), ev.RunFinished(summary={**summary("completed", 2), "run_dir": "runs/x"},
-                                          confusion_matrix=confusion())]
+    return [
+        run_started("runs/x", epochs=2, steps=3),
+        resources(),
+        progressed(1, 1, 3, 2),
+        step(1, 2, 3, 2),
+        progressed(1, 3, 3, 2),
+        epoch_done(1, 2),
+        ev.CheckpointSaved("runs/x/best.pt", "best", 1),
+        ev.CheckpointSaved("runs/x/last.pt", "last", 1),
+        ev.CheckpointSaved("runs/x/epoch-001.pt", "periodic", 1),
+        ev.EvaluationFinished(split="test", epoch=2, loss=0.05, accuracy=0.9876, correct=9876, total=10000),
+        predictions(),
+        ev.RunFinished(summary={**summary("completed", 2), "run_dir": "runs/x"}, confusion_matrix=confusion()),
+    ]
 
 
 def printed(stream) -> str:
@@ -167,8 +197,9 @@ def test_a_pipe_gets_one_plain_line_per_logged_step_and_no_progress_ticks(monkey
     assert "\r" not in out and "\x1b" not in out  # no animation in a log file
     lines = out.splitlines()
     assert lines[0] == "Run directory: runs/x"
-    assert lines[2] == ("epoch 1 step 2/3  loss 1.0000  acc 20.00%  lr 1.00e-03  1,000 samples/s  elapsed 0:02  "
-                        "ETA 0:04  RSS 500.0 MiB")  # the logged step; the ticks at steps 1 and 3 print nothing
+    assert lines[2] == (
+        "epoch 1 step 2/3  loss 1.0000  acc 20.00%  lr 1.00e-03  1,000 samples/s  elapsed 0:02  ETA 0:04  RSS 500.0 MiB"
+    )  # the logged step; the ticks at steps 1 and 3 print nothing
     assert lines[3].startswith("epoch 1/2 done in 4.0 s (1,000 samples/s): train loss 1.0000")
     assert lines[4:6] == ["saved runs/x/best.pt", "saved runs/x/epoch-001.pt"]  # last.pt is saved every epoch: not said
     assert lines[6] == "Test data: Got 9876/10000 with accuracy 98.76 %"

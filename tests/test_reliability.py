@@ -47,6 +47,7 @@ def test_settings_save_is_atomic_too(tmp_path, monkeypatch):
 
     def fail(*args):
         raise OSError(errno.ENOSPC, "No space left on device")
+
     monkeypatch.setattr(fsutil.os, "fsync", fail)
     changed = Settings()
     changed.train.epochs = 99
@@ -58,6 +59,7 @@ def test_settings_save_is_atomic_too(tmp_path, monkeypatch):
 
 def test_full_disk_while_saving_ends_the_run_and_keeps_the_previous_checkpoint(tiny_settings, monkeypatch):
     import lstm_vision.checkpoint as ckpt
+
     saves = {"n": 0}
     real_atomic_write = ckpt.atomic_write
 
@@ -66,6 +68,7 @@ def test_full_disk_while_saving_ends_the_run_and_keeps_the_previous_checkpoint(t
         if saves["n"] > 2:  # epoch 1's best.pt and last.pt succeed; epoch 2's saves hit a full disk
             raise OSError(errno.ENOSPC, "No space left on device")
         real_atomic_write(path, write)
+
     monkeypatch.setattr(ckpt, "atomic_write", atomic_write)
     events = []
     result = run(tiny_settings, events.append, RunControl())
@@ -78,6 +81,7 @@ def test_full_disk_while_saving_ends_the_run_and_keeps_the_previous_checkpoint(t
 def test_out_of_memory_is_explained_with_batch_size_and_precision(tiny_settings, monkeypatch):
     def oom(self, x):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
     monkeypatch.setattr(LSTMClassifier, "forward", oom)
     events = []
     result = run(tiny_settings, events.append, RunControl())
@@ -111,6 +115,7 @@ def test_resume_of_a_folder_without_checkpoint_is_refused(tiny_settings, tmp_pat
 def test_atomic_writes_keep_the_mode_or_follow_the_umask(tmp_path, umask):
     from lstm_vision.checkpoint import save_checkpoint
     from lstm_vision.rundir import write_summary
+
     old = os.umask(umask)
     try:
         save_settings(Settings(), tmp_path / "settings.toml")  # new files: 0666 & ~umask, as open() makes them

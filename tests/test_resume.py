@@ -55,16 +55,24 @@ def stopped_run(stopped_in_epoch_2, tmp_path) -> Path:
     return copy
 
 
-@pytest.mark.parametrize("override, message", [
-    (("train", "batch_size", 100), "stopped within epoch 2 (step 5 of 10) at train.batch_size = 50, and a resume within an "
-                                   "epoch must keep it"),
-    (("train", "batch_size", 1000), "must keep it: set train.batch_size = 50"),  # was UnboundLocalError: 'lr'
-    (("model", "hidden_size", 32), "trained a model with model.hidden_size = 16 and a resume goes on with that model, "
-                                   "not with model.hidden_size = 32: set model.hidden_size = 16"),
-    (("model", "bidirectional", True), "not with model.bidirectional = true: set model.bidirectional = false"),
-    (("train", "epochs", 1), "train.epochs = 1 would end before epoch 2, within which"),
-    (("train", "epochs", 0), "train.epochs = 0 is fewer than the 1 epoch"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            ("train", "batch_size", 100),
+            "stopped within epoch 2 (step 5 of 10) at train.batch_size = 50, and a resume within an epoch must keep it",
+        ),
+        (("train", "batch_size", 1000), "must keep it: set train.batch_size = 50"),  # was UnboundLocalError: 'lr'
+        (
+            ("model", "hidden_size", 32),
+            "trained a model with model.hidden_size = 16 and a resume goes on with that model, "
+            "not with model.hidden_size = 32: set model.hidden_size = 16",
+        ),
+        (("model", "bidirectional", True), "not with model.bidirectional = true: set model.bidirectional = false"),
+        (("train", "epochs", 1), "train.epochs = 1 would end before epoch 2, within which"),
+        (("train", "epochs", 0), "train.epochs = 0 is fewer than the 1 epoch"),
+    ],
+)
 def test_a_resume_that_cannot_be_honoured_is_refused_before_any_file_is_written(stopped_run, override, message):
     settings = load_settings(stopped_run / "settings.toml")
     section, key, value = override
@@ -85,12 +93,14 @@ def test_a_resume_within_an_epoch_may_change_the_accumulation_steps(stopped_run)
 def test_a_resume_within_an_epoch_refuses_another_number_of_steps_per_epoch():
     from lstm_vision.config import Settings
     from lstm_vision.resume import check_resume
+
     settings = Settings()  # batch 256 on 2 processes gave 98 steps per epoch; on 3 the shards' tails make 97
-    state = {"epoch": 1, "step": 40, "global_step": 138, "steps_per_epoch": 98, "world_size": 2,
-             "settings": settings.to_dict()}
+    state = {"epoch": 1, "step": 40, "global_step": 138, "steps_per_epoch": 98, "world_size": 2, "settings": settings.to_dict()}
     assert check_resume("runs/x/last.pt", state, settings, 98) == []  # as many steps: the same samples per step
-    with pytest.raises(SettingsError, match=re.escape("(step 40 of 98 steps per epoch with 2 processes); with this "
-                                                      "number of processes an epoch has 97 steps")):
+    with pytest.raises(
+        SettingsError,
+        match=re.escape("(step 40 of 98 steps per epoch with 2 processes); with this number of processes an epoch has 97 steps"),
+    ):
         check_resume("runs/x/last.pt", state, settings, 97)
 
 
@@ -117,8 +127,12 @@ def test_a_resume_at_an_epoch_boundary_may_change_the_batch_size(mnist_root, tmp
     assert [(e.epoch, e.step, e.global_step, e.total_steps) for e in steps] == [(2, 1, 6, 10), (2, 5, 10, 10)]
     # the same fraction of the schedule, rounded to the new steps (warm-up 2 of 20 steps, now 1 of 10): said
     warnings = [e.text for e in rec.events if isinstance(e, ev.LogMessage) and e.level == "warning"]
-    assert any(t.startswith("Learning rate at the resumed step: 0.005 (the stopped run's schedule had 0.00546), "
-                            "as 10 -> 5 steps per epoch.") for t in warnings), warnings
+    assert any(
+        t.startswith(
+            "Learning rate at the resumed step: 0.005 (the stopped run's schedule had 0.00546), as 10 -> 5 steps per epoch."
+        )
+        for t in warnings
+    ), warnings
     names = [r["event"] for r in journal(Path(stopped.run_dir))]
     assert names.count("run_stopped") == 1 and names.count("run_started") == 2  # a plain resume cuts nothing
 
@@ -132,8 +146,11 @@ def test_a_changed_schedule_on_resume_is_said_with_the_rates(stopped_run):
     assert result.status == "completed"
     texts = [e.text for e in rec.events if isinstance(e, ev.LogMessage)]
     assert f"Resumed from {stopped_run} at epoch 2 of 2, step 5." in texts
-    assert any(t.startswith("Learning rate at the resumed step: ") and t.endswith(
-        "(the stopped run's schedule had 0.01), as train.epochs 3 -> 2, optim.schedule constant -> cosine.") for t in texts), texts
+    assert any(
+        t.startswith("Learning rate at the resumed step: ")
+        and t.endswith("(the stopped run's schedule had 0.01), as train.epochs 3 -> 2, optim.schedule constant -> cosine.")
+        for t in texts
+    ), texts
 
 
 @pytest.fixture(scope="module")
@@ -145,13 +162,19 @@ def completed_run(mnist_root, tmp_path_factory) -> Path:
     return Path(result.run_dir)
 
 
-@pytest.mark.parametrize("extra, message", [
-    ([], "{run} completed; nothing to resume."),
-    (["--set", "train.epochs=1"], "{run} completed; nothing to resume."),
-    (["--set", "train.epochs=5"], "{run} trained all its 3 epochs and a resume cannot extend it to 5 (its onecycle "
-                                  "learning rate has decayed and would warm up again); fine-tune from its best weights "
-                                  "in a new run instead: --set train.load_checkpoint={run}/best.pt."),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ([], "{run} completed; nothing to resume."),
+        (["--set", "train.epochs=1"], "{run} completed; nothing to resume."),
+        (
+            ["--set", "train.epochs=5"],
+            "{run} trained all its 3 epochs and a resume cannot extend it to 5 (its onecycle "
+            "learning rate has decayed and would warm up again); fine-tune from its best weights "
+            "in a new run instead: --set train.load_checkpoint={run}/best.pt.",
+        ),
+    ],
+)
 def test_a_completed_run_is_neither_resumed_nor_extended(completed_run, extra, message):
     before = snapshot(completed_run)
     result = cli("--no-ui", "--resume", str(completed_run), *extra)
@@ -174,5 +197,6 @@ def test_a_resume_from_an_earlier_checkpoint_cuts_the_journal_back(completed_run
     assert [r["event"] for r in records].count("run_finished") == 1
     cut = [json.loads(line) for line in (run_dir / "metrics.jsonl.1-bak").read_text().splitlines()]
     assert [r["epoch"] for r in cut if r["event"] == "epoch_finished"] == [3] and cut[-1]["event"] == "run_finished"
-    assert any(isinstance(e, ev.LogMessage) and "(up to epoch 3)" in e.text and "metrics.jsonl.1-bak" in e.text
-               for e in rec.events)
+    assert any(
+        isinstance(e, ev.LogMessage) and "(up to epoch 3)" in e.text and "metrics.jsonl.1-bak" in e.text for e in rec.events
+    )
