@@ -33,7 +33,7 @@ from lstm_vision.optim import build_optimizer, lr_at
 from lstm_vision.outcome import draw_pictures, fail, finish
 from lstm_vision.liveness import Beacon
 from lstm_vision.printer import plural
-from lstm_vision.resume import check_model_shape, prepare_resume
+from lstm_vision.resume import check_model_shape, check_same_data, prepare_resume
 from lstm_vision.rundir import Journal, create_run_dir, run_dir_of, use_run_dir, write_settings
 from lstm_vision.tensorboard import TensorBoardLog, check_available
 
@@ -83,6 +83,8 @@ def prepare(
     threads = configure_threads(settings, device, dist_ctx.world_size)
     check_batch_split(settings.train.batch_size, settings.train.grad_accum_steps, dist_ctx.world_size)
     state = ckpt.load_checkpoint(resume) if resume else None
+    if state is not None:
+        check_same_data(resume, state, settings)  # before the data loads: another split is refused at once
     load_from = settings.train.load_checkpoint
     if settings.train.epochs == 0 and not (load_from or resume):
         raise SettingsError(

@@ -18,6 +18,10 @@ settings it ran with. ``--resume`` continues exactly from there, so it refuses w
   from the same fraction of the run (rounded to the new steps: the log gives the rate before and after).
 - The model's shape (hidden size, layers, direction, the sequence it reads): the weights go on from where
   they were, so check_model_shape names the setting that changed, before load_weights would name tensors.
+- The data it splits (data.dataset, data.train_split, data.channels, a folder set's data.image_size, and
+  train.seed, which draws the validation split): another split would validate on images the run has
+  trained on, or train on other images under the same name. check_same_data refuses it before any data
+  loads. data.root may change (the files moved).
 
 A resume that changes the learning rate at its step (train.epochs stretch or shrink the schedule, or the
 optim settings changed) is allowed and said in the log, with the rate before and after.
@@ -43,6 +47,30 @@ def prepare_resume(resume: str, state: dict[str, Any], settings: Settings, steps
         cut = rewind_journal(run_dir_of(resume), state.get("journal_bytes"))
         notes += [cut] if cut else []
     return notes
+
+
+def check_same_data(resume: str, state: dict[str, Any], settings: Settings) -> None:
+    """Refuse a resume whose settings change which images the run trains and validates on."""
+    saved = state.get("settings") or {}
+    if "global_step" not in state or not saved:  # a reference checkpoint: training starts afresh
+        return
+    now = {
+        "data.dataset": settings.data.dataset,
+        "data.train_split": settings.data.train_split,
+        "data.channels": settings.data.channels,
+        "train.seed": settings.train.seed,
+    }
+    if settings.data.dataset == "folder":  # torchvision sets keep their own size
+        now["data.image_size"] = settings.data.image_size
+    for name, value in now.items():
+        section, key = name.split(".")
+        old = (saved.get(section) or {}).get(key)
+        if old is not None and old != value:
+            raise SettingsError(
+                f"{resume} trained with {name} = {_toml(old)} and a resume must keep the images it trains and "
+                f"validates on: set {name} = {_toml(old)}, or fine-tune in a new run with "
+                f"--set train.load_checkpoint={run_dir_of(resume) / 'best.pt'}."
+            )
 
 
 def check_model_shape(resume: str, state: dict[str, Any], settings: Settings, sequence_length: int, input_size: int) -> None:

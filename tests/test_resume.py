@@ -69,6 +69,13 @@ def stopped_run(stopped_in_epoch_2, tmp_path) -> Path:
             "not with model.hidden_size = 32: set model.hidden_size = 16",
         ),
         (("model", "bidirectional", True), "not with model.bidirectional = true: set model.bidirectional = false"),
+        (
+            ("data", "train_split", 0.5),
+            "trained with data.train_split = 0.8333333333333334 and a resume must keep the images it trains and "
+            "validates on: set data.train_split = 0.8333333333333334, or fine-tune in a new run",
+        ),
+        (("train", "seed", 7), "trained with train.seed = 0 and a resume must keep the images"),
+        (("data", "dataset", "fashion-mnist"), "trained with data.dataset = mnist and a resume must keep"),
         (("train", "epochs", 1), "train.epochs = 1 would end before epoch 2, within which"),
         (("train", "epochs", 0), "train.epochs = 0 is fewer than the 1 epoch"),
     ],
