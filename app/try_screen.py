@@ -276,6 +276,9 @@ class TryScreen(Screen):
         self.query_one("#try-info", Static).update(f"{self.showing}\n{HINT}")
 
     def action_close(self) -> None:
+        if self.query("HelpPanel"):  # escape closes the key panel first, as on the main screen
+            self.app.action_hide_help_panel()
+            return
         self.dismiss()
 
     def action_open_image(self) -> None:

@@ -209,6 +209,20 @@ async def test_the_keyboard_draws_with_a_cursor_and_a_pen(tiny_model, tmp_path):
         await app.run_action("quit")
 
 
+async def test_escape_closes_the_key_panel_before_the_screen(tiny_model, tmp_path):
+    app = app_on(tmp_path, tiny_model)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_try(pilot, app)
+        await app.run_action("show_help_panel")
+        await wait_for(pilot, lambda: screen.query("HelpPanel"))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not screen.query("HelpPanel"))
+        assert app.screen is screen  # still trying the model
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, TryScreen))
+        await app.run_action("quit")
+
+
 async def test_the_canvas_grows_with_the_terminal(tiny_model, tmp_path):
     app = app_on(tmp_path, tiny_model)
     async with app.run_test(size=(200, 50)) as pilot:
