@@ -98,7 +98,8 @@ class PathScreen(ModalScreen["Path | None"]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self.title_text, classes="dialog-title")
-            yield Input(self.initial, id="path-input", placeholder="path/to/settings.toml")
+            # the cursor after the text, nothing selected: typing a name adds it to the folder shown
+            yield Input(self.initial, id="path-input", placeholder="path/to/settings.toml", select_on_focus=False)
             yield Static("", classes="dialog-error")
             yield Static("enter: OK · escape: cancel", classes="dialog-hint")
 
@@ -112,8 +113,11 @@ class PathScreen(ModalScreen["Path | None"]):
             error.update("Type a path.")
             return
         path = Path(text).expanduser()
+        if self.must_exist and not path.exists():
+            error.update(f"{path} does not exist.")
+            return
         if self.must_exist and not (path.is_file() or (self.folders and path.is_dir())):
-            error.update(f"{path} is not a file.")
+            error.update(f"{path} is a folder; name a file in it.")
             return
         if not self.must_exist and path.is_dir():
             error.update(f"{path} is a folder; name a file in it.")

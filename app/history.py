@@ -250,18 +250,26 @@ class HistoryView(Vertical):
         self.app.refresh_bindings()
 
     def trained(self) -> Path | None:
-        """The selected run's folder if it holds a model (last.pt)."""
+        """What the selected run has to try: its folder (its last.pt), else its best.pt; None if neither."""
         info = self.selected()
-        return info.path if info is not None and (info.path / "last.pt").is_file() else None
+        if info is None:
+            return None
+        if (info.path / "last.pt").is_file():
+            return info.path
+        return info.path / "best.pt" if (info.path / "best.pt").is_file() else None
 
     def action_try_model(self) -> None:
         info = self.selected()
         if info is None:
+            self.notify(f"No runs in {self.output_dir}: train one (F5) first.", severity="warning")
             return
-        if self.trained() is None:
-            self.notify(f"{info.name} has no last.pt: it saved no model to try.", severity="warning")
+        model = self.trained()
+        if model is None:
+            self.notify(f"{info.name} has no last.pt or best.pt: it saved no model to try.", severity="warning")
             return
-        self.post_message(self.TryRequested(info.path))
+        if model.name == "best.pt":
+            self.notify(f"{info.name} has no last.pt: trying its best.pt.")
+        self.post_message(self.TryRequested(model))
 
     def action_load_settings(self) -> None:
         info = self.selected()

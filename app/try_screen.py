@@ -66,8 +66,8 @@ class ProbabilityBars(Widget):
         probs = self.probabilities or [0.0] * len(self.names)
         order = list(range(len(self.names)))
         rows = max(1, self.size.height - 1)
-        if len(order) > rows:
-            order = sorted(order, key=lambda k: -probs[k])[: rows - 1]
+        if len(order) > rows:  # the most probable first, and a line saying how many are left out
+            order = sorted(order, key=lambda k: -probs[k])[: max(1, rows - 1)]
         labels = {k: short_name(self.names[k]) for k in order}
         label_w = min(max(len(v) for v in labels.values()), 12)
         bar_w = max(4, min(self.size.width - label_w - 9, BAR_MAX_WIDTH))
@@ -77,9 +77,10 @@ class ProbabilityBars(Widget):
             style = "bold" if k == top else ""
             text.append(labels[k][:label_w].rjust(label_w) + " ", style=style)
             text.append(bar(probs[k], bar_w), style="bold green" if k == top else "blue")
-            text.append(f" {100 * probs[k]:5.1f}%\n", style=style)
+            text.append(f" {100 * probs[k]:5.1f}%\n" if self.probabilities else "\n", style=style)
         if len(order) < len(self.names):
-            text.append(f"… {len(self.names) - len(order)} classes less likely", style="dim")
+            left = len(self.names) - len(order)
+            text.append(f"… {left} classes less likely" if self.probabilities else f"… {left} more classes", style="dim")
         text.rstrip()
         return text
 
@@ -111,7 +112,7 @@ class TryScreen(Screen):
     BINDINGS = [
         Binding("escape", "close", "Back"),
         Binding("o", "open_image", "Open"),
-        Binding("n", "mistake(1)", "Next mistake"),
+        Binding("n", "mistake(1)", "Mistake"),
         Binding("p", "mistake(-1)", "Prev", show=False),
     ]
     DEFAULT_CSS = """

@@ -44,6 +44,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     # as opcodes, whose errors (KeyError: 101 for a text file) or its "weights_only" hint say nothing useful.
     if not head.startswith((ZIP_MAGIC, PICKLE_PROTO)):
         raise CheckpointError(f"Checkpoint {path} is not a PyTorch checkpoint ({_content(head)}).")
+    if head.startswith(ZIP_MAGIC) and _is_torchscript(path):
+        raise CheckpointError(
+            f"Checkpoint {path} is a TorchScript model (as --export torchscript writes), not a "
+            f"training checkpoint; give the run folder or its last.pt."
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -60,6 +65,17 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(state, dict) or "state_dict" not in state:
         raise CheckpointError(f"Checkpoint {path} has no 'state_dict': it is not an lstm-vision or reference checkpoint.")
     return state
+
+
+def _is_torchscript(path: Path) -> bool:
+    """torch.jit.save's archives hold code/ and constants.pkl; torch.save's hold data.pkl and data/ only."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any("/code/" in name or name.endswith("/constants.pkl") for name in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False  # torch.load names what is wrong with it
 
 
 def _content(head: bytes) -> str:

@@ -137,7 +137,11 @@ def resolve_settings(args: argparse.Namespace) -> tuple[Settings, Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # argparse ends --predict's list at the next option: images after --output still count
+        if not args.predict or any(item.startswith("-") for item in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.predict += extra
     if args.predict or args.export:
         return _use_trained_model(parser, args)
     conflict = _conflicting_options(args)
@@ -182,6 +186,9 @@ def _use_trained_model(parser: argparse.ArgumentParser, args: argparse.Namespace
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (| head): nobody wants the rest
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error as Python exits
+        return 0
 
 
 def _model_command_problem(args: argparse.Namespace) -> str | None:
@@ -205,6 +212,8 @@ def _model_command_problem(args: argparse.Namespace) -> str | None:
         )
     if args.predict and len(args.predict) < 2:
         return "--predict needs a run folder or checkpoint, then at least one image file or folder of images."
+    if args.export:
+        args.export[0] = args.export[0].lower()  # ONNX, TorchScript as their makers write them
     if args.export and args.export[0] not in ("onnx", "torchscript"):
         return (
             f"--export {args.export[0]!r}: the format must be onnx or torchscript, e.g. --export onnx runs/x --output model.onnx."

@@ -13,6 +13,7 @@ import datetime as dt
 import io
 import json
 import os
+import re
 import warnings
 from importlib import metadata
 from pathlib import Path
@@ -21,7 +22,7 @@ import torch
 
 from lstm_vision.config import SettingsError
 from lstm_vision.fsutil import atomic_write_text
-from lstm_vision.trained import TrainedModel, load_trained
+from lstm_vision.trained import TrainedModel, checkpoint_file, load_trained
 
 FORMATS = ("onnx", "torchscript")
 INPUT, OUTPUT = "images", "logits"
@@ -56,11 +57,26 @@ def export_model(model: TrainedModel, fmt: str, output: Path) -> None:
                     verbose=False,
                 )
             else:
-                torch.jit.trace(classifier, example).save(str(temporary))
+                torch.jit.script(_Uint8Images(torch.jit.trace(classifier, example))).save(str(temporary))
         os.replace(temporary, output)
     finally:
         temporary.unlink(missing_ok=True)
     atomic_write_text(metadata_path(output), json.dumps(describe(model, fmt, output), indent=2) + "\n")
+
+
+class _Uint8Images(torch.nn.Module):
+    """A traced model computes whatever it is given; this guard (scripted, so it stays in the file) refuses
+    what is not a batch of uint8 images, as ONNX's typed input does: float pixels in [0, 1] would give
+    confident nonsense."""
+
+    def __init__(self, traced: torch.nn.Module) -> None:
+        super().__init__()
+        self.traced = traced
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise RuntimeError("expected uint8 images (N, H, W, C) with values 0-255")
+        return self.traced(images)
 
 
 def describe(model: TrainedModel, fmt: str, output: Path) -> dict:
@@ -111,6 +127,7 @@ def run_export(fmt: str, source: str, output: str, overrides: list[str]) -> int:
     """The --export command."""
     out = Path(output).expanduser()
     _check_output(out)
+    _check_not_a_checkpoint(out, checkpoint_file(source))
     model = load_trained(source, overrides, device="cpu")
     try:
         export_model(model, fmt, out)
@@ -143,6 +160,18 @@ def _check_output(out: Path) -> None:
     if not os.access(out.parent, os.W_OK):
         raise SettingsError(
             f"--output {out} cannot be written (permission denied in {out.parent}); choose a folder you can write to."
+        )
+
+
+def _check_not_a_checkpoint(out: Path, source: Path) -> None:
+    """An export never replaces the checkpoint it reads, nor any checkpoint of a run."""
+    run_checkpoint = (out.name in ("last.pt", "best.pt") or re.fullmatch(r"epoch-\d+\.pt", out.name)) and (
+        out.parent / "metrics.jsonl"
+    ).exists()
+    what = "the checkpoint to export" if out.exists() and out.resolve() == source.resolve() else "a checkpoint of a run"
+    if what == "the checkpoint to export" or run_checkpoint:
+        raise SettingsError(
+            f"--output {out} is {what}; the export must not replace it: give a new file name, e.g. model.onnx or model.pt."
         )
 
 

@@ -22,7 +22,7 @@ from lstm_vision import images
 from lstm_vision.config import SettingsError
 from lstm_vision.devices import usable_cores
 from lstm_vision.fsutil import atomic_write_text
-from lstm_vision.trained import TrainedModel, class_lookup, short_name
+from lstm_vision.trained import TrainedModel, class_lookup, class_of_folder, short_name
 
 CSV_COLUMNS = [
     "path",
@@ -36,7 +36,12 @@ CSV_COLUMNS = [
     "correct",
 ]
 DECODE_BATCH = 512
-PARALLEL_FROM = 2048  # fewer files decode faster in this process than workers take to start
+PARALLEL_FROM = 2048
+USED_SETTINGS = (
+    "train.amp",
+    "system.device",
+    "train.eval_batch_size",
+)  # what --set may change for --predict  # fewer files decode faster in this process than workers take to start
 
 
 @dataclass
@@ -134,7 +139,7 @@ def predict(
         probabilities = model.probabilities(batch)
         top_p, top_k = probabilities.topk(min(3, probabilities.shape[1]), dim=1)
         for i, ks, ps in zip(indices, top_k.tolist(), top_p.tolist()):
-            prediction = Prediction(files[i], list(zip(ks, ps)), lookup.get(files[i].parent.name))
+            prediction = Prediction(files[i], list(zip(ks, ps)), class_of_folder(lookup, files[i].parent.name))
             predictions.append(prediction)
             on_prediction(prediction)
     return PredictionReport(predictions, problems, time.perf_counter() - start)
@@ -193,6 +198,8 @@ def write_csv(report: PredictionReport, names: list[str], output: Path) -> None:
 
 def check_output(output: Path) -> None:
     """Refuse an --output that cannot be written before any image is read (a long run would be lost)."""
+    if output.suffix.lower() in images.IMAGE_EXTENSIONS:
+        raise SettingsError(f"--output {output} looks like an image file; the answers go to a CSV, e.g. predictions.csv.")
     if output.is_dir():
         raise SettingsError(f"--output {output} is a folder; give a file name, e.g. {output / 'predictions.csv'}.")
     if not output.parent.is_dir():
@@ -212,12 +219,21 @@ def run_predict(source: str, paths: list[str], output: str | None, overrides: li
     out = Path(output).expanduser() if output else None
     if out is not None:
         check_output(out)
+    for item in overrides:
+        if item.partition("=")[0].strip() not in USED_SETTINGS:
+            print(
+                f"warning: --set {item} is not used by --predict (the model's own settings are); "
+                f"only {', '.join(USED_SETTINGS)} apply.",
+                file=sys.stderr,
+            )
     model = load_trained(source, overrides)  # a bad checkpoint: SettingsError, one sentence, before any image
     files, problems = collect_files(paths)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if not files:  # each argument has had its sentence
         return 2
+    if out is not None and out.resolve() in {f.resolve() for f in files}:
+        raise SettingsError(f"--output {out} is one of the images to predict; give a new file name, e.g. predictions.csv.")
 
     def show(prediction: Prediction) -> None:
         if out is None:
@@ -229,6 +245,7 @@ def run_predict(source: str, paths: list[str], output: str | None, overrides: li
         return 2
     if out is not None:
         write_csv(report, model.class_names, out)
-        print(f"Wrote {len(report.predictions):,} rows to {out}.")
+        rows = len(report.predictions)
+        print(f"Wrote {rows:,} row{'s' if rows != 1 else ''} to {out} (unreadable files have none).")
     print(summary(report, model))
     return 2 if report.problems else 0

@@ -198,7 +198,9 @@ def short_name(name: str) -> str:
 
 
 def class_lookup(class_names: list[str]) -> dict[str, int]:
-    """Folder names that mean each class: its name, and for 'N - word' names also 'N' and 'word'."""
+    """Folder names that mean each class: its name, and for 'N - word' names also 'N' and 'word'; each also
+    in lower case where that names one class only (EMNIST has both 'A' and 'a'). Look a folder up by its name,
+    then by its name in lower case (``class_of_folder``)."""
     lookup: dict[str, int] = {}
     for k, name in enumerate(class_names):
         lookup.setdefault(name, k)
@@ -206,4 +208,14 @@ def class_lookup(class_names: list[str]) -> dict[str, int]:
         if match:
             lookup.setdefault(match.group(1), k)
             lookup.setdefault(match.group(2), k)
+    folded: dict[str, set[int]] = {}
+    for key, k in lookup.items():
+        folded.setdefault(key.lower(), set()).add(k)
+    for key, classes in folded.items():
+        if len(classes) == 1:
+            lookup.setdefault(key, classes.pop())
     return lookup
+
+
+def class_of_folder(lookup: dict[str, int], folder: str) -> int | None:
+    return lookup[folder] if folder in lookup else lookup.get(folder.lower())

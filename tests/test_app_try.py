@@ -11,6 +11,7 @@ from textual.widgets import Static
 
 from app.canvas import Canvas, stroke
 from app.try_screen import ProbabilityBars, TryScreen, bar
+from lstm_vision.trained import short_name
 from conftest import needs_real_mnist, real_data_root, tiny_run_settings
 from runs import wait_in_app
 from apps import make_app, type_path, wait_for, write_run
@@ -262,4 +263,29 @@ async def test_a_model_that_cannot_load_is_one_notification(tmp_path):
         await wait_for(pilot, lambda: not isinstance(app.screen, TryScreen))
         severity, text = next(note for note in app.notes if note[0] == "error")
         assert severity == "error" and "broken" in text and "Traceback" not in text and len(text.splitlines()) == 1
+        await app.run_action("quit")
+
+
+async def test_a_terminal_too_small_for_the_bars_shows_the_top_class(tiny_model, tmp_path):
+    app = app_on(tmp_path, tiny_model)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_try(pilot, app)
+        await drag(pilot, screen.canvas, [(14, 2), (14, 12)])
+        await wait_predicted(pilot, app)
+        for size in ((80, 10), (40, 12), (60, 18), (80, 24)):  # one bar row and up: it degrades, never fails
+            await pilot.resize_terminal(*size)
+            await wait_for(pilot, lambda: app.size == size and screen.query_one(ProbabilityBars).size.height > 0)
+            rendered = str(screen.query_one(ProbabilityBars).render())
+            assert short_name(screen.top_class) in rendered
+        await app.run_action("quit")
+
+
+async def test_t_in_an_empty_history_says_why(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f9")
+        await wait_for(pilot, lambda: app.query_one("HistoryView").output_dir == tmp_path / "runs")
+        app.query_one("HistoryView").action_try_model()
+        await wait_for(pilot, lambda: app.notes)
+        assert app.notes[-1] == ("warning", f"No runs in {tmp_path / 'runs'}: train one (F5) first.")
         await app.run_action("quit")

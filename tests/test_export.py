@@ -73,7 +73,7 @@ def test_a_reference_checkpoint_exports_with_a_dynamic_batch(tmp_path):
 
     model = LSTMClassifier(28, 28, 10, 8, 2, True)
     save_checkpoint({"state_dict": model.state_dict()}, tmp_path / "ref.pt")
-    out = cli("--export", "onnx", str(tmp_path / "ref.pt"), "--output", str(tmp_path / "ref.onnx"))
+    out = cli("--export", "ONNX", str(tmp_path / "ref.pt"), "--output", str(tmp_path / "ref.onnx"))  # any case
     assert out.returncode == 0, out.stderr
     run = load_exported("onnx", tmp_path / "ref.onnx")
     model.eval()
@@ -83,3 +83,33 @@ def test_a_reference_checkpoint_exports_with_a_dynamic_batch(tmp_path):
             expected = model(((x.float() / 255 - 0.5) / 0.5).view(n, 28, 28))
         assert (run(x) - expected).abs().max().item() <= 1e-4
     assert not list(tmp_path.glob(".*.tmp"))  # the temporary file is gone
+
+
+def test_an_export_never_replaces_a_checkpoint(tmp_path):
+    from lstm_vision.checkpoint import save_checkpoint
+    from lstm_vision.model import LSTMClassifier
+
+    save_checkpoint({"state_dict": LSTMClassifier(28, 28, 10, 8, 1, False).state_dict()}, tmp_path / "ref.pt")
+    before = (tmp_path / "ref.pt").read_bytes()
+    itself = cli("--export", "onnx", str(tmp_path / "ref.pt"), "--output", str(tmp_path / "ref.pt"))
+    assert itself.returncode == 2 and (tmp_path / "ref.pt").read_bytes() == before
+    assert "is the checkpoint to export; the export must not replace it" in itself.stderr
+    (tmp_path / "metrics.jsonl").write_text("")  # tmp_path is now a run folder: its best.pt is off limits
+    best = cli("--export", "torchscript", str(tmp_path / "ref.pt"), "--output", str(tmp_path / "best.pt"))
+    assert best.returncode == 2 and not (tmp_path / "best.pt").exists()
+    assert "is a checkpoint of a run; the export must not replace it" in best.stderr
+
+
+def test_the_torchscript_export_refuses_what_is_not_uint8_images(tmp_path):
+    from lstm_vision.checkpoint import save_checkpoint
+    from lstm_vision.model import LSTMClassifier
+
+    save_checkpoint({"state_dict": LSTMClassifier(28, 28, 10, 8, 1, False).state_dict()}, tmp_path / "ref.pt")
+    out = cli("--export", "torchscript", str(tmp_path / "ref.pt"), "--output", str(tmp_path / "m.pt"))
+    assert out.returncode == 0, out.stderr
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        module = torch.jit.load(str(tmp_path / "m.pt"))
+    assert module(torch.zeros(3, 28, 28, 1, dtype=torch.uint8)).shape == (3, 10)
+    with pytest.raises(Exception, match="expected uint8 images"):
+        module(torch.zeros(3, 28, 28, 1) / 255)  # float pixels in [0, 1] would give confident nonsense

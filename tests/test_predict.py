@@ -1,6 +1,7 @@
 """--predict: real checkpoints, real image files, the real command line."""
 
 import csv
+import warnings
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from lstm_vision.control import RunControl
 from lstm_vision.engine import run
 from lstm_vision.images import read_image
 from lstm_vision.model import LSTMClassifier
-from lstm_vision.trained import architecture, class_lookup, load_trained
+from lstm_vision.trained import architecture, class_lookup, class_of_folder, load_trained
 
 
 @pytest.fixture(scope="session")
@@ -229,3 +230,65 @@ def test_decoding_is_torchvisions_convert_and_antialiased_resize(tmp_path, shape
             converted = image.convert("L" if channels == 1 else "RGB")
         expected = v2.Compose([v2.PILToTensor(), v2.Resize((size, size), antialias=True)])(converted).permute(1, 2, 0)
         assert torch.equal(read_image(tmp_path / "x.png", (size, size, channels)), expected)
+
+
+def test_images_may_follow_output_and_the_csv_never_replaces_an_input(tiny_model, tmp_path):
+    image = write_png(tmp_path / "imgs" / "a.png", torch.zeros(28, 28, 1, dtype=torch.uint8))
+    after = cli("--predict", str(tiny_model), "--output", str(tmp_path / "p.csv"), str(image))
+    assert after.returncode == 0, after.stderr
+    assert [row["path"] for row in read_rows(tmp_path / "p.csv")] == [str(image)]
+    over = cli("--predict", str(tiny_model), str(image), "--output", str(image))
+    assert over.returncode == 2 and image.read_bytes().startswith(b"\x89PNG")
+    assert (
+        over.stderr.strip() == f"error: --output {image} looks like an image file; the answers go to a CSV, e.g. predictions.csv."
+    )
+    odd = tmp_path / "imgs" / "b.data"  # an image under a name that is not an image's
+    odd.write_bytes(image.read_bytes())
+    same = cli("--predict", str(tiny_model), str(odd), "--output", str(odd))
+    assert same.returncode == 2 and odd.read_bytes().startswith(b"\x89PNG")
+    assert "is one of the images to predict" in same.stderr
+
+
+def test_settings_predict_does_not_use_are_said_to_be_ignored(tiny_model, tmp_path):
+    image = write_png(tmp_path / "a.png", torch.zeros(28, 28, 1, dtype=torch.uint8))
+    out = cli("--predict", str(tiny_model), str(image), "--set", "model.hidden_size=7")
+    assert out.returncode == 0
+    assert out.stderr.strip() == (
+        "warning: --set model.hidden_size=7 is not used by --predict (the model's own settings "
+        "are); only train.amp, system.device, train.eval_batch_size apply."
+    )
+
+
+def test_a_reader_that_goes_away_ends_predict_quietly(tiny_model, tmp_path):
+    import subprocess
+    import sys
+
+    for k in range(300):
+        write_png(tmp_path / "imgs" / f"{k:03d}.png", torch.zeros(28, 28, 1, dtype=torch.uint8))
+    with open(tmp_path / "stderr.txt", "w") as errors:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "lstm_vision", "--predict", str(tiny_model), str(tmp_path / "imgs")],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+        )
+        assert child.stdout.readline().startswith(str(tmp_path / "imgs" / "000.png").encode())
+        child.stdout.close()  # as `| head -1` does
+        assert child.wait(timeout=120) == 0
+    assert (tmp_path / "stderr.txt").read_text() == ""
+
+
+def test_class_folders_match_in_any_case_unless_that_is_ambiguous():
+    lookup = class_lookup(["0 - zero", "1 - one", "A", "a", "Cat"])
+    assert class_of_folder(lookup, "ONE") == 1 and class_of_folder(lookup, "cat") == 4
+    assert class_of_folder(lookup, "A") == 2 and class_of_folder(lookup, "a") == 3  # EMNIST keeps both
+
+
+def test_a_torchscript_export_given_as_the_checkpoint_is_named_so(tmp_path):
+    model = LSTMClassifier(28, 28, 10, hidden_size=8, num_layers=1, bidirectional=False)
+    with warnings.catch_warnings():  # torch.jit.trace: deprecation and tracer warnings
+        warnings.simplefilter("ignore")
+        torch.jit.trace(model.eval(), torch.zeros(1, 28, 28)).save(str(tmp_path / "model.pt"))
+    with pytest.raises(
+        CheckpointError, match="is a TorchScript model .as --export torchscript writes., not a training checkpoint"
+    ):
+        load_trained(tmp_path / "model.pt")
