@@ -2,7 +2,8 @@
 
 The image is uint8 (H, W, C), white strokes on black as in MNIST. Each terminal cell shows two vertical
 pixels ("▀": foreground = upper pixel, background = lower), each pixel ``scale`` cells wide and ``scale``
-half-cells tall. The brush is soft: full strength up to about a pixel from the stroke's line, fading to
+half-cells tall; an image too big for the space at scale 1 is shown with every ``shrink``-th pixel of each
+row and column instead (a 64 x 64 image at 80 x 24), and the mouse and the cursor move in those steps. The brush is soft: full strength up to about a pixel from the stroke's line, fading to
 nothing a pixel further, and strokes accumulate by max(), so they come out 3-5 pixels wide with grey
 edges, the way MNIST's digits were scanned and anti-aliased.
 """
@@ -96,6 +97,7 @@ class Canvas(Widget, can_focus=True):
         super().__init__(**kwargs)
         self.image = torch.zeros(shape, dtype=torch.uint8)
         self.scale = 1
+        self.shrink = 1  # > 1 only at scale 1: the image is shown with every shrink-th pixel
         self.version = 0  # counts the changes: a prediction says which image it was made for
         self.cursor = (shape[1] // 2, shape[0] // 2)  # (x, y) pixel
         self.pen_down = False
@@ -122,9 +124,10 @@ class Canvas(Widget, can_focus=True):
         self.image = image.to(torch.uint8).clone()
         self._changed("set")
 
-    def set_scale(self, scale: int) -> None:
-        if scale != self.scale:
-            self.scale = max(1, scale)
+    def set_scale(self, scale: int, shrink: int = 1) -> None:
+        scale, shrink = max(1, scale), max(1, shrink) if scale <= 1 else 1
+        if (scale, shrink) != (self.scale, self.shrink):
+            self.scale, self.shrink = scale, shrink
             self._strips = None
             self.refresh(layout=True)
 
@@ -145,7 +148,7 @@ class Canvas(Widget, can_focus=True):
         x, y = event.pointer_x, event.pointer_y
         if x == int(x) and y == int(y):
             x, y = x + 0.5, y + 0.5
-        return x / self.scale, 2 * y / self.scale
+        return x * self.shrink / self.scale, 2 * y * self.shrink / self.scale
 
     def on_mouse_down(self, event: events.MouseDown) -> None:
         if event.button not in (1, 3):
@@ -185,6 +188,7 @@ class Canvas(Widget, can_focus=True):
     def action_move(self, dx: int, dy: int) -> None:
         h, w = self.shape[:2]
         old = self.cursor
+        dx, dy = dx * self.shrink, dy * self.shrink  # a step the display shows
         self.cursor = (min(max(old[0] + dx, 0), w - 1), min(max(old[1] + dy, 0), h - 1))
         if self.pen_down and self.cursor != old:
             self._paint((old[0] + 0.5, old[1] + 0.5), (self.cursor[0] + 0.5, self.cursor[1] + 0.5), self.erasing)
@@ -220,10 +224,10 @@ class Canvas(Widget, can_focus=True):
 
     # ---- drawing ------------------------------------------------------------------------------
     def get_content_width(self, container, viewport) -> int:
-        return self.shape[1] * self.scale
+        return -(-self.shape[1] // self.shrink) * self.scale
 
     def get_content_height(self, container, viewport, width: int) -> int:
-        return -(-self.shape[0] * self.scale // 2)
+        return -(-(-(-self.shape[0] // self.shrink)) * self.scale // 2)
 
     def on_focus(self) -> None:
         self._strips = None
@@ -234,12 +238,14 @@ class Canvas(Widget, can_focus=True):
         self.refresh()
 
     def _build_strips(self) -> list[Strip]:
-        h, w, c = self.shape
-        rows = self.image.tolist()  # H lists of W lists of C values: one conversion, then plain indexing
+        k = self.shrink
+        shown = self.image[::k, ::k]  # every k-th pixel (k = 1: all)
+        h, w, c = shown.shape
+        rows = shown.tolist()  # H lists of W lists of C values: one conversion, then plain indexing
         colour = [[tuple(p * 3) if c == 1 else tuple(p[:3]) for p in row] for row in rows]
         if self.has_focus:
             cx, cy = self.cursor
-            colour[cy][cx] = CURSOR_COLOURS[self.mode]
+            colour[cy // k][cx // k] = CURSOR_COLOURS[self.mode]
         s = self.scale
         black = (0, 0, 0)
         strips = []

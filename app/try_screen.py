@@ -175,11 +175,15 @@ class TryScreen(Screen):
         self._fit()
 
     def _fit(self) -> None:
-        """The largest whole scale at which the canvas, the lines under it and the bars fit the screen."""
+        """The largest whole scale at which the canvas, the lines under it and the bars fit the screen, or
+        the smallest shrink (every k-th pixel shown) for an image too big at scale 1."""
         h, w = self.canvas.shape[:2]
         rows = self.size.height - 2 - 2 - INFO_LINES  # title, footer, the canvas's border
         cols = self.size.width - BARS_MIN_WIDTH - 2
-        self.canvas.set_scale(max(1, min(cols // w, 2 * rows // h)))
+        scale = min(cols // w, 2 * rows // h)
+        # too big even at scale 1: every k-th pixel, the smallest k that fits
+        shrink = max(-(-w // max(1, cols)), -(-h // max(1, 2 * rows)), 1) if scale < 1 else 1
+        self.canvas.set_scale(max(1, scale), shrink)
 
     # ---- the model ----------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="try-load", exit_on_error=False)

@@ -289,3 +289,24 @@ async def test_t_in_an_empty_history_says_why(tmp_path):
         await wait_for(pilot, lambda: app.notes)
         assert app.notes[-1] == ("warning", f"No runs in {tmp_path / 'runs'}: train one (F5) first.")
         await app.run_action("quit")
+
+
+async def test_an_image_too_big_for_the_terminal_is_shown_shrunk(tmp_path):
+    from lstm_vision.checkpoint import save_checkpoint
+    from lstm_vision.model import LSTMClassifier
+
+    # a reference-format checkpoint of 64 x 64 grey images (64 rows of 64), as a folder data set of that size
+    save_checkpoint({"state_dict": LSTMClassifier(64, 64, 10, 8, 1, False).state_dict()}, tmp_path / "big.pt")
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.push_screen(TryScreen(tmp_path / "big.pt"))
+        screen = await wait_predicted(pilot, app)
+        canvas = screen.canvas
+        assert canvas.shape == (64, 64, 1) and canvas.shrink == 2 and canvas.scale == 1
+        assert (canvas.size.width, canvas.size.height) == (32, 16)  # the whole image, every other pixel
+        await drag(pilot, canvas, [(16, 2), (16, 13)])  # cell (16, 2) is pixel (33, 10), cell row 13 pixel row 54
+        assert canvas.image[11:53, 32, 0].min() == 255 and not canvas.image[:, :20, 0].any()
+        await pilot.resize_terminal(200, 50)
+        await wait_for(pilot, lambda: canvas.size.height > 16)
+        assert canvas.shrink == 1  # room for every pixel again
+        await app.run_action("quit")
