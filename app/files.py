@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from textual.widgets import Label
 
@@ -100,7 +101,10 @@ class SettingsFileActions(Host):
             if path is not None:
                 self.load_file(path)
 
-        self.push_screen(PathScreen("Open settings file", str(self.settings_path), must_exist=True), chosen)
+        self.unless_unsaved(
+            "opening another file",
+            lambda: self.push_screen(PathScreen("Open settings file", str(self.settings_path), must_exist=True), chosen),
+        )
 
     def action_preset(self) -> None:
         def chosen(name: str | None) -> None:
@@ -122,18 +126,23 @@ class SettingsFileActions(Host):
 
     def quit_unless_unsaved(self, code: int) -> None:
         """Quit, first asking what to do with edits the settings file lacks."""
+        self.unless_unsaved("quitting", lambda: self._quit_with(code))
+
+    def unless_unsaved(self, doing: str, then: Callable[[], None]) -> None:
+        """``then()`` at once if the form holds no edits the settings file lacks; else ask: save them first,
+        don't save, or cancel (what ``doing`` would replace is kept)."""
         if not self.form.modified:
-            self._quit_with(code)
+            then()
             return
         if isinstance(self.screen, UnsavedScreen):
-            return  # ctrl+q again: the question is on screen already
+            return  # asked again (ctrl+q twice): the question is on screen already
 
         def answered(choice: str | None) -> None:
             if choice == "discard" or (choice == "save" and self.save_to(self.settings_path)):
-                self._quit_with(code)
+                then()
 
         self.push_screen(
-            UnsavedScreen(f"The settings have edits that {self.settings_path} lacks. Save them before quitting?"), answered
+            UnsavedScreen(f"The settings have edits that {self.settings_path} lacks. Save them before {doing}?"), answered
         )
 
     def load_run_settings(self, run_dir: Path) -> bool:

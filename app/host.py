@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from textual.app import App
 
@@ -51,6 +51,7 @@ class AppHost(Protocol):
     def _collect_or_warn(self, what: str) -> Settings | None: ...
 
     def quit_unless_unsaved(self, code: int) -> None: ...
+    def unless_unsaved(self, doing: str, then: Callable[[], None]) -> None: ...
 
     def reset_run_views(self, record: RunRecord) -> None: ...
 

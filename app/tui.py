@@ -305,13 +305,20 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, EventRoutes,
         if read_summary(message.run_dir).get("status") == AppState.COMPLETED:
             self.notify(f"{message.run_dir.name} completed; nothing to resume.", severity="warning")
             return
-        if self.load_run_settings(message.run_dir):
-            self.resumable = str(message.run_dir)
-            self._start(resume=self.resumable)
+
+        def resume() -> None:  # the form takes the run's settings: edits the file lacks are asked about first
+            if self.load_run_settings(message.run_dir):
+                self.resumable = str(message.run_dir)
+                self._start(resume=self.resumable)
+
+        self.unless_unsaved(f"resuming {message.run_dir.name} with its settings", resume)
 
     def on_history_view_load_settings_requested(self, message: HistoryView.LoadSettingsRequested) -> None:
-        if self.load_run_settings(message.run_dir):
-            self.action_show_tab("settings")
+        def load() -> None:
+            if self.load_run_settings(message.run_dir):
+                self.action_show_tab("settings")
+
+        self.unless_unsaved(f"loading the settings of {message.run_dir.name}", load)
 
 
 def _preimport_engine() -> None:

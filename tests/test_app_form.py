@@ -295,7 +295,14 @@ async def test_edits_are_marked_unsaved_until_saved_or_opened(tmp_path):
         await wait_for(pilot, lambda: path_label(app).startswith("*"))
         other = tmp_path / "other.toml"
         other.write_text("[model]\nhidden_size = 32\n", encoding="utf-8")
+        await pilot.press("ctrl+o")  # opening another file would replace the edits: asked first
+        await wait_for(pilot, lambda: isinstance(app.screen, UnsavedScreen))
+        await pilot.press("escape")  # cancel: the edits stay, no dialog
+        await wait_for(pilot, lambda: not isinstance(app.screen, UnsavedScreen))
+        assert form.modified and not isinstance(app.screen, PathScreen)
         await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, UnsavedScreen))
+        await pilot.press("d")  # don't save: on to the open dialog
         await type_path(pilot, app, other)
         await wait_for(pilot, lambda: path_label(app) == str(other))
         assert not form.modified

@@ -9,6 +9,7 @@ from textual.widgets import DataTable
 from app.charts import ChartPair
 from lstm_vision.rundir import read_confusion
 from app.history import HistoryView, scan_runs
+from app.dialogs import UnsavedScreen
 from app.form import SettingsForm
 from apps import FakeEngine, make_app, wait_for, write_run
 
@@ -130,5 +131,8 @@ async def test_loading_a_runs_settings_does_not_take_its_run_name(tmp_path):
         table = app.query_one(HistoryView).query_one(DataTable)
         await wait_for(pilot, lambda: app.focused is table and table.row_count == 1)
         await pilot.press("l")
+        # the form has an edit its file lacks (run_name): loading the run's settings asks first
+        await wait_for(pilot, lambda: isinstance(app.screen, UnsavedScreen))
+        await pilot.press("d")
         await wait_for(pilot, lambda: form.row("model", "hidden_size").value() == 48)
         assert form.row("output", "run_name").value() == "mine"  # the form's own name, not "exp"
