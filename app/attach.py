@@ -28,6 +28,7 @@ class AttachActions(Host):
     left_running: Path | None = None  # set when the app quits while that run goes on
     # set to stop following the run (not "_detach": that is a method of Textual's MessagePump, which it would hide)
     _stop_watching: threading.Event | None = None
+    history_pending = False  # the next batch of events is the attached run's past, not news
 
     def attach(self, run_dir: Path) -> None:
         """Show a run that another process trains (or trained): its history so far, then live."""
@@ -36,6 +37,7 @@ class AttachActions(Host):
             return
         run_dir = Path(run_dir)
         self.attached_to, self._stop_watching = run_dir, threading.Event()
+        self.history_pending = True
         self.control = RemoteControl(run_dir)
         self.resumable = None
         self.reset_run_views(RunRecord(name=run_dir.name))

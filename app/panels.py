@@ -142,7 +142,7 @@ class ProgressLine(Widget):
         full = int(filled)
         accent = self.app.current_theme.primary if self.is_mounted else "green"
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(f"{self.label:<11}")
+        text.append(f"{self.label:<10} ")  # a space before the bar also after "Epoch 10/15"
         text.append("━" * full, style=accent)
         if full < bar_w:
             text.append("╸" if filled - full >= 0.5 else "╺", style=accent if filled - full >= 0.5 else "dim")
@@ -158,6 +158,7 @@ class RunProgress(Vertical):
     DEFAULT_CSS = "RunProgress { height: auto; }"
 
     epochs = 0
+    steps_per_epoch = 0
     last_rate = 0.0
     last_metrics = ""
 
@@ -181,7 +182,7 @@ class RunProgress(Vertical):
         self.last_metrics = ""
 
     def show_started(self, ev: RunStarted) -> None:
-        self.epochs = ev.epochs
+        self.epochs, self.steps_per_epoch = ev.epochs, ev.steps_per_epoch
         self.epoch_line.set(f"Epoch {ev.start_epoch + 1}/{ev.epochs}", 0.0)
         self.run_line.set(
             fraction=ev.start_epoch / max(ev.epochs, 1),
@@ -227,6 +228,11 @@ class RunProgress(Vertical):
             fraction=ev.epoch / max(ev.epochs, 1),
             info=f"{ev.samples_per_s:,.0f} samples/s · {fmt_duration(ev.elapsed_s)} elapsed · ETA {fmt_duration(ev.eta_s)}",
         )
+
+    def show_at(self, epoch: int, step: int) -> None:
+        """Where a pause or a stop holds the run: the bars go there (the last tick may be a second old)."""
+        steps = self.steps_per_epoch or max(step, 1)
+        self.epoch_line.set(self._label(epoch), step / steps, self._step_info(step, steps))
 
     def finish(self) -> None:
         self.run_line.set(fraction=1.0)
@@ -288,8 +294,10 @@ class LogPanel(RichLog):
     def on_mount(self) -> None:
         self.border_title = "log"
 
+    replaying = False  # True while a journal's past is shown: its lines have no time (the journal keeps none)
+
     def add(self, text: str, level: str = "info") -> None:
-        line = Text(time.strftime("%H:%M:%S "), style="dim")
+        line = Text("--:--:-- " if self.replaying else time.strftime("%H:%M:%S "), style="dim")
         line.append(short_paths(text), style=LEVEL_STYLES.get(level, ""))
         self.messages.append(text)
         self._lines.append(line)

@@ -79,6 +79,7 @@ class EventRoutes(Host):
         self._show_pausing(ev, paused=False)
 
     def _show_pausing(self, ev: RunPaused | RunResumed, paused: bool) -> None:
+        self.query_one(RunProgress).show_at(ev.epoch, ev.step)
         if isinstance(self.control, RemoteControl):  # a run of another process: another viewer may have asked
             self.control.note_paused(paused)
         if self.state in (AppState.RUNNING, AppState.PAUSED):
@@ -112,6 +113,8 @@ class EventRoutes(Host):
 
     def _show_stopped(self, ev: RunStopped, redraw: bool) -> None:
         # what F7 resumes is set once, from the run's outcome (runs.RunActions.on_worker_state_changed)
+        if ev.step:  # within an epoch: the bar shows where last.pt stands
+            self.query_one(RunProgress).show_at(int(ev.summary.get("epochs_completed") or 0) + 1, ev.step)
         self.log_panel.add(f"Stopped {stop_place(ev)}; checkpoint {ev.checkpoint}. F7 resumes this run.", "warning")
         self.query_one(ResultsView).show_summary(ev.summary, AppState.STOPPED, self._run_title())
 

@@ -239,9 +239,14 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, EventRoutes,
         self.route(message.event)
 
     def on_engine_events(self, message: EngineEvents) -> None:
-        """A batch read from an attached run's journal: every event routed, the charts drawn once."""
-        for event in message.events:
-            self.route(event, redraw=False)
+        """A batch read from an attached run's journal: every event routed, the charts drawn once. The first
+        is the run's past: its log lines say so instead of showing the time of attaching."""
+        self.log_panel.replaying, self.history_pending = self.history_pending, False
+        try:
+            for event in message.events:
+                self.route(event, redraw=False)
+        finally:
+            self.log_panel.replaying = False
         self.query_one("#live-charts", ChartPair).show_record(self.record)
 
     # ---- trying a trained model ------------------------------------------------------------------

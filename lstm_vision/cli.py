@@ -117,6 +117,8 @@ def resolve_settings(args: argparse.Namespace) -> tuple[Settings, Path]:
     settings, settings_path = Settings(), DEFAULT_SETTINGS_FILE
     if args.resume or args.attach:
         option, value = ("--resume", args.resume) if args.resume else ("--attach", args.attach)
+        if not Path(value).expanduser().exists():
+            raise SettingsError(f"{option} {value}: no such run folder or checkpoint.")
         run_dir = run_dir_of(value)
         if not (run_dir / "settings.toml").is_file():
             raise SettingsError(

@@ -102,3 +102,19 @@ async def test_shift_f5_starts_a_run_in_the_background_and_attaches(tiny_setting
     assert (run_dir / "output.log").is_file() and process_info(run_dir)["pid"] == pid
     request(run_dir, "stop")
     wait_until(lambda: run_state(run_dir).status == "stopped", "the background run to stop")
+
+
+async def test_the_attached_runs_past_is_logged_without_the_time_of_attaching(tmp_path):
+    from apps import make_app, wait_for, write_run
+
+    run_dir = write_run(tmp_path / "runs", "done", "completed", 2)
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.attach(run_dir)
+        await wait_for(pilot, lambda: app.state == "completed")
+        lines = [line.plain for line in app.log_panel._lines]
+        past = [line for line in lines if "Epoch 1/2" in line]
+        assert past and all(line.startswith("--:--:-- ") for line in past)  # the journal keeps no times
+        attached = next(line for line in lines if "Attached to" in line)
+        assert attached[:8].count(":") == 2 and attached[0].isdigit()  # the app's own line: now
+        await app.run_action("quit")

@@ -235,3 +235,27 @@ async def test_a_live_warning_of_the_run_is_also_a_notification(tmp_path):
             ("warning", "This run needs about 1 h 47 min more on this CPU.")
         ]
         assert not [n for n in app.notes if "replayed" in n[1]]
+
+
+async def test_a_pause_or_a_stop_moves_the_epoch_bar_to_where_the_run_holds(tmp_path):
+    """The last progress tick can be a second old; the pause and stop events say where the run stands."""
+    from lstm_vision.events import RunPaused, RunStopped, StepProgressed
+
+    from app.panels import RunProgress
+    from apps import run_started
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.route(run_started(str(tmp_path / "runs" / "r"), epochs=12, steps=131))
+        app.route(
+            StepProgressed(epoch=10, step=11, steps_per_epoch=131, global_step=1190, total_steps=1572, elapsed_s=60.0, eta_s=20.0)
+        )
+        line = app.query_one(RunProgress).epoch_line
+        assert "step 11/131" in line.info
+        app.route(RunPaused(epoch=10, step=21))
+        assert "step 21/131" in line.info and line.fraction == 21 / 131
+        app.route(RunStopped(summary={"epochs_completed": 9, "epochs": 12}, checkpoint="last.pt", step=124, steps_per_epoch=131))
+        assert "step 124/131" in line.info and line.label == "Epoch 10/12"
+        await pilot.pause()
+        assert "Epoch 10/12 ━" in str(line.render())  # a space between a long label and its bar
+        await app.run_action("quit")

@@ -191,3 +191,11 @@ def test_only_rank_0_of_a_hand_started_torchrun_says_it_is_stopping(monkeypatch,
             signal.signal(s, handler)
     assert control.stop_requested
     assert ("SIGINT: stopping after this batch" in capsys.readouterr().err) == prints
+
+
+def test_resume_or_attach_of_a_path_that_does_not_exist_says_so(tmp_path):
+    for option in ("--resume", "--attach"):
+        args = [option, str(tmp_path / "nope")] + (["--no-ui"] if option == "--resume" else [])
+        result = cli(*args)
+        assert result.returncode == 2
+        assert result.stderr.strip() == f"error: {option} {tmp_path / 'nope'}: no such run folder or checkpoint."
