@@ -17,17 +17,44 @@ from pathlib import Path
 
 from lstm_vision.config import Settings, save_settings
 from lstm_vision.liveness import announce
-from lstm_vision.rundir import create_run_dir, use_run_dir
+from lstm_vision.rundir import create_run_dir, run_dir_of, use_run_dir
 
 OUTPUT_LOG = "output.log"
 
 
-def start_background(settings: Settings, run_dir: str | os.PathLike | None = None) -> tuple[Path, int]:
-    """Start ``settings`` as a headless run in its own session; returns (run folder, pid) at once."""
-    folder = use_run_dir(run_dir) if run_dir else create_run_dir(settings.output)
-    config = folder / "settings.toml"
-    save_settings(settings, config)
-    command = [sys.executable, "-m", "lstm_vision", "--no-ui", "--config", str(config), "--run-dir", str(folder)]
+def check_resume_before_launch(resume: str, settings: Settings) -> None:
+    """The refusals a resume makes from its checkpoint and settings alone (a completed run, fewer epochs,
+    other data or model shape, another batch size within an epoch), made before a child is started: its
+    own refusal would only reach output.log. What needs the data (the steps per epoch) the child checks."""
+    from lstm_vision import checkpoint, resume as resuming
+    from lstm_vision.config import sequence_shape, known_image_shape
+
+    state = checkpoint.load_checkpoint(resume)
+    resuming.check_same_data(resume, state, settings)
+    shape = known_image_shape(settings.data)
+    if shape is not None:
+        resuming.check_model_shape(resume, state, settings, *sequence_shape(settings, shape))
+    if "global_step" in state:
+        resuming.check_resume(resume, state, settings, int(state.get("steps_per_epoch") or 0))
+
+
+def start_background(
+    settings: Settings, run_dir: str | os.PathLike | None = None, resume: str | None = None, sources: list[str] | None = None
+) -> tuple[Path, int]:
+    """Start ``settings`` as a headless run in its own session; returns (run folder, pid) at once. With
+    ``resume`` (a run folder or a checkpoint in one) the child continues that run in its folder, reading
+    its settings and then ``sources`` (the command line's --config / --preset / --set, in order) as a
+    --resume in the foreground would; what the resume cannot honour is refused here first (resume.py)."""
+    python = [sys.executable, "-m", "lstm_vision", "--no-ui"]
+    if resume:
+        folder = run_dir_of(resume)
+        check_resume_before_launch(resume, settings)
+        command = [*python, "--resume", str(resume), *(sources or [])]
+    else:
+        folder = use_run_dir(run_dir) if run_dir else create_run_dir(settings.output)
+        config = folder / "settings.toml"
+        save_settings(settings, config)
+        command = [*python, "--config", str(config), "--run-dir", str(folder)]
     with open(folder / OUTPUT_LOG, "ab") as output:
         child = subprocess.Popen(
             command,

@@ -162,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_ui:
         return _run_app(settings, settings_path, args.resume, args.attach)
     if args.background:
-        return _start_background(settings, args.run_dir)
+        sources = [item for kind, value in args.sources for item in (f"--{kind}", value)]
+        return _start_background(settings, args.run_dir, args.resume, sources)
     return run_headless(settings, args.resume, args.run_dir)
 
 
@@ -230,8 +231,8 @@ def _conflicting_options(args: argparse.Namespace) -> str | None:
         return "--output is for --predict (a CSV of the answers) or --export (the exported model's file)."
     if args.attach and (args.no_ui or args.resume or args.background):
         return "--attach opens the app on an existing run; it does not combine with --no-ui, --resume or --background."
-    if args.background and (not args.no_ui or args.resume):
-        return "--background starts a new headless run: use it with --no-ui and without --resume."
+    if args.background and not args.no_ui:
+        return "--background starts a headless run (a new one, or --resume of a stopped one): use it with --no-ui."
     if args.run_dir and args.resume:
         return "--run-dir names the folder of a new run; --resume continues an existing one in its own folder."
     return None
@@ -246,11 +247,13 @@ def _run_app(settings: Settings, settings_path: Path, resume: str | None, attach
     return run_app(settings, settings_path, resume, attach=attach)
 
 
-def _start_background(settings: Settings, run_dir: str | None) -> int:
+def _start_background(
+    settings: Settings, run_dir: str | None, resume: str | None = None, sources: list[str] | None = None
+) -> int:
     from lstm_vision.background import OUTPUT_LOG, start_background
 
     try:
-        folder, pid = start_background(settings, run_dir)
+        folder, pid = start_background(settings, run_dir, resume, sources)
     except SettingsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

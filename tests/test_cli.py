@@ -3,6 +3,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -199,3 +200,31 @@ def test_resume_or_attach_of_a_path_that_does_not_exist_says_so(tmp_path):
         result = cli(*args)
         assert result.returncode == 2
         assert result.stderr.strip() == f"error: {option} {tmp_path / 'nope'}: no such run folder or checkpoint."
+
+
+def test_a_stopped_run_resumes_in_the_background(tiny_settings):
+    """--no-ui --background --resume: the run goes on in a process of its own session; what the resume
+    cannot honour is refused before any process starts."""
+    from conftest import Recorder
+    from runs import wait_until
+
+    from lstm_vision.engine import run
+
+    tiny_settings.train.epochs = 3
+    recorder = Recorder(stop_at_step=15)
+    result = run(tiny_settings, recorder, recorder.control)
+    assert result.status == "stopped"
+    run_dir = result.run_dir
+    refused = cli("--no-ui", "--background", "--resume", run_dir, "--set", "train.batch_size=100")
+    assert refused.returncode == 2 and "a resume within an epoch must keep it" in refused.stderr
+    started = cli("--no-ui", "--background", "--resume", run_dir, "--set", "train.epochs=4")
+    assert started.returncode == 0, started.stderr
+    assert f"Watch and steer it with: lstm-vision-tui --attach {run_dir}" in started.stdout
+    summary = Path(run_dir) / "summary.json"
+    wait_until(
+        lambda: summary.is_file() and json.loads(summary.read_text())["status"] == "completed",
+        "the background resume to complete",
+        timeout=180,
+    )
+    assert json.loads(summary.read_text())["epochs_completed"] == 4
+    assert "Resumed from" in (Path(run_dir) / "output.log").read_text()
