@@ -112,8 +112,10 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, EventRoutes,
                 yield HistoryView(id="history")
         yield Footer()
 
+    initial_note = ""  # run_app: "+ --preset cpu, --set ..." when the command line added to the file
+
     def on_mount(self) -> None:
-        self.show_settings_path()
+        self.show_settings_path(self.initial_note)
         self.query_one(LogPanel).add("Ready. Edit settings (F2), start with F5; ctrl+p lists every command.", "app")
         self.query_one(ChartPair).show_record(self.record)
         self.call_after_refresh(self._focus_latest_tab)
@@ -334,10 +336,17 @@ def _preimport_engine() -> None:
 
 
 def run_app(
-    settings: Settings, settings_path: Path, resume: str | None = None, engine: Engine | None = None, attach: str | None = None
+    settings: Settings,
+    settings_path: Path,
+    resume: str | None = None,
+    engine: Engine | None = None,
+    attach: str | None = None,
+    note: str = "",
 ) -> int:
-    """Entry point for ``lstm-vision-tui``; returns the exit code of the last run (0 if none)."""
+    """Entry point for ``lstm-vision-tui``; returns the exit code of the last run (0 if none). ``note``: what
+    the settings bar says the form holds besides the file (the command line's --preset and --set)."""
     app = LstmVisionApp(settings, settings_path, resume=resume, engine=engine, attach=attach)
+    app.initial_note = note
     if engine is None:
         # Importing torch holds the GIL for a second or more; do it while the app starts up rather
         # than on F5, when it would freeze the screen that is showing the run.

@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         print(render_toml(settings), end="")
         return 0
     if not args.no_ui:
-        return _run_app(settings, settings_path, args.resume, args.attach)
+        return _run_app(settings, settings_path, args.resume, args.attach, _sources_note(args, settings_path))
     if args.background:
         sources = [item for kind, value in args.sources for item in (f"--{kind}", value)]
         return _start_background(settings, args.run_dir, args.resume, sources)
@@ -238,13 +238,20 @@ def _conflicting_options(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _run_app(settings: Settings, settings_path: Path, resume: str | None, attach: str | None) -> int:
+def _sources_note(args: argparse.Namespace, settings_path: Path) -> str:
+    """What the form holds besides the settings file, for the app's settings bar ("+ --preset cpu, --set
+    train.epochs=3"): ctrl+s would write it into that file."""
+    given = [f"--{kind} {value}" for kind, value in args.sources if not (kind == "config" and Path(value) == settings_path)]
+    return f"+ {', '.join(given)}" if given and not (args.resume or args.attach) else ""
+
+
+def _run_app(settings: Settings, settings_path: Path, resume: str | None, attach: str | None, note: str = "") -> int:
     try:
         from app.tui import run_app  # the only place the core reaches for the UI, and only when asked to
     except ImportError as err:
         print(f"error: the terminal app cannot start ({err}); use --no-ui to train headless.", file=sys.stderr)
         return 1
-    return run_app(settings, settings_path, resume, attach=attach)
+    return run_app(settings, settings_path, resume, attach=attach, note=note)
 
 
 def _start_background(

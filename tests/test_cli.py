@@ -228,3 +228,14 @@ def test_a_stopped_run_resumes_in_the_background(tiny_settings):
     )
     assert json.loads(summary.read_text())["epochs_completed"] == 4
     assert "Resumed from" in (Path(run_dir) / "output.log").read_text()
+
+
+def test_the_app_is_told_what_the_command_line_added_to_the_settings_file():
+    from lstm_vision.cli import DEFAULT_SETTINGS_FILE, _sources_note, build_parser
+
+    def note(*argv: str) -> str:
+        return _sources_note(build_parser().parse_args(list(argv)), DEFAULT_SETTINGS_FILE)
+
+    assert note("--preset", "cpu", "--set", "train.epochs=3") == "+ --preset cpu, --set train.epochs=3"
+    assert note() == "" and note("--config", "settings.toml") == ""  # the file itself adds nothing
+    assert note("--resume", "runs/x", "--set", "train.epochs=3") == ""  # the form holds the run's settings
