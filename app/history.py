@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ STATUS_STYLES = {
     "starting": "cyan",
     "lost": "bold red",
 }
-LIVE_REFRESH_S = 2.0  # while a listed run is live, its status and progress are read again this often
+LIVE_REFRESH_S = 2.0  # how often History looks again: live runs' status and progress, folders that came or went
 
 
 @dataclass
@@ -137,6 +138,7 @@ class HistoryView(Vertical):
         self.runs: list[RunInfo] = []
         self.compared: list[RunRecord] = []
         self.output_dir: Path = Path("runs")
+        self._listed: set[str] = set()  # the folders in output_dir when the list was read
 
     def compose(self) -> ComposeResult:
         yield DataTable(cursor_type="row", id="runs-table")
@@ -151,6 +153,7 @@ class HistoryView(Vertical):
 
     def load(self, output_dir: str | Path) -> None:
         self.output_dir = Path(output_dir)
+        self._listed = self._folders()
         self.runs = scan_runs(self.output_dir)
         table = self.query_one(DataTable)
         kept = self._cursor_key()  # clear() puts the cursor on row 0: r, l, space would act on another run
@@ -243,8 +246,18 @@ class HistoryView(Vertical):
             self.post_message(self.AttachRequested(info.path))
 
     def _refresh_live(self) -> None:
-        if self.display and any(r.status in LIVE for r in self.runs) and self.app.query_one("#main-tabs").active == "tab-history":
+        """While History shows: re-read it when a listed run is live, or a run folder came or went (a run
+        started from another terminal appears without g)."""
+        if not self.display or self.app.query_one("#main-tabs").active != "tab-history":
+            return
+        if any(r.status in LIVE for r in self.runs) or self._folders() != self._listed:
             self.load(self.output_dir)
+
+    def _folders(self) -> set[str]:
+        try:
+            return {entry.name for entry in os.scandir(self.output_dir) if entry.is_dir()}
+        except OSError:
+            return set()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.app.refresh_bindings()

@@ -12,6 +12,7 @@ from app.history import HistoryView, scan_runs
 from app.dialogs import UnsavedScreen
 from app.form import SettingsForm
 from apps import FakeEngine, make_app, wait_for, write_run
+from runs import wait_in_app
 
 
 def write_killed_run(runs: Path, name: str, hidden: int) -> Path:
@@ -136,3 +137,16 @@ async def test_loading_a_runs_settings_does_not_take_its_run_name(tmp_path):
         await pilot.press("d")
         await wait_for(pilot, lambda: form.row("model", "hidden_size").value() == 48)
         assert form.row("output", "run_name").value() == "mine"  # the form's own name, not "exp"
+
+
+async def test_a_run_folder_made_by_another_process_appears_without_g(tmp_path):
+    runs = tmp_path / "runs"
+    write_run(runs, "first", "completed", 2)
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f9")
+        history = app.query_one(HistoryView)
+        await wait_for(pilot, lambda: [r.name for r in history.runs] == ["first"])
+        write_run(runs, "second", "completed", 2)  # as a headless run in another terminal would
+        await wait_in_app(pilot, lambda: {r.name for r in history.runs} == {"first", "second"}, "the new run listed")
+        await app.run_action("quit")
