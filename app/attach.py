@@ -94,7 +94,10 @@ class AttachActions(Host):
             self.log_panel.add(sentence[0].upper() + sentence[1:] + ".", "warning")
             self.notify(f"{run_dir.name}: {sentence}.", title="Run lost", severity="warning", timeout=15)
             self.exit_code = 1
-            self.set_state(AppState.LOST, sentence)
+            # the status line is one row: the short form (the log and the notification hold the sentence)
+            self.set_state(
+                AppState.LOST, f"{run_dir.name} · " + ("F7 resumes from last.pt" if has_last else "no last.pt: F5 starts afresh")
+            )
             return True
         status = ended(state.status, otherwise=AppState.FAILED)
         self.exit_code = EXIT_CODES[status]
