@@ -13,6 +13,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from lstm_vision.events import PredictionsSampled
+from lstm_vision.metrics import short_name
 from app.record import fmt_duration, fmt_pct, plural
 
 
@@ -73,7 +74,7 @@ class ConfusionMatrix(DataTable):
         names = [str(c) for c in (class_names or [])]
         if len(names) != n:
             names = [str(i) for i in range(n)]
-        short = [short_name(nm) for nm in names]
+        short = [short_name(nm, 5) for nm in names]
         width = max([len(str(max((max(r) for r in matrix), default=0)))] + [len(s) for s in short])
         self.add_column(Text("true\\pred", style="dim"), key="label")
         for i, nm in enumerate(short):
@@ -87,12 +88,6 @@ class ConfusionMatrix(DataTable):
                 style = cell_style(count, diagonal, diag_peak if diagonal else off_peak)
                 cells.append(Text(str(count) if count else "·", style=style, justify="right"))
             self.add_row(*cells, key=f"r{i}")
-
-
-def short_name(name: str, width: int = 5) -> str:
-    """'7 - seven' (torchvision's MNIST classes) -> '7'; 'automobile' -> 'autom'."""
-    head = name.split(" - ")[0].strip() if " - " in name else name
-    return head[:width]
 
 
 def pixel(images: list, index: int, channels: int) -> tuple[int, int, int]:

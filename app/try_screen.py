@@ -24,7 +24,8 @@ from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from lstm_vision.images import UnreadableImage, read_image
-from lstm_vision.trained import TrainedModel, load_trained, short_name
+from lstm_vision.metrics import short_name
+from lstm_vision.trained import TrainedModel, load_trained
 from app.canvas import Canvas
 from app.dialogs import PathScreen
 from app.record import plural, short_paths

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 
+def short_name(name: str, width: int | None = None) -> str:
+    """A class's name where room is short: '7 - seven' (torchvision's MNIST classes) -> '7'; other names
+    as they are, cut to ``width`` characters if given ('automobile' -> 'autom')."""
+    head = name.split(" - ")[0].strip() if " - " in name else name
+    return head[:width] if width else head
+
+
 def per_class(matrix: list[list[int]], class_names: list[str]) -> list[dict]:
     """Precision, recall, F1 and support of each class; a class never predicted (or never present)
     gets 0.0 where its denominator is 0, as scikit-learn's zero_division=0 does."""

@@ -22,7 +22,8 @@ from lstm_vision import images
 from lstm_vision.config import SettingsError
 from lstm_vision.devices import usable_cores
 from lstm_vision.fsutil import atomic_write_text
-from lstm_vision.trained import TrainedModel, class_lookup, class_of_folder, short_name
+from lstm_vision.metrics import short_name
+from lstm_vision.trained import TrainedModel, class_lookup, class_of_folder
 
 CSV_COLUMNS = [
     "path",

@@ -8,7 +8,7 @@ import shutil
 from typing import IO, Callable
 
 from lstm_vision import events as ev
-from lstm_vision.metrics import per_class_text
+from lstm_vision.metrics import per_class_text, short_name
 
 
 def format_duration(seconds: float | None) -> str:
@@ -62,11 +62,14 @@ def stop_place(e: ev.RunStopped) -> str:
 
 
 def confusion_text(matrix: list[list[int]], class_names: list[str]) -> str:
-    width = max(5, *(len(str(v)) for row in matrix for v in row), *(len(n) for n in class_names)) + 1
-    names = [n[: width - 1] for n in class_names]
+    """Rows named in full, columns by short names ('7', not '7 - seven'), so that MNIST's matrix fits 80
+    columns; long names are cut to 12 characters."""
+    heads = [short_name(n, 12) for n in class_names]
+    width = max(5, *(len(str(v)) for row in matrix for v in row), *(len(h) for h in heads)) + 1
+    names = [n[:20] for n in class_names]
     corner = "true \\ predicted"
     first = max(len(corner), *(len(n) for n in names)) + 1  # the row names' column fits its header too
-    lines = [corner.ljust(first) + "".join(n.rjust(width) for n in names)]
+    lines = [corner.ljust(first) + "".join(h.rjust(width) for h in heads)]
     lines += [name.ljust(first) + "".join(str(v).rjust(width) for v in row) for name, row in zip(names, matrix)]
     return "\n".join(lines)
 

@@ -191,12 +191,6 @@ def _class_names(state: dict[str, Any], classes: int, path: Path) -> list[str]:
     return list(names)
 
 
-def short_name(name: str) -> str:
-    """'3 - three' (torchvision's MNIST class names) -> '3'; other names as they are."""
-    match = re.fullmatch(r"(\S+) - .+", name)
-    return match.group(1) if match else name
-
-
 def class_lookup(class_names: list[str]) -> dict[str, int]:
     """Folder names that mean each class: its name, and for 'N - word' names also 'N' and 'word'; each also
     in lower case where that names one class only (EMNIST has both 'A' and 'a'). Look a folder up by its name,

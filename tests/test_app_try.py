@@ -11,7 +11,7 @@ from textual.widgets import Static
 
 from app.canvas import Canvas, stroke
 from app.try_screen import ProbabilityBars, TryScreen, bar
-from lstm_vision.trained import short_name
+from lstm_vision.metrics import short_name
 from conftest import needs_real_mnist, real_data_root, tiny_run_settings
 from runs import wait_in_app
 from apps import make_app, type_path, wait_for, write_run

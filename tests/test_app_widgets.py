@@ -10,7 +10,8 @@ from lstm_vision.events import ResourcesSampled
 from lstm_vision.resources import GPU_FIELDS
 from app.charts import ChartPair, nice_axis, thin
 from app.panels import LogPanel, MemoryPanel
-from app.results import ImageGrid, render_image, short_name
+from app.results import ImageGrid, render_image
+from lstm_vision.metrics import short_name
 from apps import FakeEngine, predictions, resources, wait_for, type_path
 from runs import wait_in_app
 
@@ -118,7 +119,7 @@ def test_thin_keeps_the_ends_and_bounds_the_points():
 
 def test_short_class_names():
     assert short_name("7 - seven") == "7"
-    assert short_name("automobile") == "autom"
+    assert short_name("automobile", 5) == "autom" and short_name("automobile") == "automobile"
     assert short_name("cat") == "cat"
 
 

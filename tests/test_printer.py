@@ -220,3 +220,12 @@ def test_a_terminal_gets_a_live_line_redrawn_by_steps_and_ticks_then_the_same_pl
     assert redraws[-1] + "\nepoch 1/2 done in" in tty  # the next plain line starts below the live line, not on it
     kept = [line for line in re.sub(r"\r\x1b\[2K[^\r\n]*", "", tty).split("\n") if line]
     assert kept == [line for line in plain.splitlines() if not line.startswith("epoch 1 step")]
+
+
+def test_mnists_confusion_matrix_fits_80_columns():
+    from lstm_vision.printer import confusion_text
+
+    names = [f"{k} - {word}" for k, word in enumerate("zero one two three four five six seven eight nine".split())]
+    lines = confusion_text([[980 if i == j else 3 for j in range(10)] for i in range(10)], names).splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert lines[0].split()[-10:] == [str(k) for k in range(10)] and lines[8].startswith("7 - seven ")
