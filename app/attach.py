@@ -7,17 +7,19 @@ import asyncio
 import os
 import signal
 import threading
+import time
 from functools import partial
 from pathlib import Path
 
 from lstm_vision.config import SettingsError
-from lstm_vision.liveness import RemoteControl, RunState
+from lstm_vision.liveness import RemoteControl, RunState, run_state
 from lstm_vision.rundir import read_summary
 from app.host import Host
 from app.record import RunRecord
 from app.state import ACTIVE, EXIT_CODES, AppState, ended
 from app.worker import watch_run
 
+TAKE_OVER_S = 300.0  # how long F7's background resume may take to load the data before the app gives up waiting
 HANGUP_SAVE_S = 600.0  # how long a hung-up app waits for its run to finish the batch and save before it ends
 
 
@@ -29,6 +31,7 @@ class AttachActions(Host):
     # set to stop following the run (not "_detach": that is a method of Textual's MessagePump, which it would hide)
     _stop_watching: threading.Event | None = None
     history_pending = False  # the next batch of events is the attached run's past, not news
+    resumable_elsewhere = False  # what F7 resumes was another process's run: it goes on in a process of its own
 
     def attach(self, run_dir: Path) -> None:
         """Show a run that another process trains (or trained): its history so far, then live."""
@@ -50,6 +53,41 @@ class AttachActions(Host):
             group="training",
             thread=True,
             exit_on_error=False,
+        )
+
+    def resume_in_background(self, run_dir: Path) -> None:
+        """F7 on a run another process trained: it goes on in a process of its own session, and the app
+        attaches once that process has taken the folder over (after its resume cut the journal back, so
+        the app never shows lines the resume removed)."""
+        from lstm_vision.background import start_background
+        from lstm_vision.config import load_settings
+
+        try:
+            _, pid = start_background(load_settings(run_dir / "settings.toml"), resume=str(run_dir))
+        except SettingsError as err:
+            self.notify(str(err), title="Cannot resume", severity="error", timeout=10)
+            return
+        self.resumable, self.resumable_elsewhere = None, False
+        self.log_panel.add(f"Resuming {run_dir} in the background; attaching when it trains.", "app")
+        self.set_state(AppState.IDLE, f"{run_dir.name} · resuming in the background…")
+        self.run_worker(
+            partial(self._attach_when_taken_over, run_dir, pid), group="attach-wait", thread=True, exit_on_error=False
+        )
+
+    def _attach_when_taken_over(self, run_dir: Path, pid: int) -> None:
+        deadline = time.monotonic() + TAKE_OVER_S
+        while time.monotonic() < deadline:
+            state = run_state(run_dir)
+            # the new process's own, past "starting" (running, paused, or already ended): its folder is settled
+            if state.pid == pid and state.status != "starting":
+                self.call_from_thread(self.attach, run_dir)
+                return
+            time.sleep(0.25)
+        self.call_from_thread(
+            self.notify,
+            f"{run_dir.name} did not start training within {TAKE_OVER_S:.0f} s; see {run_dir / 'output.log'}.",
+            severity="warning",
+            timeout=15,
         )
 
     def action_start_background(self) -> None:
@@ -85,6 +123,7 @@ class AttachActions(Host):
         self.attached_to = None
         if run_dir is None or (self._stop_watching is not None and self._stop_watching.is_set()):
             return False
+        self.resumable_elsewhere = True  # it was not this app's run: F7 starts it in the background again
         if state.status in ("lost", "unfinished"):
             has_last = (run_dir / "last.pt").is_file()
             self.resumable = str(run_dir) if has_last else None

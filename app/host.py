@@ -28,6 +28,7 @@ class AppHost(Protocol):
     control: RunControl | RemoteControl | None  # RemoteControl while attached to another process's run
     record: RunRecord
     resumable: str | None
+    resumable_elsewhere: bool
     exit_code: int
     run_done: threading.Event  # set when the engine of the last run returned
     run_result: Any  # what it returned
@@ -52,6 +53,7 @@ class AppHost(Protocol):
 
     def quit_unless_unsaved(self, code: int) -> None: ...
     def unless_unsaved(self, doing: str, then: Callable[[], None]) -> None: ...
+    def resume_in_background(self, run_dir: Path) -> None: ...
 
     def reset_run_views(self, record: RunRecord) -> None: ...
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from functools import partial
+from pathlib import Path
 
 from textual.worker import Worker, WorkerState
 
@@ -28,7 +29,9 @@ class RunActions(Host):
         self._start(resume=None)
 
     def action_resume_run(self) -> None:
-        if self.resumable:
+        if self.resumable and self.resumable_elsewhere:  # not this app's run: it stays out of this process
+            self.resume_in_background(Path(self.resumable))
+        elif self.resumable:
             self._start(resume=self.resumable)
         else:
             self.notify("No stopped run to resume; pick one in History (F9) and press r.", severity="warning")
@@ -48,6 +51,7 @@ class RunActions(Host):
 
     def _launch(self, settings: Settings, resume: str | None) -> None:
         self.settings = settings
+        self.resumable_elsewhere = False
         self.control = RunControl()
         record = RunRecord()
         if resume:  # a resumed run goes on drawing the curves it drew before it stopped
