@@ -22,7 +22,7 @@ import torch
 
 from lstm_vision.config import SettingsError
 from lstm_vision.fsutil import atomic_write_text
-from lstm_vision.trained import TrainedModel, checkpoint_file, load_trained
+from lstm_vision.trained import TrainedModel, check_output_file, checkpoint_file, load_trained
 
 FORMATS = ("onnx", "torchscript")
 INPUT, OUTPUT = "images", "logits"
@@ -126,7 +126,7 @@ def largest_difference(model: TrainedModel, fmt: str, path: Path) -> float:
 def run_export(fmt: str, source: str, output: str, overrides: list[str]) -> int:
     """The --export command."""
     out = Path(output).expanduser()
-    _check_output(out)
+    check_output_file(out, "model.onnx")
     _check_not_a_checkpoint(out, checkpoint_file(source))
     model = load_trained(source, overrides, device="cpu")
     try:
@@ -150,17 +150,6 @@ def run_export(fmt: str, source: str, output: str, overrides: list[str]) -> int:
         f"largest logit difference {difference:.1e}."
     )
     return 0
-
-
-def _check_output(out: Path) -> None:
-    if out.is_dir():
-        raise SettingsError(f"--output {out} is a folder; give a file name, e.g. {out / 'model.onnx'}.")
-    if not out.parent.is_dir():
-        raise SettingsError(f"--output {out}: folder {out.parent} does not exist.")
-    if not os.access(out.parent, os.W_OK):
-        raise SettingsError(
-            f"--output {out} cannot be written (permission denied in {out.parent}); choose a folder you can write to."
-        )
 
 
 def _check_not_a_checkpoint(out: Path, source: Path) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from lstm_vision.config import SettingsError
 from lstm_vision.devices import usable_cores
 from lstm_vision.fsutil import atomic_write_text
 from lstm_vision.metrics import short_name
-from lstm_vision.trained import TrainedModel, class_lookup, class_of_folder
+from lstm_vision.trained import TrainedModel, check_output_file, class_lookup, class_of_folder
 
 CSV_COLUMNS = [
     "path",
@@ -201,14 +200,7 @@ def check_output(output: Path) -> None:
     """Refuse an --output that cannot be written before any image is read (a long run would be lost)."""
     if output.suffix.lower() in images.IMAGE_EXTENSIONS:
         raise SettingsError(f"--output {output} looks like an image file; the answers go to a CSV, e.g. predictions.csv.")
-    if output.is_dir():
-        raise SettingsError(f"--output {output} is a folder; give a file name, e.g. {output / 'predictions.csv'}.")
-    if not output.parent.is_dir():
-        raise SettingsError(f"--output {output}: folder {output.parent} does not exist.")
-    if not os.access(output.parent, os.W_OK) or (output.exists() and not os.access(output, os.W_OK)):
-        raise SettingsError(
-            f"--output {output} cannot be written (permission denied); choose a file in a folder you can write to."
-        )
+    check_output_file(output, "predictions.csv")
 
 
 def run_predict(source: str, paths: list[str], output: str | None, overrides: list[str]) -> int:

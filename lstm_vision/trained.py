@@ -9,6 +9,7 @@ normalization is the same multiply-add, in the same order, as training's batches
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,19 @@ def checkpoint_file(source: str | Path) -> Path:
     if not path.exists():
         raise ckpt.CheckpointError(f"Checkpoint {path} does not exist; give a run folder or a checkpoint file (.pt).")
     return path
+
+
+def check_output_file(output: Path, example: str) -> None:
+    """Refuse an --output file that cannot be written, before any work (--predict, --export): one sentence
+    naming it; ``example`` is a file name to suggest for a folder."""
+    if output.is_dir():
+        raise SettingsError(f"--output {output} is a folder; give a file name, e.g. {output / example}.")
+    if not output.parent.is_dir():
+        raise SettingsError(f"--output {output}: folder {output.parent} does not exist.")
+    if not os.access(output.parent, os.W_OK) or (output.exists() and not os.access(output, os.W_OK)):
+        raise SettingsError(
+            f"--output {output} cannot be written (permission denied in {output.parent}); choose a folder you can write to."
+        )
 
 
 def load_trained(source: str | Path, overrides: list[str] | tuple[str, ...] = (), device: str | None = None) -> TrainedModel:
