@@ -198,9 +198,7 @@ class RunProgress(Vertical):
     def show_step(self, ev: StepLogged) -> None:
         self.last_rate = ev.samples_per_s
         self.last_metrics = f"loss {ev.loss:.4f} · acc {100 * ev.accuracy:.1f}%"
-        self.epoch_line.set(
-            self._label(ev.epoch), ev.step / max(ev.steps_per_epoch, 1), self._step_info(ev.step, ev.steps_per_epoch)
-        )
+        self.show_at(ev.epoch, ev.step, ev.steps_per_epoch)
         self.run_line.set(
             fraction=ev.global_step / max(ev.total_steps, 1),
             info=f"{ev.samples_per_s:,.0f} samples/s · {fmt_duration(ev.elapsed_s)} elapsed · ETA {fmt_duration(ev.eta_s)}",
@@ -208,9 +206,7 @@ class RunProgress(Vertical):
 
     def show_progress(self, ev: StepProgressed) -> None:
         """Between logged steps: move the bars and the clock, keep the last loss and throughput."""
-        self.epoch_line.set(
-            self._label(ev.epoch), ev.step / max(ev.steps_per_epoch, 1), self._step_info(ev.step, ev.steps_per_epoch)
-        )  # the loss is that of the last logged step
+        self.show_at(ev.epoch, ev.step, ev.steps_per_epoch)  # the loss is that of the last logged step
         speed = f"{self.last_rate:,.0f} samples/s · " if self.last_rate else ""
         self.run_line.set(
             fraction=ev.global_step / max(ev.total_steps, 1),
@@ -229,9 +225,10 @@ class RunProgress(Vertical):
             info=f"{ev.samples_per_s:,.0f} samples/s · {fmt_duration(ev.elapsed_s)} elapsed · ETA {fmt_duration(ev.eta_s)}",
         )
 
-    def show_at(self, epoch: int, step: int) -> None:
-        """Where a pause or a stop holds the run: the bars go there (the last tick may be a second old)."""
-        steps = self.steps_per_epoch or max(step, 1)
+    def show_at(self, epoch: int, step: int, steps: int = 0) -> None:
+        """The epoch bar at ``step`` of ``steps`` (0: the run's own); also where a pause or a stop holds the
+        run (the last progress tick may be a second old)."""
+        steps = steps or self.steps_per_epoch or max(step, 1)
         self.epoch_line.set(self._label(epoch), step / steps, self._step_info(step, steps))
 
     def finish(self) -> None:
