@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 from lstm_vision.liveness import request, run_state
 from app.charts import ChartPair
@@ -17,6 +19,15 @@ def attached_app(tmp_path, settings, run_dir):
     app = make_app(tmp_path, settings=settings)
     app.initial_attach = run_dir
     return app
+
+
+def killed_after_first_save(settings, run_dir):
+    """A headless run killed (kill -9) once its first last.pt is saved: a lost run with something to resume."""
+    proc = start_headless(long_run(settings), run_dir)
+    wait_until(lambda: (run_dir / "last.pt").is_file() and "epoch_finished" in names(run_dir), "the first last.pt")
+    proc.kill()
+    proc.wait(timeout=60)
+    return proc
 
 
 async def test_attached_app_follows_pauses_and_stops_a_headless_run(tiny_settings, tmp_path):
@@ -60,10 +71,7 @@ async def test_quitting_the_viewer_leaves_the_run_training(tiny_settings, tmp_pa
 
 async def test_a_lost_run_is_called_lost_and_offered_for_resume(tiny_settings, tmp_path):
     run_dir = tmp_path / "runs" / "gone"
-    proc = start_headless(long_run(tiny_settings), run_dir)
-    wait_until(lambda: (run_dir / "last.pt").is_file() and "epoch_finished" in names(run_dir), "the first last.pt")
-    proc.kill()
-    proc.wait(timeout=60)
+    proc = killed_after_first_save(tiny_settings, run_dir)
     app = attached_app(tmp_path, tiny_settings, run_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_in_app(pilot, lambda: app.state == "lost", "the lost state")
@@ -123,36 +131,24 @@ async def test_the_attached_runs_past_is_logged_without_the_time_of_attaching(tm
 
 async def test_f7_on_a_lost_run_resumes_it_in_a_process_of_its_own(tiny_settings, tmp_path):
     """A run the app only watched stays out of the app's process when it is resumed: it outlives the app."""
-    import os
-    import signal
-
     run_dir = tmp_path / "runs" / "gone"
-    proc = start_headless(long_run(tiny_settings), run_dir)
-    wait_until(lambda: (run_dir / "last.pt").is_file() and "epoch_finished" in names(run_dir), "the first last.pt")
-    proc.kill()
-    proc.wait(timeout=60)
+    proc = killed_after_first_save(tiny_settings, run_dir)
     app = attached_app(tmp_path, tiny_settings, run_dir)
     try:
-        await _resume_lost_run_with_f7(app, run_dir, proc)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_in_app(pilot, lambda: app.state == "lost", "the lost state")
+            await pilot.press("f7")
+            await wait_in_app(
+                pilot, lambda: app.attached_to == run_dir and app.state == "running", "attached to the resumed run", timeout=120
+            )
+            pid = process_info(run_dir)["pid"]
+            assert pid not in (proc.pid, os.getpid())  # a new process, not the app
+            await pilot.press("f8")  # steered like any attached run: it stops, resumable
+            await wait_in_app(pilot, lambda: app.state == "stopped", "the resumed run stopped", timeout=120)
+            assert "Resumed from" in (run_dir / "output.log").read_text()
+            await app.run_action("quit")
     finally:  # a failed test must not leave the background run training
         pid = process_info(run_dir).get("pid")
         if pid and pid != proc.pid and run_state(run_dir).live:
             os.kill(pid, signal.SIGKILL)
     wait_until(lambda: run_state(run_dir).status == "stopped", "the background process to end")
-
-
-async def _resume_lost_run_with_f7(app, run_dir, proc) -> None:
-    import os
-
-    async with app.run_test(size=(80, 24)) as pilot:
-        await wait_in_app(pilot, lambda: app.state == "lost", "the lost state")
-        await pilot.press("f7")
-        await wait_in_app(
-            pilot, lambda: app.attached_to == run_dir and app.state == "running", "attached to the resumed run", timeout=120
-        )
-        pid = process_info(run_dir)["pid"]
-        assert pid not in (proc.pid, os.getpid())  # a new process, not the app
-        await pilot.press("f8")  # steered like any attached run: it stops, resumable
-        await wait_in_app(pilot, lambda: app.state == "stopped", "the resumed run stopped", timeout=120)
-        assert "Resumed from" in (run_dir / "output.log").read_text()
-        await app.run_action("quit")
