@@ -39,6 +39,20 @@ def reference_set(root: Path, train: bool):
     return torchvision.datasets.MNIST(root, train=train, download=False, transform=pipeline)
 
 
+def save_as_reference(model, optimizer, loss, path) -> None:
+    """A checkpoint as the reference script saves it: a DDP-wrapped model's state dict, none of our entries."""
+    torch.save(
+        {
+            "state_dict": {f"module.{k}": v for k, v in model.state_dict().items()},
+            "optimizer": optimizer.state_dict(),
+            "epoch": 1,
+            "val_loss": loss.item(),
+            "val_acc": 0.0,
+        },
+        path,
+    )
+
+
 @torch.no_grad()
 def reference_test_count(model: nn.Module, root: Path) -> int:
     """The reference's own evaluation: (N, 1, 28, 28) batches squeezed to (N, 28, 28), argmax, count."""
@@ -67,16 +81,7 @@ def test_a_reference_checkpoint_evaluates_as_the_reference_does(mnist_root, tmp_
         optimizer.step()
     expected = reference_test_count(model, mnist_root)
     path = tmp_path / "lstm_cp_reference.pt"  # saved as the reference saves it, from a DDP-wrapped model
-    torch.save(
-        {
-            "state_dict": {f"module.{k}": v for k, v in model.state_dict().items()},
-            "optimizer": optimizer.state_dict(),
-            "epoch": 1,
-            "val_loss": loss.item(),
-            "val_acc": 0.0,
-        },
-        path,
-    )
+    save_as_reference(model, optimizer, loss, path)
 
     # The check can tell: the training split's own statistics (what lstm-vision used before) count otherwise.
     data = load_data(DataSettings(root=str(mnist_root), download=False), seed=0)
@@ -252,16 +257,7 @@ def test_a_reference_checkpoint_on_real_mnist_counts_as_the_reference_counts(tmp
         optimizer.step()
     expected = reference_test_count(model, root)
     path = tmp_path / "lstm_cp_reference.pt"
-    torch.save(
-        {
-            "state_dict": {f"module.{k}": v for k, v in model.state_dict().items()},
-            "optimizer": optimizer.state_dict(),
-            "epoch": 1,
-            "val_loss": loss.item(),
-            "val_acc": 0.0,
-        },
-        path,
-    )
+    save_as_reference(model, optimizer, loss, path)
     settings = tiny_run_settings(root, tmp_path / "runs", "real")
     settings.model.hidden_size = 32
     settings.train.epochs, settings.train.load_checkpoint = 0, str(path)
