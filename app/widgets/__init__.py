@@ -1,0 +1,1 @@
+"""The app's widgets: the settings form, charts, panels, the drawing canvas."""

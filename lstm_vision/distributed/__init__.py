@@ -1,0 +1,1 @@
+"""torchrun: collectives, launching, watching the ranks, which rank failed first."""

@@ -1,0 +1,1 @@
+"""What a run reports to people: console lines, pictures, TensorBoard."""

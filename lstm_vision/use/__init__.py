@@ -1,0 +1,1 @@
+"""A trained model at work: loading it, --predict, --export."""
