@@ -13,7 +13,7 @@ from typing import Any, Callable, Protocol
 
 from textual.message import Message
 
-from lstm_vision.config import Settings
+from lstm_vision.settings.schema import Settings
 from lstm_vision.control import RunControl
 from lstm_vision.events import Event
 
@@ -58,7 +58,7 @@ def run_engine(
     result = None
     try:
         if engine is None:
-            from lstm_vision.runner import runner_for
+            from lstm_vision.dispatch import runner_for
 
             engine = runner_for(settings)
         result = engine(settings, emit, control, resume=resume)
@@ -70,7 +70,7 @@ def run_engine(
 def watch_run(post: Callable[[Message], Any], run_dir: Path, detach: threading.Event) -> Any:
     """Body of the thread worker of an attached run: its events until it ends, is lost or the app lets go;
     returns the run's state then (liveness.RunState)."""
-    from lstm_vision.follow import follow
+    from lstm_vision.runs.follow import follow
 
     return follow(run_dir, lambda events: post(EngineEvents(events)), detach)
 

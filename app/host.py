@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from textual.app import App
 
-from lstm_vision.config import Settings
+from lstm_vision.settings.schema import Settings
 from lstm_vision.control import RunControl
-from lstm_vision.liveness import RemoteControl, RunState
-from app.form import SettingsForm
-from app.panels import LogPanel
+from lstm_vision.runs.liveness import RemoteControl, RunState
+from app.widgets.form import SettingsForm
+from app.widgets.panels import LogPanel
 from app.record import RunRecord
 from app.state import AppState
-from app.worker import Engine
+from app.bridge import Engine
 
 
 class AppHost(Protocol):

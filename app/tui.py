@@ -14,24 +14,24 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Label, TabbedContent, TabPane
 
-from lstm_vision.config import Settings, SettingsError
+from lstm_vision.settings.schema import Settings, SettingsError
 from lstm_vision.control import RunControl
-from lstm_vision.liveness import RemoteControl, run_state
-from lstm_vision.rundir import read_confusion, read_summary
-from app.attach import AttachActions
-from app.charts import ChartPair
-from app.dialogs import PathScreen
-from app.files import SettingsFileActions
-from app.form import SettingsForm
-from app.history import HistoryView
-from app.panels import LogPanel, MemoryPanel, RunProgress, StatusLine
+from lstm_vision.runs.liveness import RemoteControl, run_state
+from lstm_vision.runs.folder import read_confusion, read_summary
+from app.actions.attach import AttachActions
+from app.widgets.charts import ChartPair
+from app.screens.dialogs import PathScreen
+from app.actions.settings_files import SettingsFileActions
+from app.widgets.form import SettingsForm
+from app.screens.history import HistoryView
+from app.widgets.panels import LogPanel, MemoryPanel, RunProgress, StatusLine
 from app.record import RunRecord, short_paths
-from app.results import ResultsView
-from app.routes import EventRoutes
-from app.runs import RunActions
+from app.screens.results import ResultsView
+from app.actions.routes import EventRoutes
+from app.actions.runs import RunActions
 from app.state import ACTIVE, CONTROLLABLE, PAUSABLE, AppState
-from app.try_screen import TryScreen
-from app.worker import Engine, EngineEvent, EngineEvents
+from app.screens.try_model import TryScreen
+from app.bridge import Engine, EngineEvent, EngineEvents
 
 TABS = {"settings": "tab-settings", "train": "tab-train", "results": "tab-results", "history": "tab-history"}
 
@@ -330,7 +330,7 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, EventRoutes,
 
 def _preimport_engine() -> None:
     try:
-        importlib.import_module("lstm_vision.engine")
+        importlib.import_module("lstm_vision.training.engine")
     except Exception:  # noqa: BLE001 - the worker imports it again and reports any error properly
         pass
 

@@ -21,10 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lstm_vision.config import Settings, apply_overrides, load_settings, preset_path  # noqa: E402
+from lstm_vision.settings.schema import Settings, apply_overrides, load_settings, preset_path  # noqa: E402
 from lstm_vision.control import RunControl  # noqa: E402
-from lstm_vision.engine import run  # noqa: E402
-from lstm_vision.printer import Printer  # noqa: E402
+from lstm_vision.training.engine import run  # noqa: E402
+from lstm_vision.report.console import Printer  # noqa: E402
 
 
 def settings_for(out: Path, name: str, epochs: int, data_root: str) -> Settings:

@@ -38,9 +38,9 @@ import torch
 import torch._dynamo  # noqa: F401 (torch._dynamo.reset between compile modes)
 
 from lstm_vision import events as ev
-from lstm_vision.config import Settings, SettingsError, apply_overrides
+from lstm_vision.settings.schema import Settings, SettingsError, apply_overrides
 from lstm_vision.control import RunControl
-from lstm_vision.engine import run as engine_run
+from lstm_vision.training.engine import run as engine_run
 
 REFERENCE = {"time_15_epochs_s": 58.0, "gpu": "RTX 4090", "memory_gb_batch_16384": 6.37, "accuracy_15": 0.9813}
 GB = 1e9  # the reference's 6.37 GB is decimal
@@ -198,7 +198,7 @@ def train(args: argparse.Namespace, check: str, label: str, overrides: list[str]
         torch.cuda.reset_peak_memory_stats()
     torch._dynamo.reset()  # each compile mode starts from nothing
     if nproc > 1:
-        from lstm_vision.launcher import launch_local
+        from lstm_vision.distributed.torchrun import launch_local
 
         settings.system.nproc = nproc
         result = launch_local(settings, events.append, RunControl())
@@ -304,7 +304,7 @@ def idiomatic_samples_per_s(args: argparse.Namespace, batch: int, steps: int = 3
     from torch.utils.data import DataLoader
     from torchvision import datasets, transforms
 
-    from lstm_vision.model import build_model
+    from lstm_vision.model.lstm import build_model
 
     device = torch.device(args.device)
     settings = settings_for(args, "idiomatic", [])

@@ -33,15 +33,16 @@ from _common import ROOT, data_root, header, load  # noqa: E402
 sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
-from lstm_vision import images, predict  # noqa: E402
-from lstm_vision.devices import cpu_has_native_bf16, resolve_precision, usable_cores  # noqa: E402
-from lstm_vision.trained import load_trained  # noqa: E402
+from lstm_vision.data import images
+from lstm_vision.use import predict  # noqa: E402
+from lstm_vision.system.devices import cpu_has_native_bf16, resolve_precision, usable_cores  # noqa: E402
+from lstm_vision.use.loaded_model import load_trained  # noqa: E402
 
 
 def train_model(root: str, out: Path) -> Path:
-    from lstm_vision.config import apply_overrides, load_settings, preset_path
+    from lstm_vision.settings.schema import apply_overrides, load_settings, preset_path
     from lstm_vision.control import RunControl
-    from lstm_vision.engine import run
+    from lstm_vision.training.engine import run
 
     settings = apply_overrides(
         load_settings(preset_path("cpu")),
@@ -115,7 +116,7 @@ def main() -> None:
         shape = model.image_shape
         decoded = torch.cat([batch for _, batch, _ in predict._decoded(files, shape)])
         onnx_path = Path(tmp) / "model.onnx"
-        from lstm_vision.export import export_model, load_exported
+        from lstm_vision.use.export import export_model, load_exported
 
         export_model(load_trained(source, ["train.amp=off"], device="cpu"), "onnx", onnx_path)
         ort = load_exported("onnx", onnx_path)

@@ -11,7 +11,7 @@ optimizer steps (the side that goes first alternates), so a noisy machine slows 
 
 - recipe: torchvision.datasets.MNIST with ToTensor + Normalize, a shuffling DataLoader with worker
   processes, fp32, AdamW, and loss.item() after every batch (the usual tutorial loop).
-- lstm-vision: lstm_vision.engine.prepare + engine.train (the real loop, stopped after N steps by a
+- lstm-vision: lstm_vision.training.engine.prepare + engine.train (the real loop, stopped after N steps by a
   RunControl), settings as a user sets them (amp=auto: the precision the engine picks for this CPU).
 
 A warm-up round (worker start-up, allocator, oneDNN primitive creation) is not counted. Then it reports
@@ -35,10 +35,10 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import MODELS, data_root, header, load, lstm_train_flops, matmul_flops  # noqa: E402
 
-from lstm_vision import engine  # noqa: E402
-from lstm_vision.config import Settings  # noqa: E402
+from lstm_vision.training import engine  # noqa: E402
+from lstm_vision.settings.schema import Settings  # noqa: E402
 from lstm_vision.control import RunControl  # noqa: E402
-from lstm_vision.distributed import context_from_env  # noqa: E402
+from lstm_vision.distributed.collectives import context_from_env  # noqa: E402
 
 
 NN_LSTM = "lstm-vision with nn.LSTM"

@@ -34,10 +34,10 @@ from predict_speed import train_model  # noqa: E402
 
 
 async def measure(source: Path, strokes: int) -> list[float]:
-    from app.canvas import Canvas
-    from app.try_screen import TryScreen
+    from app.widgets.canvas import Canvas
+    from app.screens.try_model import TryScreen
     from app.tui import LstmVisionApp
-    from lstm_vision.config import Settings
+    from lstm_vision.settings.schema import Settings
 
     changed: dict[int, float] = {}  # canvas version -> when it was made
     shown: dict[int, float] = {}  # canvas version -> when the bars showed it
@@ -101,7 +101,7 @@ def main() -> None:
         source = Path(args.checkpoint) if args.checkpoint else train_model(data_root(args.data_root), Path(tmp))
         import torch
 
-        from lstm_vision.trained import load_trained
+        from lstm_vision.use.loaded_model import load_trained
 
         model = load_trained(source, device="cpu")
         one = torch.zeros(1, *model.image_shape, dtype=torch.uint8)

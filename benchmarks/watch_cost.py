@@ -36,15 +36,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, data_root, header, load  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
-from lstm_vision import cadence, config, engine, liveness  # noqa: E402
+from lstm_vision.training import gate as cadence
+from lstm_vision.settings import schema as config
+from lstm_vision.training import engine
+from lstm_vision.runs import liveness  # noqa: E402
 from lstm_vision.control import RunControl  # noqa: E402
-from lstm_vision.distributed import DistContext  # noqa: E402
+from lstm_vision.distributed.collectives import DistContext  # noqa: E402
 import torch  # noqa: E402
 
 FOLLOWER = r"""
 import sys, threading
-from lstm_vision.follow import follow
-from lstm_vision.liveness import run_state
+from lstm_vision.runs.follow import follow
+from lstm_vision.runs.liveness import run_state
 import time
 run_dir = sys.argv[1]
 while run_state(run_dir).status in ("unfinished",):

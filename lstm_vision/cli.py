@@ -17,7 +17,7 @@ from pathlib import Path
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
-from lstm_vision.config import (
+from lstm_vision.settings.schema import (
     Settings,
     SettingsError,
     apply_overrides,
@@ -27,7 +27,7 @@ from lstm_vision.config import (
     preset_path,
     render_toml,
 )
-from lstm_vision.rundir import run_dir_of  # noqa: E402
+from lstm_vision.runs.folder import run_dir_of  # noqa: E402
 
 from lstm_vision.events import EVENTS_ENV  # noqa: E402
 
@@ -177,10 +177,10 @@ def _use_trained_model(parser: argparse.ArgumentParser, args: argparse.Namespace
     overrides = [value for kind, value in args.sources if kind == "set"]
     try:
         if args.predict:
-            from lstm_vision.predict import run_predict
+            from lstm_vision.use.predict import run_predict
 
             return run_predict(args.predict[0], args.predict[1:], args.output, overrides)
-        from lstm_vision.export import run_export
+        from lstm_vision.use.export import run_export
 
         return run_export(args.export[0], args.export[1], args.output, overrides)
     except SettingsError as err:
@@ -257,7 +257,7 @@ def _run_app(settings: Settings, settings_path: Path, resume: str | None, attach
 def _start_background(
     settings: Settings, run_dir: str | None, resume: str | None = None, sources: list[str] | None = None
 ) -> int:
-    from lstm_vision.background import OUTPUT_LOG, start_background
+    from lstm_vision.detached import OUTPUT_LOG, start_background
 
     try:
         folder, pid = start_background(settings, run_dir, resume, sources)
@@ -272,8 +272,8 @@ def _start_background(
 
 def run_headless(settings: Settings, resume: str | None, run_dir: str | None = None) -> int:
     from lstm_vision.control import RunControl
-    from lstm_vision.printer import Printer, jsonl_emitter
-    from lstm_vision.runner import runner_for
+    from lstm_vision.report.console import Printer, jsonl_emitter
+    from lstm_vision.dispatch import runner_for
 
     try:
         runner = runner_for(settings)  # imports torch: a second or more in which Ctrl-C has nothing to save yet
@@ -312,7 +312,7 @@ def run_headless(settings: Settings, resume: str | None, run_dir: str | None = N
 def _exited_before_start(run_dir: str | None, exit_code: int) -> None:
     """A background run that ends before training: its folder says so at once (not after a time-out)."""
     if run_dir:
-        from lstm_vision.liveness import exited_before_start
+        from lstm_vision.runs.liveness import exited_before_start
 
         exited_before_start(run_dir, exit_code)
 
@@ -331,8 +331,8 @@ def _noting_run_dir(emit, run_dirs: list[str]):
 
 def _kept_after_quit(run_dir: str | None) -> tuple[str, int]:
     """What a run that quit at once leaves to resume, in words, and the exit code: 130 only if resumable."""
-    from lstm_vision.checkpoint import load_checkpoint
-    from lstm_vision.rundir import read_summary
+    from lstm_vision.model.checkpoint import load_checkpoint
+    from lstm_vision.runs.folder import read_summary
 
     if run_dir is None or not (Path(run_dir) / "last.pt").is_file():
         return "nothing to resume.", 1
@@ -350,7 +350,7 @@ def _kept_after_quit(run_dir: str | None) -> tuple[str, int]:
 def _record_rank_failure(message: str, exit_code: int) -> None:
     """Under torchrun: leave the error where torchrun and lstm-vision's launcher look for it."""
     if "RANK" in os.environ:
-        from lstm_vision.distributed import record_failure
+        from lstm_vision.distributed.collectives import record_failure
 
         record_failure(message, exit_code)
 

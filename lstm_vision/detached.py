@@ -15,9 +15,9 @@ import sys
 import threading
 from pathlib import Path
 
-from lstm_vision.config import Settings, save_settings
-from lstm_vision.liveness import announce
-from lstm_vision.rundir import create_run_dir, run_dir_of, use_run_dir
+from lstm_vision.settings.schema import Settings, save_settings
+from lstm_vision.runs.liveness import announce
+from lstm_vision.runs.folder import create_run_dir, run_dir_of, use_run_dir
 
 OUTPUT_LOG = "output.log"
 
@@ -26,8 +26,9 @@ def check_resume_before_launch(resume: str, settings: Settings) -> None:
     """The refusals a resume makes from its checkpoint and settings alone (a completed run, fewer epochs,
     other data or model shape, another batch size within an epoch), made before a child is started: its
     own refusal would only reach output.log. What needs the data (the steps per epoch) the child checks."""
-    from lstm_vision import checkpoint, resume as resuming
-    from lstm_vision.config import sequence_shape, known_image_shape
+    from lstm_vision.model import checkpoint
+    from lstm_vision.training import resume as resuming
+    from lstm_vision.settings.schema import sequence_shape, known_image_shape
 
     state = checkpoint.load_checkpoint(resume)
     resuming.check_same_data(resume, state, settings)
@@ -44,7 +45,7 @@ def start_background(
     """Start ``settings`` as a headless run in its own session; returns (run folder, pid) at once. With
     ``resume`` (a run folder or a checkpoint in one) the child continues that run in its folder, reading
     its settings and then ``sources`` (the command line's --config / --preset / --set, in order) as a
-    --resume in the foreground would; what the resume cannot honour is refused here first (resume.py)."""
+    --resume in the foreground would; what the resume cannot honour is refused here first (training/resume.py)."""
     python = [sys.executable, "-m", "lstm_vision", "--no-ui"]
     if resume:
         folder = run_dir_of(resume)

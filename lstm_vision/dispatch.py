@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
-from lstm_vision.config import Settings, SettingsError
+from lstm_vision.settings.schema import Settings, SettingsError
 
 
 def runner_for(settings: Settings) -> Callable[..., Any]:
@@ -18,10 +18,10 @@ def runner_for(settings: Settings) -> Callable[..., Any]:
     if "RANK" not in os.environ and settings.system.ddp and settings.system.nproc == 1:
         settings.system.nproc = _visible_gpus()
     if settings.system.nproc > 1 and "RANK" not in os.environ:
-        from lstm_vision.launcher import launch_local
+        from lstm_vision.distributed.torchrun import launch_local
 
         return launch_local
-    from lstm_vision.engine import run
+    from lstm_vision.training.engine import run
 
     return run
 

@@ -1,4 +1,4 @@
-"""Helpers for the app tests: a scripted stand-in for lstm_vision.engine.run (deterministic screens) and
+"""Helpers for the app tests: a scripted stand-in for lstm_vision.training.engine.run (deterministic screens) and
 Pilot helpers."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lstm_vision.config import Settings, save_settings
+from lstm_vision.settings.schema import Settings, save_settings
 from lstm_vision.control import RunControl
-from lstm_vision.rundir import write_confusion_matrix
+from lstm_vision.runs.folder import write_confusion_matrix
 from lstm_vision.events import (
     EpochFinished,
     EvaluationFinished,
@@ -216,13 +216,13 @@ async def wait_for(pilot, condition, tries: int = 5000) -> None:
 
 
 def log_text(app) -> str:
-    from app.panels import LogPanel
+    from app.widgets.panels import LogPanel
 
     return "\n".join(app.query_one(LogPanel).messages)
 
 
 def make_app(tmp_path, engine=None, settings=None, settings_path=None):
-    from lstm_vision.config import Settings
+    from lstm_vision.settings.schema import Settings
     from app.tui import LstmVisionApp
 
     class RecordingApp(LstmVisionApp):
@@ -243,7 +243,7 @@ def make_app(tmp_path, engine=None, settings=None, settings_path=None):
 async def type_path(pilot, app, path) -> None:
     """In the open / save-as dialog: wait for it, type ``path``, press enter."""
     from textual.widgets import Input
-    from app.dialogs import PathScreen
+    from app.screens.dialogs import PathScreen
 
     await wait_for(pilot, lambda: isinstance(app.screen, PathScreen) and app.screen.query(Input))
     app.screen.query_one(Input).value = str(path)

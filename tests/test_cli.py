@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import real_data_root
-from runs import cli, tiny_args
+from processes import cli, tiny_args
 
 PY = sys.executable
 
@@ -31,7 +31,7 @@ def test_openmp_wait_policy_defaults_to_passive_unless_the_user_chose(user_env, 
 
 def test_core_does_not_import_the_ui():
     code = (
-        "import sys, lstm_vision, lstm_vision.cli, lstm_vision.engine, lstm_vision.launcher, lstm_vision.printer;"
+        "import sys, lstm_vision, lstm_vision.cli, lstm_vision.training.engine, lstm_vision.distributed.torchrun, lstm_vision.report.console;"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'plotext', 'textual_plotext', 'app')];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
@@ -40,7 +40,7 @@ def test_core_does_not_import_the_ui():
 
 
 def test_help_lists_every_setting_with_default():
-    from lstm_vision.config import SECTIONS
+    from lstm_vision.settings.schema import SECTIONS
     import dataclasses
 
     out = cli("--help").stdout
@@ -206,9 +206,9 @@ def test_a_stopped_run_resumes_in_the_background(tiny_settings):
     """--no-ui --background --resume: the run goes on in a process of its own session; what the resume
     cannot honour is refused before any process starts."""
     from conftest import Recorder
-    from runs import wait_until
+    from processes import wait_until
 
-    from lstm_vision.engine import run
+    from lstm_vision.training.engine import run
 
     tiny_settings.train.epochs = 3
     recorder = Recorder(stop_at_step=15)

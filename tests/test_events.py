@@ -7,9 +7,9 @@ import os
 
 from apps import confusion, epoch_done, predictions, progressed, resources, run_started, step, summary
 from lstm_vision import events as ev
-from lstm_vision.launcher import EventStream
-from lstm_vision.printer import jsonl_emitter
-from runs import cli, journal, tiny_args
+from lstm_vision.distributed.torchrun import EventStream
+from lstm_vision.report.console import jsonl_emitter
+from processes import cli, journal, tiny_args
 
 GPU = {
     "allocated_bytes": 3 << 30,

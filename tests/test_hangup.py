@@ -11,9 +11,9 @@ import subprocess
 import termios
 import threading
 
-from lstm_vision.config import save_settings
-from lstm_vision.liveness import run_state
-from runs import CLI, long_run, names, process_info, wait_until
+from lstm_vision.settings.schema import save_settings
+from lstm_vision.runs.liveness import run_state
+from processes import CLI, long_run, names, process_info, wait_until
 
 F5 = b"\x1b[15~"
 

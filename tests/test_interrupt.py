@@ -8,11 +8,11 @@ import subprocess
 import sys
 import threading
 
-from runs import cli, tiny_args, wait_until
+from processes import cli, tiny_args, wait_until
 
 CHILD = """
 import atexit, sys
-import lstm_vision.outcome as outcome
+import lstm_vision.training.finish as outcome
 from lstm_vision.cli import main
 
 where = sys.argv.pop(1)

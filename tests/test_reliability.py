@@ -10,20 +10,20 @@ import pytest
 import torch
 
 from lstm_vision import events as ev
-from lstm_vision import fsutil
-from lstm_vision.checkpoint import load_checkpoint
-from lstm_vision.config import Settings, SettingsError, save_settings
+from lstm_vision import atomic as fsutil
+from lstm_vision.model.checkpoint import load_checkpoint
+from lstm_vision.settings.schema import Settings, SettingsError, save_settings
 from lstm_vision.control import RunControl
-from lstm_vision.engine import run
-from lstm_vision.model import LSTMClassifier
+from lstm_vision.training.engine import run
+from lstm_vision.model.lstm import LSTMClassifier
 
 
 def test_sigkill_during_a_save_leaves_the_previous_file_intact(tmp_path):
     target = tmp_path / "last.pt"
     child = textwrap.dedent(f"""
         import sys, time, torch
-        from lstm_vision.checkpoint import save_checkpoint
-        from lstm_vision.fsutil import atomic_write
+        from lstm_vision.model.checkpoint import save_checkpoint
+        from lstm_vision.atomic import atomic_write
         save_checkpoint({{"state_dict": {{"w": torch.ones(3)}}, "epoch": 1}}, {str(target)!r})
         def slow(handle):
             handle.write(b"PK" + b"x" * 100000)
@@ -58,7 +58,7 @@ def test_settings_save_is_atomic_too(tmp_path, monkeypatch):
 
 
 def test_full_disk_while_saving_ends_the_run_and_keeps_the_previous_checkpoint(tiny_settings, monkeypatch):
-    import lstm_vision.checkpoint as ckpt
+    import lstm_vision.model.checkpoint as ckpt
 
     saves = {"n": 0}
     real_atomic_write = ckpt.atomic_write
@@ -113,8 +113,8 @@ def test_resume_of_a_folder_without_checkpoint_is_refused(tiny_settings, tmp_pat
 
 @pytest.mark.parametrize("umask", [0o022, 0o027])
 def test_atomic_writes_keep_the_mode_or_follow_the_umask(tmp_path, umask):
-    from lstm_vision.checkpoint import save_checkpoint
-    from lstm_vision.rundir import write_summary
+    from lstm_vision.model.checkpoint import save_checkpoint
+    from lstm_vision.runs.folder import write_summary
 
     old = os.umask(umask)
     try:

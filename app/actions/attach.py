@@ -11,13 +11,13 @@ import time
 from functools import partial
 from pathlib import Path
 
-from lstm_vision.config import SettingsError
-from lstm_vision.liveness import RemoteControl, RunState, run_state
-from lstm_vision.rundir import read_summary
+from lstm_vision.settings.schema import SettingsError
+from lstm_vision.runs.liveness import RemoteControl, RunState, run_state
+from lstm_vision.runs.folder import read_summary
 from app.host import Host
 from app.record import RunRecord
 from app.state import ACTIVE, EXIT_CODES, AppState, ended
-from app.worker import watch_run
+from app.bridge import watch_run
 
 TAKE_OVER_S = 300.0  # how long F7's background resume may take to load the data before the app gives up waiting
 HANGUP_SAVE_S = 600.0  # how long a hung-up app waits for its run to finish the batch and save before it ends
@@ -59,8 +59,8 @@ class AttachActions(Host):
         """F7 on a run another process trained: it goes on in a process of its own session, and the app
         attaches once that process has taken the folder over (after its resume cut the journal back, so
         the app never shows lines the resume removed)."""
-        from lstm_vision.background import start_background
-        from lstm_vision.config import load_settings
+        from lstm_vision.detached import start_background
+        from lstm_vision.settings.schema import load_settings
 
         try:
             _, pid = start_background(load_settings(run_dir / "settings.toml"), resume=str(run_dir))
@@ -97,7 +97,7 @@ class AttachActions(Host):
         settings = self._collect_or_warn("start")
         if settings is None:
             return
-        from lstm_vision.background import start_background  # no torch: quick on the UI thread
+        from lstm_vision.detached import start_background  # no torch: quick on the UI thread
 
         try:
             folder, pid = start_background(settings)

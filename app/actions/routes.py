@@ -21,12 +21,12 @@ from lstm_vision.events import (
     StepLogged,
     StepProgressed,
 )
-from lstm_vision.liveness import RemoteControl
-from lstm_vision.printer import stop_place
-from app.charts import ChartPair
+from lstm_vision.runs.liveness import RemoteControl
+from lstm_vision.report.console import stop_place
+from app.widgets.charts import ChartPair
 from app.host import Host
-from app.panels import MemoryPanel, RunProgress, StatusLine
-from app.results import ResultsView
+from app.widgets.panels import MemoryPanel, RunProgress, StatusLine
+from app.screens.results import ResultsView
 from app.state import AppState
 
 

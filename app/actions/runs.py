@@ -8,18 +8,18 @@ from pathlib import Path
 
 from textual.worker import Worker, WorkerState
 
-from lstm_vision.config import Settings, SettingsError
+from lstm_vision.settings.schema import Settings, SettingsError
 from lstm_vision.control import RunControl
-from lstm_vision.liveness import RunState
-from lstm_vision.rundir import run_dir_of
-from app.charts import ChartPair
-from app.dialogs import ConfirmScreen
+from lstm_vision.runs.liveness import RunState
+from lstm_vision.runs.folder import run_dir_of
+from app.widgets.charts import ChartPair
+from app.screens.dialogs import ConfirmScreen
 from app.host import Host
-from app.panels import RunProgress, StatusLine
+from app.widgets.panels import RunProgress, StatusLine
 from app.record import RunRecord
-from app.results import ResultsView
+from app.screens.results import ResultsView
 from app.state import ACTIVE, CONTROLLABLE, EXIT_CODES, AppState, ended
-from app.worker import run_engine, write_crash_log
+from app.bridge import run_engine, write_crash_log
 
 
 class RunActions(Host):
@@ -117,7 +117,7 @@ class RunActions(Host):
             self._quit_with(self.exit_code)
             return
         if self.state not in ACTIVE:
-            self.quit_unless_unsaved(self.exit_code)  # files.py: asks first when the form holds unsaved edits
+            self.quit_unless_unsaved(self.exit_code)  # settings_files.py: asks first when the form holds unsaved edits
             return
         if self._quitting:  # asked twice: do not wait for the checkpoint
             self._quit_with(130)

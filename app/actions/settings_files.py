@@ -7,7 +7,7 @@ from typing import Callable
 
 from textual.widgets import Label
 
-from lstm_vision.config import (
+from lstm_vision.settings.schema import (
     Settings,
     SettingsError,
     load_settings,
@@ -15,10 +15,10 @@ from lstm_vision.config import (
     preset_path,
     save_settings,
 )
-from app.dialogs import PathScreen, PresetScreen, UnsavedScreen
-from app.form import SettingsForm
+from app.screens.dialogs import PathScreen, PresetScreen, UnsavedScreen
+from app.widgets.form import SettingsForm
 from app.host import Host
-from app.panels import StatusLine
+from app.widgets.panels import StatusLine
 
 
 class SettingsFileActions(Host):

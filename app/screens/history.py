@@ -15,10 +15,10 @@ from textual.widgets import DataTable, Static
 from textual.widgets.data_table import CellDoesNotExist
 
 from lstm_vision.events import StepLogged, StepProgressed
-from lstm_vision.follow import last_progress
-from lstm_vision.liveness import LIVE, run_state
-from lstm_vision.rundir import read_summary
-from app.charts import ChartPair
+from lstm_vision.runs.follow import last_progress
+from lstm_vision.runs.liveness import LIVE, run_state
+from lstm_vision.runs.folder import read_summary
+from app.widgets.charts import ChartPair
 from app.record import RunRecord, fmt_duration, fmt_pct, short_paths
 
 STATUS_STYLES = {

@@ -23,11 +23,11 @@ from textual.widget import Widget
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from lstm_vision.images import UnreadableImage, read_image
+from lstm_vision.data.images import UnreadableImage, read_image
 from lstm_vision.metrics import short_name
-from lstm_vision.trained import TrainedModel, load_trained
-from app.canvas import Canvas
-from app.dialogs import PathScreen
+from lstm_vision.use.loaded_model import TrainedModel, load_trained
+from app.widgets.canvas import Canvas
+from app.screens.dialogs import PathScreen
 from app.record import plural, short_paths
 
 BARS_MIN_WIDTH = 30  # columns the bars keep beside the canvas
@@ -327,7 +327,7 @@ class TryScreen(Screen):
 
     @work(thread=True, exclusive=True, group="try-mistakes", exit_on_error=False)
     def _find_mistakes(self, model: TrainedModel) -> Mistakes:
-        from lstm_vision.data import load_data
+        from lstm_vision.data.sets import load_data
 
         test = load_data(model.settings.data, model.settings.train.seed).test
         probabilities = model.probabilities(test.images)
@@ -368,7 +368,7 @@ class TryScreen(Screen):
 
 def _sentence(error: BaseException | None, group: str, source: Path) -> str:
     """A worker's error in one sentence: the core's errors say it themselves, others get their class name."""
-    from lstm_vision.config import SettingsError
+    from lstm_vision.settings.schema import SettingsError
 
     if isinstance(error, SettingsError):
         return str(error)

@@ -2,7 +2,7 @@
 
 bool -> Switch, str with choices -> Select, anything else -> Input checked as
 typed by ``config.parse_text`` (the same code that checks TOML files and
-``--set``), so a new setting needs one line in config.py and nothing here.
+``--set``), so a new setting needs one line in settings/schema.py and nothing here.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from textual.validation import ValidationResult, Validator
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static, Switch, TabbedContent, TabPane
 
-from lstm_vision.config import SECTIONS, Settings, SettingsError, check_sequence_shape, parse_text, section_fields
+from lstm_vision.settings.schema import SECTIONS, Settings, SettingsError, check_sequence_shape, parse_text, section_fields
 
 # What the image shape and the sequence shape depend on; the error shows under data.sequence_length.
 SHAPE_KEYS = ("dataset", "channels", "image_size", "sequence_length", "input_size")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from lstm_vision import images
-from lstm_vision.config import DataSettings
-from lstm_vision.data import DataError, ImageSet
+from lstm_vision.data import images
+from lstm_vision.settings.schema import DataSettings
+from lstm_vision.data.sets import DataError, ImageSet
 
 TEST_FRACTION = 0.1  # held out as the test set when the tree has no test/ folder
 

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from lstm_vision.checkpoint import CheckpointError
+from lstm_vision.model.checkpoint import CheckpointError
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from lstm_vision.config import Settings
-    from lstm_vision.data import DataBundle
+    from lstm_vision.settings.schema import Settings
+    from lstm_vision.data.sets import DataBundle
 
 METHODS = ("dataset", "reference")
 REFERENCE = 0.5  # the reference's Normalize((0.5,), (0.5,)): mean and std of every channel

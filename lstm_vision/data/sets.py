@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-from lstm_vision.config import DataSettings, SettingsError
-from lstm_vision.normalization import Normalization, for_method
+from lstm_vision.settings.schema import DataSettings, SettingsError
+from lstm_vision.data.normalization import Normalization, for_method
 
 
 class DataError(SettingsError):
@@ -70,7 +70,7 @@ _IDX_SETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIS
 def load_data(settings: DataSettings, seed: int) -> DataBundle:
     """Decode the data set into CPU uint8 tensors and split train/validation with ``seed``."""
     if settings.dataset == "folder":
-        from lstm_vision.folder import load_folder  # PIL decoding only when needed
+        from lstm_vision.data.image_folder import load_folder  # PIL decoding only when needed
 
         train, test, class_names = load_folder(settings, seed)
     else:

@@ -13,7 +13,7 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from lstm_vision.fsutil import atomic_write_text
+from lstm_vision.atomic import atomic_write_text
 
 
 @dataclass(frozen=True)

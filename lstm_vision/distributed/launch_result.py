@@ -1,7 +1,7 @@
-"""How a torchrun launch ended, as the RunResult and events the in-process engine would give (outcome.py).
+"""How a torchrun launch ended, as the RunResult and events the in-process engine would give (training/finish.py).
 
 Rank 0's final event says it when it got there (completed, stopped); otherwise the first rank that
-failed (rankfailure.py) is the cause, reported once, with error.log and the summary in the run folder.
+failed (distributed/first_failure.py) is the cause, reported once, with error.log and the summary in the run folder.
 A rank that refused its settings (exit 2) is a SettingsError here too, with the ranks' own sentence.
 """
 
@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Callable
 
 from lstm_vision import events as ev
-from lstm_vision.config import Settings, SettingsError
-from lstm_vision.distributed import PortInUse
-from lstm_vision.job import RunResult
-from lstm_vision.rankfailure import RankFailure, first_failure, timeout_hint, write_error_log
-from lstm_vision.rundir import write_summary
-from lstm_vision.supervisor import Supervisor
+from lstm_vision.settings.schema import Settings, SettingsError
+from lstm_vision.distributed.collectives import PortInUse
+from lstm_vision.training.state import RunResult
+from lstm_vision.distributed.first_failure import RankFailure, first_failure, timeout_hint, write_error_log
+from lstm_vision.runs.folder import write_summary
+from lstm_vision.distributed.watch import Supervisor
 
 
 def launch_result(

@@ -1,4 +1,4 @@
-"""torchrun, tethered to the process that started it: ``python -m lstm_vision.tethered_torchrun PARENT_PID
+"""torchrun, tethered to the process that started it: ``python -m lstm_vision.distributed.tethered_torchrun PARENT_PID
 TMP_DIR TORCHRUN_ARGS...``, the program the launcher starts.
 
 It asks the kernel for SIGTERM when the thread that started it dies (PR_SET_PDEATHSIG, Linux), so that a

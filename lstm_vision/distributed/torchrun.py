@@ -2,13 +2,13 @@
 
 ``launch_local`` has engine.run's signature. It writes the run's settings to a temporary file and
 starts ``python -m torch.distributed.run --nproc-per-node N ... -m lstm_vision --no-ui --config FILE``
-(tethered_torchrun.py: it dies with this process) in its own session, with LSTM_VISION_EVENTS=jsonl
+(distributed/tethered_torchrun.py: it dies with this process) in its own session, with LSTM_VISION_EVENTS=jsonl
 so that rank 0 prints its events as JSON lines; each line becomes an ``emit`` call here.
-RunControl reaches the ranks as signals (supervisor.py).
+RunControl reaches the ranks as signals (distributed/watch.py).
 
 A rank that fails leaves its error in torchrun's error file (distributed.record_failure); torchrun
 then stops the others (--max-restarts 0) and the launcher reports the first failure: which rank,
-its exit code and its error (ddpoutcome.py). Nothing outlives launch_local: torchrun gets SIGTERM if
+its exit code and its error (distributed/launch_result.py). Nothing outlives launch_local: torchrun gets SIGTERM if
 this process dies, and the ranks it started are killed at the end if still there.
 """
 
@@ -28,15 +28,15 @@ from typing import Callable
 import torch
 
 from lstm_vision import events as ev
-from lstm_vision.batches import check_batch_split
-from lstm_vision.config import Settings, SettingsError, save_settings
+from lstm_vision.training.batches import check_batch_split
+from lstm_vision.settings.schema import Settings, SettingsError, save_settings
 from lstm_vision.control import RunControl
-from lstm_vision.ddpoutcome import launch_result
-from lstm_vision.devices import resolve_device
-from lstm_vision.distributed import PortInUse, resolve_backend
+from lstm_vision.distributed.launch_result import launch_result
+from lstm_vision.system.devices import resolve_device
+from lstm_vision.distributed.collectives import PortInUse, resolve_backend
 from lstm_vision.events import EVENTS_ENV
-from lstm_vision.job import RunResult
-from lstm_vision.supervisor import Supervisor
+from lstm_vision.training.state import RunResult
+from lstm_vision.distributed.watch import Supervisor
 
 
 def launch_local(
@@ -59,7 +59,7 @@ def launch_local(
         env = {**os.environ, EVENTS_ENV: "jsonl", "PYTHONUNBUFFERED": "1"}
         with open(log_path, "w+", encoding="utf-8", errors="replace") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "lstm_vision.tethered_torchrun", str(os.getpid()), tmp, *args],
+                [sys.executable, "-m", "lstm_vision.distributed.tethered_torchrun", str(os.getpid()), tmp, *args],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=log,

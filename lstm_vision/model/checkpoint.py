@@ -10,8 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from lstm_vision.config import SettingsError
-from lstm_vision.fsutil import atomic_write
+from lstm_vision.settings.schema import SettingsError
+from lstm_vision.atomic import atomic_write
 
 FORMAT = "lstm-vision/1"
 ZIP_MAGIC, PICKLE_PROTO = b"PK\x03\x04", b"\x80"  # how torch.save files begin (zip since PyTorch 1.6)

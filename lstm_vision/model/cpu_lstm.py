@@ -15,7 +15,7 @@ trains 1.4-1.5x faster there in the engine (benchmarks/RESULTS.md section 4):
   samples (see `dropout`).
 
 The parameters, their names and the maths are nn.LSTM's (checkpoints are interchangeable);
-`tests/test_cpu_lstm.py` checks outputs and gradients against nn.LSTM in float64. It is for
+`tests/model/test_cpu_lstm.py` checks outputs and gradients against nn.LSTM in float64. It is for
 training: without gradients oneDNN's inference kernel is faster, and the model uses that.
 """
 

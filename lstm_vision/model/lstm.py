@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lstm_vision import cpu_lstm
-from lstm_vision.config import ModelSettings
+from lstm_vision.model import cpu_lstm
+from lstm_vision.settings.schema import ModelSettings
 
 
 class LSTMClassifier(nn.Module):

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from lstm_vision import events as ev
-from lstm_vision.follow import JournalReader
+from lstm_vision.runs.follow import JournalReader
 
 CURVES, CONFUSION, MISTAKES = "curves.png", "confusion_matrix.png", "mistakes.png"
 

@@ -11,7 +11,7 @@ import importlib.util
 from pathlib import Path
 
 from lstm_vision import events as ev
-from lstm_vision.config import Settings, SettingsError, render_toml
+from lstm_vision.settings.schema import Settings, SettingsError, render_toml
 
 
 def check_available(settings: Settings) -> None:

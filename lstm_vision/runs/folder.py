@@ -8,9 +8,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from lstm_vision.config import OutputSettings, Settings, SettingsError, save_settings
+from lstm_vision.settings.schema import OutputSettings, Settings, SettingsError, save_settings
 from lstm_vision.events import Event
-from lstm_vision.fsutil import atomic_write, atomic_write_text
+from lstm_vision.atomic import atomic_write, atomic_write_text
 from lstm_vision.metrics import per_class_csv
 
 JOURNAL_PROGRESS = ("step_logged", "epoch_finished")  # the records a replay draws curves from
@@ -40,7 +40,7 @@ def create_run_dir(output: OutputSettings) -> Path:
     return candidate
 
 
-# What the background launcher (background.py) puts in a folder before the run's process takes it over.
+# What the background launcher (detached.py) puts in a folder before the run's process takes it over.
 # A viewer attached at once may have written control.json (a stop while the data loads) too.
 PRELAUNCH_FILES = ("output.log", "process.json", "settings.toml", "control.json")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from lstm_vision import events as ev
-from lstm_vision.liveness import RunState, run_state
+from lstm_vision.runs.liveness import RunState, run_state
 
 POLL_S = 0.25
 

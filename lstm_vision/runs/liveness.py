@@ -29,8 +29,8 @@ from typing import Any
 import psutil
 
 from lstm_vision.control import RunControl
-from lstm_vision.fsutil import atomic_write_text
-from lstm_vision.rundir import read_summary
+from lstm_vision.atomic import atomic_write_text
+from lstm_vision.runs.folder import read_summary
 
 PROCESS_FILE, CONTROL_FILE = "process.json", "control.json"
 HEARTBEAT_S = 2.0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import tomlkit
 from tomlkit.items import Comment, Table
 
-from lstm_vision.config import HEADER, Settings, SettingsError, apply_dict, check_value, section_fields
+from lstm_vision.settings.schema import HEADER, Settings, SettingsError, apply_dict, check_value, section_fields
 
 
 def comments_true_of(doc: tomlkit.TOMLDocument, settings: Settings) -> tomlkit.TOMLDocument:

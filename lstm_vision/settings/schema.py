@@ -18,7 +18,7 @@ from typing import Any
 import tomlkit
 import tomlkit.exceptions
 
-from lstm_vision.fsutil import atomic_write_text
+from lstm_vision.atomic import atomic_write_text
 
 
 class SettingsError(ValueError):
@@ -49,7 +49,7 @@ COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
 SCHEDULES = ("constant", "onecycle", "cosine")
 BACKENDS = ("auto", "gloo", "nccl")
 LSTM_KERNELS = ("auto", "pytorch")
-NORMALIZATIONS = ("dataset", "reference")  # lstm_vision.normalization.METHODS
+NORMALIZATIONS = ("dataset", "reference")  # lstm_vision.data.normalization.METHODS
 
 
 @dataclass
@@ -251,7 +251,7 @@ def sequence_shape(settings: Settings, image_shape: tuple[int, int, int]) -> tup
 
 
 def known_image_shape(data: DataSettings) -> tuple[int, int, int] | None:
-    """The (H, W, C) the model will see, where the settings alone tell it (data.py converts every set to
+    """The (H, W, C) the model will see, where the settings alone tell it (data/sets.py converts every set to
     data.channels; folder images are resized to data.image_size); None for a data set not known here."""
     name = data.dataset
     if name in ("mnist", "fashion-mnist", "kmnist") or name.startswith("emnist-"):
@@ -469,7 +469,7 @@ def _commented_document() -> tomlkit.TOMLDocument:
 
 def save_settings(settings: Settings, path: str | Path, keep_comments_of: str | Path | None = None) -> None:
     """Write settings atomically, keeping the comments of an existing file when there is one: of ``path``
-    itself as they are, of another file (``keep_comments_of``) only where they still hold (comments.py)."""
+    itself as they are, of another file (``keep_comments_of``) only where they still hold (settings/comments.py)."""
     path = Path(path)
     if not path.parent.is_dir():  # else the error would name the temporary file written beside it
         raise SettingsError(f"Cannot save {path}: the folder {path.parent} does not exist.")
@@ -481,7 +481,7 @@ def save_settings(settings: Settings, path: str | Path, keep_comments_of: str | 
         except (OSError, UnicodeDecodeError, tomlkit.exceptions.TOMLKitError):
             template = None  # an unreadable old file is replaced, not merged
     if template is not None and source.resolve() != path.resolve():
-        from lstm_vision.comments import comments_true_of
+        from lstm_vision.settings.comments import comments_true_of
 
         template = comments_true_of(template, settings)
     atomic_write_text(path, render_toml(settings, template))

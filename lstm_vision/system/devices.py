@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from lstm_vision.config import Settings, SettingsError
+from lstm_vision.settings.schema import Settings, SettingsError
 
 
 # Raised by torch.backends.mkldnn.flags() on every CPU build; it concerns Intel GPUs only.

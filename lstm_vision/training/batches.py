@@ -14,10 +14,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lstm_vision.config import SettingsError
-from lstm_vision.data import DataBundle, ImageSet
-from lstm_vision.devices import Precision
-from lstm_vision.distributed import DistContext, all_reduce_sum
+from lstm_vision.settings.schema import SettingsError
+from lstm_vision.data.sets import DataBundle, ImageSet
+from lstm_vision.system.devices import Precision
+from lstm_vision.distributed.collectives import DistContext, all_reduce_sum
 
 PREVIEW_IMAGES = 24  # test images (with predictions) sent to the app's image grid
 MISTAKES = 32  # misclassified test images kept for mistakes.png

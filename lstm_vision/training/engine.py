@@ -16,26 +16,35 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lstm_vision import checkpoint as ckpt
+from lstm_vision.model import checkpoint as ckpt
 from lstm_vision import events as ev
-from lstm_vision.batches import Batcher, EvaluationInterrupted, check_batch_split
-from lstm_vision.config import Settings, SettingsError, sequence_shape
+from lstm_vision.training.batches import Batcher, EvaluationInterrupted, check_batch_split
+from lstm_vision.settings.schema import Settings, SettingsError, sequence_shape
 from lstm_vision.control import RunControl
-from lstm_vision.data import load_data
-from lstm_vision.devices import configure_threads, device_name, resolve_device, resolve_precision
-from lstm_vision.cadence import Cadence
-from lstm_vision.distributed import DistContext, cleanup, context_from_env, init_process_group
-from lstm_vision.job import Job, NonFiniteLoss, PartialEpoch, RunResult, report_evaluation, restore, sample_resources, save
-from lstm_vision.meters import EpochMeters
-from lstm_vision.model import build_model, count_parameters
-from lstm_vision import normalization
-from lstm_vision.optim import build_optimizer, lr_at
-from lstm_vision.outcome import draw_pictures, fail, finish
-from lstm_vision.liveness import Beacon
-from lstm_vision.printer import plural
-from lstm_vision.resume import check_model_shape, check_same_data, prepare_resume
-from lstm_vision.rundir import Journal, create_run_dir, run_dir_of, use_run_dir, write_settings
-from lstm_vision.tensorboard import TensorBoardLog, check_available
+from lstm_vision.data.sets import load_data
+from lstm_vision.system.devices import configure_threads, device_name, resolve_device, resolve_precision
+from lstm_vision.training.gate import Cadence
+from lstm_vision.distributed.collectives import DistContext, cleanup, context_from_env, init_process_group
+from lstm_vision.training.state import (
+    Job,
+    NonFiniteLoss,
+    PartialEpoch,
+    RunResult,
+    report_evaluation,
+    restore,
+    sample_resources,
+    save,
+)
+from lstm_vision.training.meters import EpochMeters
+from lstm_vision.model.lstm import build_model, count_parameters
+from lstm_vision.data import normalization
+from lstm_vision.model.optim import build_optimizer, lr_at
+from lstm_vision.training.finish import draw_pictures, fail, finish
+from lstm_vision.runs.liveness import Beacon
+from lstm_vision.report.console import plural
+from lstm_vision.training.resume import check_model_shape, check_same_data, prepare_resume
+from lstm_vision.runs.folder import Journal, create_run_dir, run_dir_of, use_run_dir, write_settings
+from lstm_vision.report.tensorboard import TensorBoardLog, check_available
 
 PROGRESS_PERIOD_S = 1.0
 
@@ -50,7 +59,7 @@ def run(
     """Train, evaluate and write the run directory (``run_dir`` if given: a new or empty folder, else
     one under output.dir). Raises SettingsError for bad settings before any file is written; any later
     failure is reported as RunFailed and status "failed". While it runs, the run directory names this
-    process with a heartbeat and honours pause / resume / stop requests written there (liveness.py)."""
+    process with a heartbeat and honours pause / resume / stop requests written there (runs/liveness.py)."""
     dist_ctx = context_from_env()
     job = prepare(settings, emit, dist_ctx, resume, run_dir, control)
     result: RunResult | None = None
@@ -130,7 +139,7 @@ def prepare(
         settings.train.seed,
         dist_ctx,
     )
-    # Whole before any file of the run is written (a refused resume leaves it as it was); see resume.py.
+    # Whole before any file of the run is written (a refused resume leaves it as it was); see training/resume.py.
     resume_notes = prepare_resume(resume, state, settings, batcher.steps_per_epoch, dist_ctx.is_main) if state is not None else []
 
     # A resumed run continues in the folder its checkpoint lives in.

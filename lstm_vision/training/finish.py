@@ -8,15 +8,15 @@ from typing import Any
 import torch
 
 from lstm_vision import events as ev
-from lstm_vision import resources
-from lstm_vision.config import SettingsError
-from lstm_vision.devices import device_name
-from lstm_vision.distributed import record_failure
-from lstm_vision.job import Job, NonFiniteLoss, RunResult, report_evaluation, save
+from lstm_vision.system import resources
+from lstm_vision.settings.schema import SettingsError
+from lstm_vision.system.devices import device_name
+from lstm_vision.distributed.collectives import record_failure
+from lstm_vision.training.state import Job, NonFiniteLoss, RunResult, report_evaluation, save
 from lstm_vision.metrics import macro, per_class
-from lstm_vision.model import count_parameters
-from lstm_vision.provenance import provenance
-from lstm_vision.rundir import write_confusion_matrix, write_per_class, write_summary
+from lstm_vision.model.lstm import count_parameters
+from lstm_vision.system.provenance import provenance
+from lstm_vision.runs.folder import write_confusion_matrix, write_per_class, write_summary
 
 
 def finish(job: Job, status: str) -> RunResult:
@@ -51,7 +51,7 @@ def draw_pictures(job: Job, matrix: list[list[int]] | None = None, mistakes=None
     confusion_matrix.png and mistakes.png. Rank 0 only; a picture that fails is one warning, not a failure."""
     import time
 
-    from lstm_vision import plots
+    from lstm_vision.report import plots
 
     final = matrix is not None
     if not job.dist.is_main or (not (final or force) and time.monotonic() - job.last_curves < CURVES_EVERY_S):

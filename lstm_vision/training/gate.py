@@ -16,7 +16,7 @@ from typing import Callable, NamedTuple
 import torch
 
 from lstm_vision.control import RunControl
-from lstm_vision.distributed import DistContext, agree_on_control
+from lstm_vision.distributed.collectives import DistContext, agree_on_control
 
 SYNC_PERIOD_S = 0.25  # DDP: how often the ranks meet to agree on stop / pause / log
 LOG_PERIOD_S = 2.0  # a logged step at least this often, however many steps log_every asks for

@@ -11,8 +11,8 @@ import time
 
 import torch
 
-from lstm_vision.distributed import DistContext, all_reduce_max, all_reduce_sum
-from lstm_vision.job import PartialEpoch
+from lstm_vision.distributed.collectives import DistContext, all_reduce_max, all_reduce_sum
+from lstm_vision.training.state import PartialEpoch
 
 
 class EpochMeters:

@@ -12,7 +12,7 @@ settings it ran with. ``--resume`` continues exactly from there, so it refuses w
 - Within an epoch (step > 0) the saved step indexes this epoch's shuffled order in batches of
   train.batch_size, so the batch size and the steps per epoch must stay. grad_accum_steps and the number
   of processes may change: the batch is global, so step s still trains the same samples, only split
-  otherwise (the same gradient up to float rounding; DDP resumes without DDP and back, tests/test_ddp.py).
+  otherwise (the same gradient up to float rounding; DDP resumes without DDP and back, tests/distributed/test_ddp.py).
 - At an epoch boundary (step 0) the batch size may change: no epoch is in flight, so every sample is still
   trained once per epoch, and restore() counts the finished epochs in the new steps, so the schedule goes on
   from the same fraction of the run (rounded to the new steps: the log gives the rate before and after).
@@ -32,9 +32,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from lstm_vision.config import Settings, SettingsError
-from lstm_vision.optim import lr_at
-from lstm_vision.rundir import read_summary, rewind_journal, run_dir_of
+from lstm_vision.settings.schema import Settings, SettingsError
+from lstm_vision.model.optim import lr_at
+from lstm_vision.runs.folder import read_summary, rewind_journal, run_dir_of
 
 
 def prepare_resume(resume: str, state: dict[str, Any], settings: Settings, steps_per_epoch: int, is_main: bool) -> list[str]:

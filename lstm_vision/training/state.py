@@ -11,16 +11,16 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from lstm_vision import checkpoint as ckpt
+from lstm_vision.model import checkpoint as ckpt
 from lstm_vision import events as ev
-from lstm_vision import resources
-from lstm_vision.batches import Batcher, Evaluation, evaluate as evaluate_set
-from lstm_vision.config import Settings
-from lstm_vision.data import DataBundle, ImageSet
-from lstm_vision.devices import Precision
-from lstm_vision.distributed import DistContext, gather_peak_gpu_memory
-from lstm_vision.liveness import Beacon
-from lstm_vision.rundir import Journal
+from lstm_vision.system import resources
+from lstm_vision.training.batches import Batcher, Evaluation, evaluate as evaluate_set
+from lstm_vision.settings.schema import Settings
+from lstm_vision.data.sets import DataBundle, ImageSet
+from lstm_vision.system.devices import Precision
+from lstm_vision.distributed.collectives import DistContext, gather_peak_gpu_memory
+from lstm_vision.runs.liveness import Beacon
+from lstm_vision.runs.folder import Journal
 
 RESOURCE_PERIOD_S = 2.0
 
@@ -132,7 +132,7 @@ def checkpoint_state(job: Job) -> dict[str, Any]:
 
 def usage_entries(job: Job) -> dict[str, Any]:
     """What using the weights needs without the data set: the inputs' normalization, the model's shape, the
-    image shape (H, W, C) and the class names (normalization.py reads the normalization back)."""
+    image shape (H, W, C) and the class names (data/normalization.py reads the normalization back)."""
     m = job.settings.model
     return {
         "normalization": job.data.normalization.to_dict(),
@@ -162,7 +162,7 @@ def restore(job: Job, state: dict[str, Any]) -> None:
     job.best_val_epoch, job.val_time_s = state.get("best_val_epoch"), float(state.get("val_time_s") or 0.0)
     job.val_loss, job.val_accuracy = state.get("val_loss"), state.get("val_acc")
     job.train_time_s, job.train_samples = float(state["train_time_s"]), int(state["train_samples"])
-    if job.step == 0:  # the batch size may change at an epoch boundary (resume.py): count the epochs done in
+    if job.step == 0:  # the batch size may change at an epoch boundary (training/resume.py): count the epochs done in
         job.global_step = job.epoch * job.batcher.steps_per_epoch  # today's steps, so the schedule goes on in step
     torch.set_rng_state(state["rng_cpu"])
     if job.device.type == "cuda" and state.get("rng_cuda") is not None:

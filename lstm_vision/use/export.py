@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
-from lstm_vision.config import SettingsError
-from lstm_vision.fsutil import atomic_write_text
-from lstm_vision.trained import TrainedModel, check_output_file, checkpoint_file, load_trained
+from lstm_vision.settings.schema import SettingsError
+from lstm_vision.atomic import atomic_write_text
+from lstm_vision.use.loaded_model import TrainedModel, check_output_file, checkpoint_file, load_trained
 
 FORMATS = ("onnx", "torchscript")
 INPUT, OUTPUT = "images", "logits"

@@ -18,12 +18,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from lstm_vision import checkpoint as ckpt
-from lstm_vision import normalization
-from lstm_vision.config import Settings, SettingsError, apply_dict, apply_overrides, known_image_shape
-from lstm_vision.devices import Precision, resolve_device, resolve_precision
-from lstm_vision.model import LSTMClassifier
-from lstm_vision.normalization import Normalization
+from lstm_vision.model import checkpoint as ckpt
+from lstm_vision.data import normalization
+from lstm_vision.settings.schema import Settings, SettingsError, apply_dict, apply_overrides, known_image_shape
+from lstm_vision.system.devices import Precision, resolve_device, resolve_precision
+from lstm_vision.model.lstm import LSTMClassifier
+from lstm_vision.data.normalization import Normalization
 
 
 class ImageClassifier(nn.Module):

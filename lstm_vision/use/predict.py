@@ -1,6 +1,6 @@
 """--predict: classify image files with a trained model; one line (or CSV row) per image and a summary.
 
-Images are decoded as `folder` data sets decode them (images.py), in a DataLoader so that large folders
+Images are decoded as `folder` data sets decode them (data/images.py), in a DataLoader so that large folders
 decode in parallel workers, and classified in batches. An image whose parent folder is named after a class
 is scored, so that a held-out ImageFolder tree gives its accuracy. A file that cannot be read is one
 sentence and the rest go on; the exit code is then 2, so that scripts notice.
@@ -17,12 +17,12 @@ from typing import Callable, Iterator
 
 import torch
 
-from lstm_vision import images
-from lstm_vision.config import SettingsError
-from lstm_vision.devices import usable_cores
-from lstm_vision.fsutil import atomic_write_text
+from lstm_vision.data import images
+from lstm_vision.settings.schema import SettingsError
+from lstm_vision.system.devices import usable_cores
+from lstm_vision.atomic import atomic_write_text
 from lstm_vision.metrics import short_name
-from lstm_vision.trained import TrainedModel, check_output_file, class_lookup, class_of_folder
+from lstm_vision.use.loaded_model import TrainedModel, check_output_file, class_lookup, class_of_folder
 
 CSV_COLUMNS = [
     "path",
@@ -207,7 +207,7 @@ def run_predict(source: str, paths: list[str], output: str | None, overrides: li
     """The --predict command: lines (or a CSV) and a summary; 2 when any input could not be used."""
     import sys
 
-    from lstm_vision.trained import load_trained
+    from lstm_vision.use.loaded_model import load_trained
 
     out = Path(output).expanduser() if output else None
     if out is not None:

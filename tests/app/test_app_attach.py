@@ -6,9 +6,9 @@ import json
 import os
 import signal
 
-from lstm_vision.liveness import request, run_state
-from app.charts import ChartPair
-from runs import headless, long_run, names, process_info, start_headless, wait_in_app, wait_until
+from lstm_vision.runs.liveness import request, run_state
+from app.widgets.charts import ChartPair
+from processes import headless, long_run, names, process_info, start_headless, wait_in_app, wait_until
 from apps import log_text, make_app
 
 

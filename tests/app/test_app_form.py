@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from textual.widgets import Input, OptionList, Select, Switch
 
-from lstm_vision import config
-from lstm_vision.config import SECTIONS, Settings, load_settings, section_fields
-from app.dialogs import PathScreen, PresetScreen, UnsavedScreen
-from app.form import SettingsForm
+from lstm_vision.settings import schema as config
+from lstm_vision.settings.schema import SECTIONS, Settings, load_settings, section_fields
+from app.screens.dialogs import PathScreen, PresetScreen, UnsavedScreen
+from app.widgets.form import SettingsForm
 from apps import FakeEngine, make_app, wait_for, type_path
 
 

@@ -6,13 +6,13 @@ from pathlib import Path
 
 from textual.widgets import DataTable
 
-from app.charts import ChartPair
-from lstm_vision.rundir import read_confusion
-from app.history import HistoryView, scan_runs
-from app.dialogs import UnsavedScreen
-from app.form import SettingsForm
+from app.widgets.charts import ChartPair
+from lstm_vision.runs.folder import read_confusion
+from app.screens.history import HistoryView, scan_runs
+from app.screens.dialogs import UnsavedScreen
+from app.widgets.form import SettingsForm
 from apps import FakeEngine, make_app, wait_for, write_run
-from runs import wait_in_app
+from processes import wait_in_app
 
 
 def write_killed_run(runs: Path, name: str, hidden: int) -> Path:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Footer, Input
 
-from app.charts import ChartPair
-from app.form import SettingsForm
-from app.panels import LogPanel, MemoryPanel, RunProgress, StatusLine
-from app.results import ConfusionMatrix, ImageGrid
+from app.widgets.charts import ChartPair
+from app.widgets.form import SettingsForm
+from app.widgets.panels import LogPanel, MemoryPanel, RunProgress, StatusLine
+from app.screens.results import ConfusionMatrix, ImageGrid
 from apps import FakeEngine, make_app, wait_for
 
 

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from lstm_vision.config import Settings
-from app.results import ConfusionMatrix, ImageGrid
+from lstm_vision.settings.schema import Settings
+from app.screens.results import ConfusionMatrix, ImageGrid
 from apps import log_text, make_app, wait_for
 
-pytest.importorskip("lstm_vision.engine")
+pytest.importorskip("lstm_vision.training.engine")
 
 
 async def test_a_real_tiny_run_reaches_the_results_screen(mnist_root, tmp_path):
@@ -20,7 +20,7 @@ async def test_a_real_tiny_run_reaches_the_results_screen(mnist_root, tmp_path):
     s.train.epochs, s.train.batch_size, s.train.log_every = 1, 32, 2
     s.train.amp = "off"
     s.output.dir, s.output.run_name = str(tmp_path / "runs"), "tiny"
-    app = make_app(tmp_path, settings=s)  # engine=None: lstm_vision.engine.run, imported on the worker thread
+    app = make_app(tmp_path, settings=s)  # engine=None: lstm_vision.training.engine.run, imported on the worker thread
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("f5")
         await app.workers.wait_for_complete()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from lstm_vision.config import SettingsError
-from app.charts import ChartPair
-from app.dialogs import ConfirmScreen
-from app.panels import MemoryPanel, RunProgress, StatusLine
-from app.results import ConfusionMatrix, ImageGrid
+from lstm_vision.settings.schema import SettingsError
+from app.widgets.charts import ChartPair
+from app.screens.dialogs import ConfirmScreen
+from app.widgets.panels import MemoryPanel, RunProgress, StatusLine
+from app.screens.results import ConfusionMatrix, ImageGrid
 from apps import FakeEngine, log_text, make_app, wait_for
 
 
@@ -175,7 +175,7 @@ async def test_palette_commands_cover_the_keys(tmp_path):
 
 async def test_started_with_resume_the_app_continues_that_run_at_once(tmp_path):
     from app.tui import LstmVisionApp
-    from lstm_vision.config import Settings
+    from lstm_vision.settings.schema import Settings
 
     run_dir = tmp_path / "runs" / "earlier"
     run_dir.mkdir(parents=True)
@@ -241,7 +241,7 @@ async def test_a_pause_or_a_stop_moves_the_epoch_bar_to_where_the_run_holds(tmp_
     """The last progress tick can be a second old; the pause and stop events say where the run stands."""
     from lstm_vision.events import RunPaused, RunStopped, StepProgressed
 
-    from app.panels import RunProgress
+    from app.widgets.panels import RunProgress
     from apps import run_started
 
     app = make_app(tmp_path)

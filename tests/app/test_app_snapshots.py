@@ -5,7 +5,7 @@ Every snapshot is byte-stable from run to run and machine to machine: the run is
 working directory, the log's clock is fixed, history's runs are written with fixed contents and
 mtimes, and each shot waits for conditions (charts drawn at their size, the log wrapped at its
 width), never for a time. After an intended layout change:
-``.venv/bin/python -m pytest tests/test_app_snapshots.py --snapshot-update``.
+``.venv/bin/python -m pytest tests/app/test_app_snapshots.py --snapshot-update``.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from types import SimpleNamespace
 import pytest
 from textual.widgets import DataTable, Input
 
-from lstm_vision.config import Settings, save_settings
+from lstm_vision.settings.schema import Settings, save_settings
 from lstm_vision.events import EvaluationFinished, ResourcesSampled, RunFinished
-from app.charts import Chart
-from app.form import SettingsForm
-from app.panels import LogPanel
-from app.results import ConfusionMatrix, ImageGrid
-from runs import wait_in_app
+from app.widgets.charts import Chart
+from app.widgets.form import SettingsForm
+from app.widgets.panels import LogPanel
+from app.screens.results import ConfusionMatrix, ImageGrid
+from processes import wait_in_app
 from apps import FakeResult, confusion, epoch_done, make_app, predictions, run_started, step, wait_for
 
 SIZE = (80, 24)
@@ -110,7 +110,7 @@ def steady(tmp_path, monkeypatch):
     """A fixed working directory, clock and colour setting; charts that note the size they were drawn at."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("NO_COLOR", raising=False)
-    monkeypatch.setattr("app.panels.time", SimpleNamespace(strftime=lambda fmt, *args: "12:34:56 "))
+    monkeypatch.setattr("app.widgets.panels.time", SimpleNamespace(strftime=lambda fmt, *args: "12:34:56 "))
     drawn = Chart.flush
 
     def flush(self) -> None:

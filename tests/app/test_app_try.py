@@ -9,11 +9,11 @@ import pytest
 import torch
 from textual.widgets import Static
 
-from app.canvas import Canvas, stroke
-from app.try_screen import ProbabilityBars, TryScreen, bar
+from app.widgets.canvas import Canvas, stroke
+from app.screens.try_model import ProbabilityBars, TryScreen, bar
 from lstm_vision.metrics import short_name
 from conftest import needs_real_mnist, real_data_root, tiny_run_settings
-from runs import wait_in_app
+from processes import wait_in_app
 from apps import make_app, type_path, wait_for, write_run
 
 
@@ -21,7 +21,7 @@ from apps import make_app, type_path, wait_for, write_run
 def tiny_model(mnist_root, tmp_path_factory) -> Path:
     """A run folder with a real last.pt, trained for seconds on the tiny bar-pattern data set."""
     from lstm_vision.control import RunControl
-    from lstm_vision.engine import run
+    from lstm_vision.training.engine import run
 
     result = run(tiny_run_settings(mnist_root, tmp_path_factory.mktemp("runs"), "tiny"), lambda event: None, RunControl())
     assert result.status == "completed", result
@@ -30,7 +30,7 @@ def tiny_model(mnist_root, tmp_path_factory) -> Path:
 
 def app_on(tmp_path, run_dir: Path):
     """The app with the run's folder as output.dir: History lists it."""
-    from lstm_vision.config import Settings
+    from lstm_vision.settings.schema import Settings
 
     settings = Settings()
     settings.output.dir = str(run_dir.parent)
@@ -292,8 +292,8 @@ async def test_t_in_an_empty_history_says_why(tmp_path):
 
 
 async def test_an_image_too_big_for_the_terminal_is_shown_shrunk(tmp_path):
-    from lstm_vision.checkpoint import save_checkpoint
-    from lstm_vision.model import LSTMClassifier
+    from lstm_vision.model.checkpoint import save_checkpoint
+    from lstm_vision.model.lstm import LSTMClassifier
 
     # a reference-format checkpoint of 64 x 64 grey images (64 rows of 64), as a folder data set of that size
     save_checkpoint({"state_dict": LSTMClassifier(64, 64, 10, 8, 1, False).state_dict()}, tmp_path / "big.pt")

@@ -7,13 +7,13 @@ import math
 from textual.app import App, ComposeResult
 
 from lstm_vision.events import ResourcesSampled
-from lstm_vision.resources import GPU_FIELDS
-from app.charts import ChartPair, nice_axis, thin
-from app.panels import LogPanel, MemoryPanel
-from app.results import ImageGrid, render_image
+from lstm_vision.system.resources import GPU_FIELDS
+from app.widgets.charts import ChartPair, nice_axis, thin
+from app.widgets.panels import LogPanel, MemoryPanel
+from app.screens.results import ImageGrid, render_image
 from lstm_vision.metrics import short_name
 from apps import FakeEngine, predictions, resources, wait_for, type_path
-from runs import wait_in_app
+from processes import wait_in_app
 
 GIB = 1 << 30
 
@@ -202,9 +202,9 @@ def test_nice_axis_picks_round_evenly_spaced_ticks():
 
 async def test_counts_of_one_are_singular():
     """Issue 16: "1 epochs", "1 CPU threads"."""
-    from app.panels import RunProgress
-    from app.results import summary_text
-    from lstm_vision.printer import plural
+    from app.widgets.panels import RunProgress
+    from app.screens.results import summary_text
+    from lstm_vision.report.console import plural
     from apps import run_started, summary
 
     assert plural(1, "CPU thread") == "1 CPU thread" and plural(2, "CPU thread") == "2 CPU threads"
@@ -223,7 +223,7 @@ async def test_counts_of_one_are_singular():
 
 
 def test_results_summary_names_macro_f1_and_the_weakest_classes():
-    from app.results import summary_text
+    from app.screens.results import summary_text
 
     rows = [{"class": str(k), "precision": 0.99, "recall": 0.99, "f1": 0.99 - k / 100, "support": 100} for k in range(10)]
     text = summary_text(
@@ -280,14 +280,14 @@ async def test_the_log_stays_where_the_user_scrolled_to_until_they_scroll_back_d
 
 class StatusHarness(App):
     def compose(self) -> ComposeResult:
-        from app.panels import StatusLine
+        from app.widgets.panels import StatusLine
 
         yield StatusLine()
 
 
 async def test_the_status_line_leaves_out_whole_parts_at_80_columns_and_shortens_paths(tmp_path, monkeypatch):
     import dataclasses
-    from app.panels import StatusLine
+    from app.widgets.panels import StatusLine
     from apps import run_started
 
     monkeypatch.chdir(tmp_path)

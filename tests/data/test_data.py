@@ -3,9 +3,9 @@ import pytest
 import torch
 from PIL import Image
 
-from lstm_vision.config import DataSettings
-from lstm_vision.config import SettingsError, check_dataset_name
-from lstm_vision.data import DataError, load_data
+from lstm_vision.settings.schema import DataSettings
+from lstm_vision.settings.schema import SettingsError, check_dataset_name
+from lstm_vision.data.sets import DataError, load_data
 
 
 def test_mnist_files_decode_into_uint8_tensors_and_split_by_seed(mnist_root):
@@ -101,7 +101,7 @@ def _numbers(images) -> list[int]:
 
 
 def test_a_tree_without_test_folder_holds_out_a_tenth_the_same_on_every_call(tmp_path):
-    from lstm_vision.folder import load_folder
+    from lstm_vision.data.image_folder import load_folder
 
     _write_numbered_tree(tmp_path / "flat")
     settings = DataSettings(dataset="folder", root=str(tmp_path / "flat"), channels=1, image_size=4)
@@ -123,7 +123,7 @@ def test_a_tree_without_test_folder_holds_out_a_tenth_the_same_on_every_call(tmp
 
 
 def test_a_train_folder_without_test_folder_holds_out_from_train(tmp_path):
-    from lstm_vision.folder import load_folder
+    from lstm_vision.data.image_folder import load_folder
 
     _write_numbered_tree(tmp_path / "tree" / "train", per_class=10)
     settings = DataSettings(dataset="folder", root=str(tmp_path / "tree"), channels=1, image_size=4)

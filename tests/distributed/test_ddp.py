@@ -24,14 +24,14 @@ import pytest
 import torch.distributed as dist
 
 from lstm_vision import events as ev
-from lstm_vision.config import Settings, SettingsError, load_settings, save_settings
+from lstm_vision.settings.schema import Settings, SettingsError, load_settings, save_settings
 from lstm_vision.control import RunControl
-from lstm_vision.engine import run as engine_run
+from lstm_vision.training.engine import run as engine_run
 from conftest import tiny_run_settings
-from lstm_vision.launcher import launch_local, preflight
-from lstm_vision.rankfailure import first_failure, timeout_hint
-from lstm_vision.liveness import request, run_state
-from runs import names, process_info, wait_until
+from lstm_vision.distributed.torchrun import launch_local, preflight
+from lstm_vision.distributed.first_failure import first_failure, timeout_hint
+from lstm_vision.runs.liveness import request, run_state
+from processes import names, process_info, wait_until
 
 pytestmark = pytest.mark.skipif(
     not dist.is_available() or not dist.is_gloo_available(), reason="this PyTorch build has no gloo backend"
@@ -260,7 +260,7 @@ def test_a_killed_launcher_leaves_no_rank_behind(mnist_root, tmp_path):
 FAULT = """\
     import os
     if os.environ.get("RANK") == "1":  # rank 1 raises at its third step
-        import lstm_vision.engine as engine
+        import lstm_vision.training.engine as engine
         train_step = engine.train_step
         def failing_step(job, order, step):
             if job.global_step >= 2:
@@ -366,7 +366,7 @@ GATHER = """\
 import sys
 import torch
 import torch.distributed as dist
-from lstm_vision.distributed import DistContext, gather_ints
+from lstm_vision.distributed.collectives import DistContext, gather_ints
 rank = int(sys.argv[1])
 dist.init_process_group("gloo", init_method=sys.argv[2], rank=rank, world_size=2)
 print(gather_ints(1000 * rank + 7, torch.device("cpu"), DistContext(rank, 2, rank)))

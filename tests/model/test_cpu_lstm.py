@@ -6,9 +6,9 @@ import torch
 from hypothesis import given, settings as hyp_settings, strategies as st
 from torch import nn
 
-from lstm_vision import cpu_lstm
-from lstm_vision.config import ModelSettings
-from lstm_vision.model import build_model
+from lstm_vision.model import cpu_lstm
+from lstm_vision.settings.schema import ModelSettings
+from lstm_vision.model.lstm import build_model
 
 
 def _outputs_and_grads(lstm: nn.LSTM, x: torch.Tensor, grad_out: torch.Tensor, own: bool):

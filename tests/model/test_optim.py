@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from lstm_vision.config import OptimSettings
-from lstm_vision.optim import lr_at
+from lstm_vision.settings.schema import OptimSettings
+from lstm_vision.model.optim import lr_at
 
 PEAK, TOTAL = 2e-3, 100  # warmup_fraction 0.1: 10 warm-up steps, then 90 of decay
 

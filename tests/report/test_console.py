@@ -15,9 +15,9 @@ import termios
 from apps import confusion, epoch_done, predictions, progressed, resources, run_started, step, summary
 from lstm_vision import events as ev
 from lstm_vision.control import RunControl
-from lstm_vision.engine import run
-from lstm_vision.printer import Printer
-from runs import tiny_args
+from lstm_vision.training.engine import run
+from lstm_vision.report.console import Printer
+from processes import tiny_args
 
 STEP = ev.StepLogged(
     epoch=1,
@@ -118,7 +118,7 @@ def test_a_pipe_closed_early_ends_the_printing_not_the_run(mnist_root, tmp_path)
 
 
 def test_the_confusion_matrix_header_lines_up_with_class_names():
-    from lstm_vision.printer import confusion_text
+    from lstm_vision.report.console import confusion_text
 
     lines = confusion_text([[5, 1], [0, 7]], ["cat", "dog"]).splitlines()
     assert len({len(line) for line in lines}) == 1  # every line as wide: the header's columns sit over the counts
@@ -223,7 +223,7 @@ def test_a_terminal_gets_a_live_line_redrawn_by_steps_and_ticks_then_the_same_pl
 
 
 def test_mnists_confusion_matrix_fits_80_columns():
-    from lstm_vision.printer import confusion_text
+    from lstm_vision.report.console import confusion_text
 
     names = [f"{k} - {word}" for k, word in enumerate("zero one two three four five six seven eight nine".split())]
     lines = confusion_text([[980 if i == j else 3 for j in range(10)] for i in range(10)], names).splitlines()

@@ -7,9 +7,9 @@ import json
 from PIL import Image
 
 from lstm_vision import events as ev
-from lstm_vision import plots
+from lstm_vision.report import plots
 from lstm_vision.control import RunControl
-from lstm_vision.engine import run
+from lstm_vision.training.engine import run
 
 
 def test_a_run_leaves_its_three_pictures_and_what_they_draw(tiny_settings):

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from lstm_vision.config import save_settings
+from lstm_vision.settings.schema import save_settings
 from lstm_vision.control import RunControl
-from lstm_vision.engine import run
+from lstm_vision.training.engine import run
 
 pytest.importorskip("tensorboard")
 

@@ -12,15 +12,15 @@ import threading
 import pytest
 
 from lstm_vision import events as ev
-from lstm_vision import liveness
-from lstm_vision.background import start_background
-from lstm_vision.checkpoint import load_checkpoint
-from lstm_vision.config import SettingsError
+from lstm_vision.runs import liveness
+from lstm_vision.detached import start_background
+from lstm_vision.model.checkpoint import load_checkpoint
+from lstm_vision.settings.schema import SettingsError
 from lstm_vision.control import RunControl
-from lstm_vision.engine import run
-from lstm_vision.follow import JournalReader, follow
-from lstm_vision.liveness import RemoteControl, request, run_state
-from runs import CLI, long_run, names, output, process_info, start_headless, wait_until
+from lstm_vision.training.engine import run
+from lstm_vision.runs.follow import JournalReader, follow
+from lstm_vision.runs.liveness import RemoteControl, request, run_state
+from processes import CLI, long_run, names, output, process_info, start_headless, wait_until
 
 
 def between(rows: list[str], first: str, last: str) -> list[str]:

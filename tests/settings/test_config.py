@@ -4,7 +4,7 @@ import pytest
 import tomlkit
 from hypothesis import given, settings as hsettings, strategies as st
 
-from lstm_vision.config import (
+from lstm_vision.settings.schema import (
     SECTIONS,
     Settings,
     SettingsError,
@@ -253,7 +253,7 @@ def test_run_name_must_be_one_plain_folder_name(name, tmp_path):
 
 
 def test_the_reference_preset_is_the_reference_run():
-    from lstm_vision.config import preset_path
+    from lstm_vision.settings.schema import preset_path
 
     s = load_settings(preset_path("reference"))
     assert (s.model.hidden_size, s.model.num_layers, s.model.bidirectional) == (256, 3, True)
@@ -266,7 +266,7 @@ def test_the_reference_preset_is_the_reference_run():
 
 def test_ddp_means_one_process_per_gpu_and_says_so_without_one(monkeypatch):
     import torch
-    from lstm_vision.runner import runner_for
+    from lstm_vision.dispatch import runner_for
 
     monkeypatch.delenv("RANK", raising=False)
     s = Settings()
@@ -276,6 +276,6 @@ def test_ddp_means_one_process_per_gpu_and_says_so_without_one(monkeypatch):
         runner_for(s)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
-    from lstm_vision.launcher import launch_local
+    from lstm_vision.distributed.torchrun import launch_local
 
     assert runner_for(s) is launch_local and s.system.nproc == 4

@@ -11,12 +11,12 @@ import torch
 
 from conftest import Recorder
 from lstm_vision import events as ev
-from lstm_vision.checkpoint import CheckpointError, load_checkpoint
-from lstm_vision.config import SettingsError, load_settings
+from lstm_vision.model.checkpoint import CheckpointError, load_checkpoint
+from lstm_vision.settings.schema import SettingsError, load_settings
 from lstm_vision.control import RunControl
-from lstm_vision.data import DataError
-from lstm_vision.engine import run
-from lstm_vision.model import LSTMClassifier
+from lstm_vision.data.sets import DataError
+from lstm_vision.training.engine import run
+from lstm_vision.model.lstm import LSTMClassifier
 
 
 def test_short_run_learns_and_writes_the_run_directory(tiny_settings):
@@ -113,7 +113,7 @@ def test_summary_throughput_counts_the_samples_of_a_stopped_epoch(tiny_settings)
 
 def test_each_checkpoint_carries_its_own_epochs_validation(tiny_settings, monkeypatch):
     import dataclasses
-    import lstm_vision.engine as engine
+    import lstm_vision.training.engine as engine
 
     val_losses = iter([0.5, 0.9])  # epoch 2 is the best, epoch 3 is worse
 
@@ -171,7 +171,7 @@ def test_val_log_every_validates_only_on_its_epochs_and_after_the_last(tiny_sett
 
 def test_best_val_accuracy_is_that_of_the_lowest_validation_loss_and_names_its_epoch(tiny_settings, monkeypatch):
     import dataclasses
-    import lstm_vision.engine as engine
+    import lstm_vision.training.engine as engine
 
     fake = iter([(0.7, 0.80), (0.5, 0.70), (0.6, 0.95)])  # (loss, accuracy): epoch 2 has the lowest loss
 
@@ -195,7 +195,7 @@ def test_the_eta_counts_the_validations_left(tiny_settings, monkeypatch):
     """Each validation here takes 100 s more on the engine's clock: the ETAs must count them."""
     import time
     import types
-    import lstm_vision.engine as engine
+    import lstm_vision.training.engine as engine
 
     offset, val_times = [0.0], []
 
@@ -383,7 +383,7 @@ def test_missing_data_names_files_and_folder(tiny_settings, tmp_path):
 
 def test_summary_holds_per_class_figures_and_where_the_run_came_from(tiny_settings, capsys):
     import re
-    from lstm_vision.printer import Printer
+    from lstm_vision.report.console import Printer
 
     tiny_settings.train.epochs = 1
     result = run(tiny_settings, Printer(sys.stdout), RunControl())
@@ -404,8 +404,8 @@ def test_summary_holds_per_class_figures_and_where_the_run_came_from(tiny_settin
 
 
 def test_dropout_is_on_the_lstm_outputs_and_between_layers_only_when_asked():
-    from lstm_vision.config import ModelSettings
-    from lstm_vision.model import build_model
+    from lstm_vision.settings.schema import ModelSettings
+    from lstm_vision.model.lstm import build_model
 
     model = build_model(ModelSettings(hidden_size=8, num_layers=3, dropout=0.2), 28, 28, 10)
     assert model.LSTM.dropout == 0.0 and model.dropout.p == 0.2  # the reference's placement

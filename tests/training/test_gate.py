@@ -1,14 +1,14 @@
-"""When the loop looks at its control and logs: by the clock as well as by count (cadence.py)."""
+"""When the loop looks at its control and logs: by the clock as well as by count (training/gate.py)."""
 
 from __future__ import annotations
 
 import json
 
-from lstm_vision import cadence
-from lstm_vision import engine
+from lstm_vision.training import gate as cadence
+from lstm_vision.training import engine
 from lstm_vision import events as ev
 from lstm_vision.control import RunControl
-from lstm_vision.engine import run
+from lstm_vision.training.engine import run
 
 
 def test_steps_are_logged_by_the_clock_when_log_every_is_far_away(tiny_settings, monkeypatch):

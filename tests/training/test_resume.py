@@ -9,10 +9,10 @@ import pytest
 
 from conftest import tiny_run_settings
 from lstm_vision import events as ev
-from lstm_vision.config import SettingsError, load_settings
+from lstm_vision.settings.schema import SettingsError, load_settings
 from lstm_vision.control import RunControl
-from lstm_vision.engine import run
-from runs import cli
+from lstm_vision.training.engine import run
+from processes import cli
 
 RUN_FILES = ("settings.toml", "metrics.jsonl", "summary.json", "last.pt")
 
@@ -98,8 +98,8 @@ def test_a_resume_within_an_epoch_may_change_the_accumulation_steps(stopped_run)
 
 
 def test_a_resume_within_an_epoch_refuses_another_number_of_steps_per_epoch():
-    from lstm_vision.config import Settings
-    from lstm_vision.resume import check_resume
+    from lstm_vision.settings.schema import Settings
+    from lstm_vision.training.resume import check_resume
 
     settings = Settings()  # batch 256 on 2 processes gave 98 steps per epoch; on 3 the shards' tails make 97
     state = {"epoch": 1, "step": 40, "global_step": 138, "steps_per_epoch": 98, "world_size": 2, "settings": settings.to_dict()}

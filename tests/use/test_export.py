@@ -5,11 +5,11 @@ import warnings
 
 import pytest
 import torch
-from runs import cli
+from processes import cli
 from conftest import needs_real_mnist, real_data_root
 
-from lstm_vision.export import load_exported
-from lstm_vision.trained import load_trained
+from lstm_vision.use.export import load_exported
+from lstm_vision.use.loaded_model import load_trained
 
 
 def mnist_test_images():
@@ -43,8 +43,8 @@ def test_exported_model_gives_the_runs_test_accuracy(mnist_model, tmp_path, fmt,
 
 
 def test_export_to_a_path_that_cannot_be_written_is_one_sentence(tmp_path):
-    from lstm_vision.checkpoint import save_checkpoint
-    from lstm_vision.model import LSTMClassifier
+    from lstm_vision.model.checkpoint import save_checkpoint
+    from lstm_vision.model.lstm import LSTMClassifier
 
     save_checkpoint({"state_dict": LSTMClassifier(28, 28, 10, 8, 1, False).state_dict()}, tmp_path / "ref.pt")
     missing = tmp_path / "missing" / "m.onnx"
@@ -68,8 +68,8 @@ def test_export_needs_a_known_format_and_an_output(tmp_path):
 
 
 def test_a_reference_checkpoint_exports_with_a_dynamic_batch(tmp_path):
-    from lstm_vision.checkpoint import save_checkpoint
-    from lstm_vision.model import LSTMClassifier
+    from lstm_vision.model.checkpoint import save_checkpoint
+    from lstm_vision.model.lstm import LSTMClassifier
 
     model = LSTMClassifier(28, 28, 10, 8, 2, True)
     save_checkpoint({"state_dict": model.state_dict()}, tmp_path / "ref.pt")
@@ -86,8 +86,8 @@ def test_a_reference_checkpoint_exports_with_a_dynamic_batch(tmp_path):
 
 
 def test_an_export_never_replaces_a_checkpoint(tmp_path):
-    from lstm_vision.checkpoint import save_checkpoint
-    from lstm_vision.model import LSTMClassifier
+    from lstm_vision.model.checkpoint import save_checkpoint
+    from lstm_vision.model.lstm import LSTMClassifier
 
     save_checkpoint({"state_dict": LSTMClassifier(28, 28, 10, 8, 1, False).state_dict()}, tmp_path / "ref.pt")
     before = (tmp_path / "ref.pt").read_bytes()
@@ -101,8 +101,8 @@ def test_an_export_never_replaces_a_checkpoint(tmp_path):
 
 
 def test_the_torchscript_export_refuses_what_is_not_uint8_images(tmp_path):
-    from lstm_vision.checkpoint import save_checkpoint
-    from lstm_vision.model import LSTMClassifier
+    from lstm_vision.model.checkpoint import save_checkpoint
+    from lstm_vision.model.lstm import LSTMClassifier
 
     save_checkpoint({"state_dict": LSTMClassifier(28, 28, 10, 8, 1, False).state_dict()}, tmp_path / "ref.pt")
     out = cli("--export", "torchscript", str(tmp_path / "ref.pt"), "--output", str(tmp_path / "m.pt"))

@@ -6,17 +6,17 @@ from pathlib import Path
 
 import pytest
 import torch
-from runs import cli
+from processes import cli
 from conftest import needs_real_mnist, real_data_root, tiny_run_settings
 from PIL import Image
 
-from lstm_vision.checkpoint import CheckpointError, save_checkpoint
-from lstm_vision.config import apply_overrides, load_settings, preset_path
+from lstm_vision.model.checkpoint import CheckpointError, save_checkpoint
+from lstm_vision.settings.schema import apply_overrides, load_settings, preset_path
 from lstm_vision.control import RunControl
-from lstm_vision.engine import run
-from lstm_vision.images import read_image
-from lstm_vision.model import LSTMClassifier
-from lstm_vision.trained import architecture, class_lookup, class_of_folder, load_trained
+from lstm_vision.training.engine import run
+from lstm_vision.data.images import read_image
+from lstm_vision.model.lstm import LSTMClassifier
+from lstm_vision.use.loaded_model import architecture, class_lookup, class_of_folder, load_trained
 
 
 @pytest.fixture(scope="session")
