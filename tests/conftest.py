@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the checkout: settings.toml, README.md, pyproject.toml
 sys.path.insert(0, str(Path(__file__).parent))
 
 from idx import make_mnist  # noqa: E402

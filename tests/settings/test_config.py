@@ -3,6 +3,7 @@ import dataclasses
 import pytest
 import tomlkit
 from hypothesis import given, settings as hsettings, strategies as st
+from conftest import REPO_ROOT
 
 from lstm_vision.settings.schema import (
     SECTIONS,
@@ -26,9 +27,8 @@ def test_defaults_round_trip_through_toml(tmp_path):
 
 def test_shipped_settings_file_holds_the_defaults():
     import tomllib
-    from pathlib import Path
 
-    path = Path(__file__).parent.parent / "settings.toml"
+    path = REPO_ROOT / "settings.toml"
     assert load_settings(path) == Settings()
     listed = {section: set(values) for section, values in tomllib.loads(path.read_text()).items()}
     assert listed == {section: set(values) for section, values in Settings().to_dict().items()}  # every key, documented
