@@ -13,7 +13,7 @@ from typing import Any, Callable, Protocol
 
 from textual.message import Message
 
-from lstm_vision.settings.schema import Settings
+from lstm_vision.settings import Settings
 from lstm_vision.control import RunControl
 from lstm_vision.events import Event
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from textual.app import App
 
-from lstm_vision.settings.schema import Settings
+from lstm_vision.settings import Settings
 from lstm_vision.control import RunControl
 from lstm_vision.runs.liveness import RemoteControl, RunState
 from app.widgets.form import SettingsForm

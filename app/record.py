@@ -25,10 +25,6 @@ from lstm_vision.events import (
 )
 
 # One set of formatters for the headless lines and the app's widgets.
-from lstm_vision.report.console import format_bytes as fmt_bytes  # noqa: E402,F401
-from lstm_vision.report.console import format_duration as fmt_duration  # noqa: E402,F401
-from lstm_vision.report.console import format_percent as fmt_pct  # noqa: E402,F401
-from lstm_vision.report.console import plural  # noqa: E402,F401
 
 
 def short_paths(text: str) -> str:

@@ -14,7 +14,8 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Label, TabbedContent, TabPane
 
-from lstm_vision.settings.schema import Settings, SettingsError
+from lstm_vision.settings import Settings
+from lstm_vision.errors import SettingsError
 from lstm_vision.control import RunControl
 from lstm_vision.runs.liveness import RemoteControl, run_state
 from lstm_vision.runs.folder import read_confusion, read_summary
@@ -32,6 +33,7 @@ from app.actions.runs import RunActions
 from app.state import ACTIVE, CONTROLLABLE, PAUSABLE, AppState
 from app.screens.try_model import TryScreen
 from app.bridge import Engine, EngineEvent, EngineEvents
+from lstm_vision.runs.folder import LAST_CHECKPOINT
 
 TABS = {"settings": "tab-settings", "train": "tab-train", "results": "tab-results", "history": "tab-history"}
 
@@ -256,7 +258,7 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, EventRoutes,
         """The run to try: the one this app ran or watched, once it ended with a last.pt, else the one selected
         in History."""
         started = self.record.started
-        if started is not None and self.state not in ACTIVE and (Path(started.run_dir) / "last.pt").is_file():
+        if started is not None and self.state not in ACTIVE and (Path(started.run_dir) / LAST_CHECKPOINT).is_file():
             return Path(started.run_dir)
         return self.query_one(HistoryView).trained()
 

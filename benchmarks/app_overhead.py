@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lstm_vision.settings.schema import Settings, apply_overrides, load_settings, preset_path  # noqa: E402
+from lstm_vision.settings import Settings, apply_overrides, load_settings, preset_path  # noqa: E402
 from lstm_vision.control import RunControl  # noqa: E402
 from lstm_vision.training.engine import run  # noqa: E402
 from lstm_vision.report.console import Printer  # noqa: E402

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, data_root, header, load  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
-from lstm_vision.settings import schema as config
+from lstm_vision import settings as config
 from lstm_vision.training import engine  # noqa: E402
 from lstm_vision import events as ev  # noqa: E402
 from lstm_vision.control import RunControl  # noqa: E402

@@ -38,7 +38,8 @@ import torch
 import torch._dynamo  # noqa: F401 (torch._dynamo.reset between compile modes)
 
 from lstm_vision import events as ev
-from lstm_vision.settings.schema import Settings, SettingsError, apply_overrides
+from lstm_vision.settings import Settings, apply_overrides
+from lstm_vision.errors import SettingsError
 from lstm_vision.control import RunControl
 from lstm_vision.training.engine import run as engine_run
 

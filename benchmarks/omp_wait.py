@@ -27,7 +27,7 @@ CHILD = r"""
 import sys, tempfile, time
 sys.path.insert(0, sys.argv[1])
 from throughput import StopAfter
-from lstm_vision.settings import schema as config
+from lstm_vision import settings as config
 from lstm_vision.training import engine
 from lstm_vision.distributed.collectives import DistContext
 steps, overrides = int(sys.argv[3]), sys.argv[4:]

@@ -40,7 +40,7 @@ from lstm_vision.use.loaded_model import load_trained  # noqa: E402
 
 
 def train_model(root: str, out: Path) -> Path:
-    from lstm_vision.settings.schema import apply_overrides, load_settings, preset_path
+    from lstm_vision.settings import apply_overrides, load_settings, preset_path
     from lstm_vision.control import RunControl
     from lstm_vision.training.engine import run
 

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import MODELS, data_root, header, load, lstm_train_flops, matmul_flops  # noqa: E402
 
 from lstm_vision.training import engine  # noqa: E402
-from lstm_vision.settings.schema import Settings  # noqa: E402
+from lstm_vision.settings import Settings  # noqa: E402
 from lstm_vision.control import RunControl  # noqa: E402
 from lstm_vision.distributed.collectives import context_from_env  # noqa: E402
 

@@ -37,7 +37,7 @@ async def measure(source: Path, strokes: int) -> list[float]:
     from app.widgets.canvas import Canvas
     from app.screens.try_model import TryScreen
     from app.tui import LstmVisionApp
-    from lstm_vision.settings.schema import Settings
+    from lstm_vision.settings import Settings
 
     changed: dict[int, float] = {}  # canvas version -> when it was made
     shown: dict[int, float] = {}  # canvas version -> when the bars showed it

@@ -37,7 +37,7 @@ from _common import ROOT, data_root, header, load  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from lstm_vision.training import gate as cadence
-from lstm_vision.settings import schema as config
+from lstm_vision import settings as config
 from lstm_vision.training import engine
 from lstm_vision.runs import liveness  # noqa: E402
 from lstm_vision.control import RunControl  # noqa: E402

@@ -1,13 +1,11 @@
-"""Command line: settings from files, presets and --set; the headless runner; the app otherwise."""
+"""Command line: settings from files, presets and --set; then the app, the headless runner (headless.py), a
+background run (detached.py), or a trained model at work (use/)."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import tempfile
-import traceback
 from pathlib import Path
 
 # Idle OpenMP threads sleep instead of spinning. Spinning is up to 1.3x faster on an idle machine, but
@@ -17,19 +15,9 @@ from pathlib import Path
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
-from lstm_vision.settings.schema import (
-    Settings,
-    SettingsError,
-    apply_overrides,
-    help_lines,
-    load_settings,
-    preset_names,  # noqa: E402
-    preset_path,
-    render_toml,
-)
-from lstm_vision.runs.folder import run_dir_of  # noqa: E402
-
-from lstm_vision.events import EVENTS_ENV  # noqa: E402
+from lstm_vision.settings import Settings, apply_overrides, help_lines, load_settings, preset_names, preset_path, render_toml  # noqa: E402
+from lstm_vision.errors import SettingsError  # noqa: E402
+from lstm_vision.runs.folder import SETTINGS_FILE, run_dir_of  # noqa: E402
 
 DEFAULT_SETTINGS_FILE = Path("settings.toml")
 
@@ -51,44 +39,58 @@ def build_parser() -> argparse.ArgumentParser:
         + "\n".join(help_lines())
         + "\n\nexit codes: 0 completed, 1 failed, 2 bad settings or arguments, 130 stopped (resumable).",
     )
-    parser.add_argument("--no-ui", action="store_true", help="Run headless: plain lines, no terminal app.")
-    parser.add_argument(
+    _settings_options(parser.add_argument_group("settings (later sources win)"))
+    _run_options(parser.add_argument_group("runs"))
+    _model_options(parser.add_argument_group("a trained model"))
+    parser.set_defaults(sources=[])
+    return parser
+
+
+def _settings_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
         "--config",
         metavar="PATH",
         action=_Source,
         help=f"Settings file to read (default: ./{DEFAULT_SETTINGS_FILE} if it exists).",
     )
-    parser.add_argument(
+    group.add_argument(
         "--preset",
         metavar="NAME",
         action=_Source,
         help=f"Load a settings file shipped with lstm-vision: {', '.join(preset_names())}.",
     )
-    parser.add_argument(
+    group.add_argument(
         "--set", metavar="SECTION.KEY=VALUE", action=_Source, help="Override one setting, e.g. --set train.epochs=5 (repeatable)."
     )
-    parser.add_argument(
+    group.add_argument("--print-settings", action="store_true", help="Print the resulting settings.toml and exit.")
+
+
+def _run_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--no-ui", action="store_true", help="Run headless: plain lines, no terminal app.")
+    group.add_argument(
         "--resume",
         metavar="RUN_DIR_OR_CHECKPOINT",
         help="Continue a stopped run where it stopped (its settings, then any overrides).",
     )
-    parser.add_argument(
+    group.add_argument(
         "--attach",
         metavar="RUN_DIR",
         help="Open the app on a run another process is training (or has trained): watch it, "
         "pause / stop it; quitting the app leaves it training.",
     )
-    parser.add_argument(
+    group.add_argument(
         "--background",
         action="store_true",
         help="With --no-ui: start the run in a process of its own session (it outlives this "
         "terminal and SSH), print its folder and return; attach later with --attach.",
     )
-    parser.add_argument(
+    group.add_argument(
         "--run-dir", metavar="PATH", help="Write the new run into PATH (a new or empty folder) instead of output.dir/run_name."
     )
-    parser.add_argument("--print-settings", action="store_true", help="Print the resulting settings.toml and exit.")
-    parser.add_argument(
+
+
+def _model_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
         "--predict",
         nargs="+",
         metavar=("RUN_OR_CHECKPOINT", "PATH"),
@@ -96,20 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
         "means its last.pt): one line per image, a summary, and the accuracy where an image's "
         "folder is named after a class. --set train.amp / system.device apply.",
     )
-    parser.add_argument(
+    group.add_argument(
         "--export",
         nargs=2,
         metavar=("onnx|torchscript", "RUN_OR_CHECKPOINT"),
         help="Write the model as ONNX or TorchScript (input: uint8 images N x H x W x C, output: "
         "logits, normalization inside) to --output, with a .json file beside it.",
     )
-    parser.add_argument(
+    group.add_argument(
         "--output",
         metavar="PATH",
         help="With --predict: write the answers to this CSV instead of the terminal. With --export: the file to write.",
     )
-    parser.set_defaults(sources=[])
-    return parser
 
 
 def resolve_settings(args: argparse.Namespace) -> tuple[Settings, Path]:
@@ -120,11 +120,11 @@ def resolve_settings(args: argparse.Namespace) -> tuple[Settings, Path]:
         if not Path(value).expanduser().exists():
             raise SettingsError(f"{option} {value}: no such run folder or checkpoint.")
         run_dir = run_dir_of(value)
-        if not (run_dir / "settings.toml").is_file():
+        if not (run_dir / SETTINGS_FILE).is_file():
             raise SettingsError(
                 f"{option} {value}: no settings.toml beside it in {run_dir}; give a run folder or a checkpoint inside one."
             )
-        settings = load_settings(run_dir / "settings.toml")
+        settings = load_settings(run_dir / SETTINGS_FILE)
     elif not any(kind in ("config", "preset") for kind, _ in args.sources) and DEFAULT_SETTINGS_FILE.is_file():
         settings = load_settings(DEFAULT_SETTINGS_FILE)
     for kind, value in args.sources:
@@ -164,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.background:
         sources = [item for kind, value in args.sources for item in (f"--{kind}", value)]
         return _start_background(settings, args.run_dir, args.resume, sources)
+    from lstm_vision.headless import run_headless
+
     return run_headless(settings, args.resume, args.run_dir)
 
 
@@ -257,7 +259,8 @@ def _run_app(settings: Settings, settings_path: Path, resume: str | None, attach
 def _start_background(
     settings: Settings, run_dir: str | None, resume: str | None = None, sources: list[str] | None = None
 ) -> int:
-    from lstm_vision.detached import OUTPUT_LOG, start_background
+    from lstm_vision.detached import start_background
+    from lstm_vision.runs.folder import OUTPUT_LOG
 
     try:
         folder, pid = start_background(settings, run_dir, resume, sources)
@@ -268,129 +271,6 @@ def _start_background(
     print(f"Training in the background (process {pid}); its output goes to {folder / OUTPUT_LOG}.")
     print(f"Watch and steer it with: lstm-vision-tui --attach {folder}")
     return 0
-
-
-def run_headless(settings: Settings, resume: str | None, run_dir: str | None = None) -> int:
-    from lstm_vision.control import RunControl
-    from lstm_vision.report.console import Printer, jsonl_emitter
-    from lstm_vision.dispatch import runner_for
-
-    try:
-        runner = runner_for(settings)  # imports torch: a second or more in which Ctrl-C has nothing to save yet
-    except KeyboardInterrupt:
-        print("Interrupted while starting: no run was started.", file=sys.stderr)
-        return 130
-    control = RunControl()
-    _install_signal_handlers(control)
-    emit = jsonl_emitter(sys.stdout) if os.environ.get(EVENTS_ENV) == "jsonl" else Printer(sys.stdout)
-    run_dirs: list[str] = [str(run_dir_of(resume))] if resume else []
-    try:
-        result = runner(settings, _noting_run_dir(emit, run_dirs), control, resume, run_dir)
-    except SettingsError as err:
-        print(f"error: {err}", file=sys.stderr)
-        _record_rank_failure(str(err), 2)
-        _exited_before_start(run_dir, 2)
-        return 2
-    except KeyboardInterrupt:  # a second Ctrl-C: say what a resume would find, and exit 130 only if it would
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a third one must not cut this short with a traceback
-        message, code = _kept_after_quit(run_dirs[-1] if run_dirs else None)
-        print(f"Interrupted: quit at once; {message}", file=sys.stderr)
-        return code
-    except Exception as err:  # a bug, not a user mistake: say so, keep the traceback in a file
-        log = Path(tempfile.gettempdir()) / f"lstm-vision-error-{os.getpid()}.log"
-        log.write_text(traceback.format_exc(), encoding="utf-8")
-        print(f"error: {err.__class__.__name__}: {err} (traceback in {log})", file=sys.stderr)
-        _record_rank_failure(f"{err.__class__.__name__}: {err}", 1)
-        _exited_before_start(run_dir, 1)
-        return 1
-    # The outcome is saved and said. A Ctrl-C now has nothing left to cut short, and raised while the interpreter
-    # exits it would print "Exception ignored ... KeyboardInterrupt".
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    return result.exit_code
-
-
-def _exited_before_start(run_dir: str | None, exit_code: int) -> None:
-    """A background run that ends before training: its folder says so at once (not after a time-out)."""
-    if run_dir:
-        from lstm_vision.runs.liveness import exited_before_start
-
-        exited_before_start(run_dir, exit_code)
-
-
-def _noting_run_dir(emit, run_dirs: list[str]):
-    """``emit``, noting the run directory that run_started names (where a quit at once looks for last.pt)."""
-    from lstm_vision.events import RunStarted
-
-    def noting(event) -> None:
-        if isinstance(event, RunStarted):
-            run_dirs.append(event.run_dir)
-        emit(event)
-
-    return noting
-
-
-def _kept_after_quit(run_dir: str | None) -> tuple[str, int]:
-    """What a run that quit at once leaves to resume, in words, and the exit code: 130 only if resumable."""
-    from lstm_vision.model.checkpoint import load_checkpoint
-    from lstm_vision.runs.folder import read_summary
-
-    if run_dir is None or not (Path(run_dir) / "last.pt").is_file():
-        return "nothing to resume.", 1
-    if (read_summary(run_dir) or {}).get("status") == "completed":  # the second Ctrl-C came as it ended
-        return f"the run had completed; its results are in {run_dir}.", 0
-    try:
-        state = load_checkpoint(Path(run_dir) / "last.pt")
-    except SettingsError as err:
-        return f"nothing to resume ({err}).", 1
-    epoch, step = int(state.get("epoch", 0)), int(state.get("step", 0))
-    where = f"epoch {epoch + 1}, step {step}" if step else f"epoch {epoch}"
-    return f"last.pt from {where} is kept, --resume {run_dir} continues from there.", 130
-
-
-def _record_rank_failure(message: str, exit_code: int) -> None:
-    """Under torchrun: leave the error where torchrun and lstm-vision's launcher look for it."""
-    if "RANK" in os.environ:
-        from lstm_vision.distributed.collectives import record_failure
-
-        record_failure(message, exit_code)
-
-
-def _install_signal_handlers(control) -> None:
-    """First Ctrl-C / SIGTERM / SIGHUP: finish the batch, save last.pt, exit 130. Second Ctrl-C: end at once.
-    A repeated SIGTERM (torchrun's shutdown, a scheduler) does not cut the save short: they follow with SIGKILL.
-    SIGHUP is the terminal going away (a dropped SSH connection): the run stops as on Ctrl-C, resumable,
-    unless it was started under nohup, which asks for the run to outlive the terminal."""
-
-    def handle(signum, frame):
-        if control.stop_requested:
-            # A rank of a hand-started torchrun gets the terminal's Ctrl-C and then torchrun's forwarded copy
-            # of it: the same request twice, which must not cut last.pt's save short (torchrun itself ends
-            # ranks that outstay its shutdown timeout).
-            if signum != signal.SIGINT or "RANK" in os.environ:
-                return
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            raise KeyboardInterrupt
-        control.stop()
-        # one line per run: not from a rank under lstm-vision's launcher (it speaks for them), nor from ranks
-        # other than 0 under a hand-started torchrun (they share its terminal)
-        if os.environ.get(EVENTS_ENV) != "jsonl" and os.environ.get("RANK", "0") == "0":
-            try:
-                print(
-                    f"\n{signal.Signals(signum).name}: stopping after this batch and saving last.pt "
-                    f"(Ctrl-C again to quit at once).",
-                    file=sys.stderr,
-                    flush=True,
-                )
-            except OSError:
-                pass  # the terminal is gone (SIGHUP): the run's folder keeps the record
-
-    signal.signal(signal.SIGINT, handle)
-    signal.signal(signal.SIGTERM, handle)
-    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # nohup sets it to ignored
-        signal.signal(signal.SIGHUP, handle)
-    if os.environ.get(EVENTS_ENV) == "jsonl":  # a rank launched by lstm-vision: its parent pauses and resumes it
-        signal.signal(signal.SIGUSR1, lambda signum, frame: control.pause())
-        signal.signal(signal.SIGUSR2, lambda signum, frame: control.resume())
 
 
 if __name__ == "__main__":

@@ -15,11 +15,10 @@ import sys
 import threading
 from pathlib import Path
 
-from lstm_vision.settings.schema import Settings, save_settings
+from lstm_vision.settings import Settings, save_settings
 from lstm_vision.runs.liveness import announce
 from lstm_vision.runs.folder import create_run_dir, run_dir_of, use_run_dir
-
-OUTPUT_LOG = "output.log"
+from lstm_vision.runs.folder import OUTPUT_LOG, SETTINGS_FILE
 
 
 def check_resume_before_launch(resume: str, settings: Settings) -> None:
@@ -28,7 +27,7 @@ def check_resume_before_launch(resume: str, settings: Settings) -> None:
     own refusal would only reach output.log. What needs the data (the steps per epoch) the child checks."""
     from lstm_vision.model import checkpoint
     from lstm_vision.training import resume as resuming
-    from lstm_vision.settings.schema import sequence_shape, known_image_shape
+    from lstm_vision.settings import sequence_shape, known_image_shape
 
     state = checkpoint.load_checkpoint(resume)
     resuming.check_same_data(resume, state, settings)
@@ -53,7 +52,7 @@ def start_background(
         command = [*python, "--resume", str(resume), *(sources or [])]
     else:
         folder = use_run_dir(run_dir) if run_dir else create_run_dir(settings.output)
-        config = folder / "settings.toml"
+        config = folder / SETTINGS_FILE
         save_settings(settings, config)
         command = [*python, "--config", str(config), "--run-dir", str(folder)]
     with open(folder / OUTPUT_LOG, "ab") as output:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
-from lstm_vision.settings.schema import Settings, SettingsError
+from lstm_vision.settings import Settings
+from lstm_vision.errors import SettingsError
 
 
 def runner_for(settings: Settings) -> Callable[..., Any]:

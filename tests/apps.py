@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lstm_vision.settings.schema import Settings, save_settings
+from lstm_vision.settings import Settings, save_settings
 from lstm_vision.control import RunControl
 from lstm_vision.runs.folder import write_confusion_matrix
 from lstm_vision.events import (
@@ -222,7 +222,7 @@ def log_text(app) -> str:
 
 
 def make_app(tmp_path, engine=None, settings=None, settings_path=None):
-    from lstm_vision.settings.schema import Settings
+    from lstm_vision.settings import Settings
     from app.tui import LstmVisionApp
 
     class RecordingApp(LstmVisionApp):

@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from idx import make_mnist  # noqa: E402
 
 from lstm_vision import events as ev  # noqa: E402
-from lstm_vision.settings.schema import Settings  # noqa: E402
+from lstm_vision.settings import Settings  # noqa: E402
 from lstm_vision.control import RunControl  # noqa: E402
 
 
@@ -52,7 +52,7 @@ def mnist_model(tmp_path_factory) -> Path:
     """A run folder of the cpu preset trained on real MNIST for 2 epochs in fp32 (about 98 % test accuracy):
     the model that --predict, --export and the Try screen are tried on. fp32 (train.amp = off) so that
     every later use of the weights, also in fp32, computes what the run's own evaluation did."""
-    from lstm_vision.settings.schema import apply_overrides, load_settings, preset_path
+    from lstm_vision.settings import apply_overrides, load_settings, preset_path
     from lstm_vision.control import RunControl
     from lstm_vision.training.engine import run
 

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from lstm_vision.settings.schema import Settings, save_settings
+from lstm_vision.settings import Settings, save_settings
 
 CLI = Path(sys.executable).with_name("lstm-vision-tui")
 WAIT_S = 120.0  # a bound for conditions that take seconds on a quiet machine; only a hang reaches it

@@ -40,7 +40,7 @@ def test_core_does_not_import_the_ui():
 
 
 def test_help_lists_every_setting_with_default():
-    from lstm_vision.settings.schema import SECTIONS
+    from lstm_vision.settings import SECTIONS
     import dataclasses
 
     out = cli("--help").stdout
@@ -174,7 +174,7 @@ def test_ctrl_c_during_the_torch_import_exits_130_with_one_line(mnist_root, tmp_
 
 @pytest.mark.parametrize("rank, prints", [(None, True), ("0", True), ("1", False)])
 def test_only_rank_0_of_a_hand_started_torchrun_says_it_is_stopping(monkeypatch, capsys, rank, prints):
-    from lstm_vision.cli import _install_signal_handlers
+    from lstm_vision.headless import _install_signal_handlers
     from lstm_vision.control import RunControl
 
     monkeypatch.delenv("LSTM_VISION_EVENTS", raising=False)

@@ -11,7 +11,7 @@ import subprocess
 import termios
 import threading
 
-from lstm_vision.settings.schema import save_settings
+from lstm_vision.settings import save_settings
 from lstm_vision.runs.liveness import run_state
 from processes import CLI, long_run, names, process_info, wait_until
 

@@ -12,7 +12,8 @@ import torch
 from lstm_vision import events as ev
 from lstm_vision import atomic as fsutil
 from lstm_vision.model.checkpoint import load_checkpoint
-from lstm_vision.settings.schema import Settings, SettingsError, save_settings
+from lstm_vision.settings import Settings, save_settings
+from lstm_vision.errors import SettingsError
 from lstm_vision.control import RunControl
 from lstm_vision.training.engine import run
 from lstm_vision.model.lstm import LSTMClassifier

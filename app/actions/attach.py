@@ -11,13 +11,14 @@ import time
 from functools import partial
 from pathlib import Path
 
-from lstm_vision.settings.schema import SettingsError
+from lstm_vision.errors import SettingsError
 from lstm_vision.runs.liveness import RemoteControl, RunState, run_state
 from lstm_vision.runs.folder import read_summary
 from app.host import Host
 from app.record import RunRecord
 from app.state import ACTIVE, EXIT_CODES, AppState, ended
 from app.bridge import watch_run
+from lstm_vision.runs.folder import LAST_CHECKPOINT, OUTPUT_LOG, SETTINGS_FILE
 
 TAKE_OVER_S = 300.0  # how long F7's background resume may take to load the data before the app gives up waiting
 HANGUP_SAVE_S = 600.0  # how long a hung-up app waits for its run to finish the batch and save before it ends
@@ -60,10 +61,10 @@ class AttachActions(Host):
         attaches once that process has taken the folder over (after its resume cut the journal back, so
         the app never shows lines the resume removed)."""
         from lstm_vision.detached import start_background
-        from lstm_vision.settings.schema import load_settings
+        from lstm_vision.settings import load_settings
 
         try:
-            _, pid = start_background(load_settings(run_dir / "settings.toml"), resume=str(run_dir))
+            _, pid = start_background(load_settings(run_dir / SETTINGS_FILE), resume=str(run_dir))
         except SettingsError as err:
             self.notify(str(err), title="Cannot resume", severity="error", timeout=10)
             return
@@ -125,7 +126,7 @@ class AttachActions(Host):
             return False
         self.resumable_elsewhere = True  # it was not this app's run: F7 starts it in the background again
         if state.status in ("lost", "unfinished"):
-            has_last = (run_dir / "last.pt").is_file()
+            has_last = (run_dir / LAST_CHECKPOINT).is_file()
             self.resumable = str(run_dir) if has_last else None
             sentence = state.lost_sentence() + (
                 "; F7 resumes it from last.pt" if has_last else "; it saved no last.pt, so F5 starts it afresh"
@@ -150,9 +151,7 @@ class AttachActions(Host):
         """A run that ended before training (bad settings, missing data): its own words, from output.log."""
         try:
             lines = [
-                line
-                for line in (run_dir / "output.log").read_text(encoding="utf-8", errors="replace").splitlines()
-                if line.strip()
+                line for line in (run_dir / OUTPUT_LOG).read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()
             ]
         except OSError:
             lines = []

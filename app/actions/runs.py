@@ -8,7 +8,8 @@ from pathlib import Path
 
 from textual.worker import Worker, WorkerState
 
-from lstm_vision.settings.schema import Settings, SettingsError
+from lstm_vision.settings import Settings
+from lstm_vision.errors import SettingsError
 from lstm_vision.control import RunControl
 from lstm_vision.runs.liveness import RunState
 from lstm_vision.runs.folder import run_dir_of
@@ -20,6 +21,7 @@ from app.record import RunRecord
 from app.screens.results import ResultsView
 from app.state import ACTIVE, CONTROLLABLE, EXIT_CODES, AppState, ended
 from app.bridge import run_engine, write_crash_log
+from lstm_vision.runs.folder import METRICS_FILE
 
 
 class RunActions(Host):
@@ -56,7 +58,7 @@ class RunActions(Host):
         record = RunRecord()
         if resume:  # a resumed run goes on drawing the curves it drew before it stopped
             run_dir = run_dir_of(resume)
-            record = RunRecord.from_jsonl(run_dir / "metrics.jsonl", name=run_dir.name)
+            record = RunRecord.from_jsonl(run_dir / METRICS_FILE, name=run_dir.name)
             record.finished = record.stopped = record.failed = None
         self.reset_run_views(record)
         what = f"Resuming {resume}" if resume else "Starting a run"

@@ -7,18 +7,13 @@ from typing import Callable
 
 from textual.widgets import Label
 
-from lstm_vision.settings.schema import (
-    Settings,
-    SettingsError,
-    load_settings,
-    preset_names,
-    preset_path,
-    save_settings,
-)
+from lstm_vision.settings import Settings, load_settings, preset_names, preset_path, save_settings
+from lstm_vision.errors import SettingsError
 from app.screens.dialogs import PathScreen, PresetScreen, UnsavedScreen
 from app.widgets.form import SettingsForm
 from app.host import Host
 from app.widgets.panels import StatusLine
+from lstm_vision.runs.folder import SETTINGS_FILE
 
 
 class SettingsFileActions(Host):
@@ -148,7 +143,7 @@ class SettingsFileActions(Host):
     def load_run_settings(self, run_dir: Path) -> bool:
         """Put a run's own settings.toml in the form (not making it the file ctrl+s writes), all but its
         run_name: that names the run's folder, and a new run from these settings gets a folder of its own."""
-        path = run_dir / "settings.toml"
+        path = run_dir / SETTINGS_FILE
         if not path.is_file():
             self.notify(f"{run_dir.name} has no settings.toml.", severity="warning")
             return False

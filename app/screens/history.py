@@ -20,6 +20,7 @@ from lstm_vision.runs.liveness import LIVE, run_state
 from lstm_vision.runs.folder import read_summary
 from app.widgets.charts import ChartPair
 from app.record import RunRecord, fmt_duration, fmt_pct, short_paths
+from lstm_vision.runs.folder import BEST_CHECKPOINT, LAST_CHECKPOINT, METRICS_FILE, SUMMARY_FILE
 
 STATUS_STYLES = {
     "completed": "green",
@@ -58,7 +59,7 @@ def scan_runs(output_dir: str | Path) -> list[RunInfo]:
     except OSError:
         return []
     for p in children:
-        metrics, summary_path = p / "metrics.jsonl", p / "summary.json"
+        metrics, summary_path = p / METRICS_FILE, p / SUMMARY_FILE
         if not metrics.exists() and not summary_path.exists():
             continue
         s = read_summary(p)
@@ -205,7 +206,7 @@ class HistoryView(Vertical):
         return self.runs[table.cursor_row]
 
     def _record(self, info: RunInfo) -> RunRecord:
-        return RunRecord.from_jsonl(info.path / "metrics.jsonl", name=info.name)
+        return RunRecord.from_jsonl(info.path / METRICS_FILE, name=info.name)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
@@ -233,7 +234,7 @@ class HistoryView(Vertical):
         info = self.selected()
         if info is None:
             return
-        if info.status != "completed" and not (info.path / "last.pt").is_file():
+        if info.status != "completed" and not (info.path / LAST_CHECKPOINT).is_file():
             # resuming would fail in the engine after the form had been replaced and F7 offered
             why = "it failed before its first save" if info.status == "failed" else "it was killed before its first save"
             self.notify(f"{info.name} has no last.pt ({why}); F5 starts it afresh (l loads its settings).", severity="warning")
@@ -267,9 +268,9 @@ class HistoryView(Vertical):
         info = self.selected()
         if info is None:
             return None
-        if (info.path / "last.pt").is_file():
+        if (info.path / LAST_CHECKPOINT).is_file():
             return info.path
-        return info.path / "best.pt" if (info.path / "best.pt").is_file() else None
+        return info.path / BEST_CHECKPOINT if (info.path / BEST_CHECKPOINT).is_file() else None
 
     def action_try_model(self) -> None:
         info = self.selected()
@@ -280,7 +281,7 @@ class HistoryView(Vertical):
         if model is None:
             self.notify(f"{info.name} has no last.pt or best.pt: it saved no model to try.", severity="warning")
             return
-        if model.name == "best.pt":
+        if model.name == BEST_CHECKPOINT:
             self.notify(f"{info.name} has no last.pt: trying its best.pt.")
         self.post_message(self.TryRequested(model))
 

@@ -327,7 +327,7 @@ class TryScreen(Screen):
 
     @work(thread=True, exclusive=True, group="try-mistakes", exit_on_error=False)
     def _find_mistakes(self, model: TrainedModel) -> Mistakes:
-        from lstm_vision.data.sets import load_data
+        from lstm_vision.data.registry import load_data
 
         test = load_data(model.settings.data, model.settings.train.seed).test
         probabilities = model.probabilities(test.images)
@@ -368,7 +368,7 @@ class TryScreen(Screen):
 
 def _sentence(error: BaseException | None, group: str, source: Path) -> str:
     """A worker's error in one sentence: the core's errors say it themselves, others get their class name."""
-    from lstm_vision.settings.schema import SettingsError
+    from lstm_vision.errors import SettingsError
 
     if isinstance(error, SettingsError):
         return str(error)

@@ -1,7 +1,7 @@
 """The settings form, generated from the settings dataclasses.
 
 bool -> Switch, str with choices -> Select, anything else -> Input checked as
-typed by ``config.parse_text`` (the same code that checks TOML files and
+typed by ``settings.parse_text`` (the same code that checks TOML files and
 ``--set``), so a new setting needs one line in settings/schema.py and nothing here.
 """
 
@@ -19,7 +19,8 @@ from textual.validation import ValidationResult, Validator
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static, Switch, TabbedContent, TabPane
 
-from lstm_vision.settings.schema import SECTIONS, Settings, SettingsError, check_sequence_shape, parse_text, section_fields
+from lstm_vision.settings import SECTIONS, Settings, check_sequence_shape, parse_text, section_fields
+from lstm_vision.errors import SettingsError
 
 # What the image shape and the sequence shape depend on; the error shows under data.sequence_length.
 SHAPE_KEYS = ("dataset", "channels", "image_size", "sequence_length", "input_size")

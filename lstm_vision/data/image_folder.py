@@ -7,8 +7,9 @@ from pathlib import Path
 import torch
 
 from lstm_vision.data import images
-from lstm_vision.settings.schema import DataSettings
-from lstm_vision.data.sets import DataError, ImageSet
+from lstm_vision.settings import DataSettings
+from lstm_vision.errors import DataError
+from lstm_vision.data.sets import ImageSet
 
 TEST_FRACTION = 0.1  # held out as the test set when the tree has no test/ folder
 

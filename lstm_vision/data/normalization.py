@@ -8,20 +8,15 @@ Reference checkpoints store none: the reference feeds its model (x/255 - 0.5) / 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import torch
 
-from lstm_vision.model.checkpoint import CheckpointError
+from lstm_vision.errors import CheckpointError
 
-if TYPE_CHECKING:
-    from pathlib import Path
-
-    from lstm_vision.settings.schema import Settings
-    from lstm_vision.data.sets import DataBundle
 
 METHODS = ("dataset", "reference")
 REFERENCE = 0.5  # the reference's Normalize((0.5,), (0.5,)): mean and std of every channel
@@ -65,58 +60,6 @@ def for_method(method: str, train_images: torch.Tensor) -> Normalization:
     return reference(train_images.shape[-1]) if method == "reference" else of_images(train_images)
 
 
-def choose(
-    settings: Settings, data: DataBundle, state: dict[str, Any] | None, path: str | None, resumed: bool
-) -> tuple[Normalization, list[tuple[str, str]]]:
-    """This run's normalization and the log lines (level, text) that say where it comes from. ``state`` is
-    the checkpoint the run loads (None for a new run); ``data.normalization`` is what the settings give."""
-    own, method = data.normalization, settings.data.normalization
-    if state is None:
-        return own, [("info", f"Inputs normalized with {own.describe()}.")]
-    channels = data.image_shape[-1]
-    if "normalization" in state:
-        saved = stored(state["normalization"], path, channels)
-        notes = [("info", f"Inputs normalized as checkpoint {path} was trained: {saved.describe()}.")]
-        if saved.method != method:  # the weights fix the scale of their inputs; the setting is for new runs
-            who = "a resumed run" if resumed else "a run from a checkpoint"
-            notes.append(
-                (
-                    "warning",
-                    f"data.normalization = {method} is not used: {who} keeps the normalization "
-                    f"the checkpoint was trained with ({saved.method}).",
-                )
-            )
-        return saved, notes
-    if str(state.get("format", "")).startswith("lstm-vision"):
-        # Saved before checkpoints stored it, when every run used its training split's statistics.
-        stats = own if own.method == "dataset" else of_images(data.train.images)
-        changed = _split_changes(state.get("settings") or {}, settings)
-        text = (
-            f"Checkpoint {path} predates stored normalization: inputs normalized with this run's "
-            f"{stats.describe().removeprefix('the ')}, as lstm-vision then always did"
-        )
-        if changed:
-            return stats, [
-                ("warning", f"{text}; it was trained with {', '.join(changed)}, so its statistics may differ slightly.")
-            ]
-        return stats, [("info", f"{text}, on the same split.")]
-    return reference(channels), [
-        (
-            "info",
-            f"Checkpoint {path} stores no normalization, as a reference checkpoint: "
-            f"inputs normalized as the reference does, (x/255 - 0.5) / 0.5.",
-        )
-    ]
-
-
-def with_method(settings: Settings, normalization: Normalization) -> Settings:
-    """``settings`` with data.normalization naming the method this run uses, so that the run's settings.toml
-    and its checkpoints' settings say what it did (the caller's object is left as it is)."""
-    if normalization.method == settings.data.normalization or normalization.method not in METHODS:
-        return settings
-    return dataclasses.replace(settings, data=dataclasses.replace(settings.data, normalization=normalization.method))
-
-
 def stored(entry: Any, path: str | Path | None, channels: int) -> Normalization:
     """A checkpoint's normalization entry, checked; CheckpointError names what is wrong with it."""
 
@@ -143,17 +86,6 @@ def stored(entry: Any, path: str | Path | None, channels: int) -> Normalization:
             f"{len(values['mean'])}."
         )
     return Normalization(entry["method"], values["mean"], values["std"])
-
-
-def _split_changes(saved: dict[str, Any], settings: Settings) -> list[str]:
-    """The settings that decide the training split, where the checkpoint's run had other values."""
-    now = {("data", k): getattr(settings.data, k) for k in ("dataset", "train_split", "channels", "image_size")}
-    now[("train", "seed")] = settings.train.seed
-    return [
-        f"{section}.{key} = {(saved.get(section) or {})[key]}"
-        for (section, key), value in now.items()
-        if key in (saved.get(section) or {}) and (saved.get(section) or {})[key] != value
-    ]
 
 
 def _numbers(values: tuple[float, ...]) -> str:

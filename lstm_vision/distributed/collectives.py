@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 import torch.distributed as dist
 
-from lstm_vision.settings.schema import SettingsError
+from lstm_vision.errors import SettingsError
 
 TIMEOUT_ENV = "LSTM_VISION_DIST_TIMEOUT_S"  # how long a collective may wait for a missing rank
 DEFAULT_TIMEOUT_S = 300.0

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lstm_vision.atomic import atomic_write_text
+from lstm_vision.runs.folder import ERROR_LOG
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ def _root_cause_from_report(stderr_text: str) -> RankFailure | None:
 
 def write_error_log(run_dir: Path, message: str, failure: RankFailure | None, log_dir: Path, stderr_text: str) -> None:
     parts = [message, ""]
-    previous = run_dir / "error.log"
+    previous = run_dir / ERROR_LOG
     if failure is not None and failure.traceback:
         parts += [f"--- rank {failure.rank} (first failure) ---", failure.traceback]
     if previous.is_file():

@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Callable
 
 from lstm_vision import events as ev
-from lstm_vision.settings.schema import Settings, SettingsError
+from lstm_vision.settings import Settings
+from lstm_vision.errors import SettingsError
 from lstm_vision.distributed.collectives import PortInUse
-from lstm_vision.training.state import RunResult
+from lstm_vision.runs.result import RunResult
 from lstm_vision.distributed.first_failure import RankFailure, first_failure, timeout_hint, write_error_log
 from lstm_vision.runs.folder import write_summary
 from lstm_vision.distributed.watch import Supervisor
+from lstm_vision.runs.folder import ERROR_LOG, SUMMARY_FILE
 
 
 def launch_result(
@@ -47,7 +49,7 @@ def launch_result(
         return RunResult("stopped", run_dir, 130, None)
     message = _failure_message(settings, failure, final, returncode, stderr_text, watch, log_dir)
     summary = dict(final.summary) if isinstance(final, ev.RunFailed) and final.summary else None
-    log_path = str(Path(run_dir) / "error.log") if run_dir else ""
+    log_path = str(Path(run_dir) / ERROR_LOG) if run_dir else ""
     if run_dir:
         write_error_log(Path(run_dir), message, failure, log_dir, stderr_text)
         if summary is not None:
@@ -87,7 +89,7 @@ def _failure_message(
 
 def _keep_summary(run_dir: Path, summary: dict) -> None:
     """Rank 0 wrote one: it gets the launcher's word on how the ranks ended."""
-    if (run_dir / "summary.json").is_file():
+    if (run_dir / SUMMARY_FILE).is_file():
         try:
             write_summary(run_dir, summary)
         except OSError:

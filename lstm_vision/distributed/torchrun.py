@@ -28,15 +28,17 @@ from typing import Callable
 import torch
 
 from lstm_vision import events as ev
-from lstm_vision.training.batches import check_batch_split
-from lstm_vision.settings.schema import Settings, SettingsError, save_settings
+from lstm_vision.settings import check_batch_split
+from lstm_vision.settings import Settings, save_settings
+from lstm_vision.errors import SettingsError
 from lstm_vision.control import RunControl
 from lstm_vision.distributed.launch_result import launch_result
 from lstm_vision.system.devices import resolve_device
 from lstm_vision.distributed.collectives import PortInUse, resolve_backend
 from lstm_vision.events import EVENTS_ENV
-from lstm_vision.training.state import RunResult
+from lstm_vision.runs.result import RunResult
 from lstm_vision.distributed.watch import Supervisor
+from lstm_vision.runs.folder import SETTINGS_FILE
 
 
 def launch_local(
@@ -183,7 +185,7 @@ def _launch_note(settings: Settings, backend: str, run_dir: str, resume: str | N
         "-m",
         "lstm_vision",
         "--no-ui",
-        *(["--resume", run_dir] if resume else ["--config", str(Path(run_dir) / "settings.toml")]),
+        *(["--resume", run_dir] if resume else ["--config", str(Path(run_dir) / SETTINGS_FILE)]),
     ]
     return ev.LogMessage(
         "info",

@@ -10,15 +10,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from lstm_vision.settings.schema import SettingsError
 from lstm_vision.atomic import atomic_write
+from lstm_vision.errors import CheckpointError
+from lstm_vision.runs.folder import LAST_CHECKPOINT
 
 FORMAT = "lstm-vision/1"
 ZIP_MAGIC, PICKLE_PROTO = b"PK\x03\x04", b"\x80"  # how torch.save files begin (zip since PyTorch 1.6)
-
-
-class CheckpointError(SettingsError):
-    """A checkpoint that cannot be used: one sentence naming the file and why."""
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
@@ -32,7 +29,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load with weights_only=True: a checkpoint that would run code when unpickled is refused."""
     path = Path(path)
     if path.is_dir():
-        path = path / "last.pt"
+        path = path / LAST_CHECKPOINT
     if not path.is_file():
         raise CheckpointError(f"Checkpoint {path} does not exist.")
     try:

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from lstm_vision.model import cpu_lstm
-from lstm_vision.settings.schema import ModelSettings
+from lstm_vision.settings import ModelSettings
 
 
 class LSTMClassifier(nn.Module):

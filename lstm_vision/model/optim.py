@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from lstm_vision.settings.schema import OptimSettings
+from lstm_vision.settings import OptimSettings
 
 
 def build_optimizer(model: nn.Module, settings: OptimSettings, device: torch.device) -> torch.optim.AdamW:

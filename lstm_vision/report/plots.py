@@ -14,6 +14,7 @@ import numpy as np
 
 from lstm_vision import events as ev
 from lstm_vision.runs.follow import JournalReader
+from lstm_vision.runs.folder import METRICS_FILE
 
 CURVES, CONFUSION, MISTAKES = "curves.png", "confusion_matrix.png", "mistakes.png"
 
@@ -73,7 +74,7 @@ def read_curves(journal: Path) -> dict[str, list]:
 
 def draw_curves(run_dir: Path) -> Path:
     """Loss and accuracy (train per logged step, train and val per epoch) and the learning rate."""
-    s = read_curves(run_dir / "metrics.jsonl")
+    s = read_curves(run_dir / METRICS_FILE)
     figure = _figure(11, 3.6)
     loss, acc, lr = figure.subplots(1, 3)
     for ax, key, title in ((loss, "loss", "loss"), (acc, "acc", "accuracy (%)")):

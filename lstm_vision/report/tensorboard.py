@@ -11,7 +11,8 @@ import importlib.util
 from pathlib import Path
 
 from lstm_vision import events as ev
-from lstm_vision.settings.schema import Settings, SettingsError, render_toml
+from lstm_vision.settings import Settings, render_toml
+from lstm_vision.errors import SettingsError
 
 
 def check_available(settings: Settings) -> None:

@@ -8,10 +8,24 @@ import os
 from pathlib import Path
 from typing import Any
 
-from lstm_vision.settings.schema import OutputSettings, Settings, SettingsError, save_settings
+from lstm_vision.settings import OutputSettings, Settings, save_settings
+from lstm_vision.errors import SettingsError
 from lstm_vision.events import Event
 from lstm_vision.atomic import atomic_write, atomic_write_text
 from lstm_vision.metrics import per_class_csv
+
+# The run folder's files, named here once (README "Run directory" and DESIGN.md list them).
+SETTINGS_FILE = "settings.toml"  # the exact settings used, loadable with --config
+METRICS_FILE = "metrics.jsonl"  # the journal: one event a line
+SUMMARY_FILE = "summary.json"
+LAST_CHECKPOINT = "last.pt"  # end of every epoch and at a stop: what --resume, --predict and Try use
+BEST_CHECKPOINT = "best.pt"  # lowest validation loss
+CONFUSION_CSV = "confusion_matrix.csv"
+PER_CLASS_CSV = "per_class.csv"
+ERROR_LOG = "error.log"  # the traceback of a failed run
+OUTPUT_LOG = "output.log"  # a background run's own output
+PROCESS_FILE = "process.json"  # who runs the run (runs/liveness.py)
+CONTROL_FILE = "control.json"  # the last request of a viewer (runs/liveness.py)
 
 JOURNAL_PROGRESS = ("step_logged", "epoch_finished")  # the records a replay draws curves from
 
@@ -42,7 +56,7 @@ def create_run_dir(output: OutputSettings) -> Path:
 
 # What the background launcher (detached.py) puts in a folder before the run's process takes it over.
 # A viewer attached at once may have written control.json (a stop while the data loads) too.
-PRELAUNCH_FILES = ("output.log", "process.json", "settings.toml", "control.json")
+PRELAUNCH_FILES = (OUTPUT_LOG, PROCESS_FILE, SETTINGS_FILE, CONTROL_FILE)
 
 
 def use_run_dir(path: str | os.PathLike) -> Path:
@@ -92,7 +106,7 @@ def rewind_journal(run_dir: Path, offset: int | None) -> str | None:
     """Cut metrics.jsonl back to ``offset``, where it stood when the resumed checkpoint was saved, if training
     went on past it (a resume from an earlier checkpoint), so that a replay draws each step once. The cut lines
     go to metrics.jsonl.N-bak; returns a line saying so, or None when nothing was cut."""
-    path = run_dir / "metrics.jsonl"
+    path = run_dir / METRICS_FILE
     if offset is None or not path.is_file():
         return None
     with open(path, "rb") as handle:
@@ -124,17 +138,17 @@ def _record(line: bytes) -> dict[str, Any]:
 
 
 def write_settings(run_dir: Path, settings: Settings) -> None:
-    save_settings(settings, run_dir / "settings.toml")
+    save_settings(settings, run_dir / SETTINGS_FILE)
 
 
 def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
-    atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(run_dir / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
 
 
 def read_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
     """summary.json as a dict; {} when there is none (yet) or it cannot be read."""
     try:
-        data = json.loads((Path(run_dir) / "summary.json").read_text(encoding="utf-8"))
+        data = json.loads((Path(run_dir) / SUMMARY_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -143,7 +157,7 @@ def read_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
 def read_confusion(run_dir: str | os.PathLike) -> list[list[int]]:
     """confusion_matrix.csv's counts (rows: true class); [] when missing or not square."""
     try:
-        lines = (Path(run_dir) / "confusion_matrix.csv").read_text(encoding="utf-8").splitlines()
+        lines = (Path(run_dir) / CONFUSION_CSV).read_text(encoding="utf-8").splitlines()
     except OSError:
         return []
     rows = []
@@ -157,10 +171,10 @@ def read_confusion(run_dir: str | os.PathLike) -> list[list[int]]:
 
 
 def write_per_class(run_dir: Path, rows: list[dict]) -> None:
-    atomic_write_text(run_dir / "per_class.csv", per_class_csv(rows))
+    atomic_write_text(run_dir / PER_CLASS_CSV, per_class_csv(rows))
 
 
 def write_confusion_matrix(run_dir: Path, matrix: list[list[int]], class_names: list[str]) -> None:
     lines = ["true\\predicted," + ",".join(class_names)]
     lines += [f"{name}," + ",".join(str(v) for v in row) for name, row in zip(class_names, matrix)]
-    atomic_write_text(run_dir / "confusion_matrix.csv", "\n".join(lines) + "\n")
+    atomic_write_text(run_dir / CONFUSION_CSV, "\n".join(lines) + "\n")

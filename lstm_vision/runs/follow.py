@@ -15,6 +15,7 @@ from typing import Callable
 
 from lstm_vision import events as ev
 from lstm_vision.runs.liveness import RunState, run_state
+from lstm_vision.runs.folder import METRICS_FILE
 
 POLL_S = 0.25
 
@@ -54,7 +55,7 @@ def follow(
     """Deliver the run's events (all so far in one batch, then as written) until it is no longer live
     or ``detach`` is set; returns the run's state at that moment."""
     run_dir = Path(run_dir)
-    reader = JournalReader(run_dir / "metrics.jsonl")
+    reader = JournalReader(run_dir / METRICS_FILE)
     while True:
         state = run_state(run_dir)  # before reading: whatever a process wrote before it ended is read below
         events = reader.read()
@@ -66,7 +67,7 @@ def follow(
 
 def last_progress(run_dir: str | os.PathLike, tail_bytes: int = 16384) -> ev.StepProgressed | ev.StepLogged | None:
     """Where a run is, from the end of its journal (a list of runs shows it without replaying each)."""
-    path = Path(run_dir) / "metrics.jsonl"
+    path = Path(run_dir) / METRICS_FILE
     try:
         with open(path, "rb") as handle:
             handle.seek(max(0, os.fstat(handle.fileno()).st_size - tail_bytes))

@@ -31,8 +31,8 @@ import psutil
 from lstm_vision.control import RunControl
 from lstm_vision.atomic import atomic_write_text
 from lstm_vision.runs.folder import read_summary
+from lstm_vision.runs.folder import CONTROL_FILE, PROCESS_FILE, SUMMARY_FILE
 
-PROCESS_FILE, CONTROL_FILE = "process.json", "control.json"
 HEARTBEAT_S = 2.0
 CONTROL_POLL_S = 0.25
 LOST_AFTER_S = 8.0  # no heartbeat for this long (4 missed beats): the process is gone or hung
@@ -245,7 +245,7 @@ def run_state(run_dir: str | os.PathLike) -> RunState:
     # Gone without saying so. A summary written by this process (not by an earlier one that this
     # process resumed) means it died after its last word, which still stands.
     try:
-        summary_mtime = (run_dir / "summary.json").stat().st_mtime
+        summary_mtime = (run_dir / SUMMARY_FILE).stat().st_mtime
     except OSError:
         summary_mtime = None
     if summary and summary_mtime is not None and summary_mtime >= float(info.get("started") or 0):

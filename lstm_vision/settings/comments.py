@@ -12,7 +12,9 @@ from __future__ import annotations
 import tomlkit
 from tomlkit.items import Comment, Table
 
-from lstm_vision.settings.schema import HEADER, Settings, SettingsError, apply_dict, check_value, section_fields
+from lstm_vision.settings.schema import HEADER, Settings, section_fields
+from lstm_vision.errors import SettingsError
+from lstm_vision.settings.validate import apply_dict, check_value
 
 
 def comments_true_of(doc: tomlkit.TOMLDocument, settings: Settings) -> tomlkit.TOMLDocument:

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import torch
 
-from lstm_vision.settings.schema import Settings, SettingsError
+from lstm_vision.settings import Settings
+from lstm_vision.errors import SettingsError
 
 
 # Raised by torch.backends.mkldnn.flags() on every CPU build; it concerns Intel GPUs only.

@@ -14,24 +14,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lstm_vision.settings.schema import SettingsError
 from lstm_vision.data.sets import DataBundle, ImageSet
 from lstm_vision.system.devices import Precision
 from lstm_vision.distributed.collectives import DistContext, all_reduce_sum
 
 PREVIEW_IMAGES = 24  # test images (with predictions) sent to the app's image grid
 MISTAKES = 32  # misclassified test images kept for mistakes.png
-
-
-def check_batch_split(batch_size: int, grad_accum_steps: int, processes: int) -> None:
-    """Refuse a global batch that the processes and then the accumulation steps cannot share evenly:
-    the launcher asks before it starts the processes, each process again before it loads data."""
-    if batch_size % (processes * grad_accum_steps):
-        raise SettingsError(
-            f"train.batch_size = {batch_size} must be divisible by system.nproc x train.grad_accum_steps "
-            f"= {processes} x {grad_accum_steps} = {processes * grad_accum_steps} (the batch size is global: "
-            f"each process takes batch_size / nproc samples per step)."
-        )
 
 
 class Batcher:

@@ -1,6 +1,6 @@
 """The training loop. ``run(settings, emit, control)`` knows nothing about who watches it.
 
-Reads top to bottom: prepare (data, model, optimizer, run directory), train epochs
+Reads top to bottom: prepare (training/setup.py: data, model, optimizer, run directory), train epochs
 (set lr, micro-steps under autocast and the scaler, clip, step, zero_grad, log every N),
 evaluate, finish (test, summary, confusion matrix). Only rank 0 emits and writes files.
 """
@@ -9,42 +9,31 @@ from __future__ import annotations
 
 import time
 from contextlib import nullcontext
-from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lstm_vision.model import checkpoint as ckpt
 from lstm_vision import events as ev
-from lstm_vision.training.batches import Batcher, EvaluationInterrupted, check_batch_split
-from lstm_vision.settings.schema import Settings, SettingsError, sequence_shape
+from lstm_vision.training.batches import EvaluationInterrupted
+from lstm_vision.settings import Settings
 from lstm_vision.control import RunControl
-from lstm_vision.data.sets import load_data
-from lstm_vision.system.devices import configure_threads, device_name, resolve_device, resolve_precision
 from lstm_vision.training.gate import Cadence
-from lstm_vision.distributed.collectives import DistContext, cleanup, context_from_env, init_process_group
+from lstm_vision.distributed.collectives import cleanup, context_from_env
 from lstm_vision.training.state import (
     Job,
     NonFiniteLoss,
     PartialEpoch,
-    RunResult,
     report_evaluation,
-    restore,
     sample_resources,
     save,
 )
 from lstm_vision.training.meters import EpochMeters
-from lstm_vision.model.lstm import build_model, count_parameters
-from lstm_vision.data import normalization
-from lstm_vision.model.optim import build_optimizer, lr_at
+from lstm_vision.model.optim import lr_at
 from lstm_vision.training.finish import draw_pictures, fail, finish
-from lstm_vision.runs.liveness import Beacon
-from lstm_vision.report.console import plural
-from lstm_vision.training.resume import check_model_shape, check_same_data, prepare_resume
-from lstm_vision.runs.folder import Journal, create_run_dir, run_dir_of, use_run_dir, write_settings
-from lstm_vision.report.tensorboard import TensorBoardLog, check_available
+from lstm_vision.training.setup import prepare
+from lstm_vision.runs.result import RunResult
 
 PROGRESS_PERIOD_S = 1.0
 
@@ -68,194 +57,9 @@ def run(
     except Exception as err:  # the worker must never die without a message and a summary
         result = fail(job, err)
     finally:
-        if job.beacon is not None:
-            job.beacon.close(result.exit_code if result is not None else 1)
-        if job.journal is not None:
-            job.journal.close()  # the app runs many runs in one process: no file handle per run left open
-        if job.tensorboard is not None:
-            job.tensorboard.close()
+        job.outputs.close(result.exit_code if result is not None else 1)
         cleanup()
     return result
-
-
-def prepare(
-    settings: Settings,
-    emit: Callable[[ev.Event], None],
-    dist_ctx: DistContext,
-    resume: str | None,
-    run_dir: str | None = None,
-    control: RunControl | None = None,
-) -> Job:
-    check_available(settings)  # output.tensorboard without the package: refused before anything starts
-    device = resolve_device(settings.system.device, dist_ctx.local_rank)
-    precision = resolve_precision(settings.train.amp, device)
-    threads = configure_threads(settings, device, dist_ctx.world_size)
-    check_batch_split(settings.train.batch_size, settings.train.grad_accum_steps, dist_ctx.world_size)
-    state = ckpt.load_checkpoint(resume) if resume else None
-    if state is not None:
-        check_same_data(resume, state, settings)  # before the data loads: another split is refused at once
-    load_from = settings.train.load_checkpoint
-    if settings.train.epochs == 0 and not (load_from or resume):
-        raise SettingsError(
-            "train.epochs = 0 evaluates a checkpoint: set train.load_checkpoint to its path (or train for at least 1 epoch)."
-        )
-    weights = ckpt.load_checkpoint(load_from) if load_from and not resume else None
-
-    torch.manual_seed(settings.train.seed)
-    data = load_data(settings.data, settings.train.seed)
-    # The weights fix their inputs' scale: a loaded checkpoint's normalization wins over data.normalization.
-    data.normalization, normalization_notes = normalization.choose(
-        settings, data, state or weights, resume or load_from, resume is not None
-    )
-    settings = normalization.with_method(settings, data.normalization)
-    sequence_length, input_size = sequence_shape(settings, data.image_shape)
-    if state is not None:
-        check_model_shape(resume, state, settings, sequence_length, input_size)
-    model = build_model(settings.model, input_size, sequence_length, data.num_classes, settings.system.lstm_kernel)
-    if state is not None or weights is not None:
-        ckpt.load_weights(model, state or weights, resume or load_from)
-    init_process_group(dist_ctx, settings.system.backend, device)
-    model.to(device)
-    data = data.to(device, pin=settings.data.pin_memory)
-    optimizer = build_optimizer(model, settings.optim, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision.use_scaler)
-    directions = 2 if settings.model.bidirectional else 1
-    compiled = _compile(
-        model,
-        settings.train.compile_mode,
-        torch.zeros(2, sequence_length, settings.model.hidden_size * directions, device=device),
-    )
-    train_model = model
-    if dist_ctx.enabled:
-        train_model = nn.parallel.DistributedDataParallel(
-            train_model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-    batcher = Batcher(
-        data,
-        settings.train.batch_size,
-        settings.train.grad_accum_steps,
-        sequence_length,
-        input_size,
-        settings.train.seed,
-        dist_ctx,
-    )
-    # Whole before any file of the run is written (a refused resume leaves it as it was); see training/resume.py.
-    resume_notes = prepare_resume(resume, state, settings, batcher.steps_per_epoch, dist_ctx.is_main) if state is not None else []
-
-    # A resumed run continues in the folder its checkpoint lives in.
-    folder = run_dir_of(resume) if resume else None
-    if dist_ctx.is_main:
-        folder = folder or (use_run_dir(run_dir) if run_dir else create_run_dir(settings.output))
-        write_settings(folder, settings)
-        # The folder names its process before its journal has a line, so that no viewer ever sees the one without the other.
-        beacon = Beacon(folder, control or RunControl()).start()
-        journal: Journal | None = Journal(folder / "metrics.jsonl")
-        tensorboard = TensorBoardLog(folder, settings) if settings.output.tensorboard else None
-
-        def emit_all(event: ev.Event) -> None:
-            journal.write(event)  # progress too: a viewer that follows the journal moves once a second
-            if tensorboard is not None:
-                tensorboard(event)
-            emit(event)
-    else:
-        folder, journal, beacon, tensorboard = folder or Path(run_dir or settings.output.dir), None, None, None
-        emit_all = _discard
-
-    job = Job(
-        settings,
-        dist_ctx,
-        device,
-        precision,
-        data,
-        model,
-        train_model,
-        optimizer,
-        scaler,
-        batcher,
-        folder,
-        emit_all,
-        compiled,
-        journal=journal,
-        beacon=beacon,
-        tensorboard=tensorboard,
-    )
-    if state is not None:
-        restore(job, state)
-    train_n, val_n, test_n = len(data.train), len(data.val), len(data.test)
-    emit_all(
-        ev.RunStarted(
-            str(folder),
-            str(device),
-            device_name(device),
-            precision.name,
-            settings.train.compile_mode,
-            compiled,
-            dist_ctx.world_size,
-            count_parameters(model),
-            train_n,
-            val_n,
-            test_n,
-            settings.train.epochs,
-            job.epoch,
-            batcher.steps_per_epoch,
-            settings.train.batch_size,
-            sequence_length,
-            input_size,
-            data.num_classes,
-            settings.data.dataset,
-        )
-    )
-    emit_all(
-        ev.LogMessage("info", f"Images of {'x'.join(map(str, data.image_shape))} (H x W x C); {plural(threads, 'CPU thread')}.")
-    )
-    for level, note in normalization_notes:
-        emit_all(ev.LogMessage(level, note))
-    if model.own_cpu_kernel and device.type == "cpu" and precision.name == "fp32":
-        emit_all(ev.LogMessage("info", "LSTM kernel: lstm-vision's own for CPU (system.lstm_kernel = pytorch uses nn.LSTM's)."))
-    if precision.without_onednn:
-        emit_all(
-            ev.LogMessage(
-                "warning",
-                "This CPU has no native bf16 (AVX512-BF16 or AMX): bf16 runs on a slower "
-                "LSTM kernel than fp32 here; train.amp = auto picks the faster one.",
-            )
-        )
-    if state is not None:
-        emit_all(
-            ev.LogMessage("info", f"Resumed from {resume} at epoch {job.epoch + 1} of {settings.train.epochs}, step {job.step}.")
-        )
-        for note in resume_notes:
-            emit_all(ev.LogMessage("warning", note))
-    sample_resources(job, force=True)
-    return job
-
-
-def _discard(event: ev.Event) -> None:
-    pass
-
-
-def _compile(model: nn.Module, mode: str, sample: torch.Tensor) -> str:
-    """Compile the model's head (model.head) in place; returns what was compiled, as Dynamo found it.
-
-    ``sample`` is an LSTM output of the right shape: Dynamo's dry run (explain) on it counts the graphs
-    and breaks, so the report says what it compiles, and a head it cannot trace stays eager."""
-    if mode == "off":
-        return "nothing"
-    try:
-        found = torch._dynamo.explain(model.head)(sample)
-    except Exception as err:  # an unsupported backend or op: train eager, and say why
-        return f"nothing (Dynamo could not trace the head: {err.__class__.__name__}: {str(err).splitlines()[0][:120]})"
-    if found.graph_count == 0:
-        return "nothing (Dynamo found no graph in the head)"
-    model.head = torch.compile(model.head, mode=mode, dynamic=False)
-    breaks = (
-        f", {found.graph_break_count} graph break{'s' if found.graph_break_count != 1 else ''}" if found.graph_break_count else ""
-    )
-    return (
-        f"the head after the LSTM (dropout, flatten, linear: {found.op_count} ops in "
-        f"{found.graph_count} graph{'s' if found.graph_count != 1 else ''}{breaks}) with mode={mode}; "
-        f"nn.LSTM runs eager"
-    )
 
 
 def train(job: Job, control: RunControl) -> str:

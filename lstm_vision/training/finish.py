@@ -9,14 +9,16 @@ import torch
 
 from lstm_vision import events as ev
 from lstm_vision.system import resources
-from lstm_vision.settings.schema import SettingsError
+from lstm_vision.errors import SettingsError
 from lstm_vision.system.devices import device_name
 from lstm_vision.distributed.collectives import record_failure
-from lstm_vision.training.state import Job, NonFiniteLoss, RunResult, report_evaluation, save
+from lstm_vision.runs.result import RunResult
+from lstm_vision.training.state import Job, NonFiniteLoss, report_evaluation, save
 from lstm_vision.metrics import macro, per_class
 from lstm_vision.model.lstm import count_parameters
 from lstm_vision.system.provenance import provenance
 from lstm_vision.runs.folder import write_confusion_matrix, write_per_class, write_summary
+from lstm_vision.runs.folder import ERROR_LOG, LAST_CHECKPOINT
 
 
 def finish(job: Job, status: str) -> RunResult:
@@ -26,7 +28,7 @@ def finish(job: Job, status: str) -> RunResult:
         draw_pictures(job, force=True)
         summary = build_summary(job, "stopped")
         _write_summary(job, summary)
-        job.emit(ev.RunStopped(summary, str(job.run_dir / "last.pt"), job.step, job.batcher.steps_per_epoch))
+        job.emit(ev.RunStopped(summary, str(job.run_dir / LAST_CHECKPOINT), job.step, job.batcher.steps_per_epoch))
         return RunResult("stopped", str(job.run_dir), 130, summary)
     test = report_evaluation(job, "test", job.data.test, confusion=True)
     train = report_evaluation(job, "train", job.data.train)
@@ -79,7 +81,7 @@ def _preview_event(job: Job, preview: tuple[torch.Tensor, torch.Tensor, torch.Te
 
 
 def fail(job: Job, err: BaseException) -> RunResult:
-    log_path = job.run_dir / "error.log"
+    log_path = job.run_dir / ERROR_LOG
     message = _explain(job, err)
     record_failure(message)  # under torchrun: names this rank and its error in torchrun's report
     summary = build_summary(job, "failed")

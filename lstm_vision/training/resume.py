@@ -32,9 +32,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from lstm_vision.settings.schema import Settings, SettingsError
+from lstm_vision.settings import Settings
+from lstm_vision.errors import SettingsError
+from lstm_vision.data.registry import split_changes
 from lstm_vision.model.optim import lr_at
 from lstm_vision.runs.folder import read_summary, rewind_journal, run_dir_of
+from lstm_vision.runs.folder import BEST_CHECKPOINT
 
 
 def prepare_resume(resume: str, state: dict[str, Any], settings: Settings, steps_per_epoch: int, is_main: bool) -> list[str]:
@@ -54,23 +57,12 @@ def check_same_data(resume: str, state: dict[str, Any], settings: Settings) -> N
     saved = state.get("settings") or {}
     if "global_step" not in state or not saved:  # a reference checkpoint: training starts afresh
         return
-    now = {
-        "data.dataset": settings.data.dataset,
-        "data.train_split": settings.data.train_split,
-        "data.channels": settings.data.channels,
-        "train.seed": settings.train.seed,
-    }
-    if settings.data.dataset == "folder":  # torchvision sets keep their own size
-        now["data.image_size"] = settings.data.image_size
-    for name, value in now.items():
-        section, key = name.split(".")
-        old = (saved.get(section) or {}).get(key)
-        if old is not None and old != value:
-            raise SettingsError(
-                f"{resume} trained with {name} = {_toml(old)} and a resume must keep the images it trains and "
-                f"validates on: set {name} = {_toml(old)}, or fine-tune in a new run with "
-                f"--set train.load_checkpoint={run_dir_of(resume) / 'best.pt'}."
-            )
+    for name, old in split_changes(saved, settings).items():
+        raise SettingsError(
+            f"{resume} trained with {name} = {_toml(old)} and a resume must keep the images it trains and "
+            f"validates on: set {name} = {_toml(old)}, or fine-tune in a new run with "
+            f"--set train.load_checkpoint={run_dir_of(resume) / 'best.pt'}."
+        )
 
 
 def check_model_shape(resume: str, state: dict[str, Any], settings: Settings, sequence_length: int, input_size: int) -> None:
@@ -111,7 +103,7 @@ def check_resume(resume: str, state: dict[str, Any], settings: Settings, steps_p
         if (read_summary(run_dir) or {}).get("status") == "completed" and epochs <= planned:
             raise SettingsError(f"{run_dir} completed; nothing to resume.")
         if epochs > planned:
-            best = run_dir / "best.pt"
+            best = run_dir / BEST_CHECKPOINT
             schedule = (saved.get("optim") or {}).get("schedule", settings.optim.schedule)
             why = (
                 f"its {schedule} learning rate has decayed and would warm up again"

@@ -15,22 +15,13 @@ from lstm_vision.model import checkpoint as ckpt
 from lstm_vision import events as ev
 from lstm_vision.system import resources
 from lstm_vision.training.batches import Batcher, Evaluation, evaluate as evaluate_set
-from lstm_vision.settings.schema import Settings
+from lstm_vision.settings import Settings
 from lstm_vision.data.sets import DataBundle, ImageSet
 from lstm_vision.system.devices import Precision
 from lstm_vision.distributed.collectives import DistContext, gather_peak_gpu_memory
-from lstm_vision.runs.liveness import Beacon
-from lstm_vision.runs.folder import Journal
+from lstm_vision.runs.folder import BEST_CHECKPOINT, LAST_CHECKPOINT
 
 RESOURCE_PERIOD_S = 2.0
-
-
-@dataclass
-class RunResult:
-    status: str  # "completed", "stopped" or "failed"
-    run_dir: str
-    exit_code: int
-    summary: dict[str, Any] | None = None
 
 
 @dataclass
@@ -88,9 +79,7 @@ class Job:
     last_progress: float = 0.0
     last_curves: float = 0.0  # when curves.png was last drawn (time.monotonic)
     hinted: bool = False  # the long-CPU-run hint was given
-    journal: Journal | None = None  # metrics.jsonl, rank 0 only
-    beacon: Beacon | None = None  # process.json and control requests, rank 0 only
-    tensorboard: Any = None  # tensorboard.TensorBoardLog when output.tensorboard, rank 0 only
+    outputs: Any = None  # setup.Outputs: the journal (metrics.jsonl), liveness and TensorBoard, rank 0's only
     rank_peaks: list[int] | None = None  # every rank's peak GPU memory, gathered at the last sample
 
 
@@ -172,12 +161,12 @@ def restore(job: Job, state: dict[str, Any]) -> None:
 def save(job: Job, kind: str) -> None:
     if not job.dist.is_main:
         return
-    name = {"best": "best.pt", "last": "last.pt"}.get(kind, f"epoch-{job.epoch:03d}.pt")
+    name = {"best": BEST_CHECKPOINT, "last": LAST_CHECKPOINT}.get(kind, f"epoch-{job.epoch:03d}.pt")
     path = job.run_dir / name
     saved = ev.CheckpointSaved(str(path), kind, job.epoch)
     state = checkpoint_state(job)
-    if job.journal is not None:  # where metrics.jsonl stands with this save in it: a resume from here cuts the rest
-        state["journal_bytes"] = job.journal.size_after(saved)
+    if job.outputs.journal is not None:  # where metrics.jsonl stands with this save in it: a resume from here cuts the rest
+        state["journal_bytes"] = job.outputs.journal.size_after(saved)
     ckpt.save_checkpoint(state, path)
     job.emit(saved)
 

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import torch
 
-from lstm_vision.settings.schema import SettingsError
+from lstm_vision.errors import SettingsError
 from lstm_vision.atomic import atomic_write_text
 from lstm_vision.use.loaded_model import TrainedModel, check_output_file, checkpoint_file, load_trained
+from lstm_vision.runs.folder import BEST_CHECKPOINT, LAST_CHECKPOINT, METRICS_FILE
 
 FORMATS = ("onnx", "torchscript")
 INPUT, OUTPUT = "images", "logits"
@@ -154,8 +155,8 @@ def run_export(fmt: str, source: str, output: str, overrides: list[str]) -> int:
 
 def _check_not_a_checkpoint(out: Path, source: Path) -> None:
     """An export never replaces the checkpoint it reads, nor any checkpoint of a run."""
-    run_checkpoint = (out.name in ("last.pt", "best.pt") or re.fullmatch(r"epoch-\d+\.pt", out.name)) and (
-        out.parent / "metrics.jsonl"
+    run_checkpoint = (out.name in (LAST_CHECKPOINT, BEST_CHECKPOINT) or re.fullmatch(r"epoch-\d+\.pt", out.name)) and (
+        out.parent / METRICS_FILE
     ).exists()
     what = "the checkpoint to export" if out.exists() and out.resolve() == source.resolve() else "a checkpoint of a run"
     if what == "the checkpoint to export" or run_checkpoint:

@@ -20,10 +20,12 @@ from torch import nn
 
 from lstm_vision.model import checkpoint as ckpt
 from lstm_vision.data import normalization
-from lstm_vision.settings.schema import Settings, SettingsError, apply_dict, apply_overrides, known_image_shape
+from lstm_vision.settings import Settings, apply_dict, apply_overrides, known_image_shape
+from lstm_vision.errors import SettingsError
 from lstm_vision.system.devices import Precision, resolve_device, resolve_precision
 from lstm_vision.model.lstm import LSTMClassifier
 from lstm_vision.data.normalization import Normalization
+from lstm_vision.runs.folder import BEST_CHECKPOINT, LAST_CHECKPOINT
 
 
 class ImageClassifier(nn.Module):
@@ -68,9 +70,9 @@ def checkpoint_file(source: str | Path) -> Path:
     """A run folder means its last.pt; anything else must be a checkpoint file."""
     path = Path(source).expanduser()
     if path.is_dir():
-        if (path / "last.pt").is_file():
-            return path / "last.pt"
-        best = " (it has best.pt: give that file)" if (path / "best.pt").is_file() else ""
+        if (path / LAST_CHECKPOINT).is_file():
+            return path / LAST_CHECKPOINT
+        best = " (it has best.pt: give that file)" if (path / BEST_CHECKPOINT).is_file() else ""
         raise ckpt.CheckpointError(f"{path} holds no last.pt{best}; give a run folder or a checkpoint file (.pt).")
     if not path.exists():
         raise ckpt.CheckpointError(f"Checkpoint {path} does not exist; give a run folder or a checkpoint file (.pt).")

@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 import torch
 
 from lstm_vision.data import images
-from lstm_vision.settings.schema import SettingsError
+from lstm_vision.errors import SettingsError
 from lstm_vision.system.devices import usable_cores
 from lstm_vision.atomic import atomic_write_text
 from lstm_vision.metrics import short_name

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from textual.widgets import Input, OptionList, Select, Switch
 
-from lstm_vision.settings import schema as config
-from lstm_vision.settings.schema import SECTIONS, Settings, load_settings, section_fields
+from lstm_vision.settings import toml as settings_files
+from lstm_vision.settings import SECTIONS, Settings, load_settings, section_fields
 from app.screens.dialogs import PathScreen, PresetScreen, UnsavedScreen
 from app.widgets.form import SettingsForm
 from apps import FakeEngine, make_app, wait_for, type_path
@@ -182,7 +182,7 @@ async def test_save_as_after_a_preset_keeps_comments_only_beside_the_values_they
     presets = tmp_path / "presets"
     presets.mkdir()
     (presets / "small.toml").write_text("[model]\nhidden_size = 64\n", encoding="utf-8")
-    monkeypatch.setattr(config, "PRESET_DIR", presets)
+    monkeypatch.setattr(settings_files, "PRESET_DIR", presets)
     path = tmp_path / "mine.toml"
     path.write_text(
         "# 256 wide, 3 layers: as the paper\n[model]\n# as the paper\nhidden_size = 256 # wide\n# deep\nnum_layers = 3\n",
@@ -222,7 +222,7 @@ async def test_preset_picker_loads_a_preset_into_the_form(tmp_path, monkeypatch)
     presets = tmp_path / "presets"
     presets.mkdir()
     (presets / "tiny.toml").write_text("[model]\nhidden_size = 8\nbidirectional = false\n", encoding="utf-8")
-    monkeypatch.setattr(config, "PRESET_DIR", presets)
+    monkeypatch.setattr(settings_files, "PRESET_DIR", presets)
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f2")
@@ -241,7 +241,7 @@ async def test_a_preset_changes_only_the_settings_it_sets(tmp_path, monkeypatch)
     presets = tmp_path / "presets"
     presets.mkdir()
     (presets / "tiny.toml").write_text("[model]\nhidden_size = 8\n[train]\nepochs = 3\n", encoding="utf-8")
-    monkeypatch.setattr(config, "PRESET_DIR", presets)
+    monkeypatch.setattr(settings_files, "PRESET_DIR", presets)
     settings = Settings()
     settings.data.root, settings.data.download = str(tmp_path / "data"), False
     settings.output.dir = str(tmp_path / "runs")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from lstm_vision.settings.schema import Settings
+from lstm_vision.settings import Settings
 from app.screens.results import ConfusionMatrix, ImageGrid
 from apps import log_text, make_app, wait_for
 

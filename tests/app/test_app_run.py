@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lstm_vision.settings.schema import SettingsError
+from lstm_vision.errors import SettingsError
 from app.widgets.charts import ChartPair
 from app.screens.dialogs import ConfirmScreen
 from app.widgets.panels import MemoryPanel, RunProgress, StatusLine
@@ -175,7 +175,7 @@ async def test_palette_commands_cover_the_keys(tmp_path):
 
 async def test_started_with_resume_the_app_continues_that_run_at_once(tmp_path):
     from app.tui import LstmVisionApp
-    from lstm_vision.settings.schema import Settings
+    from lstm_vision.settings import Settings
 
     run_dir = tmp_path / "runs" / "earlier"
     run_dir.mkdir(parents=True)

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import pytest
 from textual.widgets import DataTable, Input
 
-from lstm_vision.settings.schema import Settings, save_settings
+from lstm_vision.settings import Settings, save_settings
 from lstm_vision.events import EvaluationFinished, ResourcesSampled, RunFinished
 from app.widgets.charts import Chart
 from app.widgets.form import SettingsForm

@@ -30,7 +30,7 @@ def tiny_model(mnist_root, tmp_path_factory) -> Path:
 
 def app_on(tmp_path, run_dir: Path):
     """The app with the run's folder as output.dir: History lists it."""
-    from lstm_vision.settings.schema import Settings
+    from lstm_vision.settings import Settings
 
     settings = Settings()
     settings.output.dir = str(run_dir.parent)

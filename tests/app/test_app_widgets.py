@@ -204,7 +204,7 @@ async def test_counts_of_one_are_singular():
     """Issue 16: "1 epochs", "1 CPU threads"."""
     from app.widgets.panels import RunProgress
     from app.screens.results import summary_text
-    from lstm_vision.report.console import plural
+    from lstm_vision.text import plural
     from apps import run_started, summary
 
     assert plural(1, "CPU thread") == "1 CPU thread" and plural(2, "CPU thread") == "2 CPU threads"

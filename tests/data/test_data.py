@@ -3,9 +3,11 @@ import pytest
 import torch
 from PIL import Image
 
-from lstm_vision.settings.schema import DataSettings
-from lstm_vision.settings.schema import SettingsError, check_dataset_name
-from lstm_vision.data.sets import DataError, load_data
+from lstm_vision.settings import DataSettings
+from lstm_vision.errors import SettingsError
+from lstm_vision.settings import check_dataset_name
+from lstm_vision.errors import DataError
+from lstm_vision.data.registry import load_data
 
 
 def test_mnist_files_decode_into_uint8_tensors_and_split_by_seed(mnist_root):

@@ -11,10 +11,12 @@ from torch.utils.data import DataLoader
 from torchvision import transforms
 
 from conftest import Recorder, real_data_root, tiny_run_settings
-from lstm_vision.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from lstm_vision.settings.schema import DataSettings, Settings, SettingsError, apply_overrides
+from lstm_vision.errors import CheckpointError
+from lstm_vision.model.checkpoint import load_checkpoint, save_checkpoint
+from lstm_vision.settings import DataSettings, Settings, apply_overrides
+from lstm_vision.errors import SettingsError
 from lstm_vision.control import RunControl
-from lstm_vision.data.sets import load_data
+from lstm_vision.data.registry import load_data
 from lstm_vision.training.engine import run
 from lstm_vision.model.lstm import LSTMClassifier
 

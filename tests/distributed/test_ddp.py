@@ -24,7 +24,8 @@ import pytest
 import torch.distributed as dist
 
 from lstm_vision import events as ev
-from lstm_vision.settings.schema import Settings, SettingsError, load_settings, save_settings
+from lstm_vision.settings import Settings, load_settings, save_settings
+from lstm_vision.errors import SettingsError
 from lstm_vision.control import RunControl
 from lstm_vision.training.engine import run as engine_run
 from conftest import tiny_run_settings

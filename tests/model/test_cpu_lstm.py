@@ -7,7 +7,7 @@ from hypothesis import given, settings as hyp_settings, strategies as st
 from torch import nn
 
 from lstm_vision.model import cpu_lstm
-from lstm_vision.settings.schema import ModelSettings
+from lstm_vision.settings import ModelSettings
 from lstm_vision.model.lstm import build_model
 
 

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from lstm_vision.settings.schema import OptimSettings
+from lstm_vision.settings import OptimSettings
 from lstm_vision.model.optim import lr_at
 
 PEAK, TOTAL = 2e-3, 100  # warmup_fraction 0.1: 10 warm-up steps, then 90 of decay

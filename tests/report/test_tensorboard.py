@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from lstm_vision.settings.schema import save_settings
+from lstm_vision.settings import save_settings
 from lstm_vision.control import RunControl
 from lstm_vision.training.engine import run
 

@@ -15,7 +15,7 @@ from lstm_vision import events as ev
 from lstm_vision.runs import liveness
 from lstm_vision.detached import start_background
 from lstm_vision.model.checkpoint import load_checkpoint
-from lstm_vision.settings.schema import SettingsError
+from lstm_vision.errors import SettingsError
 from lstm_vision.control import RunControl
 from lstm_vision.training.engine import run
 from lstm_vision.runs.follow import JournalReader, follow

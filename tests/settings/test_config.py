@@ -5,10 +5,9 @@ import tomlkit
 from hypothesis import given, settings as hsettings, strategies as st
 from conftest import REPO_ROOT
 
-from lstm_vision.settings.schema import (
+from lstm_vision.settings import (
     SECTIONS,
     Settings,
-    SettingsError,
     apply_overrides,
     load_settings,
     parse_text,
@@ -17,6 +16,7 @@ from lstm_vision.settings.schema import (
     render_toml,
     save_settings,
 )
+from lstm_vision.errors import SettingsError
 
 
 def test_defaults_round_trip_through_toml(tmp_path):
@@ -253,7 +253,7 @@ def test_run_name_must_be_one_plain_folder_name(name, tmp_path):
 
 
 def test_the_reference_preset_is_the_reference_run():
-    from lstm_vision.settings.schema import preset_path
+    from lstm_vision.settings import preset_path
 
     s = load_settings(preset_path("reference"))
     assert (s.model.hidden_size, s.model.num_layers, s.model.bidirectional) == (256, 3, True)

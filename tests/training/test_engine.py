@@ -11,10 +11,12 @@ import torch
 
 from conftest import Recorder
 from lstm_vision import events as ev
-from lstm_vision.model.checkpoint import CheckpointError, load_checkpoint
-from lstm_vision.settings.schema import SettingsError, load_settings
+from lstm_vision.errors import CheckpointError
+from lstm_vision.model.checkpoint import load_checkpoint
+from lstm_vision.errors import SettingsError
+from lstm_vision.settings import load_settings
 from lstm_vision.control import RunControl
-from lstm_vision.data.sets import DataError
+from lstm_vision.errors import DataError
 from lstm_vision.training.engine import run
 from lstm_vision.model.lstm import LSTMClassifier
 
@@ -404,7 +406,7 @@ def test_summary_holds_per_class_figures_and_where_the_run_came_from(tiny_settin
 
 
 def test_dropout_is_on_the_lstm_outputs_and_between_layers_only_when_asked():
-    from lstm_vision.settings.schema import ModelSettings
+    from lstm_vision.settings import ModelSettings
     from lstm_vision.model.lstm import build_model
 
     model = build_model(ModelSettings(hidden_size=8, num_layers=3, dropout=0.2), 28, 28, 10)

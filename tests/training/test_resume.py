@@ -9,7 +9,8 @@ import pytest
 
 from conftest import tiny_run_settings
 from lstm_vision import events as ev
-from lstm_vision.settings.schema import SettingsError, load_settings
+from lstm_vision.errors import SettingsError
+from lstm_vision.settings import load_settings
 from lstm_vision.control import RunControl
 from lstm_vision.training.engine import run
 from processes import cli
@@ -98,7 +99,7 @@ def test_a_resume_within_an_epoch_may_change_the_accumulation_steps(stopped_run)
 
 
 def test_a_resume_within_an_epoch_refuses_another_number_of_steps_per_epoch():
-    from lstm_vision.settings.schema import Settings
+    from lstm_vision.settings import Settings
     from lstm_vision.training.resume import check_resume
 
     settings = Settings()  # batch 256 on 2 processes gave 98 steps per epoch; on 3 the shards' tails make 97

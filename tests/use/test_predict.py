@@ -10,8 +10,9 @@ from processes import cli
 from conftest import needs_real_mnist, real_data_root, tiny_run_settings
 from PIL import Image
 
-from lstm_vision.model.checkpoint import CheckpointError, save_checkpoint
-from lstm_vision.settings.schema import apply_overrides, load_settings, preset_path
+from lstm_vision.errors import CheckpointError
+from lstm_vision.model.checkpoint import save_checkpoint
+from lstm_vision.settings import apply_overrides, load_settings, preset_path
 from lstm_vision.control import RunControl
 from lstm_vision.training.engine import run
 from lstm_vision.data.images import read_image

@@ -1,0 +1,209 @@
+"""Checking settings: one value (typed in the form or after --set, or read from a file), a whole file's
+mapping, and the combinations the data set or the processes must allow. Every message is one sentence that
+names the setting and what would be valid."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import re
+from typing import Any
+
+from lstm_vision.errors import SettingsError
+from lstm_vision.settings.schema import DATASETS, EMNIST_SPLITS, SECTIONS, Settings, known_image_shape, section_fields
+
+
+def _closest(name: str, options) -> str:
+    match = difflib.get_close_matches(name, list(options), n=1, cutoff=0.5)
+    return f" (did you mean '{match[0]}'?)" if match else f"; valid: {', '.join(options)}"
+
+
+def _field(section: str, key: str) -> dataclasses.Field:
+    if section not in SECTIONS:
+        raise SettingsError(f"Unknown settings section [{section}]{_closest(section, SECTIONS)}.")
+    fields = section_fields(section)
+    if key not in fields:
+        raise SettingsError(f"Unknown setting {section}.{key}{_closest(key, fields)}.")
+    return fields[key]
+
+
+def _kind(f: dataclasses.Field) -> type:
+    return type(f.default) if f.default is not dataclasses.MISSING else list
+
+
+def check_dataset_name(name: str) -> None:
+    if name in DATASETS or (name.startswith("emnist-") and name.removeprefix("emnist-") in EMNIST_SPLITS):
+        return
+    raise SettingsError(
+        f"data.dataset {name!r} is not known; valid: {', '.join(DATASETS)} (emnist splits: {', '.join(EMNIST_SPLITS)})."
+    )
+
+
+def check_run_name(name: str) -> None:
+    """A run's folder is one plain name inside output.dir: a path would write the run elsewhere."""
+    if name and (name in (".", "..") or "/" in name or "\\" in name or name != name.strip() or "\x00" in name):
+        raise SettingsError(
+            f"output.run_name must be one plain folder name (no '/', no '..', no surrounding spaces), "
+            f"not {name!r}; output.dir chooses where runs go."
+        )
+
+
+def sequence_shape(settings: Settings, image_shape: tuple[int, int, int]) -> tuple[int, int]:
+    """(sequence_length, input_size); 0 means derive from the image: rows as steps."""
+    height, width, channels = image_shape
+    pixels = height * width * channels
+    seq = settings.data.sequence_length or (pixels // settings.data.input_size if settings.data.input_size else height)
+    inp = settings.data.input_size or pixels // seq
+    if seq * inp != pixels:
+        raise SettingsError(
+            f"data.sequence_length x data.input_size = {seq} x {inp} = {seq * inp} must equal the "
+            f"image's H x W x C = {height} x {width} x {channels} = {pixels} (e.g. {height} x {width * channels} "
+            f"row by row, or {pixels} x 1 pixel by pixel)."
+        )
+    return seq, inp
+
+
+def check_sequence_shape(settings: Settings) -> None:
+    """Refuse a sequence_length x input_size that the data set's images cannot have, before any data loads."""
+    shape = known_image_shape(settings.data)
+    if shape is not None:
+        sequence_shape(settings, shape)
+
+
+def _describe_range(meta: dict) -> str:
+    low, high = meta["low"], meta["high"]
+    lo = "" if low is None else (f"> {low:g}" if meta["low_open"] else f">= {low:g}")
+    hi = "" if high is None else (f"< {high:g}" if meta["high_open"] else f"<= {high:g}")
+    return " and ".join(p for p in (lo, hi) if p)
+
+
+def check_value(section: str, key: str, value: Any) -> Any:
+    """Return ``value`` converted to the field's type, or raise SettingsError naming the setting."""
+    f = _field(section, key)
+    kind, meta, name = _kind(f), f.metadata, f"{section}.{key}"
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise SettingsError(f"{name} must be true or false, not {value!r}.")
+        return value
+    if kind is list:  # betas: two numbers in [0, 1)
+        if (
+            not isinstance(value, (list, tuple))
+            or len(value) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        ):
+            raise SettingsError(f"{name} must be a list of two numbers like [0.9, 0.999], not {value!r}.")
+        if not all(0 <= v < 1 for v in value):
+            raise SettingsError(f"{name} must hold two numbers in [0, 1), not {list(value)!r}.")
+        return [float(v) for v in value]
+    if kind is str:
+        if not isinstance(value, str):
+            raise SettingsError(f"{name} must be text, not {value!r}.")
+        if meta["choices"] and value not in meta["choices"]:
+            raise SettingsError(f"{name} must be one of {', '.join(meta['choices'])}, not {value!r}.")
+        if name == "data.dataset":
+            check_dataset_name(value)
+        if name == "output.run_name":
+            check_run_name(value)
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SettingsError(f"{name} must be a {'whole number' if kind is int else 'number'}, not {value!r}.")
+    if kind is int:
+        if isinstance(value, float) and not value.is_integer():
+            raise SettingsError(f"{name} must be a whole number, not {value!r}.")
+        value = int(value)
+    else:
+        value = float(value)
+        if not math.isfinite(value):
+            raise SettingsError(f"{name} must be a finite number, not {value!r}.")
+    low, high = meta["low"], meta["high"]
+    too_low = low is not None and (value <= low if meta["low_open"] else value < low)
+    too_high = high is not None and (value >= high if meta["high_open"] else value > high)
+    if too_low or too_high:
+        raise SettingsError(f"{name} must be {_describe_range(meta)}, not {value!r}.")
+    return value
+
+
+# Python's int() and float() also take "64_0" and non-ASCII digits ("٦٤"): a typo or a pasted
+# look-alike would then run as a number the user never typed. Typed numbers are plain ASCII.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def parse_text(section: str, key: str, text: str) -> Any:
+    """Turn the text a user typed (``--set`` or a form field) into a checked value."""
+    kind = _kind(_field(section, key))
+    text = text.strip()
+    name = f"{section}.{key}"
+    if kind is str:
+        if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+            text = text[1:-1]
+        return check_value(section, key, text)
+    if kind is bool:
+        lowered = text.lower()
+        if lowered in ("true", "yes", "on", "1"):
+            return check_value(section, key, True)
+        if lowered in ("false", "no", "off", "0"):
+            return check_value(section, key, False)
+        raise SettingsError(f"{name} must be true or false, not {text!r}.")
+    if kind is list:
+        parts = [p for p in text.strip("[]() ").replace(",", " ").split() if p]
+        try:
+            if not all(_NUMBER.fullmatch(p) for p in parts):
+                raise ValueError(text)
+            numbers = [float(p) for p in parts]
+        except ValueError:
+            raise SettingsError(f"{name} must be a list of two numbers like [0.9, 0.999], not {text!r}.") from None
+        return check_value(section, key, numbers)
+    if not _NUMBER.fullmatch(text):
+        raise SettingsError(f"{name} must be a {'whole number' if kind is int else 'number'} (digits 0-9), not {text!r}.")
+    try:
+        number: Any = int(text) if kind is int else float(text)
+    except ValueError:
+        try:
+            number = float(text)  # "1e3" for an int field is fine when whole
+        except ValueError:
+            raise SettingsError(f"{name} must be a {'whole number' if kind is int else 'number'}, not {text!r}.") from None
+    return check_value(section, key, number)
+
+
+def apply_dict(settings: Settings, data: dict, source: str) -> Settings:
+    """Overlay a parsed {section: {key: value}} mapping on settings."""
+    for section, values in data.items():
+        if section not in SECTIONS:
+            raise SettingsError(f"{source}: unknown section [{section}]{_closest(section, SECTIONS)}.")
+        if not isinstance(values, dict):
+            raise SettingsError(f"{source}: [{section}] must be a table of settings, not {values!r}.")
+        for key, value in values.items():
+            try:
+                checked = check_value(section, key, _plain(value))
+            except SettingsError as err:
+                raise SettingsError(f"{source}: {err}") from None
+            setattr(getattr(settings, section), key, checked)
+    return settings
+
+
+def _plain(value: Any) -> Any:
+    """tomlkit items -> plain Python values."""
+    return value.unwrap() if hasattr(value, "unwrap") else value
+
+
+def apply_overrides(settings: Settings, overrides: list[str]) -> Settings:
+    for item in overrides:
+        name, sep, text = item.partition("=")
+        section, dot, key = name.strip().partition(".")
+        if not sep or not dot:
+            raise SettingsError(f"--set {item!r} must look like section.key=value, e.g. train.epochs=5.")
+        value = parse_text(section, key, text)  # raises for an unknown section or key
+        setattr(getattr(settings, section), key, value)
+    return settings
+
+
+def check_batch_split(batch_size: int, grad_accum_steps: int, processes: int) -> None:
+    """Refuse a global batch that the processes and then the accumulation steps cannot share evenly:
+    the launcher asks before it starts the processes, each process again before it loads data."""
+    if batch_size % (processes * grad_accum_steps):
+        raise SettingsError(
+            f"train.batch_size = {batch_size} must be divisible by system.nproc x train.grad_accum_steps "
+            f"= {processes} x {grad_accum_steps} = {processes * grad_accum_steps} (the batch size is global: "
+            f"each process takes batch_size / nproc samples per step)."
+        )
