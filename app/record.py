@@ -24,8 +24,6 @@ from lstm_vision.events import (
     event_from_dict,
 )
 
-# One set of formatters for the headless lines and the app's widgets.
-
 
 def short_paths(text: str) -> str:
     """Paths in a message for the screen made short: relative to the working directory where they lie in it,

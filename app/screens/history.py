@@ -19,7 +19,8 @@ from lstm_vision.runs.follow import last_progress
 from lstm_vision.runs.liveness import LIVE, run_state
 from lstm_vision.runs.folder import read_summary
 from app.widgets.charts import ChartPair
-from app.record import RunRecord, fmt_duration, fmt_pct, short_paths
+from app.record import RunRecord, short_paths
+from lstm_vision.text import format_duration as fmt_duration, format_percent as fmt_pct
 from lstm_vision.runs.folder import BEST_CHECKPOINT, LAST_CHECKPOINT, METRICS_FILE, SUMMARY_FILE
 
 STATUS_STYLES = {

@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Static
 
 from lstm_vision.events import PredictionsSampled
 from lstm_vision.metrics import short_name
-from app.record import fmt_duration, fmt_pct, plural
+from lstm_vision.text import format_duration as fmt_duration, format_percent as fmt_pct, plural
 
 
 def summary_text(summary: dict, status: str = "completed") -> Text:

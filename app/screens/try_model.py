@@ -28,7 +28,8 @@ from lstm_vision.metrics import short_name
 from lstm_vision.use.loaded_model import TrainedModel, load_trained
 from app.widgets.canvas import Canvas
 from app.screens.dialogs import PathScreen
-from app.record import plural, short_paths
+from app.record import short_paths
+from lstm_vision.text import plural
 
 BARS_MIN_WIDTH = 30  # columns the bars keep beside the canvas
 INFO_LINES = 1  # under the canvas: the pen

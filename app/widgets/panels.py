@@ -13,7 +13,8 @@ from textual.widget import Widget
 from textual.widgets import RichLog
 
 from lstm_vision.events import EpochFinished, ResourcesSampled, RunStarted, StepLogged, StepProgressed
-from app.record import fmt_bytes, fmt_count, fmt_duration, plural, short_paths
+from app.record import fmt_count, short_paths
+from lstm_vision.text import format_bytes as fmt_bytes, format_duration as fmt_duration, plural
 from app.state import AppState
 
 STATE_STYLES = {
