@@ -6,24 +6,26 @@ import os
 import stat
 import tempfile
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, IO
+from typing import IO, Callable, Iterator
 
 
-def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], durable: bool = True) -> None:
-    """Call ``write`` on a temporary file beside ``path``, fsync it, then rename it over ``path``.
-    The file keeps the mode ``path`` had, or gets the umask's default when new (mkstemp alone makes it 0600).
-    ``durable=False`` skips the fsyncs: a reader still never sees half a file, but a crash may leave the old one
-    (for files that are rewritten every few seconds and whose staleness is itself the signal)."""
+@contextmanager
+def atomic_path(path: str | Path, durable: bool = True) -> Iterator[Path]:
+    """A temporary file beside ``path`` for the block to write (by name: exporters and savefig want one); when
+    the block ends without error it is fsynced and renamed over ``path``, else removed. The file keeps the mode
+    ``path`` had, or gets the umask's default when new (mkstemp alone makes it 0600). ``durable=False`` skips
+    the fsyncs: a reader still never sees half a file, but a crash may leave the old one (for files that are
+    rewritten every few seconds and whose staleness is itself the signal)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, _mode_for(path))
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            if durable:
-                os.fsync(handle.fileno())
+        os.close(fd)
+        yield Path(tmp)
+        if durable:
+            _fsync_file(tmp)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -33,6 +35,17 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], durable: 
         raise
     if durable:
         _fsync_dir(path.parent)
+
+
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], durable: bool = True) -> None:
+    """Call ``write`` on a temporary file beside ``path``, then rename it over ``path`` (see atomic_path)."""
+    with atomic_path(path, durable) as tmp, open(tmp, "wb") as handle:
+        write(handle)
+
+
+def _fsync_file(path: str) -> None:
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
 
 
 def _mode_for(path: Path) -> int:

@@ -34,7 +34,7 @@ def check_resume_before_launch(resume: str, settings: Settings) -> None:
     shape = known_image_shape(settings.data)
     if shape is not None:
         resuming.check_model_shape(resume, state, settings, *sequence_shape(settings, shape))
-    if "global_step" in state:
+    if not checkpoint.is_reference(state):
         resuming.check_resume(resume, state, settings, int(state.get("steps_per_epoch") or 0))
 
 

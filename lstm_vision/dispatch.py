@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any, Callable
 
+from lstm_vision.distributed.env import under_torchrun
 from lstm_vision.settings import Settings
 from lstm_vision.errors import SettingsError
 
@@ -16,9 +16,9 @@ def runner_for(settings: Settings) -> Callable[..., Any]:
 
     ``system.ddp = true`` with ``nproc = 1`` means what the reference's use_ddp meant, one process per
     visible GPU: ``settings.system.nproc`` is set to that count here, so the run's settings.toml says it."""
-    if "RANK" not in os.environ and settings.system.ddp and settings.system.nproc == 1:
+    if not under_torchrun() and settings.system.ddp and settings.system.nproc == 1:
         settings.system.nproc = _visible_gpus()
-    if settings.system.nproc > 1 and "RANK" not in os.environ:
+    if settings.system.nproc > 1 and not under_torchrun():
         from lstm_vision.distributed.torchrun import launch_local
 
         return launch_local

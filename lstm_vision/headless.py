@@ -11,6 +11,7 @@ import tempfile
 import traceback
 from pathlib import Path
 
+from lstm_vision.distributed.env import rank, under_torchrun
 from lstm_vision.errors import SettingsError
 from lstm_vision.events import EVENTS_ENV
 from lstm_vision.runs.folder import LAST_CHECKPOINT, run_dir_of
@@ -96,7 +97,7 @@ def _kept_after_quit(run_dir: str | None) -> tuple[str, int]:
 
 def _record_rank_failure(message: str, exit_code: int) -> None:
     """Under torchrun: leave the error where torchrun and lstm-vision's launcher look for it."""
-    if "RANK" in os.environ:
+    if under_torchrun():
         from lstm_vision.distributed.collectives import record_failure
 
         record_failure(message, exit_code)
@@ -113,14 +114,14 @@ def _install_signal_handlers(control) -> None:
             # A rank of a hand-started torchrun gets the terminal's Ctrl-C and then torchrun's forwarded copy
             # of it: the same request twice, which must not cut last.pt's save short (torchrun itself ends
             # ranks that outstay its shutdown timeout).
-            if signum != signal.SIGINT or "RANK" in os.environ:
+            if signum != signal.SIGINT or under_torchrun():
                 return
             signal.signal(signal.SIGINT, signal.default_int_handler)
             raise KeyboardInterrupt
         control.stop()
         # one line per run: not from a rank under lstm-vision's launcher (it speaks for them), nor from ranks
         # other than 0 under a hand-started torchrun (they share its terminal)
-        if os.environ.get(EVENTS_ENV) != "jsonl" and os.environ.get("RANK", "0") == "0":
+        if os.environ.get(EVENTS_ENV) != "jsonl" and rank() == 0:
             try:
                 print(
                     f"\n{signal.Signals(signum).name}: stopping after this batch and saving last.pt "

@@ -33,6 +33,12 @@ class Normalization:
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "mean": list(self.mean), "std": list(self.std)}
 
+    def scale_shift(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """float32 (C,) tensors with x * scale + shift == (x / 255 - mean) / std: one multiply-add per element,
+        the one formula of training's batches and of a trained model's inputs (use/loaded_model.py)."""
+        mean, std = torch.tensor(self.mean, dtype=torch.float32), torch.tensor(self.std, dtype=torch.float32)
+        return 1.0 / (255.0 * std), -mean / std
+
     def describe(self) -> str:
         if self.method == "reference" and set(self.mean) == set(self.std) == {REFERENCE}:
             return "the reference's (x/255 - 0.5) / 0.5"

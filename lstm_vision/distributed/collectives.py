@@ -18,6 +18,7 @@ from typing import Callable
 import torch
 import torch.distributed as dist
 
+from lstm_vision.distributed.env import rank, under_torchrun
 from lstm_vision.errors import SettingsError
 
 TIMEOUT_ENV = "LSTM_VISION_DIST_TIMEOUT_S"  # how long a collective may wait for a missing rank
@@ -42,7 +43,7 @@ class DistContext:
 
 def context_from_env() -> DistContext:
     """The ranks torchrun set in the environment; a single process without it."""
-    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+    if not under_torchrun() or "WORLD_SIZE" not in os.environ:
         return DistContext()
     return DistContext(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0)))
 
@@ -195,7 +196,7 @@ def record_failure(message: str, exit_code: int = 1) -> None:
             "message": message,
             "extraInfo": {"py_callstack": stack if stack.strip() != "NoneType: None" else message, "timestamp": str(int(now))},
         },
-        "lstm_vision": {"rank": int(os.environ.get("RANK", 0)), "time": now, "exit_code": exit_code, "message": message},
+        "lstm_vision": {"rank": rank(), "time": now, "exit_code": exit_code, "message": message},
     }
     try:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)

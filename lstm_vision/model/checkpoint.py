@@ -18,6 +18,13 @@ FORMAT = "lstm-vision/1"
 ZIP_MAGIC, PICKLE_PROTO = b"PK\x03\x04", b"\x80"  # how torch.save files begin (zip since PyTorch 1.6)
 
 
+def is_reference(state: dict[str, Any]) -> bool:
+    """A checkpoint of the reference script (its keys only: state_dict, optimizer, epoch, val_loss, val_acc), not
+    one of lstm-vision's own, which names its format and where training stands: its weights load, but there is
+    no progress to resume and no normalization, model or classes stored with it."""
+    return "global_step" not in state and not str(state.get("format", "")).startswith("lstm-vision")
+
+
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
     # Serialise to memory first: a failing torch.save never leaves a half-written temp file behind.
     buffer = io.BytesIO()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from typing import IO, Callable
@@ -64,28 +63,29 @@ def terminal_columns(stream: IO[str]) -> int:
         return shutil.get_terminal_size().columns
 
 
-class Printer:
-    """Turns events into text. Plain lines when ``stream`` is not a terminal (logs, nohup, schedulers).
-    When the stream fails (a closed pipe, `| head`; EIO from a terminal that is gone), printing stops and
-    the run goes on: its run directory still records everything."""
+class Terminal:
+    """Where the lines go. Plain lines when ``stream`` is not a terminal (logs, nohup, schedulers); on a terminal
+    the last line can be redrawn in place. When the stream fails (a closed pipe, `| head`; EIO from a terminal that
+    is gone), writing stops and the run goes on: its run directory still records everything."""
 
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
         self.live = bool(getattr(stream, "isatty", lambda: False)())
-        self.resources: ev.ResourcesSampled | None = None
-        self.class_names: list[str] = []
-        self.evaluations: dict[str, ev.EvaluationFinished] = {}
-        self._live_line = False
         self.gone = False
-
-    def __call__(self, event: ev.Event) -> None:
-        handler = getattr(self, f"on_{ev.EVENT_NAMES[type(event)]}", None)
-        if handler is not None:
-            handler(event)
+        self._live_line = False
 
     def line(self, text: str) -> None:
         self._write(("\n" if self._live_line else "") + text + "\n")
         self._live_line = False
+
+    def live_line(self, parts: list[tuple[int, str]], done_steps: int, total_steps: int) -> None:
+        """Redraw the terminal's last line: a progress bar and ``parts``, fitted to the terminal's width (a line
+        that wrapped would leave its first half behind at every redraw)."""
+        done = int(20 * done_steps / max(total_steps, 1))
+        bar = (6, "[" + "#" * done + "." * (20 - done) + "]")
+        # one column spare: a line that fills the last column wraps on some terminals
+        self._write("\r\x1b[2K" + fit_parts([bar, *parts], terminal_columns(self.stream) - 1))
+        self._live_line = True
 
     def _write(self, text: str) -> None:
         if self.gone:
@@ -108,6 +108,30 @@ class Printer:
                 os.close(devnull)
         except (AttributeError, OSError, ValueError):
             pass
+
+
+class Printer:
+    """Turns events into lines on a Terminal: one per logged step and per epoch (a live line on a terminal)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.terminal = Terminal(stream)
+        self.line, self.live_line = self.terminal.line, self.terminal.live_line
+        self.resources: ev.ResourcesSampled | None = None
+        self.class_names: list[str] = []
+        self.evaluations: dict[str, ev.EvaluationFinished] = {}
+
+    @property
+    def live(self) -> bool:
+        return self.terminal.live
+
+    @property
+    def gone(self) -> bool:
+        return self.terminal.gone
+
+    def __call__(self, event: ev.Event) -> None:
+        handler = getattr(self, f"on_{ev.EVENT_NAMES[type(event)]}", None)
+        if handler is not None:
+            handler(event)
 
     def on_run_started(self, e: ev.RunStarted) -> None:
         self.line(f"Run directory: {e.run_dir}")
@@ -156,15 +180,6 @@ class Printer:
                 e.global_step,
                 e.total_steps,
             )
-
-    def live_line(self, parts: list[tuple[int, str]], done_steps: int, total_steps: int) -> None:
-        """Redraw the terminal's last line: a progress bar and ``parts``, fitted to the terminal's width (a line
-        that wrapped would leave its first half behind at every redraw)."""
-        done = int(20 * done_steps / max(total_steps, 1))
-        bar = (6, "[" + "#" * done + "." * (20 - done) + "]")
-        # one column spare: a line that fills the last column wraps on some terminals
-        self._write("\r\x1b[2K" + fit_parts([bar, *parts], terminal_columns(self.stream) - 1))
-        self._live_line = True
 
     def on_epoch_finished(self, e: ev.EpochFinished) -> None:
         val = f"  val loss {e.val_loss:.4f}  val acc {format_percent(e.val_accuracy)}" if e.val_loss is not None else ""
@@ -221,7 +236,7 @@ def jsonl_emitter(stream: IO[str]) -> Callable[[ev.Event], None]:
     """A torchrun child's events as JSON lines for the supervising parent (the same schema as metrics.jsonl)."""
 
     def emit(event: ev.Event) -> None:
-        stream.write(json.dumps(event.to_dict(), separators=(",", ":")) + "\n")
+        stream.write(event.to_json() + "\n")
         stream.flush()
 
     return emit

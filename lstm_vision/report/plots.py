@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lstm_vision.atomic import atomic_write
 from lstm_vision import events as ev
 from lstm_vision.runs.follow import JournalReader
 from lstm_vision.runs.folder import METRICS_FILE
@@ -29,10 +30,9 @@ def _figure(width: float, height: float):
 
 
 def _save(figure, path: Path) -> None:
-    # Written beside and renamed over: a viewer (or a copy off the box) never sees half a PNG.
-    tmp = path.with_name(f".{path.name}.tmp")
-    figure.savefig(tmp, format="png")
-    tmp.replace(path)
+    # Written beside and renamed over: a viewer (or a copy off the box) never sees half a PNG. Not fsynced:
+    # a picture is redrawn from the journal at the next epoch's end.
+    atomic_write(path, lambda handle: figure.savefig(handle, format="png"), durable=False)
 
 
 def read_curves(journal: Path) -> dict[str, list]:

@@ -41,9 +41,7 @@ class Batcher:
         self.shard = self.train_size // dist.world_size  # equal shards keep the ranks' step counts equal
         self.steps_per_epoch = max(1, math.ceil(self.shard / self.per_rank))
         self.device = data.train.images.device
-        # (x / 255 - mean) / std as one multiply-add per element
-        self.scale = (1.0 / (255.0 * data.std)).to(self.device)
-        self.shift = (-data.mean / data.std).to(self.device)
+        self.scale, self.shift = (t.to(self.device) for t in data.normalization.scale_shift())
 
     def epoch_order(self, epoch: int) -> torch.Tensor:
         """This rank's sample order for ``epoch``: a pure function of seed and epoch, so resumes repeat it."""

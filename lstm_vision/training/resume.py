@@ -37,13 +37,14 @@ from lstm_vision.errors import SettingsError
 from lstm_vision.data.registry import split_changes
 from lstm_vision.model.optim import lr_at
 from lstm_vision.runs.folder import read_summary, rewind_journal, run_dir_of
+from lstm_vision.model.checkpoint import is_reference
 from lstm_vision.runs.folder import BEST_CHECKPOINT
 
 
 def prepare_resume(resume: str, state: dict[str, Any], settings: Settings, steps_per_epoch: int, is_main: bool) -> list[str]:
     """Refuse (SettingsError) what the resume cannot honour; then, on rank 0, cut metrics.jsonl back to the
     checkpoint. Returns the lines to log about what the resume changes."""
-    if "global_step" not in state:  # a reference checkpoint: its weights are loaded, training starts afresh
+    if is_reference(state):  # its weights are loaded, training starts afresh
         return []
     notes = check_resume(resume, state, settings, steps_per_epoch)
     if is_main:
@@ -55,7 +56,7 @@ def prepare_resume(resume: str, state: dict[str, Any], settings: Settings, steps
 def check_same_data(resume: str, state: dict[str, Any], settings: Settings) -> None:
     """Refuse a resume whose settings change which images the run trains and validates on."""
     saved = state.get("settings") or {}
-    if "global_step" not in state or not saved:  # a reference checkpoint: training starts afresh
+    if is_reference(state) or not saved:  # training starts afresh
         return
     for name, old in split_changes(saved, settings).items():
         raise SettingsError(
@@ -68,7 +69,7 @@ def check_same_data(resume: str, state: dict[str, Any], settings: Settings) -> N
 def check_model_shape(resume: str, state: dict[str, Any], settings: Settings, sequence_length: int, input_size: int) -> None:
     """Refuse a resume whose settings change the model's shape, by the first setting that does."""
     saved = state.get("model")
-    if "global_step" not in state or not saved:  # a reference checkpoint, or one from before the model was recorded
+    if is_reference(state) or not saved:  # or one from before the model was recorded
         return
     m = settings.model
     now = {

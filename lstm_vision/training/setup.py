@@ -292,7 +292,7 @@ def choose_normalization(
                 )
             )
         return saved, notes
-    if str(state.get("format", "")).startswith("lstm-vision"):
+    if not ckpt.is_reference(state):
         # Saved before checkpoints stored it, when every run used its training split's statistics.
         stats = own if own.method == "dataset" else normalization.of_images(data.train.images)
         changed = split_changes(state.get("settings") or {}, settings)

@@ -140,7 +140,7 @@ def usage_entries(job: Job) -> dict[str, Any]:
 
 
 def restore(job: Job, state: dict[str, Any]) -> None:
-    if "global_step" not in state:  # a reference checkpoint: weights are loaded, training starts afresh
+    if ckpt.is_reference(state):  # weights are loaded, training starts afresh
         return
     job.optimizer.load_state_dict(state["optimizer"])
     if state.get("scaler"):

@@ -12,7 +12,6 @@ import contextlib
 import datetime as dt
 import io
 import json
-import os
 import re
 import warnings
 from importlib import metadata
@@ -21,7 +20,7 @@ from pathlib import Path
 import torch
 
 from lstm_vision.errors import SettingsError
-from lstm_vision.atomic import atomic_write_text
+from lstm_vision.atomic import atomic_path, atomic_write_text
 from lstm_vision.use.loaded_model import TrainedModel, check_output_file, checkpoint_file, load_trained
 from lstm_vision.runs.folder import BEST_CHECKPOINT, LAST_CHECKPOINT, METRICS_FILE
 
@@ -40,28 +39,23 @@ def export_model(model: TrainedModel, fmt: str, output: Path) -> None:
         raise SettingsError(f"--export {fmt!r}: the format must be one of {', '.join(FORMATS)}.")
     classifier = model.classifier.cpu().float().eval()
     example = torch.zeros(2, *model.image_shape, dtype=torch.uint8)
-    temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-    try:
-        with _quiet():
-            if fmt == "onnx":
-                _require_onnx()
-                batch = torch.export.Dim("batch", min=1)
-                torch.onnx.export(
-                    classifier,
-                    (example,),
-                    str(temporary),
-                    dynamo=True,
-                    external_data=False,
-                    input_names=[INPUT],
-                    output_names=[OUTPUT],
-                    dynamic_shapes={INPUT: {0: batch}},
-                    verbose=False,
-                )
-            else:
-                torch.jit.script(_Uint8Images(torch.jit.trace(classifier, example))).save(str(temporary))
-        os.replace(temporary, output)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with atomic_path(output, durable=False) as temporary, _quiet():
+        if fmt == "onnx":
+            _require_onnx()
+            batch = torch.export.Dim("batch", min=1)
+            torch.onnx.export(
+                classifier,
+                (example,),
+                str(temporary),
+                dynamo=True,
+                external_data=False,
+                input_names=[INPUT],
+                output_names=[OUTPUT],
+                dynamic_shapes={INPUT: {0: batch}},
+                verbose=False,
+            )
+        else:
+            torch.jit.script(_Uint8Images(torch.jit.trace(classifier, example))).save(str(temporary))
     atomic_write_text(metadata_path(output), json.dumps(describe(model, fmt, output), indent=2) + "\n")
 
 

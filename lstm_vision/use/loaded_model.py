@@ -35,9 +35,9 @@ class ImageClassifier(nn.Module):
         super().__init__()
         self.model = model
         self.sequence_length, self.input_size = sequence_length, input_size
-        std, mean = torch.tensor(norm.std, dtype=torch.float32), torch.tensor(norm.mean, dtype=torch.float32)
-        self.register_buffer("scale", 1.0 / (255.0 * std))  # (x / 255 - mean) / std as one multiply-add
-        self.register_buffer("shift", -mean / std)
+        scale, shift = norm.scale_shift()
+        self.register_buffer("scale", scale)
+        self.register_buffer("shift", shift)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images.float() * self.scale + self.shift
@@ -189,7 +189,7 @@ def _image_shape(state: dict[str, Any], settings: Settings, shape: dict[str, Any
 def _normalization(state: dict[str, Any], path: Path, channels: int) -> Normalization:
     if "normalization" in state:
         return normalization.stored(state["normalization"], path, channels)
-    if str(state.get("format", "")).startswith("lstm-vision"):
+    if not ckpt.is_reference(state):
         raise ckpt.CheckpointError(
             f"Checkpoint {path} was saved by an lstm-vision that did not store its input "
             f"normalization, so it cannot be used without its data set; resume it for an "
