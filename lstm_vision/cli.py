@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra:  # argparse ends --predict's list at the next option: images after --output still count
         if not args.predict or any(item.startswith("-") for item in extra):
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            parser.error(f"unrecognized arguments: {' '.join(extra)}{_set_hint(extra)}")
         args.predict += extra
     if args.predict or args.export:
         return _use_trained_model(parser, args)
@@ -179,6 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     from lstm_vision.headless import run_headless
 
     return run_headless(settings, args.resume, args.run_dir)
+
+
+def _set_hint(extra: list[str]) -> str:
+    """Hydra takes key=value as it is (training.num_epochs=1); here a setting follows --set."""
+    given = [item for item in extra if re.fullmatch(r"\+*[A-Za-z_]\w*\.\w+=.*", item)]
+    return f" (a setting goes after --set: --set {given[0]})" if given else ""
 
 
 def _use_trained_model(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

@@ -418,3 +418,11 @@ def test_a_yaml_file_named_toml_says_how_it_is_read(tmp_path):
     with pytest.raises(SettingsError) as err:
         load_settings(path)
     assert str(err.value).endswith("(a reference conf.yaml is read as one when its name ends in .yaml or .yml).")
+
+
+def test_a_hydra_override_without_set_says_where_it_goes(tmp_path):
+    result = cli("--no-ui", "training.num_epochs=1", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].endswith(
+        "error: unrecognized arguments: training.num_epochs=1 (a setting goes after --set: --set training.num_epochs=1)"
+    )
