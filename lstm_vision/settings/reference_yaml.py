@@ -185,7 +185,8 @@ def _assign(settings: Settings, ours: str, value: Any, where: str) -> None:
     try:
         checked = check_value(section, key, value)
     except SettingsError as err:
-        raise SettingsError(f"{where}: {err}") from None
+        message = str(err).replace(" not None.", " not null.") if value is None else str(err)  # YAML's word for it
+        raise SettingsError(f"{where}: {message}") from None
     setattr(getattr(settings, section), key, checked)
 
 
