@@ -431,4 +431,6 @@ def test_a_hydra_override_without_set_says_where_it_goes(tmp_path):
 def test_a_null_where_the_reference_needs_a_value_is_refused_in_yaml_words(tmp_path):
     with pytest.raises(SettingsError) as err:
         load(tmp_path, LATEST.replace("num_layers: 3", "num_layers: null"))
-    assert str(err.value) == f"{tmp_path / 'conf.yaml'}: model.num_layers = null: model.num_layers must be a whole number, not null."
+    assert (
+        str(err.value) == f"{tmp_path / 'conf.yaml'}: model.num_layers = null: model.num_layers must be a whole number, not null."
+    )
