@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 from lstm_vision.settings import Settings, apply_overrides, help_lines, load_settings, preset_names, preset_path, render_toml  # noqa: E402
+from lstm_vision.settings import is_reference_yaml, load_reference_yaml  # noqa: E402
 from lstm_vision.errors import SettingsError  # noqa: E402
 from lstm_vision.runs.folder import SETTINGS_FILE, run_dir_of  # noqa: E402
 
@@ -51,7 +53,8 @@ def _settings_options(group: argparse._ArgumentGroup) -> None:
         "--config",
         metavar="PATH",
         action=_Source,
-        help=f"Settings file to read (default: ./{DEFAULT_SETTINGS_FILE} if it exists).",
+        help=f"Settings file to read (default: ./{DEFAULT_SETTINGS_FILE} if it exists); a .yaml or .yml file is the "
+        "reference project's conf.yaml, converted (--print-settings shows the result as TOML).",
     )
     group.add_argument(
         "--preset",
@@ -60,7 +63,11 @@ def _settings_options(group: argparse._ArgumentGroup) -> None:
         help=f"Load a settings file shipped with lstm-vision: {', '.join(preset_names())}.",
     )
     group.add_argument(
-        "--set", metavar="SECTION.KEY=VALUE", action=_Source, help="Override one setting, e.g. --set train.epochs=5 (repeatable)."
+        "--set",
+        metavar="SECTION.KEY=VALUE",
+        action=_Source,
+        help="Override one setting, e.g. --set train.epochs=5 (repeatable); the reference's conf.yaml names work too "
+        "(--set training.num_epochs=5).",
     )
     group.add_argument("--print-settings", action="store_true", help="Print the resulting settings.toml and exit.")
 
@@ -127,13 +134,19 @@ def resolve_settings(args: argparse.Namespace) -> tuple[Settings, Path]:
         settings = load_settings(run_dir / SETTINGS_FILE)
     elif not any(kind in ("config", "preset") for kind, _ in args.sources) and DEFAULT_SETTINGS_FILE.is_file():
         settings = load_settings(DEFAULT_SETTINGS_FILE)
+    notes: list[str] = []  # what a reference conf.yaml or name converts with another meaning
     for kind, value in args.sources:
-        if kind == "config":
+        if kind == "config" and is_reference_yaml(value):  # the reference's conf.yaml: read, never written over
+            settings, said = load_reference_yaml(value, settings)
+            notes += said
+        elif kind == "config":
             settings, settings_path = load_settings(value, settings), Path(value)
         elif kind == "preset":
             settings = load_settings(preset_path(value), settings)
         else:
-            settings = apply_overrides(settings, [value])
+            settings = apply_overrides(settings, [value], notes)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     return settings, settings_path
 
 
@@ -142,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra:  # argparse ends --predict's list at the next option: images after --output still count
         if not args.predict or any(item.startswith("-") for item in extra):
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            parser.error(f"unrecognized arguments: {' '.join(extra)}{_set_hint(extra)}")
         args.predict += extra
     if args.predict or args.export:
         return _use_trained_model(parser, args)
@@ -167,6 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     from lstm_vision.headless import run_headless
 
     return run_headless(settings, args.resume, args.run_dir)
+
+
+def _set_hint(extra: list[str]) -> str:
+    """Hydra takes key=value as it is (training.num_epochs=1); here a setting follows --set."""
+    given = [item for item in extra if re.fullmatch(r"\+*[A-Za-z_]\w*\.\w+=.*", item)]
+    return f" (a setting goes after --set: --set {given[0]})" if given else ""
 
 
 def _use_trained_model(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

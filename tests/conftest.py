@@ -47,6 +47,22 @@ needs_real_mnist = pytest.mark.skipif(
 )
 
 
+def save_as_reference(model, optimizer, loss, path) -> None:
+    """A checkpoint as the reference script saves it: a DDP-wrapped model's state dict, none of our entries."""
+    import torch
+
+    torch.save(
+        {
+            "state_dict": {f"module.{k}": v for k, v in model.state_dict().items()},
+            "optimizer": optimizer.state_dict(),
+            "epoch": 1,
+            "val_loss": loss.item(),
+            "val_acc": 0.0,
+        },
+        path,
+    )
+
+
 @pytest.fixture(scope="session")
 def mnist_model(tmp_path_factory) -> Path:
     """A run folder of the cpu preset trained on real MNIST for 2 epochs in fp32 (about 98 % test accuracy):

@@ -12,6 +12,7 @@ from torch import nn
 
 from lstm_vision.atomic import atomic_write
 from lstm_vision.errors import CheckpointError
+from lstm_vision.model.architecture import architecture, settings_that_fit
 from lstm_vision.runs.folder import LAST_CHECKPOINT
 
 FORMAT = "lstm-vision/1"
@@ -140,7 +141,15 @@ def load_weights(model: nn.Module, state: dict[str, Any], path: str | Path) -> N
         if unexpected:
             parts.append("unexpected: " + ", ".join(unexpected[:6]) + (" ..." if len(unexpected) > 6 else ""))
         raise CheckpointError(
-            f"Checkpoint {path} was made for another architecture ({' | '.join(parts)}); "
-            f"set the model settings it was trained with."
+            f"Checkpoint {path} was made for another architecture ({' | '.join(parts)}); {_what_fits(weights, model, path)}."
         )
     model.load_state_dict(weights)
+
+
+def _what_fits(weights: dict[str, torch.Tensor], model: nn.Module, path: str | Path) -> str:
+    """The settings the checkpoint's weights were made for, from their shapes (see model/architecture.py)."""
+    try:
+        advice = settings_that_fit(architecture(weights, path), architecture(model.state_dict(), path))
+    except CheckpointError:  # not an LSTM classifier's weights: the tensors named above are all there is to say
+        advice = ""
+    return advice or "set the model settings it was trained with"

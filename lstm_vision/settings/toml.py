@@ -4,6 +4,7 @@ writing them with their comments kept."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import tomlkit
@@ -26,11 +27,17 @@ def read_toml(path: str | Path) -> tomlkit.TOMLDocument:
     try:
         return tomlkit.parse(text)
     except tomlkit.exceptions.ParseError as err:
+        hint = " (a reference conf.yaml is read as one when its name ends in .yaml or .yml)" if _looks_like_yaml(text) else ""
         raise SettingsError(
-            f"Settings file {path} is not valid TOML at line {err.line}, column {err.col}: {_parse_reason(err)}."
+            f"Settings file {path} is not valid TOML at line {err.line}, column {err.col}: {_parse_reason(err)}{hint}."
         ) from None
     except tomlkit.exceptions.TOMLKitError as err:
         raise SettingsError(f"Settings file {path} is not valid TOML: {err}.") from None
+
+
+def _looks_like_yaml(text: str) -> bool:
+    """A line that opens a YAML section ("training:") where TOML would have "[train]"."""
+    return re.search(r"(?m)^[A-Za-z_][\w-]*:[ \t]*(#.*)?$", text) is not None
 
 
 def _parse_reason(err: Exception) -> str:

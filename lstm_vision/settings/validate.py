@@ -71,20 +71,37 @@ def check_sequence_shape(settings: Settings) -> None:
         sequence_shape(settings, shape)
 
 
+def as_written(number: float) -> str:
+    """A bound as a person writes it: 1048576 and 4294967295, not 1.04858e+06 (":g" rounds to 6 digits)."""
+    return str(int(number)) if float(number).is_integer() and abs(number) < 1e16 else repr(float(number))
+
+
 def _describe_range(meta: dict) -> str:
     low, high = meta["low"], meta["high"]
-    lo = "" if low is None else (f"> {low:g}" if meta["low_open"] else f">= {low:g}")
-    hi = "" if high is None else (f"< {high:g}" if meta["high_open"] else f"<= {high:g}")
+    lo = "" if low is None else (f"> {as_written(low)}" if meta["low_open"] else f">= {as_written(low)}")
+    hi = "" if high is None else (f"< {as_written(high)}" if meta["high_open"] else f"<= {as_written(high)}")
     return " and ".join(p for p in (lo, hi) if p)
+
+
+def _quoted(value: Any, kind: type, example: str) -> str:
+    """For a number or true/false written in quotes (epochs = "2"): the sentence's end that says so, with
+    ``example`` (the key as the user writes it, e.g. 'epochs = ' in a file) before the unquoted text; else ''."""
+    if not isinstance(value, str):
+        return ""
+    text = value.strip()
+    fits = text.lower() in ("true", "false") if kind is bool else bool(_NUMBER.fullmatch(text))
+    shown = text.lower() if kind is bool else text
+    return f'the text "{text}": write it without quotes, {example}{shown}' if fits else ""
 
 
 def check_value(section: str, key: str, value: Any) -> Any:
     """Return ``value`` converted to the field's type, or raise SettingsError naming the setting."""
     f = _field(section, key)
     kind, meta, name = _kind(f), f.metadata, f"{section}.{key}"
+    quoted = _quoted(value, kind, f"{key} = ") if kind in (bool, int, float) else ""
     if kind is bool:
         if not isinstance(value, bool):
-            raise SettingsError(f"{name} must be true or false, not {value!r}.")
+            raise SettingsError(f"{name} must be true or false, not {quoted or repr(value)}.")
         return value
     if kind is list:  # betas: two numbers in [0, 1)
         if (
@@ -107,7 +124,7 @@ def check_value(section: str, key: str, value: Any) -> Any:
             check_run_name(value)
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SettingsError(f"{name} must be a {'whole number' if kind is int else 'number'}, not {value!r}.")
+        raise SettingsError(f"{name} must be a {'whole number' if kind is int else 'number'}, not {quoted or repr(value)}.")
     if kind is int:
         if isinstance(value, float) and not value.is_integer():
             raise SettingsError(f"{name} must be a whole number, not {value!r}.")
@@ -134,6 +151,11 @@ def parse_text(section: str, key: str, text: str) -> Any:
     kind = _kind(_field(section, key))
     text = text.strip()
     name = f"{section}.{key}"
+    if kind in (bool, int, float) and len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        quoted = _quoted(text[1:-1], kind, f"{name}=")
+        if quoted:
+            what = "true or false" if kind is bool else f"a {'whole number' if kind is int else 'number'}"
+            raise SettingsError(f"{name} must be {what}, not {quoted}.")
     if kind is str:
         if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
             text = text[1:-1]
@@ -169,6 +191,8 @@ def parse_text(section: str, key: str, text: str) -> Any:
 def apply_dict(settings: Settings, data: dict, source: str) -> Settings:
     """Overlay a parsed {section: {key: value}} mapping on settings."""
     for section, values in data.items():
+        if section not in SECTIONS and not isinstance(values, dict):
+            raise SettingsError(f"{source}: {section} = {_plain(values)!r} is outside any section; {_home_of(section)}.")
         if section not in SECTIONS:
             raise SettingsError(f"{source}: unknown section [{section}]{_closest(section, SECTIONS)}.")
         if not isinstance(values, dict):
@@ -182,17 +206,35 @@ def apply_dict(settings: Settings, data: dict, source: str) -> Settings:
     return settings
 
 
+def _home_of(key: str) -> str:
+    """Where a key written above every [section] belongs (TOML puts it in no section)."""
+    homes = [f"[{section}]" for section in SECTIONS if key in section_fields(section)]
+    if homes:
+        return f"put it under {' or '.join(homes)}"
+    return "each setting belongs under its section, e.g. [train] for epochs"
+
+
 def _plain(value: Any) -> Any:
     """tomlkit items -> plain Python values."""
     return value.unwrap() if hasattr(value, "unwrap") else value
 
 
-def apply_overrides(settings: Settings, overrides: list[str]) -> Settings:
+def apply_overrides(settings: Settings, overrides: list[str], notes: list[str] | None = None) -> Settings:
+    """Each ``--set section.key=value``; a name of the reference's conf.yaml (training.num_epochs) is converted
+    as the conf.yaml reader does, and ``notes`` gets the sentence that names our setting."""
     for item in overrides:
         name, sep, text = item.partition("=")
         section, dot, key = name.strip().partition(".")
         if not sep or not dot:
             raise SettingsError(f"--set {item!r} must look like section.key=value, e.g. train.epochs=5.")
+        if section not in SECTIONS or key not in section_fields(section):
+            from lstm_vision.settings.reference_keys import KEYS, SECTIONS_OF_THE_REFERENCE
+
+            if name.strip().lstrip("+") in KEYS or section.lstrip("+") in SECTIONS_OF_THE_REFERENCE:
+                from lstm_vision.settings.reference_yaml import apply_reference_override
+
+                apply_reference_override(settings, name, text, notes)
+                continue
         value = parse_text(section, key, text)  # raises for an unknown section or key
         setattr(getattr(settings, section), key, value)
     return settings

@@ -22,6 +22,7 @@ from lstm_vision.data.sets import DataBundle
 from lstm_vision.distributed.collectives import DistContext, init_process_group
 from lstm_vision.errors import SettingsError
 from lstm_vision.model import checkpoint as ckpt
+from lstm_vision.model.architecture import take_architecture
 from lstm_vision.model.lstm import build_model, count_parameters
 from lstm_vision.model.optim import build_optimizer
 from lstm_vision.report.tensorboard import TensorBoardLog, check_available
@@ -46,6 +47,10 @@ def prepare(
     """Everything a run needs, built once; ``run`` closes its outputs (job.outputs) whatever happens."""
     start = resolve(settings, dist_ctx, resume)
     data, settings, notes = load_inputs(settings, start)
+    if settings.train.epochs == 0 and start.weights is not None:  # evaluation only: the weights say the model
+        weights = ckpt.clean_state_dict(start.weights["state_dict"])
+        settings, taken = take_architecture(settings, weights, start.source, data.image_shape)
+        notes = [("info", taken), *notes] if taken else notes
     sequence_length, input_size = sequence_shape(settings, data.image_shape)
     if start.state is not None:
         check_model_shape(resume, start.state, settings, sequence_length, input_size)

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from lstm_vision.model import checkpoint as ckpt
+from lstm_vision.model.architecture import architecture
 from lstm_vision.data import normalization
 from lstm_vision.settings import Settings, apply_dict, apply_overrides, known_image_shape
 from lstm_vision.errors import SettingsError
@@ -130,32 +131,6 @@ def _precision(amp: str, device: torch.device, overrides) -> Precision:
         if any(item.strip().startswith("train.amp") for item in overrides):
             raise
         return resolve_precision("auto", device)
-
-
-def architecture(weights: dict[str, torch.Tensor], path: Path) -> dict[str, Any]:
-    """The LSTMClassifier these weights fit, from their shapes alone (a reference checkpoint stores nothing else)."""
-    if "LSTM.weight_ih_l0" not in weights or "fc.weight" not in weights:
-        raise ckpt.CheckpointError(
-            f"Checkpoint {path} holds no LSTM classifier weights (LSTM.weight_ih_l0, fc.weight); "
-            f"it was not written by lstm-vision or the reference script."
-        )
-    hidden = weights["LSTM.weight_ih_l0"].shape[0] // 4
-    layers = sum(1 for key in weights if re.fullmatch(r"LSTM\.weight_ih_l\d+", key))
-    directions = 2 if "LSTM.weight_ih_l0_reverse" in weights else 1
-    classes, features = weights["fc.weight"].shape
-    if features % (hidden * directions):
-        raise ckpt.CheckpointError(
-            f"Checkpoint {path} has a linear layer of {features} inputs, not a multiple of the "
-            f"LSTM's {hidden * directions} outputs per step; it is damaged or not an LSTM classifier."
-        )
-    return {
-        "input_size": weights["LSTM.weight_ih_l0"].shape[1],
-        "hidden_size": hidden,
-        "num_layers": layers,
-        "bidirectional": directions == 2,
-        "sequence_length": features // (hidden * directions),
-        "num_classes": classes,
-    }
 
 
 def _settings_of(state: dict[str, Any]) -> Settings:

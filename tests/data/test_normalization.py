@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
-from conftest import Recorder, real_data_root, tiny_run_settings
+from conftest import Recorder, real_data_root, save_as_reference, tiny_run_settings
 from lstm_vision.errors import CheckpointError
 from lstm_vision.model.checkpoint import load_checkpoint, save_checkpoint
 from lstm_vision.settings import DataSettings, Settings, apply_overrides
@@ -39,20 +39,6 @@ def reference_set(root: Path, train: bool):
     """The reference's input pipeline: torchvision MNIST, ToTensor then Normalize((0.5,), (0.5,)) per image."""
     pipeline = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
     return torchvision.datasets.MNIST(root, train=train, download=False, transform=pipeline)
-
-
-def save_as_reference(model, optimizer, loss, path) -> None:
-    """A checkpoint as the reference script saves it: a DDP-wrapped model's state dict, none of our entries."""
-    torch.save(
-        {
-            "state_dict": {f"module.{k}": v for k, v in model.state_dict().items()},
-            "optimizer": optimizer.state_dict(),
-            "epoch": 1,
-            "val_loss": loss.item(),
-            "val_acc": 0.0,
-        },
-        path,
-    )
 
 
 @torch.no_grad()

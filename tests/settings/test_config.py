@@ -260,7 +260,7 @@ def test_the_reference_preset_is_the_reference_run():
     assert (s.model.dropout, s.model.lstm_dropout) == (0.2, 0.0)
     assert (s.optim.learning_rate, s.optim.schedule, s.optim.weight_decay) == (2e-3, "constant", 0.0)
     assert (s.optim.betas, s.optim.eps) == ([0.9, 0.999], 1e-8)
-    assert (s.train.label_smoothing, s.train.amp, s.train.epochs, s.train.batch_size) == (0.1, "fp16", 15, 16384)
+    assert (s.train.label_smoothing, s.train.amp, s.train.epochs, s.train.batch_size) == (0.1, "fp16", 50, 16384)
     assert s.data.train_split == pytest.approx(5 / 6)
 
 

@@ -17,7 +17,8 @@ from lstm_vision.control import RunControl
 from lstm_vision.training.engine import run
 from lstm_vision.data.images import read_image
 from lstm_vision.model.lstm import LSTMClassifier
-from lstm_vision.use.loaded_model import architecture, class_lookup, class_of_folder, load_trained
+from lstm_vision.model.architecture import architecture
+from lstm_vision.use.loaded_model import class_lookup, class_of_folder, load_trained
 
 
 @pytest.fixture(scope="session")
