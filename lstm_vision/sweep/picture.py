@@ -4,6 +4,7 @@ matplotlib's object API, as report/plots.py draws a run's pictures."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from lstm_vision.sweep.folder import TrialRow
@@ -57,7 +58,7 @@ def draw_sweep(spec: SweepSpec, rows: list[TrialRow], path: Path) -> None:
 
 def _points(ax, xs: list[float], rows: list[TrialRow], best: TrialRow | None, scale: float) -> None:
     """The trials as points (complete o, pruned x), each with its number; the best one starred."""
-    ax.margins(x=0.08, y=0.1)  # room for the numbers beside the outermost points
+    ax.margins(y=0.1)  # room for the numbers beside the outermost points
     for state, style in STYLE.items():
         mine = [(x, r) for x, r in zip(xs, rows) if r.state == state]
         if mine:
@@ -87,6 +88,7 @@ def _trials_panel(ax, spec: SweepSpec, shown: list[TrialRow], best: TrialRow | N
         last = max(r.number for r in shown)
         ax.step([*xs, last], [*ys, ys[-1]], where="post", color="tab:orange", label="best so far", zorder=2)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.margins(x=0.06)
     ax.set_xlabel("trial")
     ax.set_ylabel(label)
     ax.set_title(f"{spec.metric} per trial", fontsize=10)
@@ -105,13 +107,32 @@ def _param_panel(ax, dim: Dimension, shown: list[TrialRow], best: TrialRow | Non
         ax.set_xlim(-0.5, len(listed) - 0.5)
     else:
         xs = [n if n is not None else float("nan") for n in numbers]
-        ends = [float(v) for v in listed] if listed else [dim.low, dim.high]
-        if dim.log or (min(ends) > 0 and max(ends) / min(ends) >= 10):
-            ax.set_xscale("log")
-        if listed:
-            ax.set_xticks([float(v) for v in listed], listed, fontsize=8)
-            ax.minorticks_off()
+        _number_axis(ax, dim, [float(v) for v in listed] if listed else [dim.low, dim.high], listed)
     _points(ax, xs, shown, best, scale)
     ax.set_xlabel(dim.name)
     ax.set_ylabel(label)
     ax.grid(alpha=0.3)
+
+
+def _number_axis(ax, dim: Dimension, ends: list[float], listed: list[str]) -> None:
+    """A setting's axis: log where the range asks for it or spans a decade; a list's values as its ticks, all
+    of them shown even where no trial has one yet; a log range's ticks plainly written, as many as fit."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    low, high = min(ends), max(ends)
+    log = dim.log or (low > 0 and high / low >= 10)
+    if log:
+        ax.set_xscale("log")
+        ax.set_xlim(low / (high / low) ** 0.06, high * (high / low) ** 0.06)
+    elif high > low:
+        ax.set_xlim(low - 0.06 * (high - low), high + 0.06 * (high - low))
+    if listed:
+        ax.set_xticks(ends, listed, fontsize=8)
+        ax.minorticks_off()
+    elif log:
+        decades = math.log10(high / low)
+        subs = (1.0, 2.0, 5.0) if decades <= 1.5 else (1.0, 3.0) if decades <= 2.5 else (1.0,)  # labels that fit
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.tick_params(axis="x", labelsize=8)

@@ -9,8 +9,7 @@ from collections import Counter
 from processes import wait_until
 from sweeps import base_args, run_sweep, start_sweep, sweep_command, write_sweep
 
-from lstm_vision.runs.liveness import request
-from lstm_vision.sweep.folder import WORKERS_DIR, read_trials, sweep_state
+from lstm_vision.sweep.folder import WORKERS_DIR, read_trials, request_workers, sweep_state
 
 WAIT_S = 300.0
 GRID = '"optim.learning_rate" = [1e-2, 3e-2]\n"model.hidden_size" = [8, 12]'
@@ -90,8 +89,7 @@ def test_a_background_sweep_stopped_and_continued(mnist_root, tmp_path):
     assert started.stdout.splitlines()[0] == f"Sweep folder: {folder}"
     assert sweep_state(folder) == "running"  # named from the first moment, before the worker has started
     wait_until(lambda: (folder / "trial-0001" / "last.pt").is_file(), "the trial's first last.pt", WAIT_S)
-    (worker,) = (folder / WORKERS_DIR).iterdir()
-    request(worker, "stop")
+    assert request_workers(folder, "stop") == 1  # what the app's stop does
     wait_until(lambda: sweep_state(folder) == "stopped", "the sweep to stop", WAIT_S)
     rows = read_trials(folder)
     assert [r.state for r in rows] == ["fail", "waiting"]  # the stopped trial, and its continuation queued
