@@ -2,6 +2,7 @@
 mid-trial, and a sweep in the background that is stopped and continued."""
 
 import json
+import os
 import signal
 import subprocess
 from collections import Counter
@@ -9,6 +10,7 @@ from collections import Counter
 from processes import wait_until
 from sweeps import base_args, run_sweep, start_sweep, sweep_command, write_sweep
 
+from lstm_vision.text import plural
 from lstm_vision.sweep.folder import WORKERS_DIR, read_trials, request_workers, sweep_state
 
 WAIT_S = 300.0
@@ -35,6 +37,10 @@ def test_workers_2_share_the_study_and_run_each_point_once(mnist_root, tmp_path)
     assert lines[0] == "Starting 2 workers on this box for sweep two."
     for k in (1, 2):
         assert any(line.startswith(f"[worker {k}] Sweep two done: 4 trials") for line in lines)
+    # each worker trains on its share of the cores (torch's threads follow the affinity it was given)
+    share = max(1, len(os.sched_getaffinity(0)) // 2)
+    for row in rows:
+        assert f"{plural(share, 'CPU thread')}." in (folder / row.run_dir / "output.log").read_text()
     # the parent and its two workers, each with its own liveness file, all ended with 0
     assert [(w["state"], w["exit_code"]) for w in workers_of(folder)] == [("exited", 0)] * 3
     assert sweep_state(folder) == "finished"
