@@ -75,7 +75,8 @@ def study_record(plan: Plan) -> dict:
 def check_folder(plan: Plan) -> None:
     folder = plan.sweep_dir
     try:
-        taken = folder.is_dir() and any(folder.iterdir())
+        # hidden files aside: another worker of this sweep may be writing its sweep.toml this very moment
+        taken = folder.is_dir() and any(not p.name.startswith(".") for p in folder.iterdir())
     except OSError as err:
         raise SettingsError(f"The sweep folder {folder} cannot be read ({err.strerror or err}).") from None
     if not taken:
@@ -132,10 +133,10 @@ def make_folder(plan: Plan) -> None:
 
 def say(text: str) -> None:
     """The sweep's own lines; a worker of a --workers N parent says which it is. A terminal that went away
-    (SIGHUP) ends the printing, not the sweep: its folder keeps the record."""
+    (SIGHUP) ends the printing, not the sweep: its folder keeps the record. Errors go to stderr."""
     prefix = f"[worker {os.environ[WORKER_ENV]}] " if os.environ.get(WORKER_ENV) else ""
     try:
-        print(prefix + text, flush=True)
+        print(prefix + text, file=sys.stderr if text.startswith("error: ") else sys.stdout, flush=True)
     except OSError:
         pass
 

@@ -27,6 +27,7 @@ WORKER_ATTR = "lstm_vision.worker"  # the worker that runs it: workers/<host>-<p
 ERROR_ATTR = "lstm_vision.error"
 PRUNED_ATTR = "lstm_vision.pruned"  # why the pruner cut it short
 STOPPED_ATTR = "lstm_vision.stopped"  # stopped by its worker's stop: queued again, to continue from its last.pt
+NO_DATA_ATTR = "lstm_vision.no_data"  # the data could not be read: not the trial's fault, queued again
 
 
 class TrialFailed(Exception):
@@ -127,6 +128,7 @@ class TrialRunner:
                 result = runner_for(settings)(settings, emit, control, resume, str(run_dir))
             except DataError as err:  # the same data for every trial: the sweep cannot go on
                 self.data_error = err
+                trial.set_user_attr(NO_DATA_ATTR, True)
                 return self._fail(trial, str(err))
             except SettingsError as err:  # these settings only (a shape the data does not allow)
                 return self._fail(trial, str(err))

@@ -30,6 +30,7 @@ from lstm_vision.sweep.spec import SweepSpec
 from lstm_vision.sweep.study import GRID_ATTR, RETRIES_OF_A_DEAD_TRIAL
 from lstm_vision.sweep.trial import (
     ERROR_ATTR,
+    NO_DATA_ATTR,
     PRUNED_ATTR,
     STOPPED_ATTR,
     WORKER_ATTR,
@@ -163,8 +164,9 @@ class Worker:
         return None
 
     def _ended(self, study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
-        if frozen.state == TrialState.FAIL and frozen.user_attrs.get(STOPPED_ATTR):
-            optuna.storages.RetryHeartbeatStaleTrialCallback()(study, frozen)  # a stop is not a fault: no limit
+        if frozen.state == TrialState.FAIL and (frozen.user_attrs.get(STOPPED_ATTR) or frozen.user_attrs.get(NO_DATA_ATTR)):
+            # a stop, or data that cannot be read, is not the trial's fault: it runs again when the sweep goes on
+            optuna.storages.RetryHeartbeatStaleTrialCallback()(study, frozen)
         self._report()
         self.say(self.result_line(frozen))
 
@@ -211,11 +213,15 @@ class Worker:
         retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
         failed = [t for t in trials if t.state == TrialState.FAIL]
         stopped = sum(bool(t.user_attrs.get(STOPPED_ATTR)) for t in failed)
-        lost = sum(t.number in retried and not t.user_attrs.get(STOPPED_ATTR) for t in failed)
+        no_data = sum(bool(t.user_attrs.get(NO_DATA_ATTR)) for t in failed)
+        lost = sum(
+            t.number in retried and not t.user_attrs.get(STOPPED_ATTR) and not t.user_attrs.get(NO_DATA_ATTR) for t in failed
+        )
         counts = {
             "complete": sum(t.state == TrialState.COMPLETE for t in trials),
             "pruned": sum(t.state == TrialState.PRUNED for t in trials),
-            "failed": len(failed) - stopped - lost,
+            "failed": len(failed) - stopped - lost - no_data,
+            "without their data and queued again": no_data,
             "stopped and continued": stopped,
             "lost with their worker and run again": lost,
         }

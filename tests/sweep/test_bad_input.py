@@ -11,6 +11,7 @@ from sweeps import base_args, run_sweep, write_sweep
 from lstm_vision.errors import SettingsError
 from lstm_vision.settings import Settings
 from lstm_vision.sweep import launch
+from lstm_vision.sweep.folder import read_trials
 from lstm_vision.sweep.spec import read_sweep
 
 GRID = 'name = "s"\nmethod = "grid"'
@@ -129,3 +130,18 @@ def test_sweep_options_that_do_not_go_together(tmp_path, args, words):
     done = subprocess.run([sys.executable, "-m", "lstm_vision", *args], capture_output=True, text=True, cwd=tmp_path)
     assert words in refused(done)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.toml"]
+
+
+def test_data_that_cannot_be_read_ends_the_sweep_and_its_trial_waits_for_the_data(mnist_root, tmp_path):
+    """Every trial reads the same data: the first that cannot stops the sweep (exit 2, the data's one sentence),
+    and its grid point is queued again, so the same command runs it once the data is there."""
+    sweep_file = write_sweep(tmp_path / "s.toml", GRID, '"optim.learning_rate" = [1e-2]')
+    args = base_args(tmp_path / "nowhere", tmp_path / "runs")
+    done = run_sweep(sweep_file, *args)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith("error: mnist not found: expected train-images-idx3-ubyte")
+    assert len(done.stderr.splitlines()) == 1
+    assert [r.state for r in read_trials(tmp_path / "runs" / "s")] == ["fail", "waiting"]
+    again = run_sweep(sweep_file, *base_args(mnist_root, tmp_path / "runs"))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert [r.state for r in read_trials(tmp_path / "runs" / "s")] == ["fail", "complete"]
