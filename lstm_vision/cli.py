@@ -37,8 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="settings (section.key = default), each settable in settings.toml or with --set:\n"
         + "\n".join(help_lines())
-        + "\n\nexit codes: 0 completed (a sweep: the study done), 1 failed, 2 bad settings or arguments, "
-        "130 stopped (resumable).",
+        + "\n\nexit codes: 0 completed (also a sweep's trial that its pruner cut short; for --sweep: the study is "
+        "done), 1 failed, 2 bad settings or arguments, 130 stopped (resumable).",
     )
     _settings_options(parser.add_argument_group("settings (later sources win)"))
     _run_options(parser.add_argument_group("runs"))

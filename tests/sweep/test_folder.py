@@ -105,3 +105,10 @@ def test_a_worker_killed_without_a_word_is_lost(tmp_path):
         child.kill()
         child.wait()
     assert sweep_state(tmp_path) == "lost"
+
+
+def test_the_folder_contract_needs_neither_torch_nor_optuna():
+    """The app reads sweep folders before torch loads."""
+    code = "import sys, lstm_vision.sweep.folder; print(sorted(m for m in ('torch', 'optuna', 'matplotlib') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
