@@ -135,12 +135,18 @@ class Worker:
         if self.database:
             optuna.storages.fail_stale_trials(self.study)  # the heartbeat's verdict; its callback queues them
             return
-        for frozen in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        others = [f for f in (self.sweep_dir / WORKERS_DIR).glob("*") if f.name != self.id] if running else []
+        anyone_else = any(worker_alive(f) for f in others)
+        for frozen in running:
             worker = frozen.user_attrs.get(WORKER_ATTR)
-            if worker is None or worker == self.id or worker_alive(self.sweep_dir / WORKERS_DIR / worker):
+            if worker == self.id:
+                continue
+            # a worker killed between taking a trial and naming itself on it: dead once no other worker lives
+            if worker_alive(self.sweep_dir / WORKERS_DIR / worker) if worker else anyone_else:
                 continue
             self.study.tell(frozen.number, state=TrialState.FAIL, skip_if_finished=True)
-            self.say(f"Trial {frozen.number + 1}: its worker {worker} is gone; queued again.")
+            self.say(f"Trial {frozen.number + 1}: its worker {worker or '(unnamed)'} is gone; queued again.")
             optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=RETRIES_OF_A_DEAD_TRIAL)(self.study, frozen)
 
     def _started(self, trial: optuna.Trial) -> None:
