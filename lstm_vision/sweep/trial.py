@@ -171,19 +171,15 @@ class TrialRunner:
 
 
 def prune_reason(trial: optuna.Trial, spec: SweepSpec, epoch: int, value: float) -> str:
-    """One sentence for the trial's log: what the pruner compared."""
+    """One sentence for the trial's log: what the pruner compared (MedianPruner: the complete trials' values
+    after the same epoch)."""
     shown = metric_text(spec.metric, value)
     if spec.prune == "median":
-        others = [
-            t.intermediate_values[epoch]
-            for t in trial.study.get_trials(
-                deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-            )
-            if epoch in t.intermediate_values
-        ]
+        complete = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        others = [t.intermediate_values[epoch] for t in complete if epoch in t.intermediate_values]
         if others:
             median = statistics.median(others)
-            return f"{shown} after epoch {epoch} trails the median of earlier trials there ({metric_text(spec.metric, median)})."
+            return f"{shown} after epoch {epoch} trails the median of the complete trials there ({metric_text(spec.metric, median)})."
     return f"{shown} after epoch {epoch} trails the other trials of its {spec.prune} pruner's bracket."
 
 

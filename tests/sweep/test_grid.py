@@ -62,7 +62,7 @@ def test_a_trial_whose_epochs_trail_is_pruned_and_says_so(grid_sweep):
     for row in read_trials(folder)[2:]:
         summary = read_summary(row.run_dir)
         assert summary["epochs_completed"] == 2 and (folder / row.run_dir / "last.pt").is_file()
-        assert "after epoch 2 trails the median of earlier trials there" in summary["pruned_reason"]
+        assert "after epoch 2 trails the median of the complete trials there" in summary["pruned_reason"]
         logs = [json.loads(line) for line in open(f"{row.run_dir}/metrics.jsonl") if '"event":"log"' in line]
         assert any(r["text"].startswith("Pruned: val_loss ") for r in logs)
         assert "Pruned after epoch 2 of 4" in (folder / row.run_dir / "output.log").read_text()
