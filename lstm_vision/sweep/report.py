@@ -70,11 +70,16 @@ def write_best(spec: SweepSpec, sweep_dir: Path, base: Settings, best: FrozenTri
     atomic_write_text(sweep_dir / BEST_TOML, head + body)
 
 
-def update_reports(study: optuna.Study, spec: SweepSpec, sweep_dir: Path, base: Settings, picture: bool = True) -> None:
+def update_reports(study: optuna.Study, spec: SweepSpec, sweep_dir: Path, base: Settings, picture: bool = True) -> str | None:
+    """Rewrite the reports; returns a warning when sweep.png could not be drawn (a picture never ends a sweep)."""
     rows = trial_rows(study, sweep_dir)
     write_trials(sweep_dir, spec.metric, spec.param_names, rows)
     best = best_trial(study)
     if best is not None:
         write_best(spec, sweep_dir, base, best, sum(row.state == "complete" for row in rows))
     if picture:
-        draw_sweep(spec, rows, sweep_dir / SWEEP_PNG)
+        try:
+            draw_sweep(spec, rows, sweep_dir / SWEEP_PNG)
+        except Exception as err:  # matplotlib missing or failing
+            return f"{SWEEP_PNG} not drawn: {err.__class__.__name__}: {err}"
+    return None

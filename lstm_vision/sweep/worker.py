@@ -177,19 +177,26 @@ class Worker:
         self.say(self.result_line(frozen))
 
     def _requeue_mine(self) -> None:
-        mine = [
-            t
-            for t in self.study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-            if t.user_attrs.get(WORKER_ATTR) == self.id
-        ]
-        if mine:
-            optuna.storages.RetryHeartbeatStaleTrialCallback()(self.study, mine[-1])
-            self._report()
+        """After a quit at once: this worker's last trial, failed by Optuna as the run quit, is queued again."""
+        trials = self.study.get_trials(deepcopy=False)
+        mine = [t for t in trials if t.user_attrs.get(WORKER_ATTR) == self.id]
+        retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+        last = mine[-1] if mine else None
+        if (
+            last is not None
+            and last.state == TrialState.FAIL
+            and last.number not in retried
+            and not last.user_attrs.get(ERROR_ATTR)
+        ):
+            optuna.storages.RetryHeartbeatStaleTrialCallback()(self.study, last)
+            self._report(picture=False)  # quitting at once: a module the interrupt cut short may be half imported
 
     def _report(self, picture: bool = True) -> None:
         with self.report_lock:
             try:
-                update_reports(self.study, self.spec, self.sweep_dir, self.base, picture)
+                warning = update_reports(self.study, self.spec, self.sweep_dir, self.base, picture)
+                if warning:
+                    self.say(f"warning: {warning}")
             except OSError as err:  # a full disk must not end the sweep; the study has every result
                 self.say(f"warning: the sweep's reports were not written: {err}")
 
