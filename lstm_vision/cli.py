@@ -39,11 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="settings (section.key = default), each settable in settings.toml or with --set:\n"
         + "\n".join(help_lines())
-        + "\n\nexit codes: 0 completed, 1 failed, 2 bad settings or arguments, 130 stopped (resumable).",
+        + "\n\nexit codes: 0 completed (also a sweep's trial that its pruner cut short; for --sweep: the study is "
+        "done), 1 failed, 2 bad settings or arguments, 130 stopped (resumable).",
     )
     _settings_options(parser.add_argument_group("settings (later sources win)"))
     _run_options(parser.add_argument_group("runs"))
     _model_options(parser.add_argument_group("a trained model"))
+    _sweep_options(parser.add_argument_group("sweeps (many runs toward the best settings, with Optuna)"))
     parser.set_defaults(sources=[])
     return parser
 
@@ -119,10 +121,34 @@ def _model_options(group: argparse._ArgumentGroup) -> None:
     )
 
 
-def resolve_settings(args: argparse.Namespace) -> tuple[Settings, Path]:
-    """Settings from (the resumed run's file | ./settings.toml) and then every source in order."""
+def _sweep_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--sweep",
+        metavar="SWEEP.toml",
+        help="With --no-ui: run the trials of a sweep file (README 'Sweeps') in its folder output.dir/<name>, each an "
+        "ordinary run; --config, --preset and --set change the base settings of every trial. The same command "
+        "again continues the sweep.",
+    )
+    group.add_argument(
+        "--storage",
+        metavar="URL",
+        help="With --sweep: keep the study in PostgreSQL (postgresql://user@host:port/database), shared by any "
+        "number of workers on any number of boxes running the same command (default: a journal file in the sweep folder).",
+    )
+    group.add_argument(
+        "--workers",
+        metavar="N|auto",
+        help="With --sweep: N workers on this box share the study (auto: one per visible GPU, each pinned to its "
+        "own; on CPUs the cores are split between them). Default 1.",
+    )
+
+
+def resolve_settings(args: argparse.Namespace, base: Path | None = None) -> tuple[Settings, Path]:
+    """Settings from (the resumed run's file | a sweep's base file | ./settings.toml) and then every source in order."""
     settings, settings_path = Settings(), DEFAULT_SETTINGS_FILE
-    if args.resume or args.attach:
+    if base is not None:
+        settings, settings_path = load_settings(base), base
+    elif args.resume or args.attach:
         option, value = ("--resume", args.resume) if args.resume else ("--attach", args.attach)
         if not Path(value).expanduser().exists():
             raise SettingsError(f"{option} {value}: no such run folder or checkpoint.")
@@ -159,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
         args.predict += extra
     if args.predict or args.export:
         return _use_trained_model(parser, args)
+    if args.sweep or args.storage or args.workers:
+        from lstm_vision.sweep.command import run_sweep_command
+
+        return run_sweep_command(parser, args, lambda base: resolve_settings(args, base)[0])
     conflict = _conflicting_options(args)
     if conflict:
         parser.print_usage(sys.stderr)
