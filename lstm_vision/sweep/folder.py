@@ -1,0 +1,221 @@
+"""The sweep folder contract: what a sweep leaves in ``<output.dir>/<name>/`` and how any viewer reads it.
+
+No torch and no Optuna here: the app reads sweep folders before torch loads, and a viewer needs neither.
+
+- ``sweep.toml``: the sweep file the sweep was started from (``base`` made absolute, so the copy reads alone).
+- ``trials.csv``: one row per trial, rewritten atomically when a trial starts and when it ends. Columns:
+  ``number,state,<each parameter by dotted name>,<metric name>,duration_s,run_dir``. ``state`` is Optuna's
+  trial state in lower case (running, complete, pruned, fail, waiting). The metric cell holds a complete
+  trial's value; for a running or pruned trial, the last value it reported (its last validated epoch); empty
+  when there is none. ``run_dir`` is written relative to the sweep folder (``trial-0007``), so a sweep folder
+  can be moved or shared; ``read_trials`` gives it back as a path joined to the sweep folder.
+- ``best.toml``: the best complete trial's full settings (``lstm-vision-tui --no-ui --config best.toml``).
+- ``sweep.png``: the metric per trial with the best so far, and each parameter against the metric.
+- ``trial-NNNN/``: one ordinary run folder per trial (NNNN: Optuna's trial number, from 0).
+- ``workers/<host>-<pid>/process.json``: one per worker process, written by runs/liveness.py's Beacon: pid,
+  host, start time, state ("starting", "running", "paused", "exited" with its exit code) and a heartbeat (its
+  modification time, every 2 s). A worker's exit code says how it ended: 0 the study was done, 130 stopped
+  (Ctrl-C, SIGTERM, SIGHUP, a stop request), anything else failed. ``control.json`` beside it steers that
+  worker as it steers a run (runs/liveness.request: stop ends its trial resumably, pause holds its trial).
+- ``study.journal``: the study itself when no ``--storage`` is given (Optuna's journal file storage);
+  ``study.json`` names where the study lives (this folder's journal, or a database URL without its password).
+- ``output.log``: the sweep's own lines when it was started with ``--background``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from lstm_vision.atomic import atomic_write_text
+from lstm_vision.runs.folder import PROCESS_FILE
+from lstm_vision.runs.liveness import process_alive
+
+SWEEP_TOML = "sweep.toml"
+TRIALS_CSV = "trials.csv"
+BEST_TOML = "best.toml"
+SWEEP_PNG = "sweep.png"
+WORKERS_DIR = "workers"
+JOURNAL_FILE = "study.journal"
+STUDY_FILE = "study.json"
+LOCK_FILE = ".sweep.lock"  # workers on this box take turns at handing out trials and writing the reports
+
+STATES = ("running", "complete", "pruned", "fail", "waiting")
+FIXED_COLUMNS = ("number", "state")
+TAIL_COLUMNS = ("duration_s", "run_dir")  # after the metric's column
+
+
+def trial_dir_name(number: int) -> str:
+    """``trial-0007``: the run folder of the study's trial number 7 (Optuna numbers trials from 0)."""
+    return f"trial-{number:04d}"
+
+
+def is_sweep_dir(path: str | os.PathLike) -> bool:
+    return (Path(path) / SWEEP_TOML).is_file()
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    number: int
+    state: str  # "running" | "complete" | "pruned" | "fail" | "waiting" (Optuna's states, lower case)
+    params: dict[str, str]  # dotted setting name -> value as written in trials.csv
+    metric: float | None  # complete: the trial's value; running or pruned: the last value it reported
+    duration_s: float | None
+    run_dir: str  # the trial's run folder: read_trials joins trials.csv's relative name to the sweep folder
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text) if text.strip() else None
+    except ValueError:
+        return None
+
+
+def read_trials(sweep_dir: str | os.PathLike) -> list[TrialRow]:
+    """trials.csv as rows, in trial order; [] when there is none yet. Rows that cannot be read are left out."""
+    try:
+        text = (Path(sweep_dir) / TRIALS_CSV).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    records = list(csv.reader(io.StringIO(text)))
+    if not records or len(records[0]) < len(FIXED_COLUMNS) + 1 + len(TAIL_COLUMNS):
+        return []
+    header = records[0]
+    params = header[len(FIXED_COLUMNS) : -1 - len(TAIL_COLUMNS)]
+    rows = []
+    for cells in records[1:]:
+        if len(cells) != len(header):
+            continue  # a line cut short (a file written by other means than ours, or copied mid-write)
+        try:
+            number = int(cells[0])
+        except ValueError:
+            continue
+        run_dir = cells[-1]
+        rows.append(
+            TrialRow(
+                number=number,
+                state=cells[1].strip().lower(),
+                params=dict(zip(params, cells[len(FIXED_COLUMNS) : -1 - len(TAIL_COLUMNS)])),
+                metric=_number(cells[-3]),
+                duration_s=_number(cells[-2]),
+                run_dir=str(Path(sweep_dir) / run_dir) if run_dir else "",
+            )
+        )
+    return sorted(rows, key=lambda row: row.number)
+
+
+def metric_column(sweep_dir: str | os.PathLike) -> str | None:
+    """The metric's column name in trials.csv (val_accuracy, val_loss); None when there is no file yet."""
+    try:
+        with open(Path(sweep_dir) / TRIALS_CSV, encoding="utf-8", newline="") as handle:
+            header = next(csv.reader(handle), [])
+    except OSError:
+        return None
+    return header[-1 - len(TAIL_COLUMNS)] if len(header) > len(FIXED_COLUMNS) + len(TAIL_COLUMNS) else None
+
+
+def _cell(value: float | None) -> str:
+    return "" if value is None else repr(float(value))
+
+
+def write_trials(sweep_dir: str | os.PathLike, metric: str, param_names: list[str], rows: list[TrialRow]) -> None:
+    """Rewrite trials.csv atomically (a reader never sees half of it); run folders inside the sweep folder
+    are written by their name."""
+    sweep_dir = Path(sweep_dir)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*FIXED_COLUMNS, *param_names, metric, *TAIL_COLUMNS])
+    for row in sorted(rows, key=lambda r: r.number):
+        run_dir = Path(row.run_dir)
+        relative = run_dir.name if run_dir.parent in (sweep_dir, Path(".")) else str(run_dir)
+        params = [row.params.get(name, "") for name in param_names]
+        writer.writerow([row.number, row.state, *params, _cell(row.metric), _cell(row.duration_s), relative])
+    atomic_write_text(sweep_dir / TRIALS_CSV, out.getvalue(), durable=False)
+
+
+@dataclass(frozen=True)
+class SweepInfo:
+    name: str
+    method: str  # grid | random | tpe
+    trials: int | None  # how many trials the study runs: `trials` for random / tpe, the combinations for grid
+    metric: str  # val_accuracy | val_loss
+    direction: str  # "maximize" | "minimize"
+    prune: str  # none | median | hyperband
+    space: dict[str, object]  # dotted setting name -> a list of values, or {"low", "high", "log"}
+
+
+DIRECTIONS = {"val_accuracy": "maximize", "val_loss": "minimize"}
+
+
+def grid_size(space: dict[str, object]) -> int | None:
+    """The number of combinations of a space of lists (None when a range is in it)."""
+    size = 1
+    for values in space.values():
+        if not isinstance(values, list):
+            return None
+        size *= len(values)
+    return size
+
+
+def read_info(sweep_dir: str | os.PathLike) -> SweepInfo:
+    """The sweep as its folder's sweep.toml describes it (checked when the sweep started). Raises OSError when
+    the file cannot be read and ValueError when it is not a sweep file."""
+    with open(Path(sweep_dir) / SWEEP_TOML, "rb") as handle:
+        try:
+            data = tomllib.load(handle)
+        except tomllib.TOMLDecodeError as err:
+            raise ValueError(f"{Path(sweep_dir) / SWEEP_TOML} is not valid TOML: {err}") from None
+    sweep, space = data.get("sweep"), data.get("space")
+    if not isinstance(sweep, dict) or not isinstance(space, dict):
+        raise ValueError(f"{Path(sweep_dir) / SWEEP_TOML} has no [sweep] and [space] tables.")
+    method, metric = str(sweep.get("method", "tpe")), str(sweep.get("metric", "val_accuracy"))
+    trials = grid_size(space) if method == "grid" else sweep.get("trials")
+    return SweepInfo(
+        name=str(sweep.get("name") or Path(sweep_dir).name),
+        method=method,
+        trials=int(trials) if isinstance(trials, int) else None,
+        metric=metric,
+        direction=DIRECTIONS.get(metric, "maximize"),
+        prune=str(sweep.get("prune", "none")),
+        space=dict(space),
+    )
+
+
+def worker_dir(sweep_dir: str | os.PathLike, host: str, pid: int) -> Path:
+    return Path(sweep_dir) / WORKERS_DIR / f"{host}-{pid}"
+
+
+def _verdict(folder: Path) -> tuple[str, float] | None:
+    """One worker's part in the sweep's state, and when it last said anything; None for an unreadable file."""
+    path = folder / PROCESS_FILE
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        heartbeat = path.stat().st_mtime
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict):
+        return None
+    if info.get("state") == "exited":
+        code = info.get("exit_code")
+        verdict = "finished" if code == 0 else "stopped" if code == 130 else "lost"
+        return verdict, float(info.get("ended") or heartbeat)
+    if process_alive(info, heartbeat):
+        return "running", heartbeat
+    return "lost", heartbeat
+
+
+def sweep_state(sweep_dir: str | os.PathLike) -> str:
+    """ "running" while any worker lives; otherwise what the worker that ended last says: "finished" (it found
+    the study done), "stopped" (a stop: running the same command again continues), "lost" (killed, crashed or
+    failed without finishing the study: running the same command again continues it)."""
+    verdicts = [v for folder in sorted((Path(sweep_dir) / WORKERS_DIR).glob("*")) if (v := _verdict(folder))]
+    if any(state == "running" for state, _ in verdicts):
+        return "running"
+    if not verdicts:
+        return "lost"
+    return max(verdicts, key=lambda item: item[1])[0]
