@@ -1,0 +1,98 @@
+"""Sweeps from the app: the Sweep tab's requests (start a sweep file in the background, stop a sweep, a trial
+chosen), History's sweep row, and --attach of a sweep folder. The sweep's processes are the headless ones
+(``--no-ui --sweep FILE --background``); the app starts them as it starts a background run and then only
+reads the sweep folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lstm_vision.errors import SettingsError
+from lstm_vision.runs.liveness import request, run_state
+from lstm_vision.settings import load_settings, save_settings
+from lstm_vision.sweep.folder import WORKERS_DIR
+from app.host import Host
+from app.record import RunRecord
+from app.screens.history import HistoryView
+from app.screens.sweep import SweepView
+from lstm_vision.runs.folder import METRICS_FILE
+
+
+class SweepActions(Host):
+    """Mixed into the App: what the Sweep tab (F10) asks of it."""
+
+    @property
+    def sweep_view(self) -> SweepView:
+        return self.query_one(SweepView)
+
+    def open_sweep(self, sweep_dir: Path) -> None:
+        """The Sweep tab, watching ``sweep_dir`` (--attach of a sweep folder, History's sweep row)."""
+        self.action_show_tab("sweep")
+        self.sweep_view.watch_folder(Path(sweep_dir))
+
+    def action_new_sweep(self) -> None:
+        self.action_show_tab("sweep")
+        self.sweep_view.action_new()
+
+    def action_open_sweep(self) -> None:
+        self.action_show_tab("sweep")
+        self.sweep_view.action_open()
+
+    def base_for_sweep(self, sweep_file: Path) -> tuple[str, str]:
+        """The base settings of a sweep built here: the form's. (base as the sweep file names it, a note for the
+        Sweep tab's bar.) The settings file itself when it holds what the form shows; else the form is saved
+        beside the sweep file (``NAME.base.toml``), so the sweep runs what the form showed, unsaved edits too."""
+        settings = self.form.collect()  # SettingsError names the invalid fields
+        folder = sweep_file.parent.resolve()
+        try:
+            same = self.settings_path.is_file() and load_settings(self.settings_path) == settings
+        except SettingsError:
+            same = False
+        if same:
+            return os.path.relpath(self.settings_path.resolve(), folder), f" · base {self.settings_path}"
+        base = sweep_file.with_name(sweep_file.name.removesuffix(".toml") + ".base.toml")
+        save_settings(settings, base)
+        return base.name, f" · base {base.name} (the form's settings)"
+
+    def on_sweep_view_start(self, message: SweepView.Start) -> None:
+        from lstm_vision.sweep.background import start_sweep_background  # no torch, no optuna: quick
+
+        try:
+            sweep_dir, pid = start_sweep_background(message.sweep_file)
+        except (SettingsError, OSError) as err:
+            self.notify(f"Cannot start the sweep: {err}", severity="error", timeout=12)
+            return
+        self.log_panel.add(
+            f"Started the sweep {sweep_dir.name} in the background as process {pid}; it goes on if this app or its "
+            f"terminal goes away. Its output: {sweep_dir / 'output.log'}.",
+            "app",
+        )
+        self.open_sweep(sweep_dir)
+
+    def stop_sweep(self, sweep_dir: Path | None) -> None:
+        """Ask every live worker of the sweep to stop: each ends its trial resumably (F5 later goes on)."""
+        if sweep_dir is None:
+            return
+        workers = [w for w in sorted((sweep_dir / WORKERS_DIR).glob("*")) if run_state(w).live]
+        for worker in workers:
+            request(worker, "stop")
+        if workers:
+            self.notify(f"Asked {len(workers)} worker{'s' if len(workers) > 1 else ''} of {sweep_dir.name} to stop.")
+        else:
+            self.notify(f"{sweep_dir.name} has no running worker to stop.", severity="warning")
+
+    def on_sweep_view_trial_chosen(self, message: SweepView.TrialChosen) -> None:
+        run_dir = message.run_dir
+        if run_state(run_dir).live:
+            self.attach(run_dir)
+            return
+        if not (run_dir / METRICS_FILE).is_file():
+            self.notify(f"{run_dir.name} has not started yet.", severity="warning")
+            return
+        record = RunRecord.from_jsonl(run_dir / METRICS_FILE, name=run_dir.name)
+        self.post_message(HistoryView.RunOpened(run_dir, record))  # as History's enter: its results under F4
+        self.action_show_tab("results")
+
+    def on_history_view_sweep_opened(self, message: HistoryView.SweepOpened) -> None:
+        self.open_sweep(message.sweep_dir)

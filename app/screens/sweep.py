@@ -1,0 +1,244 @@
+"""The Sweep tab (F10): build a sweep from the form or open a sweep file, start it in the background, and watch
+its trials live (app/widgets/trials.py). A sweep, like a run, belongs to its own processes: this view only
+reads its folder and writes control requests to its workers.
+
+Two faces in one tab: the builder (a sweep file's fields) and the trials of the sweep folder being watched;
+n, o, b and w switch between them and what they show, F5 starts the sweep, F8 stops it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Button, ContentSwitcher, DataTable, Input, Label
+
+from lstm_vision.errors import SettingsError
+from lstm_vision.sweep.folder import SWEEP_TOML, TrialRow, is_sweep_dir
+from app.record import short_paths
+from app.screens.dialogs import PathScreen
+from app.sweep_spec import SweepSpec, read_spec, render_spec
+from app.widgets.sweep_builder import SweepBuilder
+from app.widgets.trials import SweepWatch, trial_path
+
+BUILD, WATCH = "sweep-build", "sweep-watch"
+WATCH_KEYS = ("new", "open", "build", "stop")  # letter keys: typed into the builder's fields there, so hidden
+
+
+class SweepView(Vertical):
+    """The sweep being built (``sweep_file``) and the sweep folder being watched (``sweep_dir``)."""
+
+    BINDINGS = [
+        Binding("f5", "start", "Start sweep", key_display="F5"),
+        Binding("f8", "stop", "Stop sweep", key_display="F8"),
+        Binding("n", "new", "New"),
+        Binding("o", "open", "Open"),
+        Binding("b", "build", "Builder"),
+        Binding("w", "watch", "Trials", show=False),
+    ]
+    DEFAULT_CSS = """
+    SweepView #sweep-bar { height: 1; padding: 0 1; }
+    SweepView #sweep-path { width: 1fr; color: $text-muted; }
+    SweepView #sweep-bar Button { margin-left: 1; width: auto; min-width: 0; }
+    SweepView ContentSwitcher { height: 1fr; }
+    """
+
+    class Start(Message):
+        """Start the sweep file in the background (the app's SweepActions own the processes)."""
+
+        def __init__(self, sweep_file: Path) -> None:
+            super().__init__()
+            self.sweep_file = sweep_file
+
+    class TrialChosen(Message):
+        """Enter on a trial: attach to it while it trains, else show its results."""
+
+        def __init__(self, run_dir: Path, row: TrialRow) -> None:
+            super().__init__()
+            self.run_dir, self.row = run_dir, row
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.sweep_file: Path | None = None  # the file the builder shows (read or last saved)
+        self.base_note = ""  # where the base settings of the last saved file came from
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="sweep-bar"):
+            yield Label("", id="sweep-path")
+            yield Button("New", id="sweep-new", compact=True)
+            yield Button("Open…", id="sweep-open", compact=True)
+            yield Button("Trials", id="sweep-trials", compact=True)
+        with ContentSwitcher(initial=BUILD):
+            yield SweepBuilder(id=BUILD)
+            yield SweepWatch(id=WATCH)
+
+    @property
+    def builder(self) -> SweepBuilder:
+        return self.query_one(SweepBuilder)
+
+    @property
+    def watcher(self) -> SweepWatch:
+        return self.query_one(SweepWatch)
+
+    @property
+    def showing(self) -> str:
+        return self.query_one(ContentSwitcher).current or BUILD
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in WATCH_KEYS and self.showing == BUILD and isinstance(self.app.focused, Input):
+            return False  # the key is the field's: the footer does not promise what it would not do
+        if action == "stop":
+            return self.showing == WATCH and self.watcher.state == "running"
+        if action == "watch":
+            return self.watcher.sweep_dir is not None
+        return True
+
+    def on_mount(self) -> None:
+        self._show(BUILD, focus=False)
+
+    def focus_default(self) -> None:
+        if self.showing == WATCH:
+            self.watcher.table.focus()
+        else:
+            self.builder.focus_first()
+
+    def _show(self, face: str, focus: bool = True) -> None:
+        self.query_one(ContentSwitcher).current = face
+        self.query_one("#sweep-trials", Button).display = self.watcher.sweep_dir is not None and face == BUILD
+        self._bar()
+        if focus:
+            self.call_after_refresh(self.focus_default)
+        self.app.refresh_bindings()
+
+    def _bar(self) -> None:
+        if self.showing == WATCH and self.watcher.sweep_dir is not None:
+            text = f"sweep folder {self.watcher.sweep_dir} · enter: attach to a running trial, or its results"
+        elif self.sweep_file is not None:
+            text = f"sweep file {self.sweep_file}{self.base_note}"
+        else:
+            text = "A new sweep over the form's settings; F5 saves and starts it."
+        self.query_one("#sweep-path", Label).update(short_paths(text))
+
+    # ---- what is shown ------------------------------------------------------------------------------
+    def new(self, form_values: dict) -> None:
+        """The builder, over the form's settings as they are now."""
+        self.builder.fill(None, form_values)
+        self._show(BUILD)
+
+    def open_file(self, path: Path, form_values: dict) -> None:
+        try:
+            spec = read_spec(path)
+        except SettingsError as err:
+            self.notify(str(err), severity="error", timeout=10)
+            return
+        self.sweep_file = path
+        self.builder.fill(spec, form_values)
+        self._show(BUILD)
+
+    def watch_folder(self, sweep_dir: Path) -> None:
+        self.watcher.watch(sweep_dir)
+        self._show(WATCH)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        {"sweep-new": self.action_new, "sweep-open": self.action_open, "sweep-trials": self.action_watch}[event.button.id]()
+
+    # ---- keys -----------------------------------------------------------------------------------------
+    def action_new(self) -> None:
+        self.sweep_file = None
+        self.new(self.app.form.values())
+
+    def action_build(self) -> None:
+        """The builder; on a watched sweep, with that sweep's file (its copy in the folder if the first is unknown)."""
+        if self.showing == WATCH and self.watcher.sweep_dir is not None and self.sweep_file is None:
+            self.open_file(self.watcher.sweep_dir / SWEEP_TOML, self.app.form.values())
+        else:
+            self._show(BUILD)
+
+    def action_watch(self) -> None:
+        if self.watcher.sweep_dir is not None:
+            self._show(WATCH)
+
+    def action_open(self) -> None:
+        def chosen(path: Path | None) -> None:
+            if path is None:
+                return
+            if path.is_dir() and is_sweep_dir(path):
+                self.watch_folder(path)
+            elif path.is_dir():
+                self.notify(f"{path} is not a sweep folder (it holds no {SWEEP_TOML}).", severity="warning", timeout=8)
+            else:
+                self.open_file(path, self.app.form.values())
+
+        start = self.sweep_file or self.watcher.sweep_dir or Path(self.app.settings.output.dir)
+        self.app.push_screen(
+            PathScreen("Open a sweep file, or a sweep's folder", str(start), must_exist=True, folders=True), chosen
+        )
+
+    def action_start(self) -> None:
+        if self.showing == WATCH and self.watcher.sweep_dir is not None:
+            if self.watcher.state == "running":
+                self.notify(f"{self.watcher.sweep_dir.name} is running; F8 stops it.", severity="warning")
+                return
+            # a stopped or lost sweep goes on where it stopped: the same file again (the study skips what is done)
+            self.post_message(self.Start(self.sweep_file or self.watcher.sweep_dir / SWEEP_TOML))
+            return
+        self.on_sweep_builder_start_requested(SweepBuilder.StartRequested())
+
+    def action_stop(self) -> None:
+        self.app.stop_sweep(self.watcher.sweep_dir)
+
+    # ---- the builder's buttons -------------------------------------------------------------------
+    def on_sweep_builder_save_requested(self, message: SweepBuilder.SaveRequested) -> None:
+        message.stop()
+        spec = self._checked()
+        if spec is not None:
+            self._ask_path(spec, then_start=False)
+
+    def on_sweep_builder_start_requested(self, message: SweepBuilder.StartRequested) -> None:
+        message.stop()
+        spec = self._checked()
+        if spec is not None:
+            self._ask_path(spec, then_start=True)
+
+    def _checked(self) -> SweepSpec | None:
+        try:
+            return self.builder.spec()
+        except SettingsError as err:
+            self.notify(f"The sweep is not ready: {err}", severity="error", timeout=10)
+            return None
+
+    def _ask_path(self, spec: SweepSpec, then_start: bool) -> None:
+        def chosen(path: Path | None) -> None:
+            if path is not None and self._save(spec, path) and then_start:
+                self.post_message(self.Start(path))
+
+        default = self.sweep_file or self.app.settings_path.parent / f"{spec.name}.sweep.toml"
+        title = "Save the sweep, then start it in the background" if then_start else "Save the sweep as"
+        self.app.push_screen(PathScreen(title, str(default), must_exist=False), chosen)
+
+    def _save(self, spec: SweepSpec, path: Path) -> bool:
+        """Write the sweep file; its base is the form's settings (the settings file itself when the form holds
+        nothing else, else a copy of the form beside the sweep file)."""
+        try:
+            spec.base, self.base_note = self.app.base_for_sweep(path)
+            path.write_text(render_spec(spec), encoding="utf-8")
+        except SettingsError as err:
+            self.notify(f"Cannot save the sweep: {err}", severity="error", timeout=10)
+            return False
+        except OSError as err:
+            self.notify(f"Could not save {path}: {err.strerror or err}.", severity="error", timeout=10)
+            return False
+        self.sweep_file = path
+        self._bar()
+        self.notify(f"Saved {path}")
+        return True
+
+    # ---- the trials ---------------------------------------------------------------------------------
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        row = self.watcher.selected()
+        if row is not None and self.watcher.sweep_dir is not None:
+            self.post_message(self.TrialChosen(trial_path(self.watcher.sweep_dir, row), row))

@@ -1,0 +1,246 @@
+"""A sweep as it goes: its trials in a table (state, parameters, metric, the best marked) and the curves of the
+best few overlaid, all read from the sweep folder (lstm_vision/sweep/folder.py) by polling it cheaply: trials.csv
+is read again only when it changed, and each shown trial's journal only for its new lines."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+from textual.widgets.data_table import CellDoesNotExist
+
+from lstm_vision.runs.follow import JournalReader
+from lstm_vision.runs.folder import METRICS_FILE
+from lstm_vision.sweep.folder import TRIALS_CSV, SweepInfo, TrialRow, read_info, trial_dir_name, read_trials, sweep_state
+from lstm_vision.text import format_duration
+from app.record import RunRecord
+from app.widgets.charts import OVERLAY_COLORS, ChartPair
+
+POLL_S = 0.5  # how often the sweep folder is looked at while the Sweep tab shows: stat calls, and reads on change
+BEST_CURVES = 3  # the best trials whose curves are drawn, besides the running ones
+BEST_MARK = "★"
+TRIAL_STYLES = {
+    "running": "bold cyan",
+    "waiting": "dim",
+    "complete": "green",
+    "pruned": "yellow",
+    "fail": "red",
+}
+SWEEP_STYLES = {"running": "bold cyan", "finished": "green", "stopped": "yellow", "lost": "bold red"}
+ENDED = ("complete", "pruned", "fail")
+
+
+def metric_text(metric: str, value: float | None) -> str:
+    """An accuracy as a percentage, a loss as it is."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{100 * value:.2f}%" if "accuracy" in metric else f"{value:.4f}"
+
+
+def best_trial(rows: list[TrialRow], direction: str) -> TrialRow | None:
+    """The best complete trial (pruned ones stopped early: their last metric is no result)."""
+    done = [r for r in rows if r.state == "complete" and r.metric is not None and math.isfinite(r.metric)]
+    if not done:
+        return None
+    pick = max if direction == "maximize" else min
+    return pick(done, key=lambda r: r.metric)
+
+
+def ranked(rows: list[TrialRow], direction: str) -> list[TrialRow]:
+    done = [r for r in rows if r.state == "complete" and r.metric is not None and math.isfinite(r.metric)]
+    return sorted(done, key=lambda r: r.metric, reverse=direction == "maximize")
+
+
+def curve_trials(rows: list[TrialRow], direction: str) -> list[TrialRow]:
+    """The trials whose curves are drawn: the best few, then the running ones (as many as there are colours)."""
+    chosen = ranked(rows, direction)[:BEST_CURVES] + [r for r in rows if r.state == "running"]
+    return chosen[: len(OVERLAY_COLORS)]
+
+
+def param_labels(names: list[str]) -> list[str]:
+    """Column labels: the key alone (learning_rate), the dotted name where two keys share it."""
+    keys = [n.rpartition(".")[2] for n in names]
+    return [k if keys.count(k) == 1 else n for n, k in zip(names, keys)]
+
+
+def sweep_line(info: SweepInfo, rows: list[TrialRow], state: str) -> Text:
+    """One line: name, method, state, trials done of planned, the best so far."""
+    done = sum(r.state in ENDED for r in rows)
+    planned = info.trials  # random / tpe: its trials; a grid: its combinations
+    text = Text(f" {info.name} ", style="bold")
+    text.append(f"{info.method} · ")
+    text.append(state, style=SWEEP_STYLES.get(state, ""))
+    text.append(f" · {done}/{planned if planned else '?'} trials")
+    best = best_trial(rows, info.direction)
+    if best is not None:
+        text.append(f" · best {metric_text(info.metric, best.metric)} {info.metric} (#{best.number})", style="bold green")
+    return text
+
+
+def trial_path(sweep_dir: Path, row: TrialRow) -> Path:
+    """A trial's run folder (read_trials joined it to the sweep folder already; trials.csv may leave it empty)."""
+    return Path(row.run_dir) if row.run_dir else sweep_dir / trial_dir_name(row.number)
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """A sweep folder in one row of History: its state, trials done of planned, the best metric."""
+
+    state: str  # sweep_state's: running / finished / stopped / lost; "unreadable" for a broken sweep.toml
+    done: int
+    planned: int | None
+    best: str  # the best complete trial's metric as shown ("97.81%", "0.0712 val_loss"); "-" when none yet
+    time_s: float | None  # the trials' durations added up
+
+    @property
+    def trials(self) -> str:
+        return f"{self.done}/{self.planned if self.planned else '?'} trials"
+
+
+def summarise(sweep_dir: Path) -> SweepSummary:
+    try:
+        info = read_info(sweep_dir)
+    except (OSError, ValueError):
+        return SweepSummary("unreadable", 0, None, "-", None)
+    rows = read_trials(sweep_dir)
+    best = best_trial(rows, info.direction)
+    shown = "-" if best is None else metric_text(info.metric, best.metric)
+    if best is not None and "accuracy" not in info.metric:
+        shown += f" {info.metric}"
+    times = [r.duration_s for r in rows if r.duration_s is not None]
+    return SweepSummary(
+        sweep_state(sweep_dir), sum(r.state in ENDED for r in rows), info.trials, shown, sum(times) if times else None
+    )
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+class TrialsTable(DataTable):
+    """One row per trial, keyed by its number: the cursor stays on its trial as rows come and change."""
+
+    def show(self, info: SweepInfo, rows: list[TrialRow]) -> None:
+        names = sorted({name for r in rows for name in r.params} | set(info.space))
+        columns = ["#", "state", *param_labels(names), info.metric, "time"]
+        kept = self.cursor_key()
+        if [str(c.label) for c in self.columns.values()] != columns:
+            self.clear(columns=True)
+            for label in columns:
+                self.add_column(label)
+        else:
+            self.clear()
+        best = best_trial(rows, info.direction)
+        for r in rows:
+            mark = r is best
+            style = "bold green" if mark else ""
+            self.add_row(
+                Text(f"{r.number}{BEST_MARK if mark else ''}", style=style),
+                Text(r.state, style=TRIAL_STYLES.get(r.state, "")),
+                *[Text(r.params.get(name, ""), style=style) for name in names],
+                Text(metric_text(info.metric, r.metric), style=style),
+                format_duration(r.duration_s) if r.duration_s is not None else "-",
+                key=str(r.number),
+            )
+        if kept is not None and kept in self.rows:
+            self.move_cursor(row=self.get_row_index(kept), animate=False)
+
+    def cursor_key(self) -> str | None:
+        if not self.row_count:
+            return None
+        try:
+            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        except CellDoesNotExist:
+            return None
+
+
+class SweepWatch(Vertical):
+    """The sweep folder shown and followed: a line about the sweep, its trials, the best curves."""
+
+    DEFAULT_CSS = """
+    SweepWatch #sweep-line { height: 1; }
+    SweepWatch TrialsTable { height: 1fr; min-height: 4; }
+    SweepWatch ChartPair { height: 1fr; min-height: 8; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.sweep_dir: Path | None = None
+        self.info: SweepInfo | None = None
+        self.rows: list[TrialRow] = []
+        self.state = ""
+        self._stamp: tuple[int, int] | None = None
+        self._curves: dict[int, tuple[RunRecord, JournalReader]] = {}
+        self.reads = 0  # how often trials.csv was read: tests check that an unchanged file is not read again
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="sweep-line")
+        yield TrialsTable(cursor_type="row", id="trials-table")
+        yield ChartPair("no trial has finished an epoch yet", id="sweep-charts")
+
+    def on_mount(self) -> None:
+        self.set_interval(POLL_S, self.poll)
+
+    @property
+    def table(self) -> TrialsTable:
+        return self.query_one(TrialsTable)
+
+    def watch(self, sweep_dir: Path) -> None:
+        """Show ``sweep_dir`` (a folder holding sweep.toml) from now on."""
+        self.sweep_dir, self.info, self.rows, self.state = Path(sweep_dir), None, [], ""
+        self._stamp, self._curves = None, {}
+        self.table.clear(columns=True)
+        self.poll(force=True)
+
+    def poll(self, force: bool = False) -> None:
+        if self.sweep_dir is None or not (force or self.is_on_screen):
+            return
+        if self.info is None:
+            self.info = read_info(self.sweep_dir)
+        stamp = _stamp(self.sweep_dir / TRIALS_CSV)
+        changed = stamp != self._stamp
+        if changed:
+            self._stamp, self.rows = stamp, read_trials(self.sweep_dir)
+            self.reads += 1
+            self.table.show(self.info, self.rows)
+        state = sweep_state(self.sweep_dir)
+        if changed or state != self.state:
+            self.state = state
+            self.query_one("#sweep-line", Static).update(sweep_line(self.info, self.rows, state))
+        self._follow_curves()
+
+    @property
+    def is_on_screen(self) -> bool:
+        return self.display and self.screen.is_current and self.region.area > 0
+
+    def _follow_curves(self) -> None:
+        """The shown trials' journals, read for their new lines; the charts redrawn when something came."""
+        chosen = curve_trials(self.rows, self.info.direction) if self.info else []
+        grown = [r.number for r in chosen] != list(self._curves)  # one came or went: redraw even without news
+        curves = {}
+        for row in chosen:
+            record, reader = self._curves.get(row.number) or (
+                RunRecord(name=f"#{row.number}"),
+                JournalReader(trial_path(self.sweep_dir, row) / METRICS_FILE),
+            )
+            for event in reader.read():
+                record.apply(event)
+                grown = True
+            curves[row.number] = (record, reader)
+        self._curves = curves
+        if grown:
+            self.query_one(ChartPair).show_overlay([record for record, _ in curves.values()])
+
+    def selected(self) -> TrialRow | None:
+        key = self.table.cursor_key()
+        return next((r for r in self.rows if str(r.number) == key), None)
