@@ -37,11 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="settings (section.key = default), each settable in settings.toml or with --set:\n"
         + "\n".join(help_lines())
-        + "\n\nexit codes: 0 completed, 1 failed, 2 bad settings or arguments, 130 stopped (resumable).",
+        + "\n\nexit codes: 0 completed (a sweep: the study done), 1 failed, 2 bad settings or arguments, "
+        "130 stopped (resumable).",
     )
     _settings_options(parser.add_argument_group("settings (later sources win)"))
     _run_options(parser.add_argument_group("runs"))
     _model_options(parser.add_argument_group("a trained model"))
+    _sweep_options(parser.add_argument_group("sweeps (many runs toward the best settings, with Optuna)"))
     parser.set_defaults(sources=[])
     return parser
 
@@ -112,10 +114,34 @@ def _model_options(group: argparse._ArgumentGroup) -> None:
     )
 
 
-def resolve_settings(args: argparse.Namespace) -> tuple[Settings, Path]:
-    """Settings from (the resumed run's file | ./settings.toml) and then every source in order."""
+def _sweep_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--sweep",
+        metavar="SWEEP.toml",
+        help="With --no-ui: run the trials of a sweep file (README 'Sweeps') in its folder output.dir/<name>, each an "
+        "ordinary run; --config, --preset and --set change the base settings of every trial. The same command "
+        "again continues the sweep.",
+    )
+    group.add_argument(
+        "--storage",
+        metavar="URL",
+        help="With --sweep: keep the study in PostgreSQL (postgresql://user@host:port/database), shared by any "
+        "number of workers on any number of boxes running the same command (default: a journal file in the sweep folder).",
+    )
+    group.add_argument(
+        "--workers",
+        metavar="N|auto",
+        help="With --sweep: N workers on this box share the study (auto: one per visible GPU, each pinned to its "
+        "own; on CPUs the cores are split between them). Default 1.",
+    )
+
+
+def resolve_settings(args: argparse.Namespace, base: Path | None = None) -> tuple[Settings, Path]:
+    """Settings from (the resumed run's file | a sweep's base file | ./settings.toml) and then every source in order."""
     settings, settings_path = Settings(), DEFAULT_SETTINGS_FILE
-    if args.resume or args.attach:
+    if base is not None:
+        settings, settings_path = load_settings(base), base
+    elif args.resume or args.attach:
         option, value = ("--resume", args.resume) if args.resume else ("--attach", args.attach)
         if not Path(value).expanduser().exists():
             raise SettingsError(f"{option} {value}: no such run folder or checkpoint.")
@@ -146,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         args.predict += extra
     if args.predict or args.export:
         return _use_trained_model(parser, args)
+    if args.sweep or args.storage or args.workers:
+        return _sweep(parser, args)
     conflict = _conflicting_options(args)
     if conflict:
         parser.print_usage(sys.stderr)
@@ -226,6 +254,65 @@ def _model_command_problem(args: argparse.Namespace) -> str | None:
     if args.export and not args.output:
         return "--export needs --output PATH, the file to write (e.g. model.onnx)."
     return None
+
+
+def _sweep_problem(args: argparse.Namespace) -> str | None:
+    if not args.sweep:
+        return "--storage and --workers go with --sweep SWEEP.toml."
+    if not args.no_ui:
+        return "--sweep runs headless: add --no-ui (--background as well to have it outlive this terminal)."
+    others = [
+        name
+        for name, given in (
+            ("--attach", args.attach),
+            ("--resume", args.resume),
+            ("--run-dir", args.run_dir),
+            ("--output", args.output),
+            ("--print-settings", args.print_settings),
+        )
+        if given
+    ]
+    if others:
+        return (
+            f"--sweep puts its trials in its own folder (output.dir/<sweep name>) and continues where it stopped "
+            f"when started again; it does not combine with {', '.join(others)}."
+        )
+    return None
+
+
+def _sweep(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """--sweep: checked in full before anything is written, then one worker here, N workers, or in the background."""
+    problem = _sweep_problem(args)
+    if problem:
+        parser.print_usage(sys.stderr)
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    try:
+        from lstm_vision.sweep import launch
+        from lstm_vision.sweep.spec import read_sweep
+        from lstm_vision.sweep.workers import resolve_workers, run_workers, start_background
+
+        spec = read_sweep(args.sweep)
+        settings, _ = resolve_settings(args, spec.base)
+        count = resolve_workers(args.workers)
+        plan = launch.plan_sweep(spec, settings, args.storage)
+        launch.make_folder(plan)
+    except SettingsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("Interrupted while starting: no trial was started.", file=sys.stderr)
+        return 130
+    sources = [item for kind, value in args.sources for item in (f"--{kind}", value)]
+    if args.background:
+        folder, pid = start_background(plan, launch.sweep_command(spec.path, args.storage, args.workers, sources))
+        print(f"Sweep folder: {folder}")
+        print(f"Sweeping in the background (process {pid}); its output goes to {folder / 'output.log'}.")
+        print(f"Its trials: {folder / 'trials.csv'}; stop it (each trial resumably) with: kill -TERM {pid}")
+        return 0
+    if count > 1:
+        return run_workers(plan, count, launch.sweep_command(spec.path, args.storage, None, sources))
+    return launch.run_worker(plan)
 
 
 def _conflicting_options(args: argparse.Namespace) -> str | None:

@@ -13,10 +13,17 @@ class RunControl:
         self._stop = threading.Event()
         self._running = threading.Event()  # set = not paused
         self._running.set()
+        self.prune_reason: str | None = None  # set by prune: the stop is a sweep's verdict, not a user's request
 
     def stop(self) -> None:
         self._stop.set()
         self._running.set()  # a paused run must wake up to stop
+
+    def prune(self, reason: str) -> None:
+        """Stop the run because a sweep's pruner judged it (``reason``, one sentence, goes to its log): it ends
+        as "pruned", not "stopped" (training/finish.py)."""
+        self.prune_reason = reason
+        self.stop()
 
     def pause(self) -> None:
         if not self._stop.is_set():

@@ -28,7 +28,7 @@ def run_headless(settings: Settings, resume: str | None, run_dir: str | None = N
         print("Interrupted while starting: no run was started.", file=sys.stderr)
         return 130
     control = RunControl()
-    _install_signal_handlers(control)
+    install_signal_handlers(control)
     emit = jsonl_emitter(sys.stdout) if os.environ.get(EVENTS_ENV) == "jsonl" else Printer(sys.stdout)
     run_dirs: list[str] = [str(run_dir_of(resume))] if resume else []
     try:
@@ -102,7 +102,7 @@ def _record_rank_failure(message: str, exit_code: int) -> None:
         record_failure(message, exit_code)
 
 
-def _install_signal_handlers(control) -> None:
+def install_signal_handlers(control) -> None:
     """First Ctrl-C / SIGTERM / SIGHUP: finish the batch, save last.pt, exit 130. Second Ctrl-C: end at once.
     A repeated SIGTERM (torchrun's shutdown, a scheduler) does not cut the save short: they follow with SIGKILL.
     SIGHUP is the terminal going away (a dropped SSH connection): the run stops as on Ctrl-C, resumable,

@@ -174,7 +174,7 @@ def test_ctrl_c_during_the_torch_import_exits_130_with_one_line(mnist_root, tmp_
 
 @pytest.mark.parametrize("rank, prints", [(None, True), ("0", True), ("1", False)])
 def test_only_rank_0_of_a_hand_started_torchrun_says_it_is_stopping(monkeypatch, capsys, rank, prints):
-    from lstm_vision.headless import _install_signal_handlers
+    from lstm_vision.headless import install_signal_handlers
     from lstm_vision.control import RunControl
 
     monkeypatch.delenv("LSTM_VISION_EVENTS", raising=False)
@@ -185,7 +185,7 @@ def test_only_rank_0_of_a_hand_started_torchrun_says_it_is_stopping(monkeypatch,
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     control = RunControl()
     try:
-        _install_signal_handlers(control)
+        install_signal_handlers(control)
         signal.getsignal(signal.SIGINT)(signal.SIGINT, None)  # what Ctrl-C in torchrun's terminal does to each rank
     finally:
         for s, handler in saved.items():

@@ -208,6 +208,9 @@ class Printer:
         )
 
     def on_run_stopped(self, e: ev.RunStopped) -> None:
+        if e.summary.get("status") == "pruned":  # the reason came just before, as a log line
+            self.line(f"Pruned {stop_place(e)} ({os.path.basename(e.checkpoint)} keeps it); results in {e.summary['run_dir']}")
+            return
         self.line(
             f"Stopped {stop_place(e)} ({os.path.basename(e.checkpoint)} keeps it): "
             f"resume with lstm-vision-tui --no-ui --resume {e.summary['run_dir']}"

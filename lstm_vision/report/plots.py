@@ -19,7 +19,7 @@ from lstm_vision.runs.folder import METRICS_FILE
 CURVES, CONFUSION, MISTAKES = "curves.png", "confusion_matrix.png", "mistakes.png"
 
 
-def _figure(width: float, height: float):
+def new_figure(width: float, height: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -28,7 +28,7 @@ def _figure(width: float, height: float):
     return figure
 
 
-def _save(figure, path: Path) -> None:
+def save_png(figure, path: Path) -> None:
     # Written beside and renamed over: a viewer (or a copy off the box) never sees half a PNG.
     tmp = path.with_name(f".{path.name}.tmp")
     figure.savefig(tmp, format="png")
@@ -75,7 +75,7 @@ def read_curves(journal: Path) -> dict[str, list]:
 def draw_curves(run_dir: Path) -> Path:
     """Loss and accuracy (train per logged step, train and val per epoch) and the learning rate."""
     s = read_curves(run_dir / METRICS_FILE)
-    figure = _figure(11, 3.6)
+    figure = new_figure(11, 3.6)
     loss, acc, lr = figure.subplots(1, 3)
     for ax, key, title in ((loss, "loss", "loss"), (acc, "acc", "accuracy (%)")):
         ax.plot(s["step_x"], s[f"step_{key}"], color="#9ab", linewidth=0.8, label="train (step)")
@@ -94,7 +94,7 @@ def draw_curves(run_dir: Path) -> Path:
     lr.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
     lr.grid(alpha=0.3)
     figure.suptitle(run_dir.name, fontsize=10)
-    _save(figure, run_dir / CURVES)
+    save_png(figure, run_dir / CURVES)
     return run_dir / CURVES
 
 
@@ -105,7 +105,7 @@ def draw_confusion(run_dir: Path, matrix: list[list[int]], class_names: list[str
     percent = np.divide(100.0 * counts, rows, out=np.zeros(counts.shape), where=rows > 0)
     n = len(class_names)
     side = min(7.0, 2.5 + 0.45 * n)
-    figure = _figure(2 * side + 1, side + 0.6)
+    figure = new_figure(2 * side + 1, side + 0.6)
     panels = ((counts, np.log1p(counts), "counts", "{:d}"), (percent, percent, "% of the true class", "{:.1f}"))
     for k, (values, shade, title, fmt) in enumerate(panels):
         ax = figure.add_subplot(1, 2, k + 1)
@@ -129,7 +129,7 @@ def draw_confusion(run_dir: Path, matrix: list[list[int]], class_names: list[str
                             fontsize=7,
                             color="white" if shade[i, j] > dark else "black",
                         )
-    _save(figure, run_dir / CONFUSION)
+    save_png(figure, run_dir / CONFUSION)
     return run_dir / CONFUSION
 
 
@@ -139,7 +139,7 @@ def draw_mistakes(run_dir: Path, images, labels, predictions, confidences, class
     count = len(images)
     columns = min(8, max(count, 1))
     grid_rows = max(1, -(-count // columns))
-    figure = _figure(max(4.0, 1.35 * columns), 1.5 * grid_rows + 0.4)
+    figure = new_figure(max(4.0, 1.35 * columns), 1.5 * grid_rows + 0.4)
     for k in range(grid_rows * columns):
         ax = figure.add_subplot(grid_rows, columns, k + 1)
         ax.axis("off")
@@ -153,5 +153,5 @@ def draw_mistakes(run_dir: Path, images, labels, predictions, confidences, class
     if count == 0:
         figure.text(0.5, 0.5, "no misclassified test images", ha="center", va="center")
     figure.suptitle("misclassified test images: true → predicted (confidence)", fontsize=9)
-    _save(figure, run_dir / MISTAKES)
+    save_png(figure, run_dir / MISTAKES)
     return run_dir / MISTAKES

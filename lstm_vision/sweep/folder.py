@@ -11,7 +11,8 @@ No torch and no Optuna here: the app reads sweep folders before torch loads, and
   can be moved or shared; ``read_trials`` gives it back as a path joined to the sweep folder.
 - ``best.toml``: the best complete trial's full settings (``lstm-vision-tui --no-ui --config best.toml``).
 - ``sweep.png``: the metric per trial with the best so far, and each parameter against the metric.
-- ``trial-NNNN/``: one ordinary run folder per trial (NNNN: Optuna's trial number, from 0).
+- ``trial-NNNN/``: one ordinary run folder per trial. Trials count from 1 in every file and line of a sweep
+  (trial-0001 is the first; Optuna's own trial numbers, in its storage, count from 0).
 - ``workers/<host>-<pid>/process.json``: one per worker process, written by runs/liveness.py's Beacon: pid,
   host, start time, state ("starting", "running", "paused", "exited" with its exit code) and a heartbeat (its
   modification time, every 2 s). A worker's exit code says how it ended: 0 the study was done, 130 stopped
@@ -51,7 +52,7 @@ TAIL_COLUMNS = ("duration_s", "run_dir")  # after the metric's column
 
 
 def trial_dir_name(number: int) -> str:
-    """``trial-0007``: the run folder of the study's trial number 7 (Optuna numbers trials from 0)."""
+    """``trial-0007``: the run folder of trial 7 (the seventh; Optuna's trial number 6)."""
     return f"trial-{number:04d}"
 
 
@@ -61,7 +62,7 @@ def is_sweep_dir(path: str | os.PathLike) -> bool:
 
 @dataclass(frozen=True)
 class TrialRow:
-    number: int
+    number: int  # from 1: the row of trial-0001 is number 1
     state: str  # "running" | "complete" | "pruned" | "fail" | "waiting" (Optuna's states, lower case)
     params: dict[str, str]  # dotted setting name -> value as written in trials.csv
     metric: float | None  # complete: the trial's value; running or pruned: the last value it reported
@@ -207,6 +208,12 @@ def _verdict(folder: Path) -> tuple[str, float] | None:
     if process_alive(info, heartbeat):
         return "running", heartbeat
     return "lost", heartbeat
+
+
+def worker_alive(folder: str | os.PathLike) -> bool:
+    """Whether the worker whose liveness folder this is (workers/<host>-<pid>) still lives."""
+    verdict = _verdict(Path(folder))
+    return verdict is not None and verdict[0] == "running"
 
 
 def sweep_state(sweep_dir: str | os.PathLike) -> str:

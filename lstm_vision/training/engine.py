@@ -53,7 +53,7 @@ def run(
     job = prepare(settings, emit, dist_ctx, resume, run_dir, control)
     result: RunResult | None = None
     try:
-        result = finish(job, train(job, control))
+        result = finish(job, train(job, control), control.prune_reason)
     except Exception as err:  # the worker must never die without a message and a summary
         result = fail(job, err)
     finally:

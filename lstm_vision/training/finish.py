@@ -12,7 +12,7 @@ from lstm_vision.system import resources
 from lstm_vision.errors import SettingsError
 from lstm_vision.system.devices import device_name
 from lstm_vision.distributed.collectives import record_failure
-from lstm_vision.runs.result import RunResult
+from lstm_vision.runs.result import EXIT_CODES, RunResult
 from lstm_vision.training.state import Job, NonFiniteLoss, report_evaluation, save
 from lstm_vision.metrics import macro, per_class
 from lstm_vision.model.lstm import count_parameters
@@ -21,15 +21,22 @@ from lstm_vision.runs.folder import write_confusion_matrix, write_per_class, wri
 from lstm_vision.runs.folder import ERROR_LOG, LAST_CHECKPOINT
 
 
-def finish(job: Job, status: str) -> RunResult:
-    """Test (and train) accuracy, confusion matrix, summary. A stopped run saves last.pt and skips the test."""
+def finish(job: Job, status: str, prune_reason: str | None = None) -> RunResult:
+    """Test (and train) accuracy, confusion matrix, summary. A stopped run saves last.pt and skips the test.
+    A run stopped by a sweep's pruner (``prune_reason``) ends as "pruned", its reason in its log and summary:
+    the one place that tells a pruned run from a stopped one."""
     if status == "stopped":
+        if prune_reason is not None:
+            status = "pruned"
+            job.emit(ev.LogMessage("info", f"Pruned: {prune_reason}"))
         save(job, "last")
         draw_pictures(job, force=True)
-        summary = build_summary(job, "stopped")
+        summary = build_summary(job, status)
+        if prune_reason is not None:
+            summary["pruned_reason"] = prune_reason
         _write_summary(job, summary)
         job.emit(ev.RunStopped(summary, str(job.run_dir / LAST_CHECKPOINT), job.step, job.batcher.steps_per_epoch))
-        return RunResult("stopped", str(job.run_dir), 130, summary)
+        return RunResult(status, str(job.run_dir), EXIT_CODES[status], summary)
     test = report_evaluation(job, "test", job.data.test, confusion=True)
     train = report_evaluation(job, "train", job.data.train)
     summary = build_summary(job, "completed", test=(test.correct, test.total), train=(train.correct, train.total))
@@ -42,7 +49,7 @@ def finish(job: Job, status: str) -> RunResult:
         draw_pictures(job, test.matrix, test.mistakes)
     _write_summary(job, summary)
     job.emit(ev.RunFinished(summary, test.matrix))
-    return RunResult("completed", str(job.run_dir), 0, summary)
+    return RunResult("completed", str(job.run_dir), EXIT_CODES["completed"], summary)
 
 
 CURVES_EVERY_S = 60.0  # at epoch ends curves.png is redrawn at most this often: drawing takes ~0.5 s
@@ -93,7 +100,7 @@ def fail(job: Job, err: BaseException) -> RunResult:
     except OSError:
         pass  # a full disk may be what failed; the message still reaches the user
     job.emit(ev.RunFailed(message, str(log_path), summary))
-    return RunResult("failed", str(job.run_dir), 1, summary)
+    return RunResult("failed", str(job.run_dir), EXIT_CODES["failed"], summary)
 
 
 def _explain(job: Job, err: BaseException) -> str:
