@@ -239,7 +239,7 @@ class LstmVisionApp(SweepActions, AttachActions, RunActions, SettingsFileActions
         elif pane_id == "tab-history":
             self.query_one(HistoryView).focus_table()
         elif pane_id == "tab-sweep":
-            self.sweep_view.focus_default()
+            self.sweep_view.activate()
 
     def action_unpause(self) -> None:
         self.action_pause()  # F6 toggles; a second binding only so that the footer says "Resume"

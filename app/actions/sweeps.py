@@ -6,6 +6,9 @@ reads the sweep folder."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from functools import partial
 from pathlib import Path
 
 from lstm_vision.errors import SettingsError
@@ -17,6 +20,10 @@ from app.record import RunRecord
 from app.screens.history import HistoryView
 from app.screens.sweep import SweepView
 from lstm_vision.runs.folder import METRICS_FILE
+
+
+START_TIMEOUT_S = 120.0  # the CLI checks the sweep and starts its worker; only a hung file system takes this long
+SWEEP_FOLDER_LINE = "Sweep folder: "  # the CLI's first line of a background sweep names its folder
 
 
 class SweepActions(Host):
@@ -56,18 +63,32 @@ class SweepActions(Host):
         return base.name, f" · base {base.name} (the form's settings)"
 
     def on_sweep_view_start(self, message: SweepView.Start) -> None:
-        from lstm_vision.sweep.background import start_sweep_background  # no torch, no optuna: quick
+        self.notify(f"Starting the sweep {message.sweep_file.name} in the background…")
+        self.run_worker(partial(self._start_sweep, message.sweep_file), group="sweep-start", thread=True, exit_on_error=False)
 
+    def _start_sweep(self, sweep_file: Path) -> None:
+        """The CLI's own --no-ui --sweep FILE --background (its checks, its folder, its detached worker), in a
+        thread: it returns once the worker is started, or with the one sentence that refuses the sweep."""
+        command = [sys.executable, "-m", "lstm_vision", "--no-ui", "--sweep", str(sweep_file.absolute()), "--background"]
         try:
-            sweep_dir, pid = start_sweep_background(message.sweep_file)
-        except (SettingsError, OSError) as err:
-            self.notify(f"Cannot start the sweep: {err}", severity="error", timeout=12)
+            done = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=START_TIMEOUT_S)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            self.call_from_thread(self.notify, f"Cannot start the sweep: {err}", severity="error", timeout=12)
             return
-        self.log_panel.add(
-            f"Started the sweep {sweep_dir.name} in the background as process {pid}; it goes on if this app or its "
-            f"terminal goes away. Its output: {sweep_dir / 'output.log'}.",
-            "app",
+        folder = next(
+            (line.partition(SWEEP_FOLDER_LINE)[2] for line in done.stdout.splitlines() if line.startswith(SWEEP_FOLDER_LINE)), ""
         )
+        if done.returncode != 0 or not folder:
+            lines = [line for line in done.stderr.splitlines() if line.strip()] or [f"exit code {done.returncode}"]
+            why = lines[-1].removeprefix("error: ")
+            self.call_from_thread(self.notify, why, title="Cannot start the sweep", severity="error", timeout=15)
+            return
+        self.call_from_thread(self._sweep_started, Path(folder.strip()), done.stdout)
+
+    def _sweep_started(self, sweep_dir: Path, lines: str) -> None:
+        for line in lines.splitlines():
+            self.log_panel.add(line, "app")
+        self.notify(f"Sweep {sweep_dir.name} started in the background; it goes on if this app or its terminal goes away.")
         self.open_sweep(sweep_dir)
 
     def stop_sweep(self, sweep_dir: Path | None) -> None:

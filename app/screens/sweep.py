@@ -98,6 +98,11 @@ class SweepView(Vertical):
     def on_mount(self) -> None:
         self._show(BUILD, focus=False)
 
+    def activate(self) -> None:
+        """The tab came to the front: the builder's rows say what the form holds now; the focus where keys act."""
+        self.builder.fill(None, self.app.form.values())
+        self.focus_default()
+
     def focus_default(self) -> None:
         if self.showing == WATCH:
             self.watcher.table.focus()
@@ -114,7 +119,7 @@ class SweepView(Vertical):
 
     def _bar(self) -> None:
         if self.showing == WATCH and self.watcher.sweep_dir is not None:
-            text = f"sweep folder {self.watcher.sweep_dir} · enter: attach to a running trial, or its results"
+            text = f"{self.watcher.sweep_dir} · enter: a trial (attach, or results)"
         elif self.sweep_file is not None:
             text = f"sweep file {self.sweep_file}{self.base_note}"
         else:

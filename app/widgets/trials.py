@@ -131,7 +131,7 @@ class TrialsTable(DataTable):
     """One row per trial, keyed by its number: the cursor stays on its trial as rows come and change."""
 
     def show(self, info: SweepInfo, rows: list[TrialRow]) -> None:
-        names = sorted({name for r in rows for name in r.params} | set(info.space))
+        names = list(dict.fromkeys([*info.space, *(name for r in rows for name in r.params)]))  # the file's order
         columns = ["#", "state", *param_labels(names), info.metric, "time"]
         kept = self.cursor_key()
         if [str(c.label) for c in self.columns.values()] != columns:
