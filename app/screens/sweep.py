@@ -89,8 +89,11 @@ class SweepView(Vertical):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in WATCH_KEYS and self.showing == BUILD and isinstance(self.app.focused, Input):
             return False  # the key is the field's: the footer does not promise what it would not do
+        running = self.showing == WATCH and self.watcher.state == "running"
         if action == "stop":
-            return self.showing == WATCH and self.watcher.state == "running"
+            return running
+        if action == "start":
+            return not running  # a running sweep is started already: F8 is the key then (one of the two shows)
         if action == "watch":
             return self.watcher.sweep_dir is not None
         return True

@@ -20,7 +20,6 @@ from app.sweep_spec import (
     METHODS,
     METRICS,
     PRUNERS,
-    VALUES_HINT,
     Range,
     SweepSpec,
     check_name,
@@ -114,6 +113,7 @@ class SweepBuilder(Vertical):
     SweepBuilder #sb-name { width: 22; }
     SweepBuilder #sb-method { width: 12; }
     SweepBuilder #sb-trials { width: 7; }
+    SweepBuilder .trials { display: none; }
     SweepBuilder #sb-metric { width: 17; }
     SweepBuilder #sb-prune { width: 14; }
     SweepBuilder #sb-note { color: $error; text-style: bold; padding: 0 1; height: auto; }
@@ -152,15 +152,15 @@ class SweepBuilder(Vertical):
             yield Input("sweep", id="sb-name", compact=True)
             yield Label("method", classes="builder-label")
             yield FieldSelect([(m, m) for m in METHODS], value="grid", allow_blank=False, id="sb-method", compact=True)
-            yield Label("trials", classes="builder-label")
-            yield Input("12", id="sb-trials", compact=True, disabled=True)
+            yield Label("trials", classes="builder-label trials")
+            yield Input("12", id="sb-trials", compact=True, classes="trials")
         with Horizontal(classes="builder-line"):
             yield Label("metric", classes="builder-label")
             yield FieldSelect([(m, m) for m in METRICS], value="val_accuracy", allow_blank=False, id="sb-metric", compact=True)
             yield Label("prune", classes="builder-label")
             yield FieldSelect([(p, p) for p in PRUNERS], value="none", allow_blank=False, id="sb-prune", compact=True)
         yield Static("", id="sb-note")
-        yield Static(f"{'setting':<31}values: {VALUES_HINT}", id="sb-head")
+        yield Static(f"{'setting':<31}values (random, tpe: also low .. high log)", id="sb-head")
         with VerticalScroll(id="sb-space"):
             yield SpaceRow()
         with Horizontal(id="sb-bar"):
@@ -206,7 +206,8 @@ class SweepBuilder(Vertical):
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
         if event.select.id == "sb-method":
-            self.query_one("#sb-trials", Input).disabled = event.value == "grid"
+            for widget in self.query(".trials"):  # a grid runs every combination once: no count to give
+                widget.display = event.value != "grid"
             self.check_all()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

@@ -169,7 +169,7 @@ class SweepWatch(Vertical):
 
     DEFAULT_CSS = """
     SweepWatch #sweep-line { height: 1; }
-    SweepWatch TrialsTable { height: 1fr; min-height: 4; }
+    SweepWatch TrialsTable { height: auto; max-height: 45%; min-height: 4; }
     SweepWatch ChartPair { height: 1fr; min-height: 8; }
     """
 
@@ -205,6 +205,8 @@ class SweepWatch(Vertical):
     def poll(self, force: bool = False) -> None:
         if self.sweep_dir is None or not (force or self.is_on_screen):
             return
+        if self.app.focused is None:  # a focus lost in the start-up's races (--attach): the keys act on the trials
+            self.table.focus()
         if self.info is None:
             self.info = read_info(self.sweep_dir)
         stamp = _stamp(self.sweep_dir / TRIALS_CSV)
@@ -215,6 +217,8 @@ class SweepWatch(Vertical):
             self.table.show(self.info, self.rows)
         state = sweep_state(self.sweep_dir)
         if changed or state != self.state:
+            if state != self.state:
+                self.app.refresh_bindings()  # F5 (start again) and F8 (stop) show by the sweep's state
             self.state = state
             self.query_one("#sweep-line", Static).update(sweep_line(self.info, self.rows, state))
         self._follow_curves()
@@ -239,7 +243,7 @@ class SweepWatch(Vertical):
             curves[row.number] = (record, reader)
         self._curves = curves
         if grown:
-            self.query_one(ChartPair).show_overlay([record for record, _ in curves.values()])
+            self.query_one(ChartPair).show_overlay([record for record, _ in curves.values()], min_val_points=2)
 
     def selected(self) -> TrialRow | None:
         key = self.table.cursor_key()
