@@ -170,6 +170,8 @@ class LstmVisionApp(SweepActions, AttachActions, RunActions, SettingsFileActions
         # False hides a key from the footer: it shows only what the keys can do in this state
         if action in ("start", "start_background", "try_model", "save", "open") and isinstance(self.screen, TryScreen):
             return False  # runs and settings files are the main screen's business; one model is tried at a time
+        if action in ("start", "start_background") and self.query_one("#main-tabs", TabbedContent).active == TABS["sweep"]:
+            return False  # F5 there is the sweep's (SweepView shows it while the sweep can start), never a run's
         if action == "start":
             return self.state not in ACTIVE
         if action == "pause":

@@ -5,6 +5,7 @@ reads the sweep folder."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 from lstm_vision.errors import SettingsError
 from lstm_vision.runs.liveness import request, run_state
 from lstm_vision.settings import load_settings, save_settings
-from lstm_vision.sweep.folder import WORKERS_DIR
+from lstm_vision.sweep.folder import SWEEP_TOML, WORKERS_DIR
 from app.host import Host
 from app.record import RunRecord
 from app.screens.history import HistoryView
@@ -22,8 +23,33 @@ from app.screens.sweep import SweepView
 from lstm_vision.runs.folder import METRICS_FILE
 
 
+LAUNCH_WINDOW_S = 60.0  # the processes of one launch (a --workers N parent and its workers) start within this
 START_TIMEOUT_S = 120.0  # the CLI checks the sweep and starts its worker; only a hung file system takes this long
 SWEEP_FOLDER_LINE = "Sweep folder: "  # the CLI's first line of a background sweep names its folder
+
+
+def last_launch(sweep_dir: Path) -> list[str]:
+    """The arguments the sweep was last started with, from its workers' process.json (each keeps its command
+    line): the same command continues a sweep, with its --set, --storage and --workers. Of the last launch's
+    processes the first, which is the parent of --workers N; the sweep folder's copy of the sweep file when the
+    original is gone."""
+    launches = []
+    for path in (sweep_dir / WORKERS_DIR).glob("*/process.json"):
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        argv, started = info.get("argv"), info.get("started")
+        if isinstance(argv, list) and "--sweep" in argv[:-1] and isinstance(started, (int, float)):
+            launches.append((float(started), [str(a) for a in argv[1:] if a != "--background"]))
+    if not launches:
+        return ["--no-ui", "--sweep", str(sweep_dir / SWEEP_TOML)]
+    latest = max(started for started, _ in launches)
+    _, args = min((launch for launch in launches if launch[0] >= latest - LAUNCH_WINDOW_S), key=lambda launch: launch[0])
+    where = args.index("--sweep") + 1
+    if not Path(args[where]).is_file():
+        args[where] = str(sweep_dir / SWEEP_TOML)
+    return args
 
 
 class SweepActions(Host):
@@ -63,13 +89,20 @@ class SweepActions(Host):
         return base.name, f" · base {base.name} (the form's settings)"
 
     def on_sweep_view_start(self, message: SweepView.Start) -> None:
-        self.notify(f"Starting the sweep {message.sweep_file.name} in the background…")
-        self.run_worker(partial(self._start_sweep, message.sweep_file), group="sweep-start", thread=True, exit_on_error=False)
+        if message.sweep_dir is not None:  # a stopped or lost sweep: the command it was started with, again
+            args, what = last_launch(message.sweep_dir), f"Continuing the sweep {message.sweep_dir.name}"
+        else:
+            args, what = (
+                ["--no-ui", "--sweep", str(message.sweep_file.absolute())],
+                f"Starting the sweep {message.sweep_file.name}",
+            )
+        self.notify(f"{what} in the background…")
+        self.run_worker(partial(self._start_sweep, args), group="sweep-start", thread=True, exit_on_error=False)
 
-    def _start_sweep(self, sweep_file: Path) -> None:
+    def _start_sweep(self, args: list[str]) -> None:
         """The CLI's own --no-ui --sweep FILE --background (its checks, its folder, its detached worker), in a
         thread: it returns once the worker is started, or with the one sentence that refuses the sweep."""
-        command = [sys.executable, "-m", "lstm_vision", "--no-ui", "--sweep", str(sweep_file.absolute()), "--background"]
+        command = [sys.executable, "-m", "lstm_vision", *args, "--background"]
         try:
             done = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=START_TIMEOUT_S)
         except (OSError, subprocess.TimeoutExpired) as err:

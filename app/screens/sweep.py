@@ -24,6 +24,7 @@ from app.widgets.sweep_builder import SweepBuilder
 from app.widgets.trials import SweepWatch, trial_path
 
 BUILD, WATCH = "sweep-build", "sweep-watch"
+FOCUS_CHECK_S = 0.25
 WATCH_KEYS = ("new", "open", "build", "stop")  # letter keys: typed into the builder's fields there, so hidden
 
 
@@ -46,11 +47,12 @@ class SweepView(Vertical):
     """
 
     class Start(Message):
-        """Start the sweep file in the background (the app's SweepActions own the processes)."""
+        """Start the sweep file in the background, or continue the sweep of ``sweep_dir`` (the app's SweepActions
+        own the processes)."""
 
-        def __init__(self, sweep_file: Path) -> None:
+        def __init__(self, sweep_file: Path, sweep_dir: Path | None = None) -> None:
             super().__init__()
-            self.sweep_file = sweep_file
+            self.sweep_file, self.sweep_dir = sweep_file, sweep_dir
 
     class TrialChosen(Message):
         """Enter on a trial: attach to it while it trains, else show its results."""
@@ -63,6 +65,7 @@ class SweepView(Vertical):
         super().__init__(**kwargs)
         self.sweep_file: Path | None = None  # the file the builder shows (read or last saved)
         self.base_note = ""  # where the base settings of the last saved file came from
+        self._focus_pending = False  # a sweep was opened: the focus goes to its trials once it can
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="sweep-bar"):
@@ -92,14 +95,27 @@ class SweepView(Vertical):
         running = self.showing == WATCH and self.watcher.state == "running"
         if action == "stop":
             return running
-        if action == "start":
-            return not running  # a running sweep is started already: F8 is the key then (one of the two shows)
+        if action == "start":  # a running sweep is started already (F8 shows then), a finished one has no trial left
+            return not running and not (self.showing == WATCH and self.watcher.state == "finished")
         if action == "watch":
             return self.watcher.sweep_dir is not None
         return True
 
     def on_mount(self) -> None:
         self._show(BUILD, focus=False)
+        self.set_interval(FOCUS_CHECK_S, self._settle_focus)
+
+    def _settle_focus(self) -> None:
+        """After a sweep was opened, until the focus has been in this tab once: put it on the trials. At start-up
+        (--attach SWEEP_DIR) the screen's first focus can land after ours, on the tab bar, where the footer then
+        offers none of this tab's keys."""
+        if not self._focus_pending or not self.watcher.is_on_screen:
+            return
+        focused = self.app.focused
+        if focused is not None and self in focused.ancestors:
+            self._focus_pending = False
+        else:
+            self.focus_default()
 
     def activate(self) -> None:
         """The tab came to the front: the builder's rows say what the form holds now; the focus where keys act."""
@@ -147,6 +163,7 @@ class SweepView(Vertical):
 
     def watch_folder(self, sweep_dir: Path) -> None:
         self.watcher.watch(sweep_dir)
+        self._focus_pending = True
         self._show(WATCH)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -187,11 +204,19 @@ class SweepView(Vertical):
 
     def action_start(self) -> None:
         if self.showing == WATCH and self.watcher.sweep_dir is not None:
-            if self.watcher.state == "running":
-                self.notify(f"{self.watcher.sweep_dir.name} is running; F8 stops it.", severity="warning")
+            if self.watcher.state in ("running", "finished"):
+                self.notify(
+                    f"{self.watcher.sweep_dir.name} is {self.watcher.state}"
+                    + (
+                        "; F8 stops it."
+                        if self.watcher.state == "running"
+                        else ": every trial ran. b shows its file, n a new one."
+                    ),
+                    severity="warning",
+                )
                 return
-            # a stopped or lost sweep goes on where it stopped: the same file again (the study skips what is done)
-            self.post_message(self.Start(self.sweep_file or self.watcher.sweep_dir / SWEEP_TOML))
+            # a stopped or lost sweep goes on where it stopped: its command again (the study skips what is done)
+            self.post_message(self.Start(self.watcher.sweep_dir / SWEEP_TOML, self.watcher.sweep_dir))
             return
         self.on_sweep_builder_start_requested(SweepBuilder.StartRequested())
 

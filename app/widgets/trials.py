@@ -15,6 +15,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 from textual.widgets.data_table import CellDoesNotExist
 
+from lstm_vision.events import StepLogged
 from lstm_vision.runs.follow import JournalReader
 from lstm_vision.runs.folder import METRICS_FILE
 from lstm_vision.sweep.folder import TRIALS_CSV, SweepInfo, TrialRow, read_info, trial_dir_name, read_trials, sweep_state
@@ -25,6 +26,7 @@ from app.widgets.charts import OVERLAY_COLORS, ChartPair
 POLL_S = 0.5  # how often the sweep folder is looked at while the Sweep tab shows: stat calls, and reads on change
 BEST_CURVES = 3  # the best trials whose curves are drawn, besides the running ones
 BEST_MARK = "★"
+TIME_COLUMN = "time"
 TRIAL_STYLES = {
     "running": "bold cyan",
     "waiting": "dim",
@@ -119,6 +121,16 @@ def summarise(sweep_dir: Path) -> SweepSummary:
     )
 
 
+def duration_text(seconds: float | None) -> str:
+    return "-" if seconds is None else format_duration(seconds)
+
+
+def progress_text(step: StepLogged) -> str:
+    """How far a running trial is: "1/2 43%" (its epoch of the run's, the run's steps done)."""
+    epochs = step.total_steps // max(step.steps_per_epoch, 1)
+    return f"{step.epoch}/{epochs} {100 * step.global_step / max(step.total_steps, 1):.0f}%"
+
+
 def _stamp(path: Path) -> tuple[int, int] | None:
     try:
         stat = os.stat(path)
@@ -128,7 +140,19 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 
 
 class TrialsTable(DataTable):
-    """One row per trial, keyed by its number: the cursor stays on its trial as rows come and change."""
+    """One row per trial, keyed by its number: the cursor stays on its trial as rows come and change. A running
+    trial's time column says how far it is (epoch and percent of its steps), from its journal."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.progress: dict[int, str] = {}  # trial number -> how far it is, while it runs
+
+    def show_progress(self, number: int, text: str) -> None:
+        if self.progress.get(number) == text:
+            return
+        self.progress = {**self.progress, number: text}
+        if str(number) in self.rows:
+            self.update_cell(str(number), TIME_COLUMN, text, update_width=True)
 
     def show(self, info: SweepInfo, rows: list[TrialRow]) -> None:
         names = list(dict.fromkeys([*info.space, *(name for r in rows for name in r.params)]))  # the file's order
@@ -136,8 +160,9 @@ class TrialsTable(DataTable):
         kept = self.cursor_key()
         if [str(c.label) for c in self.columns.values()] != columns:
             self.clear(columns=True)
-            for label in columns:
+            for label in columns[:-1]:
                 self.add_column(label)
+            self.add_column("time", key=TIME_COLUMN)
         else:
             self.clear()
         best = best_trial(rows, info.direction)
@@ -149,7 +174,7 @@ class TrialsTable(DataTable):
                 Text(r.state, style=TRIAL_STYLES.get(r.state, "")),
                 *[Text(r.params.get(name, ""), style=style) for name in names],
                 Text(metric_text(info.metric, r.metric), style=style),
-                format_duration(r.duration_s) if r.duration_s is not None else "-",
+                self.progress.get(r.number, "") if r.state == "running" else duration_text(r.duration_s),
                 key=str(r.number),
             )
         if kept is not None and kept in self.rows:
@@ -200,13 +225,12 @@ class SweepWatch(Vertical):
         self.sweep_dir, self.info, self.rows, self.state = Path(sweep_dir), None, [], ""
         self._stamp, self._curves = None, {}
         self.table.clear(columns=True)
+        self.table.progress = {}
         self.poll(force=True)
 
     def poll(self, force: bool = False) -> None:
         if self.sweep_dir is None or not (force or self.is_on_screen):
             return
-        if self.app.focused is None:  # a focus lost in the start-up's races (--attach): the keys act on the trials
-            self.table.focus()
         if self.info is None:
             self.info = read_info(self.sweep_dir)
         stamp = _stamp(self.sweep_dir / TRIALS_CSV)
@@ -240,6 +264,8 @@ class SweepWatch(Vertical):
             for event in reader.read():
                 record.apply(event)
                 grown = True
+            if row.state == "running" and record.last_step is not None:
+                self.table.show_progress(row.number, progress_text(record.last_step))
             curves[row.number] = (record, reader)
         self._curves = curves
         if grown:

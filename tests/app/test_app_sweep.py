@@ -3,12 +3,15 @@ table and its best, following trials.csv, History's sweep row, --attach of a swe
 
 from __future__ import annotations
 
+import json
+
 from textual.widgets import DataTable, Input, Select
 
 from lstm_vision.cli import build_parser, resolve_settings
 from lstm_vision.settings import load_settings
 from lstm_vision.sweep.folder import TrialRow, read_trials, write_trials
 from lstm_vision.sweep.spec import read_sweep
+from app.actions.sweeps import last_launch
 from app.screens.history import HistoryView, scan_runs
 from app.screens.sweep import BUILD, WATCH, SweepView
 from app.widgets.sweep_builder import SpaceRow, SweepBuilder
@@ -149,3 +152,29 @@ async def test_the_builder_saves_a_sweep_file_the_engine_reads(tmp_path):
     # no settings file holds the form's settings: a copy of them beside the sweep file is its base
     assert spec.base == tmp_path / "lr-hidden.sweep.base.toml"
     assert load_settings(spec.base).output.dir == str(tmp_path / "runs")
+
+
+def test_a_stopped_sweep_continues_with_the_command_it_was_last_started_with(tmp_path):
+    sweep_dir = write_sweep(tmp_path / "runs", "lr", TRIALS[:1], worker_exit=None)
+    assert last_launch(sweep_dir) == ["--no-ui", "--sweep", str(sweep_dir / "sweep.toml")]  # no worker ever said
+    original = tmp_path / "lr.sweep.toml"
+    original.write_text("", encoding="utf-8")
+    launches = [
+        (11, 10.0, ["--no-ui", "--sweep", str(original)]),  # an earlier launch
+        (21, 100.0, ["--no-ui", "--sweep", str(original), "--set", "train.epochs=4", "--workers", "2"]),  # its parent
+        (22, 100.5, ["--no-ui", "--sweep", str(original), "--set", "train.epochs=4"]),  # a worker of that parent
+    ]
+    for pid, started, args in launches:
+        folder = sweep_dir / "workers" / f"host-{pid}"
+        folder.mkdir(parents=True)
+        info = {
+            "pid": pid,
+            "started": started,
+            "argv": ["/x/lstm_vision/__main__.py", *args],
+            "state": "exited",
+            "exit_code": 130,
+        }
+        (folder / "process.json").write_text(json.dumps(info), encoding="utf-8")
+    assert last_launch(sweep_dir) == launches[1][2]
+    original.unlink()  # the sweep file moved away: the folder's copy of it
+    assert last_launch(sweep_dir)[:3] == ["--no-ui", "--sweep", str(sweep_dir / "sweep.toml")]

@@ -75,6 +75,13 @@ async def test_a_sweep_built_started_watched_attached_and_stopped_from_the_app(m
             assert "stopped" in str(view.query_one("#sweep-line").render())
             await wait_in_app(pilot, lambda: app.state == "stopped", "the attached trial stopped")
             assert (Path(trial.run_dir) / "last.pt").is_file()
+
+            workers = set((sweep_dir / WORKERS_DIR).iterdir())
+            await pilot.press("f5")  # F5 on a stopped sweep: the same command again, in the background
+            await wait_in_app(pilot, lambda: set((sweep_dir / WORKERS_DIR).iterdir()) - workers, "a new worker")
+            await wait_in_app(pilot, lambda: view.watcher.state == "running", "the sweep running again")
+            await pilot.press("f8")
+            await wait_in_app(pilot, lambda: view.watcher.state == "stopped", "the sweep stopped again", timeout=180)
     finally:
         end_workers(sweep_dir)
 
