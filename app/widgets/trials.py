@@ -65,6 +65,13 @@ def curve_trials(rows: list[TrialRow], direction: str) -> list[TrialRow]:
     return chosen[: len(OVERLAY_COLORS)]
 
 
+def trials_done(rows: list[TrialRow]) -> int:
+    """Trials that ended, as the study counts them toward its total: a failed (or stopped) trial that ran again
+    later with the same parameters counts once, by its retry."""
+    retried = {i for i, r in enumerate(rows) if r.state == "fail" and any(later.params == r.params for later in rows[i + 1 :])}
+    return sum(r.state in ENDED for i, r in enumerate(rows) if i not in retried)
+
+
 def param_labels(names: list[str]) -> list[str]:
     """Column labels: the key alone (learning_rate), the dotted name where two keys share it."""
     keys = [n.rpartition(".")[2] for n in names]
@@ -73,7 +80,7 @@ def param_labels(names: list[str]) -> list[str]:
 
 def sweep_line(info: SweepInfo, rows: list[TrialRow], state: str) -> Text:
     """One line: name, method, state, trials done of planned, the best so far."""
-    done = sum(r.state in ENDED for r in rows)
+    done = trials_done(rows)
     planned = info.trials  # random / tpe: its trials; a grid: its combinations
     text = Text(f" {info.name} ", style="bold")
     text.append(f"{info.method} · ")
@@ -116,9 +123,7 @@ def summarise(sweep_dir: Path) -> SweepSummary:
     if best is not None and "accuracy" not in info.metric:
         shown += f" {info.metric}"
     times = [r.duration_s for r in rows if r.duration_s is not None]
-    return SweepSummary(
-        sweep_state(sweep_dir), sum(r.state in ENDED for r in rows), info.trials, shown, sum(times) if times else None
-    )
+    return SweepSummary(sweep_state(sweep_dir), trials_done(rows), info.trials, shown, sum(times) if times else None)
 
 
 def duration_text(seconds: float | None) -> str:

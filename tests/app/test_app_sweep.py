@@ -15,7 +15,7 @@ from app.actions.sweeps import last_launch
 from app.screens.history import HistoryView, scan_runs
 from app.screens.sweep import BUILD, WATCH, SweepView
 from app.widgets.sweep_builder import SpaceRow, SweepBuilder
-from app.widgets.trials import BEST_MARK, SweepWatch
+from app.widgets.trials import BEST_MARK, SweepWatch, trials_done
 from apps import make_app, type_path, wait_for, write_run, write_sweep
 
 TRIALS = [("complete", 0.001, 8, 0.91), ("complete", 0.001, 16, 0.97), ("pruned", 0.01, 8, 0.5), ("running", 0.01, 16, 0.93)]
@@ -178,3 +178,11 @@ def test_a_stopped_sweep_continues_with_the_command_it_was_last_started_with(tmp
     assert last_launch(sweep_dir) == launches[1][2]
     original.unlink()  # the sweep file moved away: the folder's copy of it
     assert last_launch(sweep_dir)[:3] == ["--no-ui", "--sweep", str(sweep_dir / "sweep.toml")]
+
+
+def test_a_failed_trial_run_again_counts_once():
+    def row(number, state, lr):
+        return TrialRow(number, state, {"optim.learning_rate": lr}, None, None, "")
+
+    rows = [row(1, "complete", "0.1"), row(2, "fail", "0.2"), row(3, "fail", "0.3"), row(4, "complete", "0.2")]
+    assert trials_done(rows) == 3  # 2 ran again as 4; 3 failed for good and counts
