@@ -146,7 +146,6 @@ class SweepActions(Host):
             return
         record = RunRecord.from_jsonl(run_dir / METRICS_FILE, name=run_dir.name)
         self.post_message(HistoryView.RunOpened(run_dir, record))  # as History's enter: its results under F4
-        self.action_show_tab("results")
 
     def on_history_view_sweep_opened(self, message: HistoryView.SweepOpened) -> None:
         self.open_sweep(message.sweep_dir)

@@ -7,6 +7,7 @@ n, o, b and w switch between them and what they show, F5 starts the sweep, F8 st
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from textual.app import ComposeResult
@@ -66,6 +67,7 @@ class SweepView(Vertical):
         self.sweep_file: Path | None = None  # the file the builder shows (read or last saved)
         self.base_note = ""  # where the base settings of the last saved file came from
         self._focus_pending = False  # a sweep was opened: the focus goes to its trials once it can
+        self.file_base: Path | None = None  # the base settings of the sweep file opened, kept when it is saved
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="sweep-bar"):
@@ -139,8 +141,12 @@ class SweepView(Vertical):
     def _bar(self) -> None:
         if self.showing == WATCH and self.watcher.sweep_dir is not None:
             text = f"{self.watcher.sweep_dir} · enter: a trial (attach, or results)"
+            if self.watcher.pinned is not None:
+                text = f"{self.watcher.sweep_dir} · trial {self.watcher.pinned} below; enter again: the best"
         elif self.sweep_file is not None:
             text = f"sweep file {self.sweep_file}{self.base_note}"
+        elif self.file_base is not None:
+            text = f"{self.watcher.sweep_dir}'s sweep{self.base_note}; F5 saves it anew and starts it"
         else:
             text = "A new sweep over the form's settings; F5 saves and starts it."
         self.query_one("#sweep-path", Label).update(short_paths(text))
@@ -158,6 +164,9 @@ class SweepView(Vertical):
             self.notify(str(err), severity="error", timeout=10)
             return
         self.sweep_file = path
+        # its own base stays its base (relative to the file); a file without one runs on the form's settings
+        self.file_base = (path.parent / spec.base).resolve() if spec.base else None
+        self.base_note = f" · base {self.file_base}" if self.file_base else ""
         self.builder.fill(spec, form_values)
         self._show(BUILD)
 
@@ -172,13 +181,16 @@ class SweepView(Vertical):
 
     # ---- keys -----------------------------------------------------------------------------------------
     def action_new(self) -> None:
-        self.sweep_file = None
+        self.sweep_file, self.file_base, self.base_note = None, None, ""
         self.new(self.app.form.values())
 
     def action_build(self) -> None:
-        """The builder; on a watched sweep, with that sweep's file (its copy in the folder if the first is unknown)."""
-        if self.showing == WATCH and self.watcher.sweep_dir is not None and self.sweep_file is None:
+        """The builder; on a watched sweep, with that sweep's file as its folder keeps it (saved elsewhere: the
+        same study goes on with more trials, a changed one needs another name)."""
+        if self.showing == WATCH and self.watcher.sweep_dir is not None:
             self.open_file(self.watcher.sweep_dir / SWEEP_TOML, self.app.form.values())
+            self.sweep_file = None  # never written over the folder's copy
+            self._bar()
         else:
             self._show(BUILD)
 
@@ -253,10 +265,13 @@ class SweepView(Vertical):
         self.app.push_screen(PathScreen(title, str(default), must_exist=False), chosen)
 
     def _save(self, spec: SweepSpec, path: Path) -> bool:
-        """Write the sweep file; its base is the form's settings (the settings file itself when the form holds
-        nothing else, else a copy of the form beside the sweep file)."""
+        """Write the sweep file; its base is the opened file's, else the form's settings (the settings file itself
+        when the form holds nothing else, else a copy of the form beside the sweep file)."""
         try:
-            spec.base, self.base_note = self.app.base_for_sweep(path)
+            if self.file_base is not None:
+                spec.base = os.path.relpath(self.file_base, path.parent.resolve())
+            else:
+                spec.base, self.base_note = self.app.base_for_sweep(path)
             path.write_text(render_spec(spec), encoding="utf-8")
         except SettingsError as err:
             self.notify(f"Cannot save the sweep: {err}", severity="error", timeout=10)
@@ -273,5 +288,11 @@ class SweepView(Vertical):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         row = self.watcher.selected()
-        if row is not None and self.watcher.sweep_dir is not None:
-            self.post_message(self.TrialChosen(trial_path(self.watcher.sweep_dir, row), row))
+        if row is None or self.watcher.sweep_dir is None:
+            return
+        if row.state != "running":  # its curves alone below (enter again: the best few), its results under F4
+            self.watcher.pin(None if self.watcher.pinned == row.number else row.number)
+            self._bar()
+            if self.watcher.pinned is None:
+                return
+        self.post_message(self.TrialChosen(trial_path(self.watcher.sweep_dir, row), row))

@@ -211,6 +211,7 @@ class SweepWatch(Vertical):
         self.state = ""
         self._stamp: tuple[int, int] | None = None
         self._curves: dict[int, tuple[RunRecord, JournalReader]] = {}
+        self.pinned: int | None = None  # a trial chosen with enter: its curves alone, instead of the best few
         self.reads = 0  # how often trials.csv was read: tests check that an unchanged file is not read again
 
     def compose(self) -> ComposeResult:
@@ -228,7 +229,7 @@ class SweepWatch(Vertical):
     def watch(self, sweep_dir: Path) -> None:
         """Show ``sweep_dir`` (a folder holding sweep.toml) from now on."""
         self.sweep_dir, self.info, self.rows, self.state = Path(sweep_dir), None, [], ""
-        self._stamp, self._curves = None, {}
+        self._stamp, self._curves, self.pinned = None, {}, None
         self.table.clear(columns=True)
         self.table.progress = {}
         self.poll(force=True)
@@ -258,7 +259,8 @@ class SweepWatch(Vertical):
 
     def _follow_curves(self) -> None:
         """The shown trials' journals, read for their new lines; the charts redrawn when something came."""
-        chosen = curve_trials(self.rows, self.info.direction) if self.info else []
+        pinned = [r for r in self.rows if r.number == self.pinned]
+        chosen = pinned or (curve_trials(self.rows, self.info.direction) if self.info else [])
         grown = [r.number for r in chosen] != list(self._curves)  # one came or went: redraw even without news
         curves = {}
         for row in chosen:
@@ -275,6 +277,11 @@ class SweepWatch(Vertical):
         self._curves = curves
         if grown:
             self.query_one(ChartPair).show_overlay([record for record, _ in curves.values()], min_val_points=2)
+
+    def pin(self, number: int | None) -> None:
+        """Draw trial ``number``'s curves alone (None: the best few and the running ones again)."""
+        self.pinned = number
+        self._follow_curves()
 
     def selected(self) -> TrialRow | None:
         key = self.table.cursor_key()

@@ -41,6 +41,16 @@ async def test_the_sweep_tab_shows_each_trial_and_marks_the_best_complete_one(tm
         # the best complete trials' curves, then the running one
         overlay = view.watcher.query_one("#sweep-charts").loss.series
         assert [s.short for s in overlay] == ["#2", "#1", "#4"] and all(s.ys for s in overlay)
+        await pilot.press("b")  # the sweep's file in the builder, to run it again with more, or to change it
+        await wait_for(pilot, lambda: view.showing == BUILD and len(app.query(SpaceRow)) == 3)
+        assert [(r.setting, r.values) for r in app.query(SpaceRow)] == [
+            ("optim.learning_rate", "0.001, 0.01"),
+            ("model.hidden_size", "8, 16"),
+            ("", ""),
+        ]
+        assert view.sweep_file is None  # saving asks where: never over the folder's copy
+        view.action_watch()
+        await wait_for(pilot, lambda: view.showing == WATCH)
 
 
 async def test_the_table_follows_trials_csv_and_reads_it_only_when_it_changed(tmp_path):
