@@ -204,7 +204,9 @@ def _setting_field(path: Path, name: str):
         raise SettingsError(f'Sweep file {path}: [space] "{name}" is not a setting{hint}.')
     fields = section_fields(section)
     if key not in fields:
-        raise SettingsError(f'Sweep file {path}: [space] "{name}": unknown setting {name}{_closest(key, fields)}.')
+        close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.5)
+        hint = f" (did you mean '{section}.{close[0]}'?)" if close else f"; [{section}] has {', '.join(fields)}"
+        raise SettingsError(f'Sweep file {path}: [space] "{name}" is not a setting{hint}.')
     if name in FIXED_SETTINGS:
         raise SettingsError(
             f'Sweep file {path}: [space] "{name}" cannot vary between trials: output settings are the sweep\'s '

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import warnings
 import zlib
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,8 @@ def _seconds(name: str, default: int) -> int:
 
 def open_storage(storage_url: str | None, sweep_dir: Path) -> optuna.storages.BaseStorage:
     """The study's storage; a database that cannot be reached is one sentence naming it without its password."""
+    # Heartbeats and the retry callback are marked experimental; the sweep relies on them knowingly.
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     if storage_url is None:
         backend = optuna.storages.journal.JournalFileBackend(str(sweep_dir / JOURNAL_FILE))
         return optuna.storages.JournalStorage(backend)
@@ -85,13 +88,17 @@ def open_storage(storage_url: str | None, sweep_dir: Path) -> optuna.storages.Ba
     import sqlalchemy.exc
 
     try:
-        return optuna.storages.RDBStorage(
-            url,
-            engine_kwargs={"connect_args": {"connect_timeout": CONNECT_TIMEOUT_S}, "pool_pre_ping": True},
-            heartbeat_interval=heartbeat,
-            grace_period=grace,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=RETRIES_OF_A_DEAD_TRIAL),
-        )
+        # Two workers creating Optuna's tables at the same moment collide in PostgreSQL's catalog: one at a time.
+        with DatabaseLock(storage_url, "the tables"):
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs={"connect_args": {"connect_timeout": CONNECT_TIMEOUT_S}, "pool_pre_ping": True},
+                heartbeat_interval=heartbeat,
+                grace_period=grace,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=RETRIES_OF_A_DEAD_TRIAL
+                ),
+            )
     except (sqlalchemy.exc.SQLAlchemyError, ValueError) as err:
         reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
         raise SettingsError(f"--storage {redact(storage_url)} cannot be used: {reason}.") from None

@@ -25,6 +25,7 @@ from lstm_vision.text import format_percent
 RUN_DIR_ATTR = "lstm_vision.run_dir"  # a trial's run folder's name (a retry inherits its predecessor's)
 WORKER_ATTR = "lstm_vision.worker"  # the worker that runs it: workers/<host>-<pid>
 ERROR_ATTR = "lstm_vision.error"
+PRUNED_ATTR = "lstm_vision.pruned"  # why the pruner cut it short
 STOPPED_ATTR = "lstm_vision.stopped"  # stopped by its worker's stop: queued again, to continue from its last.pt
 
 
@@ -91,8 +92,8 @@ class TrialRunner:
         run_dir = self.sweep_dir / name
         resume = continue_from(self.sweep_dir, previous, run_dir)
         run_dir.mkdir(exist_ok=True)
-        retry = f" (continues {previous} from its last.pt)" if resume else (f" (again, after {previous})" if previous else "")
-        self.say(f"{self.position(trial)} ({name}){retry}: {params_text(params)}")
+        retry = f", continues {previous} from its last.pt" if resume else (f", again after {previous}" if previous else "")
+        self.say(f"{self.position(trial)} ({name}{retry}): {params_text(params)}")
         return self._run(trial, settings, run_dir, resume)
 
     def position(self, trial: optuna.Trial) -> str:
@@ -152,6 +153,7 @@ class TrialRunner:
                 return self._fail(trial, f"the run validated no epoch, so it has no {self.spec.metric}")
             return reported[max(reported)]
         if result.status == "pruned":
+            trial.set_user_attr(PRUNED_ATTR, summary.get("pruned_reason") or "")
             raise optuna.TrialPruned(summary.get("pruned_reason") or "pruned")
         if result.status == "stopped":
             trial.set_user_attr(STOPPED_ATTR, True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -31,6 +30,7 @@ from lstm_vision.sweep.spec import SweepSpec
 from lstm_vision.sweep.study import GRID_ATTR, RETRIES_OF_A_DEAD_TRIAL
 from lstm_vision.sweep.trial import (
     ERROR_ATTR,
+    PRUNED_ATTR,
     STOPPED_ATTR,
     WORKER_ATTR,
     TrialFailed,
@@ -131,11 +131,9 @@ class Worker:
 
     def _recover_dead(self) -> None:
         """Fail the running trials whose worker is gone, and queue each again."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            if self.database:
-                optuna.storages.fail_stale_trials(self.study)  # the heartbeat's verdict; its callback queues them
-                return
+        if self.database:
+            optuna.storages.fail_stale_trials(self.study)  # the heartbeat's verdict; its callback queues them
+            return
         for frozen in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             worker = frozen.user_attrs.get(WORKER_ATTR)
             if worker is None or worker == self.id or worker_alive(self.sweep_dir / WORKERS_DIR / worker):
@@ -194,8 +192,8 @@ class Worker:
         if frozen.state == TrialState.COMPLETE:
             text = f"{head}: {metric_text(self.spec.metric, frozen.value)}{took}"
         elif frozen.state == TrialState.PRUNED:
-            epochs = max(frozen.intermediate_values, default=0)
-            text = f"{head}: pruned after epoch {epochs}{took}"
+            reason = frozen.user_attrs.get(PRUNED_ATTR) or f"after epoch {max(frozen.intermediate_values, default=0)}"
+            text = f"{head}: pruned{took}: {reason.rstrip('.')}"
         elif frozen.user_attrs.get(STOPPED_ATTR):
             return f"{head}: stopped{took}; queued again, to continue from its last.pt."
         else:
@@ -210,10 +208,18 @@ class Worker:
 
     def final_line(self) -> str:
         trials = self.study.get_trials(deepcopy=False)
+        retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+        failed = [t for t in trials if t.state == TrialState.FAIL]
+        stopped = sum(bool(t.user_attrs.get(STOPPED_ATTR)) for t in failed)
+        lost = sum(t.number in retried and not t.user_attrs.get(STOPPED_ATTR) for t in failed)
         counts = {
-            state: sum(t.state == state for t in trials) for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+            "complete": sum(t.state == TrialState.COMPLETE for t in trials),
+            "pruned": sum(t.state == TrialState.PRUNED for t in trials),
+            "failed": len(failed) - stopped - lost,
+            "stopped and continued": stopped,
+            "lost with their worker and run again": lost,
         }
-        tally = ", ".join(f"{n} {state.name.lower()}" for state, n in counts.items() if n)
+        tally = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
         best = best_trial(self.study)
         if best is None:
             return f"Sweep {self.spec.name} done: {len(trials)} trials ({tally}); none completed."
