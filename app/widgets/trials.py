@@ -17,6 +17,7 @@ from textual.widgets.data_table import CellDoesNotExist
 
 from lstm_vision.events import StepLogged
 from lstm_vision.runs.follow import JournalReader
+from lstm_vision.runs.liveness import run_state
 from lstm_vision.runs.folder import METRICS_FILE
 from lstm_vision.sweep.folder import TRIALS_CSV, SweepInfo, TrialRow, read_info, trial_dir_name, read_trials, sweep_state
 from lstm_vision.text import format_duration
@@ -33,6 +34,8 @@ TRIAL_STYLES = {
     "complete": "green",
     "pruned": "yellow",
     "fail": "red",
+    "lost": "bold red",
+    "stopped": "yellow",
 }
 SWEEP_STYLES = {"running": "bold cyan", "finished": "green", "stopped": "yellow", "lost": "bold red"}
 ENDED = ("complete", "pruned", "fail")
@@ -144,6 +147,13 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return stat.st_mtime_ns, stat.st_size
 
 
+def trial_state(row: TrialRow, sweep_running: bool) -> Text:
+    state = row.state
+    if state == "running" and not sweep_running:
+        state = run_state(row.run_dir).status if row.run_dir else "lost"
+    return Text(state, style=TRIAL_STYLES.get(state, ""))
+
+
 class TrialsTable(DataTable):
     """One row per trial, keyed by its number: the cursor stays on its trial as rows come and change. A running
     trial's time column says how far it is (epoch and percent of its steps), from its journal."""
@@ -159,7 +169,9 @@ class TrialsTable(DataTable):
         if str(number) in self.rows:
             self.update_cell(str(number), TIME_COLUMN, text, update_width=True)
 
-    def show(self, info: SweepInfo, rows: list[TrialRow]) -> None:
+    def show(self, info: SweepInfo, rows: list[TrialRow], sweep_running: bool = True) -> None:
+        """``sweep_running``: False when no worker lives, so that a trial trials.csv still calls running (its
+        worker was killed) shows what its own folder says (lost, stopped)."""
         names = list(dict.fromkeys([*info.space, *(name for r in rows for name in r.params)]))  # the file's order
         columns = ["#", "state", *param_labels(names), info.metric, "time"]
         kept = self.cursor_key()
@@ -176,7 +188,7 @@ class TrialsTable(DataTable):
             style = "bold green" if mark else ""
             self.add_row(
                 Text(f"{r.number}{BEST_MARK if mark else ''}", style=style),
-                Text(r.state, style=TRIAL_STYLES.get(r.state, "")),
+                trial_state(r, sweep_running),
                 *[Text(r.params.get(name, ""), style=style) for name in names],
                 Text(metric_text(info.metric, r.metric), style=style),
                 self.progress.get(r.number, "") if r.state == "running" else duration_text(r.duration_s),
@@ -238,18 +250,22 @@ class SweepWatch(Vertical):
         if self.sweep_dir is None or not (force or self.is_on_screen):
             return
         if self.info is None:
-            self.info = read_info(self.sweep_dir)
+            try:
+                self.info = read_info(self.sweep_dir)
+            except (OSError, ValueError) as err:  # its sweep.toml gone or broken: say so, and look again later
+                self.query_one("#sweep-line", Static).update(Text(f" {err}", style="bold red"))
+                return
         stamp = _stamp(self.sweep_dir / TRIALS_CSV)
         changed = stamp != self._stamp
         if changed:
             self._stamp, self.rows = stamp, read_trials(self.sweep_dir)
             self.reads += 1
-            self.table.show(self.info, self.rows)
         state = sweep_state(self.sweep_dir)
         if changed or state != self.state:
             if state != self.state:
                 self.app.refresh_bindings()  # F5 (start again) and F8 (stop) show by the sweep's state
             self.state = state
+            self.table.show(self.info, self.rows, sweep_running=state == "running")
             self.query_one("#sweep-line", Static).update(sweep_line(self.info, self.rows, state))
         self._follow_curves()
 

@@ -4,12 +4,16 @@ table and its best, following trials.csv, History's sweep row, --attach of a swe
 from __future__ import annotations
 
 import json
+import os
+import socket
 
 from textual.widgets import DataTable, Input, Select
 
 from lstm_vision.cli import build_parser, resolve_settings
+from lstm_vision.control import RunControl
+from lstm_vision.runs.liveness import Beacon
 from lstm_vision.settings import load_settings
-from lstm_vision.sweep.folder import TrialRow, read_trials, write_trials
+from lstm_vision.sweep.folder import TrialRow, read_trials, worker_dir, write_trials
 from lstm_vision.sweep.spec import read_sweep
 from app.actions.sweeps import last_launch
 from app.screens.history import HistoryView, scan_runs
@@ -55,19 +59,28 @@ async def test_the_sweep_tab_shows_each_trial_and_marks_the_best_complete_one(tm
 
 async def test_the_table_follows_trials_csv_and_reads_it_only_when_it_changed(tmp_path):
     sweep_dir = write_sweep(tmp_path / "runs", "lr", TRIALS[:2], worker_exit=None)
+    worker = Beacon(worker_dir(sweep_dir, socket.gethostname(), os.getpid()), RunControl())  # a live worker: this process
+    worker.run_dir.mkdir(parents=True)
+    worker.start()
     app = make_app(tmp_path)
-    async with app.run_test(size=(80, 24)) as pilot:
-        app.open_sweep(sweep_dir)
-        watcher = app.query_one(SweepWatch)
-        await wait_for(pilot, lambda: watcher.table.row_count == 2)
-        reads = watcher.reads
-        for _ in range(3):
-            watcher.poll()
-        assert watcher.reads == reads  # an unchanged trials.csv costs a stat, not a read
-        rows = read_trials(sweep_dir) + [TrialRow(3, "running", {"optim.learning_rate": "0.01"}, None, None, "")]
-        write_trials(sweep_dir, "val_accuracy", ["optim.learning_rate", "model.hidden_size"], rows)
-        await wait_for(pilot, lambda: watcher.table.row_count == 3)
-        assert cells(watcher.table)[2][:2] == ["3", "running"] and watcher.reads == reads + 1
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.open_sweep(sweep_dir)
+            watcher = app.query_one(SweepWatch)
+            await wait_for(pilot, lambda: watcher.table.row_count == 2 and watcher.state == "running")
+            reads = watcher.reads
+            for _ in range(3):
+                watcher.poll()
+            assert watcher.reads == reads  # an unchanged trials.csv costs a stat, not a read
+            rows = read_trials(sweep_dir) + [TrialRow(3, "running", {"optim.learning_rate": "0.01"}, None, None, "")]
+            write_trials(sweep_dir, "val_accuracy", ["optim.learning_rate", "model.hidden_size"], rows)
+            await wait_for(pilot, lambda: watcher.table.row_count == 3)
+            assert cells(watcher.table)[2][:2] == ["3", "running"] and watcher.reads == reads + 1
+            worker.close(1)  # the worker failed: trials.csv still says running, the trial itself is lost
+            await wait_for(pilot, lambda: watcher.state == "lost")
+            assert cells(watcher.table)[2][:2] == ["3", "lost"] and watcher.reads == reads + 1
+    finally:
+        worker.close(1)
 
 
 async def test_history_lists_a_sweep_as_one_row_that_opens_it(tmp_path):
