@@ -21,6 +21,7 @@ from app.screens.sweep import BUILD, WATCH, SweepView
 from app.widgets.sweep_builder import SpaceRow, SweepBuilder
 from app.widgets.trials import BEST_MARK, SweepWatch, trials_done
 from apps import make_app, type_path, wait_for, write_run, write_sweep
+from processes import wait_in_app
 
 TRIALS = [("complete", 0.001, 8, 0.91), ("complete", 0.001, 16, 0.97), ("pruned", 0.01, 8, 0.5), ("running", 0.01, 16, 0.93)]
 
@@ -209,3 +210,23 @@ def test_a_failed_trial_run_again_counts_once():
 
     rows = [row(1, "complete", "0.1"), row(2, "fail", "0.2"), row(3, "fail", "0.3"), row(4, "complete", "0.2")]
     assert trials_done(rows) == 3  # 2 ran again as 4; 3 failed for good and counts
+
+
+async def test_a_sweep_the_command_line_refuses_is_its_one_sentence(tmp_path):
+    """F5 runs the real --no-ui --sweep FILE --background, which refuses a folder that holds something else."""
+    (tmp_path / "runs" / "taken").mkdir(parents=True)
+    (tmp_path / "runs" / "taken" / "notes.txt").write_text("mine", encoding="utf-8")
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f10")
+        await fill_row(pilot, app, 0, "model.hidden_size", "8, 16")
+        app.query_one("#sb-name", Input).value = "taken"
+        await pilot.press("f5")
+        await type_path(pilot, app, tmp_path / "taken.sweep.toml")
+        await wait_in_app(pilot, lambda: any(severity == "error" for severity, _ in app.notes), "the refusal")
+    [refusal] = [text for severity, text in app.notes if severity == "error"]
+    assert refusal == (
+        f"Cannot start the sweep: {tmp_path / 'runs' / 'taken'} already holds something other than a sweep; "
+        "give the sweep another sweep.name or output.dir."
+    )
+    assert sorted(p.name for p in (tmp_path / "runs" / "taken").iterdir()) == ["notes.txt"]  # nothing written there
