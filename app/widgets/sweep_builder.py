@@ -161,7 +161,7 @@ class SweepBuilder(Vertical):
             yield FieldSelect([(p, p) for p in PRUNERS], value="none", allow_blank=False, id="sb-prune", compact=True)
         yield Static("", id="sb-note")
         yield Static(f"{'setting':<31}values (random, tpe: also low .. high log)", id="sb-head")
-        with VerticalScroll(id="sb-space"):
+        with VerticalScroll(id="sb-space", can_focus=False):  # tab goes from field to field, not to the list
             yield SpaceRow()
         with Horizontal(id="sb-bar"):
             yield Static("", id="sb-summary")

@@ -230,3 +230,22 @@ async def test_a_sweep_the_command_line_refuses_is_its_one_sentence(tmp_path):
         "give the sweep another sweep.name or output.dir."
     )
     assert sorted(p.name for p in (tmp_path / "runs" / "taken").iterdir()) == ["notes.txt"]  # nothing written there
+
+
+async def test_an_opened_sweep_file_shows_what_is_wrong_with_it_under_its_rows(tmp_path):
+    path = tmp_path / "typo.sweep.toml"
+    path.write_text(
+        '[sweep]\nname = "typo"\nmethod = "random"\ntrials = 5\n\n[space]\n"optim.learnin_rate" = [1e-3, 2e-3]\n'
+        '"model.dropout" = { low = 0.1, high = 0.5 }\n',
+        encoding="utf-8",
+    )
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.action_open_sweep()  # the palette's Open sweep…
+        await type_path(pilot, app, path)
+        await wait_for(pilot, lambda: len(app.query(SpaceRow)) == 3 and app.query(SpaceRow)[0].error)
+        first, second, _ = app.query(SpaceRow)
+        assert first.error == "Unknown setting optim.learnin_rate (did you mean 'learning_rate'?)."
+        assert (second.setting, second.values, second.error) == ("model.dropout", "0.1 .. 0.5", None)
+        assert app.query_one("#sb-trials", Input).value == "5" and app.query_one("#sb-trials", Input).display
+        assert str(app.query_one("#sweep-path").render()) == f"sweep file {path}"
