@@ -17,10 +17,12 @@ import tomlkit
 
 from lstm_vision.errors import SettingsError
 from lstm_vision.settings import SECTIONS, parse_text, section_fields
+from lstm_vision.sweep.folder import DIRECTIONS
+from lstm_vision.sweep.spec import FIXED_SETTINGS, METHODS, PRUNERS
 
-METHODS = ("grid", "random", "tpe")
-METRICS = ("val_accuracy", "val_loss")
-PRUNERS = ("none", "median", "hyperband")
+__all__ = ["METHODS", "METRICS", "PRUNERS"]
+
+METRICS = tuple(DIRECTIONS)  # the engine's choices (lstm_vision/sweep): one owner for each
 RANGE_SEPARATOR = ".."
 VALUES_HINT = "a list, 1e-3, 2e-3; or (random, tpe) a range, 1e-4 .. 0.1 log"
 
@@ -59,6 +61,10 @@ def check_setting_name(name: str) -> tuple[str, str]:
         raise SettingsError(f"{name.strip()!r} is not a setting: give its dotted name, e.g. {example}.")
     if section not in SECTIONS or key not in section_fields(section):
         parse_text(section, key, "")  # raises: unknown section or key, with the closest name
+    if f"{section}.{key}" in FIXED_SETTINGS:
+        raise SettingsError(
+            f"{section}.{key} cannot vary between trials: where runs go and how many processes one takes are the sweep's."
+        )
     return section, key
 
 

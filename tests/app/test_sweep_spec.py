@@ -80,3 +80,9 @@ def test_the_file_written_is_what_the_engine_reads_and_the_builder_reads_back(tm
     back = read_spec(path)
     assert back == spec
     assert [values_text(v) for v in back.space.values()] == ["0.001, 0.002", "true, false", "1 .. 3"]
+
+
+def test_what_the_sweep_owns_cannot_vary_in_the_builder_either():
+    with pytest.raises(SettingsError) as err:
+        parse_values("output.dir", "a, b", "grid")
+    assert str(err.value).startswith("output.dir cannot vary between trials")
