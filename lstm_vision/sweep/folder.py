@@ -17,7 +17,8 @@ No torch and no Optuna here: the app reads sweep folders before torch loads, and
   host, start time, state ("starting", "running", "paused", "exited" with its exit code) and a heartbeat (its
   modification time, every 2 s). A worker's exit code says how it ended: 0 the study was done, 130 stopped
   (Ctrl-C, SIGTERM, SIGHUP, a stop request), anything else failed. ``control.json`` beside it steers that
-  worker as it steers a run (runs/liveness.request: stop ends its trial resumably, pause holds its trial).
+  worker as it steers a run (runs/liveness.request: stop ends its trial resumably, pause holds its trial);
+  ``request_workers`` asks every live worker at once.
 - ``study.journal``: the study itself when no ``--storage`` is given (Optuna's journal file storage);
   ``study.json`` names where the study lives (this folder's journal, or a database URL without its password).
 - ``output.log``: the sweep's own lines when it was started with ``--background``.
@@ -226,3 +227,17 @@ def sweep_state(sweep_dir: str | os.PathLike) -> str:
     if not verdicts:
         return "lost"
     return max(verdicts, key=lambda item: item[1])[0]
+
+
+def request_workers(sweep_dir: str | os.PathLike, action: str) -> int:
+    """Ask every live worker of the sweep to "stop" (its trial stops resumably, and it takes no other), "pause"
+    or "resume" its trial, as runs/liveness.request asks a run; returns how many were asked. A worker on another
+    box reads its request where the sweep folder is shared."""
+    from lstm_vision.runs.liveness import request
+
+    asked = 0
+    for folder in sorted((Path(sweep_dir) / WORKERS_DIR).glob("*")):
+        if worker_alive(folder):
+            request(folder, action)
+            asked += 1
+    return asked

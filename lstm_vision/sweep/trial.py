@@ -50,7 +50,10 @@ def suggest(trial: optuna.Trial, spec: SweepSpec) -> dict[str, Any]:
 
 
 def params_text(params: dict[str, Any]) -> str:
-    return " ".join(f"{name}={value_text(value)}" for name, value in params.items())
+    """Values for the progress lines: a sampled float to 4 digits (trials.csv keeps every digit)."""
+    return " ".join(
+        f"{name}={f'{value:.4g}' if isinstance(value, float) else value_text(value)}" for name, value in params.items()
+    )
 
 
 def metric_text(metric: str, value: float | None) -> str:

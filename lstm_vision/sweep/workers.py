@@ -83,10 +83,11 @@ def run_workers(plan: Plan, count: int, command: list[str]) -> int:
     folder = worker_dir(plan.sweep_dir, socket.gethostname(), os.getpid())
     folder.mkdir(parents=True, exist_ok=True)
     beacon = Beacon(folder, parent).start()
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    # Each is passed on as SIGTERM, which a worker that is already stopping ignores: a terminal's Ctrl-C reaches
+    # the workers themselves at the same moment, and must not count as their second Ctrl-C (quit at once).
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(sig) is not signal.SIG_IGN:
             signal.signal(sig, lambda signum, frame: parent.stop())
-    signal.signal(signal.SIGINT, lambda signum, frame: None)  # the terminal's Ctrl-C reaches the workers themselves
     say(f"Starting {count} workers on this box for sweep {plan.spec.name}.")
     codes: list[int] = []
     try:

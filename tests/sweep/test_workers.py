@@ -2,6 +2,7 @@
 mid-trial, and a sweep in the background that is stopped and continued."""
 
 import json
+import os
 import signal
 import subprocess
 from collections import Counter
@@ -9,8 +10,8 @@ from collections import Counter
 from processes import wait_until
 from sweeps import base_args, run_sweep, start_sweep, sweep_command, write_sweep
 
-from lstm_vision.runs.liveness import request
-from lstm_vision.sweep.folder import WORKERS_DIR, read_trials, sweep_state
+from lstm_vision.text import plural
+from lstm_vision.sweep.folder import WORKERS_DIR, read_trials, request_workers, sweep_state
 
 WAIT_S = 300.0
 GRID = '"optim.learning_rate" = [1e-2, 3e-2]\n"model.hidden_size" = [8, 12]'
@@ -36,6 +37,10 @@ def test_workers_2_share_the_study_and_run_each_point_once(mnist_root, tmp_path)
     assert lines[0] == "Starting 2 workers on this box for sweep two."
     for k in (1, 2):
         assert any(line.startswith(f"[worker {k}] Sweep two done: 4 trials") for line in lines)
+    # each worker trains on its share of the cores (torch's threads follow the affinity it was given)
+    share = max(1, len(os.sched_getaffinity(0)) // 2)
+    for row in rows:
+        assert f"{plural(share, 'CPU thread')}." in (folder / row.run_dir / "output.log").read_text()
     # the parent and its two workers, each with its own liveness file, all ended with 0
     assert [(w["state"], w["exit_code"]) for w in workers_of(folder)] == [("exited", 0)] * 3
     assert sweep_state(folder) == "finished"
@@ -90,8 +95,7 @@ def test_a_background_sweep_stopped_and_continued(mnist_root, tmp_path):
     assert started.stdout.splitlines()[0] == f"Sweep folder: {folder}"
     assert sweep_state(folder) == "running"  # named from the first moment, before the worker has started
     wait_until(lambda: (folder / "trial-0001" / "last.pt").is_file(), "the trial's first last.pt", WAIT_S)
-    (worker,) = (folder / WORKERS_DIR).iterdir()
-    request(worker, "stop")
+    assert request_workers(folder, "stop") == 1  # what the app's stop does
     wait_until(lambda: sweep_state(folder) == "stopped", "the sweep to stop", WAIT_S)
     rows = read_trials(folder)
     assert [r.state for r in rows] == ["fail", "waiting"]  # the stopped trial, and its continuation queued
