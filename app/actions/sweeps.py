@@ -13,9 +13,9 @@ from functools import partial
 from pathlib import Path
 
 from lstm_vision.errors import SettingsError
-from lstm_vision.runs.liveness import request, run_state
+from lstm_vision.runs.liveness import run_state
 from lstm_vision.settings import load_settings, save_settings
-from lstm_vision.sweep.folder import SWEEP_TOML, WORKERS_DIR
+from lstm_vision.sweep.folder import SWEEP_TOML, WORKERS_DIR, request_workers
 from app.host import Host
 from app.record import RunRecord
 from app.screens.history import HistoryView
@@ -128,11 +128,9 @@ class SweepActions(Host):
         """Ask every live worker of the sweep to stop: each ends its trial resumably (F5 later goes on)."""
         if sweep_dir is None:
             return
-        workers = [w for w in sorted((sweep_dir / WORKERS_DIR).glob("*")) if run_state(w).live]
-        for worker in workers:
-            request(worker, "stop")
-        if workers:
-            self.notify(f"Asked {len(workers)} worker{'s' if len(workers) > 1 else ''} of {sweep_dir.name} to stop.")
+        asked = request_workers(sweep_dir, "stop")
+        if asked:
+            self.notify(f"Asked {asked} worker{'s' if asked > 1 else ''} of {sweep_dir.name} to stop.")
         else:
             self.notify(f"{sweep_dir.name} has no running worker to stop.", severity="warning")
 
