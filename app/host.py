@@ -65,6 +65,10 @@ class AppHost(Protocol):
 
     def watch_ended(self, state: RunState) -> bool: ...
 
+    def attach(self, run_dir: Path) -> None: ...
+
+    def open_sweep(self, sweep_dir: Path) -> None: ...
+
 
 # A mixin's base: while types are checked, Textual's App (its own methods, with their signatures) and what
 # this App adds to it; at run time a plain object, since the App the mixins are mixed into provides all of it

@@ -30,15 +30,23 @@ from app.record import RunRecord, short_paths
 from app.screens.results import ResultsView
 from app.actions.routes import EventRoutes
 from app.actions.runs import RunActions
+from app.actions.sweeps import SweepActions
+from app.screens.sweep import SweepView
 from app.state import ACTIVE, CONTROLLABLE, PAUSABLE, AppState
 from app.screens.try_model import TryScreen
 from app.bridge import Engine, EngineEvent, EngineEvents
 from lstm_vision.runs.folder import LAST_CHECKPOINT
 
-TABS = {"settings": "tab-settings", "train": "tab-train", "results": "tab-results", "history": "tab-history"}
+TABS = {
+    "settings": "tab-settings",
+    "train": "tab-train",
+    "results": "tab-results",
+    "history": "tab-history",
+    "sweep": "tab-sweep",
+}
 
 
-class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, EventRoutes, App[int]):
+class LstmVisionApp(SweepActions, AttachActions, RunActions, SettingsFileActions, EventRoutes, App[int]):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "lstm-vision"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
@@ -59,6 +67,8 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, EventRoutes,
         Binding("f3", "show_tab('train')", "Train", show=False),
         Binding("f4", "show_tab('results')", "Results", show=False),
         Binding("f9", "show_tab('history')", "History", show=False),
+        # F10, after History: a tab's key is the tab's label, as F2-F9 are; it works while a field has the focus
+        Binding("f10", "show_tab('sweep')", "Sweep", show=False),
     ]
 
     # always_update: the same state with other words (running, then "resumed") redraws the status line too;
@@ -112,6 +122,8 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, EventRoutes,
                 yield ResultsView(id="results")
             with TabPane("History F9", id="tab-history"):
                 yield HistoryView(id="history")
+            with TabPane("Sweep F10", id="tab-sweep"):
+                yield SweepView(id="sweep")
         yield Footer()
 
     initial_note = ""  # run_app: "+ --preset cpu, --set ..." when the command line added to the file
@@ -158,6 +170,8 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, EventRoutes,
         # False hides a key from the footer: it shows only what the keys can do in this state
         if action in ("start", "start_background", "try_model", "save", "open") and isinstance(self.screen, TryScreen):
             return False  # runs and settings files are the main screen's business; one model is tried at a time
+        if action in ("start", "start_background") and self.query_one("#main-tabs", TabbedContent).active == TABS["sweep"]:
+            return False  # F5 there is the sweep's (SweepView shows it while the sweep can start), never a run's
         if action == "start":
             return self.state not in ACTIVE
         if action == "pause":
@@ -197,6 +211,12 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, EventRoutes,
             ("Save settings as…", "Write the form to another file", self.action_save_as),
             ("Open settings file…", "Load settings from a TOML file (ctrl+o)", self.action_open),
             ("Load preset…", "Load one of the shipped presets into the form", self.action_preset),
+            (
+                "New sweep",
+                "Build a sweep over the form's settings: which settings vary, over which values (F10, then n)",
+                self.action_new_sweep,
+            ),
+            ("Open sweep…", "Open a sweep file, or a sweep's folder to watch its trials (F10, then o)", self.action_open_sweep),
             ("Toggle light/dark theme", "Switch between the light and the dark theme", self.action_toggle_theme),
         ] + [(f"Show {name}", f"Go to the {name} screen", partial(self.action_show_tab, name)) for name in TABS]
         for title, help_text, callback in commands:
@@ -220,6 +240,8 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, EventRoutes,
             self.query_one(ResultsView).focus()
         elif pane_id == "tab-history":
             self.query_one(HistoryView).focus_table()
+        elif pane_id == "tab-sweep":
+            self.sweep_view.activate()
 
     def action_unpause(self) -> None:
         self.action_pause()  # F6 toggles; a second binding only so that the footer says "Resume"

@@ -85,7 +85,7 @@ def _run_options(group: argparse._ArgumentGroup) -> None:
         "--attach",
         metavar="RUN_DIR",
         help="Open the app on a run another process is training (or has trained): watch it, "
-        "pause / stop it; quitting the app leaves it training.",
+        "pause / stop it; quitting the app leaves it training. A sweep's folder opens the app on its trials.",
     )
     group.add_argument(
         "--background",
@@ -148,7 +148,7 @@ def resolve_settings(args: argparse.Namespace, base: Path | None = None) -> tupl
     settings, settings_path = Settings(), DEFAULT_SETTINGS_FILE
     if base is not None:
         settings, settings_path = load_settings(base), base
-    elif args.resume or args.attach:
+    elif args.resume or (args.attach and not _is_sweep_dir(args.attach)):
         option, value = ("--resume", args.resume) if args.resume else ("--attach", args.attach)
         if not Path(value).expanduser().exists():
             raise SettingsError(f"{option} {value}: no such run folder or checkpoint.")
@@ -174,6 +174,13 @@ def resolve_settings(args: argparse.Namespace, base: Path | None = None) -> tupl
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     return settings, settings_path
+
+
+def _is_sweep_dir(path: str) -> bool:
+    """--attach of a sweep's folder: the app opens on its trials, with the settings it would open anyway."""
+    from lstm_vision.sweep.folder import is_sweep_dir
+
+    return is_sweep_dir(Path(path).expanduser())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -269,3 +269,38 @@ def write_run(runs: Path, name: str, status: str, epochs: int, hidden: int = 64,
     save_settings(s, run_dir / "settings.toml")
     (run_dir / "last.pt").write_bytes(b"")
     return run_dir
+
+
+def write_sweep(
+    out_dir: Path, name: str, trials: list[tuple[str, float, int, float | None]], worker_exit: int | None = 0
+) -> Path:
+    """A sweep folder as the engine leaves it (lstm_vision/sweep/folder.py's format): sweep.toml, trials.csv and a
+    run folder per trial (write_run), over optim.learning_rate x model.hidden_size; ``trials``: (state, learning
+    rate, hidden size, val_accuracy). ``worker_exit``: how its one worker ended (0 finished, 130 stopped; None:
+    none ever ran)."""
+    import os
+    import socket
+
+    from lstm_vision.sweep.folder import TrialRow, trial_dir_name, worker_dir, write_trials
+
+    sweep_dir = out_dir / name
+    sweep_dir.mkdir(parents=True)
+    rates = sorted({lr for _, lr, _, _ in trials})
+    sizes = sorted({h for _, _, h, _ in trials})
+    (sweep_dir / "sweep.toml").write_text(
+        f'[sweep]\nname = "{name}"\nmethod = "grid"\nmetric = "val_accuracy"\nprune = "none"\n\n'
+        f'[space]\n"optim.learning_rate" = {rates}\n"model.hidden_size" = {sizes}\n',
+        encoding="utf-8",
+    )
+    rows = []
+    for number, (state, lr, hidden, metric) in enumerate(trials, start=1):
+        run = write_run(sweep_dir, trial_dir_name(number), "completed" if state == "complete" else state, 2, hidden)
+        params = {"optim.learning_rate": repr(lr), "model.hidden_size": str(hidden)}
+        rows.append(TrialRow(number, state, params, metric, 4.0 * number, str(run)))
+    write_trials(sweep_dir, "val_accuracy", ["optim.learning_rate", "model.hidden_size"], rows)
+    if worker_exit is not None:
+        worker = worker_dir(sweep_dir, socket.gethostname(), os.getpid())
+        worker.mkdir(parents=True)
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "started": 1.0, "state": "exited", "exit_code": worker_exit}
+        (worker / "process.json").write_text(json.dumps(info), encoding="utf-8")
+    return sweep_dir

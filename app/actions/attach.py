@@ -14,6 +14,7 @@ from pathlib import Path
 from lstm_vision.errors import SettingsError
 from lstm_vision.runs.liveness import RemoteControl, RunState, run_state
 from lstm_vision.runs.folder import read_summary
+from lstm_vision.sweep.folder import is_sweep_dir
 from app.host import Host
 from app.record import RunRecord
 from app.state import ACTIVE, EXIT_CODES, AppState, ended
@@ -40,6 +41,9 @@ class AttachActions(Host):
             self.notify(f"A run is {self.state} here; stop it (F8) or quit before attaching to another.", severity="warning")
             return
         run_dir = Path(run_dir)
+        if is_sweep_dir(run_dir):  # --attach SWEEP_DIR: its trials, each of which can be attached to
+            self.open_sweep(run_dir)
+            return
         self.attached_to, self._stop_watching = run_dir, threading.Event()
         self.history_pending = True
         self.control = RemoteControl(run_dir)

@@ -19,6 +19,8 @@ from lstm_vision.runs.follow import last_progress
 from lstm_vision.runs.liveness import LIVE, run_state
 from lstm_vision.runs.folder import read_summary
 from app.widgets.charts import ChartPair
+from app.widgets.trials import SweepSummary, summarise
+from lstm_vision.sweep.folder import SWEEP_TOML, TRIALS_CSV, is_sweep_dir
 from app.record import RunRecord, short_paths
 from lstm_vision.text import format_duration as fmt_duration, format_percent as fmt_pct
 from lstm_vision.runs.folder import BEST_CHECKPOINT, LAST_CHECKPOINT, METRICS_FILE, SUMMARY_FILE
@@ -45,6 +47,7 @@ class RunInfo:
     test_acc: float | None
     train_time_s: float | None
     mtime: float
+    sweep: SweepSummary | None = None  # a sweep folder: one row, enter opens it in the Sweep tab
 
     @property
     def name(self) -> str:
@@ -60,6 +63,9 @@ def scan_runs(output_dir: str | Path) -> list[RunInfo]:
     except OSError:
         return []
     for p in children:
+        if is_sweep_dir(p):
+            runs.append(sweep_row(p))
+            continue
         metrics, summary_path = p / METRICS_FILE, p / SUMMARY_FILE
         if not metrics.exists() and not summary_path.exists():
             continue
@@ -84,6 +90,16 @@ def scan_runs(output_dir: str | Path) -> list[RunInfo]:
         )
     runs.sort(key=lambda r: r.mtime, reverse=True)
     return runs
+
+
+def sweep_row(path: Path) -> RunInfo:
+    """A sweep folder as one row (its trials are run folders inside it, not listed one by one)."""
+    sweep = summarise(path)
+    try:
+        mtime = max(f.stat().st_mtime for f in (path / SWEEP_TOML, path / TRIALS_CSV) if f.exists())
+    except OSError:
+        mtime = 0.0
+    return RunInfo(path, sweep.state, "", None, None, None, sweep.time_s, mtime, sweep=sweep)
 
 
 def progress_text(progress: StepProgressed | StepLogged | None) -> str:
@@ -130,6 +146,11 @@ class HistoryView(Vertical):
             super().__init__()
             self.run_dir = run_dir
 
+    class SweepOpened(Message):
+        def __init__(self, sweep_dir: Path) -> None:
+            super().__init__()
+            self.sweep_dir = sweep_dir
+
     class LoadSettingsRequested(Message):
         def __init__(self, run_dir: Path) -> None:
             super().__init__()
@@ -161,6 +182,10 @@ class HistoryView(Vertical):
         kept = self._cursor_key()  # clear() puts the cursor on row 0: r, l, space would act on another run
         table.clear()
         for r in self.runs:
+            if r.sweep is not None:
+                state = Text(f"sweep {r.status}", style=STATUS_STYLES.get(r.status, "dim"))
+                table.add_row(r.name, state, r.sweep.trials, r.sweep.best, "-", fmt_duration(r.train_time_s), key=str(r.path))
+                continue
             table.add_row(
                 r.name,
                 Text(r.status + r.progress, style=STATUS_STYLES.get(r.status, "dim")),
@@ -172,8 +197,9 @@ class HistoryView(Vertical):
             )
         known = {r.name for r in self.runs}
         self.compared = [r for r in self.compared if r.name in known]
-        if not self.compared and self.runs:  # show the newest run's curves until the user picks one
-            self.compared = [self._record(self.runs[0])]
+        newest = next((r for r in self.runs if r.sweep is None), None)
+        if not self.compared and newest:  # show the newest run's curves until the user picks one
+            self.compared = [self._record(newest)]
             self.query_one(ChartPair).show_record(self.compared[0])
         if kept is not None and kept in table.rows:  # by key: a new run above it shifts its row
             table.move_cursor(row=table.get_row_index(kept), animate=False)
@@ -214,14 +240,25 @@ class HistoryView(Vertical):
         info = self.selected()
         if info is None:
             return
+        if info.sweep is not None:
+            self.post_message(self.SweepOpened(info.path))
+            return
         record = self._record(info)
         self.compared = [record]
         self.query_one(ChartPair).show_record(record)
         self._hint()
         self.post_message(self.RunOpened(info.path, record))
 
-    def action_compare(self) -> None:
+    def _run_selected(self) -> RunInfo | None:
+        """The selected run; on a sweep's row, a word that enter opens it (its trials are its runs)."""
         info = self.selected()
+        if info is not None and info.sweep is not None:
+            self.notify(f"{info.name} is a sweep: enter opens it and its trials.", severity="warning")
+            return None
+        return info
+
+    def action_compare(self) -> None:
+        info = self._run_selected()
         if info is None:
             return
         if any(r.name == info.name for r in self.compared):
@@ -232,7 +269,7 @@ class HistoryView(Vertical):
         self._hint()
 
     def action_resume(self) -> None:
-        info = self.selected()
+        info = self._run_selected()
         if info is None:
             return
         if info.status != "completed" and not (info.path / LAST_CHECKPOINT).is_file():
@@ -245,7 +282,7 @@ class HistoryView(Vertical):
     def action_attach(self) -> None:
         info = self.selected()
         if info is not None:
-            self.post_message(self.AttachRequested(info.path))
+            self.post_message(self.SweepOpened(info.path) if info.sweep else self.AttachRequested(info.path))
 
     def _refresh_live(self) -> None:
         """While History shows: re-read it when a listed run is live, or a run folder came or went (a run
@@ -267,16 +304,17 @@ class HistoryView(Vertical):
     def trained(self) -> Path | None:
         """What the selected run has to try: its folder (its last.pt), else its best.pt; None if neither."""
         info = self.selected()
-        if info is None:
+        if info is None or info.sweep is not None:
             return None
         if (info.path / LAST_CHECKPOINT).is_file():
             return info.path
         return info.path / BEST_CHECKPOINT if (info.path / BEST_CHECKPOINT).is_file() else None
 
     def action_try_model(self) -> None:
-        info = self.selected()
+        info = self._run_selected()
         if info is None:
-            self.notify(f"No runs in {self.output_dir}: train one (F5) first.", severity="warning")
+            if self.selected() is None:
+                self.notify(f"No runs in {self.output_dir}: train one (F5) first.", severity="warning")
             return
         model = self.trained()
         if model is None:
@@ -287,7 +325,7 @@ class HistoryView(Vertical):
         self.post_message(self.TryRequested(model))
 
     def action_load_settings(self) -> None:
-        info = self.selected()
+        info = self._run_selected()
         if info is not None:
             self.post_message(self.LoadSettingsRequested(info.path))
 

@@ -218,15 +218,17 @@ def live_series(record: RunRecord, kind: str) -> list[Series]:
 OVERLAY_COLORS = ("orange", "cyan", "magenta", "green", "red", "blue")
 
 
-def overlay_series(records: list[RunRecord], kind: str) -> list[Series]:
-    """Validation curves per epoch of several runs (train per step where a run has no validation)."""
+def overlay_series(records: list[RunRecord], kind: str, min_val_points: int = 1) -> list[Series]:
+    """Validation curves per epoch of several runs (train per step where a run has fewer than ``min_val_points``
+    validated epochs: a sweep's short or running trials draw a line, not one dot)."""
     out = []
     for i, r in enumerate(records):
         color = OVERLAY_COLORS[i % len(OVERLAY_COLORS)]
+        val = len(r.val_x) >= max(1, min_val_points)
         if kind == "loss":
-            xs, ys, what = (r.val_x, r.val_loss, "val") if r.val_x else (r.step_x, r.step_loss, "train")
+            xs, ys, what = (r.val_x, r.val_loss, "val") if val else (r.step_x, r.step_loss, "train")
         else:
-            xs, ys, what = (r.val_x, r.val_acc, "val") if r.val_x else (r.step_x, r.step_acc, "train")
+            xs, ys, what = (r.val_x, r.val_acc, "val") if val else (r.step_x, r.step_acc, "train")
         out.append(Series(f"{r.name} {what}", xs, ys, color, short=r.name, anchor=what == "val"))
     return out
 
@@ -261,6 +263,6 @@ class ChartPair(Horizontal):
         self.loss.set_series(live_series(record, "loss"), epochs)
         self.accuracy.set_series(live_series(record, "accuracy"), epochs)
 
-    def show_overlay(self, records: list[RunRecord]) -> None:
-        self.loss.set_series(overlay_series(records, "loss"))
-        self.accuracy.set_series(overlay_series(records, "accuracy"))
+    def show_overlay(self, records: list[RunRecord], min_val_points: int = 1) -> None:
+        self.loss.set_series(overlay_series(records, "loss", min_val_points))
+        self.accuracy.set_series(overlay_series(records, "accuracy", min_val_points))

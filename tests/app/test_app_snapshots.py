@@ -1,4 +1,4 @@
-"""Snapshots of the four screens at 80x24, so that a layout change shows in review.
+"""Snapshots of the five screens at 80x24, so that a layout change shows in review.
 
 Every snapshot is byte-stable from run to run and machine to machine: the run is a scripted one
 (the fake engine's events, with fixed memory and GPU figures), paths are relative to a temporary
@@ -26,7 +26,7 @@ from app.widgets.form import SettingsForm
 from app.widgets.panels import LogPanel
 from app.screens.results import ConfusionMatrix, ImageGrid
 from processes import wait_in_app
-from apps import FakeResult, confusion, epoch_done, make_app, predictions, run_started, step, wait_for
+from apps import FakeResult, confusion, epoch_done, make_app, predictions, run_started, step, wait_for, write_sweep
 
 SIZE = (80, 24)
 EPOCHS, STEPS = 3, 4
@@ -231,6 +231,22 @@ def test_history_screen(steady, snap_compare):
                 and app.focused is app.query_one("#runs-table", DataTable)
             ),
         )
+        await settle(pilot)
+
+    assert snap_compare(snapshot_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_sweep_screen(steady, snap_compare):
+    """A stopped sweep of four trials (two complete, the best marked, one pruned, one that was running when it
+    stopped), the best curves below."""
+    trials = [("complete", 0.001, 8, 0.91), ("complete", 0.001, 16, 0.97), ("pruned", 0.01, 8, 0.5), ("running", 0.01, 16, 0.93)]
+    write_sweep(Path("runs"), "lr-hidden", trials, worker_exit=130)
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        app.open_sweep(Path("runs/lr-hidden"))
+        table = app.query_one("#trials-table", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 4 and app.focused is table)
         await settle(pilot)
 
     assert snap_compare(snapshot_app(), terminal_size=SIZE, run_before=run_before)

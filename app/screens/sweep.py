@@ -1,0 +1,298 @@
+"""The Sweep tab (F10): build a sweep from the form or open a sweep file, start it in the background, and watch
+its trials live (app/widgets/trials.py). A sweep, like a run, belongs to its own processes: this view only
+reads its folder and writes control requests to its workers.
+
+Two faces in one tab: the builder (a sweep file's fields) and the trials of the sweep folder being watched;
+n, o, b and w switch between them and what they show, F5 starts the sweep, F8 stops it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Button, ContentSwitcher, DataTable, Input, Label
+
+from lstm_vision.errors import SettingsError
+from lstm_vision.sweep.folder import SWEEP_TOML, TrialRow, is_sweep_dir
+from app.record import short_paths
+from app.screens.dialogs import PathScreen
+from app.sweep_spec import SweepSpec, read_spec, render_spec
+from app.widgets.sweep_builder import SweepBuilder
+from app.widgets.trials import SweepWatch, trial_path
+
+BUILD, WATCH = "sweep-build", "sweep-watch"
+FOCUS_CHECK_S = 0.25
+WATCH_KEYS = ("new", "open", "build", "stop")  # letter keys: typed into the builder's fields there, so hidden
+
+
+class SweepView(Vertical):
+    """The sweep being built (``sweep_file``) and the sweep folder being watched (``sweep_dir``)."""
+
+    BINDINGS = [
+        Binding("f5", "start", "Start sweep", key_display="F5"),
+        Binding("f8", "stop", "Stop sweep", key_display="F8"),
+        Binding("n", "new", "New"),
+        Binding("o", "open", "Open"),
+        Binding("b", "build", "Builder"),
+        Binding("w", "watch", "Trials", show=False),
+    ]
+    DEFAULT_CSS = """
+    SweepView #sweep-bar { height: 1; padding: 0 1; }
+    SweepView #sweep-path { width: 1fr; color: $text-muted; }
+    SweepView #sweep-bar Button { margin-left: 1; width: auto; min-width: 0; }
+    SweepView ContentSwitcher { height: 1fr; }
+    """
+
+    class Start(Message):
+        """Start the sweep file in the background, or continue the sweep of ``sweep_dir`` (the app's SweepActions
+        own the processes)."""
+
+        def __init__(self, sweep_file: Path, sweep_dir: Path | None = None) -> None:
+            super().__init__()
+            self.sweep_file, self.sweep_dir = sweep_file, sweep_dir
+
+    class TrialChosen(Message):
+        """Enter on a trial: attach to it while it trains, else show its results."""
+
+        def __init__(self, run_dir: Path, row: TrialRow) -> None:
+            super().__init__()
+            self.run_dir, self.row = run_dir, row
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.sweep_file: Path | None = None  # the file the builder shows (read or last saved)
+        self.base_note = ""  # where the base settings of the last saved file came from
+        self._focus_pending = False  # a sweep was opened: the focus goes to its trials once it can
+        self.file_base: Path | None = None  # the base settings of the sweep file opened, kept when it is saved
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="sweep-bar"):
+            yield Label("", id="sweep-path")
+            yield Button("New", id="sweep-new", compact=True)
+            yield Button("Open…", id="sweep-open", compact=True)
+            yield Button("Trials", id="sweep-trials", compact=True)
+        with ContentSwitcher(initial=BUILD):
+            yield SweepBuilder(id=BUILD)
+            yield SweepWatch(id=WATCH)
+
+    @property
+    def builder(self) -> SweepBuilder:
+        return self.query_one(SweepBuilder)
+
+    @property
+    def watcher(self) -> SweepWatch:
+        return self.query_one(SweepWatch)
+
+    @property
+    def showing(self) -> str:
+        return self.query_one(ContentSwitcher).current or BUILD
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in WATCH_KEYS and self.showing == BUILD and isinstance(self.app.focused, Input):
+            return False  # the key is the field's: the footer does not promise what it would not do
+        running = self.showing == WATCH and self.watcher.state == "running"
+        if action == "stop":
+            return running
+        if action == "start":  # a running sweep is started already (F8 shows then), a finished one has no trial left
+            return not running and not (self.showing == WATCH and self.watcher.state == "finished")
+        if action == "watch":
+            return self.watcher.sweep_dir is not None
+        return True
+
+    def on_mount(self) -> None:
+        self._show(BUILD, focus=False)
+        self.set_interval(FOCUS_CHECK_S, self._settle_focus)
+
+    def _settle_focus(self) -> None:
+        """After a sweep was opened, until the focus has been in this tab once: put it on the trials. At start-up
+        (--attach SWEEP_DIR) the screen's first focus can land after ours, on the tab bar, where the footer then
+        offers none of this tab's keys."""
+        if not self._focus_pending or not self.watcher.is_on_screen:
+            return
+        focused = self.app.focused
+        if focused is not None and self in focused.ancestors:
+            self._focus_pending = False
+        else:
+            self.focus_default()
+
+    def activate(self) -> None:
+        """The tab came to the front: the builder's rows say what the form holds now; the focus where keys act."""
+        self.builder.fill(None, self.app.form.values())
+        self.focus_default()
+
+    def focus_default(self) -> None:
+        if self.showing == WATCH:
+            self.watcher.table.focus()
+        else:
+            self.builder.focus_first()
+
+    def _show(self, face: str, focus: bool = True) -> None:
+        self.query_one(ContentSwitcher).current = face
+        self.query_one("#sweep-trials", Button).display = self.watcher.sweep_dir is not None and face == BUILD
+        self._bar()
+        if focus:
+            self.call_after_refresh(self.focus_default)
+        self.app.refresh_bindings()
+
+    def _bar(self) -> None:
+        if self.showing == WATCH and self.watcher.sweep_dir is not None:
+            text = f"{self.watcher.sweep_dir} · enter: a trial (attach, or results)"
+            if self.watcher.pinned is not None:
+                text = f"{self.watcher.sweep_dir} · trial {self.watcher.pinned} below; enter again: the best"
+        elif self.sweep_file is not None:
+            text = f"sweep file {self.sweep_file}{self.base_note}"
+        elif self.file_base is not None:
+            text = f"{self.watcher.sweep_dir}'s sweep{self.base_note}; F5 saves it anew and starts it"
+        else:
+            text = "A new sweep over the form's settings; F5 saves and starts it."
+        self.query_one("#sweep-path", Label).update(short_paths(text))
+
+    # ---- what is shown ------------------------------------------------------------------------------
+    def new(self, form_values: dict) -> None:
+        """The builder, over the form's settings as they are now."""
+        self.builder.fill(None, form_values)
+        self._show(BUILD)
+
+    def open_file(self, path: Path, form_values: dict) -> None:
+        try:
+            spec = read_spec(path)
+        except SettingsError as err:
+            self.notify(str(err), severity="error", timeout=10)
+            return
+        self.sweep_file = path
+        # its own base stays its base (relative to the file); a file without one runs on the form's settings
+        self.file_base = (path.parent / spec.base).resolve() if spec.base else None
+        self.base_note = f" · base {self.file_base}" if self.file_base else ""
+        self.builder.fill(spec, form_values)
+        self._show(BUILD)
+
+    def watch_folder(self, sweep_dir: Path) -> None:
+        self.watcher.watch(sweep_dir)
+        self._focus_pending = True
+        self._show(WATCH)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        {"sweep-new": self.action_new, "sweep-open": self.action_open, "sweep-trials": self.action_watch}[event.button.id]()
+
+    # ---- keys -----------------------------------------------------------------------------------------
+    def action_new(self) -> None:
+        self.sweep_file, self.file_base, self.base_note = None, None, ""
+        self.new(self.app.form.values())
+
+    def action_build(self) -> None:
+        """The builder; on a watched sweep, with that sweep's file as its folder keeps it (saved elsewhere: the
+        same study goes on with more trials, a changed one needs another name)."""
+        if self.showing == WATCH and self.watcher.sweep_dir is not None:
+            self.open_file(self.watcher.sweep_dir / SWEEP_TOML, self.app.form.values())
+            self.sweep_file = None  # never written over the folder's copy
+            self._bar()
+        else:
+            self._show(BUILD)
+
+    def action_watch(self) -> None:
+        if self.watcher.sweep_dir is not None:
+            self._show(WATCH)
+
+    def action_open(self) -> None:
+        def chosen(path: Path | None) -> None:
+            if path is None:
+                return
+            if path.is_dir() and is_sweep_dir(path):
+                self.watch_folder(path)
+            elif path.is_dir():
+                self.notify(f"{path} is not a sweep folder (it holds no {SWEEP_TOML}).", severity="warning", timeout=8)
+            else:
+                self.open_file(path, self.app.form.values())
+
+        start = self.sweep_file or self.watcher.sweep_dir or Path(self.app.settings.output.dir)
+        self.app.push_screen(
+            PathScreen("Open a sweep file, or a sweep's folder", str(start), must_exist=True, folders=True), chosen
+        )
+
+    def action_start(self) -> None:
+        if self.showing == WATCH and self.watcher.sweep_dir is not None:
+            if self.watcher.state in ("running", "finished"):
+                self.notify(
+                    f"{self.watcher.sweep_dir.name} is {self.watcher.state}"
+                    + (
+                        "; F8 stops it."
+                        if self.watcher.state == "running"
+                        else ": every trial ran. b shows its file, n a new one."
+                    ),
+                    severity="warning",
+                )
+                return
+            # a stopped or lost sweep goes on where it stopped: its command again (the study skips what is done)
+            self.post_message(self.Start(self.watcher.sweep_dir / SWEEP_TOML, self.watcher.sweep_dir))
+            return
+        self.on_sweep_builder_start_requested(SweepBuilder.StartRequested())
+
+    def action_stop(self) -> None:
+        self.app.stop_sweep(self.watcher.sweep_dir)
+
+    # ---- the builder's buttons -------------------------------------------------------------------
+    def on_sweep_builder_save_requested(self, message: SweepBuilder.SaveRequested) -> None:
+        message.stop()
+        spec = self._checked()
+        if spec is not None:
+            self._ask_path(spec, then_start=False)
+
+    def on_sweep_builder_start_requested(self, message: SweepBuilder.StartRequested) -> None:
+        message.stop()
+        spec = self._checked()
+        if spec is not None:
+            self._ask_path(spec, then_start=True)
+
+    def _checked(self) -> SweepSpec | None:
+        try:
+            return self.builder.spec()
+        except SettingsError as err:
+            self.notify(f"The sweep is not ready: {err}", severity="error", timeout=10)
+            return None
+
+    def _ask_path(self, spec: SweepSpec, then_start: bool) -> None:
+        def chosen(path: Path | None) -> None:
+            if path is not None and self._save(spec, path) and then_start:
+                self.post_message(self.Start(path))
+
+        default = self.sweep_file or self.app.settings_path.parent / f"{spec.name}.sweep.toml"
+        title = "Save the sweep, then start it in the background" if then_start else "Save the sweep as"
+        self.app.push_screen(PathScreen(title, str(default), must_exist=False), chosen)
+
+    def _save(self, spec: SweepSpec, path: Path) -> bool:
+        """Write the sweep file; its base is the opened file's, else the form's settings (the settings file itself
+        when the form holds nothing else, else a copy of the form beside the sweep file)."""
+        try:
+            if self.file_base is not None:
+                spec.base = os.path.relpath(self.file_base, path.parent.resolve())
+            else:
+                spec.base, self.base_note = self.app.base_for_sweep(path)
+            path.write_text(render_spec(spec), encoding="utf-8")
+        except SettingsError as err:
+            self.notify(f"Cannot save the sweep: {err}", severity="error", timeout=10)
+            return False
+        except OSError as err:
+            self.notify(f"Could not save {path}: {err.strerror or err}.", severity="error", timeout=10)
+            return False
+        self.sweep_file = path
+        self._bar()
+        self.notify(f"Saved {path}")
+        return True
+
+    # ---- the trials ---------------------------------------------------------------------------------
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        row = self.watcher.selected()
+        if row is None or self.watcher.sweep_dir is None:
+            return
+        if row.state != "running":  # its curves alone below (enter again: the best few), its results under F4
+            self.watcher.pin(None if self.watcher.pinned == row.number else row.number)
+            self._bar()
+            if self.watcher.pinned is None:
+                return
+        self.post_message(self.TrialChosen(trial_path(self.watcher.sweep_dir, row), row))
