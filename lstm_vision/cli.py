@@ -184,6 +184,16 @@ def _is_sweep_dir(path: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = _dispatch(argv)
+        sys.stdout.flush()  # a reader that went away is found here, not in the interpreter's last flush
+        return code
+    except BrokenPipeError:  # the reader went away (| head): nobody wants the rest of what a command prints
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error as Python exits
+        return 0
+
+
+def _dispatch(argv: list[str] | None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # argparse ends --predict's list at the next option: images after --output still count
@@ -247,9 +257,6 @@ def _use_trained_model(parser: argparse.ArgumentParser, args: argparse.Namespace
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # the reader went away (| head): nobody wants the rest
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error as Python exits
-        return 0
 
 
 def _model_command_problem(args: argparse.Namespace) -> str | None:

@@ -239,3 +239,20 @@ def test_the_app_is_told_what_the_command_line_added_to_the_settings_file():
     assert note("--preset", "cpu", "--set", "train.epochs=3") == "+ --preset cpu, --set train.epochs=3"
     assert note() == "" and note("--config", "settings.toml") == ""  # the file itself adds nothing
     assert note("--resume", "runs/x", "--set", "train.epochs=3") == ""  # the form holds the run's settings
+
+
+def test_a_reader_that_went_away_ends_a_command_quietly(tmp_path):
+    """`lstm-vision-tui ... | head -1`: whatever the command still prints goes nowhere, exit 0, no traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "lstm_vision", "--print-settings"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+        )
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (0, "")
