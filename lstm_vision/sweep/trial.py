@@ -65,7 +65,8 @@ def metric_text(metric: str, value: float | None) -> str:
 
 class TrialRunner:
     """Optuna's objective: runs one trial; ``say`` prints the sweep's own lines, ``on_start`` is called once the
-    trial has its settings and its folder (trials.csv shows it running)."""
+    trial has its settings and its folder (trials.csv shows it running), ``on_epoch`` once an epoch's metric is
+    reported (trials.csv shows a running trial's last validated epoch)."""
 
     def __init__(
         self,
@@ -75,9 +76,10 @@ class TrialRunner:
         worker_id: str,
         say: Callable[[str], None],
         on_start: Callable[[optuna.Trial], None],
+        on_epoch: Callable[[], None],
     ) -> None:
         self.spec, self.base, self.sweep_dir, self.worker_id = spec, base, sweep_dir, worker_id
-        self.say, self.on_start = say, on_start
+        self.say, self.on_start, self.on_epoch = say, on_start, on_epoch
         self.control: RunControl | None = None  # the running trial's, for the worker's stop / pause
         self.stop_requested = False
         self.data_error: DataError | None = None
@@ -146,6 +148,7 @@ class TrialRunner:
             trial.report(value, event.epoch)
             reported[event.epoch] = value
             self.say(f"  trial {trial.number + 1} epoch {event.epoch}/{event.epochs}: {metric_text(metric, value)}")
+            self.on_epoch()
             if event.epoch < event.epochs and not control.stop_requested and trial.should_prune():
                 control.prune(prune_reason(trial, self.spec, event.epoch, value))
 

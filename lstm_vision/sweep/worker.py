@@ -63,7 +63,7 @@ class Worker:
         self.spec, self.base, self.sweep_dir, self.study, self.database = spec, base, sweep_dir, study, database
         self.lock, self.report_lock, self.say = lock, report_lock, say
         self.id = worker_dir(sweep_dir, socket.gethostname(), os.getpid()).name
-        self.runner = TrialRunner(spec, base, sweep_dir, self.id, say, self._started)
+        self.runner = TrialRunner(spec, base, sweep_dir, self.id, say, self._started, lambda: self._report(picture=False))
         self._stop = threading.Event()
         self._waiting_for: set[int] = set()
 

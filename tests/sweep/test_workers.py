@@ -95,6 +95,8 @@ def test_a_background_sweep_stopped_and_continued(mnist_root, tmp_path):
     assert started.stdout.splitlines()[0] == f"Sweep folder: {folder}"
     assert sweep_state(folder) == "running"  # named from the first moment, before the worker has started
     wait_until(lambda: (folder / "trial-0001" / "last.pt").is_file(), "the trial's first last.pt", WAIT_S)
+    [running] = read_trials(folder)  # rewritten as each epoch is reported, before that epoch's last.pt is saved
+    assert running.state == "running" and running.metric is not None  # the last validated epoch's
     assert request_workers(folder, "stop") == 1  # what the app's stop does
     wait_until(lambda: sweep_state(folder) == "stopped", "the sweep to stop", WAIT_S)
     rows = read_trials(folder)
