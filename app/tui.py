@@ -366,10 +366,11 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, EventRoutes,
 
 def _warm_up(settings: Settings) -> None:
     try:
+        import app.screens.try_model  # noqa: F401 - torch and the model's loader first: t opens at once
+
         from lstm_vision.dispatch import warm_up
 
-        warm_up(settings)
-        import app.screens.try_model  # noqa: F401 - t opens at once
+        warm_up(settings)  # then the engine, torchvision and the data, for F5
     except Exception:  # noqa: BLE001 - the run imports and loads again, and reports any error properly
         pass
 
