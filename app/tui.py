@@ -280,8 +280,9 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, EventRoutes,
     # ---- trying a trained model ------------------------------------------------------------------
     def trying(self) -> bool:
         """Is the Try screen showing? Its module imports torch, so it is imported when a model is tried."""
-        module = sys.modules.get("app.screens.try_model")
-        return module is not None and isinstance(self.screen, module.TryScreen)
+        # (the warm-up thread may be importing it: a module in sys.modules without its class yet)
+        screen_class = getattr(sys.modules.get("app.screens.try_model"), "TryScreen", None)
+        return screen_class is not None and isinstance(self.screen, screen_class)
 
     def open_try(self, source: Path) -> None:
         from app.screens.try_model import TryScreen  # torch: loaded by then, unless t comes within seconds of the start

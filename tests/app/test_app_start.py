@@ -137,3 +137,44 @@ async def test_a_key_typed_while_the_journal_is_read_keeps_its_screen(tmp_path):
             await app.run_action("quit")
     finally:
         beacon.close(0)
+
+
+WARM_UP = textwrap.dedent(
+    """
+    import asyncio, sys, time
+    from app.tui import LstmVisionApp
+    from lstm_vision.settings import Settings
+
+    async def main(root):
+        settings = Settings()
+        settings.data.root, settings.data.download = root, False
+        app = LstmVisionApp(settings, "settings.toml")
+        app.warm_up = True  # as run_app sets it
+        async with app.run_test(size=(80, 24)) as pilot:
+            deadline = time.monotonic() + 240
+            while time.monotonic() < deadline:
+                registry = sys.modules.get("lstm_vision.data.registry")
+                if registry is not None and registry._decoded is not None and "app.screens.try_model" in sys.modules:
+                    break
+                await pilot.pause(0.05)
+        registry = sys.modules["lstm_vision.data.registry"]
+        print("lstm_vision.training.engine" in sys.modules, registry._decoded[0][0], len(registry._decoded[1].train))
+
+    asyncio.run(main(sys.argv[1]))
+    """
+)
+
+
+def test_after_the_first_paint_torch_the_engine_and_the_data_load_on_a_thread(mnist_root, tmp_path):
+    """What F5 and t need is loaded while the user looks at the first screen: the engine, the Try screen's
+    module and the data set of the form's settings, decoded once (F5 reuses it while they are unchanged)."""
+    result = subprocess.run(
+        [sys.executable, "-c", WARM_UP, str(mnist_root)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        env={**__import__("os").environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "mnist", "500"], result.stdout + result.stderr  # 5/6 of the 600 images
