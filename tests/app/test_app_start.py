@@ -178,3 +178,26 @@ def test_after_the_first_paint_torch_the_engine_and_the_data_load_on_a_thread(mn
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "mnist", "500"], result.stdout + result.stderr  # 5/6 of the 600 images
+
+
+async def test_the_form_answers_for_the_fields_it_has_not_mounted_yet(tmp_path):
+    """The sections after the first are mounted after the first paint: until then their rows answer with the
+    values they hold, and a file opened meanwhile shows in their editors once they are mounted."""
+    from textual.widgets import Input
+
+    from app.widgets.form import SettingsForm
+    from lstm_vision.settings import Settings
+
+    opened = Settings()
+    opened.train.epochs, opened.model.hidden_size, opened.data.channels = 3, 32, 3
+    form = SettingsForm(Settings())  # not mounted: no editor anywhere
+    assert form.collect() == Settings() and not form.errors()
+    form.set_settings(opened, saved=True)
+    assert form.collect() == opened and form.current(Settings()) == opened and not form.modified
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)):
+        app.form.set_settings(opened, saved=True)
+        editor = app.form.row("train", "epochs").editor
+        assert isinstance(editor, Input) and editor.value == "3"
+        assert app.form.row("model", "hidden_size").editor.value == "32" and app.form.collect() == opened
+        await app.run_action("quit")
