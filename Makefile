@@ -1,4 +1,6 @@
 # Set-up and everyday commands. `make run` and `make test` create .venv and install on first use.
+# make test: one pytest worker per core (pytest-xdist), each test file on one worker (its module fixtures built
+# once); the trained models the files share are built once for all workers (tests/conftest.py built_once).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -20,7 +22,7 @@ run: install
 test: install
 	$(BIN)/ruff check lstm_vision app tests benchmarks
 	$(BIN)/ruff format --check lstm_vision app tests benchmarks
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n auto --dist loadfile --durations=30 $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python benchmarks/throughput.py $(ARGS)

@@ -69,10 +69,11 @@ def run_engine(
 
 def watch_run(post: Callable[[Message], Any], run_dir: Path, detach: threading.Event) -> Any:
     """Body of the thread worker of an attached run: its events until it ends, is lost or the app lets go;
-    returns the run's state then (liveness.RunState)."""
+    returns the run's state then (liveness.RunState). The past comes in one batch with only the last of the
+    progress and memory lines (hours of a run are read in a fraction of a second)."""
     from lstm_vision.runs.follow import follow
 
-    return follow(run_dir, lambda events: post(EngineEvents(events)), detach)
+    return follow(run_dir, lambda events: post(EngineEvents(events)), detach, compact_past=True)
 
 
 def write_crash_log(error: BaseException, output_dir: str) -> Path | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+import sys
 import threading
 from functools import partial
 from pathlib import Path
@@ -33,9 +33,9 @@ from app.actions.runs import RunActions
 from app.actions.sweeps import SweepActions
 from app.screens.sweep import SweepView
 from app.state import ACTIVE, CONTROLLABLE, PAUSABLE, AppState
-from app.screens.try_model import TryScreen
 from app.bridge import Engine, EngineEvent, EngineEvents
 from lstm_vision.runs.folder import LAST_CHECKPOINT
+from lstm_vision.events import StepLogged
 
 TABS = {
     "settings": "tab-settings",
@@ -91,18 +91,21 @@ class LstmVisionApp(SweepActions, AttachActions, RunActions, SettingsFileActions
         self.initial_resume = resume
         self.engine = engine
         self.state_detail = ""  # what the status line says after the state
-        self._focus_target = "tab-settings"  # the tab whose keys get the focus after the next refresh
+        # the tab whose keys get the focus after the next refresh
+        self._focus_target = "tab-train" if self.initial_attach else "tab-settings"
         self.control: RunControl | RemoteControl | None = None  # RemoteControl while attached
         self.run_done, self.run_result = threading.Event(), None
         self.record = RunRecord()
         self.resumable: str | None = None
         self.exit_code = 0
         self._quitting = False
+        self.warm_up = False  # run_app: load torch, the engine and the data on a thread once the first screen is up
 
     # ---- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
-        with TabbedContent(id="main-tabs"):
+        # --attach opens on the Train screen: its first paint is the viewer, before the journal is read
+        with TabbedContent(id="main-tabs", initial=self._focus_target):
             with TabPane("Settings F2", id="tab-settings"):
                 with Horizontal(id="settings-bar"):
                     yield Label("", id="settings-path")
@@ -134,10 +137,12 @@ class LstmVisionApp(SweepActions, AttachActions, RunActions, SettingsFileActions
         self.query_one(ChartPair).show_record(self.record)
         self.call_after_refresh(self._focus_latest_tab)
         self.install_hangup_handlers()
+        if not self.initial_attach:  # an attached run's past is shown first (on_engine_events)
+            self.call_after_refresh(self._start_warm_up)
         if self.initial_resume:
             self.call_after_refresh(self._launch, self.settings, self.initial_resume)
         elif self.initial_attach:
-            self.call_after_refresh(self.attach, self.initial_attach)
+            self.call_after_refresh(self.attach, self.initial_attach, False)
 
     def on_unmount(self) -> None:
         if self.attached_to is not None:
@@ -168,7 +173,7 @@ class LstmVisionApp(SweepActions, AttachActions, RunActions, SettingsFileActions
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # False hides a key from the footer: it shows only what the keys can do in this state
-        if action in ("start", "start_background", "try_model", "save", "open") and isinstance(self.screen, TryScreen):
+        if action in ("start", "start_background", "try_model", "save", "open") and self.trying():
             return False  # runs and settings files are the main screen's business; one model is tried at a time
         if action in ("start", "start_background") and self.query_one("#main-tabs", TabbedContent).active == TABS["sweep"]:
             return False  # F5 there is the sweep's (SweepView shows it while the sweep can start), never a run's
@@ -267,15 +272,45 @@ class LstmVisionApp(SweepActions, AttachActions, RunActions, SettingsFileActions
     def on_engine_events(self, message: EngineEvents) -> None:
         """A batch read from an attached run's journal: every event routed, the charts drawn once. The first
         is the run's past: its log lines say so instead of showing the time of attaching."""
-        self.log_panel.replaying, self.history_pending = self.history_pending, False
+        past, self.history_pending = self.history_pending, False
+        tabs = self.query_one("#main-tabs", TabbedContent)
+        chosen = tabs.active if past and tabs.active != self.attach_tab else None  # a key moved on while it was read
+        self.log_panel.replaying = past
+        last_step = max((i for i, e in enumerate(message.events) if isinstance(e, StepLogged)), default=-1)
         try:
-            for event in message.events:
-                self.route(event, redraw=False)
+            for index, event in enumerate(message.events):
+                if past and index < last_step and isinstance(event, StepLogged):
+                    self.record.apply(event)  # a point of the curves; the progress bar shows the last one only
+                else:
+                    self.route(event, redraw=False)
         finally:
             self.log_panel.replaying = False
         self.query_one("#live-charts", ChartPair).show_record(self.record)
+        if chosen is not None:  # the keys typed during the replay win over the tab the run's end would show
+            self.action_show_tab(next(name for name, pane in TABS.items() if pane == chosen))
+        if past:
+            self.call_after_refresh(self._start_warm_up)
+
+    def _start_warm_up(self) -> None:
+        """After the first paint (and an attached run's past): torch, the engine and the data load on a thread,
+        so that F5 and t find them loaded. Importing torch holds the GIL for stretches of a second: done
+        before the first paint it would delay it by seconds; done on F5, it would freeze the screen of the run."""
+        if self.warm_up:
+            self.warm_up = False
+            threading.Thread(target=_warm_up, args=(self.settings,), name="lstm-vision-warm-up", daemon=True).start()
 
     # ---- trying a trained model ------------------------------------------------------------------
+    def trying(self) -> bool:
+        """Is the Try screen showing? Its module imports torch, so it is imported when a model is tried."""
+        # (the warm-up thread may be importing it: a module in sys.modules without its class yet)
+        screen_class = getattr(sys.modules.get("app.screens.try_model"), "TryScreen", None)
+        return screen_class is not None and isinstance(self.screen, screen_class)
+
+    def open_try(self, source: Path) -> None:
+        from app.screens.try_model import TryScreen  # torch: loaded by then, unless t comes within seconds of the start
+
+        self.push_screen(TryScreen(source))
+
     def trained_run(self) -> Path | None:
         """The run to try: the one this app ran or watched, once it ended with a last.pt, else the one selected
         in History."""
@@ -289,18 +324,18 @@ class LstmVisionApp(SweepActions, AttachActions, RunActions, SettingsFileActions
         if run is None:
             self.notify("No trained model yet: finish a run (F5), or pick one in History (F9) and press t.", severity="warning")
             return
-        self.push_screen(TryScreen(run))
+        self.open_try(run)
 
     def action_try_file(self) -> None:
         def chosen(path: Path | None) -> None:
             if path is not None:
-                self.push_screen(TryScreen(path))
+                self.open_try(path)
 
         start = self.trained_run() or Path(self.settings.output.dir)
         self.push_screen(PathScreen("Try a run folder or checkpoint (.pt)", str(start), must_exist=True, folders=True), chosen)
 
     def on_history_view_try_requested(self, message: HistoryView.TryRequested) -> None:
-        self.push_screen(TryScreen(message.run_dir))
+        self.open_try(message.run_dir)
 
     # ---- history ---------------------------------------------------------------------------
     def on_history_view_run_opened(self, message: HistoryView.RunOpened) -> None:
@@ -352,10 +387,14 @@ class LstmVisionApp(SweepActions, AttachActions, RunActions, SettingsFileActions
         self.unless_unsaved(f"loading the settings of {message.run_dir.name}", load)
 
 
-def _preimport_engine() -> None:
+def _warm_up(settings: Settings) -> None:
     try:
-        importlib.import_module("lstm_vision.training.engine")
-    except Exception:  # noqa: BLE001 - the worker imports it again and reports any error properly
+        import app.screens.try_model  # noqa: F401 - torch and the model's loader first: t opens at once
+
+        from lstm_vision.dispatch import warm_up
+
+        warm_up(settings)  # then the engine, torchvision and the data, for F5
+    except Exception:  # noqa: BLE001 - the run imports and loads again, and reports any error properly
         pass
 
 
@@ -371,10 +410,7 @@ def run_app(
     the settings bar says the form holds besides the file (the command line's --preset and --set)."""
     app = LstmVisionApp(settings, settings_path, resume=resume, engine=engine, attach=attach)
     app.initial_note = note
-    if engine is None:
-        # Importing torch holds the GIL for a second or more; do it while the app starts up rather
-        # than on F5, when it would freeze the screen that is showing the run.
-        threading.Thread(target=_preimport_engine, name="preimport-engine", daemon=True).start()
+    app.warm_up = engine is None
     try:
         code = app.run()
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable
 
 from lstm_vision.distributed.env import under_torchrun
@@ -25,6 +26,19 @@ def runner_for(settings: Settings) -> Callable[..., Any]:
     from lstm_vision.training.engine import run
 
     return run
+
+
+def warm_up(settings: Settings) -> None:
+    """Load now what a run of ``settings`` would load first: torch, the engine, torchvision's data sets and the
+    data set itself if its files are there (never a download). The app calls it on a thread of its own once
+    its first screen is painted, so that F5 finds them loaded. Any problem is the run's to report, on F5."""
+    import torchvision.datasets  # noqa: F401 - with torchvision.ops, which imports all of torch._dynamo
+
+    from lstm_vision.data.registry import load_data
+    from lstm_vision.training import engine  # noqa: F401 - torch
+
+    if settings.system.nproc == 1 and not settings.system.ddp:  # a DDP run loads its data in its own processes
+        load_data(dataclasses.replace(settings.data, download=False), settings.train.seed)
 
 
 def _visible_gpus() -> int:

@@ -3,12 +3,15 @@ Pilot helpers."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lstm_vision.settings import Settings, save_settings
+from processes import WAIT_S
 from lstm_vision.control import RunControl
 from lstm_vision.runs.folder import write_confusion_matrix
 from lstm_vision.events import (
@@ -206,13 +209,18 @@ class FakeEngine:
 # ---- helpers shared by the app tests ---------------------------------------------------
 
 
-async def wait_for(pilot, condition, tries: int = 5000) -> None:
-    """Let the app process messages until ``condition()`` holds (no sleeping, no clock)."""
-    for _ in range(tries):
-        if condition():
-            return
-        await pilot.pause()
-    raise AssertionError(f"condition never held: {condition}")
+async def wait_for(pilot, condition, what: str = "", timeout: float = WAIT_S):
+    """Let the app process its messages until ``condition()`` holds (its value is returned), or fail naming
+    ``what`` after ``timeout`` s. The one poller of the app tests: at first it only lets the app catch up (a
+    scripted run needs no more); then it also gives a real process working meanwhile 20 ms a round."""
+    deadline = time.monotonic() + timeout
+    for round_ in itertools.count():
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        await pilot.pause(None if round_ < 100 else 0.02)
 
 
 def log_text(app) -> str:
@@ -221,7 +229,7 @@ def log_text(app) -> str:
     return "\n".join(app.query_one(LogPanel).messages)
 
 
-def make_app(tmp_path, engine=None, settings=None, settings_path=None):
+def make_app(tmp_path, engine=None, settings=None, settings_path=None, attach=None):
     from lstm_vision.settings import Settings
     from app.tui import LstmVisionApp
 
@@ -237,7 +245,7 @@ def make_app(tmp_path, engine=None, settings=None, settings_path=None):
     if settings is None:
         settings = Settings()
         settings.output.dir = str(tmp_path / "runs")
-    return RecordingApp(settings, settings_path or tmp_path / "settings.toml", engine=engine)
+    return RecordingApp(settings, settings_path or tmp_path / "settings.toml", engine=engine, attach=attach)
 
 
 async def type_path(pilot, app, path) -> None:

@@ -1,8 +1,11 @@
 import os
+import shutil
 import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
+from filelock import FileLock
 
 REPO_ROOT = Path(__file__).resolve().parent.parent  # the checkout: settings.toml, README.md, pyproject.toml
 sys.path.insert(0, str(Path(__file__).parent))
@@ -14,10 +17,26 @@ from lstm_vision.settings import Settings  # noqa: E402
 from lstm_vision.control import RunControl  # noqa: E402
 
 
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], Path]) -> Path:
+    """What ``build(folder)`` makes in an empty ``folder`` (and returns the path of), made once for the whole
+    test session: under pytest-xdist the workers share the session's temp root, the first to ask builds it
+    while the others wait on a file lock, and all use the same files. Whoever uses it reads, never writes."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # each worker's temp folder lies in the session's
+        root = root.parent
+    folder, made = root / f"shared-{name}", root / f"shared-{name}.path"
+    with FileLock(str(root / f"shared-{name}.lock")):
+        if not made.is_file():
+            shutil.rmtree(folder, ignore_errors=True)  # a build that failed before
+            folder.mkdir(parents=True)
+            made.write_text(str(build(folder)), encoding="utf-8")
+    return Path(made.read_text(encoding="utf-8"))
+
+
 @pytest.fixture(scope="session")
 def mnist_root(tmp_path_factory) -> Path:
     """A tiny learnable MNIST-format data set, read by torchvision.datasets.MNIST."""
-    return make_mnist(tmp_path_factory.mktemp("mnist"))
+    return built_once(tmp_path_factory, "mnist", make_mnist)
 
 
 def tiny_run_settings(mnist_root: Path, out_dir: Path, run_name: str = "test") -> Settings:
@@ -63,32 +82,48 @@ def save_as_reference(model, optimizer, loss, path) -> None:
     )
 
 
+def mnist_set(train: bool = False):
+    """Real MNIST's test (or training) images, uint8 (N, 28, 28, 1), and their labels, as torchvision reads them."""
+    from torchvision.datasets import MNIST
+
+    data = MNIST(str(real_data_root().resolve()), train=train, download=False)
+    return data.data[..., None].contiguous(), data.targets
+
+
+@pytest.fixture(scope="session")
+def tiny_model(mnist_root, tmp_path_factory) -> Path:
+    """A run folder with a real last.pt, trained for seconds (2 epochs) on the tiny bar-pattern data set: for
+    the Try screen, --predict's bad-input checks and --export."""
+
+    def train(out: Path) -> Path:
+        from lstm_vision.training.engine import run
+
+        result = run(tiny_run_settings(mnist_root, out, "tiny"), lambda event: None, RunControl())
+        assert result.status == "completed", result
+        return Path(result.run_dir)
+
+    return built_once(tmp_path_factory, "tiny-model", train)
+
+
 @pytest.fixture(scope="session")
 def mnist_model(tmp_path_factory) -> Path:
     """A run folder of the cpu preset trained on real MNIST for 2 epochs in fp32 (about 98 % test accuracy):
     the model that --predict, --export and the Try screen are tried on. fp32 (train.amp = off) so that
     every later use of the weights, also in fp32, computes what the run's own evaluation did."""
-    from lstm_vision.settings import apply_overrides, load_settings, preset_path
-    from lstm_vision.control import RunControl
-    from lstm_vision.training.engine import run
-
     if real_data_root() is None:
         pytest.skip("set LSTM_VISION_TEST_DATA to the folder holding MNIST/raw")
-    out = tmp_path_factory.mktemp("mnist-model")
-    settings = apply_overrides(
-        load_settings(preset_path("cpu")),
-        [
-            f"data.root={real_data_root().resolve()}",
-            "data.download=false",
-            "train.epochs=2",
-            "train.amp=off",
-            f"output.dir={out}",
-            "output.run_name=cpu",
-        ],
-    )
-    result = run(settings, lambda event: None, RunControl())
-    assert result.status == "completed", result
-    return Path(result.run_dir)
+
+    def train(out: Path) -> Path:
+        from lstm_vision.settings import apply_overrides, load_settings, preset_path
+        from lstm_vision.training.engine import run
+
+        overrides = [f"data.root={real_data_root().resolve()}", "data.download=false", "train.epochs=2", "train.amp=off"]
+        settings = apply_overrides(load_settings(preset_path("cpu")), [*overrides, f"output.dir={out}", "output.run_name=cpu"])
+        result = run(settings, lambda event: None, RunControl())
+        assert result.status == "completed", result
+        return Path(result.run_dir)
+
+    return built_once(tmp_path_factory, "mnist-model", train)
 
 
 class Recorder:

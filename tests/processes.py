@@ -18,8 +18,16 @@ WAIT_S = 120.0  # a bound for conditions that take seconds on a quiet machine; o
 
 
 def cli(*args: str, cwd=None, **kwargs) -> subprocess.CompletedProcess:
-    """``python -m lstm_vision ARGS`` to its end, its output captured (both streams read: no pipe fills up)."""
-    return subprocess.run([sys.executable, "-m", "lstm_vision", *args], capture_output=True, text=True, cwd=cwd, **kwargs)
+    """``python -m lstm_vision ARGS`` to its end, its output captured (both streams read: no pipe fills up)
+    unless ``stdout`` or ``stderr`` say where it goes. The one way the tests run the command line to its end."""
+    streams = {} if "stdout" in kwargs or "stderr" in kwargs else {"capture_output": True}
+    return subprocess.run([sys.executable, "-m", "lstm_vision", *args], text=True, cwd=cwd, **streams, **kwargs)
+
+
+def start_cli(*args: str, **popen) -> subprocess.Popen:
+    """``python -m lstm_vision ARGS`` started, for a test that reads its output as it comes (give ``stderr`` a
+    file when reading stdout: a pipe left unread could fill and block the program)."""
+    return subprocess.Popen([sys.executable, "-m", "lstm_vision", *args], **popen)
 
 
 def tiny_args(mnist_root: Path, out: Path) -> list[str]:
@@ -62,10 +70,11 @@ def wait_until(condition: Callable[[], object], what: str, timeout: float = WAIT
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def journal(run_dir: Path) -> list[dict]:
-    """metrics.jsonl's complete lines."""
+def journal(run_dir: Path, name: str = "metrics.jsonl") -> list[dict]:
+    """The records of a run's journal (metrics.jsonl, or ``name`` beside it): its complete lines, as dicts. The
+    one reader of the tests; a line still being written, or cut by a kill, is left out as the app's replay does."""
     try:
-        text = (Path(run_dir) / "metrics.jsonl").read_text(encoding="utf-8")
+        text = (Path(run_dir) / name).read_text(encoding="utf-8")
     except OSError:
         return []
     rows = []
@@ -124,14 +133,3 @@ def long_run(settings: Settings) -> Settings:
     """A run that goes on until it is stopped (the tiny set trains an epoch in well under a second)."""
     settings.train.epochs = 10_000
     return settings
-
-
-async def wait_in_app(pilot, condition: Callable[[], object], what: str, timeout: float = WAIT_S):
-    """wait_until for Pilot tests: the app goes on processing messages while a real process works."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out waiting for {what}")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import real_data_root
-from processes import cli, tiny_args
+from processes import cli, start_cli, tiny_args
 
 PY = sys.executable
 
@@ -108,7 +108,7 @@ def test_missing_data_exits_2_with_the_files(tmp_path):
 def test_sigint_saves_last_checkpoint_and_exits_130_then_resumes(mnist_root, tmp_path):
     args = tiny_args(mnist_root, tmp_path) + ["--set", "train.epochs=40", "--set", "train.log_every=1"]
     with open(tmp_path / "stderr.txt", "w") as err_file:  # not a pipe: unread while stdout is, it could fill and block
-        proc = subprocess.Popen([PY, "-m", "lstm_vision", *args], stdout=subprocess.PIPE, stderr=err_file, text=True)
+        proc = start_cli(*args, stdout=subprocess.PIPE, stderr=err_file, text=True)
     for line in proc.stdout:  # wait until training is really under way
         if line.startswith("epoch 1 step 3/"):
             proc.send_signal(signal.SIGINT)

@@ -11,6 +11,8 @@ import time
 from functools import partial
 from pathlib import Path
 
+from textual.widgets import TabbedContent
+
 from lstm_vision.errors import SettingsError
 from lstm_vision.runs.liveness import RemoteControl, RunState, run_state
 from lstm_vision.runs.folder import read_summary
@@ -35,8 +37,11 @@ class AttachActions(Host):
     history_pending = False  # the next batch of events is the attached run's past, not news
     resumable_elsewhere = False  # what F7 resumes was another process's run: it goes on in a process of its own
 
-    def attach(self, run_dir: Path) -> None:
-        """Show a run that another process trains (or trained): its history so far, then live."""
+    attach_tab = ""  # the tab shown when the attach began: another one by the replay's end was the user's choice
+
+    def attach(self, run_dir: Path, show: bool = True) -> None:
+        """Show a run that another process trains (or trained): its history so far, then live. ``show``: switch
+        to the Train screen (--attach opens on it, and a key typed since then has the last word)."""
         if self.state in ACTIVE:
             self.notify(f"A run is {self.state} here; stop it (F8) or quit before attaching to another.", severity="warning")
             return
@@ -51,7 +56,9 @@ class AttachActions(Host):
         self.reset_run_views(RunRecord(name=run_dir.name))
         self.log_panel.add(f"Attached to {run_dir}: F6 pauses or resumes it, F8 stops it; quitting leaves it training.", "app")
         self.set_state(AppState.STARTING, "attaching: reading its journal…")
-        self.action_show_tab("train")
+        if show:
+            self.action_show_tab("train")
+        self.attach_tab = self.query_one("#main-tabs", TabbedContent).active
         self.run_worker(
             partial(watch_run, self.post_message, run_dir, self._stop_watching),
             name="watching",

@@ -85,16 +85,19 @@ class SectionScroll(VerticalScroll, inherit_bindings=False):
 
 
 class FieldRow(Vertical):
-    """Name, editor, help line, and the reason when the typed value is invalid."""
+    """Name, editor, help line, and the reason when the typed value is invalid. Before it is mounted (the
+    sections not shown at first are mounted after the first paint) it answers with the value it holds."""
 
     def __init__(self, section: str, f: dataclasses.Field, value: Any) -> None:
         super().__init__(classes="field-row")
         self.section, self.key, self.field = section, f.name, f
         self.kind = field_kind(f)
         self.initial = value
+        self.ready = False  # mounted with its editor showing ``initial`` (a Select sets its value as it mounts)
 
     def compose(self) -> ComposeResult:
         wid = widget_id(self.section, self.key)
+        self.shown = self.initial
         with Horizontal(classes="field-line"):
             yield Label(self.key, classes="field-name")
             if self.kind == "bool":
@@ -123,6 +126,9 @@ class FieldRow(Vertical):
         return f"{self.section}.{self.key}"
 
     def set_value(self, value: Any) -> None:
+        if not self.ready:
+            self.initial = value  # what its editor will show
+            return
         editor = self.editor
         if isinstance(editor, Switch):
             editor.value = bool(value)
@@ -134,6 +140,8 @@ class FieldRow(Vertical):
 
     def value(self) -> Any:
         """The checked value, or raise SettingsError with the reason."""
+        if not self.ready:
+            return self.initial
         editor = self.editor
         if isinstance(editor, Switch):
             return editor.value
@@ -142,6 +150,8 @@ class FieldRow(Vertical):
         return parse_text(self.section, self.key, editor.value)
 
     def show_error(self, message: str | None) -> None:
+        if not self.ready:
+            return  # it holds a valid value
         self.set_class(bool(message), "-invalid")
         self.query_one(".field-error", Static).update(message or "")
 
@@ -166,18 +176,43 @@ class SettingsForm(Vertical):
         self._settings = settings
         self._saved = flat_values(settings)  # what the settings file holds: edits are measured against it
         self.modified = False
+        self._rows = {
+            section: [
+                FieldRow(section, f, getattr(getattr(settings, section), name)) for name, f in section_fields(section).items()
+            ]
+            for section in SECTIONS
+        }
 
     def compose(self) -> ComposeResult:
+        # The first section's fields are mounted with the form; the others (their tabs hidden) right after, while
+        # the screen paints the first: mounting all 47 rows before the first paint made it seconds slower.
+        first = next(iter(SECTIONS))
         with TabbedContent(id="sections"):
             for section in SECTIONS:
                 with TabPane(section, id=f"sec-{section}"):
-                    with SectionScroll(classes="section-scroll"):
-                        values = getattr(self._settings, section)
-                        for name, f in section_fields(section).items():
-                            yield FieldRow(section, f, getattr(values, name))
+                    with SectionScroll(classes="section-scroll", id=f"scroll-{section}"):
+                        if section == first:
+                            yield from self._rows[section]
+
+    def on_mount(self) -> None:
+        first = next(iter(SECTIONS))
+        for row in self._rows[first]:
+            row.ready = True
+        # queued now (not after a refresh): whoever waits for the form's pending work waits for these rows too,
+        # while the screen paints in the meantime (mounting yields to the event loop between its steps)
+        self.call_later(self._mount_hidden_sections)
+
+    async def _mount_hidden_sections(self) -> None:
+        for section in list(SECTIONS)[1:]:
+            await self.query_one(f"#scroll-{section}", SectionScroll).mount_all(self._rows[section])
+            for row in self._rows[section]:
+                row.ready = True
+                if row.initial != row.shown:  # set (a file opened) between its compose and now
+                    row.set_value(row.initial)
 
     def rows(self) -> list[FieldRow]:
-        return list(self.query(FieldRow))
+        """Every field, mounted or not yet, in the form's order."""
+        return [row for section in SECTIONS for row in self._rows[section]]
 
     def row(self, section: str, key: str) -> FieldRow:
         for r in self.rows():

@@ -7,6 +7,8 @@ to place it.
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +23,29 @@ from lstm_vision.settings import DataSettings, Settings
 _IDX_SETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
 
 
+# The last torchvision set decoded, by its settings and seed: the app's next run (F5 again, a resume) and its
+# warm-up after the first paint find it decoded. One entry; image folders are read afresh (their files change).
+_decoded: tuple[tuple, DataBundle] | None = None
+_decoded_lock = threading.Lock()
+
+
 def load_data(settings: DataSettings, seed: int) -> DataBundle:
-    """Decode the data set into CPU uint8 tensors and split train/validation with ``seed``."""
+    """Decode the data set into CPU uint8 tensors and split train/validation with ``seed``. A torchvision set is
+    decoded once while its settings stay the same: each call gets a bundle of its own over the same tensors
+    (nothing writes into them; a run may replace its bundle's normalization)."""
+    global _decoded
+    if settings.dataset == "folder":
+        return _decode(settings, seed)
+    root = str(Path(settings.root).expanduser().resolve())
+    key = (settings.dataset, root, settings.train_split, settings.channels, settings.normalization, seed)
+    with _decoded_lock:
+        if _decoded is None or _decoded[0] != key:
+            _decoded = None  # the old tensors go before the new ones are decoded
+            _decoded = (key, _decode(settings, seed))
+        return dataclasses.replace(_decoded[1])
+
+
+def _decode(settings: DataSettings, seed: int) -> DataBundle:
     if settings.dataset == "folder":
         from lstm_vision.data.image_folder import load_folder  # PIL decoding only when needed
 

@@ -47,8 +47,16 @@ class LSTMClassifier(nn.Module):
         return super().train(mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (N, sequence_length, input_size)
-        if self.own_cpu_kernel and torch.is_grad_enabled() and cpu_lstm.supports(self.LSTM, x):
-            return self.head(_own_dropout(_own_lstm(self.LSTM, x), self.dropout.p, self.training), dropped=True)
+        # The own kernel runs eagerly only: torch.compile or torch.export of the whole model would unroll its
+        # time loop into one huge graph, so a trace takes nn.LSTM (same parameters, same result) instead.
+        # (torch.compiler.is_compiling is a flag; torch.compiler.disable would import all of torch._dynamo.)
+        if (
+            self.own_cpu_kernel
+            and torch.is_grad_enabled()
+            and not torch.compiler.is_compiling()
+            and cpu_lstm.supports(self.LSTM, x)
+        ):
+            return self.head(cpu_lstm.dropout(cpu_lstm.lstm_forward(self.LSTM, x), self.dropout.p, self.training), dropped=True)
         return self.head(self.LSTM(x)[0])
 
     def head(self, out: torch.Tensor, dropped: bool = False) -> torch.Tensor:
@@ -56,11 +64,6 @@ class LSTMClassifier(nn.Module):
         It is what torch.compile compiles (engine.compile_head): Dynamo cannot trace into nn.LSTM's
         cuDNN / oneDNN kernels, and tracing the whole model fails at them."""
         return self.fc((out if dropped else self.dropout(out)).flatten(1))
-
-
-# torch.compile would unroll the kernel's time loop into one huge graph: it stays eager, like nn.LSTM.
-_own_lstm = torch.compiler.disable(cpu_lstm.lstm_forward)
-_own_dropout = torch.compiler.disable(cpu_lstm.dropout)
 
 
 def build_model(

@@ -8,8 +8,8 @@ import signal
 
 from lstm_vision.runs.liveness import request, run_state
 from app.widgets.charts import ChartPair
-from processes import headless, long_run, names, process_info, start_headless, wait_in_app, wait_until
-from apps import log_text, make_app
+from processes import headless, long_run, names, process_info, start_headless, wait_until
+from apps import log_text, make_app, wait_for
 
 
 def attached_app(tmp_path, settings, run_dir):
@@ -35,18 +35,18 @@ async def test_attached_app_follows_pauses_and_stops_a_headless_run(tiny_setting
     with headless(long_run(tiny_settings), run_dir) as proc:
         app = attached_app(tmp_path, tiny_settings, run_dir)
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_in_app(pilot, lambda: app.state == "running" and app.record.step_x, "running with chart points")
+            await wait_for(pilot, lambda: app.state == "running" and app.record.step_x, "running with chart points")
             assert app.attached_to == run_dir and app.query_one("#live-charts", ChartPair).loss.series[0].xs
-            await wait_in_app(pilot, lambda: app.record.epoch_x, "an epoch")  # live points, not only the replay
+            await wait_for(pilot, lambda: app.record.epoch_x, "an epoch")  # live points, not only the replay
 
             await pilot.press("f6")
-            await wait_in_app(pilot, lambda: "run_paused" in names(run_dir), "the run to pause")
-            await wait_in_app(pilot, lambda: app.state == "paused", "the app to show it paused")
+            await wait_for(pilot, lambda: "run_paused" in names(run_dir), "the run to pause")
+            await wait_for(pilot, lambda: app.state == "paused", "the app to show it paused")
             await pilot.press("f6")
-            await wait_in_app(pilot, lambda: "run_resumed" in names(run_dir) and app.state == "running", "resumed")
+            await wait_for(pilot, lambda: "run_resumed" in names(run_dir) and app.state == "running", "resumed")
 
             await pilot.press("f8")
-            await wait_in_app(pilot, lambda: app.state == "stopped", "the app to show it stopped")
+            await wait_for(pilot, lambda: app.state == "stopped", "the app to show it stopped")
             assert proc.wait(timeout=60) == 130
             assert app.resumable == str(run_dir) and app.exit_code == 130
             assert "Paused at epoch" in log_text(app) and "Resumed at epoch" in log_text(app)
@@ -58,7 +58,7 @@ async def test_quitting_the_viewer_leaves_the_run_training(tiny_settings, tmp_pa
     with headless(long_run(tiny_settings), run_dir) as proc:
         app = attached_app(tmp_path, tiny_settings, run_dir)
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_in_app(pilot, lambda: app.state == "running", "the attached run")
+            await wait_for(pilot, lambda: app.state == "running", "the attached run")
             # ctrl+q's action; not through pilot.press, which can wait forever on the animator of an app
             # that has already shut down. No question asked: the run is not this app's to stop.
             await app.run_action("quit")
@@ -74,7 +74,7 @@ async def test_a_lost_run_is_called_lost_and_offered_for_resume(tiny_settings, t
     proc = killed_after_first_save(tiny_settings, run_dir)
     app = attached_app(tmp_path, tiny_settings, run_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_in_app(pilot, lambda: app.state == "lost", "the lost state")
+        await wait_for(pilot, lambda: app.state == "lost", "the lost state")
         assert f"Process {proc.pid} on " in log_text(app) and "F7 resumes it from last.pt" in log_text(app)
         assert app.resumable == str(run_dir) and app.check_action("resume_run", ()) is True
         assert app.state_detail == "gone · F7 resumes from last.pt"  # one status row at 80 columns
@@ -88,10 +88,10 @@ async def test_history_marks_live_runs_and_attaches_to_one(tiny_settings, tmp_pa
         async with app.run_test(size=(100, 30)) as pilot:
             await pilot.press("f9")
             history = app.query_one("HistoryView")
-            await wait_in_app(pilot, lambda: history.runs and history.runs[0].status == "running", "a live row")
+            await wait_for(pilot, lambda: history.runs and history.runs[0].status == "running", "a live row")
             assert history.runs[0].progress.startswith(" ")  # epoch and percentage beside the status
             await pilot.press("a")
-            await wait_in_app(pilot, lambda: app.attached_to == run_dir and app.state == "running", "attached")
+            await wait_for(pilot, lambda: app.attached_to == run_dir and app.state == "running", "attached")
             await app.run_action("quit")
         assert proc.poll() is None
         request(run_dir, "stop")
@@ -102,9 +102,9 @@ async def test_shift_f5_starts_a_run_in_the_background_and_attaches(tiny_setting
     app = make_app(tmp_path, settings=long_run(tiny_settings))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("shift+f5")
-        await wait_in_app(pilot, lambda: app.attached_to is not None, "the background start")
+        await wait_for(pilot, lambda: app.attached_to is not None, "the background start")
         run_dir = app.attached_to
-        await wait_in_app(pilot, lambda: app.state == "running" and app.record.step_x, "the background run training")
+        await wait_for(pilot, lambda: app.state == "running" and app.record.step_x, "the background run training")
         pid = process_info(run_dir)["pid"]
         await app.run_action("quit")
     assert app.left_running == run_dir and run_state(run_dir).status == "running"
@@ -136,15 +136,15 @@ async def test_f7_on_a_lost_run_resumes_it_in_a_process_of_its_own(tiny_settings
     app = attached_app(tmp_path, tiny_settings, run_dir)
     try:
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_in_app(pilot, lambda: app.state == "lost", "the lost state")
+            await wait_for(pilot, lambda: app.state == "lost", "the lost state")
             await pilot.press("f7")
-            await wait_in_app(
+            await wait_for(
                 pilot, lambda: app.attached_to == run_dir and app.state == "running", "attached to the resumed run", timeout=120
             )
             pid = process_info(run_dir)["pid"]
             assert pid not in (proc.pid, os.getpid())  # a new process, not the app
             await pilot.press("f8")  # steered like any attached run: it stops, resumable
-            await wait_in_app(pilot, lambda: app.state == "stopped", "the resumed run stopped", timeout=120)
+            await wait_for(pilot, lambda: app.state == "stopped", "the resumed run stopped", timeout=120)
             assert "Resumed from" in (run_dir / "output.log").read_text()
             await app.run_action("quit")
     finally:  # a failed test must not leave the background run training

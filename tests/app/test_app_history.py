@@ -12,7 +12,6 @@ from app.screens.history import HistoryView, scan_runs
 from app.screens.dialogs import UnsavedScreen
 from app.widgets.form import SettingsForm
 from apps import FakeEngine, make_app, wait_for, write_run
-from processes import wait_in_app
 
 
 def write_killed_run(runs: Path, name: str, hidden: int) -> Path:
@@ -148,5 +147,5 @@ async def test_a_run_folder_made_by_another_process_appears_without_g(tmp_path):
         history = app.query_one(HistoryView)
         await wait_for(pilot, lambda: [r.name for r in history.runs] == ["first"])
         write_run(runs, "second", "completed", 2)  # as a headless run in another terminal would
-        await wait_in_app(pilot, lambda: {r.name for r in history.runs} == {"first", "second"}, "the new run listed")
+        await wait_for(pilot, lambda: {r.name for r in history.runs} == {"first", "second"}, "the new run listed")
         await app.run_action("quit")

@@ -25,7 +25,7 @@ from app.widgets.charts import Chart
 from app.widgets.form import SettingsForm
 from app.widgets.panels import LogPanel
 from app.screens.results import ConfusionMatrix, ImageGrid
-from processes import wait_in_app
+
 from apps import FakeResult, confusion, epoch_done, make_app, predictions, run_started, step, wait_for, write_sweep
 
 SIZE = (80, 24)
@@ -147,7 +147,7 @@ async def settle(pilot) -> None:
 async def finish_run(pilot) -> None:
     app = pilot.app
     await pilot.press("f5")
-    await wait_in_app(pilot, lambda: app.state == "completed", "the scripted run to complete")
+    await wait_for(pilot, lambda: app.state == "completed", "the scripted run to complete")
     await app.workers.wait_for_complete()
     await wait_for(pilot, lambda: app.query_one(ImageGrid).sample is not None)
 

@@ -21,7 +21,6 @@ from app.screens.sweep import BUILD, WATCH, SweepView
 from app.widgets.sweep_builder import SpaceRow, SweepBuilder
 from app.widgets.trials import BEST_MARK, SweepWatch, trials_done
 from apps import make_app, type_path, wait_for, write_run, write_sweep
-from processes import wait_in_app
 
 TRIALS = [("complete", 0.001, 8, 0.91), ("complete", 0.001, 16, 0.97), ("pruned", 0.01, 8, 0.5), ("running", 0.01, 16, 0.93)]
 
@@ -223,7 +222,7 @@ async def test_a_sweep_the_command_line_refuses_is_its_one_sentence(tmp_path):
         app.query_one("#sb-name", Input).value = "taken"
         await pilot.press("f5")
         await type_path(pilot, app, tmp_path / "taken.sweep.toml")
-        await wait_in_app(pilot, lambda: any(severity == "error" for severity, _ in app.notes), "the refusal")
+        await wait_for(pilot, lambda: any(severity == "error" for severity, _ in app.notes), "the refusal")
     [refusal] = [text for severity, text in app.notes if severity == "error"]
     assert refusal == (
         f"Cannot start the sweep: {tmp_path / 'runs' / 'taken'} already holds something other than a sweep; "

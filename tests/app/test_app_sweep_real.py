@@ -20,7 +20,7 @@ from app.widgets.sweep_builder import SpaceRow
 from app.widgets.trials import BEST_MARK
 from conftest import tiny_run_settings
 from apps import make_app, type_path, wait_for
-from processes import cli, long_run, wait_in_app
+from processes import cli, long_run
 
 
 def end_workers(sweep_dir: Path) -> None:
@@ -58,30 +58,30 @@ async def test_a_sweep_built_started_watched_attached_and_stopped_from_the_app(m
             await pilot.press("f5")  # save, then start in the background
             await type_path(pilot, app, tmp_path / "hidden.sweep.toml")
             view = app.query_one(SweepView)
-            await wait_in_app(pilot, lambda: view.showing == WATCH and view.watcher.sweep_dir == sweep_dir, "the sweep watched")
-            trial = await wait_in_app(pilot, lambda: running_trial(view), "a trial training")
+            await wait_for(pilot, lambda: view.showing == WATCH and view.watcher.sweep_dir == sweep_dir, "the sweep watched")
+            trial = await wait_for(pilot, lambda: running_trial(view), "a trial training")
             assert view.watcher.state == "running" and "running" in str(view.query_one("#sweep-line").render())
             table = view.watcher.query_one(DataTable)
             table.focus()
             table.move_cursor(row=[r.number for r in view.watcher.rows].index(trial.number))
             await pilot.press("enter")  # attach to the trial: the Train tab follows it
-            await wait_in_app(pilot, lambda: app.attached_to == Path(trial.run_dir) and app.state == "running", "attached")
+            await wait_for(pilot, lambda: app.attached_to == Path(trial.run_dir) and app.state == "running", "attached")
             assert app.query_one("#main-tabs").active == "tab-train"
 
             await pilot.press("f10")
-            await wait_in_app(pilot, lambda: app.focused is table, "the trials table focused")
+            await wait_for(pilot, lambda: app.focused is table, "the trials table focused")
             await pilot.press("f8")  # stop the sweep: its worker stops the trial resumably
-            await wait_in_app(pilot, lambda: view.watcher.state == "stopped", "the sweep stopped", timeout=180)
+            await wait_for(pilot, lambda: view.watcher.state == "stopped", "the sweep stopped", timeout=180)
             assert "stopped" in str(view.query_one("#sweep-line").render())
-            await wait_in_app(pilot, lambda: app.state == "stopped", "the attached trial stopped")
+            await wait_for(pilot, lambda: app.state == "stopped", "the attached trial stopped")
             assert (Path(trial.run_dir) / "last.pt").is_file()
 
             workers = set((sweep_dir / WORKERS_DIR).iterdir())
             await pilot.press("f5")  # F5 on a stopped sweep: the same command again, in the background
-            await wait_in_app(pilot, lambda: set((sweep_dir / WORKERS_DIR).iterdir()) - workers, "a new worker")
-            await wait_in_app(pilot, lambda: view.watcher.state == "running", "the sweep running again")
+            await wait_for(pilot, lambda: set((sweep_dir / WORKERS_DIR).iterdir()) - workers, "a new worker")
+            await wait_for(pilot, lambda: view.watcher.state == "running", "the sweep running again")
             await pilot.press("f8")
-            await wait_in_app(pilot, lambda: view.watcher.state == "stopped", "the sweep stopped again", timeout=180)
+            await wait_for(pilot, lambda: view.watcher.state == "stopped", "the sweep stopped again", timeout=180)
     finally:
         end_workers(sweep_dir)
 
@@ -103,15 +103,15 @@ async def test_a_sweep_started_from_the_command_line_followed_to_its_end(mnist_r
     try:
         async with app.run_test(size=(80, 24)) as pilot:
             view = app.query_one(SweepView)
-            await wait_in_app(pilot, lambda: view.watcher.state == "finished", "the sweep finished", timeout=300)
-            await wait_in_app(pilot, lambda: view.watcher.table.row_count == 2, "both trials in the table")
+            await wait_for(pilot, lambda: view.watcher.state == "finished", "the sweep finished", timeout=300)
+            await wait_for(pilot, lambda: view.watcher.table.row_count == 2, "both trials in the table")
             marks = [str(view.watcher.table.get_row_at(i)[0]) for i in range(2)]
             assert sum(BEST_MARK in m for m in marks) == 1 and [r.state for r in read_trials(sweep_dir)] == ["complete"] * 2
             assert "2/2 trials" in str(view.query_one("#sweep-line").render())
-            await wait_in_app(pilot, lambda: len(view.watcher.query_one("#sweep-charts").accuracy.series) == 2, "two curves")
+            await wait_for(pilot, lambda: len(view.watcher.query_one("#sweep-charts").accuracy.series) == 2, "two curves")
             await pilot.press("f9")
             history = app.query_one(HistoryView)
-            await wait_in_app(pilot, lambda: any(r.sweep for r in history.runs), "the sweep in History")
+            await wait_for(pilot, lambda: any(r.sweep for r in history.runs), "the sweep in History")
             [row] = history.runs
             assert (row.name, row.status, row.sweep.trials) == ("lr", "finished", "2/2 trials")
     finally:

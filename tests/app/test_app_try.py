@@ -5,27 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import torch
 from textual.widgets import Static
 
 from app.widgets.canvas import Canvas, stroke
 from app.screens.try_model import ProbabilityBars, TryScreen, bar
 from lstm_vision.metrics import short_name
-from conftest import needs_real_mnist, real_data_root, tiny_run_settings
-from processes import wait_in_app
+from conftest import mnist_set, needs_real_mnist
+
 from apps import make_app, type_path, wait_for, write_run
-
-
-@pytest.fixture(scope="module")
-def tiny_model(mnist_root, tmp_path_factory) -> Path:
-    """A run folder with a real last.pt, trained for seconds on the tiny bar-pattern data set."""
-    from lstm_vision.control import RunControl
-    from lstm_vision.training.engine import run
-
-    result = run(tiny_run_settings(mnist_root, tmp_path_factory.mktemp("runs"), "tiny"), lambda event: None, RunControl())
-    assert result.status == "completed", result
-    return Path(result.run_dir)
 
 
 def app_on(tmp_path, run_dir: Path):
@@ -52,7 +40,7 @@ async def wait_predicted(pilot, app) -> TryScreen:
         screen = app.screen
         return isinstance(screen, TryScreen) and screen.model is not None and screen.shown_version == screen.canvas.version
 
-    await wait_in_app(pilot, shown, "the Try screen's prediction of the canvas")
+    await wait_for(pilot, shown, "the Try screen's prediction of the canvas")
     return app.screen
 
 
@@ -129,7 +117,7 @@ async def test_the_test_sets_mistakes_step_with_n_and_p(mnist_model, tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_try(pilot, app)
         await pilot.press("n")
-        await wait_in_app(pilot, lambda: screen.mistake is not None, "the first mistake")
+        await wait_for(pilot, lambda: screen.mistake is not None, "the first mistake")
         first = screen.mistake
         assert first.label != first.predicted
         assert torch.equal(screen.canvas.image, screen.mistakes.images[0])
@@ -151,12 +139,11 @@ async def test_the_test_sets_mistakes_step_with_n_and_p(mnist_model, tmp_path):
 @needs_real_mnist
 async def test_an_image_file_opened_with_o_is_classified(mnist_model, tmp_path):
     from PIL import Image
-    from torchvision.datasets import MNIST
 
-    test = MNIST(str(real_data_root()), train=False, download=False)
+    images, labels = mnist_set()
     png = tmp_path / "seven.png"
-    Image.fromarray(test.data[0].numpy()).save(png)  # the first test image: a 7
-    assert int(test.targets[0]) == 7
+    Image.fromarray(images[0, ..., 0].numpy()).save(png)  # the first test image: a 7
+    assert int(labels[0]) == 7
     (tmp_path / "not-an-image.png").write_text("hello")
     app = app_on(tmp_path, mnist_model)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -165,12 +152,12 @@ async def test_an_image_file_opened_with_o_is_classified(mnist_model, tmp_path):
         await type_path(pilot, app, png)
         await wait_for(pilot, lambda: app.screen is screen and screen.canvas.image.any())
         screen = await wait_predicted(pilot, app)
-        assert torch.equal(screen.canvas.image[..., 0], test.data[0])
+        assert torch.equal(screen.canvas.image, images[0])
         assert screen.top_class == "7 - seven"
         await pilot.press("o")
         await type_path(pilot, app, tmp_path / "not-an-image.png")
         await wait_for(pilot, lambda: any("Cannot read" in text for _, text in app.notes))
-        assert app.screen is screen and torch.equal(screen.canvas.image[..., 0], test.data[0])  # kept
+        assert app.screen is screen and torch.equal(screen.canvas.image, images[0])  # kept
         await app.run_action("quit")
 
 
@@ -259,7 +246,7 @@ async def test_a_model_that_cannot_load_is_one_notification(tmp_path):
         await pilot.press("f9")
         await wait_for(pilot, lambda: app.query_one("HistoryView").runs)
         await pilot.press("t")
-        await wait_in_app(pilot, lambda: any(severity == "error" for severity, _ in app.notes), "the notification")
+        await wait_for(pilot, lambda: any(severity == "error" for severity, _ in app.notes), "the notification")
         await wait_for(pilot, lambda: not isinstance(app.screen, TryScreen))
         severity, text = next(note for note in app.notes if note[0] == "error")
         assert severity == "error" and "broken" in text and "Traceback" not in text and len(text.splitlines()) == 1

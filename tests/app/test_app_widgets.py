@@ -13,7 +13,7 @@ from app.widgets.panels import LogPanel, MemoryPanel
 from app.screens.results import ImageGrid, render_image
 from lstm_vision.metrics import short_name
 from apps import FakeEngine, predictions, resources, wait_for, type_path
-from processes import wait_in_app
+
 
 GIB = 1 << 30
 
@@ -139,7 +139,7 @@ async def test_log_lines_wrap_again_when_the_terminal_grows():
         narrow_rows = len(panel.lines)
         await pilot.resize_terminal(200, 24)
         # the re-wrap waits for the terminal to stop resizing (a timer): wait for it, bounded
-        await wait_in_app(pilot, lambda: len(panel.lines) < narrow_rows, "the log to wrap again at 200 columns")
+        await wait_for(pilot, lambda: len(panel.lines) < narrow_rows, "the log to wrap again at 200 columns")
         assert len(panel.lines) == 1  # one row at 200 columns
         assert panel.messages[-1] == message
 
@@ -235,9 +235,7 @@ def test_results_summary_names_macro_f1_and_the_weakest_classes():
 async def settle_wrap(pilot, panel) -> int:
     """The log's width once its first wrap-again (a timer after the first resize) is done, bounded."""
     await wait_for(pilot, lambda: panel.scrollable_content_region.width > 0)
-    await wait_in_app(
-        pilot, lambda: panel._wrapped_at == panel.scrollable_content_region.width, "the log's first wrap at its width"
-    )
+    await wait_for(pilot, lambda: panel._wrapped_at == panel.scrollable_content_region.width, "the log's first wrap at its width")
     return panel.scrollable_content_region.width
 
 

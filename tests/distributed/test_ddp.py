@@ -32,7 +32,7 @@ from conftest import tiny_run_settings
 from lstm_vision.distributed.torchrun import launch_local, preflight
 from lstm_vision.distributed.first_failure import first_failure, timeout_hint
 from lstm_vision.runs.liveness import request, run_state
-from processes import names, process_info, wait_until
+from processes import journal, names, process_info, wait_until
 
 pytestmark = pytest.mark.skipif(
     not dist.is_available() or not dist.is_gloo_available(), reason="this PyTorch build has no gloo backend"
@@ -104,10 +104,6 @@ def assert_no_processes_left(tag: str) -> None:
         raise AssertionError(f"processes left behind: {[(p.pid, p.cmdline()) for p in left]}") from None
 
 
-def read_metrics(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-
-
 def step_losses(records: list[dict]) -> dict[int, float]:
     return {r["global_step"]: r["loss"] for r in records if r["event"] == "step_logged"}
 
@@ -137,7 +133,7 @@ def test_ddp_run_completes_and_covers_all_samples(ddp_run):
     # train samples per second x time = every sample of every epoch, from both ranks together
     assert round(summary["train_samples_per_s"] * summary["train_time_s"]) == 2 * TRAIN_SAMPLES
     assert summary["test_accuracy"] > 0.9  # the pattern is learnable in two epochs
-    records = read_metrics(run_dir)
+    records = journal(run_dir)
     assert [r["event"] for r in records].count("run_started") == 1  # only rank 0 writes
     vals = [r for r in records if r["event"] == "evaluation_finished" and r["split"] == "val"]
     assert [v["total"] for v in vals] == [TRAIN_SAMPLES // 5] * 2  # the whole validation split, all ranks together
@@ -152,8 +148,8 @@ def test_two_ranks_track_one_process_at_the_same_global_batch(ddp_run, tmp_path)
     single.system.nproc = 1
     result = engine_run(single, lambda event: None, RunControl())
     assert result.status == "completed"
-    ddp_losses = step_losses(read_metrics(run_dir))
-    one_losses = step_losses(read_metrics(Path(result.run_dir)))
+    ddp_losses = step_losses(journal(run_dir))
+    one_losses = step_losses(journal(Path(result.run_dir)))
     assert sorted(ddp_losses) == sorted(one_losses) == list(range(1, 21))
     for step in ddp_losses:  # 2 ranks x 25 see the same 50 samples per step as 1 x 50: the same curve
         assert ddp_losses[step] == pytest.approx(one_losses[step], rel=1e-3, abs=1e-4), step
@@ -178,7 +174,7 @@ def test_stop_with_sigint_then_resume_with_and_without_ddp(mnist_root, tmp_path,
     assert f"resume with lstm-vision-tui --no-ui --resume {run_dir}" in out
     stopped = json.loads((run_dir / "summary.json").read_text())
     assert stopped["status"] == "stopped" and (run_dir / "last.pt").is_file()
-    stopped_at = max(step_losses(read_metrics(run_dir)))
+    stopped_at = max(step_losses(journal(run_dir)))
     copy = tmp_path / "copy"
     shutil.copytree(run_dir, copy)
 
@@ -200,7 +196,7 @@ def test_stop_with_sigint_then_resume_with_and_without_ddp(mnist_root, tmp_path,
     assert result.status == "completed" and result.exit_code == 0, result
     assert paused.is_set() and any(isinstance(e, ev.RunResumed) for e in events)
     assert_no_processes_left(tag)
-    ddp_losses = step_losses(read_metrics(run_dir))
+    ddp_losses = step_losses(journal(run_dir))
     assert min(s for s in ddp_losses if s > stopped_at) == stopped_at + 1  # it went on where it stopped
 
     # resume the copy in one process, without DDP: the same steps, the same losses
@@ -208,7 +204,7 @@ def test_stop_with_sigint_then_resume_with_and_without_ddp(mnist_root, tmp_path,
     single.train.epochs, single.system.nproc = resumed.train.epochs, 1
     one = engine_run(single, lambda event: None, RunControl(), str(copy))
     assert one.status == "completed" and one.summary["world_size"] == 1
-    one_losses = step_losses(read_metrics(copy))
+    one_losses = step_losses(journal(copy))
     assert sorted(one_losses) == sorted(ddp_losses)
     for step in one_losses:
         assert one_losses[step] == pytest.approx(ddp_losses[step], rel=1e-3, abs=1e-4), step

@@ -9,7 +9,6 @@ import re
 import select
 import struct
 import subprocess
-import sys
 import termios
 
 from apps import confusion, epoch_done, predictions, progressed, resources, run_started, step, summary
@@ -17,7 +16,7 @@ from lstm_vision import events as ev
 from lstm_vision.control import RunControl
 from lstm_vision.training.engine import run
 from lstm_vision.report.console import Printer
-from processes import tiny_args
+from processes import cli, tiny_args
 
 STEP = ev.StepLogged(
     epoch=1,
@@ -103,13 +102,7 @@ def test_a_pipe_closed_early_ends_the_printing_not_the_run(mnist_root, tmp_path)
     read_end, write_end = os.pipe()
     os.close(read_end)  # as `| head -1` gone before the run prints: every write fails with EPIPE
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "lstm_vision", *tiny_args(mnist_root, tmp_path)],
-            stdout=write_end,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=300,
-        )
+        proc = cli(*tiny_args(mnist_root, tmp_path), stdout=write_end, stderr=subprocess.PIPE, timeout=300)
     finally:
         os.close(write_end)
     assert proc.returncode == 0, proc.stderr

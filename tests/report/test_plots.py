@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from PIL import Image
 
+from processes import journal
 from lstm_vision import events as ev
 from lstm_vision.report import plots
 from lstm_vision.control import RunControl
@@ -20,7 +19,7 @@ def test_a_run_leaves_its_three_pictures_and_what_they_draw(tiny_settings):
         with Image.open(f"{folder}/{name}") as picture:
             assert picture.format == "PNG" and picture.width > 300 and picture.height > 200, name
     series = plots.read_curves(plots.Path(folder) / "metrics.jsonl")
-    logged = [json.loads(line) for line in open(f"{folder}/metrics.jsonl") if '"step_logged"' in line]
+    logged = [r for r in journal(folder) if r["event"] == "step_logged"]
     assert series["step_loss"] == [e["loss"] for e in logged] and series["epoch_x"] == [1]
     assert series["val_x"] == [1] and len(series["lr"]) == len(logged)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import threading
 
 import pytest
@@ -20,7 +19,7 @@ from lstm_vision.control import RunControl
 from lstm_vision.training.engine import run
 from lstm_vision.runs.follow import JournalReader, follow
 from lstm_vision.runs.liveness import RemoteControl, request, run_state
-from processes import CLI, long_run, names, output, process_info, start_headless, wait_until
+from processes import cli, long_run, names, output, process_info, start_headless, wait_until
 
 
 def between(rows: list[str], first: str, last: str) -> list[str]:
@@ -52,12 +51,7 @@ def test_control_requests_pause_resume_and_stop_a_headless_run(tiny_settings, tm
     assert process_info(run_dir)["state"] == "exited" and process_info(run_dir)["exit_code"] == 130
     assert run_state(run_dir).status == "stopped"
 
-    resumed = subprocess.run(
-        [str(CLI), "--no-ui", "--resume", str(run_dir), "--set", f"train.epochs={summary['epochs_completed'] + 1}"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    resumed = cli("--no-ui", "--resume", str(run_dir), "--set", f"train.epochs={summary['epochs_completed'] + 1}", timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert run_state(run_dir).status == "completed"
 
@@ -145,9 +139,7 @@ def test_run_dir_must_be_new_or_empty(tiny_settings, tmp_path):
     (taken / "metrics.jsonl").write_text("")
     with pytest.raises(SettingsError, match="already holds metrics.jsonl"):
         run(tiny_settings, lambda e: None, RunControl(), run_dir=str(taken))
-    result = subprocess.run(
-        [str(CLI), "--no-ui", "--run-dir", str(taken), "--resume", str(taken)], capture_output=True, text=True, timeout=120
-    )
+    result = cli("--no-ui", "--run-dir", str(taken), "--resume", str(taken), timeout=120)
     assert result.returncode == 2 and "--run-dir names the folder of a new run" in result.stderr
 
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from conftest import Recorder
+from processes import journal
 from lstm_vision import events as ev
 from lstm_vision.errors import CheckpointError
 from lstm_vision.model.checkpoint import load_checkpoint
@@ -48,7 +49,7 @@ def test_short_run_learns_and_writes_the_run_directory(tiny_settings):
     assert summary["test_total"] == 200 and summary["world_size"] == 1 and summary["peak_gpu_allocated_bytes"] is None
     assert summary["precision"] == "fp32" and summary["peak_host_rss_bytes"] > 0
     assert load_settings(f"{run_dir}/settings.toml") == tiny_settings
-    lines = [json.loads(line) for line in open(f"{run_dir}/metrics.jsonl")]
+    lines = journal(run_dir)
     names = [line["event"] for line in lines]
     assert names[0] == "run_started" and names[-1] == "run_finished"
     assert {"step_logged", "epoch_finished", "evaluation_finished", "resources_sampled", "checkpoint_saved"} <= set(names)
@@ -167,8 +168,8 @@ def test_val_log_every_validates_only_on_its_epochs_and_after_the_last(tiny_sett
     assert best and {e.epoch for e in best} <= {2, 4, 5}  # best.pt is chosen among the validated epochs
     summary = json.loads(Path(result.run_dir, "summary.json").read_text())
     assert summary["best_val_epoch"] in (2, 4, 5) and summary["best_val_epoch"] == best[-1].epoch
-    journal = [json.loads(line) for line in Path(result.run_dir, "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in journal if r["event"] == "evaluation_finished" and r["split"] == "val"] == [2, 4, 5]
+    records = journal(result.run_dir)
+    assert [r["epoch"] for r in records if r["event"] == "evaluation_finished" and r["split"] == "val"] == [2, 4, 5]
 
 
 def test_best_val_accuracy_is_that_of_the_lowest_validation_loss_and_names_its_epoch(tiny_settings, monkeypatch):

@@ -1,6 +1,5 @@
 """--resume continues a run exactly or refuses, before it touches any file of the run (issue 16)."""
 
-import json
 import re
 import shutil
 from pathlib import Path
@@ -13,17 +12,13 @@ from lstm_vision.errors import SettingsError
 from lstm_vision.settings import load_settings
 from lstm_vision.control import RunControl
 from lstm_vision.training.engine import run
-from processes import cli
+from processes import cli, journal
 
 RUN_FILES = ("settings.toml", "metrics.jsonl", "summary.json", "last.pt")
 
 
 def snapshot(run_dir: Path) -> dict[str, bytes]:
     return {name: (run_dir / name).read_bytes() for name in RUN_FILES}
-
-
-def journal(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
 class StopWhen:
@@ -203,7 +198,7 @@ def test_a_resume_from_an_earlier_checkpoint_cuts_the_journal_back(completed_run
     steps = [r["global_step"] for r in records if r["event"] == "step_logged"]
     assert steps == sorted(set(steps))  # each step once: the replayed curves are the run's
     assert [r["event"] for r in records].count("run_finished") == 1
-    cut = [json.loads(line) for line in (run_dir / "metrics.jsonl.1-bak").read_text().splitlines()]
+    cut = journal(run_dir, "metrics.jsonl.1-bak")
     assert [r["epoch"] for r in cut if r["event"] == "epoch_finished"] == [3] and cut[-1]["event"] == "run_finished"
     assert any(
         isinstance(e, ev.LogMessage) and "(up to epoch 3)" in e.text and "metrics.jsonl.1-bak" in e.text for e in rec.events

@@ -6,17 +6,10 @@ import warnings
 import pytest
 import torch
 from processes import cli
-from conftest import needs_real_mnist, real_data_root
+from conftest import mnist_set, needs_real_mnist
 
 from lstm_vision.use.export import load_exported
 from lstm_vision.use.loaded_model import load_trained
-
-
-def mnist_test_images():
-    from torchvision.datasets import MNIST
-
-    data = MNIST(str(real_data_root().resolve()), train=False, download=False)
-    return data.data[..., None].contiguous(), data.targets
 
 
 @needs_real_mnist
@@ -25,7 +18,7 @@ def test_exported_model_gives_the_runs_test_accuracy(mnist_model, tmp_path, fmt,
     out = cli("--export", fmt, str(mnist_model), "--output", str(tmp_path / name))
     assert out.returncode == 0, out.stderr
     assert "largest logit difference" in out.stdout
-    images, labels = mnist_test_images()
+    images, labels = mnist_set()
     with warnings.catch_warnings():  # torch.jit.load warns that TorchScript is deprecated
         warnings.simplefilter("ignore", FutureWarning)
         exported = load_exported(fmt, tmp_path / name)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from processes import cli
-from conftest import needs_real_mnist, real_data_root, tiny_run_settings
+from processes import cli, start_cli
+from conftest import mnist_set, needs_real_mnist
 from PIL import Image
 
 from lstm_vision.errors import CheckpointError
@@ -21,25 +21,10 @@ from lstm_vision.model.architecture import architecture
 from lstm_vision.use.loaded_model import class_lookup, class_of_folder, load_trained
 
 
-@pytest.fixture(scope="session")
-def tiny_model(mnist_root, tmp_path_factory) -> Path:
-    """A run folder trained for two epochs on the tiny synthetic MNIST (seconds): for the bad-input checks."""
-    result = run(tiny_run_settings(mnist_root, tmp_path_factory.mktemp("tiny-model")), lambda event: None, RunControl())
-    assert result.status == "completed"
-    return Path(result.run_dir)
-
-
 def write_png(path: Path, image: torch.Tensor) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(image.squeeze(-1).numpy()).save(path)
     return path
-
-
-def mnist_test_set():
-    from torchvision.datasets import MNIST
-
-    data = MNIST(str(real_data_root().resolve()), train=False, download=False)
-    return data.data[..., None], data.targets
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -52,13 +37,11 @@ def read_rows(path: Path) -> list[dict]:
 
 @needs_real_mnist
 def test_predict_on_a_held_out_folder_agrees_with_the_runs_test_evaluation(tmp_path):
-    from torchvision.datasets import MNIST
-
-    train = MNIST(str(real_data_root().resolve()), train=True, download=False)
+    train_images, train_labels = mnist_set(train=True)
     tree = tmp_path / "digits"
     for split, first, count in (("train", 0, 3000), ("test", 50000, 600)):
         for i in range(first, first + count):
-            write_png(tree / split / str(int(train.targets[i])) / f"{i}.png", train.data[i][..., None])
+            write_png(tree / split / str(int(train_labels[i])) / f"{i}.png", train_images[i])
     settings = apply_overrides(
         load_settings(preset_path("cpu")),
         [
@@ -95,7 +78,7 @@ def test_predict_on_a_held_out_folder_agrees_with_the_runs_test_evaluation(tmp_p
 
 @needs_real_mnist
 def test_png_files_decode_to_the_data_sets_own_pixels_and_are_scored_by_folder(mnist_model, tmp_path):
-    images, labels = mnist_test_set()
+    images, labels = mnist_set()
     files = [write_png(tmp_path / "by-class" / str(int(labels[i])) / f"{i}.png", images[i]) for i in range(64)]
     files.append(write_png(tmp_path / "loose" / "x.png", images[64]))  # not in a class folder: predicted, not scored
     assert all(torch.equal(read_image(files[i], (28, 28, 1)), images[i]) for i in range(64))
@@ -263,16 +246,11 @@ def test_settings_predict_does_not_use_are_said_to_be_ignored(tiny_model, tmp_pa
 
 def test_a_reader_that_goes_away_ends_predict_quietly(tiny_model, tmp_path):
     import subprocess
-    import sys
 
     for k in range(300):
         write_png(tmp_path / "imgs" / f"{k:03d}.png", torch.zeros(28, 28, 1, dtype=torch.uint8))
     with open(tmp_path / "stderr.txt", "w") as errors:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "lstm_vision", "--predict", str(tiny_model), str(tmp_path / "imgs")],
-            stdout=subprocess.PIPE,
-            stderr=errors,
-        )
+        child = start_cli("--predict", str(tiny_model), str(tmp_path / "imgs"), stdout=subprocess.PIPE, stderr=errors)
         assert child.stdout.readline().startswith(str(tmp_path / "imgs" / "000.png").encode())
         child.stdout.close()  # as `| head -1` does
         assert child.wait(timeout=120) == 0
