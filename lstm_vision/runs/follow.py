@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -27,12 +28,23 @@ class JournalReader:
         self.path = Path(path)
         self._offset = 0
         self._partial = b""
+        self.restarts = 0  # times the file was found cut back and read again from its start
 
     def read(self) -> list[ev.Event]:
+        events = []
+        for line in self.lines():
+            event = parse_line(line)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def lines(self) -> list[bytes]:
+        """The complete lines written since the last call, unparsed."""
         try:
             with open(self.path, "rb") as handle:
                 if os.fstat(handle.fileno()).st_size < self._offset:  # cut back (a resume from an earlier checkpoint)
                     self._offset, self._partial = 0, b""
+                    self.restarts += 1
                 handle.seek(self._offset)
                 data = handle.read()
         except OSError:
@@ -40,13 +52,15 @@ class JournalReader:
         self._offset += len(data)
         lines = (self._partial + data).split(b"\n")
         self._partial = lines.pop()
-        events = []
-        for line in lines:
-            try:
-                events.append(ev.event_from_dict(json.loads(line)))
-            except (ValueError, KeyError, TypeError):
-                continue  # a torn or foreign line is skipped, as in a replay
-        return events
+        return lines
+
+
+def parse_line(line: bytes) -> ev.Event | None:
+    """One journal line as its event; None for a torn or foreign line, which a replay skips."""
+    try:
+        return ev.event_from_dict(json.loads(line))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def follow(
@@ -65,19 +79,52 @@ def follow(
             return state
 
 
-def last_progress(run_dir: str | os.PathLike, tail_bytes: int = 16384) -> ev.StepProgressed | ev.StepLogged | None:
-    """Where a run is, from the end of its journal (a list of runs shows it without replaying each)."""
-    path = Path(run_dir) / METRICS_FILE
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(max(0, os.fstat(handle.fileno()).st_size - tail_bytes))
-            lines = handle.read().split(b"\n")
-    except OSError:
-        return None
-    for line in reversed(lines):
-        if b'"step_progressed"' in line or b'"step_logged"' in line:
-            try:
-                return ev.event_from_dict(json.loads(line))
-            except (ValueError, KeyError, TypeError):
-                continue
-    return None
+@dataclass
+class Standing:
+    """Where a run stands by its journal: what a list of runs shows of a run whose summary does not say (yet),
+    one that trains or was lost. Best validation as the engine keeps it: the epoch of the lowest loss."""
+
+    epochs_completed: int | None = None
+    best_val_accuracy: float | None = None
+    train_time_s: float | None = None
+    progress: ev.StepProgressed | ev.StepLogged | None = None
+    _vals: dict[int, tuple[float, float]] = field(default_factory=dict)  # epoch: (val loss, val accuracy)
+
+    def apply(self, event: ev.Event) -> None:
+        if isinstance(event, ev.RunStarted):  # a resume goes on from its checkpoint: later epochs are not its past
+            self._vals = {k: v for k, v in self._vals.items() if k <= event.start_epoch}
+            self.epochs_completed, self.progress = event.start_epoch, None
+        elif isinstance(event, (ev.StepProgressed, ev.StepLogged)):
+            self.progress, self.train_time_s = event, event.elapsed_s
+        elif isinstance(event, ev.EpochFinished):
+            self.epochs_completed, self.train_time_s = event.epoch, event.elapsed_s
+            if event.val_loss is not None and event.val_accuracy is not None:
+                self._vals[event.epoch] = (event.val_loss, event.val_accuracy)
+        else:
+            return
+        best = min(self._vals.items(), key=lambda item: (item[1][0], item[0]), default=None)
+        self.best_val_accuracy = best[1][1] if best else None
+
+
+# The journal lines a Standing reads; the others (most of a journal) are not parsed at all.
+_STANDING_LINES = (b'"run_started"', b'"epoch_finished"', b'"step_logged"', b'"step_progressed"')
+
+
+class JournalStanding:
+    """A run's Standing, kept up to date as its journal grows: each call reads only the new lines."""
+
+    def __init__(self, run_dir: str | os.PathLike) -> None:
+        self.reader = JournalReader(Path(run_dir) / METRICS_FILE)
+        self.standing = Standing()
+
+    def read(self) -> Standing:
+        restarts = self.reader.restarts
+        lines = self.reader.lines()
+        if self.reader.restarts != restarts:
+            self.standing = Standing()
+        for line in lines:
+            if any(name in line for name in _STANDING_LINES):
+                event = parse_line(line)
+                if event is not None:
+                    self.standing.apply(event)
+        return self.standing

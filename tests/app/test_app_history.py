@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import time
 from pathlib import Path
+
+import psutil
 
 from textual.widgets import DataTable
 
@@ -150,3 +156,37 @@ async def test_a_run_folder_made_by_another_process_appears_without_g(tmp_path):
         write_run(runs, "second", "completed", 2)  # as a headless run in another terminal would
         await wait_in_app(pilot, lambda: {r.name for r in history.runs} == {"first", "second"}, "the new run listed")
         await app.run_action("quit")
+
+
+def write_unfinished_run(runs: Path, name: str, process: dict, heartbeat_age_s: float = 0.0) -> Path:
+    """A run folder as a process leaves it mid-run (2 of 3 epochs done, a step into the third), named by
+    ``process`` (its process.json) with a heartbeat ``heartbeat_age_s`` old; no summary."""
+    run_dir = write_run(runs, name, "stopped", 3)
+    (run_dir / "summary.json").unlink()
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    second_epoch = [i for i, line in enumerate(lines) if '"epoch_finished"' in line][1]
+    third_epoch_step = next(i for i in range(second_epoch, len(lines)) if '"step_logged"' in lines[i])
+    (run_dir / "metrics.jsonl").write_text("\n".join(lines[: third_epoch_step + 1]) + "\n")
+    (run_dir / "process.json").write_text(json.dumps(process))
+    stamp = time.time() - heartbeat_age_s
+    os.utime(run_dir / "process.json", (stamp, stamp))
+    return run_dir
+
+
+async def test_running_and_lost_rows_show_what_their_journal_knows(tmp_path):
+    """Issue 23.1: epochs, best val, train time and progress of a running or lost run, from its journal."""
+    runs = tmp_path / "runs"
+    me = psutil.Process()
+    alive = {"pid": me.pid, "host": socket.gethostname(), "started": me.create_time(), "state": "running"}
+    write_unfinished_run(runs, "training", alive)
+    gone = dict(alive, started=0.0)  # not this process: it started at another time, and its heartbeat stopped
+    write_unfinished_run(runs, "killed", gone, heartbeat_age_s=3600)
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f9")
+        table = app.query_one(HistoryView).query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count == 2)
+        rows = {str(table.get_row(key)[0]): [str(cell) for cell in table.get_row(key)] for key in table.rows}
+        # epoch 2 of 3 has the lowest validation loss (its accuracy 89 %); 7 of 9 steps trained, 7 s
+        assert rows["training"] == ["training", "running 3/3 78%", "2", "89.00%", "n/a", "0:07"]
+        assert rows["killed"] == ["killed", "lost 3/3 78%", "2", "89.00%", "n/a", "0:07"]
