@@ -363,6 +363,8 @@ def run_app(
             f"{app.left_running} goes on training in the background; "
             f"watch it again with: lstm-vision-tui --attach {app.left_running}"
         )
+    elif hint := app.resume_hint():
+        _say(hint)
     return int(code) if code is not None else int(app.return_code or 0)
 
 

@@ -22,7 +22,7 @@ from lstm_vision.events import (
     StepProgressed,
 )
 from lstm_vision.runs.liveness import RemoteControl
-from lstm_vision.report.console import stop_place
+from lstm_vision.report.console import stopped_sentence
 from app.widgets.charts import ChartPair
 from app.host import Host
 from app.widgets.panels import MemoryPanel, RunProgress, StatusLine
@@ -115,7 +115,7 @@ class EventRoutes(Host):
         # what F7 resumes is set once, from the run's outcome (runs.RunActions.on_worker_state_changed)
         if ev.step:  # within an epoch: the bar shows where last.pt stands
             self.query_one(RunProgress).show_at(int(ev.summary.get("epochs_completed") or 0) + 1, ev.step)
-        self.log_panel.add(f"Stopped {stop_place(ev)}; checkpoint {ev.checkpoint}. F7 resumes this run.", "warning")
+        self.log_panel.add(stopped_sentence(ev, "F7 resumes this run."), "warning")
         self.query_one(ResultsView).show_summary(ev.summary, AppState.STOPPED, self._run_title())
 
     def _show_failed(self, ev: RunFailed, redraw: bool) -> None:

@@ -18,6 +18,7 @@ from app.screens.dialogs import ConfirmScreen
 from app.host import Host
 from app.widgets.panels import RunProgress, StatusLine
 from app.record import RunRecord
+from lstm_vision.report.console import stopped_sentence
 from app.screens.results import ResultsView
 from app.state import ACTIVE, CONTROLLABLE, EXIT_CODES, AppState, ended
 from app.bridge import run_engine, write_crash_log
@@ -108,6 +109,18 @@ class RunActions(Host):
         self.control.stop()
         self.set_state(AppState.STOPPING, "finishing the batch and saving last.pt…")
         self.log_panel.add("Stopping: finishing the batch, saving last.pt.", "app")
+
+    def resume_hint(self) -> str | None:
+        """What the terminal is told once the app has quit leaving a run to resume (stopped, or lost with a
+        last.pt): where it stands and the command that goes on, as a headless stop says it."""
+        if not self.resumable:
+            return None
+        run_dir = run_dir_of(self.resumable)
+        # a run this app only watched was started to outlive it: it goes on in a process of its own again
+        command = f"lstm-vision-tui {'--no-ui --background ' if self.resumable_elsewhere else ''}--resume {run_dir}"
+        if self.state == AppState.STOPPED and self.record.stopped is not None:
+            return stopped_sentence(self.record.stopped, f"resume with {command}")
+        return f"{run_dir} keeps its last.pt: resume with {command}"
 
     def _quit_with(self, code: int) -> None:
         self.exit(code, return_code=code)

@@ -33,6 +33,11 @@ def stop_place(e: ev.RunStopped) -> str:
     return f"after epoch {done}" + (f" of {epochs}" if epochs else "")
 
 
+def stopped_sentence(e: ev.RunStopped, then: str) -> str:
+    """A stopped run in one sentence: where its checkpoint stands, then ``then`` (how to go on: a command, a key)."""
+    return f"Stopped {stop_place(e)} ({os.path.basename(e.checkpoint)} keeps it): {then}"
+
+
 def confusion_text(matrix: list[list[int]], class_names: list[str]) -> str:
     """Rows named in full, columns by short names ('7', not '7 - seven'), so that MNIST's matrix fits 80
     columns; long names are cut to 12 characters."""
@@ -223,10 +228,7 @@ class Printer:
         )
 
     def on_run_stopped(self, e: ev.RunStopped) -> None:
-        self.line(
-            f"Stopped {stop_place(e)} ({os.path.basename(e.checkpoint)} keeps it): "
-            f"resume with lstm-vision-tui --no-ui --resume {e.summary['run_dir']}"
-        )
+        self.line(stopped_sentence(e, f"resume with lstm-vision-tui --no-ui --resume {e.summary['run_dir']}"))
 
     def on_run_failed(self, e: ev.RunFailed) -> None:
         self.line(f"error: {e.message}\n(traceback in {e.log_path})")

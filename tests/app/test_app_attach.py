@@ -78,6 +78,11 @@ async def test_a_lost_run_is_called_lost_and_offered_for_resume(tiny_settings, t
         assert f"Process {proc.pid} on " in log_text(app) and "F7 resumes it from last.pt" in log_text(app)
         assert app.resumable == str(run_dir) and app.check_action("resume_run", ()) is True
         assert app.state_detail == "gone · F7 resumes from last.pt"  # one status row at 80 columns
+        # what quitting then prints: it was started apart from the app, and goes on apart from it
+        assert (
+            app.resume_hint()
+            == f"{run_dir} keeps its last.pt: resume with lstm-vision-tui --no-ui --background --resume {run_dir}"
+        )
 
 
 async def test_history_marks_live_runs_and_attaches_to_one(tiny_settings, tmp_path):
