@@ -314,6 +314,8 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, EventRoutes,
         if read_summary(message.run_dir).get("status") == AppState.COMPLETED:
             self.notify(f"{message.run_dir.name} completed; nothing to resume.", severity="warning")
             return
+        if self.resumed_as_it_began(message.run_dir):  # a background run goes on in the background
+            return
 
         def resume() -> None:  # the form takes the run's settings: edits the file lacks are asked about first
             if self.load_run_settings(message.run_dir):

@@ -11,6 +11,7 @@ import time
 from functools import partial
 from pathlib import Path
 
+from lstm_vision.detached import started_in_background
 from lstm_vision.errors import SettingsError
 from lstm_vision.runs.liveness import RemoteControl, RunState, run_state
 from lstm_vision.runs.folder import read_summary
@@ -57,9 +58,9 @@ class AttachActions(Host):
         )
 
     def resume_in_background(self, run_dir: Path) -> None:
-        """F7 on a run another process trained: it goes on in a process of its own session, and the app
-        attaches once that process has taken the folder over (after its resume cut the journal back, so
-        the app never shows lines the resume removed)."""
+        """F7 on a run another process trained, or History's r on one started in the background: it goes on in
+        a process of its own session, and the app attaches once that process has taken the folder over (after
+        its resume cut the journal back, so the app never shows lines the resume removed)."""
         from lstm_vision.detached import start_background
         from lstm_vision.settings import load_settings
 
@@ -68,12 +69,24 @@ class AttachActions(Host):
         except SettingsError as err:
             self.notify(str(err), title="Cannot resume", severity="error", timeout=10)
             return
+        except OSError as err:  # the folder cannot be written (output.log), or the process cannot start
+            self.notify(f"Cannot resume {run_dir.name} in the background: {err.strerror or err}.", severity="error", timeout=10)
+            return
         self.resumable, self.resumable_elsewhere = None, False
         self.log_panel.add(f"Resuming {run_dir} in the background; attaching when it trains.", "app")
         self.set_state(AppState.IDLE, f"{run_dir.name} · resuming in the background…")
         self.run_worker(
             partial(self._attach_when_taken_over, run_dir, pid), group="attach-wait", thread=True, exit_on_error=False
         )
+
+    def resumed_as_it_began(self, run_dir: Path) -> bool:
+        """History's r: a run started in the background (lost with its process, or stopped) goes on in a process
+        of its own again, as F7 on an attached run does, so that closing this terminal does not stop it; True
+        when it was (or was refused with a note). Any other run resumes in the app (False)."""
+        if not started_in_background(run_dir):
+            return False
+        self.resume_in_background(run_dir)
+        return True
 
     def _attach_when_taken_over(self, run_dir: Path, pid: int) -> None:
         deadline = time.monotonic() + TAKE_OVER_S
@@ -86,7 +99,7 @@ class AttachActions(Host):
             time.sleep(0.25)
         self.call_from_thread(
             self.notify,
-            f"{run_dir.name} did not start training within {TAKE_OVER_S:.0f} s; see {run_dir / 'output.log'}.",
+            f"{run_dir.name} did not start training within {TAKE_OVER_S:.0f} s; see {run_dir / OUTPUT_LOG}.",
             severity="warning",
             timeout=15,
         )
@@ -108,7 +121,7 @@ class AttachActions(Host):
         self.settings = settings
         self.log_panel.add(
             f"Started in the background as process {pid}; it goes on if this app or its "
-            f"terminal goes away. Its output: {folder / 'output.log'}.",
+            f"terminal goes away. Its output: {folder / OUTPUT_LOG}.",
             "app",
         )
         self.attach(folder)
