@@ -20,6 +20,7 @@ from lstm_vision.control import RunControl
 from lstm_vision.runs.liveness import RemoteControl, run_state
 from lstm_vision.runs.folder import read_confusion, read_summary
 from app.actions.attach import AttachActions
+from app.actions.notes import StaleNotes
 from app.widgets.charts import ChartPair
 from app.screens.dialogs import PathScreen
 from app.actions.settings_files import SettingsFileActions
@@ -38,7 +39,7 @@ from lstm_vision.runs.folder import LAST_CHECKPOINT
 TABS = {"settings": "tab-settings", "train": "tab-train", "results": "tab-results", "history": "tab-history"}
 
 
-class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, EventRoutes, App[int]):
+class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, EventRoutes, StaleNotes, App[int]):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "lstm-vision"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
@@ -302,8 +303,7 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, EventRoutes,
         self.attach(message.run_dir)
 
     def on_history_view_resume_requested(self, message: HistoryView.ResumeRequested) -> None:
-        if self.state in ACTIVE:
-            self.notify(f"A run is {self.state}; stop it first (F8).", severity="warning")
+        if self.refuse_while_busy():
             return
         state = run_state(message.run_dir)
         if state.live:

@@ -15,6 +15,7 @@ from lstm_vision.detached import started_in_background
 from lstm_vision.errors import SettingsError
 from lstm_vision.runs.liveness import RemoteControl, RunState, run_state
 from lstm_vision.runs.folder import read_summary
+from app.actions.notes import RUN_NOTE, SETTINGS_NOTE
 from app.host import Host
 from app.record import RunRecord
 from app.state import ACTIVE, EXIT_CODES, AppState, ended
@@ -37,10 +38,10 @@ class AttachActions(Host):
 
     def attach(self, run_dir: Path) -> None:
         """Show a run that another process trains (or trained): its history so far, then live."""
-        if self.state in ACTIVE:
-            self.notify(f"A run is {self.state} here; stop it (F8) or quit before attaching to another.", severity="warning")
+        if self.refuse_while_busy():
             return
         run_dir = Path(run_dir)
+        self.forget(RUN_NOTE)  # what was said of the last run
         self.attached_to, self._stop_watching = run_dir, threading.Event()
         self.history_pending = True
         self.control = RemoteControl(run_dir)
@@ -67,11 +68,13 @@ class AttachActions(Host):
         try:
             _, pid = start_background(load_settings(run_dir / SETTINGS_FILE), resume=str(run_dir))
         except SettingsError as err:
-            self.notify(str(err), title="Cannot resume", severity="error", timeout=10)
+            self.notify_about(RUN_NOTE, str(err), title="Cannot resume", severity="error", timeout=10)
             return
         except OSError as err:  # the folder cannot be written (output.log), or the process cannot start
-            self.notify(f"Cannot resume {run_dir.name} in the background: {err.strerror or err}.", severity="error", timeout=10)
+            why = f"Cannot resume {run_dir.name} in the background: {err.strerror or err}."
+            self.notify_about(RUN_NOTE, why, severity="error", timeout=10)
             return
+        self.forget(RUN_NOTE)  # its loss, or its stop, is over
         self.resumable, self.resumable_elsewhere = None, False
         self.log_panel.add(f"Resuming {run_dir} in the background; attaching when it trains.", "app")
         self.set_state(AppState.IDLE, f"{run_dir.name} · resuming in the background…")
@@ -98,15 +101,15 @@ class AttachActions(Host):
                 return
             time.sleep(0.25)
         self.call_from_thread(
-            self.notify,
+            self.notify_about,
+            RUN_NOTE,
             f"{run_dir.name} did not start training within {TAKE_OVER_S:.0f} s; see {run_dir / OUTPUT_LOG}.",
             severity="warning",
             timeout=15,
         )
 
     def action_start_background(self) -> None:
-        if self.state in ACTIVE:
-            self.notify(f"A run is {self.state}; stop it first (F8).", severity="warning")
+        if self.refuse_while_busy():
             return
         settings = self._collect_or_warn("start")
         if settings is None:
@@ -116,7 +119,7 @@ class AttachActions(Host):
         try:
             folder, pid = start_background(settings)
         except (SettingsError, OSError) as err:
-            self.notify(f"Cannot start in the background: {err}", severity="error", timeout=10)
+            self.notify_about(SETTINGS_NOTE, f"Cannot start in the background: {err}", severity="error", timeout=10)
             return
         self.settings = settings
         self.log_panel.add(
@@ -145,7 +148,7 @@ class AttachActions(Host):
                 "; F7 resumes it from last.pt" if has_last else "; it saved no last.pt, so F5 starts it afresh"
             )
             self.log_panel.add(sentence[0].upper() + sentence[1:] + ".", "warning")
-            self.notify(f"{run_dir.name}: {sentence}.", title="Run lost", severity="warning", timeout=15)
+            self.notify_about(RUN_NOTE, f"{run_dir.name}: {sentence}.", title="Run lost", severity="warning", timeout=15)
             self.exit_code = 1
             # the status line is one row: the short form (the log and the notification hold the sentence)
             self.set_state(
@@ -170,7 +173,7 @@ class AttachActions(Host):
             lines = []
         why = lines[-1] if lines else f"exit code {state.exit_code}"
         self.log_panel.add(f"The run's process ended before training: {why}", "error")
-        self.notify(why, title="Run did not start", severity="error", timeout=15)
+        self.notify_about(RUN_NOTE, why, title="Run did not start", severity="error", timeout=15)
 
     # ---- the terminal going away ----------------------------------------------------------------
     def install_hangup_handlers(self) -> None:

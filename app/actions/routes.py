@@ -24,6 +24,7 @@ from lstm_vision.events import (
 from lstm_vision.runs.liveness import RemoteControl
 from lstm_vision.report.console import stopped_sentence
 from app.widgets.charts import ChartPair
+from app.actions.notes import RUN_NOTE
 from app.host import Host
 from app.widgets.panels import MemoryPanel, RunProgress, StatusLine
 from app.screens.results import ResultsView
@@ -98,7 +99,7 @@ class EventRoutes(Host):
     def _log_message(self, ev: LogMessage, redraw: bool) -> None:
         self.log_panel.add(ev.text, ev.level)
         if ev.level == "warning" and redraw:  # live, not replayed from a journal
-            self.notify(ev.text, severity="warning", timeout=12)
+            self.notify_about(RUN_NOTE, ev.text, severity="warning", timeout=12)
 
     def _show_predictions(self, ev: PredictionsSampled, redraw: bool) -> None:
         self.query_one(ResultsView).show_predictions(ev)
@@ -122,7 +123,7 @@ class EventRoutes(Host):
         self.log_panel.add(f"Run failed: {ev.message}", "error")
         if ev.log_path:
             self.log_panel.add(f"Details: {ev.log_path}", "error")
-        self.notify(f"{ev.message}\nLog: {ev.log_path}", title="Run failed", severity="error", timeout=15)
+        self.notify_about(RUN_NOTE, f"{ev.message}\nLog: {ev.log_path}", title="Run failed", severity="error", timeout=15)
 
     def _run_title(self) -> str:
         return self.record.name or ""

@@ -17,6 +17,7 @@ from app.widgets.charts import ChartPair
 from app.screens.dialogs import ConfirmScreen
 from app.host import Host
 from app.widgets.panels import RunProgress, StatusLine
+from app.actions.notes import BUSY_NOTE, RUN_NOTE, SETTINGS_NOTE
 from app.record import RunRecord
 from lstm_vision.report.console import stopped_sentence
 from app.screens.results import ResultsView
@@ -40,13 +41,12 @@ class RunActions(Host):
             self.notify("No stopped run to resume; pick one in History (F9) and press r.", severity="warning")
 
     def _start(self, resume: str | None) -> None:
-        if self.state in ACTIVE:
-            self.notify(f"A run is {self.state}; stop it first (F8).", severity="warning")
+        if self.refuse_while_busy():
             return
         try:
             settings = self.form.collect()
         except SettingsError as err:
-            self.notify(f"Cannot start: {err}", title="Invalid settings", severity="error", timeout=8)
+            self.notify_about(SETTINGS_NOTE, f"Cannot start: {err}", title="Invalid settings", severity="error", timeout=8)
             self.action_show_tab("settings")
             self.form.focus_field(self.form.errors()[0][0])
             return
@@ -55,6 +55,8 @@ class RunActions(Host):
     def _launch(self, settings: Settings, resume: str | None) -> None:
         self.settings = settings
         self.resumable_elsewhere = False
+        self.forget(SETTINGS_NOTE)  # they start: whatever was wrong with them is not
+        self.forget(RUN_NOTE)  # another run's failure or warnings
         self.control = RunControl()
         record = RunRecord()
         if resume:  # a resumed run goes on drawing the curves it drew before it stopped
@@ -176,6 +178,7 @@ class RunActions(Host):
         else:
             self.set_state(AppState.STOPPED, "cancelled")
         self.control = None
+        self.forget(BUSY_NOTE)
         self.refresh_history()
         if self._quitting:
             self._quit_with(self.exit_code)
@@ -184,7 +187,7 @@ class RunActions(Host):
         self.exit_code = 2 if isinstance(error, SettingsError) else 1
         if isinstance(error, SettingsError):
             self.log_panel.add(f"Cannot start: {error}", "error")
-            self.notify(str(error), title="Invalid settings", severity="error", timeout=10)
+            self.notify_about(SETTINGS_NOTE, str(error), title="Invalid settings", severity="error", timeout=10)
             self.set_state(AppState.FAILED, "bad settings: fix them (F2) and press F5")
             return
         log = write_crash_log(error, self.settings.output.dir) if error else None
@@ -192,5 +195,5 @@ class RunActions(Host):
         self.log_panel.add(f"Training thread failed: {text}", "error")
         if log:
             self.log_panel.add(f"Traceback: {log}", "error")
-        self.notify(f"{text}\nLog: {log}", title="Run failed", severity="error", timeout=15)
+        self.notify_about(RUN_NOTE, f"{text}\nLog: {log}", title="Run failed", severity="error", timeout=15)
         self.set_state(AppState.FAILED, "see the log; fix and press F5")

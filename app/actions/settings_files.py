@@ -11,6 +11,7 @@ from lstm_vision.settings import Settings, load_settings, preset_names, preset_p
 from lstm_vision.errors import SettingsError
 from app.screens.dialogs import PathScreen, PresetScreen, UnsavedScreen
 from app.widgets.form import SettingsForm
+from app.actions.notes import SETTINGS_NOTE
 from app.host import Host
 from app.widgets.panels import StatusLine
 from lstm_vision.runs.folder import SETTINGS_FILE
@@ -33,11 +34,14 @@ class SettingsFileActions(Host):
         note = self._path_note
         self.show_settings_path("" if message.modified and note == "saved" else note)  # "saved" holds no more
 
+    def on_settings_form_edited(self, message: SettingsForm.Edited) -> None:
+        self.forget(SETTINGS_NOTE)  # what a note said of the settings was of the settings before this edit
+
     def _collect_or_warn(self, what: str) -> Settings | None:
         try:
             return self.form.collect()
         except SettingsError as err:
-            self.notify(f"Cannot {what}: {err}", title="Invalid settings", severity="error", timeout=8)
+            self.notify_about(SETTINGS_NOTE, f"Cannot {what}: {err}", title="Invalid settings", severity="error", timeout=8)
             return None
 
     def save_to(self, path: Path) -> bool:
