@@ -13,7 +13,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from lstm_vision.events import PredictionsSampled
-from lstm_vision.metrics import short_name
+from lstm_vision.metrics import macro, short_name
 from lstm_vision.text import format_duration as fmt_duration, format_percent as fmt_pct, plural
 
 
@@ -88,6 +88,33 @@ class ConfusionMatrix(DataTable):
                 style = cell_style(count, diagonal, diag_peak if diagonal else off_peak)
                 cells.append(Text(str(count) if count else "·", style=style, justify="right"))
             self.add_row(*cells, key=f"r{i}")
+
+
+class PerClassTable(DataTable):
+    """Precision, recall, F1 and support of each class on the test set, then their macro averages; the
+    three weakest classes by F1 stand out, as the summary line names them."""
+
+    COLUMNS = ("class", "precision", "recall", "F1", "support")
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(cursor_type="none", zebra_stripes=True, cell_padding=1, **kwargs)
+        self.display = False  # until a run's summary has the figures
+
+    def show(self, rows: list[dict]) -> None:
+        self.clear(columns=True)
+        self.display = bool(rows)
+        if not rows:
+            return
+        for i, label in enumerate(self.COLUMNS):
+            self.add_column(Text(label, style="bold", justify="left" if i == 0 else "right"), key=label)
+        weakest = {r["class"] for r in sorted(rows, key=lambda r: r["f1"])[:3]}
+        for r in rows:
+            style = "yellow" if r["class"] in weakest else ""
+            figures = [Text(fmt_pct(r[key]), style=style, justify="right") for key in ("precision", "recall", "f1")]
+            self.add_row(Text(short_name(str(r["class"]), 12), style=style), *figures, Text(f"{r['support']:,}", justify="right"))
+        support = sum(int(r["support"]) for r in rows)
+        averages = [Text(fmt_pct(macro(rows, key)), style="bold", justify="right") for key in ("precision", "recall", "f1")]
+        self.add_row(Text("macro avg", style="bold"), *averages, Text(f"{support:,}", style="bold", justify="right"))
 
 
 def pixel(images: list, index: int, channels: int) -> tuple[int, int, int]:
@@ -192,25 +219,31 @@ class ResultsView(VerticalScroll):
     DEFAULT_CSS = """
     ResultsView #result-summary { height: auto; padding: 0 1; }
     ResultsView .results-body { height: auto; }
+    ResultsView #result-tables { height: auto; width: auto; }
     ResultsView ConfusionMatrix { height: auto; max-height: 24; width: auto; margin: 1 1 0 1; }
+    ResultsView PerClassTable { height: auto; max-height: 24; width: auto; margin: 1 1 0 1; }
     ResultsView ImageGrid { margin: 1 1 0 1; }
     """
 
     def compose(self) -> ComposeResult:
         yield Static(Text("No results yet: start a run with F5, or open one in History (F9).", style="dim"), id="result-summary")
         with Vertical(classes="results-body"):
-            yield ConfusionMatrix(id="confusion")
+            with Vertical(id="result-tables"):  # beside the images where the terminal is wide (app.tcss)
+                yield ConfusionMatrix(id="confusion")
+                yield PerClassTable(id="per-class")
             yield ImageGrid(id="grid")
 
     def clear(self) -> None:
         self.query_one("#result-summary", Static).update(Text("No results yet.", style="dim"))
         self.query_one(ConfusionMatrix).clear(columns=True)
+        self.query_one(PerClassTable).show([])
         self.query_one(ImageGrid).show(None)
 
     def show_summary(self, summary: dict, status: str = "completed", title: str = "") -> None:
         text = Text(f"{title}\n", style="bold") if title else Text()
         text.append_text(summary_text(summary, status))
         self.query_one("#result-summary", Static).update(text)
+        self.query_one(PerClassTable).show(summary.get("per_class") or [])
 
     def show_matrix(self, matrix: list[list[int]], class_names: list[str] | None = None) -> None:
         if matrix:
