@@ -325,8 +325,8 @@ class LstmVisionApp(AttachActions, RunActions, SettingsFileActions, EventRoutes,
         self.unless_unsaved(f"resuming {message.run_dir.name} with its settings", resume)
 
     def on_history_view_load_settings_requested(self, message: HistoryView.LoadSettingsRequested) -> None:
-        def load() -> None:
-            if self.load_run_settings(message.run_dir):
+        def load() -> None:  # as the run started: l repeats that run (a resume's changes are in its journal)
+            if self.load_run_settings(message.run_dir, as_started=True):
                 self.action_show_tab("settings")
 
         self.unless_unsaved(f"loading the settings of {message.run_dir.name}", load)

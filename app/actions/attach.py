@@ -20,7 +20,7 @@ from app.host import Host
 from app.record import RunRecord
 from app.state import ACTIVE, EXIT_CODES, AppState, ended
 from app.bridge import watch_run
-from lstm_vision.runs.folder import LAST_CHECKPOINT, OUTPUT_LOG, SETTINGS_FILE
+from lstm_vision.runs.folder import LAST_CHECKPOINT, OUTPUT_LOG
 
 TAKE_OVER_S = 300.0  # how long F7's background resume may take to load the data before the app gives up waiting
 HANGUP_SAVE_S = 600.0  # how long a hung-up app waits for its run to finish the batch and save before it ends
@@ -63,10 +63,10 @@ class AttachActions(Host):
         a process of its own session, and the app attaches once that process has taken the folder over (after
         its resume cut the journal back, so the app never shows lines the resume removed)."""
         from lstm_vision.detached import start_background
-        from lstm_vision.settings import load_settings
+        from lstm_vision.runs.follow import run_settings
 
         try:
-            _, pid = start_background(load_settings(run_dir / SETTINGS_FILE), resume=str(run_dir))
+            _, pid = start_background(run_settings(run_dir), resume=str(run_dir))
         except SettingsError as err:
             self.notify_about(RUN_NOTE, str(err), title="Cannot resume", severity="error", timeout=10)
             return

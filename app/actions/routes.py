@@ -18,11 +18,12 @@ from lstm_vision.events import (
     RunResumed,
     RunStarted,
     RunStopped,
+    SettingsChanged,
     StepLogged,
     StepProgressed,
 )
 from lstm_vision.runs.liveness import RemoteControl
-from lstm_vision.report.console import stopped_sentence
+from lstm_vision.report.console import settings_change_text, stopped_sentence
 from app.widgets.charts import ChartPair
 from app.actions.notes import RUN_NOTE
 from app.host import Host
@@ -101,6 +102,9 @@ class EventRoutes(Host):
         if ev.level == "warning" and redraw:  # live, not replayed from a journal
             self.notify_about(RUN_NOTE, ev.text, severity="warning", timeout=12)
 
+    def _log_settings_changed(self, ev: SettingsChanged, redraw: bool) -> None:
+        self.log_panel.add(settings_change_text(ev), "app")
+
     def _show_predictions(self, ev: PredictionsSampled, redraw: bool) -> None:
         self.query_one(ResultsView).show_predictions(ev)
 
@@ -146,6 +150,7 @@ ROUTES: dict[type[Event], Callable[[EventRoutes, Any, bool], None]] = {
     CheckpointSaved: EventRoutes._log_checkpoint,
     LogMessage: EventRoutes._log_message,
     PredictionsSampled: EventRoutes._show_predictions,
+    SettingsChanged: EventRoutes._log_settings_changed,
     RunFinished: EventRoutes._show_finished,
     RunStopped: EventRoutes._show_stopped,
     RunFailed: EventRoutes._show_failed,

@@ -15,6 +15,7 @@ from app.actions.notes import SETTINGS_NOTE
 from app.host import Host
 from app.widgets.panels import StatusLine
 from lstm_vision.runs.folder import SETTINGS_FILE
+from lstm_vision.runs.follow import run_settings
 
 
 class SettingsFileActions(Host):
@@ -144,15 +145,16 @@ class SettingsFileActions(Host):
             UnsavedScreen(f"The settings have edits that {self.settings_path} lacks. Save them before {doing}?"), answered
         )
 
-    def load_run_settings(self, run_dir: Path) -> bool:
-        """Put a run's own settings.toml in the form (not making it the file ctrl+s writes), all but its
-        run_name: that names the run's folder, and a new run from these settings gets a folder of its own."""
+    def load_run_settings(self, run_dir: Path, as_started: bool = False) -> bool:
+        """Put a run's own settings in the form (not making them the file ctrl+s writes), all but its run_name:
+        that names the run's folder, and a new run from these settings gets a folder of its own. ``as_started``:
+        its settings.toml alone, as the run started (History's l), else with what its resumes changed (r)."""
         path = run_dir / SETTINGS_FILE
         if not path.is_file():
             self.notify(f"{run_dir.name} has no settings.toml.", severity="warning")
             return False
         try:
-            settings = load_settings(path)
+            settings = run_settings(run_dir, as_started=as_started)
         except SettingsError as err:
             self.notify(str(err), title="Cannot load", severity="error", timeout=10)
             return False

@@ -3,20 +3,25 @@
 A viewer (the app attached to a run, a script) replays the events written so far and then the new
 ones as they come, until the run ends, its process is lost, or the viewer lets go. It only reads:
 the one file a viewer writes is the control request (liveness.request).
+
+The journal also tells what the run's settings.toml does not: what each resume changed of the settings
+(settings_changed), so that the next resume goes on with them (run_settings).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from lstm_vision import events as ev
 from lstm_vision.runs.liveness import RunState, run_state
-from lstm_vision.runs.folder import METRICS_FILE
+from lstm_vision.runs.folder import METRICS_FILE, SETTINGS_FILE
+from lstm_vision.settings import Settings, apply_dict, load_settings
 
 POLL_S = 0.25
 
@@ -77,6 +82,39 @@ def follow(
             deliver(events)
         if not state.live or detach.wait(poll_s):
             return state
+
+
+def journal_events(run_dir: str | os.PathLike, *kinds: type[ev.Event]) -> list[ev.Event]:
+    """The events of these kinds in a run's journal, in order; only their lines are parsed."""
+    names = [f'"{ev.EVENT_NAMES[kind]}"'.encode() for kind in kinds]
+    found = []
+    for line in JournalReader(Path(run_dir) / METRICS_FILE).lines():
+        if any(name in line for name in names):
+            event = parse_line(line)
+            if isinstance(event, kinds):
+                found.append(event)
+    return found
+
+
+def settings_changes(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """What each resume of a run changed of its settings, and from where (summary.json's settings_changes)."""
+    return [dataclasses.asdict(e) for e in journal_events(run_dir, ev.SettingsChanged)]
+
+
+def run_settings(run_dir: str | os.PathLike, as_started: bool = False) -> Settings:
+    """The settings a run goes on with: its settings.toml, as it started, with what each resume changed
+    (settings_changed in its journal) applied in order; ``as_started``: the file alone, which repeats the run
+    that started. SettingsError (naming the file) if it cannot be read."""
+    settings = load_settings(Path(run_dir) / SETTINGS_FILE)
+    if as_started:
+        return settings
+    for change in journal_events(run_dir, ev.SettingsChanged):
+        values: dict[str, dict[str, Any]] = {}
+        for name, (_, after) in change.changes.items():
+            section, _, key = name.partition(".")
+            values.setdefault(section, {})[key] = after
+        apply_dict(settings, values, f"{Path(run_dir) / METRICS_FILE} (settings_changed)")
+    return settings
 
 
 @dataclass

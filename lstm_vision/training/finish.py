@@ -19,6 +19,7 @@ from lstm_vision.model.lstm import count_parameters
 from lstm_vision.system.provenance import provenance
 from lstm_vision.runs.folder import write_confusion_matrix, write_per_class, write_summary
 from lstm_vision.runs.folder import ERROR_LOG, LAST_CHECKPOINT
+from lstm_vision.runs.follow import settings_changes
 
 
 def finish(job: Job, status: str) -> RunResult:
@@ -142,6 +143,8 @@ def build_summary(
         "peak_gpu_allocated_bytes": max([gpu["peak_allocated_bytes"], *(job.rank_peaks or [])]) if gpu else None,
         "peak_gpu_allocated_bytes_per_rank": job.rank_peaks,
         "run_dir": str(job.run_dir),
+        # settings.toml is how the run started; what each resume changed, from where (its journal's settings_changed)
+        "settings_changes": settings_changes(job.run_dir),
         "provenance": provenance(),
     }
 

@@ -190,3 +190,29 @@ async def test_running_and_lost_rows_show_what_their_journal_knows(tmp_path):
         # epoch 2 of 3 has the lowest validation loss (its accuracy 89 %); 7 of 9 steps trained, 7 s
         assert rows["training"] == ["training", "running 3/3 78%", "2", "89.00%", "n/a", "0:07"]
         assert rows["killed"] == ["killed", "lost 3/3 78%", "2", "89.00%", "n/a", "0:07"]
+
+
+async def test_l_loads_the_settings_a_run_started_with_and_r_resumes_with_what_its_resumes_changed(tmp_path):
+    """Issue 23.5: l repeats the run that started; r goes on as the last resume left it (its journal says)."""
+    from lstm_vision.events import SettingsChanged
+
+    runs = tmp_path / "runs"
+    run_dir = write_run(runs, "resumed", "stopped", 3, hidden=48)
+    with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:  # a resume at epoch 2 extended it
+        handle.write(SettingsChanged(2, 0, {"train.epochs": [15, 30], "optim.learning_rate": [0.002, 0.001]}).to_json() + "\n")
+    engine = FakeEngine(runs, epochs=1, steps=2)
+    app = make_app(tmp_path, engine=engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = app.query_one(SettingsForm)
+        await pilot.press("f9")
+        table = app.query_one(HistoryView).query_one(DataTable)
+        await wait_for(pilot, lambda: app.focused is table and table.row_count == 1)
+        await pilot.press("l")
+        await wait_for(pilot, lambda: form.row("model", "hidden_size").value() == 48)
+        assert form.row("train", "epochs").value() == 15 and form.row("optim", "learning_rate").value() == 0.002
+        await pilot.press("f9", "r")
+        await wait_for(pilot, lambda: isinstance(app.screen, UnsavedScreen))  # the form holds l's settings
+        await pilot.press("d")
+        await wait_for(pilot, lambda: bool(engine.calls))
+        resumed = engine.calls[0]["settings"]
+        assert (resumed.train.epochs, resumed.optim.learning_rate, resumed.model.hidden_size) == (30, 0.001, 48)
