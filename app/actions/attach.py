@@ -18,7 +18,8 @@ from lstm_vision.runs.folder import read_summary
 from app.actions.notes import RUN_NOTE, SETTINGS_NOTE
 from app.host import Host
 from app.record import RunRecord
-from app.state import ACTIVE, EXIT_CODES, AppState, ended
+from app.state import ACTIVE, AppState, ended
+from lstm_vision.runs.result import EXIT_CODES
 from app.bridge import watch_run
 from lstm_vision.runs.folder import LAST_CHECKPOINT, OUTPUT_LOG
 
@@ -149,7 +150,7 @@ class AttachActions(Host):
             )
             self.log_panel.add(sentence[0].upper() + sentence[1:] + ".", "warning")
             self.notify_about(RUN_NOTE, f"{run_dir.name}: {sentence}.", title="Run lost", severity="warning", timeout=15)
-            self.exit_code = 1
+            self.exit_code = EXIT_CODES[AppState.FAILED]  # lost: it did not end as it should
             # the status line is one row: the short form (the log and the notification hold the sentence)
             self.set_state(
                 AppState.LOST, f"{run_dir.name} · " + ("F7 resumes from last.pt" if has_last else "no last.pt: F5 starts afresh")
@@ -195,7 +196,7 @@ class AttachActions(Host):
     def _end_after_run(self, own: bool) -> None:
         code = self.exit_code
         if own and self.run_done.wait(HANGUP_SAVE_S):
-            code = getattr(self.run_result, "exit_code", 130)
+            code = getattr(self.run_result, "exit_code", EXIT_CODES[AppState.STOPPED])
         os._exit(code)  # every file of the run is written and closed: the engine returned
 
     def terminal_lost(self) -> None:

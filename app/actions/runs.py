@@ -21,7 +21,8 @@ from app.actions.notes import BUSY_NOTE, RUN_NOTE, SETTINGS_NOTE
 from app.record import RunRecord
 from lstm_vision.report.console import stopped_sentence
 from app.screens.results import ResultsView
-from app.state import ACTIVE, CONTROLLABLE, EXIT_CODES, AppState, ended
+from app.state import ACTIVE, CONTROLLABLE, AppState, ended
+from lstm_vision.runs.result import EXIT_CODES
 from app.bridge import run_engine, write_crash_log
 from lstm_vision.runs.folder import METRICS_FILE
 
@@ -166,7 +167,7 @@ class RunActions(Host):
         elif event.state == WorkerState.SUCCESS:
             result = worker.result
             status = ended(getattr(result, "status", None) or self.record.status, otherwise=AppState.COMPLETED)
-            self.exit_code = getattr(result, "exit_code", None) or EXIT_CODES[status]
+            self.exit_code = EXIT_CODES[status]
             if status == AppState.STOPPED:
                 run_dir = getattr(result, "run_dir", None)
                 self.resumable = str(run_dir) if run_dir else self.resumable

@@ -17,7 +17,7 @@ from textual.widgets.data_table import CellDoesNotExist
 from lstm_vision.events import StepLogged, StepProgressed
 from lstm_vision.runs.follow import JournalStanding
 from lstm_vision.runs.liveness import LIVE, run_state
-from lstm_vision.runs.folder import read_summary
+from lstm_vision.runs.folder import folder_model, read_summary
 from app.widgets.charts import ChartPair
 from app.record import RunRecord, short_paths
 from lstm_vision.text import format_duration as fmt_duration, format_percent as fmt_pct
@@ -284,13 +284,10 @@ class HistoryView(Vertical):
         self.app.refresh_bindings()
 
     def trained(self) -> Path | None:
-        """What the selected run has to try: its folder (its last.pt), else its best.pt; None if neither."""
+        """What the selected run has to try: its folder (meaning its last.pt), else its best.pt; None if neither."""
         info = self.selected()
-        if info is None:
-            return None
-        if (info.path / LAST_CHECKPOINT).is_file():
-            return info.path
-        return info.path / BEST_CHECKPOINT if (info.path / BEST_CHECKPOINT).is_file() else None
+        model = folder_model(info.path) if info is not None else None
+        return info.path if model is not None and model.name == LAST_CHECKPOINT else model
 
     def action_try_model(self) -> None:
         info = self.selected()

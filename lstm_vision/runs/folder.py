@@ -77,6 +77,16 @@ def use_run_dir(path: str | os.PathLike) -> Path:
     return folder
 
 
+def folder_model(run_dir: str | os.PathLike) -> Path | None:
+    """Which checkpoint a run folder's model is: its last.pt (the weights its test accuracy was measured with),
+    else its best.pt (lowest validation loss: all a run killed before its first stop may have); None if neither.
+    --predict and --export take a folder only for its last.pt (a best.pt they name); Try takes either."""
+    for name in (LAST_CHECKPOINT, BEST_CHECKPOINT):
+        if (Path(run_dir) / name).is_file():
+            return Path(run_dir) / name
+    return None
+
+
 def run_dir_of(path: str | os.PathLike) -> Path:
     """The run folder a --resume or --attach argument means: the folder itself, or the one a checkpoint is in."""
     path = Path(path)

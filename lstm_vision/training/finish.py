@@ -30,7 +30,7 @@ def finish(job: Job, status: str) -> RunResult:
         summary = build_summary(job, "stopped")
         _write_summary(job, summary)
         job.emit(ev.RunStopped(summary, str(job.run_dir / LAST_CHECKPOINT), job.step, job.batcher.steps_per_epoch))
-        return RunResult("stopped", str(job.run_dir), 130, summary)
+        return RunResult("stopped", str(job.run_dir), summary)
     test = report_evaluation(job, "test", job.data.test, confusion=True)
     train = report_evaluation(job, "train", job.data.train)
     summary = build_summary(job, "completed", test=(test.correct, test.total), train=(train.correct, train.total))
@@ -43,7 +43,7 @@ def finish(job: Job, status: str) -> RunResult:
         draw_pictures(job, test.matrix, test.mistakes)
     _write_summary(job, summary)
     job.emit(ev.RunFinished(summary, test.matrix))
-    return RunResult("completed", str(job.run_dir), 0, summary)
+    return RunResult("completed", str(job.run_dir), summary)
 
 
 CURVES_EVERY_S = 60.0  # at epoch ends curves.png is redrawn at most this often: drawing takes ~0.5 s
@@ -94,7 +94,7 @@ def fail(job: Job, err: BaseException) -> RunResult:
     except OSError:
         pass  # a full disk may be what failed; the message still reaches the user
     job.emit(ev.RunFailed(message, str(log_path), summary))
-    return RunResult("failed", str(job.run_dir), 1, summary)
+    return RunResult("failed", str(job.run_dir), summary)
 
 
 def _explain(job: Job, err: BaseException) -> str:
