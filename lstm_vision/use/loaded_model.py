@@ -93,6 +93,13 @@ def check_output_file(output: Path, example: str) -> None:
         )
 
 
+def unwritable_output(output: Path, err: OSError) -> SettingsError:
+    """--output could not be written after all (the disk filled, the folder went): one sentence naming it."""
+    return SettingsError(
+        f"--output {output} cannot be written ({err.strerror or err}); choose a file in a folder you can write to."
+    )
+
+
 def load_trained(source: str | Path, overrides: list[str] | tuple[str, ...] = (), device: str | None = None) -> TrainedModel:
     """Load ``source`` for inference. ``overrides`` are --set items (e.g. train.amp=off) applied to the
     checkpoint's settings; ``device`` (auto, cpu, cuda:N) wins over system.device."""
