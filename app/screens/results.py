@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-from rich.color import Color
 from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
@@ -14,6 +11,7 @@ from textual.widgets import DataTable, Static
 
 from lstm_vision.events import PredictionsSampled
 from lstm_vision.metrics import macro, short_name
+from app.widgets.halfblock import as_text, half_blocks, thumbnail
 from lstm_vision.text import format_duration as fmt_duration, format_percent as fmt_pct, plural
 
 
@@ -117,40 +115,9 @@ class PerClassTable(DataTable):
         self.add_row(Text("macro avg", style="bold"), *averages, Text(f"{support:,}", style="bold", justify="right"))
 
 
-def pixel(images: list, index: int, channels: int) -> tuple[int, int, int]:
-    if channels >= 3:
-        return images[index], images[index + 1], images[index + 2]
-    return images[index], images[index], images[index]
-
-
-@lru_cache(maxsize=65536)
-def _half_block_style(top: tuple[int, int, int], bottom: tuple[int, int, int]) -> Style:
-    return Style(color=Color.from_rgb(*top), bgcolor=Color.from_rgb(*bottom))
-
-
 def render_image(flat: list[int], height: int, width: int, channels: int, scale: int) -> list[Text]:
-    """One image as lines of '▀' (upper pixel = foreground, lower = background), shrunk by ``scale``."""
-    h, w = height // scale, width // scale
-
-    def at(y: int, x: int) -> tuple[int, int, int]:
-        acc = [0, 0, 0]
-        for dy in range(scale):
-            for dx in range(scale):
-                p = pixel(flat, ((y * scale + dy) * width + (x * scale + dx)) * channels, channels)
-                for k in range(3):
-                    acc[k] += p[k]
-        n = scale * scale
-        return tuple(max(0, min(255, int(v) // n)) for v in acc)  # type: ignore[return-value]
-
-    lines = []
-    for y in range(0, h, 2):
-        line = Text()
-        for x in range(w):
-            top = at(y, x)
-            bottom = at(y + 1, x) if y + 1 < h else (0, 0, 0)
-            line.append("▀", style=_half_block_style(top, bottom))
-        lines.append(line)
-    return lines
+    """One test image as lines of half blocks, ``scale`` times smaller (each cell the mean of its pixels)."""
+    return [as_text(line) for line in half_blocks(thumbnail(flat, height, width, channels, scale))]
 
 
 class ImageGrid(Widget):
