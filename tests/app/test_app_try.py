@@ -10,7 +10,8 @@ import torch
 from textual.widgets import Static
 
 from app.widgets.canvas import Canvas, stroke
-from app.screens.try_model import ProbabilityBars, TryScreen, bar
+from app.screens.try_model import TryScreen
+from app.widgets.probability_bars import ProbabilityBars, bar
 from lstm_vision.metrics import short_name
 from conftest import needs_real_mnist, real_data_root, tiny_run_settings
 from processes import wait_in_app
