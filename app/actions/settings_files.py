@@ -142,7 +142,11 @@ class SettingsFileActions(Host):
                 then()
 
         self.push_screen(
-            UnsavedScreen(f"The settings have edits that {self.settings_path} lacks. Save them before {doing}?"), answered
+            UnsavedScreen(
+                f"The settings have edits that {self.settings_path} lacks. Save them before {doing}?",
+                save="Save and quit" if doing == "quitting" else "Save first",
+            ),
+            answered,
         )
 
     def load_run_settings(self, run_dir: Path, as_started: bool = False) -> bool:

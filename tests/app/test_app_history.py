@@ -212,6 +212,7 @@ async def test_l_loads_the_settings_a_run_started_with_and_r_resumes_with_what_i
         assert form.row("train", "epochs").value() == 15 and form.row("optim", "learning_rate").value() == 0.002
         await pilot.press("f9", "r")
         await wait_for(pilot, lambda: isinstance(app.screen, UnsavedScreen))  # the form holds l's settings
+        assert str(app.screen.query_one("#save").label) == "Save first (s)"  # not "and quit": it resumes
         await pilot.press("d")
         await wait_for(pilot, lambda: bool(engine.calls))
         resumed = engine.calls[0]["settings"]
