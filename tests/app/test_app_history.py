@@ -217,3 +217,35 @@ async def test_l_loads_the_settings_a_run_started_with_and_r_resumes_with_what_i
         await wait_for(pilot, lambda: bool(engine.calls))
         resumed = engine.calls[0]["settings"]
         assert (resumed.train.epochs, resumed.optim.learning_rate, resumed.model.hidden_size) == (30, 0.001, 48)
+
+
+async def test_g_keeps_the_cursors_row_in_view_and_shows_new_runs_above_it_when_they_fit(tmp_path):
+    """Issue 23.3: after g a new run comes first; the cursor stays on its run, in view, and the view scrolls
+    no further down than that needs (a new top row shows when it fits with the cursor's row)."""
+    runs = tmp_path / "runs"
+    for i in range(12):
+        run_dir = write_run(runs, f"r{i:02d}", "completed", 2)
+        for name in ("metrics.jsonl", "summary.json"):
+            os.utime(run_dir / name, (1000 + i, 1000 + i))
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f9")
+        history = app.query_one(HistoryView)
+        table = history.query_one(DataTable)
+        await wait_for(pilot, lambda: app.focused is table and table.row_count == 12)
+        rows_shown = table.size.height - 1  # under the header
+
+        def in_view(row: int) -> bool:
+            return table.scroll_y <= row < table.scroll_y + rows_shown
+
+        for presses, new in ((1, "new1"), (rows_shown + 3, "new2")):
+            await pilot.press(*["down"] * presses)
+            chosen = history.selected().name
+            write_run(runs, new, "completed", 2)
+            await pilot.press("g")
+            await wait_for(pilot, lambda: history.runs[0].name == new)
+            await wait_for(pilot, lambda: in_view(table.cursor_row))
+            assert history.selected().name == chosen
+            # the least scrolled view that holds the cursor's row: the new run in it whenever both fit
+            assert table.scroll_y == max(0, table.cursor_row - rows_shown + 1)
+            assert in_view(0) == (table.cursor_row < rows_shown)
