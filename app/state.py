@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from lstm_vision.runs.result import EXIT_CODES
+
 
 class AppState(StrEnum):
     # a StrEnum, so that a state reads and compares as the word the status line shows ("running")
@@ -24,10 +26,8 @@ ACTIVE = frozenset({AppState.STARTING, AppState.RUNNING, AppState.PAUSED, AppSta
 CONTROLLABLE = ACTIVE - {AppState.STOPPING}
 PAUSABLE = frozenset({AppState.STARTING, AppState.RUNNING})
 
-# how a run ends, as its summary or process.json names it, and the exit code the app then returns
-EXIT_CODES = {AppState.COMPLETED: 0, AppState.STOPPED: 130, AppState.FAILED: 1}
-
 
 def ended(status: str | None, otherwise: AppState) -> AppState:
-    """The state a run's status word leaves the app in; ``otherwise`` for one that names no end."""
+    """The state a run's status word leaves the app in; ``otherwise`` for one that names no end (EXIT_CODES:
+    the app exits with the code of the last run's end)."""
     return AppState(status) if status in EXIT_CODES else otherwise

@@ -20,6 +20,7 @@ from lstm_vision.control import RunControl
 from lstm_vision.runs.liveness import RemoteControl, run_state
 from lstm_vision.runs.folder import read_confusion, read_summary
 from app.actions.attach import AttachActions
+from app.actions.notes import StaleNotes
 from app.widgets.charts import ChartPair
 from app.screens.dialogs import PathScreen
 from app.actions.settings_files import SettingsFileActions
@@ -46,7 +47,7 @@ TABS = {
 }
 
 
-class LstmVisionApp(SweepActions, AttachActions, RunActions, SettingsFileActions, EventRoutes, App[int]):
+class LstmVisionApp(SweepActions, AttachActions, RunActions, SettingsFileActions, EventRoutes, StaleNotes, App[int]):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "lstm-vision"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
@@ -359,8 +360,7 @@ class LstmVisionApp(SweepActions, AttachActions, RunActions, SettingsFileActions
         self.attach(message.run_dir)
 
     def on_history_view_resume_requested(self, message: HistoryView.ResumeRequested) -> None:
-        if self.state in ACTIVE:
-            self.notify(f"A run is {self.state}; stop it first (F8).", severity="warning")
+        if self.refuse_while_busy():
             return
         state = run_state(message.run_dir)
         if state.live:
@@ -371,6 +371,8 @@ class LstmVisionApp(SweepActions, AttachActions, RunActions, SettingsFileActions
         if read_summary(message.run_dir).get("status") == AppState.COMPLETED:
             self.notify(f"{message.run_dir.name} completed; nothing to resume.", severity="warning")
             return
+        if self.resumed_as_it_began(message.run_dir):  # a background run goes on in the background
+            return
 
         def resume() -> None:  # the form takes the run's settings: edits the file lacks are asked about first
             if self.load_run_settings(message.run_dir):
@@ -380,8 +382,8 @@ class LstmVisionApp(SweepActions, AttachActions, RunActions, SettingsFileActions
         self.unless_unsaved(f"resuming {message.run_dir.name} with its settings", resume)
 
     def on_history_view_load_settings_requested(self, message: HistoryView.LoadSettingsRequested) -> None:
-        def load() -> None:
-            if self.load_run_settings(message.run_dir):
+        def load() -> None:  # as the run started: l repeats that run (a resume's changes are in its journal)
+            if self.load_run_settings(message.run_dir, as_started=True):
                 self.action_show_tab("settings")
 
         self.unless_unsaved(f"loading the settings of {message.run_dir.name}", load)
@@ -421,6 +423,8 @@ def run_app(
             f"{app.left_running} goes on training in the background; "
             f"watch it again with: lstm-vision-tui --attach {app.left_running}"
         )
+    elif hint := app.resume_hint():
+        _say(hint)
     return int(code) if code is not None else int(app.return_code or 0)
 
 

@@ -157,7 +157,9 @@ def resolve_settings(args: argparse.Namespace, base: Path | None = None) -> tupl
             raise SettingsError(
                 f"{option} {value}: no settings.toml beside it in {run_dir}; give a run folder or a checkpoint inside one."
             )
-        settings = load_settings(run_dir / SETTINGS_FILE)
+        from lstm_vision.runs.follow import run_settings
+
+        settings = run_settings(run_dir)  # as it started, with what earlier resumes changed
     elif not any(kind in ("config", "preset") for kind, _ in args.sources) and DEFAULT_SETTINGS_FILE.is_file():
         settings = load_settings(DEFAULT_SETTINGS_FILE)
     notes: list[str] = []  # what a reference conf.yaml or name converts with another meaning

@@ -21,6 +21,12 @@ from lstm_vision.runs.folder import create_run_dir, run_dir_of, use_run_dir
 from lstm_vision.runs.folder import OUTPUT_LOG, SETTINGS_FILE
 
 
+def started_in_background(run_dir: str | os.PathLike) -> bool:
+    """Whether a run was started (or last resumed) by start_background: a resume of it goes on the same way, in
+    a process of its own that outlives the terminal, rather than in whichever process asks for the resume."""
+    return (run_dir_of(run_dir) / OUTPUT_LOG).is_file()
+
+
 def check_resume_before_launch(resume: str, settings: Settings) -> None:
     """The refusals a resume makes from its checkpoint and settings alone (a completed run, fewer epochs,
     other data or model shape, another batch size within an epoch), made before a child is started: its

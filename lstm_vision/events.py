@@ -155,6 +155,17 @@ class RunResumed(Event):
 
 
 @dataclass(frozen=True)
+class SettingsChanged(Event):
+    """A resume goes on with other settings than its checkpoint ran with (a --set, an edited form). The run's
+    settings.toml keeps those it started with; this event, in the journal, says what changed and from where:
+    from ``epoch`` epochs done and ``step`` steps into the next, each ``section.key`` -> [before, after]."""
+
+    epoch: int
+    step: int
+    changes: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class RunFinished(Event):
     summary: dict
     confusion_matrix: list
@@ -188,6 +199,7 @@ EVENT_NAMES: dict[type, str] = {
     PredictionsSampled: "predictions_sampled",
     RunPaused: "run_paused",
     RunResumed: "run_resumed",
+    SettingsChanged: "settings_changed",
     RunFinished: "run_finished",
     RunStopped: "run_stopped",
     RunFailed: "run_failed",

@@ -52,6 +52,7 @@ SAMPLES = [
     predictions(3),
     ev.RunPaused(epoch=1, step=2),
     ev.RunResumed(epoch=1, step=2),
+    ev.SettingsChanged(epoch=1, step=2, changes={"train.epochs": [2, 4], "optim.betas": [[0.9, 0.999], [0.8, 0.99]]}),
     ev.RunFinished(summary={**summary("completed", 2), "per_class": [{"class": "0", "f1": 1.0}]}, confusion_matrix=confusion()),
     ev.RunStopped(summary=summary("stopped", 1), checkpoint="runs/x/last.pt", step=2, steps_per_epoch=3),
     ev.RunFailed(message="Rank 1 failed", log_path="runs/x/error.log", summary=None),

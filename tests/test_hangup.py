@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import struct
 import subprocess
 import termios
@@ -71,3 +72,33 @@ def test_a_run_in_the_app_stops_resumably_when_its_terminal_hangs_up(tiny_settin
         assert names(run_dir)[-1] == "run_stopped" and run_state(run_dir).status == "stopped"
     finally:
         proc.kill()
+
+
+CTRL_Q = b"\x11"
+F8 = b"\x1b[19~"
+
+
+def test_quitting_the_app_after_a_stop_prints_the_resume_command(tiny_settings, tmp_path):
+    """Issue 23.4: ctrl+q during a run (the run stops, then the app quits), or after F8, leaves the terminal
+    the --resume command, as a headless stop does."""
+    tiny_settings.output.run_name = "quit"
+    save_settings(long_run(tiny_settings), tmp_path / "settings.toml")
+    run_dir = tmp_path / "runs" / "quit"
+    for stop in (CTRL_Q + b"y", F8):
+        proc, terminal = open_app_in_a_terminal(tmp_path, *(["--resume", str(run_dir)] if stop == F8 else []))
+        try:
+            wait_until(lambda: b"Start F5" in proc.screen, "the app's first screen")
+            if stop != F8:
+                os.write(terminal, F5)
+            wait_until(lambda: names(run_dir).count("step_logged") > 2 and process_info(run_dir).get("pid") == proc.pid, "a step")
+            os.write(terminal, stop)
+            wait_until(lambda: run_state(run_dir).status == "stopped", "the run to stop")
+            if stop == F8:
+                os.write(terminal, CTRL_Q)
+            assert proc.wait(timeout=120) == 130
+            tail = bytes(proc.screen).decode(errors="replace").rsplit("\x1b", 1)[-1]  # after the app's last drawing
+            assert f"(last.pt keeps it): resume with lstm-vision-tui --resume {run_dir}" in tail, tail
+            assert re.match(r"\[\?\d+lStopped (at|after) epoch \d", tail), tail  # its own line, the first after the app
+        finally:
+            proc.kill()
+            os.close(terminal)

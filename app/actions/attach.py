@@ -13,15 +13,18 @@ from pathlib import Path
 
 from textual.widgets import TabbedContent
 
+from lstm_vision.detached import started_in_background
 from lstm_vision.errors import SettingsError
 from lstm_vision.runs.liveness import RemoteControl, RunState, run_state
 from lstm_vision.runs.folder import read_summary
 from lstm_vision.sweep.folder import is_sweep_dir
+from app.actions.notes import RUN_NOTE, SETTINGS_NOTE
 from app.host import Host
 from app.record import RunRecord
-from app.state import ACTIVE, EXIT_CODES, AppState, ended
+from app.state import ACTIVE, AppState, ended
+from lstm_vision.runs.result import EXIT_CODES
 from app.bridge import watch_run
-from lstm_vision.runs.folder import LAST_CHECKPOINT, OUTPUT_LOG, SETTINGS_FILE
+from lstm_vision.runs.folder import LAST_CHECKPOINT, OUTPUT_LOG
 
 TAKE_OVER_S = 300.0  # how long F7's background resume may take to load the data before the app gives up waiting
 HANGUP_SAVE_S = 600.0  # how long a hung-up app waits for its run to finish the batch and save before it ends
@@ -42,13 +45,13 @@ class AttachActions(Host):
     def attach(self, run_dir: Path, show: bool = True) -> None:
         """Show a run that another process trains (or trained): its history so far, then live. ``show``: switch
         to the Train screen (--attach opens on it, and a key typed since then has the last word)."""
-        if self.state in ACTIVE:
-            self.notify(f"A run is {self.state} here; stop it (F8) or quit before attaching to another.", severity="warning")
+        if self.refuse_while_busy():
             return
         run_dir = Path(run_dir)
         if is_sweep_dir(run_dir):  # --attach SWEEP_DIR: its trials, each of which can be attached to
             self.open_sweep(run_dir)
             return
+        self.forget(RUN_NOTE)  # what was said of the last run
         self.attached_to, self._stop_watching = run_dir, threading.Event()
         self.history_pending = True
         self.control = RemoteControl(run_dir)
@@ -68,23 +71,37 @@ class AttachActions(Host):
         )
 
     def resume_in_background(self, run_dir: Path) -> None:
-        """F7 on a run another process trained: it goes on in a process of its own session, and the app
-        attaches once that process has taken the folder over (after its resume cut the journal back, so
-        the app never shows lines the resume removed)."""
+        """F7 on a run another process trained, or History's r on one started in the background: it goes on in
+        a process of its own session, and the app attaches once that process has taken the folder over (after
+        its resume cut the journal back, so the app never shows lines the resume removed)."""
         from lstm_vision.detached import start_background
-        from lstm_vision.settings import load_settings
+        from lstm_vision.runs.follow import run_settings
 
         try:
-            _, pid = start_background(load_settings(run_dir / SETTINGS_FILE), resume=str(run_dir))
+            _, pid = start_background(run_settings(run_dir), resume=str(run_dir))
         except SettingsError as err:
-            self.notify(str(err), title="Cannot resume", severity="error", timeout=10)
+            self.notify_about(RUN_NOTE, str(err), title="Cannot resume", severity="error", timeout=10)
             return
+        except OSError as err:  # the folder cannot be written (output.log), or the process cannot start
+            why = f"Cannot resume {run_dir.name} in the background: {err.strerror or err}."
+            self.notify_about(RUN_NOTE, why, severity="error", timeout=10)
+            return
+        self.forget(RUN_NOTE)  # its loss, or its stop, is over
         self.resumable, self.resumable_elsewhere = None, False
         self.log_panel.add(f"Resuming {run_dir} in the background; attaching when it trains.", "app")
         self.set_state(AppState.IDLE, f"{run_dir.name} · resuming in the background…")
         self.run_worker(
             partial(self._attach_when_taken_over, run_dir, pid), group="attach-wait", thread=True, exit_on_error=False
         )
+
+    def resumed_as_it_began(self, run_dir: Path) -> bool:
+        """History's r: a run started in the background (lost with its process, or stopped) goes on in a process
+        of its own again, as F7 on an attached run does, so that closing this terminal does not stop it; True
+        when it was (or was refused with a note). Any other run resumes in the app (False)."""
+        if not started_in_background(run_dir):
+            return False
+        self.resume_in_background(run_dir)
+        return True
 
     def _attach_when_taken_over(self, run_dir: Path, pid: int) -> None:
         deadline = time.monotonic() + TAKE_OVER_S
@@ -96,15 +113,15 @@ class AttachActions(Host):
                 return
             time.sleep(0.25)
         self.call_from_thread(
-            self.notify,
-            f"{run_dir.name} did not start training within {TAKE_OVER_S:.0f} s; see {run_dir / 'output.log'}.",
+            self.notify_about,
+            RUN_NOTE,
+            f"{run_dir.name} did not start training within {TAKE_OVER_S:.0f} s; see {run_dir / OUTPUT_LOG}.",
             severity="warning",
             timeout=15,
         )
 
     def action_start_background(self) -> None:
-        if self.state in ACTIVE:
-            self.notify(f"A run is {self.state}; stop it first (F8).", severity="warning")
+        if self.refuse_while_busy():
             return
         settings = self._collect_or_warn("start")
         if settings is None:
@@ -114,12 +131,12 @@ class AttachActions(Host):
         try:
             folder, pid = start_background(settings)
         except (SettingsError, OSError) as err:
-            self.notify(f"Cannot start in the background: {err}", severity="error", timeout=10)
+            self.notify_about(SETTINGS_NOTE, f"Cannot start in the background: {err}", severity="error", timeout=10)
             return
         self.settings = settings
         self.log_panel.add(
             f"Started in the background as process {pid}; it goes on if this app or its "
-            f"terminal goes away. Its output: {folder / 'output.log'}.",
+            f"terminal goes away. Its output: {folder / OUTPUT_LOG}.",
             "app",
         )
         self.attach(folder)
@@ -143,8 +160,8 @@ class AttachActions(Host):
                 "; F7 resumes it from last.pt" if has_last else "; it saved no last.pt, so F5 starts it afresh"
             )
             self.log_panel.add(sentence[0].upper() + sentence[1:] + ".", "warning")
-            self.notify(f"{run_dir.name}: {sentence}.", title="Run lost", severity="warning", timeout=15)
-            self.exit_code = 1
+            self.notify_about(RUN_NOTE, f"{run_dir.name}: {sentence}.", title="Run lost", severity="warning", timeout=15)
+            self.exit_code = EXIT_CODES[AppState.FAILED]  # lost: it did not end as it should
             # the status line is one row: the short form (the log and the notification hold the sentence)
             self.set_state(
                 AppState.LOST, f"{run_dir.name} · " + ("F7 resumes from last.pt" if has_last else "no last.pt: F5 starts afresh")
@@ -168,7 +185,7 @@ class AttachActions(Host):
             lines = []
         why = lines[-1] if lines else f"exit code {state.exit_code}"
         self.log_panel.add(f"The run's process ended before training: {why}", "error")
-        self.notify(why, title="Run did not start", severity="error", timeout=15)
+        self.notify_about(RUN_NOTE, why, title="Run did not start", severity="error", timeout=15)
 
     # ---- the terminal going away ----------------------------------------------------------------
     def install_hangup_handlers(self) -> None:
@@ -190,7 +207,7 @@ class AttachActions(Host):
     def _end_after_run(self, own: bool) -> None:
         code = self.exit_code
         if own and self.run_done.wait(HANGUP_SAVE_S):
-            code = getattr(self.run_result, "exit_code", 130)
+            code = getattr(self.run_result, "exit_code", EXIT_CODES[AppState.STOPPED])
         os._exit(code)  # every file of the run is written and closed: the engine returned
 
     def terminal_lost(self) -> None:

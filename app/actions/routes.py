@@ -18,12 +18,14 @@ from lstm_vision.events import (
     RunResumed,
     RunStarted,
     RunStopped,
+    SettingsChanged,
     StepLogged,
     StepProgressed,
 )
 from lstm_vision.runs.liveness import RemoteControl
-from lstm_vision.report.console import stop_place
+from lstm_vision.report.console import settings_change_text, stopped_sentence
 from app.widgets.charts import ChartPair
+from app.actions.notes import RUN_NOTE
 from app.host import Host
 from app.widgets.panels import MemoryPanel, RunProgress, StatusLine
 from app.screens.results import ResultsView
@@ -98,7 +100,10 @@ class EventRoutes(Host):
     def _log_message(self, ev: LogMessage, redraw: bool) -> None:
         self.log_panel.add(ev.text, ev.level)
         if ev.level == "warning" and redraw:  # live, not replayed from a journal
-            self.notify(ev.text, severity="warning", timeout=12)
+            self.notify_about(RUN_NOTE, ev.text, severity="warning", timeout=12)
+
+    def _log_settings_changed(self, ev: SettingsChanged, redraw: bool) -> None:
+        self.log_panel.add(settings_change_text(ev), "app")
 
     def _show_predictions(self, ev: PredictionsSampled, redraw: bool) -> None:
         self.query_one(ResultsView).show_predictions(ev)
@@ -115,14 +120,14 @@ class EventRoutes(Host):
         # what F7 resumes is set once, from the run's outcome (runs.RunActions.on_worker_state_changed)
         if ev.step:  # within an epoch: the bar shows where last.pt stands
             self.query_one(RunProgress).show_at(int(ev.summary.get("epochs_completed") or 0) + 1, ev.step)
-        self.log_panel.add(f"Stopped {stop_place(ev)}; checkpoint {ev.checkpoint}. F7 resumes this run.", "warning")
+        self.log_panel.add(stopped_sentence(ev, "F7 resumes this run."), "warning")
         self.query_one(ResultsView).show_summary(ev.summary, AppState.STOPPED, self._run_title())
 
     def _show_failed(self, ev: RunFailed, redraw: bool) -> None:
         self.log_panel.add(f"Run failed: {ev.message}", "error")
         if ev.log_path:
             self.log_panel.add(f"Details: {ev.log_path}", "error")
-        self.notify(f"{ev.message}\nLog: {ev.log_path}", title="Run failed", severity="error", timeout=15)
+        self.notify_about(RUN_NOTE, f"{ev.message}\nLog: {ev.log_path}", title="Run failed", severity="error", timeout=15)
 
     def _run_title(self) -> str:
         return self.record.name or ""
@@ -145,6 +150,7 @@ ROUTES: dict[type[Event], Callable[[EventRoutes, Any, bool], None]] = {
     CheckpointSaved: EventRoutes._log_checkpoint,
     LogMessage: EventRoutes._log_message,
     PredictionsSampled: EventRoutes._show_predictions,
+    SettingsChanged: EventRoutes._log_settings_changed,
     RunFinished: EventRoutes._show_finished,
     RunStopped: EventRoutes._show_stopped,
     RunFailed: EventRoutes._show_failed,

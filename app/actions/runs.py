@@ -17,9 +17,12 @@ from app.widgets.charts import ChartPair
 from app.screens.dialogs import ConfirmScreen
 from app.host import Host
 from app.widgets.panels import RunProgress, StatusLine
+from app.actions.notes import BUSY_NOTE, RUN_NOTE, SETTINGS_NOTE
 from app.record import RunRecord
+from lstm_vision.report.console import stopped_sentence
 from app.screens.results import ResultsView
-from app.state import ACTIVE, CONTROLLABLE, EXIT_CODES, AppState, ended
+from app.state import ACTIVE, CONTROLLABLE, AppState, ended
+from lstm_vision.runs.result import EXIT_CODES
 from app.bridge import run_engine, write_crash_log
 from lstm_vision.runs.folder import METRICS_FILE
 
@@ -39,13 +42,12 @@ class RunActions(Host):
             self.notify("No stopped run to resume; pick one in History (F9) and press r.", severity="warning")
 
     def _start(self, resume: str | None) -> None:
-        if self.state in ACTIVE:
-            self.notify(f"A run is {self.state}; stop it first (F8).", severity="warning")
+        if self.refuse_while_busy():
             return
         try:
             settings = self.form.collect()
         except SettingsError as err:
-            self.notify(f"Cannot start: {err}", title="Invalid settings", severity="error", timeout=8)
+            self.notify_about(SETTINGS_NOTE, f"Cannot start: {err}", title="Invalid settings", severity="error", timeout=8)
             self.action_show_tab("settings")
             self.form.focus_field(self.form.errors()[0][0])
             return
@@ -54,6 +56,8 @@ class RunActions(Host):
     def _launch(self, settings: Settings, resume: str | None) -> None:
         self.settings = settings
         self.resumable_elsewhere = False
+        self.forget(SETTINGS_NOTE)  # they start: whatever was wrong with them is not
+        self.forget(RUN_NOTE)  # another run's failure or warnings
         self.control = RunControl()
         record = RunRecord()
         if resume:  # a resumed run goes on drawing the curves it drew before it stopped
@@ -109,6 +113,18 @@ class RunActions(Host):
         self.set_state(AppState.STOPPING, "finishing the batch and saving last.pt…")
         self.log_panel.add("Stopping: finishing the batch, saving last.pt.", "app")
 
+    def resume_hint(self) -> str | None:
+        """What the terminal is told once the app has quit leaving a run to resume (stopped, or lost with a
+        last.pt): where it stands and the command that goes on, as a headless stop says it."""
+        if not self.resumable:
+            return None
+        run_dir = run_dir_of(self.resumable)
+        # a run this app only watched was started to outlive it: it goes on in a process of its own again
+        command = f"lstm-vision-tui {'--no-ui --background ' if self.resumable_elsewhere else ''}--resume {run_dir}"
+        if self.state == AppState.STOPPED and self.record.stopped is not None:
+            return stopped_sentence(self.record.stopped, f"resume with {command}")
+        return f"{run_dir} keeps its last.pt: resume with {command}"
+
     def _quit_with(self, code: int) -> None:
         self.exit(code, return_code=code)
 
@@ -151,7 +167,7 @@ class RunActions(Host):
         elif event.state == WorkerState.SUCCESS:
             result = worker.result
             status = ended(getattr(result, "status", None) or self.record.status, otherwise=AppState.COMPLETED)
-            self.exit_code = getattr(result, "exit_code", None) or EXIT_CODES[status]
+            self.exit_code = EXIT_CODES[status]
             if status == AppState.STOPPED:
                 run_dir = getattr(result, "run_dir", None)
                 self.resumable = str(run_dir) if run_dir else self.resumable
@@ -163,6 +179,7 @@ class RunActions(Host):
         else:
             self.set_state(AppState.STOPPED, "cancelled")
         self.control = None
+        self.forget(BUSY_NOTE)
         self.refresh_history()
         if self._quitting:
             self._quit_with(self.exit_code)
@@ -171,7 +188,7 @@ class RunActions(Host):
         self.exit_code = 2 if isinstance(error, SettingsError) else 1
         if isinstance(error, SettingsError):
             self.log_panel.add(f"Cannot start: {error}", "error")
-            self.notify(str(error), title="Invalid settings", severity="error", timeout=10)
+            self.notify_about(SETTINGS_NOTE, str(error), title="Invalid settings", severity="error", timeout=10)
             self.set_state(AppState.FAILED, "bad settings: fix them (F2) and press F5")
             return
         log = write_crash_log(error, self.settings.output.dir) if error else None
@@ -179,5 +196,5 @@ class RunActions(Host):
         self.log_panel.add(f"Training thread failed: {text}", "error")
         if log:
             self.log_panel.add(f"Traceback: {log}", "error")
-        self.notify(f"{text}\nLog: {log}", title="Run failed", severity="error", timeout=15)
+        self.notify_about(RUN_NOTE, f"{text}\nLog: {log}", title="Run failed", severity="error", timeout=15)
         self.set_state(AppState.FAILED, "see the log; fix and press F5")

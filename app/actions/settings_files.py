@@ -11,9 +11,11 @@ from lstm_vision.settings import Settings, load_settings, preset_names, preset_p
 from lstm_vision.errors import SettingsError
 from app.screens.dialogs import PathScreen, PresetScreen, UnsavedScreen
 from app.widgets.form import SettingsForm
+from app.actions.notes import SETTINGS_NOTE
 from app.host import Host
 from app.widgets.panels import StatusLine
 from lstm_vision.runs.folder import SETTINGS_FILE
+from lstm_vision.runs.follow import run_settings
 
 
 class SettingsFileActions(Host):
@@ -33,11 +35,14 @@ class SettingsFileActions(Host):
         note = self._path_note
         self.show_settings_path("" if message.modified and note == "saved" else note)  # "saved" holds no more
 
+    def on_settings_form_edited(self, message: SettingsForm.Edited) -> None:
+        self.forget(SETTINGS_NOTE)  # what a note said of the settings was of the settings before this edit
+
     def _collect_or_warn(self, what: str) -> Settings | None:
         try:
             return self.form.collect()
         except SettingsError as err:
-            self.notify(f"Cannot {what}: {err}", title="Invalid settings", severity="error", timeout=8)
+            self.notify_about(SETTINGS_NOTE, f"Cannot {what}: {err}", title="Invalid settings", severity="error", timeout=8)
             return None
 
     def save_to(self, path: Path) -> bool:
@@ -137,18 +142,23 @@ class SettingsFileActions(Host):
                 then()
 
         self.push_screen(
-            UnsavedScreen(f"The settings have edits that {self.settings_path} lacks. Save them before {doing}?"), answered
+            UnsavedScreen(
+                f"The settings have edits that {self.settings_path} lacks. Save them before {doing}?",
+                save="Save and quit" if doing == "quitting" else "Save first",
+            ),
+            answered,
         )
 
-    def load_run_settings(self, run_dir: Path) -> bool:
-        """Put a run's own settings.toml in the form (not making it the file ctrl+s writes), all but its
-        run_name: that names the run's folder, and a new run from these settings gets a folder of its own."""
+    def load_run_settings(self, run_dir: Path, as_started: bool = False) -> bool:
+        """Put a run's own settings in the form (not making them the file ctrl+s writes), all but its run_name:
+        that names the run's folder, and a new run from these settings gets a folder of its own. ``as_started``:
+        its settings.toml alone, as the run started (History's l), else with what its resumes changed (r)."""
         path = run_dir / SETTINGS_FILE
         if not path.is_file():
             self.notify(f"{run_dir.name} has no settings.toml.", severity="warning")
             return False
         try:
-            settings = load_settings(path)
+            settings = run_settings(run_dir, as_started=as_started)
         except SettingsError as err:
             self.notify(str(err), title="Cannot load", severity="error", timeout=10)
             return False

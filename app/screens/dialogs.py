@@ -54,7 +54,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 class UnsavedScreen(ModalScreen[str]):
-    """Quitting with unsaved edits: "save", "discard" or "cancel", in ConfirmScreen's style."""
+    """Quitting (or replacing the form) with unsaved edits: "save", "discard" or "cancel", in ConfirmScreen's
+    style; ``save`` names what the save button does (first save, then quit or what else was asked)."""
 
     DEFAULT_CSS = DIALOG_CSS.format(name="UnsavedScreen")
     BINDINGS = [
@@ -63,9 +64,9 @@ class UnsavedScreen(ModalScreen[str]):
         Binding("escape", "answer('cancel')", "Cancel"),
     ]
 
-    def __init__(self, question: str) -> None:
+    def __init__(self, question: str, save: str = "Save first") -> None:
         super().__init__()
-        self.question = question
+        self.question, self.save = question, save
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -73,7 +74,7 @@ class UnsavedScreen(ModalScreen[str]):
             with Horizontal():
                 yield Button("Cancel (esc)", id="cancel")
                 yield Button("Don't save (d)", id="discard", variant="error")
-                yield Button("Save and quit (s)", id="save", variant="success")
+                yield Button(f"{self.save} (s)", id="save", variant="success")
 
     def on_mount(self) -> None:
         self.query_one("#save", Button).focus()

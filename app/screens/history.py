@@ -15,9 +15,9 @@ from textual.widgets import DataTable, Static
 from textual.widgets.data_table import CellDoesNotExist
 
 from lstm_vision.events import StepLogged, StepProgressed
-from lstm_vision.runs.follow import last_progress
+from lstm_vision.runs.follow import JournalStanding
 from lstm_vision.runs.liveness import LIVE, run_state
-from lstm_vision.runs.folder import read_summary
+from lstm_vision.runs.folder import folder_model, read_summary
 from app.widgets.charts import ChartPair
 from app.widgets.trials import SweepSummary, summarise
 from lstm_vision.sweep.folder import SWEEP_TOML, TRIALS_CSV, is_sweep_dir
@@ -54,9 +54,15 @@ class RunInfo:
         return self.path.name
 
 
-def scan_runs(output_dir: str | Path) -> list[RunInfo]:
-    """Run folders (those with a metrics.jsonl or summary.json), newest first."""
+# Runs whose summary does not tell where they stand: it is an earlier process's, or there is none yet.
+FROM_JOURNAL = (*LIVE, "lost", "unfinished")
+
+
+def scan_runs(output_dir: str | Path, journals: dict[Path, JournalStanding] | None = None) -> list[RunInfo]:
+    """Run folders (those with a metrics.jsonl or summary.json), newest first. ``journals``: the readers
+    of earlier scans, kept so that a live run's journal is read from where the last scan left it."""
     root = Path(output_dir)
+    journals = {} if journals is None else journals
     runs = []
     try:
         children = [p for p in root.iterdir() if p.is_dir()]
@@ -69,25 +75,11 @@ def scan_runs(output_dir: str | Path) -> list[RunInfo]:
         metrics, summary_path = p / METRICS_FILE, p / SUMMARY_FILE
         if not metrics.exists() and not summary_path.exists():
             continue
-        s = read_summary(p)
         try:
             mtime = max(f.stat().st_mtime for f in (metrics, summary_path) if f.exists())
         except OSError:
             mtime = 0.0
-        state = run_state(p)
-        progress = progress_text(last_progress(p)) if state.live else ""
-        runs.append(
-            RunInfo(
-                p,
-                state.status,
-                progress,
-                s.get("epochs_completed"),
-                s.get("best_val_accuracy"),
-                s.get("test_accuracy"),
-                s.get("train_time_s"),
-                mtime,
-            )
-        )
+        runs.append(run_info(p, run_state(p).status, mtime, journals))
     runs.sort(key=lambda r: r.mtime, reverse=True)
     return runs
 
@@ -100,6 +92,30 @@ def sweep_row(path: Path) -> RunInfo:
     except OSError:
         mtime = 0.0
     return RunInfo(path, sweep.state, "", None, None, None, sweep.time_s, mtime, sweep=sweep)
+
+
+def run_info(path: Path, status: str, mtime: float, journals: dict[Path, JournalStanding]) -> RunInfo:
+    """A row of the list: a finished run by its summary; one that trains or was lost by its journal (the
+    epochs done, the best validation, where it is), as far as the journal tells it."""
+    s = read_summary(path)
+    row = RunInfo(
+        path,
+        status,
+        "",
+        s.get("epochs_completed"),
+        s.get("best_val_accuracy"),
+        s.get("test_accuracy"),
+        s.get("train_time_s"),
+        mtime,
+    )
+    if status not in FROM_JOURNAL:
+        return row
+    standing = journals.setdefault(path, JournalStanding(path)).read()
+    if standing.epochs_completed is not None:
+        row.epochs, row.best_val, row.test_acc = standing.epochs_completed, standing.best_val_accuracy, None
+    row.train_time_s = standing.train_time_s if standing.train_time_s is not None else row.train_time_s
+    row.progress = progress_text(standing.progress)
+    return row
 
 
 def progress_text(progress: StepProgressed | StepLogged | None) -> str:
@@ -162,6 +178,7 @@ class HistoryView(Vertical):
         self.compared: list[RunRecord] = []
         self.output_dir: Path = Path("runs")
         self._listed: set[str] = set()  # the folders in output_dir when the list was read
+        self._journals: dict[Path, JournalStanding] = {}  # live and lost runs' journals, read on from scan to scan
 
     def compose(self) -> ComposeResult:
         yield DataTable(cursor_type="row", id="runs-table")
@@ -175,9 +192,11 @@ class HistoryView(Vertical):
             table.add_column(label, key=label)
 
     def load(self, output_dir: str | Path) -> None:
+        if Path(output_dir) != self.output_dir:
+            self._journals = {}
         self.output_dir = Path(output_dir)
         self._listed = self._folders()
-        self.runs = scan_runs(self.output_dir)
+        self.runs = scan_runs(self.output_dir, self._journals)
         table = self.query_one(DataTable)
         kept = self._cursor_key()  # clear() puts the cursor on row 0: r, l, space would act on another run
         table.clear()
@@ -302,13 +321,12 @@ class HistoryView(Vertical):
         self.app.refresh_bindings()
 
     def trained(self) -> Path | None:
-        """What the selected run has to try: its folder (its last.pt), else its best.pt; None if neither."""
+        """What the selected run has to try: its folder (meaning its last.pt), else its best.pt; None if neither."""
         info = self.selected()
         if info is None or info.sweep is not None:
             return None
-        if (info.path / LAST_CHECKPOINT).is_file():
-            return info.path
-        return info.path / BEST_CHECKPOINT if (info.path / BEST_CHECKPOINT).is_file() else None
+        model = folder_model(info.path)
+        return info.path if model is not None and model.name == LAST_CHECKPOINT else model
 
     def action_try_model(self) -> None:
         info = self._run_selected()

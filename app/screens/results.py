@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-from rich.color import Color
 from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
@@ -13,7 +10,8 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from lstm_vision.events import PredictionsSampled
-from lstm_vision.metrics import short_name
+from lstm_vision.metrics import macro, short_name
+from app.widgets.halfblock import as_text, half_blocks, thumbnail
 from lstm_vision.text import format_duration as fmt_duration, format_percent as fmt_pct, plural
 
 
@@ -90,40 +88,36 @@ class ConfusionMatrix(DataTable):
             self.add_row(*cells, key=f"r{i}")
 
 
-def pixel(images: list, index: int, channels: int) -> tuple[int, int, int]:
-    if channels >= 3:
-        return images[index], images[index + 1], images[index + 2]
-    return images[index], images[index], images[index]
+class PerClassTable(DataTable):
+    """Precision, recall, F1 and support of each class on the test set, then their macro averages; the
+    three weakest classes by F1 stand out, as the summary line names them."""
 
+    COLUMNS = ("class", "precision", "recall", "F1", "support")
 
-@lru_cache(maxsize=65536)
-def _half_block_style(top: tuple[int, int, int], bottom: tuple[int, int, int]) -> Style:
-    return Style(color=Color.from_rgb(*top), bgcolor=Color.from_rgb(*bottom))
+    def __init__(self, **kwargs) -> None:
+        super().__init__(cursor_type="none", zebra_stripes=True, cell_padding=1, **kwargs)
+        self.display = False  # until a run's summary has the figures
+
+    def show(self, rows: list[dict]) -> None:
+        self.clear(columns=True)
+        self.display = bool(rows)
+        if not rows:
+            return
+        for i, label in enumerate(self.COLUMNS):
+            self.add_column(Text(label, style="bold", justify="left" if i == 0 else "right"), key=label)
+        weakest = {r["class"] for r in sorted(rows, key=lambda r: r["f1"])[:3]}
+        for r in rows:
+            style = "yellow" if r["class"] in weakest else ""
+            figures = [Text(fmt_pct(r[key]), style=style, justify="right") for key in ("precision", "recall", "f1")]
+            self.add_row(Text(short_name(str(r["class"]), 12), style=style), *figures, Text(f"{r['support']:,}", justify="right"))
+        support = sum(int(r["support"]) for r in rows)
+        averages = [Text(fmt_pct(macro(rows, key)), style="bold", justify="right") for key in ("precision", "recall", "f1")]
+        self.add_row(Text("macro avg", style="bold"), *averages, Text(f"{support:,}", style="bold", justify="right"))
 
 
 def render_image(flat: list[int], height: int, width: int, channels: int, scale: int) -> list[Text]:
-    """One image as lines of '▀' (upper pixel = foreground, lower = background), shrunk by ``scale``."""
-    h, w = height // scale, width // scale
-
-    def at(y: int, x: int) -> tuple[int, int, int]:
-        acc = [0, 0, 0]
-        for dy in range(scale):
-            for dx in range(scale):
-                p = pixel(flat, ((y * scale + dy) * width + (x * scale + dx)) * channels, channels)
-                for k in range(3):
-                    acc[k] += p[k]
-        n = scale * scale
-        return tuple(max(0, min(255, int(v) // n)) for v in acc)  # type: ignore[return-value]
-
-    lines = []
-    for y in range(0, h, 2):
-        line = Text()
-        for x in range(w):
-            top = at(y, x)
-            bottom = at(y + 1, x) if y + 1 < h else (0, 0, 0)
-            line.append("▀", style=_half_block_style(top, bottom))
-        lines.append(line)
-    return lines
+    """One test image as lines of half blocks, ``scale`` times smaller (each cell the mean of its pixels)."""
+    return [as_text(line) for line in half_blocks(thumbnail(flat, height, width, channels, scale))]
 
 
 class ImageGrid(Widget):
@@ -192,25 +186,31 @@ class ResultsView(VerticalScroll):
     DEFAULT_CSS = """
     ResultsView #result-summary { height: auto; padding: 0 1; }
     ResultsView .results-body { height: auto; }
+    ResultsView #result-tables { height: auto; width: auto; }
     ResultsView ConfusionMatrix { height: auto; max-height: 24; width: auto; margin: 1 1 0 1; }
+    ResultsView PerClassTable { height: auto; max-height: 24; width: auto; margin: 1 1 0 1; }
     ResultsView ImageGrid { margin: 1 1 0 1; }
     """
 
     def compose(self) -> ComposeResult:
         yield Static(Text("No results yet: start a run with F5, or open one in History (F9).", style="dim"), id="result-summary")
         with Vertical(classes="results-body"):
-            yield ConfusionMatrix(id="confusion")
+            with Vertical(id="result-tables"):  # beside the images where the terminal is wide (app.tcss)
+                yield ConfusionMatrix(id="confusion")
+                yield PerClassTable(id="per-class")
             yield ImageGrid(id="grid")
 
     def clear(self) -> None:
         self.query_one("#result-summary", Static).update(Text("No results yet.", style="dim"))
         self.query_one(ConfusionMatrix).clear(columns=True)
+        self.query_one(PerClassTable).show([])
         self.query_one(ImageGrid).show(None)
 
     def show_summary(self, summary: dict, status: str = "completed", title: str = "") -> None:
         text = Text(f"{title}\n", style="bold") if title else Text()
         text.append_text(summary_text(summary, status))
         self.query_one("#result-summary", Static).update(text)
+        self.query_one(PerClassTable).show(summary.get("per_class") or [])
 
     def show_matrix(self, matrix: list[list[int]], class_names: list[str] | None = None) -> None:
         if matrix:

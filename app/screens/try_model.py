@@ -8,107 +8,34 @@ together when it ends, so a fast stroke costs a few predictions, not one per mou
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widget import Widget
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from lstm_vision.data.images import UnreadableImage, read_image
-from lstm_vision.metrics import short_name
 from lstm_vision.use.loaded_model import TrainedModel, load_trained
 from app.widgets.canvas import Canvas
+from app.widgets.probability_bars import ProbabilityBars
 from app.screens.dialogs import PathScreen
+from app.screens.mistakes import MistakeBrowsing
 from app.record import short_paths
-from lstm_vision.text import plural
 
 BARS_MIN_WIDTH = 30  # columns the bars keep beside the canvas
 INFO_LINES = 1  # under the canvas: the pen
-BAR_MAX_WIDTH = 60  # longer bars put the percentages too far from the names
-EIGHTHS = " ▏▎▍▌▋▊▉"
 DRAW_PROMPT = "Draw: the left button draws, the right one erases."
 EDITED = " · edited"
 HINT = "arrows and space: pen · o: open an image · n / p: mistakes"
 
 
-def bar(fraction: float, width: int) -> str:
-    """A horizontal bar of ``width`` columns filled to ``fraction``, in eighths of a column."""
-    eighths = round(max(0.0, min(1.0, fraction)) * width * 8)
-    full, part = divmod(eighths, 8)
-    return ("█" * full + (EIGHTHS[part] if part else "")).ljust(width)
-
-
-class ProbabilityBars(Widget):
-    """One row per class: short name, a bar, the percentage; the top class in bold. Too many classes for
-    the height: the most probable ones, in order of probability."""
-
-    DEFAULT_CSS = "ProbabilityBars { height: 1fr; }"
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.names: list[str] = []
-        self.probabilities: list[float] | None = None
-
-    def show(self, names: list[str], probabilities: list[float] | None) -> None:
-        self.names, self.probabilities = names, probabilities
-        self.refresh()
-
-    def render(self) -> Text:
-        if not self.names:
-            return Text("Loading the model…", style="dim")
-        probs = self.probabilities or [0.0] * len(self.names)
-        order = list(range(len(self.names)))
-        rows = max(1, self.size.height - 1)
-        if len(order) > rows:  # the most probable first, and a line saying how many are left out
-            order = sorted(order, key=lambda k: -probs[k])[: max(1, rows - 1)]
-        labels = {k: short_name(self.names[k]) for k in order}
-        label_w = min(max(len(v) for v in labels.values()), 12)
-        bar_w = max(4, min(self.size.width - label_w - 9, BAR_MAX_WIDTH))
-        top = max(range(len(probs)), key=probs.__getitem__) if self.probabilities else None
-        text = Text()
-        for k in order:
-            style = "bold" if k == top else ""
-            text.append(labels[k][:label_w].rjust(label_w) + " ", style=style)
-            text.append(bar(probs[k], bar_w), style="bold green" if k == top else "blue")
-            text.append(f" {100 * probs[k]:5.1f}%\n" if self.probabilities else "\n", style=style)
-        if len(order) < len(self.names):
-            left = len(self.names) - len(order)
-            text.append(f"… {left} classes less likely" if self.probabilities else f"… {left} more classes", style="dim")
-        text.rstrip()
-        return text
-
-
-@dataclass
-class Mistakes:
-    """The test images the model gets wrong, with what it says of them."""
-
-    indices: list[int]  # in the test set
-    images: torch.Tensor  # uint8 (M, H, W, C)
-    labels: list[int]
-    predictions: list[int]
-    probabilities: torch.Tensor  # (M, classes)
-    total: int  # test images
-
-
-@dataclass
-class Mistake:
-    number: int  # 0-based, among the mistakes
-    index: int  # in the test set
-    label: int
-    predicted: int
-    probabilities: list[float]
-
-
-class TryScreen(Screen):
+class TryScreen(MistakeBrowsing, Screen):
     """Pushed over the main screen with a run folder or a checkpoint; escape goes back."""
 
     BINDINGS = [
@@ -144,9 +71,6 @@ class TryScreen(Screen):
         self.probabilities: list[float] | None = None
         self.shown_version = -1  # the canvas version the bars show
         self.showing = DRAW_PROMPT
-        self.mistakes: Mistakes | None = None
-        self.mistake: Mistake | None = None
-        self._mistake_step = 0  # asked for while the test set loads
         self._predicting = False
         self.opened: Path | None = None  # the last image file opened: o starts in its folder
 
@@ -308,63 +232,6 @@ class TryScreen(Screen):
             return
         self.opened, self.showing = path, short_paths(str(path))
         self.canvas.set_image(image)
-
-    # ---- the test set's mistakes --------------------------------------------------------------
-    def action_mistake(self, step: int) -> None:
-        if self.model is None:
-            return
-        if self.mistakes is None:
-            if not self._mistake_step:  # the first n or p: evaluate the test set once
-                self._mistake_step = step
-                self.showing = "Finding the test set's mistakes…"
-                self._show_info()
-                self._find_mistakes(self.model)
-            return
-        if not self.mistakes.indices:
-            self.app.notify(f"The model gets all {self.mistakes.total:,} test images right.")
-            return
-        current = self.mistake.number if self.mistake is not None else (-1 if step > 0 else 0)
-        self.show_mistake((current + step) % len(self.mistakes.indices))
-
-    @work(thread=True, exclusive=True, group="try-mistakes", exit_on_error=False)
-    def _find_mistakes(self, model: TrainedModel) -> Mistakes:
-        from lstm_vision.data.registry import load_data
-
-        test = load_data(model.settings.data, model.settings.train.seed).test
-        probabilities = model.probabilities(test.images)
-        predictions = probabilities.argmax(dim=1)
-        wrong = (predictions != test.labels.cpu()).nonzero().flatten()
-        return Mistakes(
-            wrong.tolist(),
-            test.images[wrong].cpu(),
-            test.labels[wrong].tolist(),
-            predictions[wrong].tolist(),
-            probabilities[wrong],
-            len(test),
-        )
-
-    def _mistakes_loaded(self, mistakes: Mistakes) -> None:
-        self.mistakes = mistakes
-        step, self._mistake_step = self._mistake_step, 0
-        self.showing = f"{plural(len(mistakes.indices), 'mistake')} in {mistakes.total:,} test images; n / p step through them."
-        self._show_info()
-        if step:
-            self.action_mistake(step)
-
-    def show_mistake(self, number: int) -> None:
-        m = self.mistakes
-        assert m is not None and self.model is not None
-        self.mistake = Mistake(
-            number, m.indices[number], m.labels[number], m.predictions[number], m.probabilities[number].tolist()
-        )
-        names = self.model.class_names
-        p = self.mistake.probabilities
-        label, predicted = short_name(names[self.mistake.label]), short_name(names[self.mistake.predicted])
-        self.showing = (
-            f"Mistake {number + 1}/{len(m.indices)}, test image {self.mistake.index}: a {label} read as "
-            f"{predicted} ({100 * p[self.mistake.predicted]:.0f}%; {label}: {100 * p[self.mistake.label]:.0f}%)"
-        )
-        self.canvas.set_image(m.images[number])
 
 
 def _sentence(error: BaseException | None, group: str, source: Path) -> str:

@@ -11,17 +11,15 @@ edges, the way MNIST's digits were scanned and anti-aliased.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import torch
-from rich.color import Color
-from rich.segment import Segment
-from rich.style import Style
 from textual import events
 from textual.binding import Binding
 from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
+
+from app.widgets.halfblock import half_blocks, rgb
 
 BRUSH_RADIUS = 1.5  # image pixels from the stroke's line where the brush is at half strength
 BRUSH_SOFTNESS = 1.4  # image pixels over which it fades from full strength to none
@@ -49,11 +47,6 @@ def stroke(image: torch.Tensor, start: tuple[float, float], end: tuple[float, fl
     region = image[y0:y1, x0:x1]
     level = (strength * 255).round().to(torch.uint8)[..., None].expand_as(region)
     region.copy_(torch.minimum(region, 255 - level) if erase else torch.maximum(region, level))
-
-
-@lru_cache(maxsize=65536)
-def _cell_style(top: tuple[int, int, int], bottom: tuple[int, int, int]) -> Style:
-    return Style(color=Color.from_rgb(*top), bgcolor=Color.from_rgb(*bottom))
 
 
 class Canvas(Widget, can_focus=True):
@@ -239,33 +232,12 @@ class Canvas(Widget, can_focus=True):
 
     def _build_strips(self) -> list[Strip]:
         k = self.shrink
-        shown = self.image[::k, ::k]  # every k-th pixel (k = 1: all)
-        h, w, c = shown.shape
-        rows = shown.tolist()  # H lists of W lists of C values: one conversion, then plain indexing
-        colour = [[tuple(p * 3) if c == 1 else tuple(p[:3]) for p in row] for row in rows]
+        colour = [[rgb(p) for p in row] for row in self.image[::k, ::k].tolist()]  # every k-th pixel (k = 1: all)
         if self.has_focus:
             cx, cy = self.cursor
             colour[cy // k][cx // k] = CURSOR_COLOURS[self.mode]
-        s = self.scale
-        black = (0, 0, 0)
-        strips = []
-        for line in range(-(-h * s // 2)):
-            top_row, bottom_y = colour[(2 * line) // s], 2 * line + 1
-            bottom_row = colour[bottom_y // s] if bottom_y < h * s else None
-            segments: list[Segment] = []
-            run_style, run_len = None, 0
-            for x in range(w * s):
-                style = _cell_style(top_row[x // s], bottom_row[x // s] if bottom_row else black)
-                if style is run_style:
-                    run_len += 1
-                    continue
-                if run_style is not None:
-                    segments.append(Segment("▀" * run_len, run_style))
-                run_style, run_len = style, 1
-            if run_style is not None:
-                segments.append(Segment("▀" * run_len, run_style))
-            strips.append(Strip(segments, w * s))
-        return strips
+        width = len(colour[0]) * self.scale
+        return [Strip(line, width) for line in half_blocks(colour, self.scale)]
 
     def render_line(self, y: int) -> Strip:
         if self._strips is None:

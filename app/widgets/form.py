@@ -171,6 +171,10 @@ class SettingsForm(Vertical):
             super().__init__()
             self.modified = modified
 
+    class Edited(Message):
+        """A value of the form changed (typed, or loaded from a file): what was said about the settings may no
+        longer hold."""
+
     def __init__(self, settings: Settings, **kwargs) -> None:
         super().__init__(**kwargs)
         self._settings = settings
@@ -182,6 +186,7 @@ class SettingsForm(Vertical):
             ]
             for section in SECTIONS
         }
+        self._shown: dict[str, Any] | None = None  # the values last checked: a Changed that changes none is no edit
 
     def compose(self) -> ComposeResult:
         # The first section's fields are mounted with the form; the others (their tabs hidden) right after, while
@@ -266,7 +271,11 @@ class SettingsForm(Vertical):
     def _check_modified(self) -> None:
         # Compared by value, not by "an editor changed": set_settings fires the same Changed events as
         # typing does (later, as messages), and an edit typed back to the saved value is no edit.
-        modified = self.values() != self._saved
+        values = self.values()
+        if self._shown is not None and values != self._shown:
+            self.post_message(self.Edited())
+        self._shown = values
+        modified = values != self._saved
         if modified != self.modified:
             self.modified = modified
             self.post_message(self.Modified(modified))

@@ -38,15 +38,15 @@ def launch_result(
     if run_dir:
         _keep_log(Path(run_dir) / "torchrun.log", stderr_text)
     if isinstance(final, ev.RunFinished):
-        return RunResult("completed", run_dir, 0, final.summary)
+        return RunResult("completed", run_dir, final.summary)
     if isinstance(final, ev.RunStopped):
-        return RunResult("stopped", run_dir, 130, final.summary)
+        return RunResult("stopped", run_dir, final.summary)
     failure = first_failure(log_dir, stderr_text)
     if final is None and failure is not None and failure.exit_code == 2:
         raise SettingsError(failure.message)  # the same message the ranks printed, once
     if final is None and watch.stop_sent_at is not None and not watch.killed:
         emit(ev.LogMessage("warning", "Stopped before training started: nothing to resume."))
-        return RunResult("stopped", run_dir, 130, None)
+        return RunResult("stopped", run_dir)
     message = _failure_message(settings, failure, final, returncode, stderr_text, watch, log_dir)
     summary = dict(final.summary) if isinstance(final, ev.RunFailed) and final.summary else None
     log_path = str(Path(run_dir) / ERROR_LOG) if run_dir else ""
@@ -59,7 +59,7 @@ def launch_result(
     else:
         log_path = _spare_log(stderr_text, message)
     emit(ev.RunFailed(message, log_path, summary))
-    return RunResult("failed", run_dir, 1, summary)
+    return RunResult("failed", run_dir, summary)
 
 
 def _failure_message(

@@ -33,6 +33,22 @@ def stop_place(e: ev.RunStopped) -> str:
     return f"after epoch {done}" + (f" of {epochs}" if epochs else "")
 
 
+def stopped_sentence(e: ev.RunStopped, then: str) -> str:
+    """A stopped run in one sentence: where its checkpoint stands, then ``then`` (how to go on: a command, a key)."""
+    return f"Stopped {stop_place(e)} ({os.path.basename(e.checkpoint)} keeps it): {then}"
+
+
+def settings_change_text(e: ev.SettingsChanged) -> str:
+    """What a resume changed of the settings, in one sentence (the printer's line, the app's log)."""
+
+    def value(v) -> str:
+        return str(v).lower() if isinstance(v, bool) else str(v)
+
+    where = f"epoch {e.epoch + 1}" + (f", step {e.step}" if e.step else "")
+    changed = ", ".join(f"{name} {value(before)} -> {value(after)}" for name, (before, after) in e.changes.items())
+    return f"From {where} on, this resume changes {changed} (the run's settings.toml keeps how it started)."
+
+
 def confusion_text(matrix: list[list[int]], class_names: list[str]) -> str:
     """Rows named in full, columns by short names ('7', not '7 - seven'), so that MNIST's matrix fits 80
     columns; long names are cut to 12 characters."""
@@ -222,14 +238,14 @@ class Printer:
             + f"; results in {s['run_dir']}"
         )
 
+    def on_settings_changed(self, e: ev.SettingsChanged) -> None:
+        self.line(settings_change_text(e))
+
     def on_run_stopped(self, e: ev.RunStopped) -> None:
         if e.summary.get("status") == "pruned":  # the reason came just before, as a log line
             self.line(f"Pruned {stop_place(e)} ({os.path.basename(e.checkpoint)} keeps it); results in {e.summary['run_dir']}")
             return
-        self.line(
-            f"Stopped {stop_place(e)} ({os.path.basename(e.checkpoint)} keeps it): "
-            f"resume with lstm-vision-tui --no-ui --resume {e.summary['run_dir']}"
-        )
+        self.line(stopped_sentence(e, f"resume with lstm-vision-tui --no-ui --resume {e.summary['run_dir']}"))
 
     def on_run_failed(self, e: ev.RunFailed) -> None:
         self.line(f"error: {e.message}\n(traceback in {e.log_path})")

@@ -1,7 +1,7 @@
 """TensorBoard event files in the run directory (output.tensorboard = true): one more consumer of the events.
 
 Loss, accuracy, learning rate and throughput per logged step; train and validation figures per epoch;
-host and GPU memory; the settings as text. torch.utils.tensorboard needs the tensorboard package,
+host and GPU memory; the settings as text, and what a resume changed of them. torch.utils.tensorboard needs the tensorboard package,
 an optional extra: asked for without it, the run is refused before it starts, in one sentence.
 """
 
@@ -32,10 +32,13 @@ class TensorBoardLog:
         self.writer = SummaryWriter(log_dir=str(run_dir))
         self.writer.add_text("settings", "```\n" + render_toml(settings) + "\n```")
         self.step = 0
+        self.steps_per_epoch = 0
 
     def __call__(self, event: ev.Event) -> None:
         w = self.writer
-        if isinstance(event, ev.StepLogged):
+        if isinstance(event, ev.RunStarted):
+            self.steps_per_epoch = event.steps_per_epoch
+        elif isinstance(event, ev.StepLogged):
             self.step = event.global_step
             w.add_scalar("train/loss", event.loss, self.step)
             w.add_scalar("train/accuracy", event.accuracy, self.step)
@@ -57,6 +60,10 @@ class TensorBoardLog:
         elif isinstance(event, ev.EvaluationFinished) and event.split == "test":
             w.add_scalar("test/accuracy", event.accuracy, event.epoch)
             w.add_scalar("test/loss", event.loss, event.epoch)
+        elif isinstance(event, ev.SettingsChanged):  # beside the settings text this process wrote at its start
+            rows = "\n".join(f"| {name} | {before} | {after} |" for name, (before, after) in event.changes.items())
+            step = event.epoch * self.steps_per_epoch + event.step  # the step the new settings apply from
+            w.add_text("settings_changed", f"| setting | before | after |\n|---|---|---|\n{rows}", step)
         elif isinstance(event, (ev.RunFinished, ev.RunStopped, ev.RunFailed)):
             w.flush()
 

@@ -15,7 +15,7 @@ from lstm_vision.atomic import atomic_write, atomic_write_text
 from lstm_vision.metrics import per_class_csv
 
 # The run folder's files, named here once (README "Run directory" and DESIGN.md list them).
-SETTINGS_FILE = "settings.toml"  # the exact settings used, loadable with --config
+SETTINGS_FILE = "settings.toml"  # the settings the run started with, loadable with --config (a resume's changes: runs/follow.py)
 METRICS_FILE = "metrics.jsonl"  # the journal: one event a line
 SUMMARY_FILE = "summary.json"
 LAST_CHECKPOINT = "last.pt"  # end of every epoch and at a stop: what --resume, --predict and Try use
@@ -75,6 +75,16 @@ def use_run_dir(path: str | os.PathLike) -> Path:
             f"(or --resume {folder} to continue the run in it)."
         )
     return folder
+
+
+def folder_model(run_dir: str | os.PathLike) -> Path | None:
+    """Which checkpoint a run folder's model is: its last.pt (the weights its test accuracy was measured with),
+    else its best.pt (lowest validation loss: all a run killed before its first stop may have); None if neither.
+    --predict and --export take a folder only for its last.pt (a best.pt they name); Try takes either."""
+    for name in (LAST_CHECKPOINT, BEST_CHECKPOINT):
+        if (Path(run_dir) / name).is_file():
+            return Path(run_dir) / name
+    return None
 
 
 def run_dir_of(path: str | os.PathLike) -> Path:

@@ -1,19 +1,23 @@
-"""How a run ended, as the runners return it: the in-process engine, the torchrun launcher, the headless CLI."""
+"""How a run ended, as the runners return it: the in-process engine, the torchrun launcher, the headless CLI;
+and the exit code each ending gives, the one mapping the CLI, the app and a background run use."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+# A run's ending, as its summary.json and process.json name it -> the exit code (cli's --help lists them;
+# 2, settings refused before the run started, is no ending of a run). A pruned run (a sweep's pruner cut it
+# short: training/finish.py) is a normal outcome of a sweep, not a failure and not a user's stop: 0, as completed.
+EXIT_CODES = {"completed": 0, "pruned": 0, "stopped": 130, "failed": 1}
+
 
 @dataclass
 class RunResult:
     status: str  # "completed", "pruned", "stopped" or "failed"
     run_dir: str
-    exit_code: int
     summary: dict[str, Any] | None = None
 
-
-# A status's exit code, decided here once. A pruned run (a sweep's pruner cut it short: training/finish.py) is a
-# normal outcome of a sweep, not a failure and not a user's stop: 0, as completed.
-EXIT_CODES = {"completed": 0, "pruned": 0, "stopped": 130, "failed": 1}
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.status]

@@ -18,7 +18,7 @@ from lstm_vision.data.sets import DataBundle, ImageSet
 from lstm_vision.system.devices import Precision
 from lstm_vision.distributed.collectives import DistContext, all_reduce_sum
 
-PREVIEW_IMAGES = 24  # test images (with predictions) sent to the app's image grid
+PREVIEW_IMAGES = 36  # test images (with predictions) sent to the app's image grid: 4 rows of 9 fill it at 200 x 50
 MISTAKES = 32  # misclassified test images kept for mistakes.png
 
 

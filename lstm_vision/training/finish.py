@@ -12,13 +12,14 @@ from lstm_vision.system import resources
 from lstm_vision.errors import SettingsError
 from lstm_vision.system.devices import device_name
 from lstm_vision.distributed.collectives import record_failure
-from lstm_vision.runs.result import EXIT_CODES, RunResult
+from lstm_vision.runs.result import RunResult
 from lstm_vision.training.state import Job, NonFiniteLoss, report_evaluation, save
 from lstm_vision.metrics import macro, per_class
 from lstm_vision.model.lstm import count_parameters
 from lstm_vision.system.provenance import provenance
 from lstm_vision.runs.folder import write_confusion_matrix, write_per_class, write_summary
 from lstm_vision.runs.folder import ERROR_LOG, LAST_CHECKPOINT
+from lstm_vision.runs.follow import settings_changes
 
 
 def finish(job: Job, status: str, prune_reason: str | None = None) -> RunResult:
@@ -36,7 +37,7 @@ def finish(job: Job, status: str, prune_reason: str | None = None) -> RunResult:
             summary["pruned_reason"] = prune_reason
         _write_summary(job, summary)
         job.emit(ev.RunStopped(summary, str(job.run_dir / LAST_CHECKPOINT), job.step, job.batcher.steps_per_epoch))
-        return RunResult(status, str(job.run_dir), EXIT_CODES[status], summary)
+        return RunResult(status, str(job.run_dir), summary)
     test = report_evaluation(job, "test", job.data.test, confusion=True)
     train = report_evaluation(job, "train", job.data.train)
     summary = build_summary(job, "completed", test=(test.correct, test.total), train=(train.correct, train.total))
@@ -49,7 +50,7 @@ def finish(job: Job, status: str, prune_reason: str | None = None) -> RunResult:
         draw_pictures(job, test.matrix, test.mistakes)
     _write_summary(job, summary)
     job.emit(ev.RunFinished(summary, test.matrix))
-    return RunResult("completed", str(job.run_dir), EXIT_CODES["completed"], summary)
+    return RunResult("completed", str(job.run_dir), summary)
 
 
 CURVES_EVERY_S = 60.0  # at epoch ends curves.png is redrawn at most this often: drawing takes ~0.5 s
@@ -100,7 +101,7 @@ def fail(job: Job, err: BaseException) -> RunResult:
     except OSError:
         pass  # a full disk may be what failed; the message still reaches the user
     job.emit(ev.RunFailed(message, str(log_path), summary))
-    return RunResult("failed", str(job.run_dir), EXIT_CODES["failed"], summary)
+    return RunResult("failed", str(job.run_dir), summary)
 
 
 def _explain(job: Job, err: BaseException) -> str:
@@ -149,6 +150,8 @@ def build_summary(
         "peak_gpu_allocated_bytes": max([gpu["peak_allocated_bytes"], *(job.rank_peaks or [])]) if gpu else None,
         "peak_gpu_allocated_bytes_per_rank": job.rank_peaks,
         "run_dir": str(job.run_dir),
+        # settings.toml is how the run started; what each resume changed, from where (its journal's settings_changed)
+        "settings_changes": settings_changes(job.run_dir),
         "provenance": provenance(),
     }
 

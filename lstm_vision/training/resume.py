@@ -53,6 +53,26 @@ def prepare_resume(resume: str, state: dict[str, Any], settings: Settings, steps
     return notes
 
 
+# What a resume does not use: it goes on in its own folder, from its own checkpoint.
+NOT_FOR_A_RESUME = frozenset({"output.dir", "output.run_name", "train.load_checkpoint"})
+
+
+def settings_changes(state: dict[str, Any], settings: Settings) -> dict[str, list[Any]]:
+    """What a resume changes of the settings its checkpoint ran with: section.key -> [before, after], in the
+    order of the schema. A reference checkpoint, or one that recorded no settings, has nothing to compare."""
+    saved = state.get("settings") or {}
+    if is_reference(state) or not saved:
+        return {}
+    changes = {}
+    for section, values in settings.to_dict().items():
+        before = saved.get(section) or {}
+        for key, value in values.items():
+            name = f"{section}.{key}"
+            if name not in NOT_FOR_A_RESUME and key in before and before[key] != value:
+                changes[name] = [before[key], value]
+    return changes
+
+
 def check_same_data(resume: str, state: dict[str, Any], settings: Settings) -> None:
     """Refuse a resume whose settings change which images the run trains and validates on."""
     saved = state.get("settings") or {}

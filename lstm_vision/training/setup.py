@@ -26,13 +26,13 @@ from lstm_vision.model.architecture import take_architecture
 from lstm_vision.model.lstm import build_model, count_parameters
 from lstm_vision.model.optim import build_optimizer
 from lstm_vision.report.tensorboard import TensorBoardLog, check_available
-from lstm_vision.runs.folder import METRICS_FILE, Journal, create_run_dir, run_dir_of, use_run_dir, write_settings
+from lstm_vision.runs.folder import METRICS_FILE, SETTINGS_FILE, Journal, create_run_dir, run_dir_of, use_run_dir, write_settings
 from lstm_vision.runs.liveness import Beacon
 from lstm_vision.settings import Settings, check_batch_split, sequence_shape
 from lstm_vision.system.devices import Precision, configure_threads, device_name, resolve_device, resolve_precision
 from lstm_vision.text import plural
 from lstm_vision.training.batches import Batcher
-from lstm_vision.training.resume import check_model_shape, check_same_data, prepare_resume
+from lstm_vision.training.resume import check_model_shape, check_same_data, prepare_resume, settings_changes
 from lstm_vision.training.state import Job, restore, sample_resources
 
 
@@ -59,9 +59,10 @@ def prepare(
     train = settings.train
     batcher = Batcher(data, train.batch_size, train.grad_accum_steps, sequence_length, input_size, train.seed, dist_ctx)
     # Whole before any file of the run is written (a refused resume leaves it as it was); see training/resume.py.
-    resume_notes = []
+    resume_notes, changes = [], {}
     if start.state is not None:
         resume_notes = prepare_resume(resume, start.state, settings, batcher.steps_per_epoch, dist_ctx.is_main)
+        changes = settings_changes(start.state, settings)
     outputs = open_outputs(settings, emit, dist_ctx, resume, run_dir, control)
     job = Job(
         settings,
@@ -82,6 +83,8 @@ def prepare(
     if start.state is not None:
         restore(job, start.state)
     announce(job, start, notes, resume, resume_notes)
+    if changes:  # after "Resumed from": the journal says from where the new settings apply
+        job.emit(ev.SettingsChanged(job.epoch, job.step, changes))
     sample_resources(job, force=True)
     return job
 
@@ -182,7 +185,8 @@ def open_outputs(
     if not dist_ctx.is_main:
         return Outputs(folder or Path(run_dir or settings.output.dir), _discard)
     folder = folder or (use_run_dir(run_dir) if run_dir else create_run_dir(settings.output))
-    write_settings(folder, settings)
+    if not resume or not (folder / SETTINGS_FILE).is_file():  # a resume keeps the file its run started with
+        write_settings(folder, settings)  # (what a resume changes goes to the journal: settings_changed)
     # The folder names its process before its journal has a line, so that no viewer ever sees the one without the other.
     beacon = Beacon(folder, control or RunControl()).start()
     journal = Journal(folder / METRICS_FILE)

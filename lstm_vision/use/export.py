@@ -21,7 +21,7 @@ import torch
 
 from lstm_vision.errors import SettingsError
 from lstm_vision.atomic import atomic_path, atomic_write_text
-from lstm_vision.use.loaded_model import TrainedModel, check_output_file, checkpoint_file, load_trained
+from lstm_vision.use.loaded_model import TrainedModel, check_output_file, checkpoint_file, load_trained, unwritable_output
 from lstm_vision.runs.folder import BEST_CHECKPOINT, LAST_CHECKPOINT, METRICS_FILE
 
 FORMATS = ("onnx", "torchscript")
@@ -127,9 +127,7 @@ def run_export(fmt: str, source: str, output: str, overrides: list[str]) -> int:
     try:
         export_model(model, fmt, out)
     except OSError as err:
-        raise SettingsError(
-            f"--output {out} cannot be written ({err.strerror or err}); choose a file in a folder you can write to."
-        ) from None
+        raise unwritable_output(out, err) from None
     h, w, c = model.image_shape
     print(
         f"Exported {model.path} as {fmt} to {out} ({out.stat().st_size / 1e6:.1f} MB): uint8 images "

@@ -26,7 +26,7 @@ from lstm_vision.errors import SettingsError
 from lstm_vision.system.devices import Precision, resolve_device, resolve_precision
 from lstm_vision.model.lstm import LSTMClassifier
 from lstm_vision.data.normalization import Normalization
-from lstm_vision.runs.folder import BEST_CHECKPOINT, LAST_CHECKPOINT
+from lstm_vision.runs.folder import LAST_CHECKPOINT, folder_model
 
 
 class ImageClassifier(nn.Module):
@@ -71,10 +71,11 @@ def checkpoint_file(source: str | Path) -> Path:
     """A run folder means its last.pt; anything else must be a checkpoint file."""
     path = Path(source).expanduser()
     if path.is_dir():
-        if (path / LAST_CHECKPOINT).is_file():
-            return path / LAST_CHECKPOINT
-        best = " (it has best.pt: give that file)" if (path / BEST_CHECKPOINT).is_file() else ""
-        raise ckpt.CheckpointError(f"{path} holds no last.pt{best}; give a run folder or a checkpoint file (.pt).")
+        model = folder_model(path)
+        if model is not None and model.name == LAST_CHECKPOINT:
+            return model
+        best = f" (it has {model.name}: give that file)" if model is not None else ""
+        raise ckpt.CheckpointError(f"{path} holds no {LAST_CHECKPOINT}{best}; give a run folder or a checkpoint file (.pt).")
     if not path.exists():
         raise ckpt.CheckpointError(f"Checkpoint {path} does not exist; give a run folder or a checkpoint file (.pt).")
     return path
@@ -91,6 +92,13 @@ def check_output_file(output: Path, example: str) -> None:
         raise SettingsError(
             f"--output {output} cannot be written (permission denied in {output.parent}); choose a folder you can write to."
         )
+
+
+def unwritable_output(output: Path, err: OSError) -> SettingsError:
+    """--output could not be written after all (the disk filled, the folder went): one sentence naming it."""
+    return SettingsError(
+        f"--output {output} cannot be written ({err.strerror or err}); choose a file in a folder you can write to."
+    )
 
 
 def load_trained(source: str | Path, overrides: list[str] | tuple[str, ...] = (), device: str | None = None) -> TrainedModel:

@@ -22,7 +22,7 @@ from lstm_vision.errors import SettingsError
 from lstm_vision.system.devices import usable_cores
 from lstm_vision.atomic import atomic_write_text
 from lstm_vision.metrics import short_name
-from lstm_vision.use.loaded_model import TrainedModel, check_output_file, class_lookup, class_of_folder
+from lstm_vision.use.loaded_model import TrainedModel, check_output_file, class_lookup, class_of_folder, unwritable_output
 
 CSV_COLUMNS = [
     "path",
@@ -191,9 +191,7 @@ def write_csv(report: PredictionReport, names: list[str], output: Path) -> None:
     try:
         atomic_write_text(output, to_csv(report, names))
     except OSError as err:
-        raise SettingsError(
-            f"--output {output} cannot be written ({err.strerror or err}); choose a file in a folder you can write to."
-        ) from None
+        raise unwritable_output(output, err) from None
 
 
 def check_output(output: Path) -> None:

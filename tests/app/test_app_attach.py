@@ -9,7 +9,8 @@ import signal
 from lstm_vision.runs.liveness import request, run_state
 from app.widgets.charts import ChartPair
 from processes import headless, long_run, names, process_info, start_headless, wait_until
-from apps import log_text, make_app, wait_for
+from apps import FakeEngine, log_text, make_app, wait_for
+from lstm_vision.detached import start_background
 
 
 def attached_app(tmp_path, settings, run_dir):
@@ -78,6 +79,11 @@ async def test_a_lost_run_is_called_lost_and_offered_for_resume(tiny_settings, t
         assert f"Process {proc.pid} on " in log_text(app) and "F7 resumes it from last.pt" in log_text(app)
         assert app.resumable == str(run_dir) and app.check_action("resume_run", ()) is True
         assert app.state_detail == "gone · F7 resumes from last.pt"  # one status row at 80 columns
+        # what quitting then prints: it was started apart from the app, and goes on apart from it
+        assert (
+            app.resume_hint()
+            == f"{run_dir} keeps its last.pt: resume with lstm-vision-tui --no-ui --background --resume {run_dir}"
+        )
 
 
 async def test_history_marks_live_runs_and_attaches_to_one(tiny_settings, tmp_path):
@@ -152,3 +158,29 @@ async def test_f7_on_a_lost_run_resumes_it_in_a_process_of_its_own(tiny_settings
         if pid and pid != proc.pid and run_state(run_dir).live:
             os.kill(pid, signal.SIGKILL)
     wait_until(lambda: run_state(run_dir).status == "stopped", "the background process to end")
+
+
+async def test_history_r_resumes_a_lost_background_run_in_the_background(tiny_settings, tmp_path):
+    """Issue 23.2: a run started with --background and killed (kill -9) is resumed from History as F7 resumes
+    it: in a process of its own, which the app attaches to, so that closing the terminal does not stop it."""
+    run_dir, pid = start_background(long_run(tiny_settings))
+    wait_until(lambda: (run_dir / "last.pt").is_file() and "epoch_finished" in names(run_dir), "the first last.pt")
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: run_state(run_dir).status == "lost", "the run to be lost")
+    app = make_app(tmp_path, settings=tiny_settings, engine=FakeEngine(tmp_path))
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("f9")
+            history = app.query_one("HistoryView")
+            await wait_for(pilot, lambda: history.runs and history.runs[0].status == "lost", "the lost row")
+            await pilot.press("r")
+            await wait_for(pilot, lambda: app.attached_to == run_dir and app.state == "running", "attached to the resumed run")
+            assert app.engine.calls == []  # not in the app's process
+            assert process_info(run_dir)["pid"] not in (pid, os.getpid())
+            await app.run_action("quit")
+        assert app.left_running == run_dir and run_state(run_dir).status == "running"  # it outlives the app
+    finally:
+        pid_now = process_info(run_dir).get("pid")
+        if pid_now and pid_now != pid and run_state(run_dir).live:
+            request(run_dir, "stop")
+    wait_until(lambda: run_state(run_dir).status == "stopped", "the background process to stop")

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import time
 from pathlib import Path
+
+import psutil
 
 from textual.widgets import DataTable
 
@@ -149,3 +155,96 @@ async def test_a_run_folder_made_by_another_process_appears_without_g(tmp_path):
         write_run(runs, "second", "completed", 2)  # as a headless run in another terminal would
         await wait_for(pilot, lambda: {r.name for r in history.runs} == {"first", "second"}, "the new run listed")
         await app.run_action("quit")
+
+
+def write_unfinished_run(runs: Path, name: str, process: dict, heartbeat_age_s: float = 0.0) -> Path:
+    """A run folder as a process leaves it mid-run (2 of 3 epochs done, a step into the third), named by
+    ``process`` (its process.json) with a heartbeat ``heartbeat_age_s`` old; no summary."""
+    run_dir = write_run(runs, name, "stopped", 3)
+    (run_dir / "summary.json").unlink()
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    second_epoch = [i for i, line in enumerate(lines) if '"epoch_finished"' in line][1]
+    third_epoch_step = next(i for i in range(second_epoch, len(lines)) if '"step_logged"' in lines[i])
+    (run_dir / "metrics.jsonl").write_text("\n".join(lines[: third_epoch_step + 1]) + "\n")
+    (run_dir / "process.json").write_text(json.dumps(process))
+    stamp = time.time() - heartbeat_age_s
+    os.utime(run_dir / "process.json", (stamp, stamp))
+    return run_dir
+
+
+async def test_running_and_lost_rows_show_what_their_journal_knows(tmp_path):
+    """Issue 23.1: epochs, best val, train time and progress of a running or lost run, from its journal."""
+    runs = tmp_path / "runs"
+    me = psutil.Process()
+    alive = {"pid": me.pid, "host": socket.gethostname(), "started": me.create_time(), "state": "running"}
+    write_unfinished_run(runs, "training", alive)
+    gone = dict(alive, started=0.0)  # not this process: it started at another time, and its heartbeat stopped
+    write_unfinished_run(runs, "killed", gone, heartbeat_age_s=3600)
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f9")
+        table = app.query_one(HistoryView).query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count == 2)
+        rows = {str(table.get_row(key)[0]): [str(cell) for cell in table.get_row(key)] for key in table.rows}
+        # epoch 2 of 3 has the lowest validation loss (its accuracy 89 %); 7 of 9 steps trained, 7 s
+        assert rows["training"] == ["training", "running 3/3 78%", "2", "89.00%", "n/a", "0:07"]
+        assert rows["killed"] == ["killed", "lost 3/3 78%", "2", "89.00%", "n/a", "0:07"]
+
+
+async def test_l_loads_the_settings_a_run_started_with_and_r_resumes_with_what_its_resumes_changed(tmp_path):
+    """Issue 23.5: l repeats the run that started; r goes on as the last resume left it (its journal says)."""
+    from lstm_vision.events import SettingsChanged
+
+    runs = tmp_path / "runs"
+    run_dir = write_run(runs, "resumed", "stopped", 3, hidden=48)
+    with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:  # a resume at epoch 2 extended it
+        handle.write(SettingsChanged(2, 0, {"train.epochs": [15, 30], "optim.learning_rate": [0.002, 0.001]}).to_json() + "\n")
+    engine = FakeEngine(runs, epochs=1, steps=2)
+    app = make_app(tmp_path, engine=engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = app.query_one(SettingsForm)
+        await pilot.press("f9")
+        table = app.query_one(HistoryView).query_one(DataTable)
+        await wait_for(pilot, lambda: app.focused is table and table.row_count == 1)
+        await pilot.press("l")
+        await wait_for(pilot, lambda: form.row("model", "hidden_size").value() == 48)
+        assert form.row("train", "epochs").value() == 15 and form.row("optim", "learning_rate").value() == 0.002
+        await pilot.press("f9", "r")
+        await wait_for(pilot, lambda: isinstance(app.screen, UnsavedScreen))  # the form holds l's settings
+        assert str(app.screen.query_one("#save").label) == "Save first (s)"  # not "and quit": it resumes
+        await pilot.press("d")
+        await wait_for(pilot, lambda: bool(engine.calls))
+        resumed = engine.calls[0]["settings"]
+        assert (resumed.train.epochs, resumed.optim.learning_rate, resumed.model.hidden_size) == (30, 0.001, 48)
+
+
+async def test_g_keeps_the_cursors_row_in_view_and_shows_new_runs_above_it_when_they_fit(tmp_path):
+    """Issue 23.3: after g a new run comes first; the cursor stays on its run, in view, and the view scrolls
+    no further down than that needs (a new top row shows when it fits with the cursor's row)."""
+    runs = tmp_path / "runs"
+    for i in range(12):
+        run_dir = write_run(runs, f"r{i:02d}", "completed", 2)
+        for name in ("metrics.jsonl", "summary.json"):
+            os.utime(run_dir / name, (1000 + i, 1000 + i))
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f9")
+        history = app.query_one(HistoryView)
+        table = history.query_one(DataTable)
+        await wait_for(pilot, lambda: app.focused is table and table.row_count == 12)
+        rows_shown = table.size.height - 1  # under the header
+
+        def in_view(row: int) -> bool:
+            return table.scroll_y <= row < table.scroll_y + rows_shown
+
+        for presses, new in ((1, "new1"), (rows_shown + 3, "new2")):
+            await pilot.press(*["down"] * presses)
+            chosen = history.selected().name
+            write_run(runs, new, "completed", 2)
+            await pilot.press("g")
+            await wait_for(pilot, lambda: history.runs[0].name == new)
+            await wait_for(pilot, lambda: in_view(table.cursor_row))
+            assert history.selected().name == chosen
+            # the least scrolled view that holds the cursor's row: the new run in it whenever both fit
+            assert table.scroll_y == max(0, table.cursor_row - rows_shown + 1)
+            assert in_view(0) == (table.cursor_row < rows_shown)

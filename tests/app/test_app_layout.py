@@ -74,3 +74,27 @@ async def test_theme_toggle_from_the_command_palette(tmp_path):
         await wait_for(pilot, lambda: app.current_theme.dark is not dark)
         await app.run_action("toggle_theme")
         assert app.current_theme.dark is dark
+
+
+async def test_results_at_200x50_fill_the_screen_with_the_per_class_table_and_36_images(tmp_path):
+    """Issue 23.7: a wide, tall terminal shows the per-class figures beside the images, and images enough
+    to fill their column, rather than empty rows."""
+    from lstm_vision.training.batches import PREVIEW_IMAGES
+    from app.screens.results import PerClassTable
+    from apps import predictions, summary
+
+    per_class = [
+        {"class": str(k), "precision": 0.99, "recall": 0.98 - k / 100, "f1": 0.985 - k / 100, "support": 1000} for k in range(10)
+    ]
+    app = make_app(tmp_path)
+    async with app.run_test(size=(200, 50)) as pilot:
+        results = app.query_one("ResultsView")
+        results.show_summary(dict(summary("completed", 2), per_class=per_class), "completed", "run1")
+        results.show_matrix([[990 if i == j else 1 for j in range(10)] for i in range(10)])
+        results.show_predictions(predictions(PREVIEW_IMAGES))
+        await pilot.press("f4")
+        table, grid, matrix = app.query_one(PerClassTable), app.query_one(ImageGrid), app.query_one(ConfusionMatrix)
+        await wait_for(pilot, lambda: table.region.height > 0 and grid.region.height > 0)
+        assert table.row_count == 11 and str(table.get_row_at(10)[0]) == "macro avg"
+        assert inside(table, 200, 49) and table.region.y > matrix.region.bottom  # under the matrix, on screen
+        assert grid.region.x >= table.region.right and inside(grid, 200, 49)  # beside them: all 36 in view

@@ -9,7 +9,8 @@ import torch
 from textual.widgets import Static
 
 from app.widgets.canvas import Canvas, stroke
-from app.screens.try_model import ProbabilityBars, TryScreen, bar
+from app.screens.try_model import TryScreen
+from app.widgets.probability_bars import ProbabilityBars, bar
 from lstm_vision.metrics import short_name
 from conftest import mnist_set, needs_real_mnist
 

@@ -65,7 +65,7 @@ def test_short_run_learns_and_writes_the_run_directory(tiny_settings):
     for name in ("best.pt", "last.pt"):
         assert "state_dict" in load_checkpoint(f"{run_dir}/{name}")
     preview = rec.of(ev.PredictionsSampled)[0]
-    assert len(preview.images) == len(preview.labels) == 24 and len(preview.images[0]) == 28 * 28
+    assert len(preview.images) == len(preview.labels) == 36 and len(preview.images[0]) == 28 * 28
 
 
 def test_stopped_run_resumes_to_the_same_weights(tiny_settings, tmp_path):

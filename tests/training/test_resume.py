@@ -1,5 +1,6 @@
 """--resume continues a run exactly or refuses, before it touches any file of the run (issue 16)."""
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -203,3 +204,40 @@ def test_a_resume_from_an_earlier_checkpoint_cuts_the_journal_back(completed_run
     assert any(
         isinstance(e, ev.LogMessage) and "(up to epoch 3)" in e.text and "metrics.jsonl.1-bak" in e.text for e in rec.events
     )
+
+
+def test_a_resume_with_other_settings_keeps_settings_toml_and_records_what_changed_from_where(stopped_run):
+    """Issue 23.5: settings.toml stays as the run started (History's l repeats that run); the journal and
+    summary.json say what each resume changed and from where; a later resume goes on with the changes."""
+    from lstm_vision.report.console import settings_change_text
+    from lstm_vision.runs.follow import run_settings
+
+    started = (stopped_run / "settings.toml").read_bytes()
+    settings = load_settings(stopped_run / "settings.toml")  # as --resume with --set does
+    settings.train.epochs, settings.optim.learning_rate = 4, 0.005
+    stop = StopWhen(lambda e: isinstance(e, ev.EpochFinished) and e.epoch == 3)
+    assert run(settings, stop, stop.control, resume=str(stopped_run)).status == "stopped"
+    assert (stopped_run / "settings.toml").read_bytes() == started
+    [said] = [settings_change_text(e) for e in stop.events if isinstance(e, ev.SettingsChanged)]
+    assert said == (
+        "From epoch 2, step 5 on, this resume changes optim.learning_rate 0.01 -> 0.005, train.epochs 3 -> 4 "
+        "(the run's settings.toml keeps how it started)."
+    )
+    change = {
+        "event": "settings_changed",
+        "epoch": 1,
+        "step": 5,
+        "changes": {"optim.learning_rate": [0.01, 0.005], "train.epochs": [3, 4]},
+    }
+    assert [r for r in journal(stopped_run) if r["event"] == "settings_changed"] == [change]
+    summary = json.loads((stopped_run / "summary.json").read_text())
+    assert summary["settings_changes"] == [{k: v for k, v in change.items() if k != "event"}]
+    assert run_settings(stopped_run, as_started=True).train.epochs == 3 and run_settings(stopped_run).train.epochs == 4
+
+    result = cli("--no-ui", "--resume", str(stopped_run))  # no --set: it goes on with the changed settings
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((stopped_run / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["epochs_completed"] == 4
+    assert summary["settings_changes"] == [{k: v for k, v in change.items() if k != "event"}]  # nothing more changed
+    assert "this resume changes" not in result.stdout
+    assert (stopped_run / "settings.toml").read_bytes() == started
