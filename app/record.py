@@ -98,7 +98,7 @@ class RunRecord:
         if self.finished:
             return "completed"
         if self.stopped:
-            return "stopped"
+            return "pruned" if self.stopped.summary.get("status") == "pruned" else "stopped"
         if self.failed:
             return "failed"
         return "running" if self.started else "idle"

@@ -16,6 +16,7 @@ class AppState(StrEnum):
     STOPPING = "stopping"
     COMPLETED = "completed"
     STOPPED = "stopped"
+    PRUNED = "pruned"  # a sweep's trial its pruner cut short (an attached trial): ended, not for F7 to resume
     FAILED = "failed"
     LOST = "lost"
 

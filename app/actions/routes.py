@@ -120,6 +120,10 @@ class EventRoutes(Host):
         # what F7 resumes is set once, from the run's outcome (runs.RunActions.on_worker_state_changed)
         if ev.step:  # within an epoch: the bar shows where last.pt stands
             self.query_one(RunProgress).show_at(int(ev.summary.get("epochs_completed") or 0) + 1, ev.step)
+        if ev.summary.get("status") == AppState.PRUNED:  # a sweep's trial: the sweep, not F7, decides what runs next
+            self.log_panel.add(f"Pruned by its sweep: {ev.summary.get('pruned_reason') or 'its epochs trailed'}", "warning")
+            self.query_one(ResultsView).show_summary(ev.summary, AppState.PRUNED, self._run_title())
+            return
         self.log_panel.add(stopped_sentence(ev, "F7 resumes this run."), "warning")
         self.query_one(ResultsView).show_summary(ev.summary, AppState.STOPPED, self._run_title())
 

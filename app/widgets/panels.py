@@ -25,6 +25,7 @@ STATE_STYLES = {
     AppState.STOPPING: "bold yellow",
     AppState.COMPLETED: "bold green",
     AppState.STOPPED: "bold yellow",
+    AppState.PRUNED: "bold yellow",
     AppState.FAILED: "bold red",
     AppState.LOST: "bold red",
 }

@@ -184,3 +184,16 @@ async def test_history_r_resumes_a_lost_background_run_in_the_background(tiny_se
         if pid_now and pid_now != pid and run_state(run_dir).live:
             request(run_dir, "stop")
     wait_until(lambda: run_state(run_dir).status == "stopped", "the background process to stop")
+
+
+async def test_attaching_to_a_trial_its_sweep_pruned_ends_as_pruned(tmp_path):
+    """A sweep's trial cut short by its pruner ends as status pruned: the viewer says so (it crashed on the word)."""
+    from apps import make_app, wait_for, write_run
+
+    run_dir = write_run(tmp_path / "runs", "trial-0003", "pruned", 1)
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.attach(run_dir)
+        await wait_for(pilot, lambda: app.state == "pruned")
+        assert app.exit_code == 0 and app.resumable is None  # a normal end of a trial; the sweep decides what runs next
+        await app.run_action("quit")
