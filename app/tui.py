@@ -36,6 +36,7 @@ from app.screens.sweep import SweepView
 from app.state import ACTIVE, CONTROLLABLE, PAUSABLE, AppState
 from app.bridge import Engine, EngineEvent, EngineEvents
 from lstm_vision.runs.folder import LAST_CHECKPOINT
+from lstm_vision.sweep.folder import is_sweep_dir
 from lstm_vision.events import StepLogged
 
 TABS = {
@@ -92,8 +93,7 @@ class LstmVisionApp(SweepActions, AttachActions, RunActions, SettingsFileActions
         self.initial_resume = resume
         self.engine = engine
         self.state_detail = ""  # what the status line says after the state
-        # the tab whose keys get the focus after the next refresh
-        self._focus_target = "tab-train" if self.initial_attach else "tab-settings"
+        self._focus_target = "tab-settings"  # the tab whose keys get the focus after the next refresh (compose sets it)
         self.control: RunControl | RemoteControl | None = None  # RemoteControl while attached
         self.run_done, self.run_result = threading.Event(), None
         self.record = RunRecord()
@@ -105,7 +105,10 @@ class LstmVisionApp(SweepActions, AttachActions, RunActions, SettingsFileActions
     # ---- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
-        # --attach opens on the Train screen: its first paint is the viewer, before the journal is read
+        # --attach opens on the Train screen (a sweep's folder on the Sweep tab): its first paint is the viewer,
+        # before the journal is read. The tab is chosen here, not later: TabbedContent's own start would undo it.
+        if self.initial_attach:
+            self._focus_target = "tab-sweep" if is_sweep_dir(self.initial_attach) else "tab-train"
         with TabbedContent(id="main-tabs", initial=self._focus_target):
             with TabPane("Settings F2", id="tab-settings"):
                 with Horizontal(id="settings-bar"):
