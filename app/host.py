@@ -1,4 +1,4 @@
-"""What the App's mixins (attach, files, routes, runs) use of the App, named for the type checker."""
+"""What the App's mixins (app/actions/) use of the App and of each other, named for the type checker."""
 
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ class AppHost(Protocol):
     _quitting: bool
     attached_to: Path | None
     left_running: Path | None
+    attach_tab: str  # the tab shown when an attach began
+    history_pending: bool  # the next batch of events is an attached run's past
 
     @property
     def form(self) -> SettingsForm: ...
@@ -74,6 +76,18 @@ class AppHost(Protocol):
     def attach(self, run_dir: Path) -> None: ...
 
     def open_sweep(self, sweep_dir: Path) -> None: ...
+
+    def open_try(self, source: Path) -> None: ...
+
+    def trained_run(self) -> Path | None: ...
+
+    def load_run_settings(self, run_dir: Path, as_started: bool = False) -> bool: ...
+
+    def resumed_as_it_began(self, run_dir: Path) -> bool: ...
+
+    def _start(self, resume: str | None) -> None: ...
+
+    def _start_warm_up(self) -> None: ...
 
 
 # A mixin's base: while types are checked, Textual's App (its own methods, with their signatures) and what

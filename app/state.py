@@ -21,6 +21,15 @@ class AppState(StrEnum):
     LOST = "lost"
 
 
+# the main screen's tabs: name -> TabPane id (F2 F3 F4 F9 F10, "Show NAME" in the palette)
+TABS = {
+    "settings": "tab-settings",
+    "train": "tab-train",
+    "results": "tab-results",
+    "history": "tab-history",
+    "sweep": "tab-sweep",
+}
+
 # a run is going: no second one starts, and quitting asks first
 ACTIVE = frozenset({AppState.STARTING, AppState.RUNNING, AppState.PAUSED, AppState.STOPPING})
 # F6 and F8 act on the run; once it is stopping there is nothing left to ask of it

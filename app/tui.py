@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-import sys
 import threading
-from functools import partial
 from pathlib import Path
 
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.reactive import reactive
-from textual.screen import Screen
 from textual.widgets import Button, Footer, Label, TabbedContent, TabPane
 
 from lstm_vision.settings import Settings
-from lstm_vision.errors import SettingsError
 from lstm_vision.control import RunControl
-from lstm_vision.runs.liveness import RemoteControl, run_state
-from lstm_vision.runs.folder import read_confusion, read_summary
+from lstm_vision.runs.liveness import RemoteControl
 from app.actions.attach import AttachActions
+from app.actions.history import HistoryActions
+from app.actions.palette import PaletteCommands
+from app.actions.trying import TryActions
 from app.actions.notes import StaleNotes
 from app.widgets.charts import ChartPair
-from app.screens.dialogs import PathScreen
 from app.actions.settings_files import SettingsFileActions
 from app.widgets.form import SettingsForm
 from app.screens.history import HistoryView
@@ -33,22 +30,23 @@ from app.actions.routes import EventRoutes
 from app.actions.runs import RunActions
 from app.actions.sweeps import SweepActions
 from app.screens.sweep import SweepView
-from app.state import ACTIVE, CONTROLLABLE, PAUSABLE, AppState
-from app.bridge import Engine, EngineEvent, EngineEvents
-from lstm_vision.runs.folder import LAST_CHECKPOINT
+from app.state import ACTIVE, CONTROLLABLE, PAUSABLE, TABS, AppState
+from app.bridge import Engine
 from lstm_vision.sweep.folder import is_sweep_dir
-from lstm_vision.events import StepLogged
-
-TABS = {
-    "settings": "tab-settings",
-    "train": "tab-train",
-    "results": "tab-results",
-    "history": "tab-history",
-    "sweep": "tab-sweep",
-}
 
 
-class LstmVisionApp(SweepActions, AttachActions, RunActions, SettingsFileActions, EventRoutes, StaleNotes, App[int]):
+class LstmVisionApp(
+    SweepActions,
+    AttachActions,
+    RunActions,
+    HistoryActions,
+    TryActions,
+    SettingsFileActions,
+    EventRoutes,
+    PaletteCommands,
+    StaleNotes,
+    App[int],
+):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "lstm-vision"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
@@ -197,40 +195,6 @@ class LstmVisionApp(SweepActions, AttachActions, RunActions, SettingsFileActions
             return bool(self.resumable and self.state not in ACTIVE)  # hidden unless there is one
         return True
 
-    def get_system_commands(self, screen: Screen):
-        yield from super().get_system_commands(screen)
-        commands = [
-            ("Start run", "Start training with the settings in the form (F5)", self.action_start),
-            (
-                "Start run in the background",
-                "A headless process of its own that outlives this app and its terminal; the app attaches to it (shift+F5)",
-                self.action_start_background,
-            ),
-            ("Pause or resume run", "Pause the run between batches, or go on (F6)", self.action_pause),
-            ("Stop run", "Finish the batch, save last.pt, stop (F8)", self.action_stop),
-            ("Resume stopped run", "Continue the last stopped run from its last.pt (F7)", self.action_resume_run),
-            (
-                "Try the model",
-                "Draw digits, open images and step through the test set's mistakes with the "
-                "run just finished, or the one selected in History (t)",
-                self.action_try_model,
-            ),
-            ("Try a checkpoint file…", "Try the model of any run folder or .pt file", self.action_try_file),
-            ("Save settings", "Write the form to the settings file, keeping its comments (ctrl+s)", self.action_save),
-            ("Save settings as…", "Write the form to another file", self.action_save_as),
-            ("Open settings file…", "Load settings from a TOML file (ctrl+o)", self.action_open),
-            ("Load preset…", "Load one of the shipped presets into the form", self.action_preset),
-            (
-                "New sweep",
-                "Build a sweep over the form's settings: which settings vary, over which values (F10, then n)",
-                self.action_new_sweep,
-            ),
-            ("Open sweep…", "Open a sweep file, or a sweep's folder to watch its trials (F10, then o)", self.action_open_sweep),
-            ("Toggle light/dark theme", "Switch between the light and the dark theme", self.action_toggle_theme),
-        ] + [(f"Show {name}", f"Go to the {name} screen", partial(self.action_show_tab, name)) for name in TABS]
-        for title, help_text, callback in commands:
-            yield SystemCommand(title, help_text, callback)
-
     def action_show_tab(self, name: str) -> None:
         self.query_one("#main-tabs", TabbedContent).active = TABS[name]
         self._focus_target = TABS[name]
@@ -258,43 +222,6 @@ class LstmVisionApp(SweepActions, AttachActions, RunActions, SettingsFileActions
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
 
-    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        if event.tabbed_content.id == "main-tabs" and event.pane.id == "tab-history":
-            self.refresh_history()
-
-    def refresh_history(self) -> None:
-        try:
-            output_dir = self.form.row("output", "dir").value()
-        except SettingsError:
-            output_dir = self.settings.output.dir
-        self.query_one(HistoryView).load(output_dir)
-
-    # ---- events from the run, routed in one place -----------------------------------------------
-    def on_engine_event(self, message: EngineEvent) -> None:
-        self.route(message.event)
-
-    def on_engine_events(self, message: EngineEvents) -> None:
-        """A batch read from an attached run's journal: every event routed, the charts drawn once. The first
-        is the run's past: its log lines say so instead of showing the time of attaching."""
-        past, self.history_pending = self.history_pending, False
-        tabs = self.query_one("#main-tabs", TabbedContent)
-        chosen = tabs.active if past and tabs.active != self.attach_tab else None  # a key moved on while it was read
-        self.log_panel.replaying = past
-        last_step = max((i for i, e in enumerate(message.events) if isinstance(e, StepLogged)), default=-1)
-        try:
-            for index, event in enumerate(message.events):
-                if past and index < last_step and isinstance(event, StepLogged):
-                    self.record.apply(event)  # a point of the curves; the progress bar shows the last one only
-                else:
-                    self.route(event, redraw=False)
-        finally:
-            self.log_panel.replaying = False
-        self.query_one("#live-charts", ChartPair).show_record(self.record)
-        if chosen is not None:  # the keys typed during the replay win over the tab the run's end would show
-            self.action_show_tab(next(name for name, pane in TABS.items() if pane == chosen))
-        if past:
-            self.call_after_refresh(self._start_warm_up)
-
     def _start_warm_up(self) -> None:
         """After the first paint (and an attached run's past): torch, the engine and the data load on a thread,
         so that F5 and t find them loaded. Importing torch holds the GIL for stretches of a second: done
@@ -302,94 +229,6 @@ class LstmVisionApp(SweepActions, AttachActions, RunActions, SettingsFileActions
         if self.warm_up:
             self.warm_up = False
             threading.Thread(target=_warm_up, args=(self.settings,), name="lstm-vision-warm-up", daemon=True).start()
-
-    # ---- trying a trained model ------------------------------------------------------------------
-    def trying(self) -> bool:
-        """Is the Try screen showing? Its module imports torch, so it is imported when a model is tried."""
-        # (the warm-up thread may be importing it: a module in sys.modules without its class yet)
-        screen_class = getattr(sys.modules.get("app.screens.try_model"), "TryScreen", None)
-        return screen_class is not None and isinstance(self.screen, screen_class)
-
-    def open_try(self, source: Path) -> None:
-        from app.screens.try_model import TryScreen  # torch: loaded by then, unless t comes within seconds of the start
-
-        self.push_screen(TryScreen(source))
-
-    def trained_run(self) -> Path | None:
-        """The run to try: the one this app ran or watched, once it ended with a last.pt, else the one selected
-        in History."""
-        started = self.record.started
-        if started is not None and self.state not in ACTIVE and (Path(started.run_dir) / LAST_CHECKPOINT).is_file():
-            return Path(started.run_dir)
-        return self.query_one(HistoryView).trained()
-
-    def action_try_model(self) -> None:
-        run = self.trained_run()
-        if run is None:
-            self.notify("No trained model yet: finish a run (F5), or pick one in History (F9) and press t.", severity="warning")
-            return
-        self.open_try(run)
-
-    def action_try_file(self) -> None:
-        def chosen(path: Path | None) -> None:
-            if path is not None:
-                self.open_try(path)
-
-        start = self.trained_run() or Path(self.settings.output.dir)
-        self.push_screen(PathScreen("Try a run folder or checkpoint (.pt)", str(start), must_exist=True, folders=True), chosen)
-
-    def on_history_view_try_requested(self, message: HistoryView.TryRequested) -> None:
-        self.open_try(message.run_dir)
-
-    # ---- history ---------------------------------------------------------------------------
-    def on_history_view_run_opened(self, message: HistoryView.RunOpened) -> None:
-        record, run_dir = message.record, message.run_dir
-        results = self.query_one(ResultsView)
-        summary = read_summary(run_dir) or record.summary
-        results.show_summary(summary, summary.get("status", record.status), run_dir.name)
-        matrix = record.finished.confusion_matrix if record.finished else read_confusion(run_dir)
-        names = list(record.predictions.class_names) if record.predictions else None
-        results.show_matrix(matrix, names)
-        results.show_predictions(record.predictions)
-        self.notify(f"Opened {run_dir.name}: curves below, results under F4.")
-
-    def on_history_view_attach_requested(self, message: HistoryView.AttachRequested) -> None:
-        state = run_state(message.run_dir)
-        if not state.live:
-            self.notify(
-                f"{message.run_dir.name} is {state.status}, not training; enter shows its curves and results.", severity="warning"
-            )
-            return
-        self.attach(message.run_dir)
-
-    def on_history_view_resume_requested(self, message: HistoryView.ResumeRequested) -> None:
-        if self.refuse_while_busy():
-            return
-        state = run_state(message.run_dir)
-        if state.live:
-            self.notify(
-                f"{message.run_dir.name} is {state.status} in process {state.pid}; press a to attach to it.", severity="warning"
-            )
-            return
-        if read_summary(message.run_dir).get("status") == AppState.COMPLETED:
-            self.notify(f"{message.run_dir.name} completed; nothing to resume.", severity="warning")
-            return
-        if self.resumed_as_it_began(message.run_dir):  # a background run goes on in the background
-            return
-
-        def resume() -> None:  # the form takes the run's settings: edits the file lacks are asked about first
-            if self.load_run_settings(message.run_dir):
-                self.resumable = str(message.run_dir)
-                self._start(resume=self.resumable)
-
-        self.unless_unsaved(f"resuming {message.run_dir.name} with its settings", resume)
-
-    def on_history_view_load_settings_requested(self, message: HistoryView.LoadSettingsRequested) -> None:
-        def load() -> None:  # as the run started: l repeats that run (a resume's changes are in its journal)
-            if self.load_run_settings(message.run_dir, as_started=True):
-                self.action_show_tab("settings")
-
-        self.unless_unsaved(f"loading the settings of {message.run_dir.name}", load)
 
 
 def _warm_up(settings: Settings) -> None:

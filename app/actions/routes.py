@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from textual.widgets import TabbedContent
+
 from lstm_vision.events import (
     CheckpointSaved,
     EpochFinished,
@@ -27,6 +29,8 @@ from lstm_vision.report.console import settings_change_text, stopped_sentence
 from app.widgets.charts import ChartPair
 from app.actions.notes import RUN_NOTE
 from app.host import Host
+from app.bridge import EngineEvent, EngineEvents
+from app.state import TABS
 from app.widgets.panels import MemoryPanel, RunProgress, StatusLine
 from app.screens.results import ResultsView
 from app.state import AppState
@@ -34,6 +38,31 @@ from app.state import AppState
 
 class EventRoutes(Host):
     """Mixed into the App: shows the events of its own run, or of one it attached to, as they come."""
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        self.route(message.event)
+
+    def on_engine_events(self, message: EngineEvents) -> None:
+        """A batch read from an attached run's journal: every event routed, the charts drawn once. The first
+        is the run's past: its log lines say so instead of showing the time of attaching."""
+        past, self.history_pending = self.history_pending, False
+        tabs = self.query_one("#main-tabs", TabbedContent)
+        chosen = tabs.active if past and tabs.active != self.attach_tab else None  # a key moved on while it was read
+        self.log_panel.replaying = past
+        last_step = max((i for i, e in enumerate(message.events) if isinstance(e, StepLogged)), default=-1)
+        try:
+            for index, event in enumerate(message.events):
+                if past and index < last_step and isinstance(event, StepLogged):
+                    self.record.apply(event)  # a point of the curves; the progress bar shows the last one only
+                else:
+                    self.route(event, redraw=False)
+        finally:
+            self.log_panel.replaying = False
+        self.query_one("#live-charts", ChartPair).show_record(self.record)
+        if chosen is not None:  # the keys typed during the replay win over the tab the run's end would show
+            self.action_show_tab(next(name for name, pane in TABS.items() if pane == chosen))
+        if past:
+            self.call_after_refresh(self._start_warm_up)
 
     def route(self, ev: Event, redraw: bool = True) -> None:
         """``redraw``: draw the charts now, and warn live; False while a journal is replayed in a batch."""
