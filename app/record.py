@@ -6,10 +6,11 @@ replayed from ``metrics.jsonl`` draws exactly the curves it drew live.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from lstm_vision.runs.curves import Curves
+from lstm_vision.runs.follow import JournalReader
 from lstm_vision.events import (
     EpochFinished,
     EvaluationFinished,
@@ -21,7 +22,6 @@ from lstm_vision.events import (
     RunStarted,
     RunStopped,
     StepLogged,
-    event_from_dict,
 )
 
 
@@ -37,20 +37,11 @@ def short_paths(text: str) -> str:
 
 
 @dataclass
-class RunRecord:
+class RunRecord(Curves):
+    """A run's curves (lstm_vision.runs.curves, as curves.png draws them) and where it stands."""
+
     name: str = ""
     started: RunStarted | None = None
-    # per logged step; x is in epochs (global_step / steps_per_epoch) so both series share an axis
-    step_x: list[float] = field(default_factory=list)
-    step_loss: list[float] = field(default_factory=list)
-    step_acc: list[float] = field(default_factory=list)
-    # per epoch
-    epoch_x: list[float] = field(default_factory=list)
-    train_loss: list[float] = field(default_factory=list)
-    train_acc: list[float] = field(default_factory=list)
-    val_x: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    val_acc: list[float] = field(default_factory=list)
     last_step: StepLogged | None = None
     last_epoch: EpochFinished | None = None
     resources: ResourcesSampled | None = None
@@ -61,24 +52,15 @@ class RunRecord:
     failed: RunFailed | None = None
 
     def apply(self, ev: Event) -> None:
+        self.add(ev)
         if isinstance(ev, RunStarted):
             self.started = ev
             if not self.name:
                 self.name = Path(ev.run_dir).name
         elif isinstance(ev, StepLogged):
             self.last_step = ev
-            self.step_x.append(ev.global_step / max(ev.steps_per_epoch, 1))
-            self.step_loss.append(ev.loss)
-            self.step_acc.append(100.0 * ev.accuracy)
         elif isinstance(ev, EpochFinished):
             self.last_epoch = ev
-            self.epoch_x.append(float(ev.epoch))
-            self.train_loss.append(ev.train_loss)
-            self.train_acc.append(100.0 * ev.train_accuracy)
-            if ev.val_loss is not None and ev.val_accuracy is not None:
-                self.val_x.append(float(ev.epoch))
-                self.val_loss.append(ev.val_loss)
-                self.val_acc.append(100.0 * ev.val_accuracy)
         elif isinstance(ev, EvaluationFinished):
             if ev.split == "test":
                 self.test = ev
@@ -114,15 +96,8 @@ class RunRecord:
     def from_jsonl(cls, path: str | Path, name: str = "") -> "RunRecord":
         """Replay a metrics.jsonl; lines that are torn or unknown are skipped, not fatal."""
         record = cls(name=name)
-        try:
-            with open(path, encoding="utf-8") as fh:
-                for line in fh:
-                    try:
-                        record.apply(event_from_dict(json.loads(line)))
-                    except (ValueError, KeyError, TypeError):
-                        continue
-        except OSError:
-            pass
+        for event in JournalReader(path).read():
+            record.apply(event)
         return record
 
 

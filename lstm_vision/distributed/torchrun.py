@@ -15,7 +15,6 @@ this process dies, and the ranks it started are killed at the end if still there
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shlex
 import socket
@@ -38,6 +37,7 @@ from lstm_vision.distributed.collectives import PortInUse, resolve_backend
 from lstm_vision.events import EVENTS_ENV
 from lstm_vision.runs.result import RunResult
 from lstm_vision.distributed.watch import Supervisor
+from lstm_vision.runs.follow import parse_line
 from lstm_vision.runs.folder import SETTINGS_FILE
 
 
@@ -207,10 +207,8 @@ class EventStream:
         line = line.rstrip("\n")
         if not line.strip():
             return
-        try:
-            data = json.loads(line)
-            event = ev.event_from_dict(data)
-        except (ValueError, KeyError, TypeError):
+        event = parse_line(line.encode())
+        if event is None:  # a line the rank printed itself: the log shows it as it is
             self.emit(ev.LogMessage("info", line))
             return
         if isinstance(event, (ev.RunFinished, ev.RunStopped, ev.RunFailed)):

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from lstm_vision.atomic import atomic_write
-from lstm_vision import events as ev
+from lstm_vision.runs.curves import Curves
 from lstm_vision.runs.follow import JournalReader
 from lstm_vision.runs.folder import METRICS_FILE
 
@@ -35,41 +35,12 @@ def save_png(figure, path: Path) -> None:
     atomic_write(path, lambda handle: figure.savefig(handle, format="png"), durable=False)
 
 
-def read_curves(journal: Path) -> dict[str, list]:
+def read_curves(journal: Path) -> Curves:
     """The series that curves.png draws, from metrics.jsonl (the journal of every attempt of the run)."""
-    series: dict[str, list] = {
-        k: []
-        for k in (
-            "step_x",
-            "step_loss",
-            "step_acc",
-            "lr_x",
-            "lr",
-            "epoch_x",
-            "train_loss",
-            "train_acc",
-            "val_x",
-            "val_loss",
-            "val_acc",
-        )
-    }
-    for e in JournalReader(journal).read():
-        if isinstance(e, ev.StepLogged):
-            x = e.global_step / max(e.steps_per_epoch, 1)
-            series["step_x"].append(x)
-            series["step_loss"].append(e.loss)
-            series["step_acc"].append(100 * e.accuracy)
-            series["lr_x"].append(x)
-            series["lr"].append(e.lr)
-        elif isinstance(e, ev.EpochFinished):
-            series["epoch_x"].append(e.epoch)
-            series["train_loss"].append(e.train_loss)
-            series["train_acc"].append(100 * e.train_accuracy)
-            if e.val_loss is not None:
-                series["val_x"].append(e.epoch)
-                series["val_loss"].append(e.val_loss)
-                series["val_acc"].append(100 * e.val_accuracy)
-    return series
+    curves = Curves()
+    for event in JournalReader(journal).read():
+        curves.add(event)
+    return curves
 
 
 def draw_curves(run_dir: Path) -> Path:
@@ -78,17 +49,17 @@ def draw_curves(run_dir: Path) -> Path:
     figure = new_figure(11, 3.6)
     loss, acc, lr = figure.subplots(1, 3)
     for ax, key, title in ((loss, "loss", "loss"), (acc, "acc", "accuracy (%)")):
-        ax.plot(s["step_x"], s[f"step_{key}"], color="#9ab", linewidth=0.8, label="train (step)")
-        ax.plot(s["epoch_x"], s[f"train_{key}"], "o-", color="#1f77b4", markersize=3, label="train (epoch)")
-        ax.plot(s["val_x"], s[f"val_{key}"], "s-", color="#d62728", markersize=3, label="val")
+        ax.plot(s.step_x, getattr(s, f"step_{key}"), color="#9ab", linewidth=0.8, label="train (step)")
+        ax.plot(s.epoch_x, getattr(s, f"train_{key}"), "o-", color="#1f77b4", markersize=3, label="train (epoch)")
+        ax.plot(s.val_x, getattr(s, f"val_{key}"), "s-", color="#d62728", markersize=3, label="val")
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    if s["val_acc"]:  # the band where validation accuracy lives, not the first steps' 10 %
-        low = min(min(s["val_acc"]), min(s["train_acc"] or s["val_acc"]))
+    if s.val_acc:  # the band where validation accuracy lives, not the first steps' 10 %
+        low = min(min(s.val_acc), min(s.train_acc or s.val_acc))
         acc.set_ylim(max(0.0, low - 2 * (100 - low) - 0.5), 100.2)
-    lr.plot(s["lr_x"], s["lr"], color="#2ca02c")
+    lr.plot(s.step_x, s.lr, color="#2ca02c")
     lr.set_title("learning rate")
     lr.set_xlabel("epoch")
     lr.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))

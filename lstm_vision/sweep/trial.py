@@ -4,7 +4,6 @@ RunControl (it ends as "pruned": training/finish.py)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import statistics
 import time
@@ -16,6 +15,7 @@ import optuna
 from lstm_vision import events as ev
 from lstm_vision.control import RunControl
 from lstm_vision.errors import DataError, SettingsError
+from lstm_vision.runs.follow import JournalReader
 from lstm_vision.runs.folder import CONTROL_FILE, LAST_CHECKPOINT, METRICS_FILE, OUTPUT_LOG, PROCESS_FILE, read_summary
 from lstm_vision.settings import Settings
 from lstm_vision.sweep.folder import trial_dir_name
@@ -189,17 +189,9 @@ def prune_reason(trial: optuna.Trial, spec: SweepSpec, epoch: int, value: float)
 def journal_values(run_dir: Path, metric: str) -> dict[int, float]:
     """The validated epochs' metric as a run's metrics.jsonl recorded them (a continued trial reports them again)."""
     values: dict[int, float] = {}
-    try:
-        lines = (run_dir / METRICS_FILE).read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return values
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and record.get("event") == "epoch_finished" and record.get(metric) is not None:
-            values[int(record["epoch"])] = float(record[metric])
+    for event in JournalReader(run_dir / METRICS_FILE).read():
+        if isinstance(event, ev.EpochFinished) and getattr(event, metric) is not None:
+            values[event.epoch] = float(getattr(event, metric))
     return values
 
 

@@ -20,8 +20,8 @@ def test_a_run_leaves_its_three_pictures_and_what_they_draw(tiny_settings):
             assert picture.format == "PNG" and picture.width > 300 and picture.height > 200, name
     series = plots.read_curves(plots.Path(folder) / "metrics.jsonl")
     logged = [r for r in journal(folder) if r["event"] == "step_logged"]
-    assert series["step_loss"] == [e["loss"] for e in logged] and series["epoch_x"] == [1]
-    assert series["val_x"] == [1] and len(series["lr"]) == len(logged)
+    assert series.step_loss == [e["loss"] for e in logged] and series.epoch_x == [1]
+    assert series.val_x == [1] and len(series.lr) == len(logged)
 
 
 def test_mistakes_are_the_misclassified_test_images(tiny_settings, monkeypatch):
