@@ -81,6 +81,18 @@ def test_a_storage_url_that_cannot_work_is_named_without_its_password(mnist_root
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_postgresql_url_with_another_driver_is_told_the_plain_form():
+    # SQLAlchemy's postgresql+psycopg2:// is PostgreSQL: the sentence must not say it is not, but what to write
+    from lstm_vision.sweep.study import database_url
+
+    with pytest.raises(SettingsError) as refusal:
+        database_url("postgresql+psycopg2://bob:hunter2@db.example:5432/sweeps")
+    line = str(refusal.value)
+    assert "postgresql+psycopg2://bob:***@db.example:5432/sweeps" in line and "hunter2" not in line
+    assert "psycopg2" in line.split(": ", 1)[1] and "postgresql://bob:***@db.example:5432/sweeps" in line
+    assert database_url("postgresql+psycopg://bob@db/s") == "postgresql+psycopg://bob@db/s"
+
+
 def test_without_psycopg_the_storage_says_what_to_install(mnist_root, tmp_path):
     sweep_file = write_sweep(tmp_path / "s.toml", GRID, '"optim.learning_rate" = [1e-3]')
     argv = ["--no-ui", "--sweep", str(sweep_file), "--storage", "postgresql://bob@db.example/sweeps"]
