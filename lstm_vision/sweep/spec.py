@@ -168,6 +168,11 @@ def _trials(path: Path, sweep: dict, method: str) -> int | None:
     if method == "grid":
         return None
     if trials is None:
+        if "method" not in sweep:  # the user chose no method: say that tpe is the default, and how to run a grid
+            raise SettingsError(
+                f"Sweep file {path}: sweep.method is not given, so it is tpe, which needs sweep.trials, the number of "
+                f'trials to run (e.g. 12); or give method = "grid" to run every combination of the lists once.'
+            )
         raise SettingsError(f"Sweep file {path}: method = {method} needs sweep.trials, the number of trials to run (e.g. 12).")
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise SettingsError(f"Sweep file {path}: sweep.trials must be a whole number >= 1, not {trials!r}.")

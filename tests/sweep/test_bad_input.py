@@ -64,6 +64,14 @@ def test_a_sweep_file_that_is_not_toml_or_not_there(tmp_path):
         read_sweep(tmp_path / "nothing.toml")
 
 
+def test_a_sweep_file_without_method_or_trials_is_told_that_tpe_is_the_default(tmp_path):
+    (tmp_path / "s.toml").write_text('[sweep]\nname = "s"\n[space]\n"model.hidden_size" = [8, 16]\n')
+    with pytest.raises(SettingsError) as refusal:
+        read_sweep(tmp_path / "s.toml")
+    line = str(refusal.value)
+    assert "sweep.method is not given, so it is tpe, which needs sweep.trials" in line and 'method = "grid"' in line
+
+
 def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
