@@ -213,10 +213,12 @@ def _setting_field(path: Path, name: str):
         hint = f" (did you mean '{section}.{close[0]}'?)" if close else f"; [{section}] has {', '.join(fields)}"
         raise SettingsError(f'Sweep file {path}: [space] "{name}" is not a setting{hint}.')
     if name in FIXED_SETTINGS:
-        raise SettingsError(
-            f'Sweep file {path}: [space] "{name}" cannot vary between trials: output settings are the sweep\'s '
-            f"(its folder is output.dir/<name>) and each trial is one process (--workers N runs trials side by side)."
+        why = (
+            "output settings are the sweep's (its folder is output.dir/<name>)"
+            if section == "output"
+            else "each trial is one process (--workers N runs trials side by side)"
         )
+        raise SettingsError(f'Sweep file {path}: [space] "{name}" cannot vary between trials: {why}.')
     return fields[key]
 
 
@@ -236,6 +238,12 @@ def _checked(path: Path, name: str, value: Any) -> Any:
 
 
 def _dimension(path: Path, name: str, value: Any, method: str) -> Dimension:
+    if name in SECTIONS and isinstance(value, dict) and value:  # model.hidden_size = [...] without its quotes
+        key = next(iter(value))
+        raise SettingsError(
+            f"Sweep file {path}: [space] reads {name}.{key} without quotes as a table [{name}]; write each setting's "
+            f'dotted name in quotes: "{name}.{key}" = ...'
+        )
     field = _setting_field(path, name)
     if isinstance(value, list):
         if not value:

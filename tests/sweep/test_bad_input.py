@@ -72,6 +72,23 @@ def test_a_sweep_file_without_method_or_trials_is_told_that_tpe_is_the_default(t
     assert "sweep.method is not given, so it is tpe, which needs sweep.trials" in line and 'method = "grid"' in line
 
 
+@pytest.mark.parametrize(
+    "space, words",
+    [
+        ("model.hidden_size = [8, 16]", ["reads model.hidden_size without quotes", '"model.hidden_size" = ...']),
+        ('"system.nproc" = [1, 2]', ['"system.nproc" cannot vary between trials: each trial is one process']),
+        ('"output.run_name" = ["a", "b"]', ["cannot vary between trials: output settings are the sweep's"]),
+    ],
+)
+def test_a_space_key_is_told_what_is_wrong_with_it_alone(tmp_path, space, words):
+    (tmp_path / "s.toml").write_text(f'[sweep]\nname = "s"\nmethod = "grid"\n[space]\n{space}\n')
+    with pytest.raises(SettingsError) as refusal:
+        read_sweep(tmp_path / "s.toml")
+    line = str(refusal.value)
+    assert all(word in line for word in words), line
+    assert ("output settings" in line) == ("output." in space)  # one reason, the one that applies
+
+
 def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
