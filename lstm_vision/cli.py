@@ -151,7 +151,8 @@ def resolve_settings(args: argparse.Namespace, base: Path | None = None) -> tupl
     elif args.resume or (args.attach and not _is_sweep_dir(args.attach)):
         option, value = ("--resume", args.resume) if args.resume else ("--attach", args.attach)
         if not Path(value).expanduser().exists():
-            raise SettingsError(f"{option} {value}: no such run folder or checkpoint.")
+            what = "run folder or checkpoint" if args.resume else "run folder or sweep folder"  # what each takes
+            raise SettingsError(f"{option} {value}: no such {what}.")
         run_dir = run_dir_of(value)
         if not (run_dir / SETTINGS_FILE).is_file():
             raise SettingsError(

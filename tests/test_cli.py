@@ -199,7 +199,8 @@ def test_resume_or_attach_of_a_path_that_does_not_exist_says_so(tmp_path):
         args = [option, str(tmp_path / "nope")] + (["--no-ui"] if option == "--resume" else [])
         result = cli(*args)
         assert result.returncode == 2
-        assert result.stderr.strip() == f"error: {option} {tmp_path / 'nope'}: no such run folder or checkpoint."
+        what = "run folder or checkpoint" if option == "--resume" else "run folder or sweep folder"
+        assert result.stderr.strip() == f"error: {option} {tmp_path / 'nope'}: no such {what}."
 
 
 def test_a_stopped_run_resumes_in_the_background(tiny_settings):

@@ -56,6 +56,9 @@ class AttachActions(Host):
         self.history_pending = True
         self.control = RemoteControl(run_dir)
         self.resumable = None
+        # the last run is now this one, not yet ended: quitting leaves it training and says nothing of the run
+        # watched before (F7 on a stopped or lost run attaches again: quitting then is no 130 or 1)
+        self.exit_code = 0
         self.reset_run_views(RunRecord(name=run_dir.name))
         self.log_panel.add(f"Attached to {run_dir}: F6 pauses or resumes it, F8 stops it; quitting leaves it training.", "app")
         self.set_state(AppState.STARTING, "attaching: reading its journal…")

@@ -22,7 +22,7 @@ from app.widgets.charts import ChartPair
 from app.widgets.trials import SweepSummary, summarise
 from lstm_vision.sweep.folder import SWEEP_TOML, TRIALS_CSV, is_sweep_dir
 from app.record import RunRecord, short_paths
-from lstm_vision.text import format_duration as fmt_duration, format_percent as fmt_pct
+from lstm_vision.text import format_duration as fmt_duration, format_percent as fmt_pct, plural
 from lstm_vision.runs.folder import BEST_CHECKPOINT, LAST_CHECKPOINT, METRICS_FILE, SUMMARY_FILE
 
 STATUS_STYLES = {
@@ -226,9 +226,11 @@ class HistoryView(Vertical):
         self.app.refresh_bindings()  # the app's t (Try) shows when the selected run has a model
 
     def _hint(self) -> None:
-        n = len(self.runs)
+        sweeps = sum(r.sweep is not None for r in self.runs)
+        n = len(self.runs) - sweeps
         folder = short_paths(str(self.output_dir))
-        where = f"{n} run{'s' if n != 1 else ''} in {folder}" if n else f"No runs in {folder} yet"
+        counted = ([plural(n, "run")] if n else []) + ([plural(sweeps, "sweep")] if sweeps else [])  # a sweep is no run
+        where = f"{' and '.join(counted)} in {folder}" if self.runs else f"No runs in {folder} yet"
         names = ", ".join(r.name for r in self.compared)
         shown = f" · showing: {names}" if names else " · enter shows a run's curves, space adds it to the comparison"
         self.query_one("#history-hint", Static).update(where + shown)

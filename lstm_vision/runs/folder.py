@@ -70,9 +70,11 @@ def use_run_dir(path: str | os.PathLike) -> Path:
             f"--run-dir {folder} cannot be used ({err.strerror or err}); choose a folder you can write to."
         ) from None
     if taken:
+        # --resume is offered only where it would be taken: a run that saved last.pt and did not complete
+        resumable = (folder / LAST_CHECKPOINT).is_file() and read_summary(folder).get("status") != "completed"
         raise SettingsError(
-            f"--run-dir {folder} already holds {', '.join(taken[:3])}; give a new or empty folder "
-            f"(or --resume {folder} to continue the run in it)."
+            f"--run-dir {folder} already holds {', '.join(taken[:3])}; give a new or empty folder"
+            + (f" (or --resume {folder} to continue the run in it)." if resumable else ".")
         )
     return folder
 

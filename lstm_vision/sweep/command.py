@@ -67,6 +67,7 @@ def run_sweep_command(
         print(f"Sweep folder: {folder}")
         print(f"Sweeping in the background (process {pid}); its output goes to {folder / 'output.log'}.")
         print(f"Its trials: {folder / 'trials.csv'}; stop it (each trial resumably) with: kill -TERM {pid}")
+        print(f"Watch and steer it in the app with: lstm-vision-tui --attach {folder}")  # as a background run says
         return 0
     if count > 1:
         return run_workers(plan, count, launch.sweep_command(spec.path, args.storage, None, sources))

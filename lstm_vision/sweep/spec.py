@@ -168,6 +168,11 @@ def _trials(path: Path, sweep: dict, method: str) -> int | None:
     if method == "grid":
         return None
     if trials is None:
+        if "method" not in sweep:  # the user chose no method: say that tpe is the default, and how to run a grid
+            raise SettingsError(
+                f"Sweep file {path}: sweep.method is not given, so it is tpe, which needs sweep.trials, the number of "
+                f'trials to run (e.g. 12); or give method = "grid" to run every combination of the lists once.'
+            )
         raise SettingsError(f"Sweep file {path}: method = {method} needs sweep.trials, the number of trials to run (e.g. 12).")
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise SettingsError(f"Sweep file {path}: sweep.trials must be a whole number >= 1, not {trials!r}.")
@@ -208,10 +213,12 @@ def _setting_field(path: Path, name: str):
         hint = f" (did you mean '{section}.{close[0]}'?)" if close else f"; [{section}] has {', '.join(fields)}"
         raise SettingsError(f'Sweep file {path}: [space] "{name}" is not a setting{hint}.')
     if name in FIXED_SETTINGS:
-        raise SettingsError(
-            f'Sweep file {path}: [space] "{name}" cannot vary between trials: output settings are the sweep\'s '
-            f"(its folder is output.dir/<name>) and each trial is one process (--workers N runs trials side by side)."
+        why = (
+            "output settings are the sweep's (its folder is output.dir/<name>)"
+            if section == "output"
+            else "each trial is one process (--workers N runs trials side by side)"
         )
+        raise SettingsError(f'Sweep file {path}: [space] "{name}" cannot vary between trials: {why}.')
     return fields[key]
 
 
@@ -231,6 +238,12 @@ def _checked(path: Path, name: str, value: Any) -> Any:
 
 
 def _dimension(path: Path, name: str, value: Any, method: str) -> Dimension:
+    if name in SECTIONS and isinstance(value, dict) and value:  # model.hidden_size = [...] without its quotes
+        key = next(iter(value))
+        raise SettingsError(
+            f"Sweep file {path}: [space] reads {name}.{key} without quotes as a table [{name}]; write each setting's "
+            f'dotted name in quotes: "{name}.{key}" = ...'
+        )
     field = _setting_field(path, name)
     if isinstance(value, list):
         if not value:

@@ -51,6 +51,13 @@ def redact(url: str) -> str:
 def database_url(url: str) -> str:
     """A --storage URL checked and given its driver: one sentence (SettingsError) for what cannot work."""
     scheme, sep, rest = url.partition("://")
+    base, _, driver = scheme.lower().partition("+")
+    if sep and driver and base in POSTGRES_SCHEMES and scheme.lower() not in POSTGRES_SCHEMES:
+        # SQLAlchemy's name of another driver (psycopg2, asyncpg, pg8000): PostgreSQL, but not through psycopg 3
+        raise SettingsError(
+            f"--storage {redact(url)}: the sweep talks to PostgreSQL through psycopg 3, not {driver}; "
+            f"write {redact('postgresql://' + rest)}."
+        )
     if not sep or scheme.lower() not in POSTGRES_SCHEMES:
         raise SettingsError(
             f"--storage {redact(url)}: a shared study lives in PostgreSQL (postgresql://user@host:port/database); "

@@ -14,7 +14,7 @@ import torch
 
 from lstm_vision import __version__
 
-CHECKOUT = Path(__file__).resolve().parent.parent
+CHECKOUT = Path(__file__).resolve().parents[2]  # lstm_vision/system/provenance.py -> the project folder
 
 
 @lru_cache(maxsize=1)

@@ -149,6 +149,7 @@ async def test_f7_on_a_lost_run_resumes_it_in_a_process_of_its_own(tiny_settings
             )
             pid = process_info(run_dir)["pid"]
             assert pid not in (proc.pid, os.getpid())  # a new process, not the app
+            assert app.exit_code == 0  # quitting now leaves a training run: not the lost run's 1
             await pilot.press("f8")  # steered like any attached run: it stops, resumable
             await wait_for(pilot, lambda: app.state == "stopped", "the resumed run stopped", timeout=120)
             assert "Resumed from" in (run_dir / "output.log").read_text()

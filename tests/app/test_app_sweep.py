@@ -100,6 +100,7 @@ async def test_history_lists_a_sweep_as_one_row_that_opens_it(tmp_path):
         history = app.query_one(HistoryView)
         table = history.query_one(DataTable)
         await wait_for(pilot, lambda: table.row_count == 2)  # the sweep's trial folders are not loose runs
+        assert str(history.query_one("#history-hint").render()).startswith(f"1 run and 1 sweep in {runs}")
         names = [r.name for r in history.runs]
         table.move_cursor(row=names.index("lr"))
         assert cells(table)[names.index("lr")][1:4] == ["sweep finished", "3/4 trials", "97.00%"]

@@ -143,6 +143,21 @@ def test_run_dir_must_be_new_or_empty(tiny_settings, tmp_path):
     assert result.returncode == 2 and "--run-dir names the folder of a new run" in result.stderr
 
 
+def test_run_dir_of_another_run_offers_resume_only_when_it_can_be_resumed(tmp_path):
+    from lstm_vision.runs.folder import use_run_dir
+
+    folder = tmp_path / "done"
+    folder.mkdir()
+    (folder / "last.pt").write_bytes(b"")
+    (folder / "summary.json").write_text('{"status": "completed"}')
+    with pytest.raises(SettingsError) as refusal:  # a completed run: --resume would be refused in turn
+        use_run_dir(folder)
+    assert str(refusal.value) == f"--run-dir {folder} already holds last.pt, summary.json; give a new or empty folder."
+    (folder / "summary.json").write_text('{"status": "stopped"}')
+    with pytest.raises(SettingsError, match=r"or --resume .*done to continue the run in it"):
+        use_run_dir(folder)
+
+
 def test_following_a_run_delivers_its_events_as_written(tiny_settings, tmp_path):
     run_dir = tmp_path / "runs" / "followed"
     emitted: list[ev.Event] = []

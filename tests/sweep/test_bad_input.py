@@ -64,6 +64,31 @@ def test_a_sweep_file_that_is_not_toml_or_not_there(tmp_path):
         read_sweep(tmp_path / "nothing.toml")
 
 
+def test_a_sweep_file_without_method_or_trials_is_told_that_tpe_is_the_default(tmp_path):
+    (tmp_path / "s.toml").write_text('[sweep]\nname = "s"\n[space]\n"model.hidden_size" = [8, 16]\n')
+    with pytest.raises(SettingsError) as refusal:
+        read_sweep(tmp_path / "s.toml")
+    line = str(refusal.value)
+    assert "sweep.method is not given, so it is tpe, which needs sweep.trials" in line and 'method = "grid"' in line
+
+
+@pytest.mark.parametrize(
+    "space, words",
+    [
+        ("model.hidden_size = [8, 16]", ["reads model.hidden_size without quotes", '"model.hidden_size" = ...']),
+        ('"system.nproc" = [1, 2]', ['"system.nproc" cannot vary between trials: each trial is one process']),
+        ('"output.run_name" = ["a", "b"]', ["cannot vary between trials: output settings are the sweep's"]),
+    ],
+)
+def test_a_space_key_is_told_what_is_wrong_with_it_alone(tmp_path, space, words):
+    (tmp_path / "s.toml").write_text(f'[sweep]\nname = "s"\nmethod = "grid"\n[space]\n{space}\n')
+    with pytest.raises(SettingsError) as refusal:
+        read_sweep(tmp_path / "s.toml")
+    line = str(refusal.value)
+    assert all(word in line for word in words), line
+    assert ("output settings" in line) == ("output." in space)  # one reason, the one that applies
+
+
 def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -79,6 +104,18 @@ def test_a_storage_url_that_cannot_work_is_named_without_its_password(mnist_root
     line = refused(run_sweep(sweep_file, "--storage", url, *args))
     assert url.replace("hunter2", "***") in line and "cannot be used" in line and "hunter2" not in line
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_postgresql_url_with_another_driver_is_told_the_plain_form():
+    # SQLAlchemy's postgresql+psycopg2:// is PostgreSQL: the sentence must not say it is not, but what to write
+    from lstm_vision.sweep.study import database_url
+
+    with pytest.raises(SettingsError) as refusal:
+        database_url("postgresql+psycopg2://bob:hunter2@db.example:5432/sweeps")
+    line = str(refusal.value)
+    assert "postgresql+psycopg2://bob:***@db.example:5432/sweeps" in line and "hunter2" not in line
+    assert "psycopg2" in line.split(": ", 1)[1] and "postgresql://bob:***@db.example:5432/sweeps" in line
+    assert database_url("postgresql+psycopg://bob@db/s") == "postgresql+psycopg://bob@db/s"
 
 
 def test_without_psycopg_the_storage_says_what_to_install(mnist_root, tmp_path):

@@ -93,6 +93,7 @@ def test_a_background_sweep_stopped_and_continued(mnist_root, tmp_path):
     started = subprocess.run([*sweep_command(sweep, *args), "--background"], capture_output=True, text=True, timeout=WAIT_S)
     assert started.returncode == 0, started.stderr
     assert started.stdout.splitlines()[0] == f"Sweep folder: {folder}"
+    assert started.stdout.splitlines()[-1] == f"Watch and steer it in the app with: lstm-vision-tui --attach {folder}"
     assert sweep_state(folder) == "running"  # named from the first moment, before the worker has started
     wait_until(lambda: (folder / "trial-0001" / "last.pt").is_file(), "the trial's first last.pt", WAIT_S)
     [running] = read_trials(folder)  # rewritten as each epoch is reported, before that epoch's last.pt is saved
