@@ -107,6 +107,8 @@ class LstmVisionApp(
         # before the journal is read. The tab is chosen here, not later: TabbedContent's own start would undo it.
         if self.initial_attach:
             self._focus_target = "tab-sweep" if is_sweep_dir(self.initial_attach) else "tab-train"
+        elif self.initial_resume:  # --resume RUN: the run trains at once, so its screen shows first
+            self._focus_target = "tab-train"
         with TabbedContent(id="main-tabs", initial=self._focus_target):
             with TabPane("Settings F2", id="tab-settings"):
                 with Horizontal(id="settings-bar"):
@@ -196,6 +198,9 @@ class LstmVisionApp(
         return True
 
     def action_show_tab(self, name: str) -> None:
+        # No focus first: a focused field in the pane being hidden would pass the focus to a sibling of its own,
+        # and a focused widget switches the tabs back to its pane (F10, then F9, stayed on the Sweep tab).
+        self.screen.set_focus(None)
         self.query_one("#main-tabs", TabbedContent).active = TABS[name]
         self._focus_target = TABS[name]
         self.call_after_refresh(self._focus_latest_tab)
@@ -267,6 +272,8 @@ def run_app(
         )
     elif hint := app.resume_hint():
         _say(hint)
+    if (sweep := app.sweep_left_running()) is not None:
+        _say(f"The sweep {sweep} goes on in the background; watch it again with: lstm-vision-tui --attach {sweep}")
     return int(code) if code is not None else int(app.return_code or 0)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from lstm_vision.errors import SettingsError
 from lstm_vision.runs.liveness import run_state
 from lstm_vision.settings import load_settings, save_settings
-from lstm_vision.sweep.folder import SWEEP_TOML, WORKERS_DIR, request_workers
+from lstm_vision.sweep.folder import SWEEP_TOML, WORKERS_DIR, request_workers, sweep_state
 from app.host import Host
 from app.record import RunRecord
 from app.screens.history import HistoryView
@@ -63,6 +63,11 @@ class SweepActions(Host):
         """The Sweep tab, watching ``sweep_dir`` (--attach of a sweep folder, History's sweep row)."""
         self.action_show_tab("sweep")
         self.sweep_view.watch_folder(Path(sweep_dir))
+
+    def sweep_left_running(self) -> Path | None:
+        """The sweep the Sweep tab follows, when its workers go on after the app quits (for the line it prints)."""
+        watcher = self.sweep_view.watcher
+        return watcher.sweep_dir if watcher.sweep_dir is not None and sweep_state(watcher.sweep_dir) == "running" else None
 
     def action_new_sweep(self) -> None:
         self.action_show_tab("sweep")

@@ -74,9 +74,10 @@ class FieldSelect(Select, inherit_bindings=False):
     BINDINGS = [Binding("enter,space", "show_overlay", "Show menu", show=False)]
 
 
-class SectionScroll(VerticalScroll, inherit_bindings=False):
+class SectionScroll(VerticalScroll, inherit_bindings=False, can_focus=False):
     """A section's fields. Up/down are the form's (next/previous field, the focus scrolled into view):
-    as scroll keys here they moved the view and left the focused field off screen."""
+    as scroll keys here they moved the view and left the focused field off screen. Not a focus stop of its
+    own: tab goes from the section's tabs to its first field (a stop here swallowed the first keys typed)."""
 
     BINDINGS = [
         Binding(key, action, show=False)

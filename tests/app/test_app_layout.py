@@ -98,3 +98,40 @@ async def test_results_at_200x50_fill_the_screen_with_the_per_class_table_and_36
         assert table.row_count == 11 and str(table.get_row_at(10)[0]) == "macro avg"
         assert inside(table, 200, 49) and table.region.y > matrix.region.bottom  # under the matrix, on screen
         assert grid.region.x >= table.region.right and inside(grid, 200, 49)  # beside them: all 36 in view
+
+
+async def test_each_tab_key_shows_its_tab_whichever_tab_had_the_focus(tmp_path):
+    """F10 puts the focus in the sweep builder; the next tab key must not be taken back by that focus."""
+    keys = {"f2": "tab-settings", "f3": "tab-train", "f4": "tab-results", "f9": "tab-history", "f10": "tab-sweep"}
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        tabs = app.query_one("#main-tabs")
+        for then in ("f2", "f3", "f4", "f9"):  # from the Sweep tab, whose builder takes the focus, to each other
+            await pilot.press("f10")
+            await wait_for(pilot, lambda: tabs.active == "tab-sweep", "the Sweep tab")
+            await pilot.press(then)
+            await wait_for(pilot, lambda: tabs.active == keys[then], f"{then}'s tab after F10")
+
+
+async def test_resume_from_the_command_line_opens_on_the_train_screen(tmp_path):
+    engine = FakeEngine(tmp_path, hold=True)
+    run_dir = tmp_path / "run1"
+    app = make_app(tmp_path, engine=engine)
+    app.initial_resume = str(run_dir)  # lstm-vision-tui --resume RUN
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: engine.holding.is_set() and app.state == "running")
+        assert app.query_one("#main-tabs").active == "tab-train"
+        engine.release.set()
+        await wait_for(pilot, lambda: app.state == "completed")
+
+
+async def test_tab_from_a_sections_tabs_reaches_its_first_field(tmp_path):
+    """The section's scroll area is no focus stop: the first keys typed after tab go into the field."""
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = app.query_one(SettingsForm)
+        await wait_for(pilot, lambda: app.focused is not None and form in app.focused.ancestors)
+        await pilot.press("shift+tab", "right", "right", "right")  # from the first field to the section tabs: train
+        await wait_for(pilot, lambda: app.query_one("#sections").active == "sec-train")
+        await pilot.press("tab")
+        await wait_for(pilot, lambda: app.focused is not None and app.focused.id == form.row("train", "epochs").editor.id)

@@ -249,3 +249,25 @@ async def test_an_opened_sweep_file_shows_what_is_wrong_with_it_under_its_rows(t
         assert (second.setting, second.values, second.error) == ("model.dropout", "0.1 .. 0.5", None)
         assert app.query_one("#sb-trials", Input).value == "5" and app.query_one("#sb-trials", Input).display
         assert str(app.query_one("#sweep-path").render()) == f"sweep file {path}"
+
+
+async def test_quitting_names_a_followed_sweep_that_goes_on_and_not_one_that_ended(tmp_path):
+    """The app prints how to watch a run again when it quits while the run goes on; a sweep the Sweep tab
+    follows gets the same line (sweep_left_running), a stopped one none."""
+    live = write_sweep(tmp_path / "runs", "live", TRIALS[:2], worker_exit=None)
+    worker = Beacon(worker_dir(live, socket.gethostname(), os.getpid()), RunControl())  # a live worker: this process
+    worker.run_dir.mkdir(parents=True)
+    worker.start()
+    stopped = write_sweep(tmp_path / "runs", "stopped", TRIALS[:2], worker_exit=130)
+    app = make_app(tmp_path)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            assert app.sweep_left_running() is None  # no sweep followed yet
+            app.open_sweep(live)
+            await wait_for(pilot, lambda: app.query_one(SweepWatch).state == "running")
+            assert app.sweep_left_running() == live
+            app.open_sweep(stopped)
+            await wait_for(pilot, lambda: app.query_one(SweepWatch).state == "stopped")
+            assert app.sweep_left_running() is None
+    finally:
+        worker.close(0)
