@@ -10,13 +10,11 @@ control requests in its folder (liveness.request).
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import threading
 from pathlib import Path
 
 from lstm_vision.settings import Settings, save_settings
-from lstm_vision.runs.liveness import announce
+from lstm_vision.runs.liveness import announce, spawn_detached
 from lstm_vision.runs.folder import create_run_dir, run_dir_of, use_run_dir
 from lstm_vision.runs.folder import OUTPUT_LOG, SETTINGS_FILE
 
@@ -61,17 +59,6 @@ def start_background(
         config = folder / SETTINGS_FILE
         save_settings(settings, config)
         command = [*python, "--config", str(config), "--run-dir", str(folder)]
-    with open(folder / OUTPUT_LOG, "ab") as output:
-        child = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+    child = spawn_detached(command, folder / OUTPUT_LOG)
     announce(folder, child.pid, command)
-    # Reap it if it ends while this process lives (no zombie that looks alive); once this process is
-    # gone, init adopts it.
-    threading.Thread(target=child.wait, name="lstm-vision-background-reaper", daemon=True).start()
     return folder, child.pid

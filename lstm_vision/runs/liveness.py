@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -171,6 +172,23 @@ class RunState:
             return "its process is unknown (no process.json) and it left no summary"
         when = dt.datetime.fromtimestamp(self.heartbeat).strftime("%H:%M:%S") if self.heartbeat else "?"
         return f"process {self.pid} on {self.host} stopped reporting at {when}"
+
+
+def spawn_detached(command: list[str], log: Path) -> subprocess.Popen:
+    """``command`` in a session of its own, so that it outlives this terminal and SSH (a background run, a
+    background sweep), its output appended to ``log``. Reaped if it ends while this process lives (no zombie
+    that looks alive); once this process is gone, init adopts it."""
+    with open(log, "ab") as output:
+        child = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    threading.Thread(target=child.wait, name="lstm-vision-reaper", daemon=True).start()
+    return child
 
 
 def announce(run_dir: str | os.PathLike, pid: int, argv: list[str]) -> None:

@@ -13,12 +13,11 @@ import os
 import signal
 import socket
 import subprocess
-import threading
 from pathlib import Path
 
 from lstm_vision.errors import SettingsError
 from lstm_vision.runs.folder import OUTPUT_LOG
-from lstm_vision.runs.liveness import Beacon, announce
+from lstm_vision.runs.liveness import Beacon, announce, spawn_detached
 from lstm_vision.sweep.folder import worker_dir
 from lstm_vision.sweep.launch import CPUS_ENV, WORKER_ENV, Plan, say
 
@@ -112,17 +111,8 @@ def combined(codes: list[int]) -> int:
 def start_background(plan: Plan, command: list[str]) -> tuple[Path, int]:
     """The sweep in a process of its own session (it outlives the terminal and SSH); returns (folder, pid) at
     once. Its lines go to the sweep folder's output.log, and the folder names the process from the first moment."""
-    with open(plan.sweep_dir / OUTPUT_LOG, "ab") as output:
-        child = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+    child = spawn_detached(command, plan.sweep_dir / OUTPUT_LOG)
     folder = worker_dir(plan.sweep_dir, socket.gethostname(), child.pid)
     folder.mkdir(parents=True, exist_ok=True)
     announce(folder, child.pid, command)
-    threading.Thread(target=child.wait, name="lstm-vision-sweep-reaper", daemon=True).start()
     return plan.sweep_dir, child.pid
