@@ -35,6 +35,7 @@ class AppHost(Protocol):
     _quitting: bool
     attached_to: Path | None
     left_running: Path | None
+    left_sweep: Path | None
     attach_tab: str  # the tab shown when an attach began
     history_pending: bool  # the next batch of events is an attached run's past
 
@@ -76,6 +77,8 @@ class AppHost(Protocol):
     def attach(self, run_dir: Path) -> None: ...
 
     def open_sweep(self, sweep_dir: Path) -> None: ...
+
+    def sweep_left_running(self) -> Path | None: ...
 
     def open_try(self, source: Path) -> None: ...
 

@@ -272,8 +272,10 @@ def run_app(
         )
     elif hint := app.resume_hint():
         _say(hint)
-    if (sweep := app.sweep_left_running()) is not None:
-        _say(f"The sweep {sweep} goes on in the background; watch it again with: lstm-vision-tui --attach {sweep}")
+    if app.left_sweep is not None:
+        _say(
+            f"The sweep {app.left_sweep} goes on in the background; watch it again with: lstm-vision-tui --attach {app.left_sweep}"
+        )
     return int(code) if code is not None else int(app.return_code or 0)
 
 

@@ -87,7 +87,7 @@ def test_quitting_the_app_after_a_stop_prints_the_resume_command(tiny_settings, 
     for stop in (CTRL_Q + b"y", F8):
         proc, terminal = open_app_in_a_terminal(tmp_path, *(["--resume", str(run_dir)] if stop == F8 else []))
         try:
-            wait_until(lambda: b"Start F5" in proc.screen, "the app's first screen")
+            wait_until(lambda: b"Settings F2" in proc.screen, "the app's first screen (its tab row)")
             if stop != F8:
                 os.write(terminal, F5)
             wait_until(lambda: names(run_dir).count("step_logged") > 2 and process_info(run_dir).get("pid") == proc.pid, "a step")

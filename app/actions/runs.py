@@ -126,6 +126,7 @@ class RunActions(Host):
         return f"{run_dir} keeps its last.pt: resume with {command}"
 
     def _quit_with(self, code: int) -> None:
+        self.left_sweep = self.sweep_left_running()  # asked now: once the app has exited its widgets are gone
         self.exit(code, return_code=code)
 
     async def action_quit(self) -> None:

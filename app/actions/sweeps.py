@@ -64,6 +64,8 @@ class SweepActions(Host):
         self.action_show_tab("sweep")
         self.sweep_view.watch_folder(Path(sweep_dir))
 
+    left_sweep: Path | None = None  # the sweep the Sweep tab followed when the app quit, while it goes on
+
     def sweep_left_running(self) -> Path | None:
         """The sweep the Sweep tab follows, when its workers go on after the app quits (for the line it prints)."""
         watcher = self.sweep_view.watcher

@@ -269,5 +269,9 @@ async def test_quitting_names_a_followed_sweep_that_goes_on_and_not_one_that_end
             app.open_sweep(stopped)
             await wait_for(pilot, lambda: app.query_one(SweepWatch).state == "stopped")
             assert app.sweep_left_running() is None
+            app.open_sweep(live)
+            await wait_for(pilot, lambda: app.query_one(SweepWatch).state == "running")
+            await app.run_action("quit")
+        assert app.left_sweep == live  # what run_app prints after the app has exited
     finally:
         worker.close(0)
