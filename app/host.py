@@ -17,6 +17,12 @@ from app.record import RunRecord
 from app.state import AppState
 from app.bridge import Engine
 
+if TYPE_CHECKING:  # loaded with their tabs, after the first paint (app/panes.py)
+    from app.widgets.charts import ChartPair
+    from app.screens.history import HistoryView
+    from app.screens.results import ResultsView
+    from app.screens.sweep import SweepView
+
 
 class AppHost(Protocol):
     # the App's own (tui.LstmVisionApp.__init__)
@@ -44,6 +50,18 @@ class AppHost(Protocol):
 
     @property
     def log_panel(self) -> LogPanel: ...
+
+    @property
+    def live_charts(self) -> ChartPair: ...
+
+    @property
+    def results_view(self) -> ResultsView: ...
+
+    @property
+    def history_view(self) -> HistoryView: ...
+
+    @property
+    def sweep_view(self) -> SweepView: ...
 
     def set_state(self, state: AppState, detail: str = "") -> None: ...
 

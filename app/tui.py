@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
 from textual.reactive import reactive
-from textual.widgets import Button, Footer, Label, TabbedContent, TabPane
+from textual.widgets import TabbedContent, TabPane
 
 from lstm_vision.settings import Settings
 from lstm_vision.control import RunControl
@@ -19,20 +19,24 @@ from app.actions.history import HistoryActions
 from app.actions.palette import PaletteCommands
 from app.actions.trying import TryActions
 from app.actions.notes import StaleNotes
-from app.widgets.charts import ChartPair
 from app.actions.settings_files import SettingsFileActions
+from app.widgets.footer import KeysFooter
 from app.widgets.form import SettingsForm
-from app.screens.history import HistoryView
-from app.widgets.panels import LogPanel, MemoryPanel, RunProgress, StatusLine
+from app.panes import PANES
+from app.widgets.panels import LogPanel, StatusLine
 from app.record import RunRecord, short_paths
-from app.screens.results import ResultsView
 from app.actions.routes import EventRoutes
 from app.actions.runs import RunActions
 from app.actions.sweeps import SweepActions
-from app.screens.sweep import SweepView
 from app.state import ACTIVE, CONTROLLABLE, PAUSABLE, TABS, AppState
 from app.bridge import Engine
 from lstm_vision.sweep.folder import is_sweep_dir
+
+if TYPE_CHECKING:
+    from app.widgets.charts import ChartPair
+    from app.screens.history import HistoryView
+    from app.screens.results import ResultsView
+    from app.screens.sweep import SweepView
 
 
 class LstmVisionApp(
@@ -98,6 +102,8 @@ class LstmVisionApp(
         self.resumable: str | None = None
         self.exit_code = 0
         self._quitting = False
+        self._held_actions: list[tuple] = []  # actions asked for before the app started
+        self.started = False  # every tab's widgets are there, every field of the form: the keys act at once
         self.warm_up = False  # run_app: load torch, the engine and the data on a thread once the first screen is up
 
     # ---- layout -------------------------------------------------------------------------
@@ -109,44 +115,56 @@ class LstmVisionApp(
             self._focus_target = "tab-sweep" if is_sweep_dir(self.initial_attach) else "tab-train"
         elif self.initial_resume:  # --resume RUN: the run trains at once, so its screen shows first
             self._focus_target = "tab-train"
-        with TabbedContent(id="main-tabs", initial=self._focus_target):
-            with TabPane("Settings F2", id="tab-settings"):
-                with Horizontal(id="settings-bar"):
-                    yield Label("", id="settings-path")
-                    yield Button("Start F5", id="btn-start", variant="success", compact=True, action="app.start")
-                    yield Button("Preset…", id="btn-preset", compact=True, action="app.preset")
-                    yield Button("Open…", id="btn-open", compact=True, action="app.open")
-                    yield Button("Save", id="btn-save", compact=True, action="app.save")
-                    yield Button("Save as…", id="btn-save-as", compact=True, action="app.save_as")
-                yield SettingsForm(self.settings, id="form")
-            with TabPane("Train F3", id="tab-train"):
-                yield RunProgress(id="progress")
-                yield ChartPair(id="live-charts")
-                with Horizontal(id="train-bottom"):
-                    yield MemoryPanel(id="memory")
-                    yield LogPanel(id="log")
-            with TabPane("Results F4", id="tab-results"):
-                yield ResultsView(id="results")
-            with TabPane("History F9", id="tab-history"):
-                yield HistoryView(id="history")
-            with TabPane("Sweep F10", id="tab-sweep"):
-                yield SweepView(id="sweep")
-        yield Footer()
+        self._first_tab = self._focus_target
+        with TabbedContent(id="main-tabs", initial=self._first_tab):
+            for pane_id, (label, contents) in PANES.items():
+                with TabPane(label, id=pane_id):
+                    if pane_id == self._first_tab:  # the others: mount_other_tabs, once this one is painted
+                        yield from contents(self)
+        yield KeysFooter()
 
     initial_note = ""  # run_app: "+ --preset cpu, --set ..." when the command line added to the file
 
     def on_mount(self) -> None:
-        self.show_settings_path(self.initial_note)
-        self.query_one(LogPanel).add("Ready. Edit settings (F2), start with F5; ctrl+p lists every command.", "app")
-        self.query_one(ChartPair).show_record(self.record)
+        if self._first_tab == TABS["settings"]:
+            self.show_settings_path(self.initial_note)  # in the first paint: the file the form holds
         self.call_after_refresh(self._focus_latest_tab)
         self.install_hangup_handlers()
+
+    async def run_action(self, action, default_namespace=None, namespaces=None) -> bool:
+        if not self.started:  # a key before the other tabs are there: it acts once they are
+            self._held_actions.append((action, default_namespace, namespaces))
+            return True
+        return await super().run_action(action, default_namespace, namespaces)
+
+    async def on_keys_footer_keys_shown(self, message: KeysFooter.KeysShown) -> None:
+        """The first screen is on the terminal: the other tabs and the form's other fields are mounted behind it
+        (the app's messages, keys among them, wait meanwhile: half a second), then what waited for them: the
+        keys typed before, and what the command line asked for (a resume, an attach) or the warm-up."""
+        await self.mount_other_tabs()
+        await self.form.mount_other_rows()
+        if self._first_tab != TABS["settings"]:
+            self.show_settings_path(self.initial_note)
+        self.log_panel.add("Ready. Edit settings (F2), start with F5; ctrl+p lists every command.", "app")
+        self.live_charts.show_record(self.record)
+        self.started = True
+        for action in self._held_actions:
+            await self.run_action(*action)
+        self._held_actions.clear()
+        if self._focus_target == TABS["sweep"]:
+            self._focus_latest_tab()  # now with the form, whose values the sweep builder shows
         if not self.initial_attach:  # an attached run's past is shown first (on_engine_events)
             self.call_after_refresh(self._start_warm_up)
         if self.initial_resume:
             self.call_after_refresh(self._launch, self.settings, self.initial_resume)
         elif self.initial_attach:
             self.call_after_refresh(self.attach, self.initial_attach, False)
+
+    async def mount_other_tabs(self) -> None:
+        """The contents of the tabs the app did not open on (compose built the first one's)."""
+        for pane_id, (_, contents) in PANES.items():
+            if pane_id != self._first_tab:
+                await self.query_one(f"#{pane_id}", TabPane).mount_all(contents(self))
 
     def on_unmount(self) -> None:
         if self.attached_to is not None:
@@ -167,6 +185,24 @@ class LstmVisionApp(
     @property
     def log_panel(self) -> LogPanel:
         return self.query_one(LogPanel)
+
+    # The views of the tabs, found by their ids (app/panes.py): their modules load with their tabs, the tabs
+    # the app does not open on after the first paint.
+    @property
+    def live_charts(self) -> ChartPair:
+        return cast("ChartPair", self.query_one("#live-charts"))
+
+    @property
+    def results_view(self) -> ResultsView:
+        return cast("ResultsView", self.query_one("#results"))
+
+    @property
+    def history_view(self) -> HistoryView:
+        return cast("HistoryView", self.query_one("#history"))
+
+    @property
+    def sweep_view(self) -> SweepView:
+        return cast("SweepView", self.query_one("#sweep"))
 
     def set_state(self, state: AppState, detail: str = "") -> None:
         self.state_detail = detail  # first: watch_state shows it
@@ -215,9 +251,11 @@ class LstmVisionApp(
         elif pane_id == "tab-train":
             self.log_panel.focus()
         elif pane_id == "tab-results":
-            self.query_one(ResultsView).focus()
+            self.results_view.focus()
         elif pane_id == "tab-history":
-            self.query_one(HistoryView).focus_table()
+            self.history_view.focus_table()
+        elif pane_id == "tab-sweep" and not self.started:
+            self.sweep_view.focus_default()  # activated once the form is there (on_keys_footer_keys_shown)
         elif pane_id == "tab-sweep":
             self.sweep_view.activate()
 

@@ -7,6 +7,7 @@ import itertools
 import json
 import threading
 import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -223,6 +224,17 @@ async def wait_for(pilot, condition, what: str = "", timeout: float = WAIT_S):
         await pilot.pause(None if round_ < 100 else 0.02)
 
 
+@asynccontextmanager
+async def started_app(app, **options):
+    """``app.run_test(**options)``, once the app has started (``app.started``: it opens on one tab and mounts the
+    others after its first paint, app/panes.py). Keys pressed before that: tests/app/test_app_start.py."""
+    from textual.app import App
+
+    async with App.run_test(app, **options) as pilot:  # Textual's own (make_app's apps start with this one)
+        await wait_for(pilot, lambda: app.started, "the app's tabs and fields mounted")
+        yield pilot
+
+
 def log_text(app) -> str:
     from app.widgets.panels import LogPanel
 
@@ -241,6 +253,10 @@ def make_app(tmp_path, engine=None, settings=None, settings_path=None, attach=No
         def notify(self, message, *, title="", severity="information", timeout=None, markup=True):
             self.notes.append((severity, f"{title}: {message}" if title else message))
             super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
+        def run_test(self, started: bool = True, **options):
+            """Textual's, once the app has started (started_app); ``started=False``: from its first paint."""
+            return started_app(self, **options) if started else super().run_test(**options)
 
     if settings is None:
         settings = Settings()

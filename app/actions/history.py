@@ -3,14 +3,17 @@ settings (l); the list re-read when the tab shows."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.widgets import TabbedContent
 
 from lstm_vision.errors import SettingsError
 from lstm_vision.runs.folder import read_confusion, read_summary
 from lstm_vision.runs.liveness import run_state
 from app.host import Host
-from app.screens.history import HistoryView
-from app.screens.results import ResultsView
+
+if TYPE_CHECKING:  # loaded with their tabs, after the first paint (app/panes.py)
+    from app.screens.history import HistoryView
 from app.state import AppState
 
 
@@ -24,11 +27,11 @@ class HistoryActions(Host):
             output_dir = self.form.row("output", "dir").value()
         except SettingsError:
             output_dir = self.settings.output.dir
-        self.query_one(HistoryView).load(output_dir)
+        self.history_view.load(output_dir)
 
     def on_history_view_run_opened(self, message: HistoryView.RunOpened) -> None:
         record, run_dir = message.record, message.run_dir
-        results = self.query_one(ResultsView)
+        results = self.results_view
         summary = read_summary(run_dir) or record.summary
         results.show_summary(summary, summary.get("status", record.status), run_dir.name)
         matrix = record.finished.confusion_matrix if record.finished else read_confusion(run_dir)

@@ -26,13 +26,11 @@ from lstm_vision.events import (
 )
 from lstm_vision.runs.liveness import RemoteControl
 from lstm_vision.report.console import settings_change_text, stopped_sentence
-from app.widgets.charts import ChartPair
 from app.actions.notes import RUN_NOTE
 from app.host import Host
 from app.bridge import EngineEvent, EngineEvents
 from app.state import TABS
 from app.widgets.panels import MemoryPanel, RunProgress, StatusLine
-from app.screens.results import ResultsView
 from app.state import AppState
 
 
@@ -58,7 +56,7 @@ class EventRoutes(Host):
                     self.route(event, redraw=False)
         finally:
             self.log_panel.replaying = False
-        self.query_one("#live-charts", ChartPair).show_record(self.record)
+        self.live_charts.show_record(self.record)
         if chosen is not None:  # the keys typed during the replay win over the tab the run's end would show
             self.action_show_tab(next(name for name, pane in TABS.items() if pane == chosen))
         if past:
@@ -83,7 +81,7 @@ class EventRoutes(Host):
             self.set_state(AppState.RUNNING)  # drop a stale "resumed"
         self.query_one(RunProgress).show_step(ev)
         if redraw:
-            self.query_one("#live-charts", ChartPair).show_record(self.record)
+            self.live_charts.show_record(self.record)
 
     def _show_progress(self, ev: StepProgressed, redraw: bool) -> None:
         self.query_one(RunProgress).show_progress(ev)
@@ -91,7 +89,7 @@ class EventRoutes(Host):
     def _show_epoch(self, ev: EpochFinished, redraw: bool) -> None:
         self.query_one(RunProgress).show_epoch(ev)
         if redraw:
-            self.query_one("#live-charts", ChartPair).show_record(self.record)
+            self.live_charts.show_record(self.record)
         val = "" if ev.val_accuracy is None else f", val loss {ev.val_loss:.4f} acc {100 * ev.val_accuracy:.2f}%"
         self.log_panel.add(
             f"Epoch {ev.epoch}/{ev.epochs}: train loss {ev.train_loss:.4f} "
@@ -135,11 +133,11 @@ class EventRoutes(Host):
         self.log_panel.add(settings_change_text(ev), "app")
 
     def _show_predictions(self, ev: PredictionsSampled, redraw: bool) -> None:
-        self.query_one(ResultsView).show_predictions(ev)
+        self.results_view.show_predictions(ev)
 
     def _show_finished(self, ev: RunFinished, redraw: bool) -> None:
         self.query_one(RunProgress).finish()
-        results = self.query_one(ResultsView)
+        results = self.results_view
         results.show_summary(ev.summary, AppState.COMPLETED, self._run_title())
         results.show_matrix(ev.confusion_matrix, self._class_names())
         self.log_panel.add("Run completed.", "app")
@@ -151,10 +149,10 @@ class EventRoutes(Host):
             self.query_one(RunProgress).show_at(int(ev.summary.get("epochs_completed") or 0) + 1, ev.step)
         if ev.summary.get("status") == AppState.PRUNED:  # a sweep's trial: the sweep, not F7, decides what runs next
             self.log_panel.add(f"Pruned by its sweep: {ev.summary.get('pruned_reason') or 'its epochs trailed'}", "warning")
-            self.query_one(ResultsView).show_summary(ev.summary, AppState.PRUNED, self._run_title())
+            self.results_view.show_summary(ev.summary, AppState.PRUNED, self._run_title())
             return
         self.log_panel.add(stopped_sentence(ev, "F7 resumes this run."), "warning")
-        self.query_one(ResultsView).show_summary(ev.summary, AppState.STOPPED, self._run_title())
+        self.results_view.show_summary(ev.summary, AppState.STOPPED, self._run_title())
 
     def _show_failed(self, ev: RunFailed, redraw: bool) -> None:
         self.log_panel.add(f"Run failed: {ev.message}", "error")

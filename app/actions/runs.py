@@ -13,14 +13,12 @@ from lstm_vision.errors import SettingsError
 from lstm_vision.control import RunControl
 from lstm_vision.runs.liveness import RunState
 from lstm_vision.runs.folder import run_dir_of
-from app.widgets.charts import ChartPair
 from app.screens.dialogs import ConfirmScreen
 from app.host import Host
 from app.widgets.panels import RunProgress, StatusLine
 from app.actions.notes import BUSY_NOTE, RUN_NOTE, SETTINGS_NOTE
 from app.record import RunRecord
 from lstm_vision.report.console import stopped_sentence
-from app.screens.results import ResultsView
 from app.state import ACTIVE, CONTROLLABLE, AppState, ended
 from lstm_vision.runs.result import EXIT_CODES
 from app.bridge import run_engine, write_crash_log
@@ -91,8 +89,8 @@ class RunActions(Host):
         """A new run to show: empty progress and results, the record's curves (empty, or those replayed)."""
         self.record = record
         self.query_one(RunProgress).reset()
-        self.query_one("#live-charts", ChartPair).show_record(self.record)
-        self.query_one(ResultsView).clear()
+        self.live_charts.show_record(self.record)
+        self.results_view.clear()
         self.query_one(StatusLine).set_started(None)
 
     def action_pause(self) -> None:

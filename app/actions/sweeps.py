@@ -5,6 +5,8 @@ reads the sweep folder."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import json
 import os
 import subprocess
@@ -17,9 +19,11 @@ from lstm_vision.runs.liveness import run_state
 from lstm_vision.settings import load_settings, save_settings
 from lstm_vision.sweep.folder import SWEEP_TOML, WORKERS_DIR, request_workers, sweep_state
 from app.host import Host
+
+if TYPE_CHECKING:  # loaded with their tabs, after the first paint (app/panes.py)
+    from app.screens.history import HistoryView
+    from app.screens.sweep import SweepView
 from app.record import RunRecord
-from app.screens.history import HistoryView
-from app.screens.sweep import SweepView
 from lstm_vision.runs.folder import METRICS_FILE
 
 
@@ -55,10 +59,6 @@ def last_launch(sweep_dir: Path) -> list[str]:
 class SweepActions(Host):
     """Mixed into the App: what the Sweep tab (F10) asks of it."""
 
-    @property
-    def sweep_view(self) -> SweepView:
-        return self.query_one(SweepView)
-
     def open_sweep(self, sweep_dir: Path) -> None:
         """The Sweep tab, watching ``sweep_dir`` (--attach of a sweep folder, History's sweep row)."""
         self.action_show_tab("sweep")
@@ -68,6 +68,8 @@ class SweepActions(Host):
 
     def sweep_left_running(self) -> Path | None:
         """The sweep the Sweep tab follows, when its workers go on after the app quits (for the line it prints)."""
+        if not self.query("#sweep"):
+            return None  # quit before the app's first screen was up: no sweep followed
         watcher = self.sweep_view.watcher
         return watcher.sweep_dir if watcher.sweep_dir is not None and sweep_state(watcher.sweep_dir) == "running" else None
 
@@ -150,6 +152,8 @@ class SweepActions(Host):
             self.notify(f"{run_dir.name} has not started yet.", severity="warning")
             return
         record = RunRecord.from_jsonl(run_dir / METRICS_FILE, name=run_dir.name)
+        from app.screens.history import HistoryView
+
         self.post_message(HistoryView.RunOpened(run_dir, record))  # as History's enter: its results under F4
 
     def on_history_view_sweep_opened(self, message: HistoryView.SweepOpened) -> None:

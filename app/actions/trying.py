@@ -3,13 +3,17 @@ is tried), a checkpoint file chosen by path."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import sys
 from pathlib import Path
 
 from lstm_vision.runs.folder import LAST_CHECKPOINT
 from app.host import Host
+
+if TYPE_CHECKING:  # loaded with their tabs, after the first paint (app/panes.py)
+    from app.screens.history import HistoryView
 from app.screens.dialogs import PathScreen
-from app.screens.history import HistoryView
 from app.state import ACTIVE
 
 
@@ -31,7 +35,9 @@ class TryActions(Host):
         started = self.record.started
         if started is not None and self.state not in ACTIVE and (Path(started.run_dir) / LAST_CHECKPOINT).is_file():
             return Path(started.run_dir)
-        return self.query_one(HistoryView).trained()
+        if self.query("#history"):  # none before the app's first screen is up (LstmVisionApp.mount_other_tabs)
+            return self.history_view.trained()
+        return None
 
     def action_try_model(self) -> None:
         run = self.trained_run()

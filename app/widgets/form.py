@@ -176,8 +176,9 @@ class SettingsForm(Vertical):
         """A value of the form changed (typed, or loaded from a file): what was said about the settings may no
         longer hold."""
 
-    def __init__(self, settings: Settings, **kwargs) -> None:
+    def __init__(self, settings: Settings, lazy: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
+        self._lazy = lazy  # only the rows the first screen shows, until mount_other_rows (the app calls it after its first paint)
         self._settings = settings
         self._saved = flat_values(settings)  # what the settings file holds: edits are measured against it
         self.modified = False
@@ -190,28 +191,35 @@ class SettingsForm(Vertical):
         self._shown: dict[str, Any] | None = None  # the values last checked: a Changed that changes none is no edit
 
     def compose(self) -> ComposeResult:
-        # The first section's fields are mounted with the form; the others (their tabs hidden) right after, while
-        # the screen paints the first: mounting all 47 rows before the first paint made it seconds slower.
+        # The rows the first screen shows are mounted with the form; the others (below those, and the hidden
+        # sections) by mount_other_rows, once the screen is painted: mounting all 47 rows first made the first
+        # paint seconds slower.
         first = next(iter(SECTIONS))
+        shown = self._rows[first] if not self._lazy else self._rows[first][: self.app.size.height // 3 + 1]
+        self._composed = shown  # a row is 3 lines or more: the rest of the section is below the screen
         with TabbedContent(id="sections"):
             for section in SECTIONS:
                 with TabPane(section, id=f"sec-{section}"):
                     with SectionScroll(classes="section-scroll", id=f"scroll-{section}"):
                         if section == first:
-                            yield from self._rows[section]
+                            yield from shown
 
     def on_mount(self) -> None:
-        first = next(iter(SECTIONS))
-        for row in self._rows[first]:
+        for row in self._composed:
             row.ready = True
-        # queued now (not after a refresh): whoever waits for the form's pending work waits for these rows too,
-        # while the screen paints in the meantime (mounting yields to the event loop between its steps)
-        self.call_later(self._mount_hidden_sections)
+        if not self._lazy:
+            # queued now (not after a refresh): whoever waits for the form's pending work waits for these rows
+            # too, while the screen paints in the meantime (mounting yields to the event loop between its steps)
+            self.call_later(self.mount_other_rows)
 
-    async def _mount_hidden_sections(self) -> None:
-        for section in list(SECTIONS)[1:]:
-            await self.query_one(f"#scroll-{section}", SectionScroll).mount_all(self._rows[section])
-            for row in self._rows[section]:
+    async def mount_other_rows(self) -> None:
+        """The fields compose left out: below the first screen, and in the sections hidden until chosen."""
+        for section in SECTIONS:
+            waiting = [row for row in self._rows[section] if row not in self._composed]
+            if not waiting:
+                continue
+            await self.query_one(f"#scroll-{section}", SectionScroll).mount_all(waiting)
+            for row in waiting:
                 row.ready = True
                 if row.initial != row.shown:  # set (a file opened) between its compose and now
                     row.set_value(row.initial)

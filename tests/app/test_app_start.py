@@ -19,7 +19,7 @@ FIRST_SCREENS = textwrap.dedent(
     sys.path.insert(0, "tests")
     import lstm_vision.cli  # the console script's module: it imports the app only to run it
     from app.tui import LstmVisionApp
-    from apps import write_run
+    from apps import started_app, write_run
     from lstm_vision.settings import Settings
     from pathlib import Path
 
@@ -29,8 +29,7 @@ FIRST_SCREENS = textwrap.dedent(
         settings = Settings()
         settings.output.dir = str(runs)
         app = LstmVisionApp(settings, tmp / "settings.toml")
-        async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
+        async with started_app(app, size=(80, 24)) as pilot:
             assert app.query_one("#form") is not None
             await pilot.press("f9")  # History lists the finished run; enter shows its Results
             await pilot.pause()
@@ -181,8 +180,9 @@ def test_after_the_first_paint_torch_the_engine_and_the_data_load_on_a_thread(mn
 
 
 async def test_the_form_answers_for_the_fields_it_has_not_mounted_yet(tmp_path):
-    """The sections after the first are mounted after the first paint: until then their rows answer with the
-    values they hold, and a file opened meanwhile shows in their editors once they are mounted."""
+    """The fields below the first screen and the sections after the first are mounted after the first paint:
+    until then their rows answer with the values they hold, and a file opened meanwhile shows in their editors
+    once they are mounted."""
     from textual.widgets import Input
 
     from app.widgets.form import SettingsForm
@@ -194,10 +194,34 @@ async def test_the_form_answers_for_the_fields_it_has_not_mounted_yet(tmp_path):
     assert form.collect() == Settings() and not form.errors()
     form.set_settings(opened, saved=True)
     assert form.collect() == opened and form.current(Settings()) == opened and not form.modified
+    opened.data.num_workers = 2  # the 10th field of the data section: below the first screen of 24 lines
     app = make_app(tmp_path)
-    async with app.run_test(size=(80, 24)):
+    async with app.run_test(size=(80, 24), started=False) as pilot:
+        assert not app.started  # the first paint's form: its first rows only
+        assert app.form.row("data", "dataset").ready and not app.form.row("data", "num_workers").ready
+        assert not app.form.row("train", "epochs").ready
         app.form.set_settings(opened, saved=True)
+        await wait_for(pilot, lambda: app.started, "the other fields")
         editor = app.form.row("train", "epochs").editor
         assert isinstance(editor, Input) and editor.value == "3"
         assert app.form.row("model", "hidden_size").editor.value == "32" and app.form.collect() == opened
+        assert app.form.row("data", "num_workers").editor.value == "2"
+        await app.run_action("quit")
+
+
+async def test_keys_typed_before_the_other_tabs_are_mounted_act_once_they_are(tmp_path):
+    """The app opens on one tab and mounts the others after its first paint: F5 then F9 typed at once start a
+    run (which shows Train) and then show History, in that order, as if the app had been ready."""
+    engine = FakeEngine(tmp_path / "runs", hold=True)
+    app = make_app(tmp_path, engine=engine)
+    async with app.run_test(size=(80, 24), started=False) as pilot:
+        assert not app.query("#history")  # not mounted yet
+        await pilot.press("f5", "f9")
+        await wait_for(pilot, lambda: engine.holding.is_set(), "the run F5 started")
+        await wait_for(pilot, lambda: app.query_one("#main-tabs").active == "tab-history", "History")
+        await pilot.pause()
+        assert app.query_one("#main-tabs").active == "tab-history" and app.state == "running"
+        engine.release.set()
+        await app.workers.wait_for_complete()
+        await wait_for(pilot, lambda: app.state == "completed", "the run's end")
         await app.run_action("quit")
