@@ -38,7 +38,7 @@ TRIAL_STYLES = {
     "stopped": "yellow",
 }
 SWEEP_STYLES = {"running": "bold cyan", "finished": "green", "stopped": "yellow", "lost": "bold red"}
-ENDED = ("complete", "pruned", "fail")
+ENDED = ("complete", "pruned", "fail", "stopped")
 
 
 def metric_text(metric: str, value: float | None) -> str:
@@ -71,7 +71,11 @@ def curve_trials(rows: list[TrialRow], direction: str) -> list[TrialRow]:
 def trials_done(rows: list[TrialRow]) -> int:
     """Trials that ended, as the study counts them toward its total: a failed (or stopped) trial that ran again
     later with the same parameters counts once, by its retry."""
-    retried = {i for i, r in enumerate(rows) if r.state == "fail" and any(later.params == r.params for later in rows[i + 1 :])}
+    retried = {
+        i
+        for i, r in enumerate(rows)
+        if r.state in ("fail", "stopped") and any(later.params == r.params for later in rows[i + 1 :])
+    }
     return sum(r.state in ENDED for i, r in enumerate(rows) if i not in retried)
 
 

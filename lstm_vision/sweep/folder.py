@@ -47,7 +47,7 @@ JOURNAL_FILE = "study.journal"
 STUDY_FILE = "study.json"
 LOCK_FILE = ".sweep.lock"  # workers on this box take turns at handing out trials and writing the reports
 
-STATES = ("running", "complete", "pruned", "fail", "waiting")
+STATES = ("running", "complete", "pruned", "fail", "stopped", "waiting")
 FIXED_COLUMNS = ("number", "state")
 TAIL_COLUMNS = ("duration_s", "run_dir")  # after the metric's column
 
@@ -64,7 +64,8 @@ def is_sweep_dir(path: str | os.PathLike) -> bool:
 @dataclass(frozen=True)
 class TrialRow:
     number: int  # from 1: the row of trial-0001 is number 1
-    state: str  # "running" | "complete" | "pruned" | "fail" | "waiting" (Optuna's states, lower case)
+    state: str  # "running" | "complete" | "pruned" | "fail" | "waiting" (Optuna's states, lower case), or
+    # "stopped": failed by its worker's stop (Ctrl-C, SIGTERM, SIGHUP) and queued again
     params: dict[str, str]  # dotted setting name -> value as written in trials.csv
     metric: float | None  # complete: the trial's value; running or pruned: the last value it reported
     duration_s: float | None

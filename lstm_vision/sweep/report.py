@@ -14,7 +14,7 @@ from lstm_vision.settings import Settings, render_toml
 from lstm_vision.sweep.picture import draw_sweep
 from lstm_vision.sweep.folder import BEST_TOML, SWEEP_PNG, TrialRow, trial_dir_name, write_trials
 from lstm_vision.sweep.spec import SweepSpec, trial_settings, value_text
-from lstm_vision.sweep.trial import elapsed_s, metric_text
+from lstm_vision.sweep.trial import STOPPED_ATTR, elapsed_s, metric_text
 
 
 def trial_params(frozen: FrozenTrial) -> dict:
@@ -33,6 +33,8 @@ def trial_rows(study: optuna.Study, sweep_dir: Path) -> list[TrialRow]:
     for frozen in study.get_trials(deepcopy=False):
         params = {name: value_text(value) for name, value in trial_params(frozen).items()}
         state = frozen.state.name.lower()
+        if frozen.state == TrialState.FAIL and frozen.user_attrs.get(STOPPED_ATTR):
+            state = "stopped"  # Optuna fails a trial its worker's stop ended; it is queued again, no failure of its own
         rows.append(
             TrialRow(
                 frozen.number + 1,

@@ -204,12 +204,16 @@ def test_a_stopped_sweep_continues_with_the_command_it_was_last_started_with(tmp
     assert last_launch(sweep_dir)[:3] == ["--no-ui", "--sweep", str(sweep_dir / "sweep.toml")]
 
 
-def test_a_failed_trial_run_again_counts_once():
+def test_a_failed_or_stopped_trial_run_again_counts_once():
     def row(number, state, lr):
         return TrialRow(number, state, {"optim.learning_rate": lr}, None, None, "")
 
     rows = [row(1, "complete", "0.1"), row(2, "fail", "0.2"), row(3, "fail", "0.3"), row(4, "complete", "0.2")]
     assert trials_done(rows) == 3  # 2 ran again as 4; 3 failed for good and counts
+    rows += [row(5, "stopped", "0.4"), row(6, "running", "0.4")]
+    assert trials_done(rows) == 3  # 5 continues as 6, which has not ended
+    rows[-1] = row(6, "complete", "0.4")
+    assert trials_done(rows) == 4
 
 
 async def test_a_sweep_the_command_line_refuses_is_its_one_sentence(tmp_path):

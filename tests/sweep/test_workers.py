@@ -101,14 +101,14 @@ def test_a_background_sweep_stopped_and_continued(mnist_root, tmp_path):
     assert request_workers(folder, "stop") == 1  # what the app's stop does
     wait_until(lambda: sweep_state(folder) == "stopped", "the sweep to stop", WAIT_S)
     rows = read_trials(folder)
-    assert [r.state for r in rows] == ["fail", "waiting"]  # the stopped trial, and its continuation queued
+    assert [r.state for r in rows] == ["stopped", "waiting"]  # the stopped trial, and its continuation queued
     assert json.loads((folder / "trial-0001" / "summary.json").read_text())["status"] == "stopped"
     log = (folder / "output.log").read_text()
     assert "Trial 1 of 1: stopped" in log and "queued again, to continue from its last.pt." in log
     done = run_sweep(sweep, *args)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Trial 2 (trial-0002, continues trial-0001 from its last.pt)" in done.stdout
-    assert [r.state for r in read_trials(folder)] == ["fail", "complete"]
+    assert [r.state for r in read_trials(folder)] == ["stopped", "complete"]
     assert "Resumed from" in (folder / "trial-0002" / "output.log").read_text()
     assert "(1 complete, 1 stopped and continued)" in done.stdout.splitlines()[-1]
     assert sweep_state(folder) == "finished"
