@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+from textual.actions import parse as parse_action
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.reactive import reactive
@@ -132,7 +133,11 @@ class LstmVisionApp(
         self.install_hangup_handlers()
 
     async def run_action(self, action, default_namespace=None, namespaces=None) -> bool:
-        if not self.started:  # a key before the other tabs are there: it acts once they are
+        # An app's key (F5, F9, ctrl+q, a button's app.start) before the other tabs are there acts once they
+        # are. A widget's own (backspace in a field) acts now, in its order with the characters typed there.
+        namespace, _, _ = parse_action(action) if isinstance(action, str) else action
+        on_app = namespace == "app" or (not namespace and default_namespace in (None, self, self.screen))
+        if on_app and not self.started:
             self._held_actions.append((action, default_namespace, namespaces))
             return True
         return await super().run_action(action, default_namespace, namespaces)

@@ -209,19 +209,34 @@ async def test_the_form_answers_for_the_fields_it_has_not_mounted_yet(tmp_path):
         await app.run_action("quit")
 
 
-async def test_keys_typed_before_the_other_tabs_are_mounted_act_once_they_are(tmp_path):
-    """The app opens on one tab and mounts the others after its first paint: F5 then F9 typed at once start a
-    run (which shows Train) and then show History, in that order, as if the app had been ready."""
+async def test_keys_typed_before_the_app_started_act_once_it_has_and_a_fields_own_at_once(tmp_path):
+    """The app opens on one tab and mounts the others after its first paint. Keys typed before that: the app's
+    (F5, F9) act once it is done, in their order, as if the app had been ready; a field's own (end, backspace)
+    act at once, in their order with the characters typed there."""
+    from app.tui import LstmVisionApp
+    from lstm_vision.settings import Settings
+
+    held = []
+
+    class HeldStart(type(make_app(tmp_path))):
+        async def on_keys_footer_keys_shown(self, message):
+            message.prevent_default()  # the app's start waits for the test (below)
+            held.append(message)
+
     engine = FakeEngine(tmp_path / "runs", hold=True)
-    app = make_app(tmp_path, engine=engine)
+    settings = Settings()
+    settings.output.dir = str(tmp_path / "runs")
+    app = HeldStart(settings, tmp_path / "settings.toml", engine=engine)
     async with app.run_test(size=(80, 24), started=False) as pilot:
-        assert not app.query("#history")  # not mounted yet
-        await pilot.press("f5", "f9")
+        await wait_for(pilot, lambda: held, "the first screen")
+        root = app.form.row("data", "root").editor
+        root.focus()
+        await pilot.press("end", "x", "backspace", "y", "f5", "f9")
+        assert root.value == "datay" and not app.started and not app.query("#history") and not engine.calls
+        await LstmVisionApp.on_keys_footer_keys_shown(app, held[0])  # what the footer's first keys start
         await wait_for(pilot, lambda: engine.holding.is_set(), "the run F5 started")
-        await wait_for(pilot, lambda: app.query_one("#main-tabs").active == "tab-history", "History")
-        await pilot.pause()
-        assert app.query_one("#main-tabs").active == "tab-history" and app.state == "running"
+        await wait_for(pilot, lambda: app.query_one("#main-tabs").active == "tab-history", "History, after F5's Train")
+        assert app.state == "running"
         engine.release.set()
         await app.workers.wait_for_complete()
         await wait_for(pilot, lambda: app.state == "completed", "the run's end")
-        await app.run_action("quit")
