@@ -224,14 +224,20 @@ async def wait_for(pilot, condition, what: str = "", timeout: float = WAIT_S):
         await pilot.pause(None if round_ < 100 else 0.02)
 
 
+async def until_started(pilot) -> None:
+    """Until the app has started (``app.started``): it opens on one tab and mounts the others after its first
+    paint (app/panes.py)."""
+    await wait_for(pilot, lambda: pilot.app.started, "the app's tabs and fields mounted")
+
+
 @asynccontextmanager
 async def started_app(app, **options):
-    """``app.run_test(**options)``, once the app has started (``app.started``: it opens on one tab and mounts the
-    others after its first paint, app/panes.py). Keys pressed before that: tests/app/test_app_start.py."""
+    """``app.run_test(**options)``, once the app has started (until_started). Keys pressed before that:
+    tests/app/test_app_start.py."""
     from textual.app import App
 
     async with App.run_test(app, **options) as pilot:  # Textual's own (make_app's apps start with this one)
-        await wait_for(pilot, lambda: app.started, "the app's tabs and fields mounted")
+        await until_started(pilot)
         yield pilot
 
 

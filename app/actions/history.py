@@ -11,10 +11,10 @@ from lstm_vision.errors import SettingsError
 from lstm_vision.runs.folder import read_confusion, read_summary
 from lstm_vision.runs.liveness import run_state
 from app.host import Host
+from app.state import AppState
 
 if TYPE_CHECKING:  # loaded with their tabs, after the first paint (app/panes.py)
     from app.screens.history import HistoryView
-from app.state import AppState
 
 
 class HistoryActions(Host):

@@ -5,26 +5,25 @@ reads the sweep folder."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import json
 import os
 import subprocess
 import sys
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lstm_vision.errors import SettingsError
 from lstm_vision.runs.liveness import run_state
 from lstm_vision.settings import load_settings, save_settings
 from lstm_vision.sweep.folder import SWEEP_TOML, WORKERS_DIR, request_workers, sweep_state
 from app.host import Host
+from app.record import RunRecord
+from lstm_vision.runs.folder import METRICS_FILE
 
 if TYPE_CHECKING:  # loaded with their tabs, after the first paint (app/panes.py)
     from app.screens.history import HistoryView
     from app.screens.sweep import SweepView
-from app.record import RunRecord
-from lstm_vision.runs.folder import METRICS_FILE
 
 
 LAUNCH_WINDOW_S = 60.0  # the processes of one launch (a --workers N parent and its workers) start within this

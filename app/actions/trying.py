@@ -3,18 +3,17 @@ is tried), a checkpoint file chosen by path."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lstm_vision.runs.folder import LAST_CHECKPOINT
 from app.host import Host
+from app.screens.dialogs import PathScreen
+from app.state import ACTIVE
 
 if TYPE_CHECKING:  # loaded with their tabs, after the first paint (app/panes.py)
     from app.screens.history import HistoryView
-from app.screens.dialogs import PathScreen
-from app.state import ACTIVE
 
 
 class TryActions(Host):

@@ -26,7 +26,18 @@ from app.widgets.form import SettingsForm
 from app.widgets.panels import LogPanel
 from app.screens.results import ConfusionMatrix, ImageGrid
 
-from apps import FakeResult, confusion, epoch_done, make_app, predictions, run_started, step, wait_for, write_sweep
+from apps import (
+    FakeResult,
+    confusion,
+    epoch_done,
+    make_app,
+    predictions,
+    run_started,
+    step,
+    until_started,
+    wait_for,
+    write_sweep,
+)
 
 SIZE = (80, 24)
 EPOCHS, STEPS = 3, 4
@@ -134,11 +145,6 @@ def charts_drawn(app) -> bool:
     return bool(charts) and all(not c._dirty and getattr(c, "drawn_at", None) == c.size for c in charts)
 
 
-async def started(pilot) -> None:
-    """The app's first paint shows one tab; the others are mounted right after it (app/panes.py)."""
-    await wait_for(pilot, lambda: pilot.app.started, "the app's tabs mounted")
-
-
 async def settle(pilot) -> None:
     """No toast that depends on timing, no blinking cursor, charts drawn at their size."""
     app = pilot.app
@@ -161,7 +167,7 @@ def test_settings_screen(steady, snap_compare):
     """The form as it opens: the data section, its first field focused."""
 
     async def run_before(pilot) -> None:
-        await started(pilot)
+        await until_started(pilot)
         app = pilot.app
         await wait_for(pilot, lambda: app.focused is app.query_one(SettingsForm).row("data", "dataset").editor)
         app.clear_notifications()
@@ -176,7 +182,7 @@ def test_train_screen(steady, snap_compare):
     """A completed run (scripted): progress, both charts, the memory panel with GPU figures, the log."""
 
     async def run_before(pilot) -> None:
-        await started(pilot)
+        await until_started(pilot)
         app = pilot.app
         await finish_run(pilot)
         await pilot.press("f3")
@@ -191,7 +197,7 @@ def test_results_screen(steady, snap_compare):
     """The same run's results: test accuracy, per-class figures, the confusion matrix, test images."""
 
     async def run_before(pilot) -> None:
-        await started(pilot)
+        await until_started(pilot)
         app = pilot.app
         await finish_run(pilot)
         await pilot.press("f4")
@@ -229,7 +235,7 @@ def test_history_screen(steady, snap_compare):
     write_run(root, "2025-01-01_09-15-00", 1_735_719_300, "failed", 0, test=None, best_val=None, train_time_s=0.0)
 
     async def run_before(pilot) -> None:
-        await started(pilot)
+        await until_started(pilot)
         app = pilot.app
         await pilot.press("f9")
         await wait_for(
@@ -252,7 +258,7 @@ def test_sweep_screen(steady, snap_compare):
     write_sweep(Path("runs"), "lr-hidden", trials, worker_exit=130)
 
     async def run_before(pilot) -> None:
-        await started(pilot)
+        await until_started(pilot)
         app = pilot.app
         app.open_sweep(Path("runs/lr-hidden"))
         table = app.query_one("#trials-table", DataTable)
