@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -133,3 +136,62 @@ def long_run(settings: Settings) -> Settings:
     """A run that goes on until it is stopped (the tiny set trains an epoch in well under a second)."""
     settings.train.epochs = 10_000
     return settings
+
+
+# The command line, held at a chosen point (reading its stdin): "before-save" holds the stop's save of last.pt,
+# "at-exit" the interpreter's exit after the run has ended and said so.
+INTERRUPTED_CHILD = """
+import atexit, sys
+import lstm_vision.training.finish as outcome
+from lstm_vision.cli import main
+
+where = sys.argv.pop(1)
+real_save = outcome.save
+
+def held_save(job, kind):  # the stop's save of last.pt waits: the second Ctrl-C lands before it
+    print("saving", file=sys.stderr, flush=True)
+    sys.stdin.read()
+    real_save(job, kind)
+
+if where == "before-save":
+    outcome.save = held_save
+else:  # the run has ended and said so; the second Ctrl-C lands while the interpreter exits
+    atexit.register(lambda: (print("exiting", file=sys.stderr, flush=True), sys.stdin.read()))
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def interrupted_twice(args: list[str], tmp_path: Path, where: str, first_at: str) -> tuple[int, str]:
+    """The command line ``args`` interrupted twice: a SIGINT once its stdout has a line starting with
+    ``first_at``, the second while the child is held where ``where`` says (INTERRUPTED_CHILD), not by timing.
+    Returns its exit code and its stderr."""
+    err_path = tmp_path / "stderr.txt"  # a file, not a pipe: the child never blocks on it, whatever it says
+    with open(err_path, "w") as err_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", INTERRUPTED_CHILD, where, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=err_file,
+            text=True,
+        )
+    try:
+        for line in proc.stdout:
+            if line.startswith(first_at):
+                proc.send_signal(signal.SIGINT)
+                break
+        threading.Thread(target=proc.stdout.read, daemon=True).start()  # drained from here on
+        held = "saving" if where == "before-save" else "exiting"
+
+        def is_held() -> bool:
+            return held in err_path.read_text().splitlines()
+
+        wait_until(lambda: is_held() or proc.poll() is not None, f"the child to reach {held!r} or to end")
+        if is_held():  # held there (reading its stdin): the second Ctrl-C lands exactly at that point
+            proc.send_signal(signal.SIGINT)
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.close()  # a child still held goes on
+        proc.wait(timeout=300)
+    finally:
+        proc.kill()
+        proc.wait()
+    return proc.returncode, err_path.read_text()

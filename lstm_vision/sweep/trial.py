@@ -134,6 +134,9 @@ class TrialRunner:
                 return self._fail(trial, str(err))
             except SettingsError as err:  # these settings only (a shape the data does not allow)
                 return self._fail(trial, str(err))
+            except KeyboardInterrupt:  # a second Ctrl-C: the run quit at once; a stop still, no failure of the trial's
+                trial.set_user_attr(STOPPED_ATTR, True)
+                raise
             finally:
                 self.control = None
         return self._outcome(trial, result, reported)

@@ -7,7 +7,7 @@ import signal
 import subprocess
 from collections import Counter
 
-from processes import wait_until
+from processes import interrupted_twice, wait_until
 from sweeps import base_args, run_sweep, start_sweep, sweep_command, write_sweep
 
 from lstm_vision.text import plural
@@ -112,3 +112,19 @@ def test_a_background_sweep_stopped_and_continued(mnist_root, tmp_path):
     assert "Resumed from" in (folder / "trial-0002" / "output.log").read_text()
     assert "(1 complete, 1 stopped and continued)" in done.stdout.splitlines()[-1]
     assert sweep_state(folder) == "finished"
+
+
+def test_a_second_ctrl_c_quits_the_trial_at_once_and_it_counts_as_stopped(mnist_root, tmp_path):
+    """Ctrl-C twice (the second while the stop's save is held): the worker quits at once with 130, and the trial
+    is a stopped one, as after one Ctrl-C: trials.csv says so, and the same command continues it."""
+    sweep = write_sweep(tmp_path / "quit.toml", 'name = "quit"\nmethod = "random"\ntrials = 1', '"optim.learning_rate" = [1e-2]')
+    args = base_args(mnist_root, tmp_path / "runs", epochs=60)
+    folder = tmp_path / "runs" / "quit"
+    code, err = interrupted_twice(["--no-ui", "--sweep", str(sweep), *args], tmp_path, "before-save", "  trial 1 epoch 2/")
+    assert code == 130, err
+    assert [r.state for r in read_trials(folder)] == ["stopped", "waiting"]
+    done = run_sweep(sweep, *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Trial 2 (trial-0002, continues trial-0001 from its last.pt)" in done.stdout
+    assert [r.state for r in read_trials(folder)] == ["stopped", "complete"]
+    assert "(1 complete, 1 stopped and continued)" in done.stdout.splitlines()[-1]
