@@ -30,3 +30,39 @@ def plural(n: int, noun: str) -> str:
 
 def format_percent(fraction: float | None) -> str:
     return "n/a" if fraction is None else f"{100 * fraction:.2f}%"
+
+
+SIGNIFICANT_DIGITS = 4  # a sampled learning rate reads 0.01496, not 0.014956347886667344
+
+
+def format_number(value: float | int | str | None) -> str:
+    """A value as people read it, to 4 significant digits: a float, or the text of one (a trials.csv cell);
+    whole numbers, words and lists are written as they are. The sweep's lines, its pictures and the app's tables
+    all write sampled values with this."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if not any(c in text for c in ".eE") or text.lower() in ("inf", "-inf", "nan"):
+            return text  # a whole number, a word, a list: as written
+        try:
+            value = float(text)
+        except ValueError:
+            return text
+    return f"{value:.{SIGNIFICANT_DIGITS}g}"
+
+
+def format_metric(metric: str, value: float | None, std: float | None = None) -> str:
+    """``val_accuracy 97.31%`` or ``val_loss 0.0812``; with ``std`` (a point run over several seeds) the mean
+    +- its standard deviation: ``val_accuracy 97.31% +- 0.12%``."""
+    if value is None:
+        return f"{metric} -"
+    shown = format_percent(value) if metric == "val_accuracy" else f"{value:.4f}"
+    if std is None:
+        return f"{metric} {shown}"
+    spread = format_percent(std) if metric == "val_accuracy" else f"{std:.4f}"
+    return f"{metric} {shown} +- {spread}"

@@ -4,14 +4,22 @@ No torch and no Optuna here: the app reads sweep folders before torch loads, and
 
 - ``sweep.toml``: the sweep file the sweep was started from (``base`` made absolute, so the copy reads alone).
 - ``trials.csv``: one row per trial, rewritten atomically when a trial starts and when it ends. Columns:
-  ``number,state,<each parameter by dotted name>,<metric name>,duration_s,run_dir``. ``state`` is Optuna's
+  ``number,state,<each parameter by dotted name>,<metric name>,metric_std,repeats,duration_s,run_dir``. ``state`` is Optuna's
   trial state in lower case (running, complete, pruned, fail, waiting). The metric cell holds a complete
   trial's value; for a running or pruned trial, the last value it reported (its last validated epoch); empty
-  when there is none. ``run_dir`` is written relative to the sweep folder (``trial-0007``), so a sweep folder
+  when there is none. With ``repeats = K`` in [sweep] each point runs K times (seeds train.seed + 0..K-1): the
+  metric is the mean of its runs, ``metric_std`` their standard deviation (sample, empty for one run) and
+  ``repeats`` how many ran. ``run_dir`` is written relative to the sweep folder (``trial-0007``), so a sweep folder
   can be moved or shared; ``read_trials`` gives it back as a path joined to the sweep folder.
 - ``best.toml``: the best complete trial's full settings (``lstm-vision-tui --no-ui --config best.toml``).
-- ``sweep.png``: the metric per trial with the best so far, and each parameter against the metric.
-- ``trial-NNNN/``: one ordinary run folder per trial. Trials count from 1 in every file and line of a sweep
+- ``sweep.png``: the metric per trial with the best so far, each parameter against the metric, and the
+  settings' importances.
+- ``importance.csv``: ``setting,importance``, most important first, the importances summing to 1: how much each
+  setting decided the metric (Optuna's PED-ANOVA over the complete trials), rewritten after each trial once
+  enough are complete (sweep/importance.py).
+- ``parallel.png``: parallel coordinates, one line per complete trial across an axis per setting, coloured by
+  the metric, the best drawn last (sweep/parallel.py, whose ``parallel_view`` gives any viewer the same axes).
+- ``trial-NNNN/``: one ordinary run folder per trial (its first repeat; repeat k of K in ``trial-NNNN-rk/``). Trials count from 1 in every file and line of a sweep
   (trial-0001 is the first; Optuna's own trial numbers, in its storage, count from 0).
 - ``workers/<host>-<pid>/process.json``: one per worker process, written by runs/liveness.py's Beacon: pid,
   host, start time, state ("starting", "running", "paused", "exited" with its exit code) and a heartbeat (its
@@ -42,6 +50,8 @@ SWEEP_TOML = "sweep.toml"
 TRIALS_CSV = "trials.csv"
 BEST_TOML = "best.toml"
 SWEEP_PNG = "sweep.png"
+PARALLEL_PNG = "parallel.png"
+IMPORTANCE_CSV = "importance.csv"
 WORKERS_DIR = "workers"
 JOURNAL_FILE = "study.journal"
 STUDY_FILE = "study.json"
@@ -49,12 +59,19 @@ LOCK_FILE = ".sweep.lock"  # workers on this box take turns at handing out trial
 
 STATES = ("running", "complete", "pruned", "fail", "stopped", "waiting")
 FIXED_COLUMNS = ("number", "state")
-TAIL_COLUMNS = ("duration_s", "run_dir")  # after the metric's column
+TAIL_COLUMNS = ("metric_std", "repeats", "duration_s", "run_dir")  # after the metric's column
+OLD_TAIL_COLUMNS = ("duration_s", "run_dir")  # a trials.csv written before repeats (read as one run per point)
 
 
 def trial_dir_name(number: int) -> str:
     """``trial-0007``: the run folder of trial 7 (the seventh; Optuna's trial number 6)."""
     return f"trial-{number:04d}"
+
+
+def repeat_dir_name(number: int, repeat: int) -> str:
+    """The run folder of a trial's repeat (from 1): the first is the trial's own folder, trial-0007; repeat 2
+    of trial 7 is trial-0007-r2."""
+    return trial_dir_name(number) if repeat <= 1 else f"{trial_dir_name(number)}-r{repeat}"
 
 
 def is_sweep_dir(path: str | os.PathLike) -> bool:
@@ -70,6 +87,8 @@ class TrialRow:
     metric: float | None  # complete: the trial's value; running or pruned: the last value it reported
     duration_s: float | None
     run_dir: str  # the trial's run folder: read_trials joins trials.csv's relative name to the sweep folder
+    metric_std: float | None = None  # the standard deviation of its repeats' metrics; None for one run
+    repeats: int = 1  # how many runs (seeds) the metric is the mean of
 
 
 def _number(text: str) -> float | None:
@@ -79,6 +98,11 @@ def _number(text: str) -> float | None:
         return None
 
 
+def _tail(header: list[str]) -> int:
+    """How many columns follow the metric's: a trials.csv from before repeats has only duration_s and run_dir."""
+    return len(TAIL_COLUMNS) if header[-len(TAIL_COLUMNS) :] == list(TAIL_COLUMNS) else len(OLD_TAIL_COLUMNS)
+
+
 def read_trials(sweep_dir: str | os.PathLike) -> list[TrialRow]:
     """trials.csv as rows, in trial order; [] when there is none yet. Rows that cannot be read are left out."""
     try:
@@ -86,10 +110,11 @@ def read_trials(sweep_dir: str | os.PathLike) -> list[TrialRow]:
     except (OSError, UnicodeDecodeError):
         return []
     records = list(csv.reader(io.StringIO(text)))
-    if not records or len(records[0]) < len(FIXED_COLUMNS) + 1 + len(TAIL_COLUMNS):
+    if not records or len(records[0]) < len(FIXED_COLUMNS) + 1 + len(OLD_TAIL_COLUMNS):
         return []
     header = records[0]
-    params = header[len(FIXED_COLUMNS) : -1 - len(TAIL_COLUMNS)]
+    tail = _tail(header)
+    params = header[len(FIXED_COLUMNS) : -1 - tail]
     rows = []
     for cells in records[1:]:
         if len(cells) != len(header):
@@ -99,14 +124,17 @@ def read_trials(sweep_dir: str | os.PathLike) -> list[TrialRow]:
         except ValueError:
             continue
         run_dir = cells[-1]
+        repeats = _number(cells[-3]) if tail == len(TAIL_COLUMNS) else None
         rows.append(
             TrialRow(
                 number=number,
                 state=cells[1].strip().lower(),
-                params=dict(zip(params, cells[len(FIXED_COLUMNS) : -1 - len(TAIL_COLUMNS)])),
-                metric=_number(cells[-3]),
+                params=dict(zip(params, cells[len(FIXED_COLUMNS) : -1 - tail])),
+                metric=_number(cells[-1 - tail]),
                 duration_s=_number(cells[-2]),
                 run_dir=str(Path(sweep_dir) / run_dir) if run_dir else "",
+                metric_std=_number(cells[-4]) if tail == len(TAIL_COLUMNS) else None,
+                repeats=int(repeats) if repeats else 1,
             )
         )
     return sorted(rows, key=lambda row: row.number)
@@ -119,7 +147,8 @@ def metric_column(sweep_dir: str | os.PathLike) -> str | None:
             header = next(csv.reader(handle), [])
     except OSError:
         return None
-    return header[-1 - len(TAIL_COLUMNS)] if len(header) > len(FIXED_COLUMNS) + len(TAIL_COLUMNS) else None
+    tail = _tail(header)
+    return header[-1 - tail] if len(header) > len(FIXED_COLUMNS) + tail else None
 
 
 def _cell(value: float | None) -> str:
@@ -137,7 +166,8 @@ def write_trials(sweep_dir: str | os.PathLike, metric: str, param_names: list[st
         run_dir = Path(row.run_dir)
         relative = run_dir.name if run_dir.parent in (sweep_dir, Path(".")) else str(run_dir)
         params = [row.params.get(name, "") for name in param_names]
-        writer.writerow([row.number, row.state, *params, _cell(row.metric), _cell(row.duration_s), relative])
+        cells = [_cell(row.metric), _cell(row.metric_std), row.repeats, _cell(row.duration_s), relative]
+        writer.writerow([row.number, row.state, *params, *cells])
     atomic_write_text(sweep_dir / TRIALS_CSV, out.getvalue(), durable=False)
 
 
@@ -150,6 +180,7 @@ class SweepInfo:
     direction: str  # "maximize" | "minimize"
     prune: str  # none | median | hyperband
     space: dict[str, object]  # dotted setting name -> a list of values, or {"low", "high", "log"}
+    repeats: int = 1  # runs (seeds) per point
 
 
 DIRECTIONS = {"val_accuracy": "maximize", "val_loss": "minimize"}
@@ -178,6 +209,9 @@ def read_info(sweep_dir: str | os.PathLike) -> SweepInfo:
         raise ValueError(f"{Path(sweep_dir) / SWEEP_TOML} has no [sweep] and [space] tables.")
     method, metric = str(sweep.get("method", "tpe")), str(sweep.get("metric", "val_accuracy"))
     trials = grid_size(space) if method == "grid" else sweep.get("trials")
+    if isinstance(trials, int) and grid_size(space) is not None:  # random / tpe over lists: each point once
+        trials = min(trials, grid_size(space))
+    repeats = sweep.get("repeats", 1)
     return SweepInfo(
         name=str(sweep.get("name") or Path(sweep_dir).name),
         method=method,
@@ -186,7 +220,30 @@ def read_info(sweep_dir: str | os.PathLike) -> SweepInfo:
         direction=DIRECTIONS.get(metric, "maximize"),
         prune=str(sweep.get("prune", "none")),
         space=dict(space),
+        repeats=repeats if isinstance(repeats, int) and repeats >= 1 else 1,
     )
+
+
+def read_importance(sweep_dir: str | os.PathLike) -> list[tuple[str, float]]:
+    """importance.csv as (setting, share) pairs, most important first; [] before enough trials are complete."""
+    try:
+        text = (Path(sweep_dir) / IMPORTANCE_CSV).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    pairs = []
+    for cells in list(csv.reader(io.StringIO(text)))[1:]:
+        share = _number(cells[1]) if len(cells) == 2 else None
+        if share is not None:
+            pairs.append((cells[0], share))
+    return pairs
+
+
+def write_importance(sweep_dir: str | os.PathLike, importances: list[tuple[str, float]]) -> None:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["setting", "importance"])
+    writer.writerows((name, repr(float(share))) for name, share in importances)
+    atomic_write_text(Path(sweep_dir) / IMPORTANCE_CSV, out.getvalue(), durable=False)
 
 
 def worker_dir(sweep_dir: str | os.PathLike, host: str, pid: int) -> Path:

@@ -91,7 +91,7 @@ def check_folder(plan: Plan) -> None:
         recorded = {}
     if recorded.get("identity") not in (None, plan.spec.identity()):
         raise SettingsError(
-            f"The sweep folder {folder} belongs to another study (another method, metric, prune or [space]); "
+            f"The sweep folder {folder} belongs to another study (another method, metric, prune, repeats or [space]); "
             f"give this sweep another sweep.name, or run the sweep file that made it."
         )
     if recorded.get("storage") not in (None, plan.where):

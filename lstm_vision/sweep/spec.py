@@ -9,6 +9,7 @@ the key and what would be valid (a SettingsError, exit 2).
     metric = "val_accuracy"   # val_accuracy (maximised) | val_loss (minimised)
     prune = "median"          # none | median | hyperband
     base = "settings.toml"    # the settings every trial starts from, relative to this file (optional)
+    repeats = 1               # runs per point, seeds train.seed + 0..K-1; the point's metric is their mean
 
     [space]                   # any setting by its dotted name: a list of values, or a range (random / tpe)
     "optim.learning_rate" = [1e-3, 2e-3, 5e-3]
@@ -41,7 +42,8 @@ from lstm_vision.sweep.folder import DIRECTIONS
 
 METHODS = ("grid", "random", "tpe")
 PRUNERS = ("none", "median", "hyperband")
-SWEEP_KEYS = ("name", "method", "trials", "metric", "prune", "base")
+SWEEP_KEYS = ("name", "method", "trials", "metric", "prune", "base", "repeats")
+MAX_REPEATS = 20  # seeds per point: beyond this a sweep is a benchmark
 RANGE_KEYS = ("low", "high", "log")
 # What a trial may not vary: where runs go is the sweep's, and a trial is one process (--workers spreads trials).
 FIXED_SETTINGS = ("output.dir", "output.run_name", "system.nproc", "system.ddp")
@@ -78,6 +80,7 @@ class SweepSpec:
     base: Path | None
     space: tuple[Dimension, ...]
     document: dict[str, Any]  # the file as read, for the sweep folder's copy
+    repeats: int = 1  # runs per point (seeds train.seed + 0..K-1); its metric is their mean
 
     @property
     def direction(self) -> str:
@@ -93,14 +96,32 @@ class SweepSpec:
         return [dict(zip(names, combo)) for combo in itertools.product(*(d.values or () for d in self.space))]
 
     @property
+    def points(self) -> int | None:
+        """How many points a space of lists holds (None when a range is in it: no end to them)."""
+        if any(d.values is None for d in self.space):
+            return None
+        return len(self.grid_points())
+
+    @property
     def total(self) -> int:
-        """How many trials the study runs."""
-        return len(self.grid_points()) if self.method == "grid" else int(self.trials or 0)
+        """How many trials the study runs: random and tpe over lists run each point once at most."""
+        if self.method == "grid":
+            return len(self.grid_points())
+        trials = int(self.trials or 0)
+        return trials if self.points is None else min(trials, self.points)
+
+    @property
+    def fewer_points(self) -> bool:
+        """random / tpe asked for more trials than its lists have points: each point runs once."""
+        return self.method != "grid" and self.points is not None and self.points < int(self.trials or 0)
 
     def identity(self) -> str:
         """What makes two sweep files one study (the trials' count may grow between runs of it)."""
         space = {d.name: list(d.values) if d.values is not None else [d.low, d.high, d.log] for d in self.space}
-        return json.dumps({"method": self.method, "metric": self.metric, "prune": self.prune, "space": space}, sort_keys=True)
+        made = {"method": self.method, "metric": self.metric, "prune": self.prune, "space": space}
+        if self.repeats != 1:  # means over K seeds are not one run's values; 1 keeps the studies made before repeats
+            made["repeats"] = self.repeats
+        return json.dumps(made, sort_keys=True)
 
 
 def _closest(name: str, options) -> str:
@@ -139,6 +160,7 @@ def read_sweep(path: str | Path) -> SweepSpec:
         base=_base(path, sweep),
         space=_space(path, space, method),
         document=document,
+        repeats=_repeats(path, sweep),
     )
 
 
@@ -177,6 +199,16 @@ def _trials(path: Path, sweep: dict, method: str) -> int | None:
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise SettingsError(f"Sweep file {path}: sweep.trials must be a whole number >= 1, not {trials!r}.")
     return trials
+
+
+def _repeats(path: Path, sweep: dict) -> int:
+    repeats = sweep.get("repeats", 1)
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= MAX_REPEATS:
+        raise SettingsError(
+            f"Sweep file {path}: sweep.repeats must be a whole number from 1 to {MAX_REPEATS} (runs per point, "
+            f"each with its own seed), not {repeats!r}."
+        )
+    return repeats
 
 
 def _base(path: Path, sweep: dict) -> Path | None:

@@ -165,7 +165,7 @@ def check_identity(spec: SweepSpec, study: optuna.Study, where: str) -> None:
     other = made_by is not None and made_by != spec.identity()
     if other or study.direction.name.lower() != spec.direction:
         raise SettingsError(
-            f"The study {spec.name!r} in {where} was made by another sweep file (another method, metric, prune or "
+            f"The study {spec.name!r} in {where} was made by another sweep file (another method, metric, prune, repeats or "
             f"[space]); give this sweep another sweep.name, or run the sweep file that made it."
         )
 

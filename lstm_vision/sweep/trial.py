@@ -20,7 +20,7 @@ from lstm_vision.runs.folder import CONTROL_FILE, LAST_CHECKPOINT, METRICS_FILE,
 from lstm_vision.settings import Settings
 from lstm_vision.sweep.folder import trial_dir_name
 from lstm_vision.sweep.spec import SweepSpec, trial_settings, value_text
-from lstm_vision.text import format_percent
+from lstm_vision.text import format_metric, format_number
 
 RUN_DIR_ATTR = "lstm_vision.run_dir"  # a trial's run folder's name (a retry inherits its predecessor's)
 WORKER_ATTR = "lstm_vision.worker"  # the worker that runs it: workers/<host>-<pid>
@@ -51,16 +51,13 @@ def suggest(trial: optuna.Trial, spec: SweepSpec) -> dict[str, Any]:
 
 
 def params_text(params: dict[str, Any]) -> str:
-    """Values for the progress lines: a sampled float to 4 digits (trials.csv keeps every digit)."""
+    """Values for the progress lines: a sampled float to 4 significant digits (trials.csv keeps every digit)."""
     return " ".join(
-        f"{name}={f'{value:.4g}' if isinstance(value, float) else value_text(value)}" for name, value in params.items()
+        f"{name}={format_number(value) if isinstance(value, float) else value_text(value)}" for name, value in params.items()
     )
 
 
-def metric_text(metric: str, value: float | None) -> str:
-    if value is None:
-        return f"{metric} -"
-    return f"{metric} {format_percent(value)}" if metric == "val_accuracy" else f"{metric} {value:.4f}"
+metric_text = format_metric  # the sweep's lines and the app's tables write a metric alike (text.py)
 
 
 class TrialRunner:

@@ -24,7 +24,14 @@ def test_trials_csv_round_trip_with_run_folders_relative_in_the_file(tmp_path):
             1, "pruned", {"optim.learning_rate": "0.01", "model.hidden_size": "64"}, 0.5, 3.25, str(tmp_path / "trial-0001")
         ),
         TrialRow(
-            0, "complete", {"optim.learning_rate": "0.001", "model.hidden_size": "128"}, 0.98, 10.0, str(tmp_path / "trial-0000")
+            0,
+            "complete",
+            {"optim.learning_rate": "0.001", "model.hidden_size": "128"},
+            0.98,
+            10.0,
+            str(tmp_path / "trial-0000"),
+            metric_std=0.01,
+            repeats=2,
         ),
         TrialRow(
             2, "running", {"optim.learning_rate": "0.1", "model.hidden_size": "64"}, None, None, str(tmp_path / "trial-0002")
@@ -32,11 +39,33 @@ def test_trials_csv_round_trip_with_run_folders_relative_in_the_file(tmp_path):
     ]
     write_trials(tmp_path, "val_accuracy", ["optim.learning_rate", "model.hidden_size"], rows)
     lines = (tmp_path / "trials.csv").read_text().splitlines()
-    assert lines[0] == "number,state,optim.learning_rate,model.hidden_size,val_accuracy,duration_s,run_dir"
-    assert lines[1] == "0,complete,0.001,128,0.98,10.0,trial-0000"
-    assert lines[3] == "2,running,0.1,64,,,trial-0002"
+    assert lines[0] == ("number,state,optim.learning_rate,model.hidden_size,val_accuracy,metric_std,repeats,duration_s,run_dir")
+    assert lines[1] == "0,complete,0.001,128,0.98,0.01,2,10.0,trial-0000"
+    assert lines[3] == "2,running,0.1,64,,,1,,trial-0002"
     assert read_trials(tmp_path) == sorted(rows, key=lambda r: r.number)
     assert folder.metric_column(tmp_path) == "val_accuracy"
+
+
+def test_a_trials_csv_from_before_repeats_reads_as_one_run_per_point(tmp_path):
+    (tmp_path / "trials.csv").write_text(
+        "number,state,model.hidden_size,val_loss,duration_s,run_dir\n1,complete,64,0.25,4.0,trial-0001\n"
+    )
+    [row] = read_trials(tmp_path)
+    assert (row.params, row.metric, row.metric_std, row.repeats, row.duration_s) == (
+        {"model.hidden_size": "64"},
+        0.25,
+        None,
+        1,
+        4.0,
+    )
+    assert folder.metric_column(tmp_path) == "val_loss"
+
+
+def test_importance_csv_round_trip(tmp_path):
+    assert folder.read_importance(tmp_path) == []
+    folder.write_importance(tmp_path, [("optim.learning_rate", 0.75), ("model.dropout", 0.25)])
+    assert (tmp_path / "importance.csv").read_text() == "setting,importance\noptim.learning_rate,0.75\nmodel.dropout,0.25\n"
+    assert folder.read_importance(tmp_path) == [("optim.learning_rate", 0.75), ("model.dropout", 0.25)]
 
 
 def test_read_trials_without_a_file_or_with_a_line_cut_short(tmp_path):
