@@ -186,8 +186,17 @@ def intro(plan: Plan) -> str:
     spec = plan.spec
     what = f"grid of {spec.total} trials" if spec.method == "grid" else f"{spec.method}, {spec.total} trials"
     prune = "" if spec.prune == "none" else f", {spec.prune} pruning"
+    seeds = (
+        f", each point {spec.repeats} times (seeds train.seed + 0..{spec.repeats - 1}, their mean)" if spec.repeats > 1 else ""
+    )
     goal = "maximizing" if spec.direction == "maximize" else "minimizing"
-    return f"Sweep {spec.name}: {what}, {goal} {spec.metric}{prune}; folder {plan.sweep_dir}, study in {plan.where}."
+    line = f"Sweep {spec.name}: {what}{seeds}, {goal} {spec.metric}{prune}; folder {plan.sweep_dir}, study in {plan.where}."
+    if spec.fewer_points:
+        line += (
+            f" Its lists hold only {spec.points} points, fewer than trials = {spec.trials}: each point runs once, "
+            f"{spec.points} trials in all."
+        )
+    return line
 
 
 def sweep_command(spec_path: Path, storage_url: str | None, workers: str | None, sources: list[str]) -> list[str]:

@@ -1,5 +1,6 @@
-"""sweep.png: the metric per trial with the best so far, then each parameter against the metric; every point
-labelled with its trial's number and the best trial starred, so the picture reads alongside trials.csv.
+"""sweep.png: the metric per trial with the best so far, then each parameter against the metric, then the settings'
+importances (importance.csv) once there are any; every point labelled with its trial's number and the best trial
+starred, so the picture reads alongside trials.csv.
 matplotlib's object API, as report/plots.py draws a run's pictures."""
 
 from __future__ import annotations
@@ -33,14 +34,14 @@ def _shown(spec: SweepSpec, value: float) -> str:
     return format_percent(value) if spec.metric == "val_accuracy" else f"{value:.4f}"
 
 
-def draw_sweep(spec: SweepSpec, rows: list[TrialRow], path: Path) -> None:
+def draw_sweep(spec: SweepSpec, rows: list[TrialRow], path: Path, ranked: list[tuple[str, float]] | None = None) -> None:
     from lstm_vision.report.plots import new_figure, save_png
 
     scale = 100.0 if spec.metric == "val_accuracy" else 1.0
     label = "val accuracy (%)" if spec.metric == "val_accuracy" else "val loss"
     shown = [r for r in rows if r.state in STYLE and r.metric is not None]
     best = _best(spec, shown)
-    panels = 1 + len(spec.space)
+    panels = 1 + len(spec.space) + (1 if ranked else 0)
     columns = min(3, panels)
     lines = -(-panels // columns)
     figure = new_figure(4.4 * columns, 3.4 * lines)
@@ -48,12 +49,27 @@ def draw_sweep(spec: SweepSpec, rows: list[TrialRow], path: Path) -> None:
     _trials_panel(axes[0], spec, shown, best, scale, label)
     for ax, dim in zip(axes[1:], spec.space):
         _param_panel(ax, dim, shown, best, scale, label)
+    if ranked:
+        _importance_panel(axes[1 + len(spec.space)], ranked)
     for ax in axes[panels:]:
         ax.set_visible(False)
     done = f"{len(shown)} of {spec.total} trials judged"
     head = f"best: trial {best.number}, {_shown(spec, best.metric)}" if best else "no trial complete yet"
     figure.suptitle(f"Sweep {spec.name} ({spec.method}): {done}; {head}", fontsize=11)
     save_png(figure, path)
+
+
+def _importance_panel(ax, ranked: list[tuple[str, float]]) -> None:
+    """A bar per setting, the most important on top, each with its share."""
+    names = [name for name, _ in ranked][::-1]
+    shares = [100 * share for _, share in ranked][::-1]
+    bars = ax.barh(range(len(names)), shares, color="tab:green", height=0.6)
+    ax.bar_label(bars, [f"{s:.0f}%" for s in shares], padding=3, fontsize=8)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_xlim(0, 115)
+    ax.set_xlabel("share of the importance (%)")
+    ax.set_title("which setting mattered (PED-ANOVA)", fontsize=10)
+    ax.grid(alpha=0.3, axis="x")
 
 
 def _points(ax, xs: list[float], rows: list[TrialRow], best: TrialRow | None, scale: float) -> None:

@@ -1,5 +1,6 @@
 """The sweep folder's reports, rewritten from the study after every trial (and trials.csv when one starts):
-trials.csv, best.toml and sweep.png (sweep/picture.py)."""
+trials.csv, best.toml, importance.csv (sweep/importance.py), sweep.png (sweep/picture.py) and parallel.png
+(sweep/parallel.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,19 @@ from optuna.trial import FrozenTrial, TrialState
 from lstm_vision.atomic import atomic_write_text
 from lstm_vision.runs.folder import SETTINGS_FILE
 from lstm_vision.settings import Settings, render_toml
+from lstm_vision.sweep.folder import (
+    BEST_TOML,
+    PARALLEL_PNG,
+    SWEEP_PNG,
+    TrialRow,
+    trial_dir_name,
+    write_importance,
+    write_trials,
+)
+from lstm_vision.sweep.importance import importances
+from lstm_vision.sweep.parallel import draw_parallel, parallel_view
 from lstm_vision.sweep.picture import draw_sweep
-from lstm_vision.sweep.folder import BEST_TOML, SWEEP_PNG, TrialRow, trial_dir_name, write_trials
+from lstm_vision.sweep.repeats import METRIC_STD_ATTR, REPEATS_ATTR
 from lstm_vision.sweep.spec import SweepSpec, trial_settings, value_text
 from lstm_vision.sweep.trial import STOPPED_ATTR, elapsed_s, metric_text
 
@@ -43,6 +55,8 @@ def trial_rows(study: optuna.Study, sweep_dir: Path) -> list[TrialRow]:
                 trial_metric(frozen),
                 elapsed_s(frozen),
                 str(sweep_dir / trial_dir_name(frozen.number + 1)),
+                metric_std=frozen.user_attrs.get(METRIC_STD_ATTR),
+                repeats=int(frozen.user_attrs.get(REPEATS_ATTR, 1)),
             )
         )
     return rows
@@ -64,24 +78,39 @@ def write_best(spec: SweepSpec, sweep_dir: Path, base: Settings, best: FrozenTri
         body = (folder / SETTINGS_FILE).read_text(encoding="utf-8")
     except OSError:
         body = render_toml(trial_settings(base, best.params))
+    seeds = f" (the mean of {spec.repeats} seeds; this is its first's)" if spec.repeats > 1 else ""
     head = (
         f"# The best trial of sweep {spec.name} ({complete} complete): {trial_dir_name(best.number + 1)}, "
-        f"{metric_text(spec.metric, best.value)} with {', '.join(f'{k} = {value_text(v)}' for k, v in best.params.items())}.\n"
+        f"{metric_text(spec.metric, best.value, best.user_attrs.get(METRIC_STD_ATTR))}{seeds} with {', '.join(f'{k} = {value_text(v)}' for k, v in best.params.items())}.\n"
         f"# Train with these settings again: lstm-vision-tui --no-ui --config {sweep_dir / BEST_TOML}\n"
     )
     atomic_write_text(sweep_dir / BEST_TOML, head + body)
 
 
+def space_of(spec: SweepSpec) -> dict[str, object]:
+    """[space] with its checked values, as sweep.toml's reader gives it to a viewer (folder.read_info)."""
+    return {d.name: list(d.values) if d.values is not None else {"low": d.low, "high": d.high, "log": d.log} for d in spec.space}
+
+
 def update_reports(study: optuna.Study, spec: SweepSpec, sweep_dir: Path, base: Settings, picture: bool = True) -> str | None:
-    """Rewrite the reports; returns a warning when sweep.png could not be drawn (a picture never ends a sweep)."""
+    """Rewrite the reports; returns a warning when a picture could not be drawn (a picture never ends a sweep).
+    ``picture`` False (a trial started, an epoch ended): trials.csv and best.toml only; importance.csv and the
+    pictures follow the trials' ends."""
     rows = trial_rows(study, sweep_dir)
     write_trials(sweep_dir, spec.metric, spec.param_names, rows)
     best = best_trial(study)
     if best is not None:
         write_best(spec, sweep_dir, base, best, sum(row.state == "complete" for row in rows))
-    if picture:
-        try:
-            draw_sweep(spec, rows, sweep_dir / SWEEP_PNG)
-        except Exception as err:  # matplotlib missing or failing
-            return f"{SWEEP_PNG} not drawn: {err.__class__.__name__}: {err}"
+    if not picture:
+        return None
+    ranked = importances(study, spec)
+    if ranked is not None:
+        write_importance(sweep_dir, ranked)
+    try:
+        draw_sweep(spec, rows, sweep_dir / SWEEP_PNG, ranked)
+        view = parallel_view(space_of(spec), spec.metric, spec.direction, rows)
+        done = f"{len(view.lines)} complete trial{'' if len(view.lines) == 1 else 's'}"
+        draw_parallel(view, sweep_dir / PARALLEL_PNG, f"Sweep {spec.name}: {done}, an axis per setting")
+    except Exception as err:  # matplotlib missing or failing
+        return f"{SWEEP_PNG} or {PARALLEL_PNG} not drawn: {err.__class__.__name__}: {err}"
     return None

@@ -113,11 +113,17 @@ def open_storage(storage_url: str | None, sweep_dir: Path) -> optuna.storages.Ba
 
 def make_sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
     """Unseeded: workers seeded alike would propose the same points. A grid's points are all enqueued
-    (HandOut.enqueue_grid), so its sampler never chooses."""
+    (Worker._next), so its sampler never chooses; random and tpe over lists propose only new points."""
     if spec.method == "tpe":
         startup = max(2, min(10, spec.total // 3))
-        return optuna.samplers.TPESampler(n_startup_trials=startup, constant_liar=True)
-    return optuna.samplers.RandomSampler()
+        sampler: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(n_startup_trials=startup, constant_liar=True)
+    else:
+        sampler = optuna.samplers.RandomSampler()
+    if spec.method != "grid" and spec.points is not None:  # lists only: every trial a new point
+        from lstm_vision.sweep.distinct import DistinctSampler
+
+        return DistinctSampler(sampler, spec)
+    return sampler
 
 
 def max_epochs(spec: SweepSpec, settings: Settings) -> int:

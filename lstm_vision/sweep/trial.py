@@ -97,6 +97,10 @@ class TrialRunner:
         run_dir.mkdir(exist_ok=True)
         retry = f", continues {previous} from its last.pt" if resume else (f", again after {previous}" if previous else "")
         self.say(f"{self.position(trial)} ({name}{retry}): {params_text(params)}")
+        if self.spec.repeats > 1:  # K seeds, each an ordinary run folder; the mean is the trial's (sweep/repeats.py)
+            from lstm_vision.sweep.repeats import run_repeats
+
+            return run_repeats(self, trial, settings, previous, resume)
         return self._run(trial, settings, run_dir, resume)
 
     def position(self, trial: optuna.Trial) -> str:
@@ -104,20 +108,33 @@ class TrialRunner:
         return f"Trial {trial.number + 1} of {total}" if trial.number < total else f"Trial {trial.number + 1}"
 
     def _run(self, trial: optuna.Trial, settings: Settings, run_dir: Path, resume: str | None) -> float:
+        reported: dict[int, float] = {}
+        if resume:
+            for epoch, value in journal_values(run_dir, self.spec.metric).items():
+                trial.report(value, epoch)
+                reported[epoch] = value
+        result = self.train(trial, settings, run_dir, resume, lambda control: self._judge(trial, control, reported))
+        return self._outcome(trial, result, reported)
+
+    def train(
+        self,
+        trial: optuna.Trial,
+        settings: Settings,
+        run_dir: Path,
+        resume: str | None,
+        make_judge: Callable[[RunControl], Callable[[ev.Event], None]],
+    ):
+        """One run of the trial in ``run_dir``, each event also to the judge ``make_judge`` makes for its control;
+        the run's result. A run that cannot start fails the trial (TrialFailed)."""
         from lstm_vision.dispatch import runner_for
         from lstm_vision.report.console import Printer
 
         control = self.control = RunControl()
         if self.stop_requested:
             control.stop()
-        reported: dict[int, float] = {}
-        if resume:
-            for epoch, value in journal_values(run_dir, self.spec.metric).items():
-                trial.report(value, epoch)
-                reported[epoch] = value
         with open(run_dir / OUTPUT_LOG, "a", encoding="utf-8") as log:
             printer = Printer(log)
-            judge = self._judge(trial, control, reported)
+            judge = make_judge(control)
 
             def emit(event: ev.Event) -> None:
                 printer(event)
@@ -136,7 +153,7 @@ class TrialRunner:
                 raise
             finally:
                 self.control = None
-        return self._outcome(trial, result, reported)
+        return result
 
     def _judge(self, trial: optuna.Trial, control: RunControl, reported: dict[int, float]) -> Callable[[ev.Event], None]:
         metric = self.spec.metric

@@ -24,7 +24,10 @@ import optuna
 from optuna.trial import TrialState
 
 from lstm_vision.settings import Settings
-from lstm_vision.sweep.folder import WORKERS_DIR, worker_alive, worker_dir
+from lstm_vision.sweep.distinct import DUPLICATES_ATTR
+from lstm_vision.sweep.folder import IMPORTANCE_CSV, WORKERS_DIR, read_importance, worker_alive, worker_dir
+from lstm_vision.sweep.importance import importance_text
+from lstm_vision.sweep.repeats import METRIC_STD_ATTR
 from lstm_vision.sweep.report import best_trial, update_reports
 from lstm_vision.sweep.spec import SweepSpec
 from lstm_vision.sweep.study import GRID_ATTR, RETRIES_OF_A_DEAD_TRIAL
@@ -151,6 +154,9 @@ class Worker:
 
     def _started(self, trial: optuna.Trial) -> None:
         """The trial is taken and named after this worker: other workers may decide again; trials.csv shows it."""
+        avoided = getattr(self.study.sampler, "avoided", {}).pop(trial.number, 0)  # sweep/distinct.py
+        if avoided:
+            trial.set_user_attr(DUPLICATES_ATTR, avoided)
         self.lock.release()
         self._report(picture=False)
 
@@ -205,7 +211,7 @@ class Worker:
         head = self.runner.position(frozen)
         took = f" in {format_duration(_duration(frozen))}" if _duration(frozen) is not None else ""
         if frozen.state == TrialState.COMPLETE:
-            text = f"{head}: {metric_text(self.spec.metric, frozen.value)}{took}"
+            text = f"{head}: {metric_text(self.spec.metric, frozen.value, frozen.user_attrs.get(METRIC_STD_ATTR))}{took}"
         elif frozen.state == TrialState.PRUNED:
             reason = frozen.user_attrs.get(PRUNED_ATTR) or f"after epoch {max(frozen.intermediate_values, default=0)}"
             text = f"{head}: pruned{took}: {reason.rstrip('.')}"
@@ -239,13 +245,19 @@ class Worker:
             "lost with their worker and run again": lost,
         }
         tally = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
+        avoided = sum(bool(t.user_attrs.get(DUPLICATES_ATTR)) for t in trials)
+        if avoided:
+            tally += f"; {avoided} given a new point where the sampler proposed one already run"
         best = best_trial(self.study)
         if best is None:
             return f"Sweep {self.spec.name} done: {len(trials)} trials ({tally}); none completed."
+        seeds = f" (mean +- std of {self.spec.repeats} seeds)" if self.spec.repeats > 1 else ""
+        mattered = importance_text(read_importance(self.sweep_dir))
         return (
             f"Sweep {self.spec.name} done: {len(trials)} trials ({tally}). Best: trial {best.number + 1}, "
-            f"{metric_text(self.spec.metric, best.value)} with {params_text(best.params)}; its settings: "
-            f"{self.sweep_dir / 'best.toml'}"
+            f"{metric_text(self.spec.metric, best.value, best.user_attrs.get(METRIC_STD_ATTR))}{seeds} with "
+            f"{params_text(best.params)}; its settings: {self.sweep_dir / 'best.toml'}"
+            + (f"; {mattered}: {self.sweep_dir / IMPORTANCE_CSV}" if mattered else "")
         )
 
 
