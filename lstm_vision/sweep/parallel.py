@@ -129,16 +129,6 @@ def draw_parallel(view: ParallelView, path: Path, title: str) -> None:
         points = [(x, y) for x, y in zip(xs, line.positions) if y is not None]
         style = dict(color="tab:red", lw=2.8, zorder=5, marker="*", ms=11) if line.best else dict(color=cmap(line.shade), lw=1.3)
         ax.plot([x for x, _ in points], [y for _, y in points], alpha=1.0 if line.best else 0.75, **style)
-        if line.best:
-            ax.annotate(
-                f"best: trial {line.number}, {format_metric(view.metric, line.metric)}",
-                (points[-1][0], points[-1][1]),
-                xytext=(-8, 10),
-                textcoords="offset points",
-                ha="right",
-                fontsize=8,
-                color="tab:red",
-            )
     for x, axis in zip(xs, view.axes):
         ax.axvline(x, color="0.35", lw=0.9, zorder=1)
         for y, label in axis.ticks:
@@ -156,5 +146,7 @@ def draw_parallel(view: ParallelView, path: Path, title: str) -> None:
     bar = figure.colorbar(ScalarMappable(norm=Normalize(low, high), cmap=colours), ax=ax, pad=0.02, fraction=0.04)
     unit = " (%)" if view.metric == "val_accuracy" else ""
     bar.set_label(f"{view.metric}{unit} ({'higher' if view.direction == 'maximize' else 'lower'} is better: yellow)", fontsize=8)
-    ax.set_title(title, fontsize=10)
+    best = next((line for line in view.lines if line.best), None)
+    marked = f"; best (red, starred): trial {best.number}, {format_metric(view.metric, best.metric)}" if best else ""
+    ax.set_title(title + marked, fontsize=10)
     save_png(figure, path)
