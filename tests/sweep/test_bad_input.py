@@ -45,6 +45,12 @@ def refused(done: subprocess.CompletedProcess) -> str:
         (GRID, '"output.dir" = ["a", "b"]', ['"output.dir" cannot vary between trials']),
         ('method = "random"\ntrials = 2', '"optim.learning_rate" = { low = 0.1, high = 0.01 }', ["low must be below high"]),
         (GRID, '"data.sequence_length" = [28, 5]', ["data.sequence_length = 5", "must equal the image's H x W x C"]),
+        (
+            GRID + "\nrepeats = 0",
+            '"optim.learning_rate" = [1e-3]',
+            ["sweep.repeats must be a whole number from 1 to 20", "not 0"],
+        ),
+        (GRID + '\nrepeats = "3"', '"optim.learning_rate" = [1e-3]', ["sweep.repeats must be a whole number", "not '3'"]),
     ],
 )
 def test_a_bad_sweep_file_is_one_sentence_and_nothing_is_written(mnist_root, tmp_path, sweep, space, words):
