@@ -15,7 +15,7 @@ No torch and no Optuna here: the app reads sweep folders before torch loads, and
 - ``sweep.png``: the metric per trial with the best so far, each parameter against the metric, and the
   settings' importances.
 - ``importance.csv``: ``setting,importance``, most important first, the importances summing to 1: how much each
-  setting decided the metric (Optuna's PED-ANOVA over the complete trials), rewritten after each trial once
+  setting decided the metric (Optuna's PED-ANOVA over the complete and pruned trials), rewritten after each trial once
   enough are complete (sweep/importance.py).
 - ``parallel.png``: parallel coordinates, one line per complete trial across an axis per setting, coloured by
   the metric, the best drawn last (sweep/parallel.py, whose ``parallel_view`` gives any viewer the same axes).

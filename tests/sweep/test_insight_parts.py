@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import optuna
 import pytest
-from optuna.distributions import FloatDistribution
+from optuna.distributions import CategoricalDistribution, FloatDistribution
 
 from lstm_vision.sweep.distinct import DistinctSampler, point_key, taken_points
 from lstm_vision.sweep.folder import TrialRow
@@ -52,6 +52,27 @@ def test_importance_ranks_the_setting_that_decides_the_best_trials_first_either_
     flipped = optuna.create_study(direction="minimize" if direction == "maximize" else "maximize")
     flipped.add_trials(study.trials)
     assert importances(flipped, spec)[0][0] == "y"
+
+
+def test_importance_counts_the_pruned_trials_at_the_metric_they_were_cut_at():
+    """Every complete trial has lr 1e-2 (those at 1e-5 trailed and were pruned); the dropout varies among them:
+    over the complete trials alone lr could not matter, over all it does."""
+    study = optuna.create_study(direction="maximize")
+    space = {"lr": CategoricalDistribution([1e-2, 1e-5]), "dropout": CategoricalDistribution([0.0, 0.2])}
+    for i in range(10):
+        lr, dropout = (1e-2 if i < 5 else 1e-5), (0.0, 0.2)[i % 2]
+        value = (0.98 if lr == 1e-2 else 0.5) + 0.001 * (i % 3)
+        pruned = lr == 1e-5
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"lr": lr, "dropout": dropout},
+                distributions=space,
+                value=None if pruned else value,
+                intermediate_values={1: value},
+                state=optuna.trial.TrialState.PRUNED if pruned else optuna.trial.TrialState.COMPLETE,
+            )
+        )
+    assert importances(study, SimpleNamespace(param_names=["lr", "dropout"]))[0][0] == "lr"
 
 
 def test_importance_waits_for_four_complete_trials():
