@@ -20,7 +20,7 @@ from lstm_vision.errors import SettingsError
 from lstm_vision.sweep.folder import SWEEP_TOML, TrialRow, is_sweep_dir
 from app.record import short_paths
 from app.screens.dialogs import PathScreen
-from app.sweep_spec import SweepSpec, read_spec, render_spec
+from lstm_vision.sweep.draft import SweepSpec, read_spec, render_spec
 from app.widgets.sweep_builder import SweepBuilder
 from app.widgets.trials import SweepWatch, trial_path
 

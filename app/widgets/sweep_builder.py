@@ -1,5 +1,5 @@
 """Building a sweep from the form: which settings vary and over what values, the method, trials, metric and
-pruning. Every field is checked as typed (app/sweep_spec.py, on top of the same parse_text as ``--set``), and
+pruning. Every field is checked as typed (lstm_vision/sweep/draft.py, on top of the same parse_text as ``--set``), and
 what is wrong is one sentence under it. There is always one empty setting row at the end: typing a name in it
 adds the next; a row left empty is not part of the sweep."""
 
@@ -16,7 +16,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from lstm_vision.errors import SettingsError
 from lstm_vision.settings import SECTIONS, section_fields
-from app.sweep_spec import (
+from lstm_vision.sweep.draft import (
     METHODS,
     METRICS,
     PRUNERS,

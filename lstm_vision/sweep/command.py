@@ -48,7 +48,7 @@ def run_sweep_command(
     try:
         from lstm_vision.sweep import launch
         from lstm_vision.sweep.spec import read_sweep
-        from lstm_vision.sweep.workers import resolve_workers, run_workers, start_background
+        from lstm_vision.sweep.processes import resolve_workers, run_workers, start_background
 
         spec = read_sweep(args.sweep)
         settings = base_settings(spec.base)

@@ -1,11 +1,20 @@
-"""The builder's text for a setting's values (app/sweep_spec.py): lists and ranges checked by --set's parse_text,
+"""The builder's text for a setting's values (lstm_vision/sweep/draft.py): lists and ranges checked by --set's parse_text,
 and the sweep file written from them, as the engine reads it."""
 
 import pytest
 
 from lstm_vision.errors import SettingsError
 from lstm_vision.sweep.spec import read_sweep
-from app.sweep_spec import Range, SweepSpec, check_setting_name, parse_values, read_spec, render_spec, split_items, values_text
+from lstm_vision.sweep.draft import (
+    Range,
+    SweepSpec,
+    check_setting_name,
+    parse_values,
+    read_spec,
+    render_spec,
+    split_items,
+    values_text,
+)
 
 
 def test_values_are_a_list_or_a_range_checked_as_set_checks_them():
