@@ -121,7 +121,7 @@ class LstmVisionApp(
             for pane_id, (label, contents) in PANES.items():
                 with TabPane(label, id=pane_id):
                     if pane_id == self._first_tab:  # the others: mount_other_tabs, once this one is painted
-                        yield from contents(self)
+                        yield from contents(self.settings)
         yield KeysFooter()
 
     initial_note = ""  # run_app: "+ --preset cpu, --set ..." when the command line added to the file
@@ -169,7 +169,7 @@ class LstmVisionApp(
         """The contents of the tabs the app did not open on (compose built the first one's)."""
         for pane_id, (_, contents) in PANES.items():
             if pane_id != self._first_tab:
-                await self.query_one(f"#{pane_id}", TabPane).mount_all(contents(self))
+                await self.query_one(f"#{pane_id}", TabPane).mount_all(contents(self.settings))
 
     def on_unmount(self) -> None:
         if self.attached_to is not None:

@@ -20,7 +20,7 @@ from app.actions.notes import BUSY_NOTE, RUN_NOTE, SETTINGS_NOTE
 from app.record import RunRecord
 from lstm_vision.report.console import stopped_sentence
 from app.state import ACTIVE, CONTROLLABLE, AppState, ended
-from lstm_vision.runs.result import EXIT_CODES
+from lstm_vision.runs.result import EXIT_CODES, EXIT_STOPPED
 from app.bridge import run_engine, write_crash_log
 from lstm_vision.runs.folder import METRICS_FILE
 
@@ -137,7 +137,7 @@ class RunActions(Host):
             self.quit_unless_unsaved(self.exit_code)  # settings_files.py: asks first when the form holds unsaved edits
             return
         if self._quitting:  # asked twice: do not wait for the checkpoint
-            self._quit_with(130)
+            self._quit_with(EXIT_STOPPED)
             return
 
         def answered(yes: bool | None) -> None:

@@ -37,6 +37,7 @@ from lstm_vision.atomic import atomic_write_text
 from lstm_vision.runs.folder import PROCESS_FILE
 from lstm_vision.runs.liveness import process_alive
 from lstm_vision.sweep.spec import SweepSpec, read_sweep
+from lstm_vision.runs.result import EXIT_STOPPED
 
 SWEEP_TOML = "sweep.toml"
 TRIALS_CSV = "trials.csv"
@@ -163,7 +164,7 @@ def _verdict(folder: Path) -> tuple[str, float] | None:
         return None
     if info.get("state") == "exited":
         code = info.get("exit_code")
-        verdict = "finished" if code == 0 else "stopped" if code == 130 else "lost"
+        verdict = "finished" if code == 0 else "stopped" if code == EXIT_STOPPED else "lost"
         return verdict, float(info.get("ended") or heartbeat)
     if process_alive(info, heartbeat):
         return "running", heartbeat

@@ -41,6 +41,7 @@ from lstm_vision.sweep.trial import (
     params_text,
 )
 from lstm_vision.text import format_duration
+from lstm_vision.runs.result import EXIT_BAD_INPUT, EXIT_STOPPED
 
 WAIT_POLL_S = 2.0  # how often a worker with nothing to take looks again
 
@@ -105,7 +106,7 @@ class Worker:
             code = self._run_one()
             if code is not None:
                 return code
-        return 130
+        return EXIT_STOPPED
 
     def _next(self) -> str:
         """Under the lock: "ask" (the lock stays held until the trial is taken), "wait" or "done"."""
@@ -161,12 +162,12 @@ class Worker:
             )
         except KeyboardInterrupt:  # a second Ctrl-C: the run quit at once; Optuna failed the trial
             self._requeue_mine()
-            return 130
+            return EXIT_STOPPED
         finally:
             self.lock.release()  # when optimize failed before the trial was taken
         if self.runner.data_error is not None:
             self.say(f"error: {self.runner.data_error}")
-            return 2
+            return EXIT_BAD_INPUT
         return None
 
     def _ended(self, study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
