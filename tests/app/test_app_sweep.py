@@ -36,7 +36,7 @@ async def test_the_sweep_tab_shows_each_trial_and_marks_the_best_complete_one(tm
     async with app.run_test(size=(80, 24)) as pilot:
         view = app.query_one(SweepView)
         await wait_for(pilot, lambda: view.showing == WATCH and view.watcher.table.row_count == 4)
-        assert app.query_one("#main-tabs").active == "tab-sweep" and app.attached_to is None
+        assert app.query_one("#main-tabs").active == "tab-sweep" and app.session.attached_to is None
         rows = cells(view.watcher.table)
         assert [r[0] for r in rows] == ["1", f"2{BEST_MARK}", "3", "4"]  # the running 93 % is no result yet
         assert rows[1][1:] == ["complete", "0.001", "16", "97.00%", "0:08"]
@@ -276,7 +276,7 @@ async def test_quitting_names_a_followed_sweep_that_goes_on_and_not_one_that_end
             app.open_sweep(live)
             await wait_for(pilot, lambda: app.query_one(SweepWatch).state == "running")
             await app.run_action("quit")
-        assert app.left_sweep == live  # what run_app prints after the app has exited
+        assert app.session.left_sweep == live  # what run_app prints after the app has exited
     finally:
         worker.close(0)
 
