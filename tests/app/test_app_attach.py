@@ -36,7 +36,9 @@ async def test_attached_app_follows_pauses_and_stops_a_headless_run(tiny_setting
     with headless(long_run(tiny_settings), run_dir) as proc:
         app = attached_app(tmp_path, tiny_settings, run_dir)
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for(pilot, lambda: app.session.state == "running" and app.session.record.step_x, "running with chart points")
+            await wait_for(
+                pilot, lambda: app.session.state == "running" and app.session.record.step_x, "running with chart points"
+            )
             assert app.session.attached_to == run_dir and app.query_one("#live-charts", ChartPair).loss.series[0].xs
             await wait_for(pilot, lambda: app.session.record.epoch_x, "an epoch")  # live points, not only the replay
 
@@ -145,7 +147,10 @@ async def test_f7_on_a_lost_run_resumes_it_in_a_process_of_its_own(tiny_settings
             await wait_for(pilot, lambda: app.session.state == "lost", "the lost state")
             await pilot.press("f7")
             await wait_for(
-                pilot, lambda: app.session.attached_to == run_dir and app.session.state == "running", "attached to the resumed run", timeout=120
+                pilot,
+                lambda: app.session.attached_to == run_dir and app.session.state == "running",
+                "attached to the resumed run",
+                timeout=120,
             )
             pid = process_info(run_dir)["pid"]
             assert pid not in (proc.pid, os.getpid())  # a new process, not the app
@@ -175,7 +180,11 @@ async def test_history_r_resumes_a_lost_background_run_in_the_background(tiny_se
             history = app.query_one("HistoryView")
             await wait_for(pilot, lambda: history.runs and history.runs[0].status == "lost", "the lost row")
             await pilot.press("r")
-            await wait_for(pilot, lambda: app.session.attached_to == run_dir and app.session.state == "running", "attached to the resumed run")
+            await wait_for(
+                pilot,
+                lambda: app.session.attached_to == run_dir and app.session.state == "running",
+                "attached to the resumed run",
+            )
             assert app.engine.calls == []  # not in the app's process
             assert process_info(run_dir)["pid"] not in (pid, os.getpid())
             await app.run_action("quit")
@@ -196,5 +205,7 @@ async def test_attaching_to_a_trial_its_sweep_pruned_ends_as_pruned(tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         app.attach(run_dir)
         await wait_for(pilot, lambda: app.session.state == "pruned")
-        assert app.session.exit_code == 0 and app.session.resumable is None  # a normal end of a trial; the sweep decides what runs next
+        assert (
+            app.session.exit_code == 0 and app.session.resumable is None
+        )  # a normal end of a trial; the sweep decides what runs next
         await app.run_action("quit")

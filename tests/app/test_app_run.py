@@ -208,7 +208,9 @@ async def test_the_footer_offers_only_what_the_keys_do_in_this_state(tmp_path):
         await pilot.press("f6")
         await wait_for(pilot, lambda: app.session.state == "paused" and footer().get("F6") == "Resume")
         await pilot.press("f6")  # the key still toggles
-        await wait_for(pilot, lambda: app.session.state == "running" and not app.session.control.paused and footer().get("F6") == "Pause")
+        await wait_for(
+            pilot, lambda: app.session.state == "running" and not app.session.control.paused and footer().get("F6") == "Pause"
+        )
         await pilot.press("f8")
         await app.workers.wait_for_complete()
         await wait_for(pilot, lambda: app.session.state == "stopped" and footer().get("F5") == "Start" and "F8" not in footer())

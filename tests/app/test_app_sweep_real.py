@@ -65,7 +65,9 @@ async def test_a_sweep_built_started_watched_attached_and_stopped_from_the_app(m
             table.focus()
             table.move_cursor(row=[r.number for r in view.watcher.rows].index(trial.number))
             await pilot.press("enter")  # attach to the trial: the Train tab follows it
-            await wait_for(pilot, lambda: app.session.attached_to == Path(trial.run_dir) and app.session.state == "running", "attached")
+            await wait_for(
+                pilot, lambda: app.session.attached_to == Path(trial.run_dir) and app.session.state == "running", "attached"
+            )
             assert app.query_one("#main-tabs").active == "tab-train"
 
             await pilot.press("f10")
