@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from textual.app import App
 
 from lstm_vision.settings import Settings
-from lstm_vision.control import RunControl
-from lstm_vision.runs.liveness import RemoteControl, RunState
+from lstm_vision.runs.liveness import RunState
 from app.widgets.form import SettingsForm
 from app.widgets.panels import LogPanel
 from app.record import RunRecord
-from app.state import AppState
+from app.session import RunSession
 from app.bridge import Engine
 
 if TYPE_CHECKING:  # loaded with their tabs, after the first paint (app/panes.py)
@@ -29,19 +27,7 @@ class AppHost(Protocol):
     settings: Settings
     settings_path: Path
     engine: Engine | None
-    state: AppState
-    state_detail: str  # what the status line says after the state
-    control: RunControl | RemoteControl | None  # RemoteControl while attached to another process's run
-    record: RunRecord
-    resumable: str | None
-    resumable_elsewhere: bool
-    exit_code: int
-    run_done: threading.Event  # set when the engine of the last run returned
-    run_result: Any  # what it returned
-    _quitting: bool
-    attached_to: Path | None
-    left_running: Path | None
-    left_sweep: Path | None
+    session: RunSession  # the run lifecycle: state, control, attached, resumable, exit code (app/session.py)
     attach_tab: str  # the tab shown when an attach began
     history_pending: bool  # the next batch of events is an attached run's past
 
@@ -62,8 +48,6 @@ class AppHost(Protocol):
 
     @property
     def sweep_view(self) -> SweepView: ...
-
-    def set_state(self, state: AppState, detail: str = "") -> None: ...
 
     def action_show_tab(self, name: str) -> None: ...
 
@@ -87,8 +71,6 @@ class AppHost(Protocol):
     def action_stop(self) -> None: ...
 
     def _quit_with(self, code: int) -> None: ...
-
-    def let_go(self) -> None: ...
 
     def watch_ended(self, state: RunState) -> bool: ...
 

@@ -4,17 +4,16 @@ waits only for its own widgets (the five tabs hold some 500)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Button, Label
 
-if TYPE_CHECKING:
-    from app.tui import LstmVisionApp
+from lstm_vision.settings import Settings
 
 
-def settings_tab(app: LstmVisionApp) -> list[Widget]:
+def settings_tab(settings: Settings) -> list[Widget]:
     from app.widgets.form import SettingsForm
 
     bar = Horizontal(
@@ -27,10 +26,10 @@ def settings_tab(app: LstmVisionApp) -> list[Widget]:
         id="settings-bar",
     )
     # lazy: the fields the first screen shows; the app mounts the others once that screen is up
-    return [bar, SettingsForm(app.settings, id="form", lazy=True)]
+    return [bar, SettingsForm(settings, id="form", lazy=True)]
 
 
-def train_tab(app: LstmVisionApp) -> list[Widget]:
+def train_tab(settings: Settings) -> list[Widget]:
     from app.widgets.charts import ChartPair
     from app.widgets.panels import LogPanel, MemoryPanel, RunProgress
 
@@ -41,26 +40,26 @@ def train_tab(app: LstmVisionApp) -> list[Widget]:
     ]
 
 
-def results_tab(app: LstmVisionApp) -> list[Widget]:
+def results_tab(settings: Settings) -> list[Widget]:
     from app.screens.results import ResultsView
 
     return [ResultsView(id="results")]
 
 
-def history_tab(app: LstmVisionApp) -> list[Widget]:
+def history_tab(settings: Settings) -> list[Widget]:
     from app.screens.history import HistoryView
 
     return [HistoryView(id="history")]
 
 
-def sweep_tab(app: LstmVisionApp) -> list[Widget]:
+def sweep_tab(settings: Settings) -> list[Widget]:
     from app.screens.sweep import SweepView
 
     return [SweepView(id="sweep")]
 
 
 # TabPane id -> (its label: the tab's name and key, what it holds), in the order of the tab row (state.TABS)
-PANES: dict[str, tuple[str, Callable[[LstmVisionApp], list[Widget]]]] = {
+PANES: dict[str, tuple[str, Callable[[Settings], list[Widget]]]] = {
     "tab-settings": ("Settings F2", settings_tab),
     "tab-train": ("Train F3", train_tab),
     "tab-results": ("Results F4", results_tab),

@@ -9,12 +9,9 @@ from typing import TYPE_CHECKING, cast
 from textual.actions import parse as parse_action
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.reactive import reactive
 from textual.widgets import TabbedContent, TabPane
 
 from lstm_vision.settings import Settings
-from lstm_vision.control import RunControl
-from lstm_vision.runs.liveness import RemoteControl
 from app.actions.attach import AttachActions
 from app.actions.history import HistoryActions
 from app.actions.palette import PaletteCommands
@@ -25,10 +22,11 @@ from app.widgets.footer import KeysFooter
 from app.widgets.form import SettingsForm
 from app.panes import PANES
 from app.widgets.panels import LogPanel, StatusLine
-from app.record import RunRecord, short_paths
+from app.record import short_paths
 from app.actions.routes import EventRoutes
 from app.actions.runs import RunActions
 from app.actions.sweeps import SweepActions
+from app.session import RunSession
 from app.state import ACTIVE, CONTROLLABLE, PAUSABLE, TABS, AppState
 from app.bridge import Engine
 from lstm_vision.sweep.folder import is_sweep_dir
@@ -76,11 +74,6 @@ class LstmVisionApp(
         Binding("f10", "show_tab('sweep')", "Sweep", show=False),
     ]
 
-    # always_update: the same state with other words (running, then "resumed") redraws the status line too;
-    # bindings: the footer shows what the keys can do in the new state (check_action); init=False: the
-    # status line starts out idle by itself, and set_state runs only once the app is mounted
-    state = reactive(AppState.IDLE, always_update=True, init=False, bindings=True)
-
     def __init__(
         self,
         settings: Settings | None = None,
@@ -95,14 +88,8 @@ class LstmVisionApp(
         self.settings_path = Path(settings_path)
         self.initial_resume = resume
         self.engine = engine
-        self.state_detail = ""  # what the status line says after the state
         self._focus_target = "tab-settings"  # the tab whose keys get the focus after the next refresh (compose sets it)
-        self.control: RunControl | RemoteControl | None = None  # RemoteControl while attached
-        self.run_done, self.run_result = threading.Event(), None
-        self.record = RunRecord()
-        self.resumable: str | None = None
-        self.exit_code = 0
-        self._quitting = False
+        self.session = RunSession(on_change=self._session_changed)  # the run's lifecycle: app/session.py
         self._held_actions: list[tuple] = []  # actions asked for before the app started
         self.started = False  # every tab's widgets are there, every field of the form: the keys act at once
         self.warm_up = False  # run_app: load torch, the engine and the data on a thread once the first screen is up
@@ -121,7 +108,7 @@ class LstmVisionApp(
             for pane_id, (label, contents) in PANES.items():
                 with TabPane(label, id=pane_id):
                     if pane_id == self._first_tab:  # the others: mount_other_tabs, once this one is painted
-                        yield from contents(self)
+                        yield from contents(self.settings)
         yield KeysFooter()
 
     initial_note = ""  # run_app: "+ --preset cpu, --set ..." when the command line added to the file
@@ -151,7 +138,7 @@ class LstmVisionApp(
         if self._first_tab != TABS["settings"]:
             self.show_settings_path(self.initial_note)
         self.log_panel.add("Ready. Edit settings (F2), start with F5; ctrl+p lists every command.", "app")
-        self.live_charts.show_record(self.record)
+        self.live_charts.show_record(self.session.record)
         self.started = True
         for action in self._held_actions:
             await self.run_action(*action)
@@ -169,13 +156,13 @@ class LstmVisionApp(
         """The contents of the tabs the app did not open on (compose built the first one's)."""
         for pane_id, (_, contents) in PANES.items():
             if pane_id != self._first_tab:
-                await self.query_one(f"#{pane_id}", TabPane).mount_all(contents(self))
+                await self.query_one(f"#{pane_id}", TabPane).mount_all(contents(self.settings))
 
     def on_unmount(self) -> None:
-        if self.attached_to is not None:
-            self.let_go()  # another process trains it: it goes on
-        elif self.control is not None:  # never leave a training thread running behind a closed app
-            self.control.stop()
+        if self.session.attached_to is not None:
+            self.session.let_go()  # another process trains it: it goes on
+        elif self.session.control is not None:  # never leave a training thread running behind a closed app
+            self.session.control.stop()
 
     def notify(
         self, message: str, *, title: str = "", severity="information", timeout: float | None = None, markup: bool = False
@@ -209,12 +196,12 @@ class LstmVisionApp(
     def sweep_view(self) -> SweepView:
         return cast("SweepView", self.query_one("#sweep"))
 
-    def set_state(self, state: AppState, detail: str = "") -> None:
-        self.state_detail = detail  # first: watch_state shows it
-        self.state = state
-
-    def watch_state(self, state: AppState) -> None:
-        self.query_one(StatusLine).set_state(state, self.state_detail)
+    def _session_changed(self, state: AppState, detail: str) -> None:
+        """The session's state or its words changed: the status line says so, and the footer shows what the
+        keys can do now (check_action)."""
+        for line in self.query(StatusLine):  # none before the first compose
+            line.set_state(state, detail)
+        self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # False hides a key from the footer: it shows only what the keys can do in this state
@@ -223,19 +210,19 @@ class LstmVisionApp(
         if action in ("start", "start_background") and self.query_one("#main-tabs", TabbedContent).active == TABS["sweep"]:
             return False  # F5 there is the sweep's (SweepView shows it while the sweep can start), never a run's
         if action == "start":
-            return self.state not in ACTIVE
+            return self.session.state not in ACTIVE
         if action == "pause":
-            return self.state in PAUSABLE
+            return self.session.state in PAUSABLE
         if action == "unpause":
-            return self.state == AppState.PAUSED
+            return self.session.state == AppState.PAUSED
         if action == "stop":
-            return self.state in CONTROLLABLE
+            return self.session.state in CONTROLLABLE
         if action == "hide_help_panel":  # escape passes on to the widgets unless the key panel is open
             return bool(self.screen.query("HelpPanel"))
         if action == "try_model":
             return self.trained_run() is not None  # shown when there is a model to try
         if action == "resume_run":
-            return bool(self.resumable and self.state not in ACTIVE)  # hidden unless there is one
+            return bool(self.session.resumable and self.session.state not in ACTIVE)  # hidden unless there is one
         return True
 
     def action_show_tab(self, name: str) -> None:
@@ -306,18 +293,18 @@ def run_app(
     try:
         code = app.run()
     finally:
-        if app.attached_to is None and app.control is not None:
-            app.control.stop()
-    if app.left_running is not None:
+        if app.session.own_run_going:
+            app.session.control.stop()
+    if app.session.left_running is not None:
         _say(
-            f"{app.left_running} goes on training in the background; "
-            f"watch it again with: lstm-vision-tui --attach {app.left_running}"
+            f"{app.session.left_running} goes on training in the background; "
+            f"watch it again with: lstm-vision-tui --attach {app.session.left_running}"
         )
-    elif hint := app.resume_hint():
+    elif hint := app.session.resume_hint():
         _say(hint)
-    if app.left_sweep is not None:
+    if app.session.left_sweep is not None:
         _say(
-            f"The sweep {app.left_sweep} goes on in the background; watch it again with: lstm-vision-tui --attach {app.left_sweep}"
+            f"The sweep {app.session.left_sweep} goes on in the background; watch it again with: lstm-vision-tui --attach {app.session.left_sweep}"
         )
     return int(code) if code is not None else int(app.return_code or 0)
 

@@ -53,10 +53,10 @@ async def in_app(settings: Settings, out: Path) -> float:
     app = LstmVisionApp(settings, out / "settings.toml")
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("f5")
-        while app.state not in ("completed", "failed", "stopped"):
+        while app.session.state not in ("completed", "failed", "stopped"):
             await asyncio.sleep(0.2)  # a benchmark waits on the clock; the app keeps drawing meanwhile
-        if app.state != "completed":
-            raise SystemExit(f"the run in the app ended as {app.state}")
+        if app.session.state != "completed":
+            raise SystemExit(f"the run in the app ended as {app.session.state}")
     return json.loads((out / settings.output.run_name / "summary.json").read_text())["train_samples_per_s"]
 
 

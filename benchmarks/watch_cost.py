@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, data_root, header, load  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
-from lstm_vision.training import gate as cadence
+from lstm_vision.training import cadence
 from lstm_vision import settings as config
 from lstm_vision.training import engine
 from lstm_vision.runs import liveness  # noqa: E402

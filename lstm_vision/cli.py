@@ -20,6 +20,7 @@ from lstm_vision.settings import Settings, apply_overrides, help_lines, load_set
 from lstm_vision.settings import is_reference_yaml, load_reference_yaml  # noqa: E402
 from lstm_vision.errors import SettingsError  # noqa: E402
 from lstm_vision.runs.folder import SETTINGS_FILE, run_dir_of  # noqa: E402
+from lstm_vision.runs.result import EXIT_BAD_INPUT, EXIT_STOPPED
 
 DEFAULT_SETTINGS_FILE = Path("settings.toml")
 
@@ -213,12 +214,12 @@ def _dispatch(argv: list[str] | None) -> int:
     if conflict:
         parser.print_usage(sys.stderr)
         print(f"error: {conflict}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     try:
         settings, settings_path = resolve_settings(args)
     except SettingsError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     if args.print_settings:
         print(render_toml(settings), end="")
         return 0
@@ -244,7 +245,7 @@ def _use_trained_model(parser: argparse.ArgumentParser, args: argparse.Namespace
     if problem:
         parser.print_usage(sys.stderr)
         print(f"error: {problem}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     overrides = [value for kind, value in args.sources if kind == "set"]
     try:
         if args.predict:
@@ -256,10 +257,10 @@ def _use_trained_model(parser: argparse.ArgumentParser, args: argparse.Namespace
         return run_export(args.export[0], args.export[1], args.output, overrides)
     except SettingsError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
-        return 130
+        return EXIT_STOPPED
 
 
 def _model_command_problem(args: argparse.Namespace) -> str | None:
@@ -332,7 +333,7 @@ def _start_background(
         folder, pid = start_background(settings, run_dir, resume, sources)
     except SettingsError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     print(f"Run directory: {folder}")
     print(f"Training in the background (process {pid}); its output goes to {folder / OUTPUT_LOG}.")
     print(f"Watch and steer it with: lstm-vision-tui --attach {folder}")

@@ -16,6 +16,7 @@ from lstm_vision.errors import SettingsError
 from lstm_vision.events import EVENTS_ENV
 from lstm_vision.runs.folder import LAST_CHECKPOINT, run_dir_of
 from lstm_vision.settings import Settings
+from lstm_vision.runs.result import EXIT_BAD_INPUT, EXIT_STOPPED
 
 
 def run_headless(settings: Settings, resume: str | None, run_dir: str | None = None) -> int:
@@ -27,7 +28,7 @@ def run_headless(settings: Settings, resume: str | None, run_dir: str | None = N
         runner = runner_for(settings)  # imports torch: a second or more in which Ctrl-C has nothing to save yet
     except KeyboardInterrupt:
         print("Interrupted while starting: no run was started.", file=sys.stderr)
-        return 130
+        return EXIT_STOPPED
     control = RunControl()
     install_signal_handlers(control)
     emit = jsonl_emitter(sys.stdout) if os.environ.get(EVENTS_ENV) == "jsonl" else Printer(sys.stdout)
@@ -38,7 +39,7 @@ def run_headless(settings: Settings, resume: str | None, run_dir: str | None = N
         print(f"error: {err}", file=sys.stderr)
         _record_rank_failure(str(err), 2)
         _exited_before_start(run_dir, 2)
-        return 2
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:  # a second Ctrl-C: say what a resume would find, and exit 130 only if it would
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a third one must not cut this short with a traceback
         message, code = _kept_after_quit(run_dirs[-1] if run_dirs else None)
@@ -92,7 +93,7 @@ def _kept_after_quit(run_dir: str | None) -> tuple[str, int]:
         return f"nothing to resume ({err}).", 1
     epoch, step = int(state.get("epoch", 0)), int(state.get("step", 0))
     where = f"epoch {epoch + 1}, step {step}" if step else f"epoch {epoch}"
-    return f"last.pt from {where} is kept, --resume {run_dir} continues from there.", 130
+    return f"last.pt from {where} is kept, --resume {run_dir} continues from there.", EXIT_STOPPED
 
 
 def _record_rank_failure(message: str, exit_code: int) -> None:

@@ -15,16 +15,15 @@ from textual.widgets import TabbedContent
 
 from lstm_vision.detached import started_in_background
 from lstm_vision.errors import SettingsError
-from lstm_vision.runs.liveness import RemoteControl, RunState, run_state
+from lstm_vision.runs.liveness import RunState, run_state
 from lstm_vision.runs.folder import read_summary
 from lstm_vision.sweep.folder import is_sweep_dir
 from app.actions.notes import RUN_NOTE, SETTINGS_NOTE
 from app.host import Host
-from app.record import RunRecord
-from app.state import ACTIVE, AppState, ended
+from app.state import AppState
 from lstm_vision.runs.result import EXIT_CODES
 from app.bridge import watch_run
-from lstm_vision.runs.folder import LAST_CHECKPOINT, OUTPUT_LOG
+from lstm_vision.runs.folder import OUTPUT_LOG
 
 TAKE_OVER_S = 300.0  # how long F7's background resume may take to load the data before the app gives up waiting
 HANGUP_SAVE_S = 600.0  # how long a hung-up app waits for its run to finish the batch and save before it ends
@@ -38,7 +37,6 @@ class AttachActions(Host):
     # set to stop following the run (not "_detach": that is a method of Textual's MessagePump, which it would hide)
     _stop_watching: threading.Event | None = None
     history_pending = False  # the next batch of events is the attached run's past, not news
-    resumable_elsewhere = False  # what F7 resumes was another process's run: it goes on in a process of its own
 
     attach_tab = ""  # the tab shown when the attach began: another one by the replay's end was the user's choice
 
@@ -52,21 +50,15 @@ class AttachActions(Host):
             self.open_sweep(run_dir)
             return
         self.forget(RUN_NOTE)  # what was said of the last run
-        self.attached_to, self._stop_watching = run_dir, threading.Event()
+        watching = self.session.attach(run_dir)
         self.history_pending = True
-        self.control = RemoteControl(run_dir)
-        self.resumable = None
-        # the last run is now this one, not yet ended: quitting leaves it training and says nothing of the run
-        # watched before (F7 on a stopped or lost run attaches again: quitting then is no 130 or 1)
-        self.exit_code = 0
-        self.reset_run_views(RunRecord(name=run_dir.name))
+        self.reset_run_views(self.session.record)
         self.log_panel.add(f"Attached to {run_dir}: F6 pauses or resumes it, F8 stops it; quitting leaves it training.", "app")
-        self.set_state(AppState.STARTING, "attaching: reading its journal…")
         if show:
             self.action_show_tab("train")
         self.attach_tab = self.query_one("#main-tabs", TabbedContent).active
         self.run_worker(
-            partial(watch_run, self.post_message, run_dir, self._stop_watching),
+            partial(watch_run, self.post_message, run_dir, watching),
             name="watching",
             group="training",
             thread=True,
@@ -90,9 +82,8 @@ class AttachActions(Host):
             self.notify_about(RUN_NOTE, why, severity="error", timeout=10)
             return
         self.forget(RUN_NOTE)  # its loss, or its stop, is over
-        self.resumable, self.resumable_elsewhere = None, False
+        self.session.resuming_in_background(run_dir)
         self.log_panel.add(f"Resuming {run_dir} in the background; attaching when it trains.", "app")
-        self.set_state(AppState.IDLE, f"{run_dir.name} · resuming in the background…")
         self.run_worker(
             partial(self._attach_when_taken_over, run_dir, pid), group="attach-wait", thread=True, exit_on_error=False
         )
@@ -144,38 +135,20 @@ class AttachActions(Host):
         )
         self.attach(folder)
 
-    def let_go(self) -> None:
-        """Stop following an attached run (the run itself goes on)."""
-        if self._stop_watching is not None:
-            self._stop_watching.set()
-
     def watch_ended(self, state: RunState) -> bool:
-        """The attached run ended or was lost (True), or the app let go of it (False)."""
-        run_dir = self.attached_to
-        self.attached_to = None
-        if run_dir is None or (self._stop_watching is not None and self._stop_watching.is_set()):
+        """The attached run ended or was lost (True: said here), or the app let go of it (False)."""
+        run_dir = self.session.attached_to
+        status = self.session.watch_ended(state)
+        if status is None or run_dir is None:
             return False
-        self.resumable_elsewhere = True  # it was not this app's run: F7 starts it in the background again
-        if state.status in ("lost", "unfinished"):
-            has_last = (run_dir / LAST_CHECKPOINT).is_file()
-            self.resumable = str(run_dir) if has_last else None
+        if status == AppState.LOST:
             sentence = state.lost_sentence() + (
-                "; F7 resumes it from last.pt" if has_last else "; it saved no last.pt, so F5 starts it afresh"
+                "; F7 resumes it from last.pt" if self.session.resumable else "; it saved no last.pt, so F5 starts it afresh"
             )
             self.log_panel.add(sentence[0].upper() + sentence[1:] + ".", "warning")
             self.notify_about(RUN_NOTE, f"{run_dir.name}: {sentence}.", title="Run lost", severity="warning", timeout=15)
-            self.exit_code = EXIT_CODES[AppState.FAILED]  # lost: it did not end as it should
-            # the status line is one row: the short form (the log and the notification hold the sentence)
-            self.set_state(
-                AppState.LOST, f"{run_dir.name} · " + ("F7 resumes from last.pt" if has_last else "no last.pt: F5 starts afresh")
-            )
-            return True
-        status = ended(state.status, otherwise=AppState.FAILED)
-        self.exit_code = EXIT_CODES[status]
-        self.resumable = str(run_dir) if status == AppState.STOPPED else None
-        if status == AppState.FAILED and not read_summary(run_dir):
+        elif status == AppState.FAILED and not read_summary(run_dir):
             self._explain_early_exit(run_dir, state)
-        self.set_state(status, str(run_dir) + (" · F7 resumes it" if status == AppState.STOPPED else ""))
         return True
 
     def _explain_early_exit(self, run_dir: Path, state: RunState) -> None:
@@ -202,25 +175,21 @@ class AttachActions(Host):
         """SIGHUP: the terminal or the SSH connection went away. Nothing can be drawn any more, and the app
         cannot be shut down in the usual way: the run this process trains stops as F8 would (the batch
         finishes, last.pt, summary "stopped"), and once it has, the process ends. An attached run goes on."""
-        own = self.attached_to is None and self.control is not None and self.state in ACTIVE
+        own = self.session.own_run_going
         if own:
-            self.control.stop()
+            self.session.control.stop()
         threading.Thread(target=self._end_after_run, args=(own,), name="lstm-vision-hangup", daemon=True).start()
 
     def _end_after_run(self, own: bool) -> None:
-        code = self.exit_code
-        if own and self.run_done.wait(HANGUP_SAVE_S):
-            code = getattr(self.run_result, "exit_code", EXIT_CODES[AppState.STOPPED])
+        code = self.session.exit_code
+        if own and self.session.run_done.wait(HANGUP_SAVE_S):
+            code = getattr(self.session.run_result, "exit_code", EXIT_CODES[AppState.STOPPED])
         os._exit(code)  # every file of the run is written and closed: the engine returned
 
     def terminal_lost(self) -> None:
         """SIGTERM: a run of this process stops as F8 would (the batch finishes, last.pt, summary
         "stopped"), then the app ends; an attached run goes on."""
-        if self.attached_to is None and self.state in ACTIVE:
-            self._quitting = True
+        if self.session.terminal_lost():
             self.action_stop()
             return
-        if self.attached_to is not None and self.state in ACTIVE:
-            self.left_running = self.attached_to
-        self.let_go()
-        self._quit_with(self.exit_code)
+        self._quit_with(self.session.exit_code)

@@ -66,8 +66,7 @@ class HistoryActions(Host):
 
         def resume() -> None:  # the form takes the run's settings: edits the file lacks are asked about first
             if self.load_run_settings(message.run_dir):
-                self.resumable = str(message.run_dir)
-                self._start(resume=self.resumable)
+                self._start(resume=self.session.choose_to_resume(message.run_dir))
 
         self.unless_unsaved(f"resuming {message.run_dir.name} with its settings", resume)
 

@@ -37,7 +37,7 @@ class StaleNotes(Host):
 
     def refuse_while_busy(self) -> bool:
         """True, saying why, while a run is going: no second run starts, nor a resume or an attach."""
-        if self.state not in ACTIVE:
+        if self.session.state not in ACTIVE:
             return False
-        self.notify_about(BUSY_NOTE, f"A run is {self.state}; stop it first (F8).", severity="warning")
+        self.notify_about(BUSY_NOTE, f"A run is {self.session.state}; stop it first (F8).", severity="warning")
         return True

@@ -24,7 +24,6 @@ from lstm_vision.events import (
     StepLogged,
     StepProgressed,
 )
-from lstm_vision.runs.liveness import RemoteControl
 from lstm_vision.report.console import settings_change_text, stopped_sentence
 from app.actions.notes import RUN_NOTE
 from app.host import Host
@@ -51,12 +50,12 @@ class EventRoutes(Host):
         try:
             for index, event in enumerate(message.events):
                 if past and index < last_step and isinstance(event, StepLogged):
-                    self.record.apply(event)  # a point of the curves; the progress bar shows the last one only
+                    self.session.record.apply(event)  # a point of the curves; the progress bar shows the last one only
                 else:
                     self.route(event, redraw=False)
         finally:
             self.log_panel.replaying = False
-        self.live_charts.show_record(self.record)
+        self.live_charts.show_record(self.session.record)
         if chosen is not None:  # the keys typed during the replay win over the tab the run's end would show
             self.action_show_tab(next(name for name, pane in TABS.items() if pane == chosen))
         if past:
@@ -64,7 +63,7 @@ class EventRoutes(Host):
 
     def route(self, ev: Event, redraw: bool = True) -> None:
         """``redraw``: draw the charts now, and warn live; False while a journal is replayed in a batch."""
-        self.record.apply(ev)
+        self.session.saw(ev)  # the run's state and its record first: the handlers show them
         handler = ROUTES.get(type(ev))
         if handler is not None:
             handler(self, ev, redraw)
@@ -72,16 +71,12 @@ class EventRoutes(Host):
     def _show_started(self, ev: RunStarted, redraw: bool) -> None:
         self.query_one(StatusLine).set_started(ev)
         self.query_one(RunProgress).show_started(ev)
-        if self.state == AppState.STARTING or self.attached_to is not None:
-            self.set_state(AppState.RUNNING)
         self.log_panel.add(f"Run folder: {ev.run_dir}", "app")
 
     def _show_step(self, ev: StepLogged, redraw: bool) -> None:
-        if self.state == AppState.RUNNING and self.state_detail:
-            self.set_state(AppState.RUNNING)  # drop a stale "resumed"
         self.query_one(RunProgress).show_step(ev)
         if redraw:
-            self.live_charts.show_record(self.record)
+            self.live_charts.show_record(self.session.record)
 
     def _show_progress(self, ev: StepProgressed, redraw: bool) -> None:
         self.query_one(RunProgress).show_progress(ev)
@@ -89,7 +84,7 @@ class EventRoutes(Host):
     def _show_epoch(self, ev: EpochFinished, redraw: bool) -> None:
         self.query_one(RunProgress).show_epoch(ev)
         if redraw:
-            self.live_charts.show_record(self.record)
+            self.live_charts.show_record(self.session.record)
         val = "" if ev.val_accuracy is None else f", val loss {ev.val_loss:.4f} acc {100 * ev.val_accuracy:.2f}%"
         self.log_panel.add(
             f"Epoch {ev.epoch}/{ev.epochs}: train loss {ev.train_loss:.4f} "
@@ -109,13 +104,6 @@ class EventRoutes(Host):
 
     def _show_pausing(self, ev: RunPaused | RunResumed, paused: bool) -> None:
         self.query_one(RunProgress).show_at(ev.epoch, ev.step)
-        if isinstance(self.control, RemoteControl):  # a run of another process: another viewer may have asked
-            self.control.note_paused(paused)
-        if self.state in (AppState.RUNNING, AppState.PAUSED):
-            if paused:
-                self.set_state(AppState.PAUSED, "F6 resumes")
-            else:
-                self.set_state(AppState.RUNNING)
         self.log_panel.add(f"{'Paused' if paused else 'Resumed'} at epoch {ev.epoch}, step {ev.step}.", "app")
 
     def _show_resources(self, ev: ResourcesSampled, redraw: bool) -> None:
@@ -161,10 +149,10 @@ class EventRoutes(Host):
         self.notify_about(RUN_NOTE, f"{ev.message}\nLog: {ev.log_path}", title="Run failed", severity="error", timeout=15)
 
     def _run_title(self) -> str:
-        return self.record.name or ""
+        return self.session.record.name or ""
 
     def _class_names(self) -> list[str] | None:
-        p = self.record.predictions
+        p = self.session.record.predictions
         return list(p.class_names) if p and p.class_names else None
 
 

@@ -31,8 +31,8 @@ class TryActions(Host):
     def trained_run(self) -> Path | None:
         """The run to try: the one this app ran or watched, once it ended with a last.pt, else the one selected
         in History."""
-        started = self.record.started
-        if started is not None and self.state not in ACTIVE and (Path(started.run_dir) / LAST_CHECKPOINT).is_file():
+        started = self.session.record.started
+        if started is not None and self.session.state not in ACTIVE and (Path(started.run_dir) / LAST_CHECKPOINT).is_file():
             return Path(started.run_dir)
         if self.query("#history"):  # none before the app's first screen is up (LstmVisionApp.mount_other_tabs)
             return self.history_view.trained()

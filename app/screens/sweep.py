@@ -20,7 +20,7 @@ from lstm_vision.errors import SettingsError
 from lstm_vision.sweep.folder import SWEEP_TOML, TrialRow, is_sweep_dir
 from app.record import short_paths
 from app.screens.dialogs import PathScreen
-from app.sweep_spec import SweepSpec, read_spec, render_spec
+from lstm_vision.sweep.draft import SweepDraft, read_draft, write_draft
 from app.widgets.sweep_builder import SweepBuilder
 from app.widgets.trials import SweepWatch, trial_path
 
@@ -65,6 +65,7 @@ class SweepView(Vertical):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.sweep_file: Path | None = None  # the file the builder shows (read or last saved)
+        self.opened: Path | None = None  # the file its draft was read from: saving keeps its text where unchanged
         self.base_note = ""  # where the base settings of the last saved file came from
         self._focus_pending = False  # a sweep was opened: the focus goes to its trials once it can
         self.file_base: Path | None = None  # the base settings of the sweep file opened, kept when it is saved
@@ -159,11 +160,11 @@ class SweepView(Vertical):
 
     def open_file(self, path: Path, form_values: dict) -> None:
         try:
-            spec = read_spec(path)
+            spec = read_draft(path)
         except SettingsError as err:
             self.notify(str(err), severity="error", timeout=10)
             return
-        self.sweep_file = path
+        self.sweep_file = self.opened = path
         # its own base stays its base (relative to the file); a file without one runs on the form's settings
         self.file_base = (path.parent / spec.base).resolve() if spec.base else None
         self.base_note = f" · base {self.file_base}" if self.file_base else ""
@@ -181,7 +182,7 @@ class SweepView(Vertical):
 
     # ---- keys -----------------------------------------------------------------------------------------
     def action_new(self) -> None:
-        self.sweep_file, self.file_base, self.base_note = None, None, ""
+        self.sweep_file, self.opened, self.file_base, self.base_note = None, None, None, ""
         self.new(self.app.form.values())
 
     def action_build(self) -> None:
@@ -248,14 +249,14 @@ class SweepView(Vertical):
         if spec is not None:
             self._ask_path(spec, then_start=True)
 
-    def _checked(self) -> SweepSpec | None:
+    def _checked(self) -> SweepDraft | None:
         try:
             return self.builder.spec()
         except SettingsError as err:
             self.notify(f"The sweep is not ready: {err}", severity="error", timeout=10)
             return None
 
-    def _ask_path(self, spec: SweepSpec, then_start: bool) -> None:
+    def _ask_path(self, spec: SweepDraft, then_start: bool) -> None:
         def chosen(path: Path | None) -> None:
             if path is not None and self._save(spec, path) and then_start:
                 self.post_message(self.Start(path))
@@ -264,22 +265,24 @@ class SweepView(Vertical):
         title = "Save the sweep, then start it in the background" if then_start else "Save the sweep as"
         self.app.push_screen(PathScreen(title, str(default), must_exist=False), chosen)
 
-    def _save(self, spec: SweepSpec, path: Path) -> bool:
+    def _save(self, spec: SweepDraft, path: Path) -> bool:
         """Write the sweep file; its base is the opened file's, else the form's settings (the settings file itself
-        when the form holds nothing else, else a copy of the form beside the sweep file)."""
+        when the form holds nothing else, else a copy of the form beside the sweep file); a file opened without one
+        keeps none."""
         try:
             if self.file_base is not None:
                 spec.base = os.path.relpath(self.file_base, path.parent.resolve())
-            else:
+            elif self.opened is None:  # built here: the form's settings are its base
                 spec.base, self.base_note = self.app.base_for_sweep(path)
-            path.write_text(render_spec(spec), encoding="utf-8")
+            # an opened file without a base keeps none: it runs on the settings its command line gives, as before
+            write_draft(spec, path, self.opened)
         except SettingsError as err:
             self.notify(f"Cannot save the sweep: {err}", severity="error", timeout=10)
             return False
         except OSError as err:
             self.notify(f"Could not save {path}: {err.strerror or err}.", severity="error", timeout=10)
             return False
-        self.sweep_file = path
+        self.sweep_file = self.opened = path
         self._bar()
         self.notify(f"Saved {path}")
         return True

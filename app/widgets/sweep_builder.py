@@ -1,5 +1,5 @@
 """Building a sweep from the form: which settings vary and over what values, the method, trials, metric and
-pruning. Every field is checked as typed (app/sweep_spec.py, on top of the same parse_text as ``--set``), and
+pruning. Every field is checked as typed (lstm_vision/sweep/draft.py, on top of the same parse_text as ``--set``), and
 what is wrong is one sentence under it. There is always one empty setting row at the end: typing a name in it
 adds the next; a row left empty is not part of the sweep."""
 
@@ -16,12 +16,12 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from lstm_vision.errors import SettingsError
 from lstm_vision.settings import SECTIONS, section_fields
-from app.sweep_spec import (
+from lstm_vision.sweep.draft import (
     METHODS,
     METRICS,
     PRUNERS,
     Range,
-    SweepSpec,
+    SweepDraft,
     check_name,
     check_spec,
     parse_values,
@@ -175,7 +175,7 @@ class SweepBuilder(Vertical):
     def rows(self) -> list[SpaceRow]:
         return list(self.query(SpaceRow))
 
-    def fill(self, spec: SweepSpec | None, form_values: dict[str, Any]) -> None:
+    def fill(self, spec: SweepDraft | None, form_values: dict[str, Any]) -> None:
         """Show ``spec`` (a sweep file read back), or keep what is shown and take the form's values anew."""
         self.form_values = form_values
         if spec is not None:
@@ -219,14 +219,14 @@ class SweepBuilder(Vertical):
             row.check(self.method, self.form_values)
         self._summary()
 
-    def _options(self) -> SweepSpec:
+    def _options(self) -> SweepDraft:
         trials_text = self.query_one("#sb-trials", Input).value.strip()
         trials = None
         if self.method != "grid":
             if not trials_text.isdigit() or int(trials_text) < 1:
                 raise SettingsError(f"sweep.trials must be a whole number above 0, not {trials_text!r}.")
             trials = int(trials_text)
-        return SweepSpec(
+        return SweepDraft(
             name=self.query_one("#sb-name", Input).value.strip(),
             method=self.method,
             trials=trials,
@@ -234,7 +234,7 @@ class SweepBuilder(Vertical):
             prune=str(self.query_one("#sb-prune", Select).value),
         )
 
-    def spec(self) -> SweepSpec:
+    def spec(self) -> SweepDraft:
         """The sweep the fields hold, or SettingsError with the first reason (each field shows its own)."""
         spec = self._options()
         errors = []
@@ -267,6 +267,6 @@ class SweepBuilder(Vertical):
         if not checked:
             summary.update("no setting varies yet")
         elif self.method == "grid":
-            summary.update(f"a grid of {SweepSpec(options.name, space=dict(enumerate(checked))).grid_size()} trials")
+            summary.update(f"a grid of {SweepDraft(options.name, space=dict(enumerate(checked))).grid_size()} trials")
         else:
             summary.update(f"{options.trials} {options.method} trials")

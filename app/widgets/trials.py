@@ -19,7 +19,8 @@ from lstm_vision.events import StepLogged
 from lstm_vision.runs.follow import JournalReader
 from lstm_vision.runs.liveness import run_state
 from lstm_vision.runs.folder import METRICS_FILE
-from lstm_vision.sweep.folder import TRIALS_CSV, SweepInfo, TrialRow, read_info, trial_dir_name, read_trials, sweep_state
+from lstm_vision.sweep.folder import TRIALS_CSV, TrialRow, read_folder_sweep, trial_dir_name, read_trials, sweep_state
+from lstm_vision.sweep.spec import SweepSpec
 from lstm_vision.text import format_duration
 from app.record import RunRecord
 from app.widgets.charts import OVERLAY_COLORS, ChartPair
@@ -85,10 +86,10 @@ def param_labels(names: list[str]) -> list[str]:
     return [k if keys.count(k) == 1 else n for n, k in zip(names, keys)]
 
 
-def sweep_line(info: SweepInfo, rows: list[TrialRow], state: str) -> Text:
+def sweep_line(info: SweepSpec, rows: list[TrialRow], state: str) -> Text:
     """One line: name, method, state, trials done of planned, the best so far."""
     done = trials_done(rows)
-    planned = info.trials  # random / tpe: its trials; a grid: its combinations
+    planned = info.total  # random / tpe: its trials; a grid: its combinations
     text = Text(f" {info.name} ", style="bold")
     text.append(f"{info.method} · ")
     text.append(state, style=SWEEP_STYLES.get(state, ""))
@@ -121,7 +122,7 @@ class SweepSummary:
 
 def summarise(sweep_dir: Path) -> SweepSummary:
     try:
-        info = read_info(sweep_dir)
+        info = read_folder_sweep(sweep_dir)
     except (OSError, ValueError):
         return SweepSummary("unreadable", 0, None, "-", None)
     rows = read_trials(sweep_dir)
@@ -130,7 +131,7 @@ def summarise(sweep_dir: Path) -> SweepSummary:
     if best is not None and "accuracy" not in info.metric:
         shown += f" {info.metric}"
     times = [r.duration_s for r in rows if r.duration_s is not None]
-    return SweepSummary(sweep_state(sweep_dir), trials_done(rows), info.trials, shown, sum(times) if times else None)
+    return SweepSummary(sweep_state(sweep_dir), trials_done(rows), info.total, shown, sum(times) if times else None)
 
 
 def duration_text(seconds: float | None) -> str:
@@ -173,10 +174,10 @@ class TrialsTable(DataTable):
         if str(number) in self.rows:
             self.update_cell(str(number), TIME_COLUMN, text, update_width=True)
 
-    def show(self, info: SweepInfo, rows: list[TrialRow], sweep_running: bool = True) -> None:
+    def show(self, info: SweepSpec, rows: list[TrialRow], sweep_running: bool = True) -> None:
         """``sweep_running``: False when no worker lives, so that a trial trials.csv still calls running (its
         worker was killed) shows what its own folder says (lost, stopped)."""
-        names = list(dict.fromkeys([*info.space, *(name for r in rows for name in r.params)]))  # the file's order
+        names = list(dict.fromkeys([*info.param_names, *(name for r in rows for name in r.params)]))  # the file's order
         columns = ["#", "state", *param_labels(names), info.metric, "time"]
         kept = self.cursor_key()
         if [str(c.label) for c in self.columns.values()] != columns:
@@ -222,7 +223,7 @@ class SweepWatch(Vertical):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.sweep_dir: Path | None = None
-        self.info: SweepInfo | None = None
+        self.info: SweepSpec | None = None
         self.rows: list[TrialRow] = []
         self.state = ""
         self._stamp: tuple[int, int] | None = None
@@ -255,7 +256,7 @@ class SweepWatch(Vertical):
             return
         if self.info is None:
             try:
-                self.info = read_info(self.sweep_dir)
+                self.info = read_folder_sweep(self.sweep_dir)
             except (OSError, ValueError) as err:  # its sweep.toml gone or broken: say so, and look again later
                 self.query_one("#sweep-line", Static).update(Text(f" {err}", style="bold red"))
                 return

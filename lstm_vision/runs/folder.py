@@ -14,7 +14,7 @@ from lstm_vision.events import Event
 from lstm_vision.atomic import atomic_write, atomic_write_text
 from lstm_vision.metrics import per_class_csv
 
-# The run folder's files, named here once (README "Run directory" and DESIGN.md list them).
+# The run folder's files, named here once (README "The run directory" and docs/ARCHITECTURE.md list them).
 SETTINGS_FILE = "settings.toml"  # the settings the run started with, loadable with --config (a resume's changes: runs/follow.py)
 METRICS_FILE = "metrics.jsonl"  # the journal: one event a line
 SUMMARY_FILE = "summary.json"

@@ -10,6 +10,9 @@ from typing import Any
 # 2, settings refused before the run started, is no ending of a run). A pruned run (a sweep's pruner cut it
 # short: training/finish.py) is a normal outcome of a sweep, not a failure and not a user's stop: 0, as completed.
 EXIT_CODES = {"completed": 0, "pruned": 0, "stopped": 130, "failed": 1}
+EXIT_STOPPED = EXIT_CODES["stopped"]  # a user's stop, resumable: 128 + SIGINT, as a shell reports Ctrl-C
+EXIT_FAILED = EXIT_CODES["failed"]
+EXIT_BAD_INPUT = 2  # settings, arguments or data refused in one sentence, before a run began
 
 
 @dataclass

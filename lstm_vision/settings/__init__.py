@@ -30,9 +30,9 @@ from lstm_vision.settings.schema import (
 )
 from lstm_vision.settings.reference_yaml import is_reference_yaml, load_reference_yaml
 from lstm_vision.settings.toml import load_settings, preset_names, preset_path, read_toml, render_toml, save_settings
+from lstm_vision.settings.overrides import apply_overrides
 from lstm_vision.settings.validate import (
     apply_dict,
-    apply_overrides,
     check_batch_split,
     check_dataset_name,
     check_sequence_shape,

@@ -219,27 +219,6 @@ def _plain(value: Any) -> Any:
     return value.unwrap() if hasattr(value, "unwrap") else value
 
 
-def apply_overrides(settings: Settings, overrides: list[str], notes: list[str] | None = None) -> Settings:
-    """Each ``--set section.key=value``; a name of the reference's conf.yaml (training.num_epochs) is converted
-    as the conf.yaml reader does, and ``notes`` gets the sentence that names our setting."""
-    for item in overrides:
-        name, sep, text = item.partition("=")
-        section, dot, key = name.strip().partition(".")
-        if not sep or not dot:
-            raise SettingsError(f"--set {item!r} must look like section.key=value, e.g. train.epochs=5.")
-        if section not in SECTIONS or key not in section_fields(section):
-            from lstm_vision.settings.reference_keys import KEYS, SECTIONS_OF_THE_REFERENCE
-
-            if name.strip().lstrip("+") in KEYS or section.lstrip("+") in SECTIONS_OF_THE_REFERENCE:
-                from lstm_vision.settings.reference_yaml import apply_reference_override
-
-                apply_reference_override(settings, name, text, notes)
-                continue
-        value = parse_text(section, key, text)  # raises for an unknown section or key
-        setattr(getattr(settings, section), key, value)
-    return settings
-
-
 def check_batch_split(batch_size: int, grad_accum_steps: int, processes: int) -> None:
     """Refuse a global batch that the processes and then the accumulation steps cannot share evenly:
     the launcher asks before it starts the processes, each process again before it loads data."""

@@ -1,2 +1,2 @@
-"""Sweeps: studies over settings with Optuna (DESIGN.md "Sweeps"). folder.py is the folder contract and
+"""Sweeps: studies over settings with Optuna (docs/ARCHITECTURE.md, "The sweep file"). folder.py is the folder contract and
 needs neither torch nor Optuna; the rest imports Optuna when a sweep runs."""

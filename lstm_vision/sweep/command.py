@@ -9,6 +9,7 @@ from typing import Callable
 
 from lstm_vision.errors import SettingsError
 from lstm_vision.settings import Settings
+from lstm_vision.runs.result import EXIT_BAD_INPUT, EXIT_STOPPED
 
 
 def sweep_problem(args: argparse.Namespace) -> str | None:
@@ -44,11 +45,11 @@ def run_sweep_command(
     if problem:
         parser.print_usage(sys.stderr)
         print(f"error: {problem}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     try:
         from lstm_vision.sweep import launch
         from lstm_vision.sweep.spec import read_sweep
-        from lstm_vision.sweep.workers import resolve_workers, run_workers, start_background
+        from lstm_vision.sweep.processes import resolve_workers, run_workers, start_background
 
         spec = read_sweep(args.sweep)
         settings = base_settings(spec.base)
@@ -57,10 +58,10 @@ def run_sweep_command(
         launch.make_folder(plan)
     except SettingsError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("Interrupted while starting: no trial was started.", file=sys.stderr)
-        return 130
+        return EXIT_STOPPED
     sources = [item for kind, value in args.sources for item in (f"--{kind}", value)]
     if args.background:
         folder, pid = start_background(plan, launch.sweep_command(spec.path, args.storage, args.workers, sources))

@@ -38,13 +38,14 @@ import csv
 import io
 import json
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from lstm_vision.atomic import atomic_write_text
 from lstm_vision.runs.folder import PROCESS_FILE
 from lstm_vision.runs.liveness import process_alive
+from lstm_vision.sweep.spec import SweepSpec, read_sweep
+from lstm_vision.runs.result import EXIT_STOPPED
 
 SWEEP_TOML = "sweep.toml"
 TRIALS_CSV = "trials.csv"
@@ -171,57 +172,10 @@ def write_trials(sweep_dir: str | os.PathLike, metric: str, param_names: list[st
     atomic_write_text(sweep_dir / TRIALS_CSV, out.getvalue(), durable=False)
 
 
-@dataclass(frozen=True)
-class SweepInfo:
-    name: str
-    method: str  # grid | random | tpe
-    trials: int | None  # how many trials the study runs: `trials` for random / tpe, the combinations for grid
-    metric: str  # val_accuracy | val_loss
-    direction: str  # "maximize" | "minimize"
-    prune: str  # none | median | hyperband
-    space: dict[str, object]  # dotted setting name -> a list of values, or {"low", "high", "log"}
-    repeats: int = 1  # runs (seeds) per point
-
-
-DIRECTIONS = {"val_accuracy": "maximize", "val_loss": "minimize"}
-
-
-def grid_size(space: dict[str, object]) -> int | None:
-    """The number of combinations of a space of lists (None when a range is in it)."""
-    size = 1
-    for values in space.values():
-        if not isinstance(values, list):
-            return None
-        size *= len(values)
-    return size
-
-
-def read_info(sweep_dir: str | os.PathLike) -> SweepInfo:
-    """The sweep as its folder's sweep.toml describes it (checked when the sweep started). Raises OSError when
-    the file cannot be read and ValueError when it is not a sweep file."""
-    with open(Path(sweep_dir) / SWEEP_TOML, "rb") as handle:
-        try:
-            data = tomllib.load(handle)
-        except tomllib.TOMLDecodeError as err:
-            raise ValueError(f"{Path(sweep_dir) / SWEEP_TOML} is not valid TOML: {err}") from None
-    sweep, space = data.get("sweep"), data.get("space")
-    if not isinstance(sweep, dict) or not isinstance(space, dict):
-        raise ValueError(f"{Path(sweep_dir) / SWEEP_TOML} has no [sweep] and [space] tables.")
-    method, metric = str(sweep.get("method", "tpe")), str(sweep.get("metric", "val_accuracy"))
-    trials = grid_size(space) if method == "grid" else sweep.get("trials")
-    if isinstance(trials, int) and grid_size(space) is not None:  # random / tpe over lists: each point once
-        trials = min(trials, grid_size(space))
-    repeats = sweep.get("repeats", 1)
-    return SweepInfo(
-        name=str(sweep.get("name") or Path(sweep_dir).name),
-        method=method,
-        trials=int(trials) if isinstance(trials, int) else None,
-        metric=metric,
-        direction=DIRECTIONS.get(metric, "maximize"),
-        prune=str(sweep.get("prune", "none")),
-        space=dict(space),
-        repeats=repeats if isinstance(repeats, int) and repeats >= 1 else 1,
-    )
+def read_folder_sweep(sweep_dir: str | os.PathLike) -> SweepSpec:
+    """The sweep as its folder's sweep.toml (the copy made when it started) describes it, read by the one reader
+    of sweep files; SettingsError (a ValueError) when it is gone or broken."""
+    return read_sweep(Path(sweep_dir) / SWEEP_TOML, check_base=False)
 
 
 def read_importance(sweep_dir: str | os.PathLike) -> list[tuple[str, float]]:
@@ -262,7 +216,7 @@ def _verdict(folder: Path) -> tuple[str, float] | None:
         return None
     if info.get("state") == "exited":
         code = info.get("exit_code")
-        verdict = "finished" if code == 0 else "stopped" if code == 130 else "lost"
+        verdict = "finished" if code == 0 else "stopped" if code == EXIT_STOPPED else "lost"
         return verdict, float(info.get("ended") or heartbeat)
     if process_alive(info, heartbeat):
         return "running", heartbeat

@@ -18,6 +18,7 @@ from lstm_vision.errors import SettingsError
 from lstm_vision.settings import Settings
 from lstm_vision.sweep.folder import LOCK_FILE, STUDY_FILE, SWEEP_TOML, is_sweep_dir, worker_dir
 from lstm_vision.sweep.spec import SweepSpec, trial_settings
+from lstm_vision.runs.result import EXIT_STOPPED
 
 EMBEDDED = "the sweep folder's journal"
 WORKER_ENV = "LSTM_VISION_SWEEP_WORKER"  # "k": this process is worker k of a --workers N parent (its lines say so)
@@ -170,14 +171,14 @@ def run_worker(plan: Plan) -> int:
     try:
         code = worker.run()
     except KeyboardInterrupt:
-        code = 130
+        code = EXIT_STOPPED
     except Exception as err:  # a bug or a storage gone away: say so, keep the traceback in a file
         log = Path(tempfile.gettempdir()) / f"lstm-vision-sweep-error-{os.getpid()}.log"
         log.write_text(traceback.format_exc(), encoding="utf-8")
         say(f"error: {err.__class__.__name__}: {err} (traceback in {log})")
     finally:
         beacon.close(code)
-    if code == 130:
+    if code == EXIT_STOPPED:
         say(f"Stopped. The same command continues the sweep {plan.sweep_dir}.")
     return code
 

@@ -1,10 +1,10 @@
 """Parallel coordinates of a sweep: an axis per setting and one for the metric, one line per complete trial.
 
 ``parallel_view`` is the picture without the drawing: each axis normalised to 0..1 (bottom to top; a log range on
-a log scale, a list's values evenly spaced in their order) with its ticks, and each line's positions and shade
-(0 the worst metric, 1 the best), the best line last. It reads what any viewer has (sweep.toml's [space] as
-folder.read_info gives it, trials.csv's rows) and needs neither Optuna nor a terminal, so the app's Sweep tab can
-draw the same view in text. ``draw_parallel`` draws it with matplotlib as parallel.png.
+a log scale, a list's values evenly spaced, numbers going up) with its ticks, and each line's positions and shade
+(0 the worst metric, 1 the best), the best line last. It reads what any viewer has (the folder's sweep.toml as
+folder.read_folder_sweep gives it, trials.csv's rows) and needs neither Optuna nor a terminal, so the app's Sweep
+tab can draw the same view in text. ``draw_parallel`` draws it with matplotlib as parallel.png.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lstm_vision.sweep.folder import TrialRow
+from lstm_vision.sweep.spec import SweepSpec, value_text
 from lstm_vision.text import format_metric, format_number, format_percent
 
 RANGE_TICKS = 3  # low, middle, high on a range's axis
@@ -66,8 +67,6 @@ def _range_axis(name: str, low: float, high: float, log: bool, values: list[str]
 
 
 def _list_axis(name: str, listed: list, values: list[str]) -> tuple[Axis, list[float | None]]:
-    from lstm_vision.sweep.spec import value_text
-
     labels = [value_text(v) for v in listed]
     if all(_number(label) is not None for label in labels):  # numbers go up the axis, whatever the list's order
         labels.sort(key=lambda label: _number(label))
@@ -84,22 +83,23 @@ def _list_axis(name: str, listed: list, values: list[str]) -> tuple[Axis, list[f
     return Axis(name, False, ticks), [spot(v) for v in values]
 
 
-def parallel_view(space: dict[str, object], metric: str, direction: str, rows: list[TrialRow]) -> ParallelView:
-    """The normalised axes and lines of the complete trials among ``rows`` (``space``: dotted name -> a list of
-    values or {"low", "high", "log"}, as sweep.toml's [space])."""
+def parallel_view(spec: SweepSpec, rows: list[TrialRow]) -> ParallelView:
+    """The normalised axes and lines of the complete trials among ``rows``, for the sweep ``spec`` (a viewer's:
+    folder.read_folder_sweep)."""
     done = sorted((r for r in rows if r.state == "complete" and r.metric is not None), key=lambda r: r.number)
     axes, columns = [], []
-    for name, dim in space.items():
-        values = [r.params.get(name, "") for r in done]
-        if isinstance(dim, dict):
-            axis, places = _range_axis(name, float(dim["low"]), float(dim["high"]), bool(dim.get("log", False)), values)
+    for dim in spec.space:
+        values = [r.params.get(dim.name, "") for r in done]
+        if dim.values is None:
+            axis, places = _range_axis(dim.name, float(dim.low), float(dim.high), dim.log, values)
         else:
-            axis, places = _list_axis(name, list(dim) if isinstance(dim, (list, tuple)) else [dim], values)
+            axis, places = _list_axis(dim.name, list(dim.values), values)
         axes.append(axis)
         columns.append(places)
+    metric, direction = spec.metric, spec.direction
     metrics = [float(r.metric) for r in done]
     low, high = (min(metrics), max(metrics)) if metrics else (0.0, 1.0)
-    metric_axis, metric_places = _range_axis(metric, low, high, False, [repr(m) for m in metrics])
+    _, metric_places = _range_axis(metric, low, high, False, [repr(m) for m in metrics])
     shown = format_percent if metric == "val_accuracy" else format_number
     axes.append(Axis(metric, False, tuple((p, shown(v)) for p, v in zip((0.0, 1.0), (low, high)))))
     best = (max if direction == "maximize" else min)(done, key=lambda r: r.metric) if done else None

@@ -30,6 +30,13 @@ METRIC_STD_ATTR = "lstm_vision.metric_std"  # a trial's user attributes: the spr
 REPEATS_ATTR = "lstm_vision.repeats"  # and how many repeats ran (fewer than K when it was pruned)
 
 
+class RepeatingRunner(TrialRunner):
+    """The trial runner of a sweep with ``repeats`` above 1 (sweep/worker.py chooses it)."""
+
+    def _run(self, trial: optuna.Trial, settings: Settings, run_dir: Path, resume: str | None, previous: str | None) -> float:
+        return run_repeats(self, trial, settings, previous, resume)
+
+
 def run_repeats(runner: TrialRunner, trial: optuna.Trial, settings: Settings, previous: str | None, resume: str | None) -> float:
     spec, number = runner.spec, trial.number + 1
     curves: list[dict[int, float]] = []  # each finished repeat's metric per validated epoch

@@ -87,11 +87,6 @@ def write_best(spec: SweepSpec, sweep_dir: Path, base: Settings, best: FrozenTri
     atomic_write_text(sweep_dir / BEST_TOML, head + body)
 
 
-def space_of(spec: SweepSpec) -> dict[str, object]:
-    """[space] with its checked values, as sweep.toml's reader gives it to a viewer (folder.read_info)."""
-    return {d.name: list(d.values) if d.values is not None else {"low": d.low, "high": d.high, "log": d.log} for d in spec.space}
-
-
 def update_reports(study: optuna.Study, spec: SweepSpec, sweep_dir: Path, base: Settings, picture: bool = True) -> str | None:
     """Rewrite the reports; returns a warning when a picture could not be drawn (a picture never ends a sweep).
     ``picture`` False (a trial started, an epoch ended): trials.csv and best.toml only; importance.csv and the
@@ -108,7 +103,7 @@ def update_reports(study: optuna.Study, spec: SweepSpec, sweep_dir: Path, base: 
         write_importance(sweep_dir, ranked)
     try:
         draw_sweep(spec, rows, sweep_dir / SWEEP_PNG, ranked)
-        view = parallel_view(space_of(spec), spec.metric, spec.direction, rows)
+        view = parallel_view(spec, rows)
         done = f"{len(view.lines)} complete trial{'' if len(view.lines) == 1 else 's'}"
         draw_parallel(view, sweep_dir / PARALLEL_PNG, f"Sweep {spec.name}: {done}, an axis per setting")
     except Exception as err:  # matplotlib missing or failing

@@ -38,13 +38,16 @@ from lstm_vision.settings import (
     section_fields,
 )
 from lstm_vision.settings.validate import check_run_name
-from lstm_vision.sweep.folder import DIRECTIONS
 
 METHODS = ("grid", "random", "tpe")
+DIRECTIONS = {"val_accuracy": "maximize", "val_loss": "minimize"}  # the metrics a sweep can optimise
 PRUNERS = ("none", "median", "hyperband")
 SWEEP_KEYS = ("name", "method", "trials", "metric", "prune", "base", "repeats")
 MAX_REPEATS = 20  # seeds per point: beyond this a sweep is a benchmark
 RANGE_KEYS = ("low", "high", "log")
+# What a sweep file means by a key it leaves out: every reader of a sweep file (the runner, the sweep folder's
+# viewers, the app's builder) takes these, so one file is one study wherever it is opened.
+DEFAULTS = {"method": "tpe", "metric": "val_accuracy", "prune": "none", "repeats": 1}
 # What a trial may not vary: where runs go is the sweep's, and a trial is one process (--workers spreads trials).
 FIXED_SETTINGS = ("output.dir", "output.run_name", "system.nproc", "system.ddp")
 
@@ -129,17 +132,24 @@ def _closest(name: str, options) -> str:
     return f" (did you mean '{match[0]}'?)" if match else f"; valid: {', '.join(options)}"
 
 
-def read_sweep(path: str | Path) -> SweepSpec:
-    path = Path(path).expanduser()
+def load_document(path: Path) -> dict[str, Any]:
+    """A sweep file's TOML, or the sentence that says why it cannot be read."""
     try:
         with open(path, "rb") as handle:
-            document = tomllib.load(handle)
+            return tomllib.load(handle)
     except FileNotFoundError:
         raise SettingsError(f"Sweep file {path} does not exist.") from None
     except OSError as err:
         raise SettingsError(f"Sweep file {path} cannot be read: {err.strerror or err}.") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise SettingsError(f"Sweep file {path} is not valid TOML: {err}.") from None
+
+
+def read_sweep(path: str | Path, check_base: bool = True) -> SweepSpec:
+    """The sweep file, checked whole. ``check_base=False`` for a sweep folder's copy, read by a viewer: the
+    settings file it started from may have gone since, and a viewer does not need it."""
+    path = Path(path).expanduser()
+    document = load_document(path)
     unknown = [table for table in document if table not in ("sweep", "space")]
     if unknown:
         raise SettingsError(f"Sweep file {path}: unknown table [{unknown[0]}]; a sweep file has [sweep] and [space].")
@@ -149,23 +159,23 @@ def read_sweep(path: str | Path) -> SweepSpec:
     for key in sweep:
         if key not in SWEEP_KEYS:
             raise SettingsError(f"Sweep file {path}: unknown key sweep.{key}{_closest(key, SWEEP_KEYS)}.")
-    method = _choice(path, sweep, "method", METHODS, "tpe")
+    method = _choice(path, sweep, "method", METHODS)
     return SweepSpec(
         path=path,
         name=_name(path, sweep),
         method=method,
         trials=_trials(path, sweep, method),
-        metric=_choice(path, sweep, "metric", tuple(DIRECTIONS), "val_accuracy"),
-        prune=_choice(path, sweep, "prune", PRUNERS, "none"),
-        base=_base(path, sweep),
+        metric=_choice(path, sweep, "metric", tuple(DIRECTIONS)),
+        prune=_choice(path, sweep, "prune", PRUNERS),
+        base=_base(path, sweep, check_base),
         space=_space(path, space, method),
         document=document,
         repeats=_repeats(path, sweep),
     )
 
 
-def _choice(path: Path, sweep: dict, key: str, options: tuple[str, ...], default: str) -> str:
-    value = sweep.get(key, default)
+def _choice(path: Path, sweep: dict, key: str, options: tuple[str, ...]) -> str:
+    value = sweep.get(key, DEFAULTS[key])
     if value not in options:
         raise SettingsError(f"Sweep file {path}: sweep.{key} must be one of {', '.join(options)}, not {value!r}.")
     return value
@@ -202,7 +212,7 @@ def _trials(path: Path, sweep: dict, method: str) -> int | None:
 
 
 def _repeats(path: Path, sweep: dict) -> int:
-    repeats = sweep.get("repeats", 1)
+    repeats = sweep.get("repeats", DEFAULTS["repeats"])
     if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= MAX_REPEATS:
         raise SettingsError(
             f"Sweep file {path}: sweep.repeats must be a whole number from 1 to {MAX_REPEATS} (runs per point, "
@@ -211,14 +221,14 @@ def _repeats(path: Path, sweep: dict) -> int:
     return repeats
 
 
-def _base(path: Path, sweep: dict) -> Path | None:
+def _base(path: Path, sweep: dict, check: bool = True) -> Path | None:
     base = sweep.get("base")
     if base is None:
         return None
     if not isinstance(base, str) or not base:
         raise SettingsError(f"Sweep file {path}: sweep.base must be the path of a settings file, not {base!r}.")
     resolved = (path.parent / Path(base).expanduser()).resolve()
-    if not resolved.is_file():
+    if check and not resolved.is_file():
         raise SettingsError(f"Sweep file {path}: sweep.base {base} does not exist (looked for {resolved}).")
     return resolved
 

@@ -97,17 +97,15 @@ class TrialRunner:
         run_dir.mkdir(exist_ok=True)
         retry = f", continues {previous} from its last.pt" if resume else (f", again after {previous}" if previous else "")
         self.say(f"{self.position(trial)} ({name}{retry}): {params_text(params)}")
-        if self.spec.repeats > 1:  # K seeds, each an ordinary run folder; the mean is the trial's (sweep/repeats.py)
-            from lstm_vision.sweep.repeats import run_repeats
-
-            return run_repeats(self, trial, settings, previous, resume)
-        return self._run(trial, settings, run_dir, resume)
+        return self._run(trial, settings, run_dir, resume, previous)
 
     def position(self, trial: optuna.Trial) -> str:
         total = self.spec.total
         return f"Trial {trial.number + 1} of {total}" if trial.number < total else f"Trial {trial.number + 1}"
 
-    def _run(self, trial: optuna.Trial, settings: Settings, run_dir: Path, resume: str | None) -> float:
+    def _run(self, trial: optuna.Trial, settings: Settings, run_dir: Path, resume: str | None, previous: str | None) -> float:
+        """The trial's run and its metric. ``previous``: the folder of the trial this one retries (a point run with
+        several seeds, sweep/repeats.py's RepeatingRunner, keeps the repeats it completed)."""
         reported: dict[int, float] = {}
         if resume:
             for epoch, value in journal_values(run_dir, self.spec.metric).items():

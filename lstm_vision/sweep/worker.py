@@ -27,7 +27,7 @@ from lstm_vision.settings import Settings
 from lstm_vision.sweep.distinct import DUPLICATES_ATTR
 from lstm_vision.sweep.folder import IMPORTANCE_CSV, WORKERS_DIR, read_importance, worker_alive, worker_dir
 from lstm_vision.sweep.importance import importance_text
-from lstm_vision.sweep.repeats import METRIC_STD_ATTR
+from lstm_vision.sweep.repeats import METRIC_STD_ATTR, RepeatingRunner
 from lstm_vision.sweep.report import best_trial, update_reports
 from lstm_vision.sweep.spec import SweepSpec
 from lstm_vision.sweep.study import GRID_ATTR, RETRIES_OF_A_DEAD_TRIAL
@@ -44,6 +44,7 @@ from lstm_vision.sweep.trial import (
     params_text,
 )
 from lstm_vision.text import format_duration
+from lstm_vision.runs.result import EXIT_BAD_INPUT, EXIT_STOPPED
 
 WAIT_POLL_S = 2.0  # how often a worker with nothing to take looks again
 
@@ -66,7 +67,8 @@ class Worker:
         self.spec, self.base, self.sweep_dir, self.study, self.database = spec, base, sweep_dir, study, database
         self.lock, self.report_lock, self.say = lock, report_lock, say
         self.id = worker_dir(sweep_dir, socket.gethostname(), os.getpid()).name
-        self.runner = TrialRunner(spec, base, sweep_dir, self.id, say, self._started, lambda: self._report(picture=False))
+        runner = RepeatingRunner if spec.repeats > 1 else TrialRunner  # K seeds a point: sweep/repeats.py
+        self.runner = runner(spec, base, sweep_dir, self.id, say, self._started, lambda: self._report(picture=False))
         self._stop = threading.Event()
         self._waiting_for: set[int] = set()
 
@@ -108,7 +110,7 @@ class Worker:
             code = self._run_one()
             if code is not None:
                 return code
-        return 130
+        return EXIT_STOPPED
 
     def _next(self) -> str:
         """Under the lock: "ask" (the lock stays held until the trial is taken), "wait" or "done"."""
@@ -167,12 +169,12 @@ class Worker:
             )
         except KeyboardInterrupt:  # a second Ctrl-C: the run quit at once; Optuna failed the trial
             self._requeue_mine()
-            return 130
+            return EXIT_STOPPED
         finally:
             self.lock.release()  # when optimize failed before the trial was taken
         if self.runner.data_error is not None:
             self.say(f"error: {self.runner.data_error}")
-            return 2
+            return EXIT_BAD_INPUT
         return None
 
     def _ended(self, study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:

@@ -19,7 +19,7 @@ from lstm_vision import events as ev
 from lstm_vision.training.batches import EvaluationInterrupted
 from lstm_vision.settings import Settings
 from lstm_vision.control import RunControl
-from lstm_vision.training.gate import Cadence
+from lstm_vision.training.cadence import Cadence
 from lstm_vision.distributed.collectives import cleanup, context_from_env
 from lstm_vision.training.state import (
     Job,

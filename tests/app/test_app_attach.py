@@ -36,20 +36,22 @@ async def test_attached_app_follows_pauses_and_stops_a_headless_run(tiny_setting
     with headless(long_run(tiny_settings), run_dir) as proc:
         app = attached_app(tmp_path, tiny_settings, run_dir)
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for(pilot, lambda: app.state == "running" and app.record.step_x, "running with chart points")
-            assert app.attached_to == run_dir and app.query_one("#live-charts", ChartPair).loss.series[0].xs
-            await wait_for(pilot, lambda: app.record.epoch_x, "an epoch")  # live points, not only the replay
+            await wait_for(
+                pilot, lambda: app.session.state == "running" and app.session.record.step_x, "running with chart points"
+            )
+            assert app.session.attached_to == run_dir and app.query_one("#live-charts", ChartPair).loss.series[0].xs
+            await wait_for(pilot, lambda: app.session.record.epoch_x, "an epoch")  # live points, not only the replay
 
             await pilot.press("f6")
             await wait_for(pilot, lambda: "run_paused" in names(run_dir), "the run to pause")
-            await wait_for(pilot, lambda: app.state == "paused", "the app to show it paused")
+            await wait_for(pilot, lambda: app.session.state == "paused", "the app to show it paused")
             await pilot.press("f6")
-            await wait_for(pilot, lambda: "run_resumed" in names(run_dir) and app.state == "running", "resumed")
+            await wait_for(pilot, lambda: "run_resumed" in names(run_dir) and app.session.state == "running", "resumed")
 
             await pilot.press("f8")
-            await wait_for(pilot, lambda: app.state == "stopped", "the app to show it stopped")
+            await wait_for(pilot, lambda: app.session.state == "stopped", "the app to show it stopped")
             assert proc.wait(timeout=60) == 130
-            assert app.resumable == str(run_dir) and app.exit_code == 130
+            assert app.session.resumable == str(run_dir) and app.session.exit_code == 130
             assert "Paused at epoch" in log_text(app) and "Resumed at epoch" in log_text(app)
         assert json.loads((run_dir / "summary.json").read_text())["status"] == "stopped"
 
@@ -59,11 +61,11 @@ async def test_quitting_the_viewer_leaves_the_run_training(tiny_settings, tmp_pa
     with headless(long_run(tiny_settings), run_dir) as proc:
         app = attached_app(tmp_path, tiny_settings, run_dir)
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for(pilot, lambda: app.state == "running", "the attached run")
+            await wait_for(pilot, lambda: app.session.state == "running", "the attached run")
             # ctrl+q's action; not through pilot.press, which can wait forever on the animator of an app
             # that has already shut down. No question asked: the run is not this app's to stop.
             await app.run_action("quit")
-        assert app.left_running == run_dir
+        assert app.session.left_running == run_dir
         assert proc.poll() is None and run_state(run_dir).status == "running"
         assert not (run_dir / "control.json").exists()  # a viewer that quits asks nothing of the run
         request(run_dir, "stop")
@@ -75,13 +77,13 @@ async def test_a_lost_run_is_called_lost_and_offered_for_resume(tiny_settings, t
     proc = killed_after_first_save(tiny_settings, run_dir)
     app = attached_app(tmp_path, tiny_settings, run_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: app.state == "lost", "the lost state")
+        await wait_for(pilot, lambda: app.session.state == "lost", "the lost state")
         assert f"Process {proc.pid} on " in log_text(app) and "F7 resumes it from last.pt" in log_text(app)
-        assert app.resumable == str(run_dir) and app.check_action("resume_run", ()) is True
-        assert app.state_detail == "gone · F7 resumes from last.pt"  # one status row at 80 columns
+        assert app.session.resumable == str(run_dir) and app.check_action("resume_run", ()) is True
+        assert app.session.detail == "gone · F7 resumes from last.pt"  # one status row at 80 columns
         # what quitting then prints: it was started apart from the app, and goes on apart from it
         assert (
-            app.resume_hint()
+            app.session.resume_hint()
             == f"{run_dir} keeps its last.pt: resume with lstm-vision-tui --no-ui --background --resume {run_dir}"
         )
 
@@ -97,7 +99,7 @@ async def test_history_marks_live_runs_and_attaches_to_one(tiny_settings, tmp_pa
             await wait_for(pilot, lambda: history.runs and history.runs[0].status == "running", "a live row")
             assert history.runs[0].progress.startswith(" ")  # epoch and percentage beside the status
             await pilot.press("a")
-            await wait_for(pilot, lambda: app.attached_to == run_dir and app.state == "running", "attached")
+            await wait_for(pilot, lambda: app.session.attached_to == run_dir and app.session.state == "running", "attached")
             await app.run_action("quit")
         assert proc.poll() is None
         request(run_dir, "stop")
@@ -108,12 +110,12 @@ async def test_shift_f5_starts_a_run_in_the_background_and_attaches(tiny_setting
     app = make_app(tmp_path, settings=long_run(tiny_settings))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("shift+f5")
-        await wait_for(pilot, lambda: app.attached_to is not None, "the background start")
-        run_dir = app.attached_to
-        await wait_for(pilot, lambda: app.state == "running" and app.record.step_x, "the background run training")
+        await wait_for(pilot, lambda: app.session.attached_to is not None, "the background start")
+        run_dir = app.session.attached_to
+        await wait_for(pilot, lambda: app.session.state == "running" and app.session.record.step_x, "the background run training")
         pid = process_info(run_dir)["pid"]
         await app.run_action("quit")
-    assert app.left_running == run_dir and run_state(run_dir).status == "running"
+    assert app.session.left_running == run_dir and run_state(run_dir).status == "running"
     assert (run_dir / "output.log").is_file() and process_info(run_dir)["pid"] == pid
     request(run_dir, "stop")
     wait_until(lambda: run_state(run_dir).status == "stopped", "the background run to stop")
@@ -126,7 +128,7 @@ async def test_the_attached_runs_past_is_logged_without_the_time_of_attaching(tm
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         app.attach(run_dir)
-        await wait_for(pilot, lambda: app.state == "completed")
+        await wait_for(pilot, lambda: app.session.state == "completed")
         lines = [line.plain for line in app.log_panel._lines]
         past = [line for line in lines if "Epoch 1/2" in line]
         assert past and all(line.startswith("--:--:-- ") for line in past)  # the journal keeps no times
@@ -142,16 +144,19 @@ async def test_f7_on_a_lost_run_resumes_it_in_a_process_of_its_own(tiny_settings
     app = attached_app(tmp_path, tiny_settings, run_dir)
     try:
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for(pilot, lambda: app.state == "lost", "the lost state")
+            await wait_for(pilot, lambda: app.session.state == "lost", "the lost state")
             await pilot.press("f7")
             await wait_for(
-                pilot, lambda: app.attached_to == run_dir and app.state == "running", "attached to the resumed run", timeout=120
+                pilot,
+                lambda: app.session.attached_to == run_dir and app.session.state == "running",
+                "attached to the resumed run",
+                timeout=120,
             )
             pid = process_info(run_dir)["pid"]
             assert pid not in (proc.pid, os.getpid())  # a new process, not the app
-            assert app.exit_code == 0  # quitting now leaves a training run: not the lost run's 1
+            assert app.session.exit_code == 0  # quitting now leaves a training run: not the lost run's 1
             await pilot.press("f8")  # steered like any attached run: it stops, resumable
-            await wait_for(pilot, lambda: app.state == "stopped", "the resumed run stopped", timeout=120)
+            await wait_for(pilot, lambda: app.session.state == "stopped", "the resumed run stopped", timeout=120)
             assert "Resumed from" in (run_dir / "output.log").read_text()
             await app.run_action("quit")
     finally:  # a failed test must not leave the background run training
@@ -175,11 +180,15 @@ async def test_history_r_resumes_a_lost_background_run_in_the_background(tiny_se
             history = app.query_one("HistoryView")
             await wait_for(pilot, lambda: history.runs and history.runs[0].status == "lost", "the lost row")
             await pilot.press("r")
-            await wait_for(pilot, lambda: app.attached_to == run_dir and app.state == "running", "attached to the resumed run")
+            await wait_for(
+                pilot,
+                lambda: app.session.attached_to == run_dir and app.session.state == "running",
+                "attached to the resumed run",
+            )
             assert app.engine.calls == []  # not in the app's process
             assert process_info(run_dir)["pid"] not in (pid, os.getpid())
             await app.run_action("quit")
-        assert app.left_running == run_dir and run_state(run_dir).status == "running"  # it outlives the app
+        assert app.session.left_running == run_dir and run_state(run_dir).status == "running"  # it outlives the app
     finally:
         pid_now = process_info(run_dir).get("pid")
         if pid_now and pid_now != pid and run_state(run_dir).live:
@@ -195,6 +204,8 @@ async def test_attaching_to_a_trial_its_sweep_pruned_ends_as_pruned(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         app.attach(run_dir)
-        await wait_for(pilot, lambda: app.state == "pruned")
-        assert app.exit_code == 0 and app.resumable is None  # a normal end of a trial; the sweep decides what runs next
+        await wait_for(pilot, lambda: app.session.state == "pruned")
+        assert (
+            app.session.exit_code == 0 and app.session.resumable is None
+        )  # a normal end of a trial; the sweep decides what runs next
         await app.run_action("quit")

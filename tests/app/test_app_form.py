@@ -48,7 +48,7 @@ async def test_invalid_value_is_marked_as_typed_and_f5_refuses(tmp_path):
         await pilot.press("f5")
         await pilot.pause()
         assert engine.calls == []
-        assert app.state == "idle"
+        assert app.session.state == "idle"
         severity, note = app.notes[-1]
         assert severity == "error" and "model.hidden_size" in note
         assert app.focused is row.editor  # taken to the field that blocks the start
@@ -58,7 +58,7 @@ async def test_invalid_value_is_marked_as_typed_and_f5_refuses(tmp_path):
         assert not row.has_class("-invalid")
         await pilot.press("f5")
         await app.workers.wait_for_complete()
-        await wait_for(pilot, lambda: app.state == "completed")
+        await wait_for(pilot, lambda: app.session.state == "completed")
         assert engine.calls[0]["settings"].model.hidden_size == 64
 
 
@@ -80,7 +80,7 @@ async def test_a_sequence_shape_the_images_cannot_have_is_marked_before_f5(tmp_p
 
         await pilot.press("f5")
         await wait_for(pilot, lambda: app.notes)
-        assert engine.calls == [] and app.state == "idle"
+        assert engine.calls == [] and app.session.state == "idle"
         assert app.notes[-1][0] == "error" and "data.sequence_length" in app.notes[-1][1]
         assert app.focused is row.editor
 

@@ -69,7 +69,7 @@ async def test_open_overlay_and_resume_from_history(tmp_path):
 
         await pilot.press("r")  # resume the stopped run: its settings fill the form, the engine resumes it
         await app.workers.wait_for_complete()
-        await wait_for(pilot, lambda: app.state == "completed")
+        await wait_for(pilot, lambda: app.session.state == "completed")
         assert engine.calls[-1]["resume"] == str(stopped)
         assert engine.calls[-1]["settings"].model.hidden_size == 48
         assert app.query_one(SettingsForm).row("model", "hidden_size").value() == 48
@@ -119,7 +119,7 @@ async def test_resuming_a_run_without_last_pt_says_so_and_changes_nothing(tmp_pa
         assert note.startswith("killed9 has no last.pt (it was killed before its first save); F5 starts it afresh")
         await pilot.press("f7")  # not offered, and does nothing
         await pilot.pause()
-        assert engine.calls == [] and app.state == "idle" and app.resumable is None
+        assert engine.calls == [] and app.session.state == "idle" and app.session.resumable is None
         assert app.check_action("resume_run", ()) is False
         assert form.row("model", "hidden_size").value() == hidden_before
         assert form.row("output", "run_name").value() == ""

@@ -33,7 +33,7 @@ async def test_every_screen_fits(tmp_path, size, theme):
 
         await pilot.press("f5")
         await app.workers.wait_for_complete()
-        await wait_for(pilot, lambda: app.state == "completed")
+        await wait_for(pilot, lambda: app.session.state == "completed")
         await pilot.press("f3")
         await pilot.pause()
         charts = app.query_one("#live-charts", ChartPair)
@@ -119,10 +119,10 @@ async def test_resume_from_the_command_line_opens_on_the_train_screen(tmp_path):
     app = make_app(tmp_path, engine=engine)
     app.initial_resume = str(run_dir)  # lstm-vision-tui --resume RUN
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: engine.holding.is_set() and app.state == "running")
+        await wait_for(pilot, lambda: engine.holding.is_set() and app.session.state == "running")
         assert app.query_one("#main-tabs").active == "tab-train"
         engine.release.set()
-        await wait_for(pilot, lambda: app.state == "completed")
+        await wait_for(pilot, lambda: app.session.state == "completed")
 
 
 async def test_tab_from_a_sections_tabs_reaches_its_first_field(tmp_path):

@@ -36,10 +36,10 @@ async def test_a_failed_runs_note_goes_when_the_next_run_starts(tmp_path):
     app = make_app(tmp_path, engine=engine)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f5")
-        await wait_for(pilot, lambda: app.state == "failed" and any("the disk is full" in m for m in on_screen(app)))
+        await wait_for(pilot, lambda: app.session.state == "failed" and any("the disk is full" in m for m in on_screen(app)))
         engine.fail = None
         await pilot.press("f5")
-        await wait_for(pilot, lambda: app.state == "completed")
+        await wait_for(pilot, lambda: app.session.state == "completed")
         assert not any("the disk is full" in m for m in on_screen(app))
 
 
@@ -52,6 +52,6 @@ async def test_a_note_that_a_run_is_going_goes_when_it_ends(tmp_path):
         await pilot.press("shift+f5")  # a second start (in the background) is refused while the first runs
         await wait_for(pilot, lambda: any("stop it first" in m for m in on_screen(app)))
         await pilot.press("f8")
-        await wait_for(pilot, lambda: app.state == "stopped")
+        await wait_for(pilot, lambda: app.session.state == "stopped")
         await settle(pilot)
         assert not any("stop it first" in m for m in on_screen(app))

@@ -24,8 +24,8 @@ async def test_a_real_tiny_run_reaches_the_results_screen(mnist_root, tmp_path):
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("f5")
         await app.workers.wait_for_complete()
-        await wait_for(pilot, lambda: app.state in ("completed", "failed"))
-        assert app.state == "completed", log_text(app)
+        await wait_for(pilot, lambda: app.session.state in ("completed", "failed"))
+        assert app.session.state == "completed", log_text(app)
         assert app.query_one("#main-tabs").active == "tab-results"
         run_dir = tmp_path / "runs" / "tiny"
         summary = json.loads((run_dir / "summary.json").read_text())
@@ -33,8 +33,8 @@ async def test_a_real_tiny_run_reaches_the_results_screen(mnist_root, tmp_path):
         assert f"Got {summary['test_correct']:,}/{summary['test_total']:,}" in shown
         assert app.query_one(ConfusionMatrix).row_count == 10
         assert app.query_one(ImageGrid).sample is not None
-        assert app.record.step_x and app.record.epoch_x == [1.0]
-        assert app.exit_code == 0
+        assert app.session.record.step_x and app.session.record.epoch_x == [1.0]
+        assert app.session.exit_code == 0
 
         # the finished run is in the history, and replays the same curves from metrics.jsonl
         await pilot.press("f9")

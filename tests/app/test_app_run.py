@@ -16,7 +16,7 @@ async def test_a_run_streams_progress_and_ends_on_the_results_screen(tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f5")
         await app.workers.wait_for_complete()
-        await wait_for(pilot, lambda: app.state == "completed")
+        await wait_for(pilot, lambda: app.session.state == "completed")
         assert app.query_one("#main-tabs").active == "tab-results"
         summary = str(app.query_one("#result-summary").render())
         assert "Got 9,876/10,000" in summary and "98.76%" in summary
@@ -29,7 +29,7 @@ async def test_a_run_streams_progress_and_ends_on_the_results_screen(tmp_path):
         assert "12.3k params" in str(app.query_one(StatusLine).render())
         assert "No GPU" in str(app.query_one(MemoryPanel).render())
         assert "Epoch 2/2" in log_text(app)
-        assert app.exit_code == 0
+        assert app.session.exit_code == 0
         await pilot.press("f3")  # the train screen with finished charts draws without errors
         await pilot.pause()
 
@@ -52,7 +52,7 @@ async def test_progress_ticks_move_the_bars_and_clock_and_keep_the_last_loss_and
         assert len(app.query_one("#live-charts", ChartPair).loss.series[0].xs) == 1  # one logged step: one point
         engine.release.set()
         await app.workers.wait_for_complete()
-        await wait_for(pilot, lambda: app.state == "completed")
+        await wait_for(pilot, lambda: app.session.state == "completed")
         assert run_line.fraction == 1.0
 
 
@@ -61,29 +61,29 @@ async def test_pause_resume_stop_then_resume_the_stopped_run(tmp_path):
     app = make_app(tmp_path, engine=engine)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f5")
-        await wait_for(pilot, lambda: engine.holding.is_set() and app.state == "running")
-        control = app.control
+        await wait_for(pilot, lambda: engine.holding.is_set() and app.session.state == "running")
+        control = app.session.control
 
         await pilot.press("f6")
-        assert control.paused and app.state == "paused"
+        assert control.paused and app.session.state == "paused"
         await wait_for(pilot, lambda: engine.saw_pause)  # the engine's loop really is held
         await pilot.press("f6")
-        assert not control.paused and app.state == "running"
+        assert not control.paused and app.session.state == "running"
 
         await pilot.press("f8")
-        assert control.stop_requested and app.state in ("stopping", "stopped")
+        assert control.stop_requested and app.session.state in ("stopping", "stopped")
         await app.workers.wait_for_complete()
-        await wait_for(pilot, lambda: app.state == "stopped")
+        await wait_for(pilot, lambda: app.session.state == "stopped")
         run_dir = str(tmp_path / "runs" / "run1")
-        assert app.resumable == run_dir and app.exit_code == 130
+        assert app.session.resumable == run_dir and app.session.exit_code == 130
         assert "last.pt" in log_text(app)
 
         engine.hold = False
         await pilot.press("f7")
         await app.workers.wait_for_complete()
-        await wait_for(pilot, lambda: app.state == "completed")
+        await wait_for(pilot, lambda: app.session.state == "completed")
         assert engine.calls[-1]["resume"] == run_dir
-        assert app.resumable is None
+        assert app.session.resumable is None
 
 
 async def test_a_failed_run_shows_why_and_the_app_can_start_again(tmp_path):
@@ -92,16 +92,16 @@ async def test_a_failed_run_shows_why_and_the_app_can_start_again(tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f5")
         await app.workers.wait_for_complete()
-        await wait_for(pilot, lambda: app.state == "failed")
+        await wait_for(pilot, lambda: app.session.state == "failed")
         text = log_text(app)
         assert "Out of memory" in text and "error.log" in text
         assert any(sev == "error" and "Out of memory" in msg for sev, msg in app.notes)
-        assert app.is_running and app.exit_code == 1
+        assert app.is_running and app.session.exit_code == 1
 
         engine.fail = None
         await pilot.press("f5")
         await app.workers.wait_for_complete()
-        await wait_for(pilot, lambda: app.state == "completed")
+        await wait_for(pilot, lambda: app.session.state == "completed")
         assert len(engine.calls) == 2
 
 
@@ -111,7 +111,7 @@ async def test_an_exception_of_the_training_thread_is_caught_and_logged(tmp_path
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f5")
         await app.workers.wait_for_complete()
-        await wait_for(pilot, lambda: app.state == "failed")
+        await wait_for(pilot, lambda: app.session.state == "failed")
         crash_log = tmp_path / "runs" / "app-error.log"
         assert "RuntimeError: boom [in the engine]" in crash_log.read_text(encoding="utf-8")
         assert str(crash_log) in log_text(app)
@@ -120,8 +120,8 @@ async def test_an_exception_of_the_training_thread_is_caught_and_logged(tmp_path
         engine.raise_exc = SettingsError("data.root: no MNIST files in /nowhere.")
         await pilot.press("f5")
         await app.workers.wait_for_complete()
-        await wait_for(pilot, lambda: app.exit_code == 2)
-        assert "no MNIST files" in log_text(app) and app.state == "failed"
+        await wait_for(pilot, lambda: app.session.exit_code == 2)
+        assert "no MNIST files" in log_text(app) and app.session.state == "failed"
 
 
 async def test_ctrl_q_during_a_run_asks_then_stops_cleanly_and_quits(tmp_path):
@@ -129,16 +129,16 @@ async def test_ctrl_q_during_a_run_asks_then_stops_cleanly_and_quits(tmp_path):
     app = make_app(tmp_path, engine=engine)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f5")
-        await wait_for(pilot, lambda: engine.holding.is_set() and app.state == "running")
+        await wait_for(pilot, lambda: engine.holding.is_set() and app.session.state == "running")
         await pilot.press("ctrl+q")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("n")  # keep training
         await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
-        assert app.state == "running" and not app.control.stop_requested
+        assert app.session.state == "running" and not app.session.control.stop_requested
 
         await pilot.press("ctrl+q")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        control = app.control
+        control = app.session.control
         await pilot.press("y")
         await app.workers.wait_for_complete()
         await wait_for(pilot, lambda: not app.is_running)
@@ -186,7 +186,7 @@ async def test_started_with_resume_the_app_continues_that_run_at_once(tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: engine.calls)
         await app.workers.wait_for_complete()
-        await wait_for(pilot, lambda: app.state == "completed")
+        await wait_for(pilot, lambda: app.session.state == "completed")
         assert engine.calls[0]["resume"] == str(run_dir)
 
 
@@ -203,15 +203,17 @@ async def test_the_footer_offers_only_what_the_keys_do_in_this_state(tmp_path):
     async with app.run_test(size=(120, 24)) as pilot:
         await wait_for(pilot, lambda: footer().get("F5") == "Start" and "F6" not in footer() and "F8" not in footer())
         await pilot.press("f5")
-        await wait_for(pilot, lambda: engine.holding.is_set() and app.state == "running")
+        await wait_for(pilot, lambda: engine.holding.is_set() and app.session.state == "running")
         await wait_for(pilot, lambda: "F5" not in footer() and footer().get("F6") == "Pause" and footer().get("F8") == "Stop")
         await pilot.press("f6")
-        await wait_for(pilot, lambda: app.state == "paused" and footer().get("F6") == "Resume")
+        await wait_for(pilot, lambda: app.session.state == "paused" and footer().get("F6") == "Resume")
         await pilot.press("f6")  # the key still toggles
-        await wait_for(pilot, lambda: app.state == "running" and not app.control.paused and footer().get("F6") == "Pause")
+        await wait_for(
+            pilot, lambda: app.session.state == "running" and not app.session.control.paused and footer().get("F6") == "Pause"
+        )
         await pilot.press("f8")
         await app.workers.wait_for_complete()
-        await wait_for(pilot, lambda: app.state == "stopped" and footer().get("F5") == "Start" and "F8" not in footer())
+        await wait_for(pilot, lambda: app.session.state == "stopped" and footer().get("F5") == "Start" and "F8" not in footer())
 
 
 async def test_escape_closes_the_key_panel(tmp_path):

@@ -158,7 +158,7 @@ async def settle(pilot) -> None:
 async def finish_run(pilot) -> None:
     app = pilot.app
     await pilot.press("f5")
-    await wait_for(pilot, lambda: app.state == "completed", "the scripted run to complete")
+    await wait_for(pilot, lambda: app.session.state == "completed", "the scripted run to complete")
     await app.workers.wait_for_complete()
     await wait_for(pilot, lambda: app.query_one(ImageGrid).sample is not None)
 

@@ -42,10 +42,10 @@ FIRST_SCREENS = textwrap.dedent(
         app = LstmVisionApp(settings, tmp / "settings.toml", attach=finished)  # the viewer of --attach
         async with app.run_test(size=(80, 24)) as pilot:
             for _ in range(500):
-                if app.state == "completed":
+                if app.session.state == "completed":
                     break
                 await pilot.pause()
-            assert app.state == "completed", app.state
+            assert app.session.state == "completed", app.session.state
         print("torch" in sys.modules, "torch._dynamo" in sys.modules)
 
     asyncio.run(main(Path(sys.argv[1])))
@@ -101,8 +101,8 @@ async def test_a_long_journal_replays_as_one_compact_batch_with_the_live_state_o
     (run_dir / "metrics.jsonl").write_text("".join(e.to_json() + "\n" for e in events))
     viewer = make_app(tmp_path, attach=run_dir)
     async with viewer.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: viewer.state == "completed", "the replay")
-        record = viewer.record
+        await wait_for(pilot, lambda: viewer.session.state == "completed", "the replay")
+        record = viewer.session.record
         assert len(batches) == 1
         past = batches[0]
         superseded = (ev.StepProgressed, ev.ResourcesSampled)
@@ -124,15 +124,15 @@ async def test_a_key_typed_while_the_journal_is_read_keeps_its_screen(tmp_path):
     try:
         app = make_app(tmp_path, attach=run_dir)
         async with app.run_test(size=(100, 30)) as pilot:
-            await wait_for(pilot, lambda: app.attached_to == run_dir, "the viewer")
+            await wait_for(pilot, lambda: app.session.attached_to == run_dir, "the viewer")
             assert app.query_one("#main-tabs").active == "tab-train"  # --attach opens on the Train screen
             await pilot.press("f9")
             await wait_for(pilot, lambda: app.query_one("#main-tabs").active == "tab-history", "History")
             (run_dir / "metrics.jsonl").write_text(journal)  # the past arrives after the key
-            await wait_for(pilot, lambda: app.record.finished is not None, "the past replayed")
+            await wait_for(pilot, lambda: app.session.record.finished is not None, "the past replayed")
             await pilot.pause()
             assert app.query_one("#main-tabs").active == "tab-history"
-            assert app.query_one("ResultsView") is not None and app.record.status == "completed"
+            assert app.query_one("ResultsView") is not None and app.session.record.status == "completed"
             await app.run_action("quit")
     finally:
         beacon.close(0)
@@ -236,7 +236,7 @@ async def test_keys_typed_before_the_app_started_act_once_it_has_and_a_fields_ow
         await LstmVisionApp.on_keys_footer_keys_shown(app, held[0])  # what the footer's first keys start
         await wait_for(pilot, lambda: engine.holding.is_set(), "the run F5 started")
         await wait_for(pilot, lambda: app.query_one("#main-tabs").active == "tab-history", "History, after F5's Train")
-        assert app.state == "running"
+        assert app.session.state == "running"
         engine.release.set()
         await app.workers.wait_for_complete()
-        await wait_for(pilot, lambda: app.state == "completed", "the run's end")
+        await wait_for(pilot, lambda: app.session.state == "completed", "the run's end")

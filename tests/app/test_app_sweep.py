@@ -36,7 +36,7 @@ async def test_the_sweep_tab_shows_each_trial_and_marks_the_best_complete_one(tm
     async with app.run_test(size=(80, 24)) as pilot:
         view = app.query_one(SweepView)
         await wait_for(pilot, lambda: view.showing == WATCH and view.watcher.table.row_count == 4)
-        assert app.query_one("#main-tabs").active == "tab-sweep" and app.attached_to is None
+        assert app.query_one("#main-tabs").active == "tab-sweep" and app.session.attached_to is None
         rows = cells(view.watcher.table)
         assert [r[0] for r in rows] == ["1", f"2{BEST_MARK}", "3", "4"]  # the running 93 % is no result yet
         assert rows[1][1:] == ["complete", "0.001", "16", "97.00%", "0:08"]
@@ -276,6 +276,39 @@ async def test_quitting_names_a_followed_sweep_that_goes_on_and_not_one_that_end
             app.open_sweep(live)
             await wait_for(pilot, lambda: app.query_one(SweepWatch).state == "running")
             await app.run_action("quit")
-        assert app.left_sweep == live  # what run_app prints after the app has exited
+        assert app.session.left_sweep == live  # what run_app prints after the app has exited
     finally:
         worker.close(0)
+
+
+async def test_a_sweep_file_without_method_opened_and_saved_unchanged_is_the_same_study(mnist_root, tmp_path):
+    # A hand-written file leaves method, metric and prune to their defaults (tpe, val_accuracy, none) and has no
+    # base: it runs headless first, then the app opens it and saves it as it is, over itself and as a copy.
+    from sweeps import base_args, run_sweep
+    from sweeps import write_sweep as write_sweep_file
+
+    path = write_sweep_file(
+        tmp_path / "hand.toml", '# my sweep\nname = "hand"\ntrials = 2', '"optim.learning_rate" = [1e-2, 1e-3]'
+    )
+    written = path.read_text(encoding="utf-8")
+    args = base_args(mnist_root, tmp_path / "runs", epochs=1)
+    first = run_sweep(path, *args)
+    assert first.returncode == 0, first.stdout + first.stderr
+    copy = tmp_path / "hand-copy.toml"
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.action_open_sweep()
+        await type_path(pilot, app, path)
+        await wait_for(pilot, lambda: app.query_one(SweepView).opened == path and len(app.query(SpaceRow)) == 2)
+        assert app.query_one("#sb-method", Select).value == "tpe"  # the runner's default, not the builder's grid
+        assert app.query_one("#sb-trials", Input).value == "2"
+        for target in (path, copy):
+            app.query_one(SweepBuilder).post_message(SweepBuilder.SaveRequested())
+            await type_path(pilot, app, target)
+            await wait_for(pilot, lambda: target.is_file() and app.query_one(SweepView).opened == target)
+    assert path.read_text(encoding="utf-8") == written  # saved unchanged: the same text, comment and all
+    assert copy.read_text(encoding="utf-8") == written
+    again = run_sweep(copy, *args)  # the same study on the same folder: nothing left to run, no refusal
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert [r.state for r in read_trials(tmp_path / "runs" / "hand")] == ["complete", "complete"]
+    assert read_sweep(copy).identity() == read_sweep(path).identity()

@@ -65,7 +65,9 @@ async def test_a_sweep_built_started_watched_attached_and_stopped_from_the_app(m
             table.focus()
             table.move_cursor(row=[r.number for r in view.watcher.rows].index(trial.number))
             await pilot.press("enter")  # attach to the trial: the Train tab follows it
-            await wait_for(pilot, lambda: app.attached_to == Path(trial.run_dir) and app.state == "running", "attached")
+            await wait_for(
+                pilot, lambda: app.session.attached_to == Path(trial.run_dir) and app.session.state == "running", "attached"
+            )
             assert app.query_one("#main-tabs").active == "tab-train"
 
             await pilot.press("f10")
@@ -73,7 +75,7 @@ async def test_a_sweep_built_started_watched_attached_and_stopped_from_the_app(m
             await pilot.press("f8")  # stop the sweep: its worker stops the trial resumably
             await wait_for(pilot, lambda: view.watcher.state == "stopped", "the sweep stopped", timeout=180)
             assert "stopped" in str(view.query_one("#sweep-line").render())
-            await wait_for(pilot, lambda: app.state == "stopped", "the attached trial stopped")
+            await wait_for(pilot, lambda: app.session.state == "stopped", "the attached trial stopped")
             assert (Path(trial.run_dir) / "last.pt").is_file()
 
             workers = set((sweep_dir / WORKERS_DIR).iterdir())

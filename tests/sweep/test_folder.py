@@ -10,7 +10,7 @@ import time
 from lstm_vision.control import RunControl
 from lstm_vision.runs.liveness import Beacon
 from lstm_vision.sweep import folder
-from lstm_vision.sweep.folder import TrialRow, read_info, read_trials, sweep_state, trial_dir_name, write_trials
+from lstm_vision.sweep.folder import TrialRow, read_folder_sweep, read_trials, sweep_state, trial_dir_name, write_trials
 
 
 def test_trial_folders_are_named_by_their_number():
@@ -78,13 +78,13 @@ def test_read_trials_without_a_file_or_with_a_line_cut_short(tmp_path):
     assert rows[0].run_dir == str(tmp_path / "trial-0000")
 
 
-def test_read_info_of_a_grid_counts_its_combinations(tmp_path):
+def test_a_folders_sweep_of_a_grid_counts_its_combinations(tmp_path):
     (tmp_path / "sweep.toml").write_text(
         '[sweep]\nname = "lr"\nmethod = "grid"\nmetric = "val_loss"\nprune = "median"\n\n'
         '[space]\n"optim.learning_rate" = [1e-3, 2e-3, 5e-3]\n"model.hidden_size" = [64, 128]\n'
     )
-    info = read_info(tmp_path)
-    assert (info.name, info.method, info.trials, info.metric, info.direction, info.prune) == (
+    info = read_folder_sweep(tmp_path)
+    assert (info.name, info.method, info.total, info.metric, info.direction, info.prune) == (
         "lr",
         "grid",
         6,
@@ -92,8 +92,15 @@ def test_read_info_of_a_grid_counts_its_combinations(tmp_path):
         "minimize",
         "median",
     )
-    assert info.space["model.hidden_size"] == [64, 128]
+    assert info.space[1].values == (64, 128)
     assert folder.is_sweep_dir(tmp_path) and not folder.is_sweep_dir(tmp_path / "nothing")
+
+
+def test_a_folders_sweep_without_method_is_tpe_as_the_runner_reads_it(tmp_path):
+    # one reader, one set of defaults: the folder's viewers see the study the runner ran
+    (tmp_path / "sweep.toml").write_text('[sweep]\ntrials = 3\n\n[space]\n"model.hidden_size" = [64, 96, 128, 160]\n')
+    info = read_folder_sweep(tmp_path)
+    assert (info.method, info.total, info.metric, info.prune) == ("tpe", 3, "val_accuracy", "none")
 
 
 def _exited_worker(sweep_dir, pid: int, exit_code: int, ended: float) -> None:

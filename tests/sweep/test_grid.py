@@ -10,7 +10,7 @@ from sweeps import base_args, run_sweep, write_sweep
 from lstm_vision.runs.folder import read_summary
 from lstm_vision.runs.liveness import run_state
 from lstm_vision.settings import load_settings
-from lstm_vision.sweep.folder import read_info, read_trials, sweep_state
+from lstm_vision.sweep.folder import read_folder_sweep, read_trials, sweep_state
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +53,8 @@ def test_every_point_of_the_grid_runs_once_as_an_ordinary_run(grid_sweep):
         assert row.metric == pytest.approx(epochs[-1]["val_loss"])
         assert len(epochs) == (4 if row.state == "complete" else 2)
     assert sweep_state(folder) == "finished"
-    info = read_info(folder)
-    assert (info.name, info.method, info.trials, info.direction, info.prune) == ("lr-hidden", "grid", 4, "minimize", "median")
+    info = read_folder_sweep(folder)
+    assert (info.name, info.method, info.total, info.direction, info.prune) == ("lr-hidden", "grid", 4, "minimize", "median")
 
 
 def test_a_trial_whose_epochs_trail_is_pruned_and_says_so(grid_sweep):

@@ -10,7 +10,7 @@ from sweeps import base_args, run_sweep, write_sweep
 
 from lstm_vision.runs.folder import read_summary
 from lstm_vision.settings import load_settings
-from lstm_vision.sweep.folder import read_importance, read_info, read_trials
+from lstm_vision.sweep.folder import read_folder_sweep, read_importance, read_trials
 from lstm_vision.sweep.trial import journal_values
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -71,7 +71,7 @@ def test_tpe_over_a_2x2_space_with_6_trials_runs_the_four_points_once_and_says_s
     assert lines[0].endswith("Its lists hold only 4 points, fewer than trials = 6: each point runs once, 4 trials in all.")
     assert "Trial 4 of 4 (trial-0004):" in " ".join(lines)
     assert lines[-1].startswith("Sweep four done: 4 trials (4 complete")
-    assert read_info(folder).trials == 4  # what the app shows as the sweep's size
+    assert read_folder_sweep(folder).total == 4  # what the app shows as the sweep's size
 
 
 def test_two_workers_never_run_the_same_point(mnist_root, tmp_path):

@@ -116,24 +116,25 @@ def test_the_pruner_judges_a_trials_mean(tmp_path):
     assert trial.should_prune() is False  # nothing reported: the verdicts were on copies
 
 
-def test_parallel_view_normalises_each_axis_and_draws_the_best_last():
-    space = {
-        "optim.learning_rate": {"low": 1e-4, "high": 1e-2, "log": True},
-        "model.hidden_size": [64, 16, 32],
-        "optim.name": ["adamw", "sgd"],
-    }
+def test_parallel_view_normalises_each_axis_and_draws_the_best_last(tmp_path):
+    space = (
+        '"optim.learning_rate" = { low = 1e-4, high = 1e-2, log = true }\n"model.hidden_size" = [64, 16, 32]\n'
+        '"optim.schedule" = ["constant", "onecycle"]'
+    )
+    spec = spec_of(tmp_path, space)
 
-    def row(n, state, lr, hidden, name, metric):
-        return TrialRow(n, state, {"optim.learning_rate": lr, "model.hidden_size": hidden, "optim.name": name}, metric, 1.0, "")
+    def row(n, state, lr, hidden, schedule, metric):
+        params = {"optim.learning_rate": lr, "model.hidden_size": hidden, "optim.schedule": schedule}
+        return TrialRow(n, state, params, metric, 1.0, "")
 
     rows = [
-        row(1, "complete", "0.01", "16", "sgd", 0.9),
-        row(2, "complete", "0.001", "64", "adamw", 0.95),
-        row(3, "pruned", "0.0001", "32", "sgd", 0.1),
-        row(4, "complete", "0.0001", "32", "adamw", 0.5),
+        row(1, "complete", "0.01", "16", "onecycle", 0.9),
+        row(2, "complete", "0.001", "64", "constant", 0.95),
+        row(3, "pruned", "0.0001", "32", "onecycle", 0.1),
+        row(4, "complete", "0.0001", "32", "constant", 0.5),
     ]
-    view = parallel_view(space, "val_accuracy", "maximize", rows)
-    assert [a.name for a in view.axes] == ["optim.learning_rate", "model.hidden_size", "optim.name", "val_accuracy"]
+    view = parallel_view(spec, rows)
+    assert [a.name for a in view.axes] == ["optim.learning_rate", "model.hidden_size", "optim.schedule", "val_accuracy"]
     assert view.axes[0].log and [label for _, label in view.axes[0].ticks] == ["0.0001", "0.001", "0.01"]
     assert [label for _, label in view.axes[1].ticks] == ["16", "32", "64"]  # numbers go up the axis
     assert [line.number for line in view.lines] == [1, 4, 2]  # complete only, the best last
@@ -142,7 +143,7 @@ def test_parallel_view_normalises_each_axis_and_draws_the_best_last():
     assert by_number[1].positions == pytest.approx((1.0, 0.0, 1.0, (0.9 - 0.5) / (0.95 - 0.5)))
     assert (by_number[4].shade, by_number[2].shade) == (0.0, 1.0)
     # a minimised metric: the lowest is the best, with the brightest shade
-    loss = parallel_view(space, "val_loss", "minimize", rows)
+    loss = parallel_view(spec_of(tmp_path, space, 'method = "random"\ntrials = 4\nmetric = "val_loss"'), rows)
     assert loss.lines[-1].number == 4 and loss.lines[-1].shade == 1.0
 
 

@@ -1,6 +1,8 @@
-"""A sweep as the app's builder holds it: the text typed for each setting turned into checked values (the same
-validation as ``--set``: ``lstm_vision.settings.parse_text``), and the sweep file (TOML, DESIGN.md "Sweeps")
-written from it or read back into it.
+"""A sweep as the app's builder holds it while it is edited (a draft): the text typed for each setting turned
+into checked values (the same validation as ``--set``: ``lstm_vision.settings.parse_text``), read from a sweep
+file and written back to one. The file is loaded by spec.py's reader with spec.py's defaults, and written here
+only: a file opened and saved unchanged stays the same study, with the same text (docs/ARCHITECTURE.md, "The
+sweep file").
 
 The text of a setting's values is either a list, ``1e-3, 2e-3, 5e-3``, or (random and tpe only) a range,
 ``1e-4 .. 0.1 log``. No torch, no textual: the builder checks as the user types.
@@ -9,7 +11,6 @@ The text of a setting's values is either a list, ``1e-3, 2e-3, 5e-3``, or (rando
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,8 +18,8 @@ import tomlkit
 
 from lstm_vision.errors import SettingsError
 from lstm_vision.settings import SECTIONS, parse_text, section_fields
-from lstm_vision.sweep.folder import DIRECTIONS
-from lstm_vision.sweep.spec import FIXED_SETTINGS, METHODS, PRUNERS
+from lstm_vision.atomic import atomic_write_text
+from lstm_vision.sweep.spec import DEFAULTS, DIRECTIONS, FIXED_SETTINGS, METHODS, PRUNERS, load_document
 
 __all__ = ["METHODS", "METRICS", "PRUNERS"]
 
@@ -37,14 +38,15 @@ class Range:
 
 
 @dataclass
-class SweepSpec:
-    """What the builder's fields hold, checked: one sweep file's worth."""
+class SweepDraft:
+    """What the builder's fields hold, checked: one sweep file's worth. The defaults are a sweep file's."""
 
     name: str
-    method: str = "grid"
+    method: str = DEFAULTS["method"]
     trials: int | None = None  # random / tpe; a grid runs every combination once
-    metric: str = "val_accuracy"
-    prune: str = "none"
+    metric: str = DEFAULTS["metric"]
+    prune: str = DEFAULTS["prune"]
+    repeats: int = DEFAULTS["repeats"]  # runs per point, each with its own seed
     base: str = ""  # the settings file every trial starts from, relative to the sweep file
     space: dict[str, list | Range] = field(default_factory=dict)
 
@@ -133,7 +135,7 @@ def check_name(name: str) -> None:
         raise SettingsError(f"sweep.name must be one plain folder name (no '/', no '..', no surrounding spaces), not {name!r}.")
 
 
-def check_spec(spec: SweepSpec) -> None:
+def check_spec(spec: SweepDraft) -> None:
     """What a whole sweep needs beyond each setting's values (those parse_values checked)."""
     check_name(spec.name)
     if not spec.space:
@@ -142,38 +144,65 @@ def check_spec(spec: SweepSpec) -> None:
         raise SettingsError(f"sweep.trials: method {spec.method} needs a number of trials (a whole number above 0).")
 
 
-def render_spec(spec: SweepSpec) -> str:
-    """The sweep file's text."""
-    doc = tomlkit.document()
-    doc.add(tomlkit.comment("lstm-vision sweep: lstm-vision-tui --no-ui --sweep THIS_FILE (DESIGN.md, Sweeps)"))
-    sweep = tomlkit.table()
-    sweep["name"], sweep["method"] = spec.name, spec.method
-    if spec.method != "grid" and spec.trials:
-        sweep["trials"] = spec.trials
-    sweep["metric"], sweep["prune"] = spec.metric, spec.prune
-    if spec.base:
-        sweep["base"] = spec.base
-    doc["sweep"] = sweep
-    space = tomlkit.table()
-    for name, values in spec.space.items():
-        if isinstance(values, Range):
-            bounds = tomlkit.inline_table()
-            bounds.update({"low": values.low, "high": values.high, "log": values.log})
-            space[name] = bounds
-        else:
-            space[name] = values
-    doc["space"] = space
+def render_draft(draft: SweepDraft, path: Path, opened: Path | None = None) -> str:
+    """The text of the sweep file ``path`` for ``draft``. With ``opened`` (the file the draft was read from), that
+    file's text is kept wherever the draft did not change it: a key it left out stays out while the draft holds
+    its default, ``base`` stays as written while it names the same file from ``path``, comments and the order of
+    the [space] stay; what changed is written over it, what was removed goes."""
+    doc = tomlkit.parse(Path(opened).read_text(encoding="utf-8")) if opened else tomlkit.document()
+    if not opened:
+        doc.add(tomlkit.comment("lstm-vision sweep: lstm-vision-tui --no-ui --sweep THIS_FILE (see the README, Sweeps)"))
+    sweep = doc.setdefault("sweep", tomlkit.table())
+    was = read_draft(opened) if opened else None
+    given = {"name": draft.name, "method": draft.method, "metric": draft.metric, "prune": draft.prune, "repeats": draft.repeats}
+    for key, value in given.items():
+        if was is None or getattr(was, key) != value:
+            sweep[key] = value
+    if "name" not in sweep and Path(path).stem != draft.name:  # the file's name gave it: another file's would differ
+        sweep["name"] = draft.name
+    if draft.method == "grid":
+        if was is None or was.method != "grid":  # a grid runs every combination once: a count would mislead
+            sweep.pop("trials", None)
+    elif draft.trials and (was is None or was.trials != draft.trials):
+        sweep["trials"] = draft.trials
+    _write_base(sweep, draft.base, path)
+    space = doc.setdefault("space", tomlkit.table())
+    for name in [n for n in space if n not in draft.space]:
+        del space[name]
+    for name, values in draft.space.items():
+        if was is None or was.space.get(name) != values:
+            space[name] = _toml_values(values)
     return tomlkit.dumps(doc)
 
 
-def read_spec(path: str | Path) -> SweepSpec:
-    """A sweep file as the builder shows it (values not checked here: the builder checks them as shown)."""
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as err:
-        raise SettingsError(f"{path}: cannot read it ({err.__class__.__name__}: {err}).") from None
-    except tomllib.TOMLDecodeError as err:
-        raise SettingsError(f"{path} is not valid TOML: {err}.") from None
+def _write_base(sweep, base: str, path: Path) -> None:
+    written = sweep.get("base")
+    if not base:
+        sweep.pop("base", None)
+        return
+    # kept as written while the written text names the same file from where the file now goes
+    same = isinstance(written, str) and (Path(path).parent / written).resolve() == (Path(path).parent / base).resolve()
+    if not same:
+        sweep["base"] = base
+
+
+def _toml_values(values: list | Range):
+    if isinstance(values, Range):
+        bounds = tomlkit.inline_table()
+        bounds.update({"low": values.low, "high": values.high, "log": values.log})
+        return bounds
+    return values
+
+
+def write_draft(draft: SweepDraft, path: Path, opened: Path | None = None) -> None:
+    """Write the sweep file (render_draft's text) whole or not at all."""
+    atomic_write_text(Path(path), render_draft(draft, path, opened))
+
+
+def read_draft(path: str | Path) -> SweepDraft:
+    """A sweep file as the builder shows it, with spec.py's defaults for what it leaves out (values not checked
+    here: the builder checks them as it shows them)."""
+    data = load_document(Path(path))
     sweep, space = data.get("sweep"), data.get("space")
     if not isinstance(sweep, dict) or not isinstance(space, dict):
         raise SettingsError(f"{path} is not a sweep file: it needs a [sweep] table and a [space] table.")
@@ -182,13 +211,14 @@ def read_spec(path: str | Path) -> SweepSpec:
         for name, v in space.items()
         if isinstance(v, (dict, list))
     }
-    trials = sweep.get("trials")
-    return SweepSpec(
+    trials, repeats = sweep.get("trials"), sweep.get("repeats")
+    return SweepDraft(
         name=str(sweep.get("name", Path(path).stem)),
-        method=str(sweep.get("method", "grid")),
+        method=str(sweep.get("method", DEFAULTS["method"])),
         trials=trials if isinstance(trials, int) else None,
-        metric=str(sweep.get("metric", "val_accuracy")),
-        prune=str(sweep.get("prune", "none")),
+        metric=str(sweep.get("metric", DEFAULTS["metric"])),
+        prune=str(sweep.get("prune", DEFAULTS["prune"])),
+        repeats=repeats if isinstance(repeats, int) and not isinstance(repeats, bool) else DEFAULTS["repeats"],
         base=str(sweep.get("base", "")),
         space=values,
     )

@@ -20,6 +20,7 @@ from lstm_vision.runs.folder import OUTPUT_LOG
 from lstm_vision.runs.liveness import Beacon, announce, spawn_detached
 from lstm_vision.sweep.folder import worker_dir
 from lstm_vision.sweep.launch import CPUS_ENV, WORKER_ENV, Plan, say
+from lstm_vision.runs.result import EXIT_BAD_INPUT, EXIT_STOPPED
 
 
 def visible_gpus() -> list[str]:
@@ -103,9 +104,9 @@ def run_workers(plan: Plan, count: int, command: list[str]) -> int:
 
 def combined(codes: list[int]) -> int:
     """One exit code for several workers: any failure is the parent's, then bad input, then a stop."""
-    if any(code not in (0, 2, 130) for code in codes):
+    if any(code not in (0, EXIT_BAD_INPUT, EXIT_STOPPED) for code in codes):
         return 1
-    return 2 if 2 in codes else 130 if 130 in codes else 0
+    return EXIT_BAD_INPUT if EXIT_BAD_INPUT in codes else EXIT_STOPPED if EXIT_STOPPED in codes else 0
 
 
 def start_background(plan: Plan, command: list[str]) -> tuple[Path, int]:

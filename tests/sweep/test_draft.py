@@ -1,11 +1,20 @@
-"""The builder's text for a setting's values (app/sweep_spec.py): lists and ranges checked by --set's parse_text,
+"""The builder's text for a setting's values (lstm_vision/sweep/draft.py): lists and ranges checked by --set's parse_text,
 and the sweep file written from them, as the engine reads it."""
 
 import pytest
 
 from lstm_vision.errors import SettingsError
 from lstm_vision.sweep.spec import read_sweep
-from app.sweep_spec import Range, SweepSpec, check_setting_name, parse_values, read_spec, render_spec, split_items, values_text
+from lstm_vision.sweep.draft import (
+    Range,
+    SweepDraft,
+    check_setting_name,
+    parse_values,
+    read_draft,
+    write_draft,
+    split_items,
+    values_text,
+)
 
 
 def test_values_are_a_list_or_a_range_checked_as_set_checks_them():
@@ -67,17 +76,24 @@ def test_items_split_at_commas_outside_brackets():
 
 def test_the_file_written_is_what_the_engine_reads_and_the_builder_reads_back(tmp_path):
     space = {"optim.learning_rate": [1e-3, 2e-3], "model.bidirectional": [True, False], "train.epochs": Range(1, 3)}
-    spec = SweepSpec("lr", method="tpe", trials=5, metric="val_loss", prune="median", space=space)
+    spec = SweepDraft("lr", method="tpe", trials=5, metric="val_loss", prune="median", repeats=3, space=space)
     path = tmp_path / "lr.sweep.toml"
-    path.write_text(render_spec(spec), encoding="utf-8")
+    write_draft(spec, path)
     engine = read_sweep(path)
-    assert (engine.name, engine.method, engine.trials, engine.metric, engine.prune) == ("lr", "tpe", 5, "val_loss", "median")
+    assert (engine.name, engine.method, engine.trials, engine.metric, engine.prune, engine.repeats) == (
+        "lr",
+        "tpe",
+        5,
+        "val_loss",
+        "median",
+        3,
+    )
     assert [(d.name, d.values, d.low, d.high) for d in engine.space] == [
         ("optim.learning_rate", (1e-3, 2e-3), None, None),
         ("model.bidirectional", (True, False), None, None),
         ("train.epochs", None, 1, 3),
     ]
-    back = read_spec(path)
+    back = read_draft(path)
     assert back == spec
     assert [values_text(v) for v in back.space.values()] == ["0.001, 0.002", "true, false", "1 .. 3"]
 
@@ -86,3 +102,23 @@ def test_what_the_sweep_owns_cannot_vary_in_the_builder_either():
     with pytest.raises(SettingsError) as err:
         parse_values("output.dir", "a, b", "grid")
     assert str(err.value).startswith("output.dir cannot vary between trials")
+
+
+def test_a_file_saved_unchanged_keeps_its_text_and_a_change_is_written_over_it(tmp_path):
+    opened = tmp_path / "hand.toml"
+    text = '# mine\n[sweep]\ntrials = 4  # four\nbase = "./s.toml"\n\n[space]\n"model.hidden_size" = [8, 16]\n'
+    opened.write_text(text, encoding="utf-8")
+    draft = read_draft(opened)
+    assert (draft.name, draft.method, draft.trials, draft.metric, draft.prune) == ("hand", "tpe", 4, "val_accuracy", "none")
+    draft.base = "s.toml"  # what the app computes from the resolved base: the same file, written otherwise
+    write_draft(draft, opened, opened)
+    assert opened.read_text(encoding="utf-8") == text
+    elsewhere = tmp_path / "sub" / "other.toml"
+    elsewhere.parent.mkdir()
+    draft.base, draft.method, draft.space = "../s.toml", "grid", {"model.hidden_size": [8, 16], "train.epochs": [1, 2]}
+    write_draft(draft, elsewhere, opened)
+    saved = read_sweep(elsewhere, check_base=False)
+    # the name its file gave is written, since the new file's name would give another; a grid has no count
+    assert (saved.name, saved.method, saved.trials, saved.base) == ("hand", "grid", None, tmp_path / "s.toml")
+    assert [d.name for d in saved.space] == ["model.hidden_size", "train.epochs"]
+    assert "# mine" in elsewhere.read_text(encoding="utf-8")

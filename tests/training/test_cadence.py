@@ -1,10 +1,10 @@
-"""When the loop looks at its control and logs: by the clock as well as by count (training/gate.py)."""
+"""When the loop looks at its control and logs: by the clock as well as by count (training/cadence.py)."""
 
 from __future__ import annotations
 
 import json
 
-from lstm_vision.training import gate as cadence
+from lstm_vision.training import cadence
 from lstm_vision.training import engine
 from lstm_vision import events as ev
 from lstm_vision.control import RunControl
