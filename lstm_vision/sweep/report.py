@@ -14,6 +14,7 @@ from lstm_vision.runs.folder import SETTINGS_FILE
 from lstm_vision.settings import Settings, render_toml
 from lstm_vision.sweep.folder import (
     BEST_TOML,
+    IMPORTANCE_CSV,
     PARALLEL_PNG,
     SWEEP_PNG,
     TrialRow,
@@ -98,7 +99,11 @@ def update_reports(study: optuna.Study, spec: SweepSpec, sweep_dir: Path, base: 
         write_best(spec, sweep_dir, base, best, sum(row.state == "complete" for row in rows))
     if not picture:
         return None
-    ranked = importances(study, spec)
+    warning, ranked = None, None
+    try:
+        ranked = importances(study, spec)
+    except Exception as err:  # an evaluator failing on an odd study must not end the sweep either
+        warning = f"{IMPORTANCE_CSV} not written: {err.__class__.__name__}: {err}"
     if ranked is not None:
         write_importance(sweep_dir, ranked)
     try:
@@ -108,4 +113,4 @@ def update_reports(study: optuna.Study, spec: SweepSpec, sweep_dir: Path, base: 
         draw_parallel(view, sweep_dir / PARALLEL_PNG, f"Sweep {spec.name}: {done}, an axis per setting")
     except Exception as err:  # matplotlib missing or failing
         return f"{SWEEP_PNG} or {PARALLEL_PNG} not drawn: {err.__class__.__name__}: {err}"
-    return None
+    return warning
