@@ -6,7 +6,8 @@ Pruning judges the mean: after each epoch of repeat k the pruner sees the mean, 
 run so far (the earlier ones whole, this one up to here), asked of the study's own pruner on a copy of the trial
 with those means, since Optuna takes one report per epoch and a trial's means are known only as its repeats end.
 Each epoch's mean over all K is reported to Optuna when the last repeat ends, so the complete trials other trials
-are compared with hold means too. A pruned trial reports the means it reached.
+are compared with hold means too. A pruned trial reports the means it reached. (HyperbandPruner records a rung's
+value when the trial first reaches it: with repeats, the mean of the seeds run by then.)
 """
 
 from __future__ import annotations

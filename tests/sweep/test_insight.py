@@ -111,3 +111,25 @@ def test_repeats_2_runs_each_point_in_two_run_folders_and_takes_their_mean(mnist
     last = done.stdout.splitlines()[-1]
     assert f"Best: trial {best.number}, val_accuracy " in last and " +- " in last and "(mean +- std of 2 seeds)" in last
     assert done.stdout.splitlines()[0].startswith("Sweep seeds: grid of 2 trials, each point 2 times")
+
+
+def test_with_repeats_the_pruner_judges_the_mean_and_a_pruned_point_runs_no_more_seeds(mnist_root, tmp_path):
+    """lr 1e-2 learns the bars, 1e-6 barely moves: trial 2's mean after epoch 2 of its first seed trails trial
+    1's (the mean of its two seeds there), so it is pruned and its second seed never runs."""
+    sweep = write_sweep(
+        tmp_path / "cut.toml",
+        'name = "cut"\nmethod = "grid"\nrepeats = 2\nprune = "median"',
+        '"optim.learning_rate" = [1e-2, 1e-6]',
+    )
+    done = run_sweep(sweep, *base_args(mnist_root, tmp_path / "runs", epochs=3))
+    assert done.returncode == 0, done.stdout + done.stderr
+    folder = tmp_path / "runs" / "cut"
+    first, second = read_trials(folder)
+    assert (first.state, first.repeats, second.state, second.repeats) == ("complete", 2, "pruned", 1)
+    assert read_summary(folder / "trial-0002")["status"] == "pruned"
+    assert not (folder / "trial-0002-r2").exists()
+    assert second.metric == pytest.approx(journal_values(folder / "trial-0002", "val_accuracy")[2])  # the mean of 1
+    means = [statistics.fmean(journal_values(folder / name, "val_accuracy")[2] for name in ("trial-0001", "trial-0001-r2"))]
+    reason = read_summary(folder / "trial-0002")["pruned_reason"]
+    assert "after epoch 2 trails the median of the complete trials there" in reason
+    assert f"{100 * means[0]:.2f}%" in reason  # what it was compared with: trial 1's mean over its seeds
