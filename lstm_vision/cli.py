@@ -156,9 +156,8 @@ def resolve_settings(args: argparse.Namespace, base: Path | None = None) -> tupl
             raise SettingsError(f"{option} {value}: no such {what}.")
         run_dir = run_dir_of(value)
         if not (run_dir / SETTINGS_FILE).is_file():
-            raise SettingsError(
-                f"{option} {value}: no settings.toml beside it in {run_dir}; give a run folder or a checkpoint inside one."
-            )
+            takes = "a run folder or a checkpoint inside one" if args.resume else "a run folder or a sweep folder"
+            raise SettingsError(f"{option} {value}: no settings.toml beside it in {run_dir}; give {takes}.")
         from lstm_vision.runs.follow import run_settings
 
         settings = run_settings(run_dir)  # as it started, with what earlier resumes changed

@@ -203,6 +203,19 @@ def test_resume_or_attach_of_a_path_that_does_not_exist_says_so(tmp_path):
         assert result.stderr.strip() == f"error: {option} {tmp_path / 'nope'}: no such {what}."
 
 
+def test_attach_of_a_folder_that_is_no_run_offers_what_attach_takes(tmp_path):
+    """--attach takes a run folder or a sweep folder, never a checkpoint; --resume takes a checkpoint too."""
+    (tmp_path / "photos").mkdir()
+    attach = cli("--attach", str(tmp_path / "photos"))
+    assert attach.returncode == 2
+    assert attach.stderr.strip() == (
+        f"error: --attach {tmp_path / 'photos'}: no settings.toml beside it in {tmp_path / 'photos'}; "
+        "give a run folder or a sweep folder."
+    )
+    resume = cli("--resume", str(tmp_path / "photos"), "--no-ui")
+    assert resume.returncode == 2 and resume.stderr.strip().endswith("give a run folder or a checkpoint inside one.")
+
+
 def test_a_stopped_run_resumes_in_the_background(tiny_settings):
     """--no-ui --background --resume: the run goes on in a process of its own session; what the resume
     cannot honour is refused before any process starts."""

@@ -22,6 +22,7 @@ from lstm_vision.errors import SettingsError
 from lstm_vision.system.devices import usable_cores
 from lstm_vision.atomic import atomic_write_text
 from lstm_vision.metrics import short_name
+from lstm_vision.runs.result import EXIT_BAD_INPUT
 from lstm_vision.use.loaded_model import TrainedModel, check_output_file, class_lookup, class_of_folder, unwritable_output
 
 CSV_COLUMNS = [
@@ -158,6 +159,12 @@ def line(prediction: Prediction, names: list[str]) -> str:
 
 def summary(report: PredictionReport, model: TrainedModel) -> str:
     n, seconds = len(report.predictions), max(report.seconds, 1e-9)
+    if n == 0:
+        unusable = len(report.problems)
+        return (
+            f"Predicted no image with {model.path}: {'the' if unusable == 1 else f'all {unusable:,}'} "
+            f"input{'s' if unusable != 1 else ''} could not be used."
+        )
     rate = f" ({n / seconds:,.0f} images/s)" if n >= 100 else ""  # a few images time the start-up, not the speed
     text = (
         f"Predicted {n:,} image{'s' if n != 1 else ''} with {model.path} ({model.device.type}, "
@@ -222,7 +229,7 @@ def run_predict(source: str, paths: list[str], output: str | None, overrides: li
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if not files:  # each argument has had its sentence
-        return 2
+        return EXIT_BAD_INPUT
     if out is not None and out.resolve() in {f.resolve() for f in files}:
         raise SettingsError(f"--output {out} is one of the images to predict; give a new file name, e.g. predictions.csv.")
 
@@ -232,11 +239,9 @@ def run_predict(source: str, paths: list[str], output: str | None, overrides: li
 
     report = predict(model, files, show, lambda problem: print(f"error: {problem}", file=sys.stderr))
     report.problems[:0] = problems
-    if not report.predictions:  # each file has had its sentence
-        return 2
-    if out is not None:
+    if out is not None and report.predictions:  # none: no file, and the summary says why
         write_csv(report, model.class_names, out)
         rows = len(report.predictions)
         print(f"Wrote {rows:,} row{'s' if rows != 1 else ''} to {out} (unreadable files have none).")
-    print(summary(report, model))
-    return 2 if report.problems else 0
+    print(summary(report, model))  # also when every file was unreadable: a script's last line says so
+    return EXIT_BAD_INPUT if report.problems else 0

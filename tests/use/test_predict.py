@@ -155,8 +155,24 @@ def test_a_run_folder_without_last_pt_names_best_pt(tmp_path):
 def test_a_file_that_is_not_an_image_is_one_sentence(tiny_model, tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     out = cli("--predict", str(tiny_model), str(tmp_path / "notes.txt"))
-    assert out.returncode == 2 and out.stdout == ""
+    assert out.returncode == 2
     assert out.stderr.strip() == f"error: {tmp_path / 'notes.txt'} is not a readable image (cannot identify image file); skipped."
+    assert out.stdout == f"Predicted no image with {tiny_model / 'last.pt'}: the input could not be used.\n"
+
+
+def test_a_folder_whose_only_images_are_unreadable_still_ends_with_its_summary(tiny_model, tmp_path):
+    """A script reads the last line: it says that nothing was predicted and why, as with one bad file among good ones."""
+    (tmp_path / "imgs" / "3").mkdir(parents=True)
+    (tmp_path / "imgs" / "3" / "empty.png").write_bytes(b"")
+    truncated = write_png(tmp_path / "imgs" / "3" / "cut.png", torch.randint(0, 256, (28, 28, 1), dtype=torch.uint8))
+    truncated.write_bytes(truncated.read_bytes()[:60])
+    out = cli("--predict", str(tiny_model), str(tmp_path / "imgs"), "--output", str(tmp_path / "p.csv"))
+    assert out.returncode == 2
+    assert [line.split(" is not a readable image")[0] for line in out.stderr.splitlines()] == [
+        f"error: {tmp_path / 'imgs' / '3' / name}" for name in ("cut.png", "empty.png")
+    ]
+    assert out.stdout == f"Predicted no image with {tiny_model / 'last.pt'}: all 2 inputs could not be used.\n"
+    assert not (tmp_path / "p.csv").exists()  # no rows to write
 
 
 def test_a_folder_with_no_images_is_one_sentence(tiny_model, tmp_path):
