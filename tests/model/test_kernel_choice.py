@@ -96,3 +96,13 @@ def test_the_run_says_which_kernel_in_its_first_lines(tiny_settings, cache_home)
     assert position < 5 and isinstance(rec.events[0], ev.RunStarted)  # among the run's first lines
     assert "in fp32" in line and "measured now on this CPU" in line and str(cache_home) in line
     assert kernel_choice.cache_path() == cache_home
+
+
+def test_measuring_leaves_the_random_stream_as_it_was(cache_home):
+    # State is a pure function of the seed: a run that measures and one that reads the cache draw the same numbers.
+    lstm = nn.LSTM(3, 4, 1, batch_first=True)
+    torch.manual_seed(7)
+    choose_kernel("auto", lstm, CPU, FP32, 4, 3, 1)
+    after = torch.rand(3)
+    torch.manual_seed(7)
+    torch.testing.assert_close(after, torch.rand(3))
