@@ -39,7 +39,9 @@ def cpu_flags() -> str:
         flags = Path("/proc/cpuinfo").read_text().split("flags", 1)[1].split("\n", 1)[0].split()
     except (OSError, IndexError):
         return "?"
-    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+    from lstm_vision.system.devices import SPEED_FLAGS
+
+    wanted = SPEED_FLAGS
     return " ".join(f for f in wanted if f in flags) or "none of avx2/avx512/amx"
 
 

@@ -12,7 +12,10 @@ optimizer steps (the side that goes first alternates), so a noisy machine slows 
 - recipe: torchvision.datasets.MNIST with ToTensor + Normalize, a shuffling DataLoader with worker
   processes, fp32, AdamW, and loss.item() after every batch (the usual tutorial loop).
 - lstm-vision: lstm_vision.training.engine.prepare + engine.train (the real loop, stopped after N steps by a
-  RunControl), settings as a user sets them (amp=auto: the precision the engine picks for this CPU).
+  RunControl), settings as a user sets them (amp=auto: the precision the engine picks for this CPU;
+  system.lstm_kernel = auto: the kernel its calibration picks, whose log line is printed).
+- and, unless --kernels says otherwise, the same engine with each kernel forced (system.lstm_kernel = pytorch,
+  the engine before its own kernel in this precision; = own): before and after, side by side.
 
 A warm-up round (worker start-up, allocator, oneDNN primitive creation) is not counted. Then it reports
 samples/s of each side over all rounds, their ratio, and a roofline line: the engine's achieved training
@@ -42,6 +45,8 @@ from lstm_vision.distributed.collectives import context_from_env  # noqa: E402
 
 
 NN_LSTM = "lstm-vision with nn.LSTM"
+OWN = "lstm-vision with its own kernel"
+KERNEL_SIDES = {"pytorch": NN_LSTM, "own": OWN}
 
 
 class StopAfter(RunControl):
@@ -130,7 +135,13 @@ class Engine:
         s.train.epochs, s.train.val_log_every = 1000, 1000
         s.output.dir, s.output.run_name = out_dir, f"engine-{lstm_kernel}"
         self.batch = batch
-        self.job = engine.prepare(s, lambda event: None, context_from_env(), None)
+        self.kernel_line = ""
+
+        def keep_kernel_line(event) -> None:
+            if getattr(event, "text", "").startswith("LSTM kernel:"):
+                self.kernel_line = event.text
+
+        self.job = engine.prepare(s, keep_kernel_line, context_from_env(), None)
 
     @property
     def precision(self) -> str:
@@ -159,8 +170,9 @@ def compare(name: str, args, root: str) -> dict:
             "recipe": Recipe(root, spec, args.batch, args.workers),
             "lstm-vision": Engine(root, spec, args.batch, out_dir, args.amp, args.threads),
         }
-        if not args.no_kernel_compare:  # the engine as it was before its own CPU kernel: nn.LSTM's
-            sides[NN_LSTM] = Engine(root, spec, args.batch, out_dir, args.amp, args.threads, lstm_kernel="pytorch")
+        for kernel in filter(None, args.kernels.split(",")):  # each kernel forced: nn.LSTM's is the engine before
+            sides[KERNEL_SIDES[kernel]] = Engine(root, spec, args.batch, out_dir, args.amp, args.threads, lstm_kernel=kernel)
+        print(f"   auto: {sides['lstm-vision'].kernel_line}", flush=True)
         for side in sides.values():  # warm-up, not counted
             side.train(max(1, args.steps // 2))
         totals = {k: [0, 0.0] for k in sides}
@@ -191,11 +203,18 @@ def compare(name: str, args, root: str) -> dict:
         f"   RATIO lstm-vision / recipe = {ratio:.2f}x  (per round: {', '.join(f'{x:.2f}' for x in ratios)}; "
         f"median {statistics.median(ratios):.2f}x)"
     )
+    if OWN in rate:
+        print(f"   {OWN} ({precision}): {rate[OWN]:.0f} samples/s")
     kernel_ratio = None
+    for side in (NN_LSTM, OWN):
+        if side in rate:
+            per = [b / a for a, b in zip(per_round[side], per_round["lstm-vision"])]
+            print(
+                f"   RATIO lstm-vision (auto) / {side} = {rate['lstm-vision'] / rate[side]:.2f}x  "
+                f"(per round: {', '.join(f'{x:.2f}' for x in per)}; median {statistics.median(per):.2f}x)"
+            )
     if NN_LSTM in rate:
         kernel_ratio = rate["lstm-vision"] / rate[NN_LSTM]
-        per = [b / a for a, b in zip(per_round[NN_LSTM], per_round["lstm-vision"])]
-        print(f"   own CPU kernel / nn.LSTM kernel = {kernel_ratio:.2f}x  (per round: {', '.join(f'{x:.2f}' for x in per)})")
     flops = lstm_train_flops(hidden, layers, bi)
     return {
         "model": name,
@@ -225,6 +244,11 @@ def roofline(results: list[dict]) -> None:
             f"x {res['engine']:.0f} samples/s = {achieved / 1e9:.1f} GFLOP/s = {100 * achieved / best:.0f}% of the "
             f"best measured matmul ({best / 1e9:.1f} GFLOP/s); recipe: {100 * res['recipe'] * res['flops_per_sample'] / best:.0f}%"
         )
+        recurrent = peaks["recurrent 512x128x512"]
+        print(
+            f"   {res['model']}: {100 * achieved / recurrent:.0f}% of {precision} torch.mm at the recurrent shape "
+            f"512x128x512 ({recurrent / 1e9:.1f} GFLOP/s)"
+        )
 
 
 def parse_args(argv):
@@ -244,9 +268,9 @@ def parse_args(argv):
     p.add_argument("--data-root", default=None)
     p.add_argument("--no-roofline", action="store_true")
     p.add_argument(
-        "--no-kernel-compare",
-        action="store_true",
-        help="skip the third side: lstm-vision with system.lstm_kernel = pytorch (nn.LSTM's kernel)",
+        "--kernels",
+        default="pytorch,own",
+        help="more sides: the engine with system.lstm_kernel forced to each of these (comma-separated; empty = none)",
     )
     return p.parse_args(argv)
 
@@ -269,7 +293,7 @@ def main(argv=None) -> int:
         "\nsummary: "
         + "; ".join(
             f"{r['model']}: recipe {r['recipe']:.0f}, lstm-vision {r['engine']:.0f} samples/s, "
-            f"ratio {r['ratio']:.2f}x" + (f", own kernel / nn.LSTM {r['kernel_ratio']:.2f}x" if r["kernel_ratio"] else "")
+            f"ratio {r['ratio']:.2f}x" + (f", auto / nn.LSTM kernel {r['kernel_ratio']:.2f}x" if r["kernel_ratio"] else "")
             for r in results
         )
         + f"  (load {load()})"

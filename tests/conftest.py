@@ -33,6 +33,16 @@ def built_once(tmp_path_factory, name: str, build: Callable[[Path], Path]) -> Pa
     return Path(made.read_text(encoding="utf-8"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def user_cache_folder(tmp_path_factory) -> Path:
+    """XDG_CACHE_HOME for the whole session, subprocesses included: the LSTM kernel's calibration
+    (lstm_vision/model/kernel_choice.py) never writes into the real home."""
+    folder = tmp_path_factory.mktemp("xdg-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(folder))
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def mnist_root(tmp_path_factory) -> Path:
     """A tiny learnable MNIST-format data set, read by torchvision.datasets.MNIST."""

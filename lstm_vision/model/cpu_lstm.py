@@ -203,15 +203,19 @@ def dropout(x: Tensor, p: float, training: bool) -> Tensor:
     return x * mask
 
 
+def in_bf16() -> bool:
+    """Whether lstm_forward runs its bf16 kernel here: under CPU autocast to bfloat16."""
+    return torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+
+
 def supports(lstm: nn.LSTM, x: Tensor) -> bool:
-    """Whether lstm_forward can stand in for lstm(x): CPU, float32/64, no autocast, no projections."""
-    return (
-        x.device.type == "cpu"
-        and x.dtype in (torch.float32, torch.float64)
-        and not torch.is_autocast_enabled("cpu")
-        and lstm.batch_first
-        and lstm.proj_size == 0
-    )
+    """Whether lstm_forward can stand in for lstm(x): CPU, float32/64 without autocast or under bf16
+    autocast (cpu_lstm_bf16), no projections."""
+    if x.device.type != "cpu" or not lstm.batch_first or lstm.proj_size != 0:
+        return False
+    if torch.is_autocast_enabled("cpu"):
+        return in_bf16() and x.dtype in (torch.float32, torch.bfloat16)
+    return x.dtype in (torch.float32, torch.float64)
 
 
 def _stacked(lstm: nn.LSTM, name: str, layer: int) -> Tensor:
@@ -220,7 +224,12 @@ def _stacked(lstm: nn.LSTM, name: str, layer: int) -> Tensor:
 
 
 def lstm_forward(lstm: nn.LSTM, x: Tensor) -> Tensor:
-    """The output sequence of lstm(x)[0] (batch first) from zero initial states, nn.LSTM's dropout included."""
+    """The output sequence of lstm(x)[0] (batch first) from zero initial states, nn.LSTM's dropout included;
+    in bf16 under CPU bf16 autocast, else in x's dtype."""
+    # Imported here: cpu_lstm_bf16 builds on this module's buffer pool.
+    from lstm_vision.model.cpu_lstm_bf16 import _LSTMLayerBF16
+
+    layer_class = _LSTMLayerBF16 if in_bf16() else _LSTMLayer
     layer_input = x.transpose(0, 1).contiguous()
     for layer in range(lstm.num_layers):
         if layer > 0:
@@ -230,5 +239,5 @@ def lstm_forward(lstm: nn.LSTM, x: Tensor) -> Tensor:
             b_ih, b_hh = _stacked(lstm, "bias_ih", layer), _stacked(lstm, "bias_hh", layer)
         else:
             b_ih = b_hh = w_ih.new_zeros(w_ih.shape[:2])
-        layer_input = _LSTMLayer.apply(layer_input, w_ih, w_hh, b_ih, b_hh)
+        layer_input = layer_class.apply(layer_input, w_ih, w_hh, b_ih, b_hh)
     return layer_input.transpose(0, 1)

@@ -41,7 +41,7 @@ SCHEDULES = ("constant", "onecycle", "cosine")
 
 BACKENDS = ("auto", "gloo", "nccl")
 
-LSTM_KERNELS = ("auto", "pytorch")
+LSTM_KERNELS = ("auto", "own", "pytorch")
 
 NORMALIZATIONS = ("dataset", "reference")  # lstm_vision.data.normalization.METHODS
 
@@ -149,7 +149,7 @@ class SystemSettings:
     threads: int = setting(0, "CPU threads for PyTorch (0 = the cores this process may use).", low=0, high=1024)
     lstm_kernel: str = setting(
         "auto",
-        "LSTM kernel: auto (lstm-vision's own for CPU training in fp32, nn.LSTM otherwise) or pytorch (always nn.LSTM).",
+        "LSTM kernel for CPU training: auto (the faster of the two for this CPU, precision and model, measured at the first run and cached), own (lstm-vision's, fp32 or bf16) or pytorch (nn.LSTM's); GPUs and evaluation always use nn.LSTM's.",
         choices=LSTM_KERNELS,
     )
     nproc: int = setting(1, "Processes on this machine; more than 1 launches torchrun with DDP.", low=1, high=1024)

@@ -101,14 +101,40 @@ def configure_threads(settings: Settings, device: torch.device, world_size: int)
     return threads
 
 
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields of /proc/cpuinfo (empty where there is none: macOS, Windows)."""
+    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo") as handle:
             for line in handle:
-                if line.startswith("model name"):
-                    return f"{line.split(':', 1)[1].strip()} ({usable_cores()} cores)"
+                if not line.strip():
+                    break
+                name, _, value = line.partition(":")
+                fields[name.strip()] = value.strip()
     except OSError:
         pass
-    return f"CPU ({usable_cores()} cores)"
+    return fields
+
+
+# The CPU features that decide which LSTM kernel is faster (fp32 and bf16 matrix products, vector width).
+SPEED_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx_vnni")
+
+
+def cpu_signature() -> str:
+    """This CPU as far as speed goes: model name, family / model / stepping and the flags that matter. A KVM
+    guest may show only "AMD EPYC" for several generations, so the name alone would not tell them apart."""
+    info = _cpuinfo()
+    if not info:
+        import platform
+
+        return f"{platform.processor() or platform.machine()} ({torch.backends.cpu.get_cpu_capability()})"
+    flags = set(info.get("flags", "").split())
+    ident = "/".join(info.get(k, "?") for k in ("cpu family", "model", "stepping"))
+    return f"{info.get('model name', 'CPU')} ({ident}; {' '.join(f for f in SPEED_FLAGS if f in flags) or 'no AVX2'})"
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    name = _cpuinfo().get("model name", "CPU")
+    return f"{name} ({usable_cores()} cores)"

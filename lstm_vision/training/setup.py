@@ -23,6 +23,7 @@ from lstm_vision.distributed.collectives import DistContext, init_process_group
 from lstm_vision.errors import SettingsError
 from lstm_vision.model import checkpoint as ckpt
 from lstm_vision.model.architecture import take_architecture
+from lstm_vision.model.kernel_choice import KernelChoice, choose_kernel
 from lstm_vision.model.lstm import build_model, count_parameters
 from lstm_vision.model.optim import build_optimizer
 from lstm_vision.report.tensorboard import TensorBoardLog, check_available
@@ -58,6 +59,12 @@ def prepare(
     data = data.to(start.device, pin=settings.data.pin_memory)
     train = settings.train
     batcher = Batcher(data, train.batch_size, train.grad_accum_steps, sequence_length, input_size, train.seed, dist_ctx)
+    kernel = None
+    if train.epochs > 0:  # which LSTM kernel trains faster here: measured once per CPU and shape, then cached
+        kernel = choose_kernel(
+            settings.system.lstm_kernel, model.LSTM, start.device, start.precision, batcher.micro, sequence_length, start.threads
+        )
+        model.own_cpu_kernel = kernel.own
     # Whole before any file of the run is written (a refused resume leaves it as it was); see training/resume.py.
     resume_notes, changes = [], {}
     if start.state is not None:
@@ -82,7 +89,7 @@ def prepare(
     )
     if start.state is not None:
         restore(job, start.state)
-    announce(job, start, notes, resume, resume_notes)
+    announce(job, start, notes, resume, resume_notes, kernel)
     if changes:  # after "Resumed from": the journal says from where the new settings apply
         job.emit(ev.SettingsChanged(job.epoch, job.step, changes))
     sample_resources(job, force=True)
@@ -206,7 +213,12 @@ def _discard(event: ev.Event) -> None:
 
 
 def announce(
-    job: Job, start: Start, normalization_notes: list[tuple[str, str]], resume: str | None, resume_notes: list[str]
+    job: Job,
+    start: Start,
+    normalization_notes: list[tuple[str, str]],
+    resume: str | None,
+    resume_notes: list[str],
+    kernel: KernelChoice | None = None,
 ) -> None:
     """run_started, then what the log should say about how the run was set up."""
     settings, data, batcher = job.settings, job.data, job.batcher
@@ -237,8 +249,8 @@ def announce(
     job.emit(ev.LogMessage("info", f"Images of {shape} (H x W x C); {plural(start.threads, 'CPU thread')}."))
     for level, note in normalization_notes:
         job.emit(ev.LogMessage(level, note))
-    if job.model.own_cpu_kernel and job.device.type == "cpu" and job.precision.name == "fp32":
-        job.emit(ev.LogMessage("info", "LSTM kernel: lstm-vision's own for CPU (system.lstm_kernel = pytorch uses nn.LSTM's)."))
+    if kernel is not None and job.device.type == "cpu":
+        job.emit(ev.LogMessage("info", kernel.describe(job.precision.name)))
     if job.precision.without_onednn:
         job.emit(
             ev.LogMessage(

@@ -105,7 +105,8 @@ def test_model_uses_own_kernel_only_where_supported():
     assert not cpu_lstm._pool._free  # switching to evaluation hands that memory back
     assert cpu_lstm.supports(model.LSTM, x.float())
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert not cpu_lstm.supports(model.LSTM, x.float())  # bf16 autocast keeps nn.LSTM
+        assert cpu_lstm.supports(model.LSTM, x.float())  # bf16 autocast: the bf16 kernel (test_cpu_lstm_bf16.py)
+        assert not cpu_lstm.supports(model.LSTM, x)  # but not for float64 inputs
 
 
 def test_fast_dropout_keeps_the_expectation_and_masks_the_gradient():
