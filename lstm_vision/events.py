@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -18,6 +19,11 @@ EVENTS_ENV = "LSTM_VISION_EVENTS"
 
 @dataclass(frozen=True)
 class Event:
+    # When it happened, in seconds since the epoch (as TensorBoard's walltime): set as the event is made, kept
+    # through its JSON form, so a journal replay or a torchrun child's line keeps the clock of the process that made it.
+    # Keyword-only, so that every event's own fields stay positional, in their order.
+    wall_time: Optional[float] = field(default_factory=time.time, kw_only=True, compare=False)
+
     def to_dict(self) -> dict[str, Any]:
         return {"event": EVENT_NAMES[type(self)], **dataclasses.asdict(self)}
 
@@ -212,4 +218,5 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     data = dict(data)
     cls = EVENT_TYPES[data.pop("event")]
     names = {f.name for f in dataclasses.fields(cls)}
+    data.setdefault("wall_time", None)  # a journal written before events carried it: the time is unknown, not now
     return cls(**{k: v for k, v in data.items() if k in names})

@@ -135,3 +135,29 @@ def test_a_child_in_jsonl_mode_streams_the_events_of_its_journal(mnist_root, tmp
     assert isinstance(stream.final, ev.RunFinished) and {"step_logged", "epoch_finished"} <= {
         ev.EVENT_NAMES[type(e)] for e in from_journal
     }
+
+
+def test_the_clock_time_of_each_event_survives_the_stream():
+    got, _ = read_back(stream_lines(SAMPLES))
+    assert [e.wall_time for e in got if e.wall_time in {s.wall_time for s in SAMPLES}] == [s.wall_time for s in SAMPLES[:-1]]
+    assert all(isinstance(s.wall_time, float) for s in SAMPLES)
+
+
+def test_a_journal_line_without_a_clock_time_replays_with_none_not_the_time_of_the_replay():
+    line = {"event": "run_paused", "epoch": 1, "step": 2}  # as journals were written before wall_time
+    assert ev.event_from_dict(line) == ev.RunPaused(1, 2) and ev.event_from_dict(line).wall_time is None
+
+
+def test_every_journal_line_of_a_run_carries_its_clock_time(tiny_settings):
+    import time
+
+    from lstm_vision.control import RunControl
+    from lstm_vision.training.engine import run
+
+    before = time.time()
+    result = run(tiny_settings, lambda e: None, RunControl())
+    after = time.time()
+    rows = journal(result.run_dir)
+    assert len(rows) > 10 and all(isinstance(row["wall_time"], float) for row in rows)
+    times = [row["wall_time"] for row in rows]
+    assert before <= times[0] and times == sorted(times) and times[-1] <= after  # seconds since the epoch, in order

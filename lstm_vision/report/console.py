@@ -233,7 +233,9 @@ class Printer:
         s = e.summary
         rate = s.get("train_samples_per_s")
         self.line(
-            f"Completed: {plural(s['epochs_completed'], 'epoch')}, training time {s['train_time_s']:.1f} s"
+            f"Completed: {plural(s['epochs_completed'], 'epoch')}"
+            + (f" of {s['epochs']} (early stop)" if s.get("early_stopped_epoch") is not None else "")
+            + f", training time {s['train_time_s']:.1f} s"
             + (f" ({rate:,.0f} samples/s)" if rate else "")
             + f"; results in {s['run_dir']}"
         )

@@ -26,6 +26,7 @@ ERROR_LOG = "error.log"  # the traceback of a failed run
 OUTPUT_LOG = "output.log"  # a background run's own output
 PROCESS_FILE = "process.json"  # who runs the run (runs/liveness.py)
 CONTROL_FILE = "control.json"  # the last request of a viewer (runs/liveness.py)
+NOTES_FILE = "notes.txt"  # the run's notes as edited after it started (runs/notes.py); else settings' output.notes
 
 JOURNAL_PROGRESS = ("step_logged", "epoch_finished")  # the records a replay draws curves from
 

@@ -21,9 +21,12 @@ def setting(
     high: float | None = None,
     low_open: bool = False,
     high_open: bool = False,
+    words: bool = False,
 ) -> Any:
-    """A dataclass field with the help text and constraints the form and validator use."""
+    """A dataclass field with the help text and constraints the form and validator use. ``words``: a list
+    setting whose items are words (output.tags), not numbers (optim.betas)."""
     meta = {"help": help, "choices": choices, "low": low, "high": high, "low_open": low_open, "high_open": high_open}
+    meta["words"] = words
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -141,6 +144,14 @@ class TrainSettings:
         "", "Checkpoint to start from: its weights and its input normalization (use --resume to continue a run). Empty = none."
     )
     stop_on_nan: bool = setting(True, "Stop the run when the loss becomes NaN or infinite.")
+    early_stop_patience: int = setting(
+        0,
+        "Stop after this many validated epochs without an improvement of the validation loss (the metric that picks best.pt); the run still tests and completes (0 = off).",
+        low=0,
+    )
+    early_stop_min_delta: float = setting(
+        0.0, "The least fall of the validation loss that counts as an improvement for train.early_stop_patience.", low=0
+    )
 
 
 @dataclass
@@ -171,6 +182,16 @@ class OutputSettings:
     tensorboard: bool = setting(
         False,
         "Also write TensorBoard event files into the run's folder (needs the tensorboard package, the tensorboard extra of lstm-vision).",
+    )
+    tags: list = setting([], 'Words that mark this run, e.g. ["baseline", "small"] (summary.json\'s tags).', words=True)
+    notes: str = setting("", "Free text about this run (summary.json's notes; editable after the run).")
+    mlflow: str = setting(
+        "",
+        "MLflow tracking URI to log this run to, e.g. http://127.0.0.1:5000 (needs the mlflow extra of lstm-vision; empty = off).",
+    )
+    mlflow_experiment: str = setting("lstm-vision", "MLflow experiment the runs are logged under.")
+    wandb: str = setting(
+        "", "Weights & Biases project to log this run to (needs the wandb extra; honours WANDB_MODE=offline; empty = off)."
     )
 
 

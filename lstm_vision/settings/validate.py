@@ -103,6 +103,8 @@ def check_value(section: str, key: str, value: Any) -> Any:
         if not isinstance(value, bool):
             raise SettingsError(f"{name} must be true or false, not {quoted or repr(value)}.")
         return value
+    if kind is list and meta.get("words"):
+        return check_words(name, value)
     if kind is list:  # betas: two numbers in [0, 1)
         if (
             not isinstance(value, (list, tuple))
@@ -141,6 +143,33 @@ def check_value(section: str, key: str, value: Any) -> Any:
     return value
 
 
+WORDS_EXAMPLE = '["baseline", "small"]'
+
+
+def check_words(name: str, value: Any) -> list[str]:
+    """A list of words (output.tags): each one piece of text without spaces or commas, each once, in order."""
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise SettingsError(f"{name} must be a list of words like {WORDS_EXAMPLE}, not {value!r}.")
+    bad = [v for v in value if not v or any(c.isspace() or c in ",[]\"'" for c in v)]
+    if bad:
+        raise SettingsError(
+            f"{name} takes words without spaces, commas, brackets or quotes, like {WORDS_EXAMPLE}, not {bad[0]!r}."
+        )
+    return list(dict.fromkeys(value))
+
+
+def words_of_text(name: str, text: str) -> list[str]:
+    """A typed list of words: TOML's ["baseline", "small"] as in a settings file, or plain baseline, small."""
+    import tomllib
+
+    if not text.startswith("["):
+        return [w for w in text.replace(",", " ").split() if w]
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        raise SettingsError(f"{name} must be a list of words like {WORDS_EXAMPLE}, not {text!r}.") from None
+
+
 # Python's int() and float() also take "64_0" and non-ASCII digits ("٦٤"): a typo or a pasted
 # look-alike would then run as a number the user never typed. Typed numbers are plain ASCII.
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -167,6 +196,8 @@ def parse_text(section: str, key: str, text: str) -> Any:
         if lowered in ("false", "no", "off", "0"):
             return check_value(section, key, False)
         raise SettingsError(f"{name} must be true or false, not {text!r}.")
+    if kind is list and _field(section, key).metadata.get("words"):
+        return check_value(section, key, words_of_text(name, text))
     if kind is list:
         parts = [p for p in text.strip("[]() ").replace(",", " ").split() if p]
         try:

@@ -31,6 +31,7 @@ from lstm_vision.training.state import (
 )
 from lstm_vision.training.meters import EpochMeters
 from lstm_vision.model.optim import lr_at
+from lstm_vision.training.early_stop import reason
 from lstm_vision.training.finish import draw_pictures, fail, finish
 from lstm_vision.training.setup import prepare
 from lstm_vision.runs.result import RunResult
@@ -96,6 +97,8 @@ def train(job: Job, control: RunControl) -> str:
         _account(job, meters)
         if not end_epoch(job, cadence.stop_requested):  # a stop during validation ends the run here
             return "stopped"
+        if job.early_stopped_epoch is not None:  # saved, as every epoch: now tested as a completed run
+            return "completed"
     return "completed"
 
 
@@ -259,6 +262,7 @@ def end_epoch(job: Job, interrupt: Callable[[], bool] | None = None) -> bool:
             improved = job.best_val_loss is None or val_loss < job.best_val_loss
             if improved:
                 job.best_val_loss, job.best_val_accuracy, job.best_val_epoch = val_loss, val_acc, job.epoch
+            job.early_stop.observe(val_loss, s.early_stop_min_delta)
     remaining = (s.epochs - job.epoch) * epoch_time + _validations_left(job) * job.val_time_s
     job.emit(
         ev.EpochFinished(
@@ -281,7 +285,16 @@ def end_epoch(job: Job, interrupt: Callable[[], bool] | None = None) -> bool:
     if s.checkpoint_every and job.epoch % s.checkpoint_every == 0:
         save(job, "periodic")
     if not stopped:  # a stopped run's last.pt is saved once, as it ends (outcome.finish)
+        if job.epoch < s.epochs and job.early_stop.due(s.early_stop_patience):
+            job.early_stopped_epoch = job.epoch
         save(job, "last")
         draw_pictures(job)
     sample_resources(job, force=True)
+    if job.early_stopped_epoch is not None:
+        job.emit(ev.LogMessage("info", early_stop_reason(job)))
     return not stopped
+
+
+def early_stop_reason(job: Job) -> str:
+    s = job.settings.train
+    return reason(job.epoch, s.early_stop_patience, s.early_stop_min_delta, job.best_val_loss, job.best_val_epoch)

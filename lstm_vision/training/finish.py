@@ -20,6 +20,7 @@ from lstm_vision.system.provenance import provenance
 from lstm_vision.runs.folder import write_confusion_matrix, write_per_class, write_summary
 from lstm_vision.runs.folder import ERROR_LOG, LAST_CHECKPOINT
 from lstm_vision.runs.follow import settings_changes
+from lstm_vision.runs.notes import read_notes
 
 
 def finish(job: Job, status: str, prune_reason: str | None = None) -> RunResult:
@@ -126,6 +127,10 @@ def build_summary(
     trained = job.train_samples + int(job.partial.seen)
     return {
         "status": status,
+        "run_name": job.run_dir.name,  # the folder's name: output.run_name, a timestamp, or either with a -2 suffix
+        "tags": list(job.settings.output.tags),
+        "notes": read_notes(job.run_dir, job.settings.output.notes),  # edited ones (set_notes) win, also over a resume
+        "early_stopped_epoch": job.early_stopped_epoch,  # None: it ran every epoch (or was stopped otherwise)
         "epochs_completed": job.epoch,
         "epochs": job.settings.train.epochs,
         "best_val_loss": job.best_val_loss,

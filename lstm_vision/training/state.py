@@ -20,6 +20,7 @@ from lstm_vision.data.sets import DataBundle, ImageSet
 from lstm_vision.system.devices import Precision
 from lstm_vision.distributed.collectives import DistContext, gather_peak_gpu_memory
 from lstm_vision.runs.folder import BEST_CHECKPOINT, LAST_CHECKPOINT
+from lstm_vision.training.early_stop import EarlyStop
 
 RESOURCE_PERIOD_S = 2.0
 
@@ -75,6 +76,8 @@ class Job:
     train_time_s: float = 0.0
     train_samples: int = 0
     partial: PartialEpoch = field(default_factory=PartialEpoch)
+    early_stop: EarlyStop = field(default_factory=EarlyStop)
+    early_stopped_epoch: int | None = None  # the epoch after which early stopping ended the training
     last_resources: float = 0.0
     last_progress: float = 0.0
     last_curves: float = 0.0  # when curves.png was last drawn (time.monotonic)
@@ -107,6 +110,7 @@ def checkpoint_state(job: Job) -> dict[str, Any]:
         "best_val_accuracy": job.best_val_accuracy,
         "best_val_epoch": job.best_val_epoch,
         "val_time_s": job.val_time_s,
+        "early_stop": job.early_stop.to_state(),
         "train_time_s": job.train_time_s,
         "train_samples": job.train_samples,
         "rng_cpu": torch.get_rng_state(),
@@ -150,6 +154,7 @@ def restore(job: Job, state: dict[str, Any]) -> None:
     job.best_val_loss, job.best_val_accuracy = state.get("best_val_loss"), state.get("best_val_accuracy")
     job.best_val_epoch, job.val_time_s = state.get("best_val_epoch"), float(state.get("val_time_s") or 0.0)
     job.val_loss, job.val_accuracy = state.get("val_loss"), state.get("val_acc")
+    job.early_stop = EarlyStop.from_state(state.get("early_stop"))
     job.train_time_s, job.train_samples = float(state["train_time_s"]), int(state["train_samples"])
     if job.step == 0:  # the batch size may change at an epoch boundary (training/resume.py): count the epochs done in
         job.global_step = job.epoch * job.batcher.steps_per_epoch  # today's steps, so the schedule goes on in step

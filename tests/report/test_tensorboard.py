@@ -56,3 +56,16 @@ def test_tensorboard_asked_for_without_the_package_is_one_sentence(tiny_settings
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "output.tensorboard = true needs the tensorboard package" in result.stderr
     assert not (tmp_path / "runs").exists()  # refused before any file
+
+
+def test_tensorboard_scalars_carry_the_clock_time_of_their_events(tiny_settings):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from processes import journal
+
+    tiny_settings.output.tensorboard = True
+    result = run(tiny_settings, lambda e: None, RunControl())
+    events = EventAccumulator(result.run_dir, size_guidance={"scalars": 0})
+    events.Reload()
+    epochs = [row["wall_time"] for row in journal(result.run_dir) if row["event"] == "epoch_finished"]
+    assert [e.wall_time for e in events.Scalars("epoch/val_accuracy")] == pytest.approx(epochs)
