@@ -21,62 +21,17 @@ training: without gradients oneDNN's inference kernel is faster, and the model u
 
 from __future__ import annotations
 
-from collections import OrderedDict
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from lstm_vision.model.cpu_lstm_bf16 import _LSTMLayerBF16
+from lstm_vision.model.cpu_lstm_buffers import _gate_scale, _pool, release_buffers
+
 Tensor = torch.Tensor
 
-
-class _BufferPool:
-    """Free work buffers by (shape, dtype), so that each training step reuses the last one's memory.
-
-    A buffer goes back to the pool only when the step that used it is done (the end of the backward
-    pass, or of a forward without gradients); a graph dropped without backward simply lets its
-    buffers be garbage-collected. Only the most recently used shapes are kept, so an evaluation batch
-    or a last short batch does not pin memory for the rest of the run.
-    """
-
-    MAX_SHAPES = 24
-
-    def __init__(self) -> None:
-        self._free: OrderedDict[tuple, list[Tensor]] = OrderedDict()
-
-    def take(self, *shape: int, dtype: torch.dtype) -> Tensor:
-        key = (shape, dtype)
-        free = self._free.get(key)
-        if free:
-            self._free.move_to_end(key)
-            return free.pop()
-        return torch.empty(shape, dtype=dtype)
-
-    def give(self, *buffers: Tensor) -> None:
-        for buffer in buffers:
-            key = (tuple(buffer.shape), buffer.dtype)
-            self._free.setdefault(key, []).append(buffer)
-            self._free.move_to_end(key)
-        while len(self._free) > self.MAX_SHAPES:
-            self._free.popitem(last=False)
-
-    def clear(self) -> None:
-        self._free.clear()
-
-
-_pool = _BufferPool()
-
-
-def release_buffers() -> None:
-    """Drop the reusable work buffers (the next training step allocates them again)."""
-    _pool.clear()
-
-
-def _gate_scale(hidden: int, dtype: torch.dtype) -> Tensor:
-    """Row factors (4H, 1) that double the g gate, so sigmoid(scaled) gives tanh through 2s - 1."""
-    scale = torch.ones(4 * hidden, 1, dtype=dtype)
-    scale[2 * hidden : 3 * hidden] = 2
-    return scale
+__all__ = ["lstm_forward", "release_buffers", "supports"]
 
 
 class _LSTMLayer(torch.autograd.Function):
@@ -226,9 +181,6 @@ def _stacked(lstm: nn.LSTM, name: str, layer: int) -> Tensor:
 def lstm_forward(lstm: nn.LSTM, x: Tensor) -> Tensor:
     """The output sequence of lstm(x)[0] (batch first) from zero initial states, nn.LSTM's dropout included;
     in bf16 under CPU bf16 autocast, else in x's dtype."""
-    # Imported here: cpu_lstm_bf16 builds on this module's buffer pool.
-    from lstm_vision.model.cpu_lstm_bf16 import _LSTMLayerBF16
-
     layer_class = _LSTMLayerBF16 if in_bf16() else _LSTMLayer
     layer_input = x.transpose(0, 1).contiguous()
     for layer in range(lstm.num_layers):

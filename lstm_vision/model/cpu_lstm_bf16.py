@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import torch
 
-from lstm_vision.model.cpu_lstm import _gate_scale, _pool
+from lstm_vision.model.cpu_lstm_buffers import _gate_scale, _pool
 
 Tensor = torch.Tensor
 BF16 = torch.bfloat16
