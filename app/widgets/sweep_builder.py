@@ -191,8 +191,14 @@ class SweepBuilder(Vertical):
 
     def focus_first(self) -> None:
         rows = self.rows()
-        target = rows[0].query_one(".space-name", Input) if rows and rows[0].empty else self.query_one("#sb-name", Input)
-        target.focus()
+        if not rows or not rows[0].empty:
+            self.query_one("#sb-name", Input).focus()
+            return
+        names = rows[0].query(".space-name")
+        if names:
+            names.first().focus()
+        else:  # the row was just mounted (a sweep opened) and has not composed its inputs yet
+            self.call_after_refresh(self.focus_first)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
