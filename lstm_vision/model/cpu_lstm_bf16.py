@@ -64,18 +64,20 @@ def _forward(ctx, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Ten
         xd.view(directions, steps * batch, inputs), w_ih_t, _pool.take(directions, steps * batch, 4 * hidden, dtype=BF16)
     )
     gates = _pool.take(directions, steps * batch, 4 * hidden, dtype=F32)
-    torch.add(projection, ((b_ih + b_hh).float() * scale[:, 0]).unsqueeze(1), out=gates)  # fp32 gate sums
+    # fp32 gate sums. A copy, then same-dtype adds: a mixed bf16 + fp32 add runs 1.7x slower than both.
+    gates.copy_(projection).add_(((b_ih + b_hh).float() * scale[:, 0]).unsqueeze(1))
     _pool.give(projection)
     gates = gates.view(directions, steps, batch, 4 * hidden)
     cells = _pool.take(steps + 1, directions, batch, hidden, dtype=F32)  # c_0 .. c_T
     hiddens = _pool.take(directions, steps + 1, batch, hidden, dtype=BF16)  # h_0 .. h_T, rounded once
     tanh_cells = _pool.take(steps, directions, batch, hidden, dtype=F32)
     recurrent = torch.empty(directions, batch, 4 * hidden, dtype=BF16)
+    recurrent_f32 = torch.empty(directions, batch, 4 * hidden, dtype=F32)
     cells[0] = 0
     hiddens[:, 0] = 0
     for s in range(steps):
         a = gates[:, s]
-        a += _mm(hiddens[:, s], w_hh_t, recurrent)
+        a += recurrent_f32.copy_(_mm(hiddens[:, s], w_hh_t, recurrent))
         a.sigmoid_()
         i, f, g, o = a.chunk(4, -1)
         g.mul_(2).sub_(1)  # = tanh of the unscaled g gate
