@@ -50,6 +50,9 @@ def start_background(
     its settings and then ``sources`` (the command line's --config / --preset / --set, in order) as a
     --resume in the foreground would; what the resume cannot honour is refused here first (training/resume.py)."""
     python = [sys.executable, "-m", "lstm_vision", "--no-ui"]
+    from lstm_vision.report.trackers import check_trackers
+
+    check_trackers(settings)  # before the folder is made: the run's process would only find it in its log
     if resume:
         folder = run_dir_of(resume)
         check_resume_before_launch(resume, settings)

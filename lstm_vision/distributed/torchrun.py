@@ -98,6 +98,9 @@ def preflight(settings: Settings) -> str:
     """The mistakes that would otherwise fail N processes at once, as one SettingsError here."""
     n = settings.system.nproc
     check_batch_split(settings.train.batch_size, settings.train.grad_accum_steps, n)
+    from lstm_vision.report.trackers import check_trackers
+
+    check_trackers(settings)  # rank 0 asks again, but a tracker not answering is said here, before any process starts
     device = resolve_device(settings.system.device)
     if device.type == "cuda":
         count = torch.cuda.device_count()

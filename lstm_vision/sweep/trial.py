@@ -15,6 +15,7 @@ import optuna
 from lstm_vision import events as ev
 from lstm_vision.control import RunControl
 from lstm_vision.errors import DataError, SettingsError
+from lstm_vision.report.trackers import nested_under
 from lstm_vision.runs.follow import JournalReader
 from lstm_vision.runs.folder import CONTROL_FILE, LAST_CHECKPOINT, METRICS_FILE, OUTPUT_LOG, PROCESS_FILE, read_summary
 from lstm_vision.settings import Settings
@@ -139,7 +140,8 @@ class TrialRunner:
                 judge(event)
 
             try:
-                result = runner_for(settings)(settings, emit, control, resume, str(run_dir))
+                with nested_under(self.sweep_dir):  # an MLflow trial is a child of the sweep's run
+                    result = runner_for(settings)(settings, emit, control, resume, str(run_dir))
             except DataError as err:  # the same data for every trial: the sweep cannot go on
                 self.data_error = err
                 trial.set_user_attr(NO_DATA_ATTR, True)

@@ -39,5 +39,6 @@ def reason(epoch: int, patience: int, min_delta: float, best_loss: float | None,
     best = f"; best.pt is epoch {best_epoch}'s (validation loss {best_loss:.4f})" if best_epoch is not None else ""
     return (
         f"Early stop after epoch {epoch}: the validation loss has not fallen {fall} in {patience} validated "
-        f"epoch{'s' if patience != 1 else ''} (train.early_stop_patience = {patience}){best}; testing it now."
+        f"epoch{'s' if patience != 1 else ''} (train.early_stop_patience = {patience}){best}; the test set is "
+        f"evaluated with the last epoch's weights, as in every run."
     )

@@ -27,6 +27,7 @@ from lstm_vision.model.kernel_choice import KernelChoice, choose_kernel
 from lstm_vision.model.lstm import build_model, count_parameters
 from lstm_vision.model.optim import build_optimizer
 from lstm_vision.report.tensorboard import TensorBoardLog, check_available
+from lstm_vision.report.trackers import Trackers, check_trackers
 from lstm_vision.runs.folder import METRICS_FILE, SETTINGS_FILE, Journal, create_run_dir, run_dir_of, use_run_dir, write_settings
 from lstm_vision.runs.liveness import Beacon
 from lstm_vision.settings import Settings, check_batch_split, sequence_shape
@@ -114,6 +115,8 @@ class Start:
 
 def resolve(settings: Settings, dist_ctx: DistContext, resume: str | None) -> Start:
     check_available(settings)  # output.tensorboard without the package: refused before anything starts
+    if dist_ctx.is_main:  # MLflow, W&B: missing or not answering, refused before anything is written
+        check_trackers(settings)
     device = resolve_device(settings.system.device, dist_ctx.local_rank)
     precision = resolve_precision(settings.train.amp, device)
     threads = configure_threads(settings, device, dist_ctx.world_size)
@@ -170,8 +173,11 @@ class Outputs:
     journal: Journal | None = None
     beacon: Beacon | None = None
     tensorboard: TensorBoardLog | None = None
+    trackers: Trackers | None = None
 
     def close(self, exit_code: int) -> None:
+        if self.trackers is not None:  # before the beacon says the run ended: its files are all logged by then
+            self.trackers.close(exit_code)
         if self.beacon is not None:
             self.beacon.close(exit_code)
         if self.journal is not None:
@@ -198,14 +204,18 @@ def open_outputs(
     beacon = Beacon(folder, control or RunControl()).start()
     journal = Journal(folder / METRICS_FILE)
     tensorboard = TensorBoardLog(folder, settings) if settings.output.tensorboard else None
+    trackers = Trackers(folder, settings) if settings.output.mlflow or settings.output.wandb else None
 
     def emit_all(event: ev.Event) -> None:
         journal.write(event)  # progress too: a viewer that follows the journal moves once a second
         if tensorboard is not None:
             tensorboard(event)
+        dropped = trackers(event) if trackers is not None else []
         emit(event)
+        for text in dropped:  # a tracker that failed: said once, the run goes on
+            emit_all(ev.LogMessage("warning", text))
 
-    return Outputs(folder, emit_all, journal, beacon, tensorboard)
+    return Outputs(folder, emit_all, journal, beacon, tensorboard, trackers)
 
 
 def _discard(event: ev.Event) -> None:

@@ -1,0 +1,152 @@
+"""Experiment trackers (output.mlflow, output.wandb): more consumers of the events, as TensorBoard is.
+
+Rank 0 only, as every file of a run. Each is checked before the run's folder is made (``check_trackers``): the
+package installed, the tracking server answering; either missing is one sentence naming it (exit 2). A tracker
+that fails later is dropped with one warning line and the run goes on: metrics.jsonl keeps everything.
+A sweep's trials are nested under one parent per sweep folder (``nested_under``, set by sweep/trial.py).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from lstm_vision import events as ev
+from lstm_vision.errors import SettingsError
+from lstm_vision.settings import Settings
+
+PARENT_ENV = "LSTM_VISION_TRACKER_PARENT"  # a sweep's folder: its trials' tracker runs are nested under its own
+REACH_TIMEOUT_S = 5.0
+OFF_MODES = ("offline", "disabled", "dryrun")  # WANDB_MODE values that reach no server
+
+
+def _need(package: str, setting: str, extra: str) -> None:
+    if importlib.util.find_spec(package) is None:
+        raise SettingsError(
+            f"{setting} needs the {package} package: pip install 'lstm-vision[{extra}]' (or pip install {package}), "
+            f'or set {setting} = "" to train without it.'
+        )
+
+
+def _reach(url: str, setting: str, shown: str) -> None:
+    """Any HTTP answer at ``url`` will do (a server is there); no answer is the sentence."""
+    try:
+        with urllib.request.urlopen(url, timeout=REACH_TIMEOUT_S):
+            return
+    except urllib.error.HTTPError:
+        return
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        reason = getattr(err, "reason", None) or err
+        raise SettingsError(
+            f'{setting} = {shown} cannot be reached ({reason}); start that server, or set {setting} = "" to train without it.'
+        ) from None
+
+
+def check_trackers(settings: Settings) -> None:
+    """Refuse, before anything is written, a tracker asked for that cannot work."""
+    out = settings.output
+    if out.mlflow:
+        _need("mlflow", "output.mlflow", "mlflow")
+        if out.mlflow.startswith(("http://", "https://")):
+            _reach(out.mlflow.rstrip("/") + "/health", "output.mlflow", out.mlflow)
+    if out.wandb:
+        _need("wandb", "output.wandb", "wandb")
+        if os.environ.get("WANDB_MODE", "online") not in OFF_MODES:
+            base = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+            _reach(base, "output.wandb", f"{out.wandb} (W&B at {base}; WANDB_MODE=offline logs without it)")
+
+
+@contextmanager
+def nested_under(sweep_dir: Path) -> Iterator[None]:
+    """The runs started within: trials of the sweep in ``sweep_dir`` (their torchrun children inherit it too)."""
+    before = os.environ.get(PARENT_ENV)
+    os.environ[PARENT_ENV] = str(Path(sweep_dir).resolve())
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(PARENT_ENV, None)
+        else:
+            os.environ[PARENT_ENV] = before
+
+
+def step_metrics(event: ev.Event) -> tuple[dict[str, float], int] | None:
+    """The figures of one event under the journal's names, and the step they belong to: per logged step
+    (loss, accuracy, lr, samples_per_s at the global step), per epoch (train_loss, val_loss, ... at the epoch),
+    the test set's at the end (test_accuracy, test_loss at the last epoch); None for the others."""
+    if isinstance(event, ev.StepLogged):
+        return {"loss": event.loss, "accuracy": event.accuracy, "lr": event.lr, "samples_per_s": event.samples_per_s}, (
+            event.global_step
+        )
+    if isinstance(event, ev.EpochFinished):
+        names = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_time_s")
+        figures = {name: getattr(event, name) for name in names if getattr(event, name) is not None}
+        return figures, event.epoch
+    if isinstance(event, ev.EvaluationFinished) and event.split == "test":
+        return {"test_accuracy": event.accuracy, "test_loss": event.loss}, event.epoch
+    return None
+
+
+FINAL = (ev.RunFinished, ev.RunStopped, ev.RunFailed)
+
+
+def run_files(run_dir: Path) -> list[Path]:
+    """What a tracker keeps of the run's folder at its end: best.pt, summary.json, the settings, the CSVs, the PNGs."""
+    from lstm_vision.runs.folder import BEST_CHECKPOINT, CONFUSION_CSV, PER_CLASS_CSV, SETTINGS_FILE, SUMMARY_FILE
+
+    names = [BEST_CHECKPOINT, SUMMARY_FILE, SETTINGS_FILE, CONFUSION_CSV, PER_CLASS_CSV]
+    return [run_dir / n for n in names if (run_dir / n).is_file()] + sorted(run_dir.glob("*.png"))
+
+
+class Trackers:
+    """The trackers of one run, fed each event; a tracker that raises is dropped and said once: each call returns
+    the warning lines due (one that failed to start is said with the first event), for the caller to emit after
+    the event has reached every other consumer."""
+
+    def __init__(self, run_dir: Path, settings: Settings) -> None:
+        self.warnings: list[str] = []
+        self.active: list[Any] = []
+        parent = os.environ.get(PARENT_ENV) or None
+        if settings.output.mlflow:
+            from lstm_vision.report.mlflow_log import MlflowLog
+
+            self._open(lambda: MlflowLog(run_dir, settings, parent), f"MLflow at {settings.output.mlflow}")
+        if settings.output.wandb:
+            from lstm_vision.report.wandb_log import WandbLog
+
+            self._open(lambda: WandbLog(run_dir, settings, parent), f"W&B project {settings.output.wandb}")
+
+    def _open(self, make: Callable[[], Any], name: str) -> None:
+        try:
+            tracker = make()
+        except Exception as err:  # it answered the check a moment ago: a drop, not a mistake of the settings
+            self.warnings.append(f"{name} could not start a run ({err.__class__.__name__}: {err}); training goes on without it.")
+            return
+        tracker.name = name
+        self.active.append(tracker)
+
+    def __call__(self, event: ev.Event) -> list[str]:
+        warnings, self.warnings = self.warnings, []
+        for tracker in list(self.active):
+            try:
+                tracker(event)
+            except Exception as err:  # a server gone mid-run must not cost the run
+                self.active.remove(tracker)
+                warnings.append(
+                    f"{tracker.name} stopped answering ({err.__class__.__name__}: {str(err)[:200]}); the run goes on "
+                    f"without it, and metrics.jsonl keeps everything."
+                )
+        return warnings
+
+    def close(self, exit_code: int) -> None:
+        for tracker in self.active:
+            try:
+                tracker.close(exit_code)
+            except Exception:
+                pass  # the run has ended; its folder holds what the tracker missed
+        self.active = []
