@@ -32,7 +32,7 @@ from lstm_vision.settings import Settings, check_batch_split, sequence_shape
 from lstm_vision.system.devices import Precision, configure_threads, device_name, resolve_device, resolve_precision
 from lstm_vision.text import plural
 from lstm_vision.training.batches import Batcher
-from lstm_vision.training.resume import check_model_shape, check_same_data, prepare_resume, settings_changes
+from lstm_vision.training.resume import check_model_shape, check_same_data, load_resumed, prepare_resume, settings_changes
 from lstm_vision.training.state import Job, restore, sample_resources
 
 
@@ -111,7 +111,7 @@ def resolve(settings: Settings, dist_ctx: DistContext, resume: str | None) -> St
     precision = resolve_precision(settings.train.amp, device)
     threads = configure_threads(settings, device, dist_ctx.world_size)
     check_batch_split(settings.train.batch_size, settings.train.grad_accum_steps, dist_ctx.world_size)
-    state = ckpt.load_checkpoint(resume) if resume else None
+    state = load_resumed(resume) if resume else None
     if state is not None:
         check_same_data(resume, state, settings)  # before the data loads: another split is refused at once
     load_from = settings.train.load_checkpoint
