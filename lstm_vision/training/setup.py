@@ -126,10 +126,11 @@ def resolve(settings: Settings, dist_ctx: DistContext, resume: str | None) -> St
 def load_inputs(settings: Settings, start: Start) -> tuple[DataBundle, Settings, list[tuple[str, str]]]:
     """The data in memory, normalized as the weights want: a loaded checkpoint's own normalization wins over
     data.normalization. Returns the settings as the run records them, and the log lines (level, text) that
-    say where the normalization comes from."""
+    say how a folder's files were read and where the normalization comes from."""
     torch.manual_seed(settings.train.seed)
     data = load_data(settings.data, settings.train.seed)
     data.normalization, notes = choose_normalization(settings, data, start.checkpoint, start.source, start.state is not None)
+    notes = [("info", note) for note in data.notes] + notes  # how the files were read, then what normalizes them
     return data, with_normalization_method(settings, data.normalization), notes
 
 
