@@ -33,7 +33,7 @@ def check_resume_before_launch(resume: str, settings: Settings) -> None:
     from lstm_vision.training import resume as resuming
     from lstm_vision.settings import sequence_shape, known_image_shape
 
-    state = checkpoint.load_checkpoint(resume)
+    state = resuming.load_resumed(resume)
     resuming.check_same_data(resume, state, settings)
     shape = known_image_shape(settings.data)
     if shape is not None:

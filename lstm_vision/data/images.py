@@ -30,8 +30,12 @@ def open_image(path: str | Path, channels: int):
         with Image.open(path) as img:
             return img.convert(pil_mode(channels))
     except Exception as err:  # PIL raises several classes for damaged or foreign files
-        reason = str(err).split(" '", 1)[0] if "cannot identify image file" in str(err) else f"{err.__class__.__name__}: {err}"
-        raise UnreadableImage(reason) from None
+        raise UnreadableImage(unreadable_reason(err)) from None
+
+
+def unreadable_reason(err: Exception) -> str:
+    """PIL's error for a file it cannot decode, in a few words (its "cannot identify" names the path again)."""
+    return str(err).split(" '", 1)[0] if "cannot identify image file" in str(err) else f"{err.__class__.__name__}: {err}"
 
 
 def to_tensor(image, height: int, width: int) -> torch.Tensor:

@@ -49,9 +49,9 @@ def _decode(settings: DataSettings, seed: int) -> DataBundle:
     if settings.dataset == "folder":
         from lstm_vision.data.image_folder import load_folder  # PIL decoding only when needed
 
-        train, test, class_names = load_folder(settings, seed)
+        train, test, class_names, notes = load_folder(settings, seed)
     else:
-        train, test, class_names = _load_torchvision(settings)
+        (train, test, class_names), notes = _load_torchvision(settings), []
     train = _convert_channels(train, settings.channels)
     test = _convert_channels(test, settings.channels)
     train, val = split_train_val(train, settings.train_split, seed)
@@ -60,7 +60,7 @@ def _decode(settings: DataSettings, seed: int) -> DataBundle:
             f"data.train_split = {settings.train_split} leaves an empty "
             f"{'training' if len(train) == 0 else 'validation'} set of {len(train) + len(val)} images."
         )
-    return DataBundle(train, val, test, class_names, for_method(settings.normalization, train.images))
+    return DataBundle(train, val, test, class_names, for_method(settings.normalization, train.images), notes)
 
 
 def split_settings(settings: Settings) -> dict[str, Any]:

@@ -6,7 +6,7 @@ training device, converted and normalised per batch (training/batches.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -35,6 +35,7 @@ class DataBundle:
     test: ImageSet
     class_names: list[str]
     normalization: Normalization  # what batches are normalised with; a loaded checkpoint's own replaces it
+    notes: list[str] = field(default_factory=list)  # how the files were read (a folder set's size, conversions)
 
     @property
     def mean(self) -> torch.Tensor:  # float32 (C,), in [0, 1] units
@@ -54,5 +55,10 @@ class DataBundle:
 
     def to(self, device: torch.device, pin: bool = False) -> "DataBundle":
         return DataBundle(
-            self.train.to(device, pin), self.val.to(device, pin), self.test.to(device, pin), self.class_names, self.normalization
+            self.train.to(device, pin),
+            self.val.to(device, pin),
+            self.test.to(device, pin),
+            self.class_names,
+            self.normalization,
+            self.notes,
         )

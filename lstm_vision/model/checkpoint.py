@@ -66,6 +66,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"Checkpoint {path} is not a PyTorch checkpoint or is damaged ({_unpickler_reason(err)})."
         ) from None
     except Exception as err:  # torch's readers fail on damaged files with anything from EOFError to KeyError
+        if head.startswith(ZIP_MAGIC) and not _whole_zip(path):  # torch's reason is a paragraph about miniz
+            raise CheckpointError(
+                f"Checkpoint {path} is truncated: the file ends before its zip archive does (a save or copy cut short)."
+            ) from None
         raise CheckpointError(f"Checkpoint {path} is truncated or not a PyTorch checkpoint ({_first_line(err)}).") from None
     if not isinstance(state, dict) or "state_dict" not in state:
         raise CheckpointError(f"Checkpoint {path} has no 'state_dict': it is not an lstm-vision or reference checkpoint.")
@@ -81,6 +85,17 @@ def _is_torchscript(path: Path) -> bool:
             return any("/code/" in name or name.endswith("/constants.pkl") for name in archive.namelist())
     except (OSError, zipfile.BadZipFile):
         return False  # torch.load names what is wrong with it
+
+
+def _whole_zip(path: Path) -> bool:
+    """Whether the zip archive's central directory (written last) is there: a cut file has none."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (OSError, zipfile.BadZipFile, EOFError):
+        return False
 
 
 def _content(head: bytes) -> str:
@@ -107,7 +122,9 @@ def _unpickler_reason(err: Exception) -> str:
 
 
 def _first_line(err: Exception) -> str:
-    return str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__
+    """The first sentence of torch's first line (its readers append paragraphs of advice to the reason)."""
+    text = str(err).strip()
+    return text.splitlines()[0].split(". ", 1)[0].rstrip(".") if text else err.__class__.__name__
 
 
 def clean_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

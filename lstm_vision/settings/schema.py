@@ -68,7 +68,10 @@ class DataSettings:
         1, "Image channels fed to the model (1 = grey, 3 = colour); images are converted to it.", low=1, high=4
     )
     image_size: int = setting(
-        28, "Side in pixels that folder images are resized to (torchvision sets keep their own size).", low=1, high=1024
+        0,
+        "Side in pixels that folder images are resized to (0 = the images' most common size; torchvision sets keep their own).",
+        low=0,
+        high=1024,
     )
     sequence_length: int = setting(0, "Time steps per image (0 = image height, i.e. row by row).", low=0)
     input_size: int = setting(0, "Features per time step (0 = width x channels).", low=0)
@@ -217,13 +220,14 @@ def section_fields(section: str) -> dict[str, dataclasses.Field]:
 
 def known_image_shape(data: DataSettings) -> tuple[int, int, int] | None:
     """The (H, W, C) the model will see, where the settings alone tell it (data/registry.py converts every set to
-    data.channels; folder images are resized to data.image_size); None for a data set not known here."""
+    data.channels; folder images are resized to data.image_size); None where only the files tell (a folder set
+    with data.image_size = 0) or for a data set not known here."""
     name = data.dataset
     if name in ("mnist", "fashion-mnist", "kmnist") or name.startswith("emnist-"):
         return 28, 28, data.channels
     if name in ("cifar10", "cifar100", "svhn"):
         return 32, 32, data.channels
-    if name == "folder":
+    if name == "folder" and data.image_size:
         return data.image_size, data.image_size, data.channels
     return None
 

@@ -53,15 +53,47 @@ def sequence_shape(settings: Settings, image_shape: tuple[int, int, int]) -> tup
     """(sequence_length, input_size); 0 means derive from the image: rows as steps."""
     height, width, channels = image_shape
     pixels = height * width * channels
-    seq = settings.data.sequence_length or (pixels // settings.data.input_size if settings.data.input_size else height)
-    inp = settings.data.input_size or pixels // seq
-    if seq * inp != pixels:
-        raise SettingsError(
-            f"data.sequence_length x data.input_size = {seq} x {inp} = {seq * inp} must equal the "
-            f"image's H x W x C = {height} x {width} x {channels} = {pixels} (e.g. {height} x {width * channels} "
-            f"row by row, or {pixels} x 1 pixel by pixel)."
-        )
+    asked_seq, asked_inp = settings.data.sequence_length, settings.data.input_size
+    seq = asked_seq or (pixels // asked_inp if asked_inp else height)
+    inp = asked_inp or (pixels // seq if seq else 0)
+    if seq * inp != pixels or not seq:
+        raise SettingsError(_shape_advice(asked_seq, asked_inp, image_shape))
     return seq, inp
+
+
+def _shape_advice(asked_seq: int, asked_inp: int, image_shape: tuple[int, int, int]) -> str:
+    """Which of the two settings does not fit and the values that do, those reading whole rows a step nearest
+    the asked ones: a preset's value (the cpu preset's 14 two-row steps) is named, not one derived from it."""
+    height, width, channels = image_shape
+    pixels, row = height * width * channels, width * channels
+    image = f"the image's H x W x C = {height} x {width} x {channels} = {pixels}"
+    rows = [k for k in range(1, height + 1) if height % k == 0]  # rows a step that tile the image
+    near = lambda values, asked: sorted(sorted(values, key=lambda v: (abs(v - asked), v))[:4], reverse=True)  # noqa: E731
+    which = "both" if asked_seq and asked_inp else "data.sequence_length" if asked_seq else "data.input_size"
+    by_row = f"set {which} to 0 (row by row: {height} steps of {row})"
+    if asked_seq and asked_inp:
+        pairs = near([height // k for k in rows], asked_seq)
+        return (
+            f"data.sequence_length x data.input_size = {asked_seq} x {asked_inp} = {asked_seq * asked_inp} must equal "
+            f"{image}: {by_row}, or to a pair whose product is {pixels}: {_either([f'{s} x {pixels // s}' for s in pairs])}."
+        )
+    if asked_seq:
+        fits = near([height // k for k in rows], asked_seq)
+        return (
+            f"data.sequence_length = {asked_seq} does not divide {image} values (data.input_size = 0 takes the rest): "
+            f"{by_row} or to {_either([str(s) for s in fits])} "
+            f"({_either([str(height // s) for s in fits])} rows a step)."
+        )
+    fits = near([k * row for k in rows], asked_inp)
+    return (
+        f"data.input_size = {asked_inp} does not divide {image} values (data.sequence_length = 0 takes the rest): "
+        f"{by_row} or to {_either([str(i) for i in fits])} ({_either([str(i // row) for i in fits])} "
+        f"rows a step)."
+    )
+
+
+def _either(values: list[str]) -> str:
+    return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} or {values[-1]}"
 
 
 def check_sequence_shape(settings: Settings) -> None:

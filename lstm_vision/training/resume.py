@@ -32,13 +32,33 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from pathlib import Path
+
 from lstm_vision.settings import Settings
-from lstm_vision.errors import SettingsError
+from lstm_vision.errors import CheckpointError, SettingsError
 from lstm_vision.data.registry import split_changes
 from lstm_vision.model.optim import lr_at
 from lstm_vision.runs.folder import read_summary, rewind_journal, run_dir_of
-from lstm_vision.model.checkpoint import is_reference
+from lstm_vision.model.checkpoint import is_reference, load_checkpoint
 from lstm_vision.runs.folder import BEST_CHECKPOINT
+
+
+def load_resumed(resume: str) -> dict[str, Any]:
+    """The checkpoint --resume names; one that is missing or damaged offers its run's best.pt where that loads
+    (a kill during the save of last.pt, or a copy cut short, leaves the run resumable from its best epoch)."""
+    try:
+        return load_checkpoint(resume)
+    except CheckpointError as err:
+        best = run_dir_of(resume) / BEST_CHECKPOINT
+        if Path(resume).name == BEST_CHECKPOINT or not best.is_file():
+            raise
+        try:
+            epoch = int(load_checkpoint(best).get("epoch") or 0)
+        except CheckpointError:
+            raise err from None
+        raise CheckpointError(
+            f"{str(err).rstrip('.')}; its run's best.pt (epoch {epoch}) is intact: resume from it with --resume {best}."
+        ) from None
 
 
 def prepare_resume(resume: str, state: dict[str, Any], settings: Settings, steps_per_epoch: int, is_main: bool) -> list[str]:

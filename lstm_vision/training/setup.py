@@ -34,7 +34,7 @@ from lstm_vision.settings import Settings, check_batch_split, sequence_shape
 from lstm_vision.system.devices import Precision, configure_threads, device_name, resolve_device, resolve_precision
 from lstm_vision.text import plural
 from lstm_vision.training.batches import Batcher
-from lstm_vision.training.resume import check_model_shape, check_same_data, prepare_resume, settings_changes
+from lstm_vision.training.resume import check_model_shape, check_same_data, load_resumed, prepare_resume, settings_changes
 from lstm_vision.training.state import Job, restore, sample_resources
 
 
@@ -121,7 +121,7 @@ def resolve(settings: Settings, dist_ctx: DistContext, resume: str | None) -> St
     precision = resolve_precision(settings.train.amp, device)
     threads = configure_threads(settings, device, dist_ctx.world_size)
     check_batch_split(settings.train.batch_size, settings.train.grad_accum_steps, dist_ctx.world_size)
-    state = ckpt.load_checkpoint(resume) if resume else None
+    state = load_resumed(resume) if resume else None
     if state is not None:
         check_same_data(resume, state, settings)  # before the data loads: another split is refused at once
     load_from = settings.train.load_checkpoint
@@ -136,10 +136,11 @@ def resolve(settings: Settings, dist_ctx: DistContext, resume: str | None) -> St
 def load_inputs(settings: Settings, start: Start) -> tuple[DataBundle, Settings, list[tuple[str, str]]]:
     """The data in memory, normalized as the weights want: a loaded checkpoint's own normalization wins over
     data.normalization. Returns the settings as the run records them, and the log lines (level, text) that
-    say where the normalization comes from."""
+    say how a folder's files were read and where the normalization comes from."""
     torch.manual_seed(settings.train.seed)
     data = load_data(settings.data, settings.train.seed)
     data.normalization, notes = choose_normalization(settings, data, start.checkpoint, start.source, start.state is not None)
+    notes = [("info", note) for note in data.notes] + notes  # how the files were read, then what normalizes them
     return data, with_normalization_method(settings, data.normalization), notes
 
 

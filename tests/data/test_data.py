@@ -107,15 +107,15 @@ def test_a_tree_without_test_folder_holds_out_a_tenth_the_same_on_every_call(tmp
 
     _write_numbered_tree(tmp_path / "flat")
     settings = DataSettings(dataset="folder", root=str(tmp_path / "flat"), channels=1, image_size=4)
-    train, test, classes = load_folder(settings, seed=7)
+    train, test, classes, _ = load_folder(settings, seed=7)
     assert classes == ["cat", "dog"] and (len(train), len(test)) == (36, 4)
     assert not set(_numbers(train.images)) & set(_numbers(test.images))  # disjoint
     assert sorted(_numbers(train.images) + _numbers(test.images)) == list(range(40))  # nothing lost
     assert [int(n) // 20 for n in _numbers(test.images)] == sorted(test.labels.tolist())  # labels travel along
-    again_train, again_test, _ = load_folder(settings, seed=7)
+    again_train, again_test, _, _ = load_folder(settings, seed=7)
     assert torch.equal(again_test.images, test.images) and torch.equal(again_train.images, train.images)
     assert torch.equal(again_test.labels, test.labels)
-    _, other, _ = load_folder(settings, seed=8)
+    _, other, _, _ = load_folder(settings, seed=8)
     assert _numbers(other.images) != _numbers(test.images)  # the seed draws it
     # through load_data: the hold-out is the test set, the validation split comes out of the rest
     data = load_data(
@@ -129,6 +129,6 @@ def test_a_train_folder_without_test_folder_holds_out_from_train(tmp_path):
 
     _write_numbered_tree(tmp_path / "tree" / "train", per_class=10)
     settings = DataSettings(dataset="folder", root=str(tmp_path / "tree"), channels=1, image_size=4)
-    train, test, classes = load_folder(settings, seed=0)
+    train, test, classes, _ = load_folder(settings, seed=0)
     assert classes == ["cat", "dog"] and (len(train), len(test)) == (18, 2)
     assert sorted(_numbers(train.images) + _numbers(test.images)) == list(range(20))

@@ -44,7 +44,11 @@ def refused(done: subprocess.CompletedProcess) -> str:
         ('metrics = "val_loss"', '"optim.learning_rate" = [1e-3]', ["unknown key sweep.metrics", "did you mean 'metric'"]),
         (GRID, '"output.dir" = ["a", "b"]', ['"output.dir" cannot vary between trials']),
         ('method = "random"\ntrials = 2', '"optim.learning_rate" = { low = 0.1, high = 0.01 }', ["low must be below high"]),
-        (GRID, '"data.sequence_length" = [28, 5]', ["data.sequence_length = 5", "must equal the image's H x W x C"]),
+        (
+            GRID,
+            '"data.sequence_length" = [28, 5]',
+            ["data.sequence_length = 5", "does not divide the image's H x W x C", "or to 7, 4, 2 or 1"],
+        ),
         (
             GRID + "\nrepeats = 0",
             '"optim.learning_rate" = [1e-3]',

@@ -357,7 +357,7 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_good_checkpoint(tiny_setting
 @pytest.mark.parametrize(
     "override, message",
     [
-        (("data", "sequence_length", 30), "must equal the image's H x W x C"),
+        (("data", "sequence_length", 30), "does not divide the image's H x W x C = 28 x 28 x 1 = 784 values"),
         (("train", "amp", "fp16"), "fp16 needs a CUDA GPU"),
         (("train", "epochs", 0), "train.epochs = 0 evaluates a checkpoint"),
         (("system", "device", "cuda"), "no usable CUDA GPU"),

@@ -248,3 +248,29 @@ def test_a_resume_with_other_settings_keeps_settings_toml_and_records_what_chang
 def without_wall_time(records: list[dict]) -> list[dict]:
     """Records as the test writes them: the clock time each carries is checked where it is made."""
     return [{k: v for k, v in r.items() if k != "wall_time"} for r in records]
+
+
+def test_a_truncated_last_pt_is_one_short_sentence_that_offers_best_pt(stopped_run):
+    """A save or copy cut short: not torch's paragraph about miniz, and the resume best.pt allows, which works."""
+    last = stopped_run / "last.pt"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+    result = cli("--no-ui", "--resume", str(stopped_run))
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"error: Checkpoint {last} is truncated: the file ends before its zip archive does (a save or copy cut short); "
+        f"its run's best.pt (epoch 1) is intact: resume from it with --resume {stopped_run / 'best.pt'}.\n"
+    )
+    resumed = cli("--no-ui", "--resume", str(stopped_run / "best.pt"))
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((stopped_run / "summary.json").read_text())["status"] == "completed"
+
+
+def test_a_damaged_best_pt_is_not_offered(stopped_run):
+    for name in ("last.pt", "best.pt"):
+        (stopped_run / name).write_bytes((stopped_run / name).read_bytes()[:100])
+    result = cli("--no-ui", "--resume", str(stopped_run))
+    assert result.returncode == 2
+    assert (
+        result.stderr
+        == f"error: Checkpoint {stopped_run / 'last.pt'} is truncated: the file ends before its zip archive does (a save or copy cut short).\n"
+    )
