@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lstm_vision import events as ev
-from lstm_vision.report.trackers import FINAL, run_files, step_metrics
+from lstm_vision.report.tracked import FINAL, run_files, step_metrics
 from lstm_vision.runs.compare import flat_settings
 from lstm_vision.settings import Settings
 
