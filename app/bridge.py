@@ -18,7 +18,9 @@ from lstm_vision.control import RunControl
 from lstm_vision.events import Event
 
 
-class Engine(Protocol):
+class Runner(Protocol):
+    """What trains a run in this process: the engine's runner (lstm_vision.dispatch.runner_for) or a test's."""
+
     def __call__(
         self, settings: Settings, emit: Callable[[Event], None], control: RunControl, resume: str | None = None
     ) -> Any: ...
@@ -42,7 +44,7 @@ class EngineEvents(Message):
 
 def run_engine(
     post: Callable[[Message], Any],
-    engine: Engine | None,
+    engine: Runner | None,
     settings: Settings,
     control: RunControl,
     resume: str | None,

@@ -1,65 +1,70 @@
-"""The main screen's tabs: their labels, and what each holds. The tab the app opens on is built before the
+"""The main screen's tabs: their labels, and the view each holds. The tab the app opens on is built before the
 first paint; the others are mounted right after it (LstmVisionApp.mount_other_tabs), so that the first screen
-waits only for its own widgets (the five tabs hold some 500)."""
+waits only for its own widgets (the five tabs hold some 500). Each view's module is imported with its tab, and
+each view is handed the parts of the app it needs (TabParts)."""
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
-from textual.containers import Horizontal
 from textual.widget import Widget
-from textual.widgets import Button, Label
 
 from lstm_vision.settings import Settings
+from app.bridge import Runner
+from app.session import RunSession
+from app.stale_notes import StaleNotes
+
+if TYPE_CHECKING:
+    from app.screens.settings import SettingsView
 
 
-def settings_tab(settings: Settings) -> list[Widget]:
-    from app.widgets.form import SettingsForm
+@dataclass
+class TabParts:
+    """What the App hands its tabs' views: each takes the parts it needs."""
 
-    bar = Horizontal(
-        Label("", id="settings-path"),
-        Button("Start F5", id="btn-start", variant="success", compact=True, action="app.start"),
-        Button("Preset…", id="btn-preset", compact=True, action="app.preset"),
-        Button("Open…", id="btn-open", compact=True, action="app.open"),
-        Button("Save", id="btn-save", compact=True, action="app.save"),
-        Button("Save as…", id="btn-save-as", compact=True, action="app.save_as"),
-        id="settings-bar",
-    )
-    # lazy: the fields the first screen shows; the app mounts the others once that screen is up
-    return [bar, SettingsForm(settings, id="form", lazy=True)]
+    settings: Settings  # what the Settings tab opens with
+    settings_path: Path  # the file its ctrl+s writes
+    note: str  # what the command line added to that file (--preset, --set), for the settings bar
+    notes: StaleNotes
+    session: RunSession
+    engine: Runner | None
+    settings_view: Callable[[], SettingsView]  # the Settings tab's view, once it is mounted
 
 
-def train_tab(settings: Settings) -> list[Widget]:
-    from app.widgets.charts import ChartPair
-    from app.widgets.panels import LogPanel, MemoryPanel, RunProgress
+def settings_tab(parts: TabParts) -> Widget:
+    from app.screens.settings import SettingsView
 
-    return [
-        RunProgress(id="progress"),
-        ChartPair(id="live-charts"),
-        Horizontal(MemoryPanel(id="memory"), LogPanel(id="log"), id="train-bottom"),
-    ]
+    return SettingsView(parts.settings, parts.settings_path, parts.notes, note=parts.note, id="settings")
 
 
-def results_tab(settings: Settings) -> list[Widget]:
+def train_tab(parts: TabParts) -> Widget:
+    from app.screens.train import TrainView
+
+    return TrainView(parts.session, parts.engine, parts.notes, id="train")
+
+
+def results_tab(parts: TabParts) -> Widget:
     from app.screens.results import ResultsView
 
-    return [ResultsView(id="results")]
+    return ResultsView(id="results")
 
 
-def history_tab(settings: Settings) -> list[Widget]:
+def history_tab(parts: TabParts) -> Widget:
     from app.screens.history import HistoryView
 
-    return [HistoryView(id="history")]
+    return HistoryView(id="history")
 
 
-def sweep_tab(settings: Settings) -> list[Widget]:
+def sweep_tab(parts: TabParts) -> Widget:
     from app.screens.sweep import SweepView
 
-    return [SweepView(id="sweep")]
+    return SweepView(parts.settings_view, id="sweep")
 
 
-# TabPane id -> (its label: the tab's name and key, what it holds), in the order of the tab row (state.TABS)
-PANES: dict[str, tuple[str, Callable[[Settings], list[Widget]]]] = {
+# TabPane id -> (its label: the tab's name and key, its view), in the order of the tab row (state.TABS)
+PANES: dict[str, tuple[str, Callable[[TabParts], Widget]]] = {
     "tab-settings": ("Settings F2", settings_tab),
     "tab-train": ("Train F3", train_tab),
     "tab-results": ("Results F4", results_tab),

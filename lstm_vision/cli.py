@@ -315,7 +315,7 @@ def _sources_note(args: argparse.Namespace, settings_path: Path) -> str:
 
 def _run_app(settings: Settings, settings_path: Path, resume: str | None, attach: str | None, note: str = "") -> int:
     try:
-        from app.tui import run_app  # the only place the core reaches for the UI, and only when asked to
+        from app.main import run_app  # the only place the core reaches for the UI, and only when asked to
     except ImportError as err:
         print(f"error: the terminal app cannot start ({err}); use --no-ui to train headless.", file=sys.stderr)
         return 1

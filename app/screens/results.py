@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
@@ -9,8 +11,11 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from lstm_vision.events import PredictionsSampled
+from lstm_vision.events import Event, PredictionsSampled, RunFinished, RunStopped
+from lstm_vision.runs.folder import read_confusion, read_summary
 from lstm_vision.metrics import macro, short_name
+from app.record import RunRecord
+from app.state import AppState
 from app.widgets.halfblock import as_text, half_blocks, thumbnail
 from lstm_vision.text import format_duration as fmt_duration, format_percent as fmt_pct, plural
 
@@ -218,3 +223,24 @@ class ResultsView(VerticalScroll):
 
     def show_predictions(self, sample: PredictionsSampled | None) -> None:
         self.query_one(ImageGrid).show(sample)
+
+    def show(self, ev: Event, record: RunRecord) -> None:
+        """An event of the run shown (``record``: the session's, which has taken it in)."""
+        if isinstance(ev, PredictionsSampled):
+            self.show_predictions(ev)
+        elif isinstance(ev, RunFinished):
+            self.show_summary(ev.summary, AppState.COMPLETED, record.name or "")
+            names = record.predictions.class_names if record.predictions else None
+            self.show_matrix(ev.confusion_matrix, list(names) if names else None)
+        elif isinstance(ev, RunStopped):  # stopped, or a sweep's trial its pruner cut short
+            status = AppState.PRUNED if ev.summary.get("status") == AppState.PRUNED else AppState.STOPPED
+            self.show_summary(ev.summary, status, record.name or "")
+
+    def open_run(self, run_dir: Path, record: RunRecord) -> None:
+        """A run of History (enter), or a sweep's trial: its summary, matrix and test images from its folder."""
+        summary = read_summary(run_dir) or record.summary
+        self.show_summary(summary, summary.get("status", record.status), run_dir.name)
+        matrix = record.finished.confusion_matrix if record.finished else read_confusion(run_dir)
+        names = list(record.predictions.class_names) if record.predictions else None
+        self.show_matrix(matrix, names)
+        self.show_predictions(record.predictions)

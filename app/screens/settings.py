@@ -1,57 +1,100 @@
-"""Loading and saving settings from the app: open, preset, save, save as."""
+"""The Settings tab: the form and the file it is saved to (open, preset, save, save as), the question about
+edits that file lacks, a run's settings put in the form, and the base settings of a sweep built in the app."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable
 
-from textual.widgets import Label
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Button, Label
 
-from lstm_vision.settings import Settings, load_settings, preset_names, preset_path, save_settings
 from lstm_vision.errors import SettingsError
-from app.screens.dialogs import PathScreen, PresetScreen, UnsavedScreen
-from app.widgets.form import SettingsForm
-from app.actions.notes import SETTINGS_NOTE
-from app.host import Host
-from app.widgets.panels import StatusLine
 from lstm_vision.runs.folder import SETTINGS_FILE
 from lstm_vision.runs.follow import run_settings
+from lstm_vision.settings import Settings, load_settings, preset_names, preset_path, save_settings
+from app.messages import LogLine
+from app.screens.dialogs import PathScreen, PresetScreen, UnsavedScreen
+from app.stale_notes import SETTINGS_NOTE, StaleNotes
+from app.widgets.form import SettingsForm
 
 
-class SettingsFileActions(Host):
-    """Mixed into the App: ctrl+s, ctrl+o, presets, and the question about unsaved edits on quitting."""
+class SettingsView(Vertical):
+    """Its keys are the App's (ctrl+s, ctrl+o act on every tab: the App passes them here)."""
 
-    _path_note = ""  # what show_settings_path wrote after the file's name ("saved", "(preset …)")
+    DEFAULT_CSS = "SettingsView { height: 1fr; }"
 
-    def show_settings_path(self, note: str = "") -> None:
+    class FileShown(Message):
+        """The settings file the form stands for, and whether it holds edits that file lacks (the status line)."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    def __init__(self, settings: Settings, path: Path, notes: StaleNotes, note: str = "", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings  # the settings last loaded or saved: a preset keeps what it does not set
+        self.path = path  # the file ctrl+s writes
+        self._notes = notes
+        self._path_note = note  # what show_path writes after the file's name ("saved", "(preset …)", the --set)
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="settings-bar"):
+            yield Label("", id="settings-path")
+            yield Button("Start F5", id="btn-start", variant="success", compact=True, action="app.start")
+            yield Button("Preset…", id="btn-preset", compact=True, action="app.preset")
+            yield Button("Open…", id="btn-open", compact=True, action="app.open")
+            yield Button("Save", id="btn-save", compact=True, action="app.save")
+            yield Button("Save as…", id="btn-save-as", compact=True, action="app.save_as")
+        # lazy: the fields the first screen shows; the app mounts the others once that screen is up
+        yield SettingsForm(self.settings, id="form", lazy=True)
+
+    def on_mount(self) -> None:
+        self.show_path(self._path_note)  # in the first paint: the file the form holds, and what the command line added
+
+    @property
+    def form(self) -> SettingsForm:
+        return self.query_one(SettingsForm)
+
+    def show_path(self, note: str = "") -> None:
         """The file ctrl+s writes, a * before it while the form holds edits that file lacks."""
         modified = self.form.modified
         self._path_note = note
-        label = self.query_one("#settings-path", Label)
-        label.update(f"{'*' if modified else ''}{self.settings_path}{'  ' + note if note else ''}")
-        self.query_one(StatusLine).set_settings_name(f"{self.settings_path}{' (unsaved edits)' if modified else ''}")
+        self.query_one("#settings-path", Label).update(f"{'*' if modified else ''}{self.path}{'  ' + note if note else ''}")
+        self.post_message(self.FileShown(f"{self.path}{' (unsaved edits)' if modified else ''}"))
 
     def on_settings_form_modified(self, message: SettingsForm.Modified) -> None:
         note = self._path_note
-        self.show_settings_path("" if message.modified and note == "saved" else note)  # "saved" holds no more
+        self.show_path("" if message.modified and note == "saved" else note)  # "saved" holds no more
 
     def on_settings_form_edited(self, message: SettingsForm.Edited) -> None:
-        self.forget(SETTINGS_NOTE)  # what a note said of the settings was of the settings before this edit
+        self._notes.forget(SETTINGS_NOTE)  # what a note said of the settings was of the settings before this edit
 
-    def _collect_or_warn(self, what: str) -> Settings | None:
+    def output_dir(self) -> str:
+        """Where runs go: the form's output.dir while it is valid, else the settings last loaded or saved."""
+        try:
+            return self.form.row("output", "dir").value()
+        except SettingsError:
+            return self.settings.output.dir
+
+    def collect_or_warn(self, what: str) -> Settings | None:
+        """The form's settings, or None with a note that names the invalid field."""
         try:
             return self.form.collect()
         except SettingsError as err:
-            self.notify_about(SETTINGS_NOTE, f"Cannot {what}: {err}", title="Invalid settings", severity="error", timeout=8)
+            self._notes.about(SETTINGS_NOTE, f"Cannot {what}: {err}", title="Invalid settings", severity="error", timeout=8)
             return None
 
     def save_to(self, path: Path) -> bool:
-        settings = self._collect_or_warn("save")
+        settings = self.collect_or_warn("save")
         if settings is None:
             return False
         try:
             # comments come from the target if it exists, else from the file these settings came from
-            keep = path if path.is_file() else (self.settings_path if self.settings_path.is_file() else None)
+            keep = path if path.is_file() else (self.path if self.path.is_file() else None)
             save_settings(settings, path, keep_comments_of=keep)
         except SettingsError as err:  # the folder is gone: one sentence that names it
             self.notify(str(err), severity="error", timeout=8)
@@ -60,28 +103,28 @@ class SettingsFileActions(Host):
             self.notify(f"Could not save {path}: {err.strerror or err}.", severity="error", timeout=8)
             return False
         self.settings = settings
-        self.settings_path = path
+        self.path = path
         self.form.mark_saved(settings)
-        self.show_settings_path("saved")
-        self.log_panel.add(f"Saved settings to {path}.", "app")
+        self.show_path("saved")
+        self.post_message(LogLine(f"Saved settings to {path}."))
         self.notify(f"Saved {path}")
         return True
 
-    def action_save(self) -> None:
-        self.save_to(self.settings_path)
+    def save(self) -> None:
+        self.save_to(self.path)
 
-    def action_save_as(self) -> None:
+    def save_as(self) -> None:
         def chosen(path: Path | None) -> None:
             if path is not None:
                 self.save_to(path)
 
-        self.push_screen(PathScreen("Save settings as", str(self.settings_path), must_exist=False), chosen)
+        self.app.push_screen(PathScreen("Save settings as", str(self.path), must_exist=False), chosen)
 
     def apply_loaded(self, settings: Settings, source: str, saved: bool = False) -> None:
         """Show loaded settings; ``saved``: they are the file ctrl+s writes, so the form holds no edits."""
         self.settings = settings
         self.form.set_settings(settings, saved=saved)
-        self.log_panel.add(f"Loaded settings from {source}.", "app")
+        self.post_message(LogLine(f"Loaded settings from {source}."))
         self.notify(f"Loaded {source}")
 
     def load_file(self, path: Path, make_current: bool = True) -> bool:
@@ -92,41 +135,36 @@ class SettingsFileActions(Host):
             return False
         self.apply_loaded(settings, str(path), saved=make_current)
         if make_current:
-            self.settings_path = path
-            self.show_settings_path()
+            self.path = path
+            self.show_path()
         return True
 
-    def action_open(self) -> None:
+    def open(self) -> None:
         def chosen(path: Path | None) -> None:
             if path is not None:
                 self.load_file(path)
 
         self.unless_unsaved(
             "opening another file",
-            lambda: self.push_screen(PathScreen("Open settings file", str(self.settings_path), must_exist=True), chosen),
+            lambda: self.app.push_screen(PathScreen("Open settings file", str(self.path), must_exist=True), chosen),
         )
 
-    def action_preset(self) -> None:
+    def preset(self) -> None:
         def chosen(name: str | None) -> None:
             if not name:
                 return
             try:
                 # a preset is about the model and training: the form keeps what it does not set (data.root,
                 # data.download, output.dir...), so F5 after a preset still finds the user's data
-                base = self.form.current(self.settings)
-                settings = load_settings(preset_path(name), base=base)
+                settings = load_settings(preset_path(name), base=self.form.current(self.settings))
             except SettingsError as err:
                 self.notify(str(err), title="Cannot load preset", severity="error")
                 return
             # the preset fills the form; ctrl+s still writes to the user's own file
             self.apply_loaded(settings, f"preset {name}")
-            self.show_settings_path(f"(preset {name})")  # the * says it is not saved
+            self.show_path(f"(preset {name})")  # the * says it is not saved
 
-        self.push_screen(PresetScreen(preset_names()), chosen)
-
-    def quit_unless_unsaved(self, code: int) -> None:
-        """Quit, first asking what to do with edits the settings file lacks."""
-        self.unless_unsaved("quitting", lambda: self._quit_with(code))
+        self.app.push_screen(PresetScreen(preset_names()), chosen)
 
     def unless_unsaved(self, doing: str, then: Callable[[], None]) -> None:
         """``then()`` at once if the form holds no edits the settings file lacks; else ask: save them first,
@@ -134,16 +172,16 @@ class SettingsFileActions(Host):
         if not self.form.modified:
             then()
             return
-        if isinstance(self.screen, UnsavedScreen):
+        if isinstance(self.app.screen, UnsavedScreen):
             return  # asked again (ctrl+q twice): the question is on screen already
 
         def answered(choice: str | None) -> None:
-            if choice == "discard" or (choice == "save" and self.save_to(self.settings_path)):
+            if choice == "discard" or (choice == "save" and self.save_to(self.path)):
                 then()
 
-        self.push_screen(
+        self.app.push_screen(
             UnsavedScreen(
-                f"The settings have edits that {self.settings_path} lacks. Save them before {doing}?",
+                f"The settings have edits that {self.path} lacks. Save them before {doing}?",
                 save="Save and quit" if doing == "quitting" else "Save first",
             ),
             answered,
@@ -165,3 +203,19 @@ class SettingsFileActions(Host):
         settings.output.run_name = self.form.row("output", "run_name").value()
         self.apply_loaded(settings, str(path))
         return True
+
+    def base_for_sweep(self, sweep_file: Path) -> tuple[str, str]:
+        """The base settings of a sweep built in the app: the form's. (base as the sweep file names it, a note for
+        the Sweep tab's bar.) The settings file itself when it holds what the form shows; else the form is saved
+        beside the sweep file (``NAME.base.toml``), so the sweep runs what the form showed, unsaved edits too."""
+        settings = self.form.collect()  # SettingsError names the invalid fields
+        folder = sweep_file.parent.resolve()
+        try:
+            same = self.path.is_file() and load_settings(self.path) == settings
+        except SettingsError:
+            same = False
+        if same:
+            return os.path.relpath(self.path.resolve(), folder), f" · base {self.path}"
+        base = sweep_file.with_name(sweep_file.name.removesuffix(".toml") + ".base.toml")
+        save_settings(settings, base)
+        return base.name, f" · base {base.name} (the form's settings)"

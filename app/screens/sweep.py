@@ -8,29 +8,41 @@ n, o, b and w switch between them and what they show, F5 starts the sweep, F8 st
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from functools import partial
 from textual.widgets import Button, ContentSwitcher, DataTable, Input, Label
 
 from lstm_vision.errors import SettingsError
-from lstm_vision.sweep.folder import SWEEP_TOML, TrialRow, is_sweep_dir
+from lstm_vision.sweep.folder import SWEEP_TOML, TrialRow, is_sweep_dir, last_launch, request_workers, sweep_state
+from app.messages import LogLine, TabWanted
 from app.record import short_paths
 from app.screens.dialogs import PathScreen
 from lstm_vision.sweep.draft import SweepDraft, read_draft, write_draft
 from app.widgets.sweep_builder import SweepBuilder
 from app.widgets.trials import SweepWatch, trial_path
 
+if TYPE_CHECKING:
+    from app.screens.settings import SettingsView
+
 BUILD, WATCH = "sweep-build", "sweep-watch"
+START_TIMEOUT_S = 120.0  # the CLI checks the sweep and starts its worker; only a hung file system takes this long
+SWEEP_FOLDER_LINE = "Sweep folder: "  # the CLI's first line of a background sweep names its folder
 FOCUS_CHECK_S = 0.25
 WATCH_KEYS = ("new", "open", "build", "stop")  # letter keys: typed into the builder's fields there, so hidden
 
 
 class SweepView(Vertical):
-    """The sweep being built (``sweep_file``) and the sweep folder being watched (``sweep_dir``)."""
+    """The sweep being built (``sweep_file``) and the sweep folder being watched (``sweep_dir``). Its sweeps run
+    in the headless processes (``--no-ui --sweep FILE --background``), which this view starts as the app starts
+    a background run, and then only reads the sweep folder."""
 
     BINDINGS = [
         Binding("f5", "start", "Start sweep", key_display="F5"),
@@ -47,14 +59,6 @@ class SweepView(Vertical):
     SweepView ContentSwitcher { height: 1fr; }
     """
 
-    class Start(Message):
-        """Start the sweep file in the background, or continue the sweep of ``sweep_dir`` (the app's SweepActions
-        own the processes)."""
-
-        def __init__(self, sweep_file: Path, sweep_dir: Path | None = None) -> None:
-            super().__init__()
-            self.sweep_file, self.sweep_dir = sweep_file, sweep_dir
-
     class TrialChosen(Message):
         """Enter on a trial: attach to it while it trains, else show its results."""
 
@@ -62,8 +66,9 @@ class SweepView(Vertical):
             super().__init__()
             self.run_dir, self.row = run_dir, row
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, settings_view: Callable[[], SettingsView], **kwargs) -> None:
         super().__init__(**kwargs)
+        self.settings_view = settings_view  # the Settings tab's view: the form a sweep is built over, its file
         self.sweep_file: Path | None = None  # the file the builder shows (read or last saved)
         self.opened: Path | None = None  # the file its draft was read from: saving keeps its text where unchanged
         self.base_note = ""  # where the base settings of the last saved file came from
@@ -122,7 +127,7 @@ class SweepView(Vertical):
 
     def activate(self) -> None:
         """The tab came to the front: the builder's rows say what the form holds now; the focus where keys act."""
-        self.builder.fill(None, self.app.form.values())
+        self.builder.fill(None, self.settings_view().form.values())
         self.focus_default()
 
     def focus_default(self) -> None:
@@ -183,13 +188,13 @@ class SweepView(Vertical):
     # ---- keys -----------------------------------------------------------------------------------------
     def action_new(self) -> None:
         self.sweep_file, self.opened, self.file_base, self.base_note = None, None, None, ""
-        self.new(self.app.form.values())
+        self.new(self.settings_view().form.values())
 
     def action_build(self) -> None:
         """The builder; on a watched sweep, with that sweep's file as its folder keeps it (saved elsewhere: the
         same study goes on with more trials, a changed one needs another name)."""
         if self.showing == WATCH and self.watcher.sweep_dir is not None:
-            self.open_file(self.watcher.sweep_dir / SWEEP_TOML, self.app.form.values())
+            self.open_file(self.watcher.sweep_dir / SWEEP_TOML, self.settings_view().form.values())
             self.sweep_file = None  # never written over the folder's copy
             self._bar()
         else:
@@ -208,9 +213,9 @@ class SweepView(Vertical):
             elif path.is_dir():
                 self.notify(f"{path} is not a sweep folder (it holds no {SWEEP_TOML}).", severity="warning", timeout=8)
             else:
-                self.open_file(path, self.app.form.values())
+                self.open_file(path, self.settings_view().form.values())
 
-        start = self.sweep_file or self.watcher.sweep_dir or Path(self.app.settings.output.dir)
+        start = self.sweep_file or self.watcher.sweep_dir or Path(self.settings_view().settings.output.dir)
         self.app.push_screen(
             PathScreen("Open a sweep file, or a sweep's folder", str(start), must_exist=True, folders=True), chosen
         )
@@ -229,12 +234,61 @@ class SweepView(Vertical):
                 )
                 return
             # a stopped or lost sweep goes on where it stopped: its command again (the study skips what is done)
-            self.post_message(self.Start(self.watcher.sweep_dir / SWEEP_TOML, self.watcher.sweep_dir))
+            self.start(self.watcher.sweep_dir / SWEEP_TOML, self.watcher.sweep_dir)
             return
         self.on_sweep_builder_start_requested(SweepBuilder.StartRequested())
 
     def action_stop(self) -> None:
-        self.app.stop_sweep(self.watcher.sweep_dir)
+        """Ask every live worker of the sweep to stop: each ends its trial resumably (F5 later goes on)."""
+        sweep_dir = self.watcher.sweep_dir
+        if sweep_dir is None:
+            return
+        asked = request_workers(sweep_dir, "stop")
+        if asked:
+            self.notify(f"Asked {asked} worker{'s' if asked > 1 else ''} of {sweep_dir.name} to stop.")
+        else:
+            self.notify(f"{sweep_dir.name} has no running worker to stop.", severity="warning")
+
+    def left_running(self) -> Path | None:
+        """The sweep followed here, when its workers go on after the app quits (for the line the app prints)."""
+        sweep_dir = self.watcher.sweep_dir
+        return sweep_dir if sweep_dir is not None and sweep_state(sweep_dir) == "running" else None
+
+    # ---- starting a sweep ----------------------------------------------------------------------------
+    def start(self, sweep_file: Path, sweep_dir: Path | None = None) -> None:
+        """Start the sweep file in the background, or continue the stopped or lost sweep of ``sweep_dir`` with the
+        command it was started with."""
+        if sweep_dir is not None:
+            args, what = last_launch(sweep_dir), f"Continuing the sweep {sweep_dir.name}"
+        else:
+            args, what = ["--no-ui", "--sweep", str(sweep_file.absolute())], f"Starting the sweep {sweep_file.name}"
+        self.notify(f"{what} in the background…")
+        body = partial(self._start_sweep, args, self.app.call_from_thread)
+        self.run_worker(body, group="sweep-start", thread=True, exit_on_error=False)
+
+    def _start_sweep(self, args: list[str], call: Callable[..., object]) -> None:
+        """The CLI's own --no-ui --sweep FILE --background (its checks, its folder, its detached worker), in a
+        thread: it returns once the worker is started, or with the one sentence that refuses the sweep."""
+        command = [sys.executable, "-m", "lstm_vision", *args, "--background"]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=START_TIMEOUT_S)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            call(self.notify, f"Cannot start the sweep: {err}", severity="error", timeout=12)
+            return
+        lines = done.stdout.splitlines()
+        folder = next((line.partition(SWEEP_FOLDER_LINE)[2] for line in lines if line.startswith(SWEEP_FOLDER_LINE)), "")
+        if done.returncode != 0 or not folder:
+            errors = [line for line in done.stderr.splitlines() if line.strip()] or [f"exit code {done.returncode}"]
+            call(self.notify, errors[-1].removeprefix("error: "), title="Cannot start the sweep", severity="error", timeout=15)
+            return
+        call(self._sweep_started, Path(folder.strip()), lines)
+
+    def _sweep_started(self, sweep_dir: Path, lines: list[str]) -> None:
+        for line in lines:
+            self.post_message(LogLine(line))
+        self.notify(f"Sweep {sweep_dir.name} started in the background; it goes on if this app or its terminal goes away.")
+        self.post_message(TabWanted("sweep"))
+        self.watch_folder(sweep_dir)
 
     # ---- the builder's buttons -------------------------------------------------------------------
     def on_sweep_builder_save_requested(self, message: SweepBuilder.SaveRequested) -> None:
@@ -259,9 +313,9 @@ class SweepView(Vertical):
     def _ask_path(self, spec: SweepDraft, then_start: bool) -> None:
         def chosen(path: Path | None) -> None:
             if path is not None and self._save(spec, path) and then_start:
-                self.post_message(self.Start(path))
+                self.start(path)
 
-        default = self.sweep_file or self.app.settings_path.parent / f"{spec.name}.sweep.toml"
+        default = self.sweep_file or self.settings_view().path.parent / f"{spec.name}.sweep.toml"
         title = "Save the sweep, then start it in the background" if then_start else "Save the sweep as"
         self.app.push_screen(PathScreen(title, str(default), must_exist=False), chosen)
 
@@ -273,7 +327,7 @@ class SweepView(Vertical):
             if self.file_base is not None:
                 spec.base = os.path.relpath(self.file_base, path.parent.resolve())
             elif self.opened is None:  # built here: the form's settings are its base
-                spec.base, self.base_note = self.app.base_for_sweep(path)
+                spec.base, self.base_note = self.settings_view().base_for_sweep(path)
             # an opened file without a base keeps none: it runs on the settings its command line gives, as before
             write_draft(spec, path, self.opened)
         except SettingsError as err:

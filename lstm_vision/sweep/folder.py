@@ -253,3 +253,30 @@ def request_workers(sweep_dir: str | os.PathLike, action: str) -> int:
             request(folder, action)
             asked += 1
     return asked
+
+
+LAUNCH_WINDOW_S = 60.0  # the processes of one launch (a --workers N parent and its workers) start within this
+
+
+def last_launch(sweep_dir: Path) -> list[str]:
+    """The arguments the sweep was last started with, from its workers' process.json (each keeps its command
+    line): the same command continues a sweep, with its --set, --storage and --workers. Of the last launch's
+    processes the first, which is the parent of --workers N; the sweep folder's copy of the sweep file when the
+    original is gone."""
+    launches = []
+    for path in (sweep_dir / WORKERS_DIR).glob(f"*/{PROCESS_FILE}"):
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        argv, started = info.get("argv"), info.get("started")
+        if isinstance(argv, list) and "--sweep" in argv[:-1] and isinstance(started, (int, float)):
+            launches.append((float(started), [str(a) for a in argv[1:] if a != "--background"]))
+    if not launches:
+        return ["--no-ui", "--sweep", str(sweep_dir / SWEEP_TOML)]
+    latest = max(started for started, _ in launches)
+    _, args = min((launch for launch in launches if launch[0] >= latest - LAUNCH_WINDOW_S), key=lambda launch: launch[0])
+    where = args.index("--sweep") + 1
+    if not Path(args[where]).is_file():
+        args[where] = str(sweep_dir / SWEEP_TOML)
+    return args

@@ -22,7 +22,7 @@ from lstm_vision.control import RunControl
 from lstm_vision.training.cadence import Cadence
 from lstm_vision.distributed.collectives import cleanup, context_from_env
 from lstm_vision.training.state import (
-    Job,
+    PreparedRun,
     NonFiniteLoss,
     PartialEpoch,
     report_evaluation,
@@ -63,7 +63,7 @@ def run(
     return result
 
 
-def train(job: Job, control: RunControl) -> str:
+def train(job: PreparedRun, control: RunControl) -> str:
     """Train the remaining epochs; returns "completed" or "stopped"."""
     s, steps = job.settings.train, job.batcher.steps_per_epoch
     total_steps = s.epochs * steps
@@ -102,7 +102,7 @@ def train(job: Job, control: RunControl) -> str:
     return "completed"
 
 
-def _log_step(job: Job, meters: EpochMeters, lr: float, total_steps: int, first_step: int) -> None:
+def _log_step(job: PreparedRun, meters: EpochMeters, lr: float, total_steps: int, first_step: int) -> None:
     """The steps since the last logged one, over all ranks: on every rank at the same step (collectives)."""
     loss, accuracy, rate = meters.log_window(job.dist)
     _check_finite(job, meters)
@@ -127,7 +127,7 @@ def _log_step(job: Job, meters: EpochMeters, lr: float, total_steps: int, first_
     sample_resources(job)
 
 
-def _progress(job: Job, total_steps: int, in_epoch: float, first_step: int) -> None:
+def _progress(job: PreparedRun, total_steps: int, in_epoch: float, first_step: int) -> None:
     """Once a second between logged steps: where the run is, from host-side counts (no device sync)."""
     now = time.monotonic()
     if now - job.last_progress < PROGRESS_PERIOD_S:
@@ -150,7 +150,7 @@ LONG_CPU_RUN_S = 600.0  # an ETA beyond this on a CPU gets the hint below, once
 ETA_SETTLED_S = 5.0  # the first steps' pace (warm-up, allocation) is not yet the run's
 
 
-def _hint_long_cpu_run(job: Job, eta: float, in_epoch: float) -> None:
+def _hint_long_cpu_run(job: PreparedRun, eta: float, in_epoch: float) -> None:
     """A new user who starts the default model on a laptop sees an ETA of hours: say once what the
     `cpu` preset does there instead."""
     if job.hinted or job.device.type != "cpu" or in_epoch < ETA_SETTLED_S or eta < LONG_CPU_RUN_S:
@@ -167,30 +167,30 @@ def _hint_long_cpu_run(job: Job, eta: float, in_epoch: float) -> None:
     )
 
 
-def _eta(job: Job, total_steps: int, in_epoch: float, first_step: int) -> float:
+def _eta(job: PreparedRun, total_steps: int, in_epoch: float, first_step: int) -> float:
     """Seconds left: the remaining steps at this epoch's pace so far (steps since first_step in in_epoch s),
     plus the validations left at the last one's duration (none measured yet: 0)."""
     return (total_steps - job.global_step) * in_epoch / max(1, job.step - first_step) + _validations_left(job) * job.val_time_s
 
 
-def _validations_left(job: Job) -> int:
+def _validations_left(job: PreparedRun) -> int:
     """Validations after the epochs done: every val_log_every-th epoch and always the last."""
     every, epochs, done = job.settings.train.val_log_every, job.settings.train.epochs, job.epoch
     return max(0, epochs // every - done // every) + (1 if epochs % every and done < epochs else 0)
 
 
-def _paused(job: Job, paused: bool) -> None:
+def _paused(job: PreparedRun, paused: bool) -> None:
     job.emit((ev.RunPaused if paused else ev.RunResumed)(job.epoch + 1, job.step))
 
 
-def _account(job: Job, meters: EpochMeters) -> None:
+def _account(job: PreparedRun, meters: EpochMeters) -> None:
     """Fold this epoch's time into the run's, and keep its sums for end_epoch or a resume (all ranks)."""
     seconds = meters.seconds()
     job.train_time_s += seconds
     job.partial = meters.so_far(seconds, job.dist)
 
 
-def train_step(job: Job, order: torch.Tensor, step: int) -> torch.Tensor:
+def train_step(job: PreparedRun, order: torch.Tensor, step: int) -> torch.Tensor:
     """One optimizer step over grad_accum_steps micro-batches; returns [loss sum, correct, samples] on device."""
     s = job.settings.train
     micro_batches = job.batcher.micro_batches(order, step)
@@ -218,7 +218,7 @@ def train_step(job: Job, order: torch.Tensor, step: int) -> torch.Tensor:
     return stats
 
 
-def _check_finite(job: Job, meters: EpochMeters) -> None:
+def _check_finite(job: PreparedRun, meters: EpochMeters) -> None:
     if not job.settings.train.stop_on_nan:
         return
     step = meters.nonfinite_step(job.dist)
@@ -229,7 +229,7 @@ def _check_finite(job: Job, meters: EpochMeters) -> None:
         )
 
 
-def end_epoch(job: Job, interrupt: Callable[[], bool] | None = None) -> bool:
+def end_epoch(job: PreparedRun, interrupt: Callable[[], bool] | None = None) -> bool:
     """Validate, report and checkpoint the epoch just trained. False when a stop came during the
     validation: it is cut short (``interrupt`` is polled between its batches) and the epoch is kept."""
     s = job.settings.train
@@ -295,6 +295,6 @@ def end_epoch(job: Job, interrupt: Callable[[], bool] | None = None) -> bool:
     return not stopped
 
 
-def early_stop_reason(job: Job) -> str:
+def early_stop_reason(job: PreparedRun) -> str:
     s = job.settings.train
     return reason(job.epoch, s.early_stop_patience, s.early_stop_min_delta, job.best_val_loss, job.best_val_epoch)

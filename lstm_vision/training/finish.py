@@ -13,7 +13,7 @@ from lstm_vision.errors import SettingsError
 from lstm_vision.system.devices import device_name
 from lstm_vision.distributed.collectives import record_failure
 from lstm_vision.runs.result import RunResult
-from lstm_vision.training.state import Job, NonFiniteLoss, report_evaluation, save
+from lstm_vision.training.state import PreparedRun, NonFiniteLoss, report_evaluation, save
 from lstm_vision.metrics import macro, per_class
 from lstm_vision.model.lstm import count_parameters
 from lstm_vision.system.provenance import provenance
@@ -23,7 +23,7 @@ from lstm_vision.runs.follow import settings_changes
 from lstm_vision.runs.notes import read_notes
 
 
-def finish(job: Job, status: str, prune_reason: str | None = None) -> RunResult:
+def finish(job: PreparedRun, status: str, prune_reason: str | None = None) -> RunResult:
     """Test (and train) accuracy, confusion matrix, summary. A stopped run saves last.pt and skips the test.
     A run stopped by a sweep's pruner (``prune_reason``) ends as "pruned", its reason in its log and summary:
     the one place that tells a pruned run from a stopped one."""
@@ -57,7 +57,7 @@ def finish(job: Job, status: str, prune_reason: str | None = None) -> RunResult:
 CURVES_EVERY_S = 60.0  # at epoch ends curves.png is redrawn at most this often: drawing takes ~0.5 s
 
 
-def draw_pictures(job: Job, matrix: list[list[int]] | None = None, mistakes=None, force: bool = False) -> None:
+def draw_pictures(job: PreparedRun, matrix: list[list[int]] | None = None, mistakes=None, force: bool = False) -> None:
     """curves.png (at an epoch's end: when the last one is a minute old), and at the end of the run also
     confusion_matrix.png and mistakes.png. Rank 0 only; a picture that fails is one warning, not a failure."""
     import time
@@ -81,7 +81,7 @@ def draw_pictures(job: Job, matrix: list[list[int]] | None = None, mistakes=None
         job.emit(ev.LogMessage("warning", f"Pictures not drawn in {job.run_dir}: {err.__class__.__name__}: {err}"))
 
 
-def _preview_event(job: Job, preview: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> ev.PredictionsSampled:
+def _preview_event(job: PreparedRun, preview: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> ev.PredictionsSampled:
     images, labels, predictions = preview
     h, w, c = job.data.image_shape
     return ev.PredictionsSampled(
@@ -89,7 +89,7 @@ def _preview_event(job: Job, preview: tuple[torch.Tensor, torch.Tensor, torch.Te
     )
 
 
-def fail(job: Job, err: BaseException) -> RunResult:
+def fail(job: PreparedRun, err: BaseException) -> RunResult:
     log_path = job.run_dir / ERROR_LOG
     message = _explain(job, err)
     record_failure(message)  # under torchrun: names this rank and its error in torchrun's report
@@ -105,7 +105,7 @@ def fail(job: Job, err: BaseException) -> RunResult:
     return RunResult("failed", str(job.run_dir), summary)
 
 
-def _explain(job: Job, err: BaseException) -> str:
+def _explain(job: PreparedRun, err: BaseException) -> str:
     s = job.settings.train
     if isinstance(err, torch.cuda.OutOfMemoryError):
         return (
@@ -120,7 +120,7 @@ def _explain(job: Job, err: BaseException) -> str:
 
 
 def build_summary(
-    job: Job, status: str, test: tuple[int, int] | None = None, train: tuple[int, int] | None = None
+    job: PreparedRun, status: str, test: tuple[int, int] | None = None, train: tuple[int, int] | None = None
 ) -> dict[str, Any]:
     gpu = resources.gpu_memory(job.device)
     # train_time_s includes the epoch a stop cut short, so the samples do too (its partial sums, all ranks)
@@ -161,6 +161,6 @@ def build_summary(
     }
 
 
-def _write_summary(job: Job, summary: dict[str, Any]) -> None:
+def _write_summary(job: PreparedRun, summary: dict[str, Any]) -> None:
     if job.dist.is_main:
         write_summary(job.run_dir, summary)

@@ -35,7 +35,7 @@ from lstm_vision.system.devices import Precision, configure_threads, device_name
 from lstm_vision.text import plural
 from lstm_vision.training.batches import Batcher
 from lstm_vision.training.resume import check_model_shape, check_same_data, load_resumed, prepare_resume, settings_changes
-from lstm_vision.training.state import Job, restore, sample_resources
+from lstm_vision.training.state import PreparedRun, restore, sample_resources
 
 
 def prepare(
@@ -45,7 +45,7 @@ def prepare(
     resume: str | None,
     run_dir: str | None = None,
     control: RunControl | None = None,
-) -> Job:
+) -> PreparedRun:
     """Everything a run needs, built once; ``run`` closes its outputs (job.outputs) whatever happens."""
     start = resolve(settings, dist_ctx, resume)
     data, settings, notes = load_inputs(settings, start)
@@ -72,7 +72,7 @@ def prepare(
         resume_notes = prepare_resume(resume, start.state, settings, batcher.steps_per_epoch, dist_ctx.is_main)
         changes = settings_changes(start.state, settings)
     outputs = open_outputs(settings, emit, dist_ctx, resume, run_dir, control)
-    job = Job(
+    job = PreparedRun(
         settings,
         dist_ctx,
         start.device,
@@ -98,7 +98,7 @@ def prepare(
 
 
 @dataclass
-class Start:
+class StartingPoint:
     """What the settings ask of this machine, and the checkpoint the run starts from (read, not yet used)."""
 
     device: torch.device
@@ -113,7 +113,7 @@ class Start:
         return self.state if self.state is not None else self.weights
 
 
-def resolve(settings: Settings, dist_ctx: DistContext, resume: str | None) -> Start:
+def resolve(settings: Settings, dist_ctx: DistContext, resume: str | None) -> StartingPoint:
     check_available(settings)  # output.tensorboard without the package: refused before anything starts
     if dist_ctx.is_main:  # MLflow, W&B: missing or not answering, refused before anything is written
         check_trackers(settings)
@@ -130,10 +130,10 @@ def resolve(settings: Settings, dist_ctx: DistContext, resume: str | None) -> St
             "train.epochs = 0 evaluates a checkpoint: set train.load_checkpoint to its path (or train for at least 1 epoch)."
         )
     weights = ckpt.load_checkpoint(load_from) if load_from and not resume else None
-    return Start(device, precision, threads, state, weights, resume or load_from or None)
+    return StartingPoint(device, precision, threads, state, weights, resume or load_from or None)
 
 
-def load_inputs(settings: Settings, start: Start) -> tuple[DataBundle, Settings, list[tuple[str, str]]]:
+def load_inputs(settings: Settings, start: StartingPoint) -> tuple[DataBundle, Settings, list[tuple[str, str]]]:
     """The data in memory, normalized as the weights want: a loaded checkpoint's own normalization wins over
     data.normalization. Returns the settings as the run records them, and the log lines (level, text) that
     say how a folder's files were read and where the normalization comes from."""
@@ -145,7 +145,7 @@ def load_inputs(settings: Settings, start: Start) -> tuple[DataBundle, Settings,
 
 
 def build_model_views(
-    settings: Settings, start: Start, data: DataBundle, dist_ctx: DistContext, sequence_length: int, input_size: int
+    settings: Settings, start: StartingPoint, data: DataBundle, dist_ctx: DistContext, sequence_length: int, input_size: int
 ) -> tuple[nn.Module, nn.Module, str]:
     """The model with its loaded weights; the view training steps through (compiled head, DDP); what was compiled."""
     model = build_model(settings.model, input_size, sequence_length, data.num_classes, settings.system.lstm_kernel)
@@ -224,8 +224,8 @@ def _discard(event: ev.Event) -> None:
 
 
 def announce(
-    job: Job,
-    start: Start,
+    job: PreparedRun,
+    start: StartingPoint,
     normalization_notes: list[tuple[str, str]],
     resume: str | None,
     resume_notes: list[str],

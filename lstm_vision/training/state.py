@@ -1,4 +1,4 @@
-"""A run's state (Job), how it is checkpointed and restored, and what every phase of a run shares."""
+"""A run's state (PreparedRun), how it is checkpointed and restored, and what every phase of a run shares."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ PARTIAL_KEYS = frozenset(f.name for f in dataclasses.fields(PartialEpoch))
 
 
 @dataclass
-class Job:
+class PreparedRun:
     """Everything a run needs, built once by prepare()."""
 
     settings: Settings
@@ -90,7 +90,7 @@ class NonFiniteLoss(RuntimeError):
     """The training loss became NaN or infinite (train.stop_on_nan)."""
 
 
-def checkpoint_state(job: Job) -> dict[str, Any]:
+def checkpoint_state(job: PreparedRun) -> dict[str, Any]:
     """The reference's keys (state_dict, optimizer, epoch, val_loss, val_acc) plus what an exact resume needs.
     val_loss/val_acc are this checkpoint's own epoch's, as in the reference: None when that epoch had no
     validation, and for a stop within an epoch (step > 0), which has none yet; best_val_* are the best so far."""
@@ -123,7 +123,7 @@ def checkpoint_state(job: Job) -> dict[str, Any]:
     }
 
 
-def usage_entries(job: Job) -> dict[str, Any]:
+def usage_entries(job: PreparedRun) -> dict[str, Any]:
     """What using the weights needs without the data set: the inputs' normalization, the model's shape, the
     image shape (H, W, C) and the class names (data/normalization.py reads the normalization back)."""
     m = job.settings.model
@@ -143,7 +143,7 @@ def usage_entries(job: Job) -> dict[str, Any]:
     }
 
 
-def restore(job: Job, state: dict[str, Any]) -> None:
+def restore(job: PreparedRun, state: dict[str, Any]) -> None:
     if ckpt.is_reference(state):  # weights are loaded, training starts afresh
         return
     job.optimizer.load_state_dict(state["optimizer"])
@@ -163,7 +163,7 @@ def restore(job: Job, state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state(state["rng_cuda"], job.device)
 
 
-def save(job: Job, kind: str) -> None:
+def save(job: PreparedRun, kind: str) -> None:
     if not job.dist.is_main:
         return
     name = {"best": BEST_CHECKPOINT, "last": LAST_CHECKPOINT}.get(kind, f"epoch-{job.epoch:03d}.pt")
@@ -176,7 +176,7 @@ def save(job: Job, kind: str) -> None:
     job.emit(saved)
 
 
-def sample_resources(job: Job, force: bool = False) -> None:
+def sample_resources(job: PreparedRun, force: bool = False) -> None:
     # On GPUs under DDP a collective: every rank samples at the same points (prepare, log steps, epoch ends).
     job.rank_peaks = gather_peak_gpu_memory(job.device, job.dist)
     now = time.monotonic()
@@ -189,7 +189,7 @@ def sample_resources(job: Job, force: bool = False) -> None:
 
 
 def report_evaluation(
-    job: Job, split: str, data: ImageSet, confusion: bool = False, interrupt: Callable[[], bool] | None = None
+    job: PreparedRun, split: str, data: ImageSet, confusion: bool = False, interrupt: Callable[[], bool] | None = None
 ) -> Evaluation:
     """Evaluate ``data`` (all ranks together), emit EvaluationFinished and return the Evaluation (with
     ``confusion`` also its confusion matrix, preview and mistakes). ``interrupt``: see batches.evaluate."""

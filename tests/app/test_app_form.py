@@ -18,7 +18,7 @@ async def test_every_setting_has_an_editor_of_its_kind_with_help(tmp_path):
         for section in SECTIONS:
             for key, f in section_fields(section).items():
                 row = form.row(section, key)
-                default = getattr(getattr(app.settings, section), key)
+                default = getattr(getattr(app.initial_settings, section), key)
                 if isinstance(default, bool):
                     assert isinstance(row.editor, Switch)
                 elif f.metadata["choices"]:
@@ -27,7 +27,7 @@ async def test_every_setting_has_an_editor_of_its_kind_with_help(tmp_path):
                     assert isinstance(row.editor, Input)
                 assert str(row.query_one(".field-help").render()) == f.metadata["help"]
                 assert row.value() == default
-        assert form.collect() == app.settings
+        assert form.collect() == app.initial_settings
 
 
 async def test_invalid_value_is_marked_as_typed_and_f5_refuses(tmp_path):
@@ -143,7 +143,7 @@ async def test_save_keeps_comments_and_load_round_trips(tmp_path):
         assert form.row("model", "hidden_size").value() == 32
         assert form.row("data", "download").value() is False
         assert form.row("train", "epochs").value() == Settings().train.epochs  # unset keys: defaults
-        assert app.settings_path == other
+        assert app.settings_view.path == other
 
 
 async def test_save_as_writes_a_new_file_with_the_comments_of_the_current_one(tmp_path):
@@ -157,7 +157,7 @@ async def test_save_as_writes_a_new_file_with_the_comments_of_the_current_one(tm
         await wait_for(pilot, target.exists)
         assert "# keep me" in target.read_text(encoding="utf-8")
         assert load_settings(target).train.epochs == 2
-        assert app.settings_path == target
+        assert app.settings_view.path == target
 
 
 async def test_save_as_into_a_missing_folder_names_that_folder(tmp_path):
@@ -174,7 +174,7 @@ async def test_save_as_into_a_missing_folder_names_that_folder(tmp_path):
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, PathScreen))
         # ctrl+s to a file whose folder went away: the same one sentence, no temporary file's name
-        app.settings_path = missing / "settings.toml"
+        app.settings_view.path = missing / "settings.toml"
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: app.notes)
         assert app.notes[-1] == ("error", f"Cannot save {missing / 'settings.toml'}: the folder {missing} does not exist.")
@@ -236,7 +236,7 @@ async def test_preset_picker_loads_a_preset_into_the_form(tmp_path, monkeypatch)
         form = app.query_one(SettingsForm)
         assert form.row("model", "hidden_size").value() == 8
         assert form.row("model", "bidirectional").value() is False
-        assert app.settings_path == tmp_path / "settings.toml"  # ctrl+s still writes the user's file
+        assert app.settings_view.path == tmp_path / "settings.toml"  # ctrl+s still writes the user's file
 
 
 async def test_a_preset_changes_only_the_settings_it_sets(tmp_path, monkeypatch):

@@ -15,7 +15,7 @@ from lstm_vision.runs.liveness import Beacon
 from lstm_vision.settings import load_settings
 from lstm_vision.sweep.folder import TrialRow, read_trials, worker_dir, write_trials
 from lstm_vision.sweep.spec import read_sweep
-from app.actions.sweeps import last_launch
+from lstm_vision.sweep.folder import last_launch
 from app.screens.history import HistoryView, scan_runs
 from app.screens.sweep import BUILD, WATCH, SweepView
 from app.widgets.sweep_builder import SpaceRow, SweepBuilder
@@ -257,7 +257,7 @@ async def test_an_opened_sweep_file_shows_what_is_wrong_with_it_under_its_rows(t
 
 async def test_quitting_names_a_followed_sweep_that_goes_on_and_not_one_that_ended(tmp_path):
     """The app prints how to watch a run again when it quits while the run goes on; a sweep the Sweep tab
-    follows gets the same line (sweep_left_running), a stopped one none."""
+    follows gets the same line (SweepView.left_running), a stopped one none."""
     live = write_sweep(tmp_path / "runs", "live", TRIALS[:2], worker_exit=None)
     worker = Beacon(worker_dir(live, socket.gethostname(), os.getpid()), RunControl())  # a live worker: this process
     worker.run_dir.mkdir(parents=True)
@@ -266,13 +266,14 @@ async def test_quitting_names_a_followed_sweep_that_goes_on_and_not_one_that_end
     app = make_app(tmp_path)
     try:
         async with app.run_test(size=(80, 24)) as pilot:
-            assert app.sweep_left_running() is None  # no sweep followed yet
+            await wait_for(pilot, lambda: app.started)
+            assert app.sweep_view.left_running() is None  # no sweep followed yet
             app.open_sweep(live)
             await wait_for(pilot, lambda: app.query_one(SweepWatch).state == "running")
-            assert app.sweep_left_running() == live
+            assert app.sweep_view.left_running() == live
             app.open_sweep(stopped)
             await wait_for(pilot, lambda: app.query_one(SweepWatch).state == "stopped")
-            assert app.sweep_left_running() is None
+            assert app.sweep_view.left_running() is None
             app.open_sweep(live)
             await wait_for(pilot, lambda: app.query_one(SweepWatch).state == "running")
             await app.run_action("quit")

@@ -1,1 +1,0 @@
-"""The app's actions, as mixins of the App: attach, settings files, runs, where events land."""
