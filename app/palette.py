@@ -24,8 +24,13 @@ COMMANDS: list[tuple[str, str, str, tuple[str, ...]]] = [
         (),
     ),
     ("Try a checkpoint file…", "Try the model of any run folder or .pt file", "try_file", ()),
-    ("Save settings", "Write the form to the settings file, keeping its comments (ctrl+s)", "save", ()),
-    ("Save settings as…", "Write the form to another file", "save_as", ()),
+    (
+        "Save settings",
+        "Write the form to the settings file, keeping its comments (ctrl+s but on the Sweep tab)",
+        "save_settings",
+        (),
+    ),
+    ("Save settings as…", "Write the form to another file", "save_settings_as", ()),
     ("Open settings file…", "Load settings from a TOML file (ctrl+o)", "open", ()),
     ("Load preset…", "Load one of the shipped presets into the form", "preset", ()),
     (

@@ -34,6 +34,7 @@ class RunSession:
     watching: threading.Event | None = None  # set to stop following the attached run (the run goes on)
     resumable: str | None = None  # what F7 resumes
     resumable_elsewhere: bool = False  # ... in a process of its own: it was another process's run
+    resumes_own_settings: bool = False  # ... with its own settings, not the form's: History's r chose it
     left_running: Path | None = None  # the attached run, when the app quit while it went on
     left_sweep: Path | None = None  # the sweep the Sweep tab followed, when the app quit while it went on
     exit_code: int = 0  # the app's, once it quits: the last run's ending
@@ -64,15 +65,18 @@ class RunSession:
         """A run of this process starts (F5, F7, History's r): a fresh control and record (a resumed run's
         curves so far)."""
         self.resumable_elsewhere = False
+        if resume is None:  # F5: the form's run, which F7 resumes with the form
+            self.resumes_own_settings = False
         self.control = RunControl()
         self.record = record or RunRecord()
         self.run_done, self.run_result = threading.Event(), None
         self.set_state(AppState.STARTING, "loading data…")
         return self.control
 
-    def choose_to_resume(self, run_dir: Path | str) -> str:
-        """History's r: this run is what F7 resumes from now on, and what the next launch resumes."""
-        self.resumable = str(run_dir)
+    def choose_to_resume(self, run_dir: Path | str, own_settings: bool = False) -> str:
+        """History's r: this run is what F7 resumes from now on (with its own settings when ``own_settings``), and
+        what the next launch resumes."""
+        self.resumable, self.resumes_own_settings = str(run_dir), own_settings
         return self.resumable
 
     def finished_engine(self, result: Any) -> None:

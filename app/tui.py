@@ -224,9 +224,9 @@ class LstmVisionApp(App[int]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # False hides a key from the footer: it shows only what the keys can do in this state
-        if action in ("start", "start_background", "try_model", "save", "open") and self.trying():
+        if action in ("start", "start_background", "try_model", "save", "save_settings", "open") and self.trying():
             return False  # runs and settings files are the main screen's business; one model is tried at a time
-        if action in ("start", "start_background") and self.query_one("#main-tabs", TabbedContent).active == TABS["sweep"]:
+        if action in ("start", "start_background") and self._on_tab("sweep"):
             return False  # F5 there is the sweep's (SweepView shows it while the sweep can start), never a run's
         if action == "start":
             return self.session.state not in ACTIVE
@@ -289,10 +289,20 @@ class LstmVisionApp(App[int]):
 
     # ---- the settings file (ctrl+s, ctrl+o: on every tab) -------------------------------------------
     def action_save(self) -> None:
-        self.settings_view.save()
+        # on the Sweep tab the file shown there is the sweep's: ctrl+s wrote the form into settings.toml (issue 33.4)
+        (self.sweep_view if self._on_tab("sweep") else self.settings_view).save()
 
     def action_save_as(self) -> None:
+        (self.sweep_view if self._on_tab("sweep") else self.settings_view).save_as()
+
+    def action_save_settings(self) -> None:  # the palette's: the settings file on any tab
+        self.settings_view.save()
+
+    def action_save_settings_as(self) -> None:
         self.settings_view.save_as()
+
+    def _on_tab(self, name: str) -> bool:
+        return self.query_one("#main-tabs", TabbedContent).active == TABS[name]
 
     def action_open(self) -> None:
         self.settings_view.open()
@@ -314,8 +324,11 @@ class LstmVisionApp(App[int]):
     def action_resume_run(self) -> None:
         if self.session.resumable and self.session.resumable_elsewhere:  # not this app's run: it stays out of this process
             self.train_view.resume_in_background(Path(self.session.resumable))
+        elif self.session.resumable and self.session.resumes_own_settings:
+            if not self.refuse_while_busy():
+                self._resume_as_it_was(Path(self.session.resumable))
         elif self.session.resumable:
-            self._start(resume=self.session.resumable)
+            self._start(resume=self.session.resumable)  # the app's own run: with the form, edits since F8 too
         else:
             self.notify("No stopped run to resume; pick one in History (F9) and press r.", severity="warning")
 
@@ -482,15 +495,18 @@ class LstmVisionApp(App[int]):
             self.train_view.resume_in_background(run_dir)
             return
 
-        def resume() -> None:  # the form takes the run's settings: edits the file lacks are asked about first
-            if self.settings_view.load_run_settings(run_dir):
-                self._start(resume=self.session.choose_to_resume(run_dir))
+        self._resume_as_it_was(run_dir)
 
-        self.settings_view.unless_unsaved(f"resuming {run_dir.name} with its settings", resume)
+    def _resume_as_it_was(self, run_dir: Path) -> None:
+        """History's r, and F7 after it: the run goes on with its own settings (as --resume does); the form
+        stays as the user left it (only l loads a run's settings into it)."""
+        settings = self.settings_view.read_run_settings(run_dir)
+        if settings is not None:
+            self._launch(settings, self.session.choose_to_resume(run_dir, own_settings=True))
 
     def on_history_view_load_settings_requested(self, message: HistoryView.LoadSettingsRequested) -> None:
         def load() -> None:  # as the run started: l repeats that run (a resume's changes are in its journal)
-            if self.settings_view.load_run_settings(message.run_dir, as_started=True):
+            if self.settings_view.load_run_settings(message.run_dir):
                 self.action_show_tab("settings")
 
         self.settings_view.unless_unsaved(f"loading the settings of {message.run_dir.name}", load)

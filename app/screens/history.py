@@ -34,6 +34,7 @@ STATUS_STYLES = {
     "starting": "cyan",
     "lost": "bold red",
 }
+RUN_KEYS = ("compare", "resume", "attach", "load_settings", "try_model")  # the keys that act on the selected run
 LIVE_REFRESH_S = 2.0  # how often History looks again: live runs' status and progress, folders that came or went
 
 
@@ -225,14 +226,20 @@ class HistoryView(Vertical):
         self._hint()
         self.app.refresh_bindings()  # the app's t (Try) shows when the selected run has a model
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # an empty list offers no key that acts on a run (the hint says F5 trains the first)
+        return bool(self.runs) or action not in RUN_KEYS
+
     def _hint(self) -> None:
         sweeps = sum(r.sweep is not None for r in self.runs)
         n = len(self.runs) - sweeps
         folder = short_paths(str(self.output_dir))
         counted = ([plural(n, "run")] if n else []) + ([plural(sweeps, "sweep")] if sweeps else [])  # a sweep is no run
-        where = f"{' and '.join(counted)} in {folder}" if self.runs else f"No runs in {folder} yet"
+        where = f"{' and '.join(counted)} in {folder}" if self.runs else f"No runs in {folder} yet: F5 trains one"
         names = ", ".join(r.name for r in self.compared)
         shown = f" · showing: {names}" if names else " · enter shows a run's curves, space adds it to the comparison"
+        if not self.runs:
+            shown = ""
         self.query_one("#history-hint", Static).update(where + shown)
 
     def _cursor_key(self) -> str | None:

@@ -118,7 +118,7 @@ class MistakeBrowsing(_TryHost):
         p = self.mistake.probabilities
         label, predicted = short_name(names[self.mistake.label]), short_name(names[self.mistake.predicted])
         self.showing = (
-            f"Mistake {number + 1}/{len(m.indices)}, test image {self.mistake.index}: a {label} read as "
+            f"Mistake {number + 1}/{len(m.indices)}, test image {self.mistake.index}: labelled {label}, read as "
             f"{predicted} ({100 * p[self.mistake.predicted]:.0f}%; {label}: {100 * p[self.mistake.label]:.0f}%)"
         )
         self.canvas.set_image(m.images[number])

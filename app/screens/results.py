@@ -206,6 +206,7 @@ class ResultsView(VerticalScroll):
             yield ImageGrid(id="grid")
 
     def clear(self) -> None:
+        self.scroll_home(animate=False)  # another run's results open at their top, not where the last were left
         self.query_one("#result-summary", Static).update(Text("No results yet.", style="dim"))
         self.query_one(ConfusionMatrix).clear(columns=True)
         self.query_one(PerClassTable).show([])
@@ -238,6 +239,7 @@ class ResultsView(VerticalScroll):
 
     def open_run(self, run_dir: Path, record: RunRecord) -> None:
         """A run of History (enter), or a sweep's trial: its summary, matrix and test images from its folder."""
+        self.scroll_home(animate=False)
         summary = read_summary(run_dir) or record.summary
         self.show_summary(summary, summary.get("status", record.status), run_dir.name)
         matrix = record.finished.confusion_matrix if record.finished else read_confusion(run_dir)

@@ -187,21 +187,27 @@ class SettingsView(Vertical):
             answered,
         )
 
-    def load_run_settings(self, run_dir: Path, as_started: bool = False) -> bool:
-        """Put a run's own settings in the form (not making them the file ctrl+s writes), all but its run_name:
-        that names the run's folder, and a new run from these settings gets a folder of its own. ``as_started``:
-        its settings.toml alone, as the run started (History's l), else with what its resumes changed (r)."""
-        path = run_dir / SETTINGS_FILE
-        if not path.is_file():
+    def read_run_settings(self, run_dir: Path, as_started: bool = False) -> Settings | None:
+        """A run's own settings: its settings.toml, with what its resumes changed unless ``as_started``; None,
+        saying why, when they cannot be read."""
+        if not (run_dir / SETTINGS_FILE).is_file():
             self.notify(f"{run_dir.name} has no settings.toml.", severity="warning")
-            return False
+            return None
         try:
-            settings = run_settings(run_dir, as_started=as_started)
+            return run_settings(run_dir, as_started=as_started)
         except SettingsError as err:
             self.notify(str(err), title="Cannot load", severity="error", timeout=10)
+            return None
+
+    def load_run_settings(self, run_dir: Path) -> bool:
+        """History's l: put the settings a run started with in the form (not making them the file ctrl+s
+        writes), all but its run_name: that names the run's folder, and a new run from these settings gets a
+        folder of its own."""
+        settings = self.read_run_settings(run_dir, as_started=True)
+        if settings is None:
             return False
         settings.output.run_name = self.form.row("output", "run_name").value()
-        self.apply_loaded(settings, str(path))
+        self.apply_loaded(settings, str(run_dir / SETTINGS_FILE))
         return True
 
     def base_for_sweep(self, sweep_file: Path) -> tuple[str, str]:

@@ -290,6 +290,26 @@ class SweepView(Vertical):
         self.post_message(TabWanted("sweep"))
         self.watch_folder(sweep_dir)
 
+    # ---- ctrl+s on this tab: the sweep file, never the settings file ----------------------------------
+    def save(self) -> None:
+        """The builder's sweep to the file it was opened from or last saved to (asked for when it has none)."""
+        if self.showing == WATCH:
+            self.notify("The sweep shown is its folder's; b opens its file in the builder, where ctrl+s saves a copy.")
+            return
+        spec = self._checked()
+        if spec is None:
+            return
+        if self.sweep_file is None:
+            self._ask_path(spec, then_start=False)
+        else:
+            self._save(spec, self.sweep_file)
+
+    def save_as(self) -> None:
+        if self.showing == BUILD:
+            self.on_sweep_builder_save_requested(SweepBuilder.SaveRequested())
+        else:
+            self.save()
+
     # ---- the builder's buttons -------------------------------------------------------------------
     def on_sweep_builder_save_requested(self, message: SweepBuilder.SaveRequested) -> None:
         message.stop()

@@ -67,12 +67,13 @@ async def test_open_overlay_and_resume_from_history(tmp_path):
         assert [s.label for s in charts.accuracy.series] == ["first val", "second val"]
         assert len(charts.accuracy.series[1].xs) == 3
 
-        await pilot.press("r")  # resume the stopped run: its settings fill the form, the engine resumes it
+        hidden_in_form = app.query_one(SettingsForm).row("model", "hidden_size").value()
+        await pilot.press("r")  # resume the stopped run: the engine resumes it with its own settings
         await app.workers.wait_for_complete()
         await wait_for(pilot, lambda: app.session.state == "completed")
         assert engine.calls[-1]["resume"] == str(stopped)
         assert engine.calls[-1]["settings"].model.hidden_size == 48
-        assert app.query_one(SettingsForm).row("model", "hidden_size").value() == 48
+        assert app.query_one(SettingsForm).row("model", "hidden_size").value() == hidden_in_form != 48  # r loads nothing
 
 
 async def test_the_cursor_stays_on_the_shown_run_when_history_is_shown_again(tmp_path):
@@ -209,13 +210,43 @@ async def test_l_loads_the_settings_a_run_started_with_and_r_resumes_with_what_i
         await pilot.press("l")
         await wait_for(pilot, lambda: form.row("model", "hidden_size").value() == 48)
         assert form.row("train", "epochs").value() == 15 and form.row("optim", "learning_rate").value() == 0.002
-        await pilot.press("f9", "r")
-        await wait_for(pilot, lambda: isinstance(app.screen, UnsavedScreen))  # the form holds l's settings
-        assert str(app.screen.query_one("#save").label) == "Save first (s)"  # not "and quit": it resumes
-        await pilot.press("d")
+        await pilot.press("f9", "r")  # the form holds l's settings, unsaved: r resumes without asking about them
         await wait_for(pilot, lambda: bool(engine.calls))
+        assert not isinstance(app.screen, UnsavedScreen)
         resumed = engine.calls[0]["settings"]
         assert (resumed.train.epochs, resumed.optim.learning_rate, resumed.model.hidden_size) == (30, 0.001, 48)
+        assert form.row("train", "epochs").value() == 15  # and leaves them as they were
+
+
+async def test_r_resumes_with_the_runs_settings_and_leaves_the_form_and_its_edits_alone(tmp_path):
+    """Issue 33.1: r on a run trained with other settings put them in the form (unsaved, and quitting asked
+    to save edits the user never made); r resumes, only l loads. F7 after r resumes that run as it was too."""
+    runs = tmp_path / "runs"
+    stopped = write_run(runs, "other", "stopped", 3, hidden=48)
+    engine = FakeEngine(runs, epochs=2, steps=2, hold=True)
+    app = make_app(tmp_path, engine=engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = app.query_one(SettingsForm)
+        form.row("model", "hidden_size").set_value(40)  # the user's own edit, unsaved
+        await pilot.press("f9")
+        table = app.query_one(HistoryView).query_one(DataTable)
+        await wait_for(pilot, lambda: app.focused is table and table.row_count == 1)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: engine.holding.is_set() and app.session.state == "running")
+        assert not isinstance(app.screen, UnsavedScreen)  # nothing to ask: the form is not touched
+        assert engine.calls[0]["resume"] == str(stopped) and engine.calls[0]["settings"].model.hidden_size == 48
+        assert form.row("model", "hidden_size").value() == 40
+        await pilot.press("f8")
+        await wait_for(pilot, lambda: app.session.state == "stopped" and app.session.resumable == str(stopped))
+        engine.hold = False
+        await pilot.press("f7")  # the run r resumed goes on as it was, not with the form's 40
+        await wait_for(pilot, lambda: len(engine.calls) == 2 and app.session.state == "completed")
+        assert engine.calls[1]["resume"] == str(stopped) and engine.calls[1]["settings"].model.hidden_size == 48
+        assert form.row("model", "hidden_size").value() == 40
+        await pilot.press("f5")  # F5 starts the form's run, and F7 after it would resume with the form
+        await wait_for(pilot, lambda: len(engine.calls) == 3)
+        assert engine.calls[2]["resume"] is None and engine.calls[2]["settings"].model.hidden_size == 40
+        assert not app.session.resumes_own_settings
 
 
 async def test_g_keeps_the_cursors_row_in_view_and_shows_new_runs_above_it_when_they_fit(tmp_path):
@@ -248,3 +279,59 @@ async def test_g_keeps_the_cursors_row_in_view_and_shows_new_runs_above_it_when_
             # the least scrolled view that holds the cursor's row: the new run in it whenever both fit
             assert table.scroll_y == max(0, table.cursor_row - rows_shown + 1)
             assert in_view(0) == (table.cursor_row < rows_shown)
+
+
+async def test_results_open_at_their_top_for_each_run_shown(tmp_path):
+    """Issue 33.6: Results opened a new run's results scrolled to where the previous one was left."""
+    from app.screens.results import ResultsView
+
+    runs = tmp_path / "runs"
+    write_run(runs, "first", "completed", 2)
+    write_run(runs, "second", "completed", 2)
+    engine = FakeEngine(runs, epochs=1, steps=2)
+    app = make_app(tmp_path, engine=engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        results = app.query_one(ResultsView)
+
+        async def scrolled_down() -> None:
+            await pilot.press("f4")
+            await wait_for(pilot, lambda: results.max_scroll_y > 0, "results taller than the screen")
+            results.scroll_end(animate=False)
+            await wait_for(pilot, lambda: results.scroll_y > 0)
+
+        await pilot.press("f9")
+        table = app.query_one(HistoryView).query_one(DataTable)
+        await wait_for(pilot, lambda: app.focused is table and table.row_count == 2)
+        await pilot.press("enter")
+        await scrolled_down()
+        await pilot.press("f9")
+        await wait_for(pilot, lambda: app.focused is table)
+        await pilot.press("down", "enter")  # another run of History
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: "Got 9,876/10,000" in str(app.query_one("#result-summary").render()))
+        assert results.scroll_y == 0
+        await scrolled_down()
+        await pilot.press("f5")  # a new run of the app's
+        await wait_for(pilot, lambda: app.session.state == "completed")
+        assert results.scroll_y == 0
+
+
+async def test_an_empty_history_offers_no_key_that_acts_on_a_run(tmp_path):
+    """Issue 33.6: History's footer offered Resume, Attach, Load and Try when there were no runs."""
+    from textual.widgets import Footer
+
+    app = make_app(tmp_path)
+
+    def footer() -> set[str]:
+        return {key.description for key in app.query_one(Footer).query("FooterKey")}
+
+    run_keys = {"Compare", "Resume", "Attach", "Load settings", "Try"}
+    async with app.run_test(size=(120, 24)) as pilot:
+        await pilot.press("f9")
+        history = app.query_one(HistoryView)
+        await wait_for(pilot, lambda: history.output_dir == tmp_path / "runs" and "Quit" in footer())
+        assert not footer() & run_keys
+        assert str(history.query_one("#history-hint").render()) == f"No runs in {tmp_path / 'runs'} yet: F5 trains one"
+        write_run(tmp_path / "runs", "first", "completed", 2)
+        await wait_for(pilot, lambda: history.runs, "the run folder seen")  # without g
+        await wait_for(pilot, lambda: run_keys - {"Try"} <= footer())  # its last.pt is empty: nothing to try

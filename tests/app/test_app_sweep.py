@@ -313,3 +313,35 @@ async def test_a_sweep_file_without_method_opened_and_saved_unchanged_is_the_sam
     assert again.returncode == 0, again.stdout + again.stderr
     assert [r.state for r in read_trials(tmp_path / "runs" / "hand")] == ["complete", "complete"]
     assert read_sweep(copy).identity() == read_sweep(path).identity()
+
+
+async def test_ctrl_s_on_the_sweep_tab_saves_the_sweep_file_and_leaves_settings_toml_alone(tmp_path):
+    """Issue 33.4: ctrl+s there wrote the form's unsaved edits into settings.toml while a sweep file was open."""
+    from sweeps import write_sweep as write_sweep_file
+
+    path = write_sweep_file(tmp_path / "mine.toml", 'name = "mine"\ntrials = 2', '"optim.learning_rate" = [1e-2, 1e-3]')
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.settings_view.form.row("model", "hidden_size").set_value(40)  # an edit the settings file lacks
+        app.action_open_sweep()
+        await type_path(pilot, app, path)
+        await wait_for(pilot, lambda: app.query_one(SweepView).opened == path and len(app.query(SpaceRow)) == 2)
+        app.query_one("#sb-trials", Input).value = "3"
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: read_sweep(path).trials == 3, "the sweep file saved")
+        assert not (tmp_path / "settings.toml").exists()  # the settings file is not the Sweep tab's
+        assert app.notes[-1] == ("information", f"Saved {path}")
+
+        app.query_one(SweepView).action_new()  # a new sweep has no file yet: ctrl+s asks where, as Save as… does
+        await wait_for(pilot, lambda: app.query_one(SweepView).opened is None)
+        await fill_row(pilot, app, 0, "optim.learning_rate", "1e-3, 2e-3")
+        await pilot.press("ctrl+s")
+        new = tmp_path / "new.sweep.toml"
+        await type_path(pilot, app, new)
+        await wait_for(pilot, lambda: new.is_file())
+        assert [d.values for d in read_sweep(new).space] == [(1e-3, 2e-3)]
+
+        await pilot.press("f2", "ctrl+s")  # on the Settings tab ctrl+s is the settings file's again
+        await wait_for(pilot, lambda: (tmp_path / "settings.toml").is_file())
+        assert load_settings(tmp_path / "settings.toml").model.hidden_size == 40

@@ -121,6 +121,9 @@ async def test_the_test_sets_mistakes_step_with_n_and_p(mnist_model, tmp_path):
         await wait_for(pilot, lambda: screen.mistake is not None, "the first mistake")
         first = screen.mistake
         assert first.label != first.predicted
+        # no article to get wrong ("a 8"): the label and the prediction by name
+        label, predicted = (screen.model.class_names[i] for i in (first.label, first.predicted))
+        assert f"test image {first.index}: labelled {short_name(label)}, read as {short_name(predicted)} (" in screen.showing
         assert torch.equal(screen.canvas.image, screen.mistakes.images[0])
         await wait_predicted(pilot, app)
         names = screen.model.class_names

@@ -313,8 +313,9 @@ async def test_the_status_line_leaves_out_whole_parts_at_80_columns_and_shortens
 
 async def test_the_history_footer_fits_80_columns(tmp_path):
     from textual.widgets._footer import FooterKey
-    from apps import make_app
+    from apps import make_app, write_run
 
+    write_run(tmp_path / "runs", "first", "completed", 2)  # the keys that act on a run show once there is one
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f9")
