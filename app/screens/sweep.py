@@ -27,7 +27,7 @@ from app.record import short_paths
 from app.screens.dialogs import PathScreen
 from lstm_vision.sweep.draft import SweepDraft, read_draft, write_draft
 from app.widgets.sweep_builder import SweepBuilder
-from app.widgets.trials import SweepWatch, trial_path
+from app.widgets.trials import PANELS, SweepWatch, trial_path
 
 if TYPE_CHECKING:
     from app.screens.settings import SettingsView
@@ -51,6 +51,8 @@ class SweepView(Vertical):
         Binding("o", "open", "Open"),
         Binding("b", "build", "Builder"),
         Binding("w", "watch", "Trials", show=False),
+        Binding("space", "pick", "Compare"),
+        Binding("v", "panel", "View"),
     ]
     DEFAULT_CSS = """
     SweepView #sweep-bar { height: 1; padding: 0 1; }
@@ -107,6 +109,8 @@ class SweepView(Vertical):
             return not running and not (self.showing == WATCH and self.watcher.state == "finished")
         if action == "watch":
             return self.watcher.sweep_dir is not None
+        if action in ("pick", "panel"):  # the trials' keys
+            return self.showing == WATCH and self.watcher.sweep_dir is not None
         return True
 
     def on_mount(self) -> None:
@@ -147,8 +151,14 @@ class SweepView(Vertical):
     def _bar(self) -> None:
         if self.showing == WATCH and self.watcher.sweep_dir is not None:
             text = f"{self.watcher.sweep_dir} · enter: a trial (attach, or results)"
-            if self.watcher.pinned is not None:
+            if self.watcher.panel != PANELS[0]:
+                what = "importance of each setting" if self.watcher.panel == "sweep-importance" else "parallel coordinates"
+                text = f"{self.watcher.sweep_dir} · {what} below; v: the next view"
+            elif self.watcher.pinned is not None:
                 text = f"{self.watcher.sweep_dir} · trial {self.watcher.pinned} below; enter again: the best"
+            elif self.watcher.table.picked:
+                picked = ", ".join(f"#{n}" for n in self.watcher.table.picked)
+                text = f"{self.watcher.sweep_dir} · comparing {picked}; space adds or takes out"
         elif self.sweep_file is not None:
             text = f"sweep file {self.sweep_file}{self.base_note}"
         elif self.file_base is not None:
@@ -362,6 +372,16 @@ class SweepView(Vertical):
         return True
 
     # ---- the trials ---------------------------------------------------------------------------------
+    def action_pick(self) -> None:
+        row = self.watcher.selected()
+        if row is not None:
+            self.watcher.pick(row)
+            self._bar()
+
+    def action_panel(self) -> None:
+        self.watcher.next_panel()
+        self._bar()
+
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         row = self.watcher.selected()

@@ -16,6 +16,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from lstm_vision.errors import SettingsError
 from lstm_vision.settings import SECTIONS, section_fields
+from lstm_vision.sweep.spec import MAX_REPEATS
 from lstm_vision.sweep.draft import (
     METHODS,
     METRICS,
@@ -116,6 +117,7 @@ class SweepBuilder(Vertical):
     SweepBuilder .trials { display: none; }
     SweepBuilder #sb-metric { width: 17; }
     SweepBuilder #sb-prune { width: 14; }
+    SweepBuilder #sb-repeats { width: 4; }
     SweepBuilder #sb-note { color: $error; text-style: bold; padding: 0 1; height: auto; }
     SweepBuilder #sb-head { color: $text-muted; padding: 0 1; height: 1; margin-top: 1; }
     SweepBuilder #sb-space { height: 1fr; }
@@ -159,6 +161,8 @@ class SweepBuilder(Vertical):
             yield FieldSelect([(m, m) for m in METRICS], value="val_accuracy", allow_blank=False, id="sb-metric", compact=True)
             yield Label("prune", classes="builder-label")
             yield FieldSelect([(p, p) for p in PRUNERS], value="none", allow_blank=False, id="sb-prune", compact=True)
+            yield Label("repeats", classes="builder-label")
+            yield Input("1", id="sb-repeats", compact=True, tooltip="Runs per point, each with its own seed")
         yield Static("", id="sb-note")
         yield Static(f"{'setting':<31}values (random, tpe: also low .. high log)", id="sb-head")
         with VerticalScroll(id="sb-space", can_focus=False):  # tab goes from field to field, not to the list
@@ -184,6 +188,7 @@ class SweepBuilder(Vertical):
             self.query_one("#sb-trials", Input).value = str(spec.trials or 12)
             self.query_one("#sb-metric", Select).value = spec.metric
             self.query_one("#sb-prune", Select).value = spec.prune
+            self.query_one("#sb-repeats", Input).value = str(spec.repeats)
             self.query_one("#sb-space").remove_children()
             rows = [SpaceRow(name, values_text(values)) for name, values in spec.space.items()]
             self.query_one("#sb-space").mount_all([*rows, SpaceRow()])
@@ -232,12 +237,19 @@ class SweepBuilder(Vertical):
             if not trials_text.isdigit() or int(trials_text) < 1:
                 raise SettingsError(f"sweep.trials must be a whole number above 0, not {trials_text!r}.")
             trials = int(trials_text)
+        repeats_text = self.query_one("#sb-repeats", Input).value.strip()
+        if not repeats_text.isdigit() or not 1 <= int(repeats_text) <= MAX_REPEATS:
+            raise SettingsError(
+                f"sweep.repeats must be a whole number from 1 to {MAX_REPEATS} (runs per point, each with its own "
+                f"seed), not {repeats_text!r}."
+            )
         return SweepDraft(
             name=self.query_one("#sb-name", Input).value.strip(),
             method=self.method,
             trials=trials,
             metric=str(self.query_one("#sb-metric", Select).value),
             prune=str(self.query_one("#sb-prune", Select).value),
+            repeats=int(repeats_text),
         )
 
     def spec(self) -> SweepDraft:
@@ -270,9 +282,10 @@ class SweepBuilder(Vertical):
             return
         note.display = False
         checked = [values for values in (row.check(self.method, self.form_values) for row in self.rows()) if values is not None]
+        seeds = f", each point over {options.repeats} seeds" if options.repeats > 1 else ""
         if not checked:
             summary.update("no setting varies yet")
         elif self.method == "grid":
-            summary.update(f"a grid of {SweepDraft(options.name, space=dict(enumerate(checked))).grid_size()} trials")
+            summary.update(f"a grid of {SweepDraft(options.name, space=dict(enumerate(checked))).grid_size()} trials{seeds}")
         else:
-            summary.update(f"{options.trials} {options.method} trials")
+            summary.update(f"{options.trials} {options.method} trials{seeds}")

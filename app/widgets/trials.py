@@ -12,18 +12,28 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import ContentSwitcher, DataTable, Static
 from textual.widgets.data_table import CellDoesNotExist
 
 from lstm_vision.events import StepLogged
 from lstm_vision.runs.follow import JournalReader
 from lstm_vision.runs.liveness import run_state
 from lstm_vision.runs.folder import METRICS_FILE
-from lstm_vision.sweep.folder import TRIALS_CSV, TrialRow, read_folder_sweep, trial_dir_name, read_trials, sweep_state
+from lstm_vision.sweep.folder import (
+    TRIALS_CSV,
+    TrialRow,
+    read_folder_sweep,
+    read_importance,
+    read_trials,
+    sweep_state,
+    trial_dir_name,
+)
+from lstm_vision.sweep.parallel import parallel_view
 from lstm_vision.sweep.spec import SweepSpec
-from lstm_vision.text import format_duration
+from lstm_vision.text import format_duration, format_number
 from app.record import RunRecord
 from app.widgets.charts import OVERLAY_COLORS, ChartPair
+from app.widgets.sweep_insight import ImportanceBars, ParallelPlot
 
 POLL_S = 0.5  # how often the sweep folder is looked at while the Sweep tab shows: stat calls, and reads on change
 BEST_CURVES = 3  # the best trials whose curves are drawn, besides the running ones
@@ -40,13 +50,18 @@ TRIAL_STYLES = {
 }
 SWEEP_STYLES = {"running": "bold cyan", "finished": "green", "stopped": "yellow", "lost": "bold red"}
 ENDED = ("complete", "pruned", "fail", "stopped")
+PICK_MARK = "•"  # a trial picked with space: its curves are compared
+PANELS = ("sweep-charts", "sweep-importance", "sweep-parallel")  # below the table, v shows the next
 
 
-def metric_text(metric: str, value: float | None) -> str:
-    """An accuracy as a percentage, a loss as it is."""
+def metric_text(metric: str, value: float | None, std: float | None = None) -> str:
+    """An accuracy as a percentage, a loss as it is; a point run over several seeds with the spread of its mean."""
     if value is None or not math.isfinite(value):
         return "-"
-    return f"{100 * value:.2f}%" if "accuracy" in metric else f"{value:.4f}"
+    shown = f"{100 * value:.2f}%" if "accuracy" in metric else f"{value:.4f}"
+    if std is None or not math.isfinite(std):
+        return shown
+    return shown + (f" ±{100 * std:.2f}" if "accuracy" in metric else f" ±{std:.4f}")
 
 
 def best_trial(rows: list[TrialRow], direction: str) -> TrialRow | None:
@@ -91,7 +106,7 @@ def sweep_line(info: SweepSpec, rows: list[TrialRow], state: str) -> Text:
     done = trials_done(rows)
     planned = info.total  # random / tpe: its trials; a grid: its combinations
     text = Text(f" {info.name} ", style="bold")
-    text.append(f"{info.method} · ")
+    text.append(f"{info.method} · " + (f"{info.repeats} seeds a point · " if info.repeats > 1 else ""))
     text.append(state, style=SWEEP_STYLES.get(state, ""))
     text.append(f" · {done}/{planned if planned else '?'} trials")
     best = best_trial(rows, info.direction)
@@ -166,6 +181,7 @@ class TrialsTable(DataTable):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.progress: dict[int, str] = {}  # trial number -> how far it is, while it runs
+        self.picked: list[int] = []  # trials picked with space, their curves compared (SweepWatch's)
 
     def show_progress(self, number: int, text: str) -> None:
         if self.progress.get(number) == text:
@@ -191,11 +207,12 @@ class TrialsTable(DataTable):
         for r in rows:
             mark = r is best
             style = "bold green" if mark else ""
+            picked = PICK_MARK if r.number in self.picked else ""
             self.add_row(
-                Text(f"{r.number}{BEST_MARK if mark else ''}", style=style),
+                Text(f"{picked}{r.number}{BEST_MARK if mark else ''}", style=style),
                 trial_state(r, sweep_running),
-                *[Text(r.params.get(name, ""), style=style) for name in names],
-                Text(metric_text(info.metric, r.metric), style=style),
+                *[Text(format_number(r.params.get(name, "")), style=style) for name in names],  # as the lines write them
+                Text(metric_text(info.metric, r.metric, r.metric_std if r.repeats > 1 else None), style=style),
                 self.progress.get(r.number, "") if r.state == "running" else duration_text(r.duration_s),
                 key=str(r.number),
             )
@@ -217,7 +234,9 @@ class SweepWatch(Vertical):
     DEFAULT_CSS = """
     SweepWatch #sweep-line { height: 1; }
     SweepWatch TrialsTable { height: auto; max-height: 45%; min-height: 4; }
-    SweepWatch ChartPair { height: 1fr; min-height: 8; }
+    SweepWatch ContentSwitcher { height: 1fr; min-height: 8; }
+    SweepWatch ChartPair, SweepWatch ParallelPlot { height: 1fr; }
+    SweepWatch ImportanceBars { margin: 1 0 0 0; }
     """
 
     def __init__(self, **kwargs) -> None:
@@ -229,12 +248,16 @@ class SweepWatch(Vertical):
         self._stamp: tuple[int, int] | None = None
         self._curves: dict[int, tuple[RunRecord, JournalReader]] = {}
         self.pinned: int | None = None  # a trial chosen with enter: its curves alone, instead of the best few
+        self.importance: list[tuple[str, float]] = []  # importance.csv's, read with trials.csv
         self.reads = 0  # how often trials.csv was read: tests check that an unchanged file is not read again
 
     def compose(self) -> ComposeResult:
         yield Static("", id="sweep-line")
         yield TrialsTable(cursor_type="row", id="trials-table")
-        yield ChartPair("no trial has finished an epoch yet", id="sweep-charts")
+        with ContentSwitcher(initial=PANELS[0]):
+            yield ChartPair("no trial has finished an epoch yet", id="sweep-charts")
+            yield ImportanceBars(id="sweep-importance")
+            yield ParallelPlot(id="sweep-parallel")
 
     def on_mount(self) -> None:
         self.set_interval(POLL_S, self.poll)
@@ -246,9 +269,9 @@ class SweepWatch(Vertical):
     def watch(self, sweep_dir: Path) -> None:
         """Show ``sweep_dir`` (a folder holding sweep.toml) from now on."""
         self.sweep_dir, self.info, self.rows, self.state = Path(sweep_dir), None, [], ""
-        self._stamp, self._curves, self.pinned = None, {}, None
+        self._stamp, self._curves, self.pinned, self.importance = None, {}, None, []
         self.table.clear(columns=True)
-        self.table.progress = {}
+        self.table.progress, self.table.picked = {}, []
         self.poll(force=True)
 
     def poll(self, force: bool = False) -> None:
@@ -262,8 +285,9 @@ class SweepWatch(Vertical):
                 return
         stamp = _stamp(self.sweep_dir / TRIALS_CSV)
         changed = stamp != self._stamp
-        if changed:
+        if changed:  # importance.csv is written with trials.csv, after each trial
             self._stamp, self.rows = stamp, read_trials(self.sweep_dir)
+            self.importance = read_importance(self.sweep_dir)
             self.reads += 1
         state = sweep_state(self.sweep_dir)
         if changed or state != self.state:
@@ -272,7 +296,28 @@ class SweepWatch(Vertical):
             self.state = state
             self.table.show(self.info, self.rows, sweep_running=state == "running")
             self.query_one("#sweep-line", Static).update(sweep_line(self.info, self.rows, state))
+            self._show_insight()
         self._follow_curves()
+
+    # ---- below the table: the curves, the importance, the parallel coordinates (v) ------------------------
+    @property
+    def panel(self) -> str:
+        return self.query_one(ContentSwitcher).current or PANELS[0]
+
+    def next_panel(self) -> str:
+        self.query_one(ContentSwitcher).current = PANELS[(PANELS.index(self.panel) + 1) % len(PANELS)]
+        self._show_insight()
+        return self.panel
+
+    def _show_insight(self) -> None:
+        if self.info is None:
+            return
+        if self.panel == "sweep-importance":
+            labels = param_labels([name for name, _ in self.importance])
+            self.query_one(ImportanceBars).show(self.importance, labels)
+        elif self.panel == "sweep-parallel":
+            view = parallel_view(self.info, self.rows)
+            self.query_one(ParallelPlot).show(view, param_labels([axis.name for axis in view.axes]))
 
     @property
     def is_on_screen(self) -> bool:
@@ -281,7 +326,8 @@ class SweepWatch(Vertical):
     def _follow_curves(self) -> None:
         """The shown trials' journals, read for their new lines; the charts redrawn when something came."""
         pinned = [r for r in self.rows if r.number == self.pinned]
-        chosen = pinned or (curve_trials(self.rows, self.info.direction) if self.info else [])
+        picked = [r for r in self.rows if r.number in self.table.picked]
+        chosen = pinned or picked or (curve_trials(self.rows, self.info.direction) if self.info else [])
         grown = [r.number for r in chosen] != list(self._curves)  # one came or went: redraw even without news
         curves = {}
         for row in chosen:
@@ -302,7 +348,19 @@ class SweepWatch(Vertical):
     def pin(self, number: int | None) -> None:
         """Draw trial ``number``'s curves alone (None: the best few and the running ones again)."""
         self.pinned = number
+        self.query_one(ContentSwitcher).current = PANELS[0]  # the curves are what enter asked for
         self._follow_curves()
+
+    def pick(self, row: TrialRow) -> list[int]:
+        """Space: add the trial to the curves compared, or take it out (as History's space; four at most)."""
+        picked = self.table.picked
+        self.table.picked = [n for n in picked if n != row.number] if row.number in picked else (picked + [row.number])[-4:]
+        self.pinned = None
+        if self.info is not None:
+            self.table.show(self.info, self.rows, sweep_running=self.state == "running")
+        self.query_one(ContentSwitcher).current = PANELS[0]
+        self._follow_curves()
+        return self.table.picked
 
     def selected(self) -> TrialRow | None:
         key = self.table.cursor_key()

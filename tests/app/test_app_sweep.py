@@ -345,3 +345,25 @@ async def test_ctrl_s_on_the_sweep_tab_saves_the_sweep_file_and_leaves_settings_
         await pilot.press("f2", "ctrl+s")  # on the Settings tab ctrl+s is the settings file's again
         await wait_for(pilot, lambda: (tmp_path / "settings.toml").is_file())
         assert load_settings(tmp_path / "settings.toml").model.hidden_size == 40
+
+
+async def test_the_builder_runs_each_point_over_several_seeds_with_repeats(tmp_path):
+    """Issue 31.4 in the app: the builder's repeats field is sweep.repeats of the file it saves."""
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f10")
+        await wait_for(pilot, lambda: isinstance(app.focused, Input))
+        await fill_row(pilot, app, 0, "optim.learning_rate", "1e-3, 2e-3")
+        repeats = app.query_one("#sb-repeats", Input)
+        repeats.value = "0"
+        await pilot.pause()
+        note = str(app.query_one("#sb-note").render())
+        assert note.startswith("sweep.repeats must be a whole number from 1 to 20") and note.endswith("not '0'.")
+        repeats.value = "3"
+        await pilot.pause()
+        assert str(app.query_one("#sb-summary").render()) == "a grid of 2 trials, each point over 3 seeds"
+        app.query_one(SweepBuilder).post_message(SweepBuilder.SaveRequested())
+        path = tmp_path / "seeds.sweep.toml"
+        await type_path(pilot, app, path)
+        await wait_for(pilot, lambda: path.is_file())
+    assert read_sweep(path).repeats == 3
