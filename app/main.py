@@ -16,11 +16,14 @@ def run_app(
     engine: Runner | None = None,
     attach: str | None = None,
     note: str = "",
+    invalid_file: str = "",
 ) -> int:
     """Entry point for ``lstm-vision-tui``; returns the exit code of the last run (0 if none). ``note``: what
-    the settings bar says the form holds besides the file (the command line's --preset and --set)."""
+    the settings bar says the form holds besides the file (the command line's --preset and --set);
+    ``invalid_file``: why the settings file is not valid (the form shows its values and the reason)."""
     app = LstmVisionApp(settings, settings_path, resume=resume, engine=engine, attach=attach)
     app.initial_note = note
+    app.initial_invalid = invalid_file
     app.warm_up = engine is None
     try:
         code = app.run()

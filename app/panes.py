@@ -31,12 +31,13 @@ class TabParts:
     session: RunSession
     engine: Runner | None
     settings_view: Callable[[], SettingsView]  # the Settings tab's view, once it is mounted
+    invalid: str = ""  # why the settings file is not valid: the form opens on its values, F5 waits for a fix
 
 
 def settings_tab(parts: TabParts) -> Widget:
     from app.screens.settings import SettingsView
 
-    return SettingsView(parts.settings, parts.settings_path, parts.notes, note=parts.note, id="settings")
+    return SettingsView(parts.settings, parts.settings_path, parts.notes, note=parts.note, invalid=parts.invalid, id="settings")
 
 
 def train_tab(parts: TabParts) -> Widget:

@@ -11,6 +11,7 @@ from app.record import short_paths
 # What each kind of note describes, and so what makes it stale:
 SETTINGS_NOTE = "settings"  # the form's settings (invalid, refused): stale once the form changes
 RUN_NOTE = "run"  # the last run (its warnings, its failure, its loss): stale once another run starts or is attached
+FILE_NOTE = "file"  # the settings file is not valid: stale once it is saved from the form or another is opened
 BUSY_NOTE = "busy"  # a run that is going (so no second one starts): stale once it ends
 
 

@@ -95,6 +95,7 @@ class LstmVisionApp(App[int]):
         self._attach_tab = ""  # the tab shown when an attach began: another one by the replay's end was the user's
 
     initial_note = ""  # run_app: "+ --preset cpu, --set ..." when the command line added to the file
+    initial_invalid = ""  # run_app: why the settings file is not valid (the form opens on its values)
 
     # ---- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -163,6 +164,7 @@ class LstmVisionApp(App[int]):
             self.session,
             self.engine,
             lambda: self.settings_view,
+            self.initial_invalid,
         )
 
     def on_unmount(self) -> None:
@@ -338,7 +340,8 @@ class LstmVisionApp(App[int]):
         settings = self.settings_view.collect_or_warn("start")
         if settings is None:
             self.action_show_tab("settings")
-            self.form.focus_field(self.form.errors()[0][0])
+            if errors := self.form.errors():  # none when it is the settings file that is not valid
+                self.form.focus_field(errors[0][0])
             return
         self._launch(settings, resume)
 

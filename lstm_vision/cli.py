@@ -144,8 +144,9 @@ def _sweep_options(group: argparse._ArgumentGroup) -> None:
     )
 
 
-def resolve_settings(args: argparse.Namespace, base: Path | None = None) -> tuple[Settings, Path]:
-    """Settings from (the resumed run's file | a sweep's base file | ./settings.toml) and then every source in order."""
+def resolve_settings(args: argparse.Namespace, base: Path | None = None, read_file: bool = True) -> tuple[Settings, Path]:
+    """Settings from (the resumed run's file | a sweep's base file | ./settings.toml) and then every source in order.
+    ``read_file=False``: the defaults in place of ./settings.toml (the app opens on that file when it is invalid)."""
     settings, settings_path = Settings(), DEFAULT_SETTINGS_FILE
     if base is not None:
         settings, settings_path = load_settings(base), base
@@ -161,7 +162,7 @@ def resolve_settings(args: argparse.Namespace, base: Path | None = None) -> tupl
         from lstm_vision.runs.follow import run_settings
 
         settings = run_settings(run_dir)  # as it started, with what earlier resumes changed
-    elif not any(kind in ("config", "preset") for kind, _ in args.sources) and DEFAULT_SETTINGS_FILE.is_file():
+    elif _reads_default_file(args) and read_file:
         settings = load_settings(DEFAULT_SETTINGS_FILE)
     notes: list[str] = []  # what a reference conf.yaml or name converts with another meaning
     for kind, value in args.sources:
@@ -177,6 +178,22 @@ def resolve_settings(args: argparse.Namespace, base: Path | None = None) -> tupl
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     return settings, settings_path
+
+
+def _reads_default_file(args: argparse.Namespace) -> bool:
+    """./settings.toml is where the settings start from: no --config or --preset gives them."""
+    return not any(kind in ("config", "preset") for kind, _ in args.sources) and DEFAULT_SETTINGS_FILE.is_file()
+
+
+def _invalid_default_file(args: argparse.Namespace) -> str:
+    """Why ./settings.toml, which the app would open, is not valid ("" when it is, or is not what the app opens)."""
+    if args.no_ui or args.print_settings or args.resume or args.attach or not _reads_default_file(args):
+        return ""
+    try:
+        load_settings(DEFAULT_SETTINGS_FILE)
+    except SettingsError as err:
+        return str(err)
+    return ""
 
 
 def _is_sweep_dir(path: str) -> bool:
@@ -214,8 +231,11 @@ def _dispatch(argv: list[str] | None) -> int:
         parser.print_usage(sys.stderr)
         print(f"error: {conflict}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    # the app opens on an invalid ./settings.toml: its values in the form, the reason shown, F5 refused until it
+    # is fixed (headless, it is the one sentence below)
+    invalid_file = _invalid_default_file(args)
     try:
-        settings, settings_path = resolve_settings(args)
+        settings, settings_path = resolve_settings(args, read_file=not invalid_file)
     except SettingsError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -223,7 +243,7 @@ def _dispatch(argv: list[str] | None) -> int:
         print(render_toml(settings), end="")
         return 0
     if not args.no_ui:
-        return _run_app(settings, settings_path, args.resume, args.attach, _sources_note(args, settings_path))
+        return _run_app(settings, settings_path, args.resume, args.attach, _sources_note(args, settings_path), invalid_file)
     if args.background:
         sources = [item for kind, value in args.sources for item in (f"--{kind}", value)]
         return _start_background(settings, args.run_dir, args.resume, sources)
@@ -313,13 +333,15 @@ def _sources_note(args: argparse.Namespace, settings_path: Path) -> str:
     return f"+ {', '.join(given)}" if given and not (args.resume or args.attach) else ""
 
 
-def _run_app(settings: Settings, settings_path: Path, resume: str | None, attach: str | None, note: str = "") -> int:
+def _run_app(
+    settings: Settings, settings_path: Path, resume: str | None, attach: str | None, note: str = "", invalid_file: str = ""
+) -> int:
     try:
         from app.main import run_app  # the only place the core reaches for the UI, and only when asked to
     except ImportError as err:
         print(f"error: the terminal app cannot start ({err}); use --no-ui to train headless.", file=sys.stderr)
         return 1
-    return run_app(settings, settings_path, resume, attach=attach, note=note)
+    return run_app(settings, settings_path, resume, attach=attach, note=note, invalid_file=invalid_file)
 
 
 def _start_background(

@@ -16,9 +16,10 @@ from lstm_vision.errors import SettingsError
 from lstm_vision.runs.folder import SETTINGS_FILE
 from lstm_vision.runs.follow import run_settings
 from lstm_vision.settings import Settings, load_settings, preset_names, preset_path, save_settings
+from lstm_vision.settings.toml import file_values
 from app.messages import LogLine
 from app.screens.dialogs import PathScreen, PresetScreen, UnsavedScreen
-from app.stale_notes import SETTINGS_NOTE, StaleNotes
+from app.stale_notes import FILE_NOTE, SETTINGS_NOTE, StaleNotes
 from app.widgets.form import SettingsForm
 
 
@@ -34,8 +35,9 @@ class SettingsView(Vertical):
             super().__init__()
             self.text = text
 
-    def __init__(self, settings: Settings, path: Path, notes: StaleNotes, note: str = "", **kwargs) -> None:
+    def __init__(self, settings: Settings, path: Path, notes: StaleNotes, note: str = "", invalid: str = "", **kwargs) -> None:
         super().__init__(**kwargs)
+        self.invalid = invalid  # why the file ctrl+s writes is not valid: nothing starts until it is saved fixed
         self.settings = settings  # the settings last loaded or saved: a preset keeps what it does not set
         self.path = path  # the file ctrl+s writes
         self._notes = notes
@@ -54,6 +56,23 @@ class SettingsView(Vertical):
 
     def on_mount(self) -> None:
         self.show_path(self._path_note)  # in the first paint: the file the form holds, and what the command line added
+        if self.invalid:
+            self._show_invalid_file()
+
+    def _show_invalid_file(self) -> None:
+        """The file's own values in the form, where a field checks each (the wrong one turns red with its
+        reason), and the file's sentence: it may be about no field (not TOML, an unknown setting)."""
+        for name, value in file_values(self.path).items():
+            section, _, key = name.partition(".")
+            try:
+                self.form.row(section, key).set_value(value)
+            except (TypeError, ValueError):  # a value of another type than the field's (a list for a number)
+                self.form.row(section, key).set_value(str(value))
+        self.call_after_refresh(self.form.errors)  # the reason under each wrong field
+        self._notes.about(FILE_NOTE, self._invalid_sentence(), title="Invalid settings file", severity="error", timeout=20)
+
+    def _invalid_sentence(self) -> str:
+        return f"{self.invalid} Fix it in the form and save it (ctrl+s): F5 starts once {self.path} is valid."
 
     @property
     def form(self) -> SettingsForm:
@@ -80,8 +99,18 @@ class SettingsView(Vertical):
         except SettingsError:
             return self.settings.output.dir
 
-    def collect_or_warn(self, what: str) -> Settings | None:
-        """The form's settings, or None with a note that names the invalid field."""
+    def collect_or_warn(self, what: str, saving: bool = False) -> Settings | None:
+        """The form's settings, or None with a note that names the invalid field (or the settings file, when it
+        is not valid and this is not its saving)."""
+        if self.invalid and not saving:
+            self._notes.about(
+                SETTINGS_NOTE,
+                f"Cannot {what}: {self._invalid_sentence()}",
+                title="Invalid settings file",
+                severity="error",
+                timeout=10,
+            )
+            return None
         try:
             return self.form.collect()
         except SettingsError as err:
@@ -89,7 +118,7 @@ class SettingsView(Vertical):
             return None
 
     def save_to(self, path: Path) -> bool:
-        settings = self.collect_or_warn("save")
+        settings = self.collect_or_warn("save", saving=True)
         if settings is None:
             return False
         try:
@@ -102,6 +131,9 @@ class SettingsView(Vertical):
         except OSError as err:  # its own words: the error's file name is the temporary file beside path
             self.notify(f"Could not save {path}: {err.strerror or err}.", severity="error", timeout=8)
             return False
+        if self.invalid:
+            self.invalid = ""  # the file ctrl+s writes is written from the form, checked field by field: valid
+            self._notes.forget(FILE_NOTE)
         self.settings = settings
         self.path = path
         self.form.mark_saved(settings)
@@ -135,7 +167,8 @@ class SettingsView(Vertical):
             return False
         self.apply_loaded(settings, str(path), saved=make_current)
         if make_current:
-            self.path = path
+            self.path, self.invalid = path, ""
+            self._notes.forget(FILE_NOTE)
             self.show_path()
         return True
 

@@ -67,13 +67,36 @@ def preset_path(name: str) -> Path:
 def render_toml(settings: Settings, template: tomlkit.TOMLDocument | None = None) -> str:
     """Settings as TOML; values are written into ``template`` so its comments survive."""
     doc = template if template is not None else _commented_document()
-    for section, values in settings.to_dict().items():
+    known = settings.to_dict()
+    # a section or key the schema does not know is not written back: it is no setting (the app opens a file
+    # holding one with the reason shown, and saving the form over it is how the user fixes it)
+    for section in [name for name in doc if name not in known]:
+        del doc[section]
+    for section, values in known.items():
         if section not in doc:
             doc[section] = tomlkit.table()
         table = doc[section]
+        for key in [name for name in table if name not in values]:
+            del table[key]
         for key, value in values.items():
             table[key] = value
     return tomlkit.dumps(doc)
+
+
+def file_values(path: str | Path) -> dict[str, object]:
+    """``section.key`` -> the value a settings file gives, for every known setting it names, valid or not (the
+    app shows an invalid file's values in the form, each checked there); {} when it is not readable TOML."""
+    try:
+        doc = read_toml(path).unwrap()
+    except SettingsError:
+        return {}
+    return {
+        f"{section}.{key}": value
+        for section, table in doc.items()
+        if section in SECTIONS and isinstance(table, dict)
+        for key, value in table.items()
+        if key in {f.name for f in dataclasses.fields(SECTIONS[section])}
+    }
 
 
 def _commented_document() -> tomlkit.TOMLDocument:

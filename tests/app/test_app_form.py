@@ -359,3 +359,52 @@ async def test_up_and_down_move_between_fields_and_keep_the_field_in_view(tmp_pa
             await pilot.press("up")
             await wait_for(pilot, lambda: in_view(row))
         assert not any(select.expanded for select in form.query(Select))  # up/down opened no menu
+
+
+BAD_FILE = '# mine\n[model]\nhidden_size = 0\n\n[optim]\nlearning_rate = "fast"\n'
+
+
+def test_an_invalid_settings_toml_opens_the_app_instead_of_refusing_it(tmp_path, monkeypatch):
+    """Issue 33.5 (the command line's half): the app was refused (one sentence, exit 2) on an invalid
+    ./settings.toml; now it opens on the defaults with the file's reason, and headless still refuses."""
+    from lstm_vision.cli import _invalid_default_file, build_parser, resolve_settings
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "settings.toml").write_text(BAD_FILE, encoding="utf-8")
+    args = build_parser().parse_args(["--set", "train.epochs=3"])
+    reason = _invalid_default_file(args)
+    assert reason == "settings.toml: model.hidden_size must be >= 1 and <= 8192, not 0."
+    settings, path = resolve_settings(args, read_file=False)
+    assert (settings.model.hidden_size, settings.train.epochs, str(path)) == (Settings().model.hidden_size, 3, "settings.toml")
+    assert _invalid_default_file(build_parser().parse_args(["--no-ui"])) == ""  # headless: the sentence, exit 2
+
+
+async def test_an_invalid_settings_file_shows_its_values_red_and_f5_waits_until_it_is_saved_fixed(tmp_path):
+    """Issue 33.5: the form opens on the file's own values, each wrong one red with its reason; F5 is refused
+    while the file is not valid; fixed in the form and saved (ctrl+s), the file loads and F5 starts."""
+    path = tmp_path / "settings.toml"
+    path.write_text(BAD_FILE, encoding="utf-8")
+    engine = FakeEngine(tmp_path / "runs")
+    app = make_app(tmp_path, engine=engine, settings_path=path)
+    app.initial_invalid = "settings.toml: model.hidden_size must be >= 1 and <= 8192, not 0."  # as run_app passes it
+    async with app.run_test(size=(100, 30)) as pilot:
+        form = app.query_one(SettingsForm)
+        hidden, rate = form.row("model", "hidden_size"), form.row("optim", "learning_rate")
+        await wait_for(pilot, lambda: hidden.has_class("-invalid") and rate.has_class("-invalid"))
+        assert (hidden.editor.value, rate.editor.value) == ("0", "fast")
+        assert any(s == "error" and "Fix it in the form and save it (ctrl+s)" in n for s, n in app.notes)
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: any("Cannot start: settings.toml: model.hidden_size" in n for _, n in app.notes))
+        hidden.set_value(64)
+        rate.set_value(0.002)
+        await pilot.pause()
+        await pilot.press("f5")  # the form is right now, but the file is not yet
+        await pilot.pause()
+        assert engine.calls == []
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not app.settings_view.invalid)
+        assert load_settings(path).model.hidden_size == 64
+        assert path.read_text(encoding="utf-8").startswith("# mine")  # its comments kept
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: engine.calls)
+        assert engine.calls[0]["settings"].optim.learning_rate == 0.002

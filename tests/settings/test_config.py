@@ -279,3 +279,17 @@ def test_ddp_means_one_process_per_gpu_and_says_so_without_one(monkeypatch):
     from lstm_vision.distributed.torchrun import launch_local
 
     assert runner_for(s) is launch_local and s.system.nproc == 4
+
+
+def test_saving_over_a_file_drops_what_is_no_setting_and_keeps_its_comments(tmp_path):
+    """The app saves the form over an invalid settings file to fix it: a key the schema does not know (a typo)
+    would keep the file invalid; it goes, with its section when that is no section of the settings."""
+    from lstm_vision.settings.toml import file_values
+
+    path = tmp_path / "settings.toml"
+    path.write_text("# mine\n[model]\nhiden = 3\nhidden_size = 0\n\n[modle]\nx = 1\n", encoding="utf-8")
+    assert file_values(path) == {"model.hidden_size": 0}  # the known settings it names, valid or not
+    save_settings(Settings(), path)
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("# mine") and "hiden" not in text and "[modle]" not in text
+    assert load_settings(path) == Settings()
