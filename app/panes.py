@@ -15,6 +15,7 @@ from lstm_vision.settings import Settings
 from app.bridge import Runner
 from app.session import RunSession
 from app.stale_notes import StaleNotes
+from app.state import TABS
 
 if TYPE_CHECKING:
     from app.screens.settings import SettingsView
@@ -66,9 +67,9 @@ def sweep_tab(parts: TabParts) -> Widget:
 
 # TabPane id -> (its label: the tab's name and key, its view), in the order of the tab row (state.TABS)
 PANES: dict[str, tuple[str, Callable[[TabParts], Widget]]] = {
-    "tab-settings": ("Settings F2", settings_tab),
-    "tab-train": ("Train F3", train_tab),
-    "tab-results": ("Results F4", results_tab),
-    "tab-history": ("History F9", history_tab),
-    "tab-sweep": ("Sweep F10", sweep_tab),
+    TABS["settings"]: ("Settings F2", settings_tab),
+    TABS["train"]: ("Train F3", train_tab),
+    TABS["results"]: ("Results F4", results_tab),
+    TABS["history"]: ("History F9", history_tab),
+    TABS["sweep"]: ("Sweep F10", sweep_tab),
 }

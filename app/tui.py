@@ -87,7 +87,7 @@ class LstmVisionApp(App[int]):
         self.engine = engine  # None: the real one (lstm_vision.dispatch), imported on the training thread
         self.session = RunSession(on_change=self._session_changed)  # the run's lifecycle: app/session.py
         self.stale_notes = StaleNotes(self)
-        self._focus_target = "tab-settings"  # the tab whose keys get the focus after the next refresh (compose sets it)
+        self._focus_target = TABS["settings"]  # the tab whose keys get the focus after the next refresh (compose sets it)
         self._held_actions: list[tuple] = []  # actions asked for before the app started
         self.started = False  # every tab's widgets are there, every field of the form: the keys act at once
         self.warm_up = False  # run_app: load torch, the engine and the data on a thread once the first screen is up
@@ -103,9 +103,9 @@ class LstmVisionApp(App[int]):
         # --attach opens on the Train screen (a sweep's folder on the Sweep tab): its first paint is the viewer,
         # before the journal is read. The tab is chosen here, not later: TabbedContent's own start would undo it.
         if self.initial_attach:
-            self._focus_target = "tab-sweep" if is_sweep_dir(self.initial_attach) else "tab-train"
+            self._focus_target = TABS["sweep"] if is_sweep_dir(self.initial_attach) else TABS["train"]
         elif self.initial_resume:  # --resume RUN: the run trains at once, so its screen shows first
-            self._focus_target = "tab-train"
+            self._focus_target = TABS["train"]
         self._first_tab = self._focus_target
         with TabbedContent(id="main-tabs", initial=self._first_tab):
             for pane_id, (label, view) in PANES.items():
@@ -260,21 +260,21 @@ class LstmVisionApp(App[int]):
         after a refresh, by when another tab may have been asked for (F9 typed before the first refresh):
         a late call must not focus the earlier tab, since focusing a widget also switches to its tab."""
         pane_id = self._focus_target
-        if pane_id == "tab-settings":
+        if pane_id == TABS["settings"]:
             self.form.focus_first()
-        elif pane_id == "tab-train":
+        elif pane_id == TABS["train"]:
             self.log_panel.focus()
-        elif pane_id == "tab-results":
+        elif pane_id == TABS["results"]:
             self.results_view.focus()
-        elif pane_id == "tab-history":
+        elif pane_id == TABS["history"]:
             self.history_view.focus_table()
-        elif pane_id == "tab-sweep" and not self.started:
+        elif pane_id == TABS["sweep"] and not self.started:
             self.sweep_view.focus_default()  # activated once the form is there (on_keys_footer_keys_shown)
-        elif pane_id == "tab-sweep":
+        elif pane_id == TABS["sweep"]:
             self.sweep_view.activate()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        if event.tabbed_content.id == "main-tabs" and event.pane.id == "tab-history":
+        if event.tabbed_content.id == "main-tabs" and event.pane.id == TABS["history"]:
             self.refresh_history()
 
     def on_tab_wanted(self, message: TabWanted) -> None:

@@ -26,6 +26,7 @@ from app.messages import LogLine, TabWanted
 from app.record import short_paths
 from app.screens.dialogs import PathScreen
 from lstm_vision.sweep.draft import SweepDraft, read_draft, write_draft
+from lstm_vision.text import plural
 from app.widgets.sweep_builder import SweepBuilder
 from app.widgets.trials import PANELS, SweepWatch, trial_path
 
@@ -255,7 +256,7 @@ class SweepView(Vertical):
             return
         asked = request_workers(sweep_dir, "stop")
         if asked:
-            self.notify(f"Asked {asked} worker{'s' if asked > 1 else ''} of {sweep_dir.name} to stop.")
+            self.notify(f"Asked {plural(asked, 'worker')} of {sweep_dir.name} to stop.")
         else:
             self.notify(f"{sweep_dir.name} has no running worker to stop.", severity="warning")
 

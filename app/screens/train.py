@@ -14,6 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.worker import Worker, WorkerState
 
+from lstm_vision.text import plural
 from lstm_vision.errors import SettingsError
 from lstm_vision.events import (
     CheckpointSaved,
@@ -105,7 +106,7 @@ class TrainView(Vertical):
         epochs = settings.train.epochs
         self.say(
             f"{what} ({settings.model.num_layers}x{settings.model.hidden_size} LSTM, "
-            f"{epochs} epoch{'s' if epochs != 1 else ''}, batch {settings.train.batch_size})."
+            f"{plural(epochs, 'epoch')}, batch {settings.train.batch_size})."
         )
         body = partial(run_engine, self.app.post_message, self.engine, settings, control, resume, self.session.finished_engine)
         self.run_worker(body, name="training", group="training", thread=True, exit_on_error=False)

@@ -21,6 +21,7 @@ from textual.widgets import Input, Label, Select, Static, Switch, TabbedContent,
 
 from lstm_vision.settings import SECTIONS, Settings, check_sequence_shape, parse_text, section_fields
 from lstm_vision.errors import SettingsError
+from lstm_vision.text import plural
 
 # What the image shape and the sequence shape depend on; the error shows under data.sequence_length.
 SHAPE_KEYS = ("dataset", "channels", "image_size", "sequence_length", "input_size")
@@ -334,7 +335,7 @@ class SettingsForm(Vertical):
         if errors:
             names = ", ".join(name for name, _ in errors)
             first = errors[0][1]
-            raise SettingsError(f"{len(errors)} invalid setting{'s' if len(errors) > 1 else ''} ({names}): {first}")
+            raise SettingsError(f"{plural(len(errors), 'invalid setting')} ({names}): {first}")
         settings = Settings()
         for r in self.rows():
             setattr(getattr(settings, r.section), r.key, r.value())

@@ -105,7 +105,7 @@ class StatusLine(TextWidget):
             parts += [
                 (1, f"{ev.device_name or ev.device} {ev.precision}"),
                 (5, f"compile {compiled}"),
-                (4, f"{ev.world_size} proc" + ("s" if ev.world_size != 1 else "")),
+                (4, plural(ev.world_size, "proc")),
                 (3, f"{fmt_count(ev.parameters)} params"),
                 (2, f"{ev.dataset} {fmt_count(ev.train_size)}/{fmt_count(ev.val_size)}/{fmt_count(ev.test_size)}"),
             ]

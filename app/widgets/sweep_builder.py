@@ -28,6 +28,7 @@ from lstm_vision.sweep.draft import (
     parse_values,
     values_text,
 )
+from lstm_vision.text import plural
 from app.widgets.form import FieldSelect, to_text
 
 SETTING_NAMES = [f"{section}.{key}" for section in SECTIONS for key in section_fields(section)]
@@ -85,7 +86,7 @@ class SpaceRow(Vertical):
         if isinstance(values, Range):
             what = f"{values.low!r} to {values.high!r}" + (", log scale" if values.log else "")
         else:
-            what = f"{len(values)} value{'s' if len(values) != 1 else ''}"
+            what = plural(len(values), "value")
         now = form_values.get(self.setting)
         self._note(what + ("" if now is None else f"; the form has {to_text(now)}"))
         return values

@@ -173,7 +173,7 @@ def _read_note(root: Path, read: dict[str, int], size: tuple[int, int], settings
         changed.append(f"{read['converted']:,} converted to {mode} (data.channels = {settings.channels})")
     n = read["images"]
     said = ", ".join(changed) if changed else "none resized or converted"
-    return f"Read {n:,} image{'s' if n != 1 else ''} from {root} at {height} x {width} ({chosen}); {said}."
+    return f"Read {n:,} {'image' if n == 1 else 'images'} from {root} at {height} x {width} ({chosen}); {said}."
 
 
 def _at_least_two_classes(folder: Path, classes: list[str]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
+from lstm_vision.text import plural
 
 
 @dataclass
@@ -38,7 +39,7 @@ def reason(epoch: int, patience: int, min_delta: float, best_loss: float | None,
     fall = f"by more than {min_delta:g}" if min_delta else "at all"
     best = f"; best.pt is epoch {best_epoch}'s (validation loss {best_loss:.4f})" if best_epoch is not None else ""
     return (
-        f"Early stop after epoch {epoch}: the validation loss has not fallen {fall} in {patience} validated "
-        f"epoch{'s' if patience != 1 else ''} (train.early_stop_patience = {patience}){best}; the test set is "
+        f"Early stop after epoch {epoch}: the validation loss has not fallen {fall} in "
+        f"{plural(patience, 'validated epoch')} (train.early_stop_patience = {patience}){best}; the test set is "
         f"evaluated with the last epoch's weights, as in every run."
     )

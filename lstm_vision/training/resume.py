@@ -41,6 +41,7 @@ from lstm_vision.model.optim import lr_at
 from lstm_vision.runs.folder import read_summary, rewind_journal, run_dir_of
 from lstm_vision.model.checkpoint import is_reference, load_checkpoint
 from lstm_vision.runs.folder import BEST_CHECKPOINT
+from lstm_vision.text import plural
 
 
 def load_resumed(resume: str) -> dict[str, Any]:
@@ -224,4 +225,4 @@ def _saved_steps_per_epoch(state: dict[str, Any], done: int, step: int) -> int |
 
 
 def _epochs(n: int) -> str:
-    return f"{n} epoch{'s' if n != 1 else ''}"
+    return plural(n, "epoch")
