@@ -3,6 +3,8 @@ the app and the pictures."""
 
 from __future__ import annotations
 
+import time
+
 
 def format_duration(seconds: float | None) -> str:
     if seconds is None or seconds != seconds or seconds == float("inf") or seconds < 0:
@@ -11,6 +13,14 @@ def format_duration(seconds: float | None) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def format_clock(wall_time: float | None) -> str:
+    """When an event happened (its wall_time), by this machine's clock: "13:05:09", for a live line and a replayed
+    one alike; "--:--:--" for an event of a journal written before events carried their time."""
+    if wall_time is None:
+        return "--:--:--"
+    return time.strftime("%H:%M:%S", time.localtime(wall_time))
 
 
 def format_bytes(count: float | None) -> str:

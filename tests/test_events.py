@@ -9,6 +9,7 @@ from apps import confusion, epoch_done, predictions, progressed, resources, run_
 from lstm_vision import events as ev
 from lstm_vision.distributed.torchrun import EventStream
 from lstm_vision.report.console import jsonl_emitter
+from lstm_vision.text import format_clock
 from processes import cli, journal, tiny_args
 
 GPU = {
@@ -146,6 +147,15 @@ def test_the_clock_time_of_each_event_survives_the_stream():
 def test_a_journal_line_without_a_clock_time_replays_with_none_not_the_time_of_the_replay():
     line = {"event": "run_paused", "epoch": 1, "step": 2}  # as journals were written before wall_time
     assert ev.event_from_dict(line) == ev.RunPaused(1, 2) and ev.event_from_dict(line).wall_time is None
+    assert format_clock(ev.event_from_dict(line).wall_time) == "--:--:--"
+
+
+def test_a_replayed_event_shows_the_clock_time_it_happened_at():
+    import datetime as dt
+
+    happened = dt.datetime(2026, 12, 7, 13, 5, 9).timestamp()  # this machine's local time
+    line = json.loads(ev.RunPaused(1, 2, wall_time=happened).to_json())
+    assert format_clock(ev.event_from_dict(line).wall_time) == "13:05:09"
 
 
 def test_every_journal_line_of_a_run_carries_its_clock_time(tiny_settings):

@@ -36,16 +36,37 @@ def _experiment_id(client: Any, name: str) -> str:
         return client.get_experiment_by_name(name).experiment_id
 
 
+def _sweep_run(client: Any, experiment_id: str, sweep_dir: str) -> Any | None:
+    """The parent run of the sweep in ``sweep_dir`` (its tag names the folder), or None."""
+    quoted = sweep_dir.replace("'", "\\'")
+    runs = client.search_runs([experiment_id], filter_string=f"tags.`{SWEEP_TAG}` = '{quoted}'", max_results=1)
+    return runs[0] if runs else None
+
+
 def parent_run_id(client: Any, experiment_id: str, sweep_dir: str) -> str:
     """The sweep's parent run, made by whichever of its workers on this box comes first (a lock in its folder)."""
     with open(Path(sweep_dir) / ".mlflow-parent.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        quoted = sweep_dir.replace("'", "\\'")
-        runs = client.search_runs([experiment_id], filter_string=f"tags.`{SWEEP_TAG}` = '{quoted}'", max_results=1)
-        if runs:
-            return runs[0].info.run_id
+        found = _sweep_run(client, experiment_id, sweep_dir)
+        if found is not None:
+            if found.info.status != "RUNNING":  # a stopped sweep continued: its run is running again
+                client.update_run(found.info.run_id, status="RUNNING")
+            return found.info.run_id
         run = client.create_run(experiment_id, run_name=Path(sweep_dir).name, tags={SWEEP_TAG: sweep_dir})
         return run.info.run_id
+
+
+def end_parent_run(uri: str, experiment: str, sweep_dir: str, status: str) -> None:
+    """The sweep's parent run ended as ``status`` (FINISHED, KILLED, FAILED); nothing when no trial ever made it."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return
+    run = _sweep_run(client, found.experiment_id, sweep_dir)
+    if run is not None and run.info.status != status:
+        client.set_terminated(run.info.run_id, status)
 
 
 class MlflowLog:

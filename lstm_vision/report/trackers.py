@@ -3,7 +3,8 @@
 Rank 0 only, as every file of a run. Each is checked before the run's folder is made (``check_trackers``): the
 package installed, the tracking server answering; either missing is one sentence naming it (exit 2). A tracker
 that fails later is dropped with one warning line and the run goes on: metrics.jsonl keeps everything.
-A sweep's trials are nested under one parent per sweep folder (``nested_under``, set by sweep/trial.py).
+A sweep's trials are nested under one parent per sweep folder (``nested_under``, set by sweep/trial.py); the sweep
+checks the trackers once, before its folder is made (sweep/launch.py), and ends its parent run (``end_sweep_run``).
 """
 
 from __future__ import annotations
@@ -48,15 +49,17 @@ def _reach(url: str, setting: str, shown: str) -> None:
 
 
 def check_trackers(settings: Settings) -> None:
-    """Refuse, before anything is written, a tracker asked for that cannot work."""
+    """Refuse, before anything is written, a tracker asked for that cannot work. A sweep's trial (nested_under)
+    asks no server: its sweep did, once, before its folder was made; one gone since is a trial's warning line."""
     out = settings.output
+    reach = not os.environ.get(PARENT_ENV)
     if out.mlflow:
         _need("mlflow", "output.mlflow", "mlflow")
-        if out.mlflow.startswith(("http://", "https://")):
+        if reach and out.mlflow.startswith(("http://", "https://")):
             _reach(out.mlflow.rstrip("/") + "/health", "output.mlflow", out.mlflow)
     if out.wandb:
         _need("wandb", "output.wandb", "wandb")
-        if os.environ.get("WANDB_MODE", "online") not in OFF_MODES:
+        if reach and os.environ.get("WANDB_MODE", "online") not in OFF_MODES:
             base = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
             _reach(base, "output.wandb", f"{out.wandb} (W&B at {base}; WANDB_MODE=offline logs without it)")
 
@@ -73,6 +76,20 @@ def nested_under(sweep_dir: Path) -> Iterator[None]:
             os.environ.pop(PARENT_ENV, None)
         else:
             os.environ[PARENT_ENV] = before
+
+
+def end_sweep_run(settings: Settings, sweep_dir: Path, status: str) -> str | None:
+    """The sweep's MLflow parent run ended as ``status`` (FINISHED, KILLED or FAILED; the sweep code says which
+    and when); a warning line when the server cannot be told, else None. W&B's group of the trials has no state."""
+    if not settings.output.mlflow:
+        return None
+    from lstm_vision.report.mlflow_log import end_parent_run
+
+    try:
+        end_parent_run(settings.output.mlflow, settings.output.mlflow_experiment, str(Path(sweep_dir).resolve()), status)
+    except Exception as err:  # the trials' own runs are complete; only the parent's status is left behind
+        return f"MLflow at {settings.output.mlflow} was not told the sweep's run ended {status} ({err.__class__.__name__}: {str(err)[:200]})."
+    return None
 
 
 class Trackers:

@@ -33,6 +33,7 @@ from lstm_vision.control import RunControl
 from lstm_vision.atomic import atomic_write_text
 from lstm_vision.runs.folder import read_summary
 from lstm_vision.runs.folder import CONTROL_FILE, PROCESS_FILE, SUMMARY_FILE
+from lstm_vision.text import format_clock
 
 HEARTBEAT_S = 2.0
 CONTROL_POLL_S = 0.25
@@ -170,7 +171,7 @@ class RunState:
     def lost_sentence(self) -> str:
         if self.pid is None:
             return "its process is unknown (no process.json) and it left no summary"
-        when = dt.datetime.fromtimestamp(self.heartbeat).strftime("%H:%M:%S") if self.heartbeat else "?"
+        when = format_clock(self.heartbeat) if self.heartbeat else "?"
         return f"process {self.pid} on {self.host} stopped reporting at {when}"
 
 

@@ -113,8 +113,8 @@ def _wandb(value: Any, settings: Settings) -> tuple[dict[str, Any], str]:
     if value in (None, ""):
         return {}, ""
     return {}, (  # the key itself is never repeated: it is a secret
-        "training.wandb__api_key is ignored: lstm-vision's tracker is TensorBoard "
-        "(--set output.tensorboard=true writes its event files into the run's folder)."
+        "training.wandb__api_key is ignored: a key is no setting; W&B reads it from `wandb login` or WANDB_API_KEY, "
+        "and --set output.wandb=PROJECT logs the run there."
     )
 
 
@@ -219,7 +219,9 @@ KEYS: dict[str, ReferenceKey] = {
     ),
     "training.max_norm": ReferenceKey("train.max_norm", same("train.max_norm", null=0.0), "null", "null = 0, no clipping"),
     "training.num_grad_accum_steps": ReferenceKey("train.grad_accum_steps", same("train.grad_accum_steps"), "1"),
-    "training.wandb__api_key": ReferenceKey("", _wandb, "null", "ignored: the tracker is TensorBoard (output.tensorboard)"),
+    "training.wandb__api_key": ReferenceKey(
+        "", _wandb, "null", "ignored: W&B reads the key from `wandb login` or WANDB_API_KEY; output.wandb names the project"
+    ),
     "training.num_additional_cps": ReferenceKey(
         "train.checkpoint_every", _additional_checkpoints, "2", "a count of extra checkpoints there, an interval in epochs here"
     ),

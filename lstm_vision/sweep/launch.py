@@ -15,14 +15,16 @@ import tomlkit
 
 from lstm_vision.atomic import atomic_write_text
 from lstm_vision.errors import SettingsError
+from lstm_vision.report.trackers import check_trackers, end_sweep_run
 from lstm_vision.settings import Settings
-from lstm_vision.sweep.folder import LOCK_FILE, STUDY_FILE, SWEEP_TOML, is_sweep_dir, worker_dir
+from lstm_vision.sweep.folder import LOCK_FILE, STUDY_FILE, SWEEP_TOML, is_sweep_dir, sweep_state, worker_dir
 from lstm_vision.sweep.spec import SweepSpec, trial_settings
 from lstm_vision.runs.result import EXIT_STOPPED
 
 EMBEDDED = "the sweep folder's journal"
 WORKER_ENV = "LSTM_VISION_SWEEP_WORKER"  # "k": this process is worker k of a --workers N parent (its lines say so)
 CPUS_ENV = "LSTM_VISION_SWEEP_CPUS"  # "0,1": the cores a --workers N parent gave this worker
+PARENT_STATUS = {"finished": "FINISHED", "stopped": "KILLED", "lost": "FAILED"}  # sweep_state -> an MLflow run's
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ def plan_sweep(spec: SweepSpec, settings: Settings, storage_url: str | None) -> 
             "(--workers N runs N trials side by side, one per GPU with auto)."
         )
     check_values(spec, settings)
+    check_trackers(settings)  # once for the sweep, before its folder: its trials ask no server again
     plan = Plan(spec, settings, Path(settings.output.dir).expanduser().absolute() / spec.name, storage_url)
     check_folder(plan)
     if storage_url is not None:
@@ -178,9 +181,24 @@ def run_worker(plan: Plan) -> int:
         say(f"error: {err.__class__.__name__}: {err} (traceback in {log})")
     finally:
         beacon.close(code)
+        end_tracked_sweep(plan.settings, plan.sweep_dir, code)
     if code == EXIT_STOPPED:
         say(f"Stopped. The same command continues the sweep {plan.sweep_dir}.")
     return code
+
+
+def end_tracked_sweep(settings: Settings, sweep_dir: Path, code: int) -> None:
+    """Each worker (and a --workers parent) as it ends, its liveness file already saying how: the sweep's MLflow
+    run ends FINISHED once the study is done, whoever sees it; otherwise as the sweep ended (stopped: KILLED,
+    failed: FAILED), by the last of its processes to end on this box; while another lives, it is left running."""
+    if not settings.output.mlflow:
+        return
+    state = "finished" if code == 0 else sweep_state(sweep_dir)
+    if state == "running":
+        return
+    warning = end_sweep_run(settings, sweep_dir, PARENT_STATUS[state])
+    if warning:
+        say(f"warning: {warning}")
 
 
 def intro(plan: Plan) -> str:

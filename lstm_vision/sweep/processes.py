@@ -19,7 +19,7 @@ from lstm_vision.errors import SettingsError
 from lstm_vision.runs.folder import OUTPUT_LOG
 from lstm_vision.runs.liveness import Beacon, announce, spawn_detached
 from lstm_vision.sweep.folder import worker_dir
-from lstm_vision.sweep.launch import CPUS_ENV, WORKER_ENV, Plan, say
+from lstm_vision.sweep.launch import CPUS_ENV, WORKER_ENV, Plan, end_tracked_sweep, say
 from lstm_vision.runs.result import EXIT_BAD_INPUT, EXIT_STOPPED
 
 
@@ -99,6 +99,9 @@ def run_workers(plan: Plan, count: int, command: list[str]) -> int:
     finally:
         code = combined(codes) if codes else 1
         beacon.close(code)
+        end_tracked_sweep(
+            plan.settings, plan.sweep_dir, code
+        )  # its workers saw it alive: the sweep's MLflow run is this process's to end
     return code
 
 

@@ -222,10 +222,10 @@ def test_saving_path_is_the_folder_of_the_runs(tmp_path):
 
 def test_a_wandb_key_is_ignored_and_never_repeated(tmp_path):
     settings, notes = load(tmp_path, with_training(wandb__api_key="2fru0123456789abcdef"))
-    assert settings.output.tensorboard is False  # not switched on behind the user's back
+    assert settings.output.tensorboard is False and settings.output.wandb == ""  # not switched on behind the user's back
     assert note_about(notes, "training.wandb__api_key") == (
-        "training.wandb__api_key is ignored: lstm-vision's tracker is TensorBoard "
-        "(--set output.tensorboard=true writes its event files into the run's folder)."
+        "training.wandb__api_key is ignored: a key is no setting; W&B reads it from `wandb login` or WANDB_API_KEY, "
+        "and --set output.wandb=PROJECT logs the run there."
     )
     assert not [note for note in notes if "2fru" in note]
     _, quiet = load(tmp_path, with_training(wandb__api_key=None))

@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 from processes import cli, journal, tiny_args
+from sweeps import base_args, run_sweep, write_sweep
 from lstm_vision.control import RunControl
 from lstm_vision.model.checkpoint import load_checkpoint
+from lstm_vision.sweep.folder import read_trials
 from lstm_vision.training.early_stop import EarlyStop
 from lstm_vision.training.engine import run
 
@@ -54,3 +56,15 @@ def test_the_command_line_says_the_early_stop_and_exits_0(mnist_root, tmp_path):
     result = cli(*args)
     assert result.returncode == 0, result.stderr
     assert "Early stop after epoch 2" in result.stdout and "Completed: 2 epochs of 6 (early stop)" in result.stdout
+
+
+def test_a_sweeps_trial_that_stops_early_is_a_complete_trial(mnist_root, tmp_path):
+    sweep = write_sweep(tmp_path / "early.toml", 'name = "early"\nmethod = "grid"', '"optim.learning_rate" = [1e-9]')
+    args = [*base_args(mnist_root, tmp_path / "runs", epochs=6), "--set", "train.early_stop_patience=1"]
+    done = run_sweep(sweep, *args, "--set", "train.early_stop_min_delta=0.001")
+    assert done.returncode == 0, done.stdout + done.stderr
+    [row] = read_trials(tmp_path / "runs" / "early")
+    assert row.state == "complete" and row.metric is not None
+    summary = json.loads((tmp_path / "runs" / "early" / row.run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["early_stopped_epoch"] == 2
+    assert "(1 complete)" in done.stdout
