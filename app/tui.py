@@ -43,7 +43,6 @@ if TYPE_CHECKING:  # loaded with their tabs (app/panes.py): the others after the
     from app.screens.settings import SettingsView
     from app.screens.sweep import SweepView
     from app.screens.train import TrainView
-    from app.widgets.charts import ChartPair
 
 
 class LstmVisionApp(App[int]):
@@ -134,8 +133,8 @@ class LstmVisionApp(App[int]):
         keys typed before, and what the command line asked for (a resume, an attach) or the warm-up."""
         await self.mount_other_tabs()
         await self.form.mount_other_rows()
-        self.log_panel.add("Ready. Edit settings (F2), start with F5; ctrl+p lists every command.", "app")
-        self.live_charts.show_record(self.session.record)
+        self.train_view.say("Ready. Edit settings (F2), start with F5; ctrl+p lists every command.")
+        self.train_view.charts.show_record(self.session.record)
         self.started = True
         for action in self._held_actions:
             await self.run_action(*action)
@@ -211,11 +210,7 @@ class LstmVisionApp(App[int]):
 
     @property
     def log_panel(self) -> LogPanel:
-        return self.query_one(LogPanel)
-
-    @property
-    def live_charts(self) -> ChartPair:
-        return cast("ChartPair", self.query_one("#live-charts"))
+        return self.train_view.log_panel
 
     def _session_changed(self, state: AppState, detail: str) -> None:
         """The session's state or its words changed: the status line says so, and the footer shows what the
@@ -281,7 +276,7 @@ class LstmVisionApp(App[int]):
         self.action_show_tab(message.tab)
 
     def on_log_line(self, message: LogLine) -> None:
-        self.log_panel.add(message.text, message.kind)
+        self.train_view.say(message.text, message.kind)
 
     def on_settings_view_file_shown(self, message: SettingsView.FileShown) -> None:
         self.query_one(StatusLine).set_settings_name(message.text)
@@ -368,7 +363,7 @@ class LstmVisionApp(App[int]):
 
     def action_stop(self) -> None:
         if self.session.stop():
-            self.log_panel.add("Stopping: finishing the batch, saving last.pt.", "app")
+            self.train_view.say("Stopping: finishing the batch, saving last.pt.")
 
     def attach(self, run_dir: Path, show: bool = True) -> None:
         """Show a run that another process trains (or trained): its history so far, then live; a sweep's folder
@@ -418,7 +413,7 @@ class LstmVisionApp(App[int]):
                     self.route(event, redraw=False)
         finally:
             self.log_panel.replaying = False
-        self.live_charts.show_record(self.session.record)
+        self.train_view.charts.show_record(self.session.record)
         if chosen is not None:  # the keys typed during the replay win over the tab the run's end would show
             self.action_show_tab(next(name for name, pane in TABS.items() if pane == chosen))
         if past:
