@@ -231,14 +231,20 @@ def _dispatch(argv: list[str] | None) -> int:
         parser.print_usage(sys.stderr)
         print(f"error: {conflict}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    # the app opens on an invalid ./settings.toml: its values in the form, the reason shown, F5 refused until it
-    # is fixed (headless, it is the one sentence below)
-    invalid_file = _invalid_default_file(args)
+    invalid_file = ""
     try:
-        settings, settings_path = resolve_settings(args, read_file=not invalid_file)
-    except SettingsError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        settings, settings_path = resolve_settings(args)
+    except SettingsError:
+        # the app opens on an invalid ./settings.toml: its values in the form, the reason shown, F5 refused until
+        # it is fixed (headless, or when something else is wrong, it is the one sentence)
+        invalid_file = _invalid_default_file(args)
+        try:
+            if not invalid_file:
+                raise
+            settings, settings_path = resolve_settings(args, read_file=False)
+        except SettingsError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     if args.print_settings:
         print(render_toml(settings), end="")
         return 0
