@@ -52,8 +52,7 @@ class HistoryView(Vertical):
     HistoryView DataTable { height: 1fr; min-height: 4; }
     HistoryView ChartPair { height: 2fr; }
     HistoryView #history-hint { height: auto; color: $text-muted; padding: 0 1; }
-    HistoryView #history-filter { display: none; }
-    HistoryView #history-filter.-shown { display: block; }
+    HistoryView #history-filter { display: none; margin: 0 1; }
     """
 
     class RunOpened(Message):
@@ -95,6 +94,7 @@ class HistoryView(Vertical):
         self.filter_text = ""
         self.sort_by, self.descending = columns.NEWEST, True
         self.columns: list[columns.Column] = []
+        self._headers: tuple = ()  # the columns and the sort the table's headers show
         self.left_out: list[str] = []  # differing settings without a column (no room): the hint counts them
         self._listed: set[str] = set()  # the folders in output_dir when the list was read
         self._journals: dict[Path, JournalStanding] = {}  # live and lost runs' journals, read on from scan to scan
@@ -102,7 +102,8 @@ class HistoryView(Vertical):
 
     def compose(self) -> ComposeResult:
         yield DataTable(cursor_type="row", id="runs-table")
-        yield Input(placeholder="filter: a name, tag, note or setting's value · enter: keep · esc: clear", id="history-filter")
+        hint = "filter: a name, tag, note or setting's value · enter: keep · esc: clear"
+        yield Input(placeholder=hint, id="history-filter", compact=True)
         yield Static("", id="history-hint")
         yield ChartPair("no run shown", id="history-charts")
 
@@ -143,16 +144,20 @@ class HistoryView(Vertical):
         table = self.query_one(DataTable)
         kept = self._cursor_key()  # clear() puts the cursor on row 0: r, l, space would act on another run
         width = table.size.width or self.app.size.width
-        planned, self.left_out = columns.plan_columns(self.runs, list(self._differ[1]), width - 2)  # 2: the scroll bar
-        if planned != self.columns:
-            table.clear(columns=True)
-            for column in planned:
-                table.add_column(column.label, key=column.key, width=column.width)
-            self.columns = planned
-        else:
-            table.clear()
+        if len(self.runs) >= (table.size.height or self.app.size.height) - 1:
+            width -= 2  # the rows scroll: the scroll bar takes two columns
+        sorting = self.sort_by != columns.NEWEST
+        planned, self.left_out = columns.plan_columns(self.runs, list(self._differ[1]), width, arrow=sorting)
         if self.sort_by not in [c.key for c in planned] + [columns.NEWEST]:
             self.sort_by, self.descending = columns.NEWEST, True  # its column went (a setting no longer differs)
+        if (planned, self.sort_by, self.descending) != self._headers:
+            table.clear(columns=True)
+            for column in planned:  # the column sorted by says so in its header
+                arrow = (" ↓" if self.descending else " ↑") if column.key == self.sort_by else ""
+                table.add_column(column.label + arrow, key=column.key, width=column.width)
+            self.columns, self._headers = planned, (planned, self.sort_by, self.descending)
+        else:
+            table.clear()
         matched = [r for r in self.runs if columns.matches(r, self.filter_text)]
         self.shown = columns.sorted_runs(matched, self.sort_by, self.descending)
         for r in self.shown:
@@ -169,7 +174,7 @@ class HistoryView(Vertical):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # an empty list offers no key that acts on a run (the hint says F5 trains the first)
         if action == "clear_filter":
-            return bool(self.filter_text) or self._filter_input().has_class("-shown")
+            return bool(self.filter_text) or self._filter_input().display
         return bool(self.shown) or action not in RUN_KEYS
 
     def _hint(self) -> None:
@@ -183,19 +188,19 @@ class HistoryView(Vertical):
             return
         if self.filter_text:
             where = f"{len(self.shown)} of {len(self.runs)} match /{self.filter_text} (esc clears)"
-        parts = [where, f"sorted by {self._sort_label()} (s)"]
+        parts = [where, f"{self._sort_label()} (s)", "/ filter", "n notes"]
         if self.left_out:
-            parts.append(f"+{len(self.left_out)} differing: {', '.join(name.rpartition('.')[2] for name in self.left_out)}")
+            hidden = [columns.setting_label(name, self.left_out) for name in self.left_out]
+            parts.append(f"+{len(self.left_out)} differ: {', '.join(hidden[:3])}{', …' if len(hidden) > 3 else ''}")
         names = ", ".join(r.name for r in self.compared)
         parts.append(f"showing: {names}" if names else "enter shows a run's curves, space adds it to the comparison")
-        parts.append("/ filters, n notes")
         self.query_one("#history-hint", Static).update(" · ".join(parts))
 
     def _sort_label(self) -> str:
         if self.sort_by == columns.NEWEST:
             return "newest first"
         label = next((c.label for c in self.columns if c.key == self.sort_by), self.sort_by)
-        return f"{label} {'↓' if self.descending else '↑'}"
+        return f"by {label} {'↓' if self.descending else '↑'}"
 
     def _cursor_key(self) -> str | None:
         table = self.query_one(DataTable)
@@ -224,9 +229,9 @@ class HistoryView(Vertical):
 
     def action_filter(self) -> None:
         box = self._filter_input()
-        box.add_class("-shown")
+        box.display = True  # at once (a class would show it at the next refresh): a hidden box takes no focus
         box.value = self.filter_text
-        box.focus()
+        self.screen.set_focus(box)  # now, not after a refresh: the keys typed after / are the filter's
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "history-filter":
@@ -238,12 +243,12 @@ class HistoryView(Vertical):
         if event.input.id == "history-filter":  # the filter stays; the keys go back to the rows
             event.stop()
             if not self.filter_text:
-                self._filter_input().remove_class("-shown")
+                self._filter_input().display = False
             self.focus_table()
 
     def action_clear_filter(self) -> None:
         box = self._filter_input()
-        box.remove_class("-shown")
+        box.display = False
         self.filter_text = ""
         with box.prevent(Input.Changed):
             box.value = ""

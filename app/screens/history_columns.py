@@ -28,8 +28,10 @@ NEWEST = "newest"  # the order before any column is chosen: the newest run first
 SETTING = "set:"  # a setting's column key: "set:model.hidden_size"
 # Where each run stands, after the columns that tell runs apart; the numbers sort best (highest) first.
 STANDING = ("status", "epochs", "best val", "test", "time")
+LABELS = {"epochs": "ep", "best val": "val"}  # short headers: 80 columns hold more of what tells runs apart
+ARROW = 2  # " ↓" after the header of the column sorted by
 NUMERIC = frozenset({"epochs", "best val", "test", "time", NEWEST})
-TAGS_WIDTH = 14  # at most: a long list of tags leaves room for the settings that differ
+TAGS_WIDTH = 12  # at most: a long list of tags leaves room for the settings that differ
 NOTES_MIN = 10  # the notes column shows when this much room is left (it is cropped to what is left)
 PADDING = 2  # a DataTable cell's padding, one space each side
 # Short headers for settings that often differ, so that more of them fit in 80 columns
@@ -79,7 +81,8 @@ def cell_text(info: RunInfo, key: str) -> str:
     if key == "run":
         return info.title
     if key == "tags":
-        return ",".join(info.tags)
+        tags = ",".join(info.tags)
+        return tags if len(tags) <= TAGS_WIDTH else tags[: TAGS_WIDTH - 1] + "…"
     if key == "notes":
         return " ".join(info.notes.split())
     if key.startswith(SETTING):
@@ -104,16 +107,16 @@ def _width(runs: list[RunInfo], key: str, label: str) -> int:
     return max([len(label)] + [len(cell_text(r, key)) for r in runs]) + PADDING
 
 
-def plan_columns(runs: list[RunInfo], differ: list[str], width: int) -> tuple[list[Column], list[str]]:
+def plan_columns(runs: list[RunInfo], differ: list[str], width: int, arrow: bool = False) -> tuple[list[Column], list[str]]:
     """The columns for ``width`` cells and the differing settings left out for want of room (in the schema's
-    order): the name and where each run stands always; the tags if any run has some; then the settings that
+    order): the name and where each run stands always (``arrow``: room for the sorted column's arrow); the tags if any run has some; then the settings that
     differ, as many as fit; the notes in what is left."""
-    standing = [Column(key, key) for key in STANDING]
-    room = width - _width(runs, "run", "run") - sum(_width(runs, c.key, c.label) for c in standing)
+    standing = [Column(key, LABELS.get(key, key)) for key in STANDING]
+    room = width - (ARROW if arrow else 0) - _width(runs, "run", "run") - sum(_width(runs, c.key, c.label) for c in standing)
     middle: list[Column] = []
     if any(r.tags for r in runs):
-        tags_width = min(_width(runs, "tags", "tags"), TAGS_WIDTH + PADDING)
-        middle.append(Column("tags", "tags", tags_width - PADDING))
+        tags_width = _width(runs, "tags", "tags")
+        middle.append(Column("tags", "tags"))
         room -= tags_width
     left_out = []
     for name in differ:
