@@ -407,12 +407,13 @@ class LstmVisionApp(App[int]):
         last_step = max((i for i, e in enumerate(message.events) if isinstance(e, StepLogged)), default=-1)
         try:
             for index, event in enumerate(message.events):
+                self.log_panel.clock = event.wall_time  # a line it logs shows when it happened
                 if past and index < last_step and isinstance(event, StepLogged):
                     self.session.record.apply(event)  # a point of the curves; the progress bar shows the last one only
                 else:
                     self.route(event, redraw=False)
         finally:
-            self.log_panel.replaying = False
+            self.log_panel.replaying, self.log_panel.clock = False, None
         self.train_view.charts.show_record(self.session.record)
         if chosen is not None:  # the keys typed during the replay win over the tab the run's end would show
             self.action_show_tab(next(name for name, pane in TABS.items() if pane == chosen))

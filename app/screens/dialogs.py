@@ -1,4 +1,4 @@
-"""Small modal screens: confirm, ask for a path, pick a preset. All keyboard-driven."""
+"""Small modal screens: confirm, ask for a path, pick a preset, edit a run's notes. All keyboard-driven."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets import Button, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 DIALOG_CSS = """
@@ -154,6 +154,38 @@ class PresetScreen(ModalScreen["str | None"]):
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class NotesScreen(ModalScreen["str | None"]):
+    """A run's notes, edited in a text area (History's n): tab to Save and enter keeps them, escape leaves them
+    as they were. Dismissed with the text, or None."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="NotesScreen") + "NotesScreen TextArea { height: 8; }"
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, notes: str) -> None:
+        super().__init__()
+        self.title_text, self.notes = title, notes
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text, classes="dialog-title")
+            yield TextArea(self.notes, id="notes-text", soft_wrap=True, tab_behavior="focus")
+            yield Static("tab, enter: save · escape: cancel", classes="dialog-hint")
+            with Horizontal():
+                yield Button("Cancel (esc)", id="cancel")
+                yield Button("Save", id="save", variant="success")
+
+    def on_mount(self) -> None:
+        area = self.query_one(TextArea)
+        area.focus()
+        area.move_cursor(area.document.end)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(self.query_one(TextArea).text if event.button.id == "save" else None)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -3,127 +3,34 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
 from textual.widgets.data_table import CellDoesNotExist
 
-from lstm_vision.events import StepLogged, StepProgressed
 from lstm_vision.runs.follow import JournalStanding
-from lstm_vision.runs.liveness import LIVE, run_state
-from lstm_vision.runs.folder import folder_model, read_summary
+from lstm_vision.runs.liveness import LIVE
+from lstm_vision.runs.folder import folder_model
+from lstm_vision.runs.compare import differing_settings
+from lstm_vision.runs.notes import set_notes
+from lstm_vision.errors import SettingsError
 from app.widgets.charts import ChartPair
-from app.widgets.trials import SweepSummary, summarise
-from lstm_vision.sweep.folder import SWEEP_TOML, TRIALS_CSV, is_sweep_dir
 from app.record import RunRecord, short_paths
-from lstm_vision.text import format_duration as fmt_duration, format_percent as fmt_pct, plural
-from lstm_vision.runs.folder import BEST_CHECKPOINT, LAST_CHECKPOINT, METRICS_FILE, SUMMARY_FILE
+from lstm_vision.text import plural
+from app.screens import history_columns as columns
+from app.screens.history_rows import RunInfo, scan_runs
+from app.state import TABS
+from lstm_vision.runs.folder import BEST_CHECKPOINT, LAST_CHECKPOINT, METRICS_FILE
 
-STATUS_STYLES = {
-    "completed": "green",
-    "stopped": "yellow",
-    "failed": "red",
-    "running": "bold cyan",
-    "paused": "bold yellow",
-    "starting": "cyan",
-    "lost": "bold red",
-}
-RUN_KEYS = ("compare", "resume", "attach", "load_settings", "try_model")  # the keys that act on the selected run
+__all__ = ["HistoryView", "RunInfo", "scan_runs"]  # scan_runs: History's rows, read (app/screens/history_rows.py)
+
+RUN_KEYS = ("compare", "resume", "attach", "load_settings", "try_model", "notes")  # the keys that act on the selected run
 LIVE_REFRESH_S = 2.0  # how often History looks again: live runs' status and progress, folders that came or went
-
-
-@dataclass
-class RunInfo:
-    path: Path
-    status: str  # liveness.run_state's: running / paused / starting / lost, or the summary's
-    progress: str
-    epochs: int | None
-    best_val: float | None
-    test_acc: float | None
-    train_time_s: float | None
-    mtime: float
-    sweep: SweepSummary | None = None  # a sweep folder: one row, enter opens it in the Sweep tab
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-
-# Runs whose summary does not tell where they stand: it is an earlier process's, or there is none yet.
-FROM_JOURNAL = (*LIVE, "lost", "unfinished")
-
-
-def scan_runs(output_dir: str | Path, journals: dict[Path, JournalStanding] | None = None) -> list[RunInfo]:
-    """Run folders (those with a metrics.jsonl or summary.json), newest first. ``journals``: the readers
-    of earlier scans, kept so that a live run's journal is read from where the last scan left it."""
-    root = Path(output_dir)
-    journals = {} if journals is None else journals
-    runs = []
-    try:
-        children = [p for p in root.iterdir() if p.is_dir()]
-    except OSError:
-        return []
-    for p in children:
-        if is_sweep_dir(p):
-            runs.append(sweep_row(p))
-            continue
-        metrics, summary_path = p / METRICS_FILE, p / SUMMARY_FILE
-        if not metrics.exists() and not summary_path.exists():
-            continue
-        try:
-            mtime = max(f.stat().st_mtime for f in (metrics, summary_path) if f.exists())
-        except OSError:
-            mtime = 0.0
-        runs.append(run_info(p, run_state(p).status, mtime, journals))
-    runs.sort(key=lambda r: r.mtime, reverse=True)
-    return runs
-
-
-def sweep_row(path: Path) -> RunInfo:
-    """A sweep folder as one row (its trials are run folders inside it, not listed one by one)."""
-    sweep = summarise(path)
-    try:
-        mtime = max(f.stat().st_mtime for f in (path / SWEEP_TOML, path / TRIALS_CSV) if f.exists())
-    except OSError:
-        mtime = 0.0
-    return RunInfo(path, sweep.state, "", None, None, None, sweep.time_s, mtime, sweep=sweep)
-
-
-def run_info(path: Path, status: str, mtime: float, journals: dict[Path, JournalStanding]) -> RunInfo:
-    """A row of the list: a finished run by its summary; one that trains or was lost by its journal (the
-    epochs done, the best validation, where it is), as far as the journal tells it."""
-    s = read_summary(path)
-    row = RunInfo(
-        path,
-        status,
-        "",
-        s.get("epochs_completed"),
-        s.get("best_val_accuracy"),
-        s.get("test_accuracy"),
-        s.get("train_time_s"),
-        mtime,
-    )
-    if status not in FROM_JOURNAL:
-        return row
-    standing = journals.setdefault(path, JournalStanding(path)).read()
-    if standing.epochs_completed is not None:
-        row.epochs, row.best_val, row.test_acc = standing.epochs_completed, standing.best_val_accuracy, None
-    row.train_time_s = standing.train_time_s if standing.train_time_s is not None else row.train_time_s
-    row.progress = progress_text(standing.progress)
-    return row
-
-
-def progress_text(progress: StepProgressed | StepLogged | None) -> str:
-    if progress is None:
-        return ""
-    epochs = progress.total_steps // max(progress.steps_per_epoch, 1)
-    return f" {progress.epoch}/{epochs} {100 * progress.global_step / max(progress.total_steps, 1):.0f}%"
 
 
 class HistoryView(Vertical):
@@ -136,11 +43,17 @@ class HistoryView(Vertical):
         Binding("l", "load_settings", "Load settings"),
         Binding("g", "refresh", "Refresh", show=False),  # F9 refreshes too; the footer keeps room for t
         Binding("t", "try_model", "Try"),
+        # not in the footer (it has no room at 80 columns): the hint line names them
+        Binding("slash", "filter", "Filter", show=False),
+        Binding("s", "sort", "Sort", show=False),
+        Binding("n", "notes", "Notes", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
     DEFAULT_CSS = """
     HistoryView DataTable { height: 1fr; min-height: 4; }
     HistoryView ChartPair { height: 2fr; }
     HistoryView #history-hint { height: auto; color: $text-muted; padding: 0 1; }
+    HistoryView #history-filter { display: none; margin: 0 1; }
     """
 
     class RunOpened(Message):
@@ -175,22 +88,28 @@ class HistoryView(Vertical):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.runs: list[RunInfo] = []
+        self.runs: list[RunInfo] = []  # every run of output_dir, newest first
+        self.shown: list[RunInfo] = []  # the table's rows: those the filter matches, in the order sorted by
         self.compared: list[RunRecord] = []
         self.output_dir: Path = Path("runs")
+        self.filter_text = ""
+        self.sort_by, self.descending = columns.NEWEST, True
+        self.columns: list[columns.Column] = []
+        self._headers: tuple = ()  # the columns and the sort the table's headers show
+        self.left_out: list[str] = []  # differing settings without a column (no room): the hint counts them
         self._listed: set[str] = set()  # the folders in output_dir when the list was read
         self._journals: dict[Path, JournalStanding] = {}  # live and lost runs' journals, read on from scan to scan
+        self._differ: tuple[tuple, dict[str, list[Any]]] = ((), {})  # (the runs it was computed for, the result)
 
     def compose(self) -> ComposeResult:
         yield DataTable(cursor_type="row", id="runs-table")
+        hint = "filter: a name, tag, note or setting's value · enter: keep · esc: clear"
+        yield Input(placeholder=hint, id="history-filter", compact=True)
         yield Static("", id="history-hint")
         yield ChartPair("no run shown", id="history-charts")
 
     def on_mount(self) -> None:
         self.set_interval(LIVE_REFRESH_S, self._refresh_live)
-        table = self.query_one(DataTable)
-        for label in ("run", "status", "epochs", "best val", "test", "train time"):
-            table.add_column(label, key=label)
 
     def load(self, output_dir: str | Path) -> None:
         if Path(output_dir) != self.output_dir:
@@ -198,37 +117,66 @@ class HistoryView(Vertical):
         self.output_dir = Path(output_dir)
         self._listed = self._folders()
         self.runs = scan_runs(self.output_dir, self._journals)
-        table = self.query_one(DataTable)
-        kept = self._cursor_key()  # clear() puts the cursor on row 0: r, l, space would act on another run
-        table.clear()
+        differ = self._differing()
         for r in self.runs:
-            if r.sweep is not None:
-                state = Text(f"sweep {r.status}", style=STATUS_STYLES.get(r.status, "dim"))
-                table.add_row(r.name, state, r.sweep.trials, r.sweep.best, "-", fmt_duration(r.train_time_s), key=str(r.path))
-                continue
-            table.add_row(
-                r.name,
-                Text(r.status + r.progress, style=STATUS_STYLES.get(r.status, "dim")),
-                "-" if r.epochs is None else str(r.epochs),
-                fmt_pct(r.best_val),
-                fmt_pct(r.test_acc),
-                fmt_duration(r.train_time_s),
-                key=str(r.path),
-            )
+            r.settings = {} if r.sweep else {name: values[self.runs.index(r)] for name, values in differ.items()}
         known = {r.name for r in self.runs}
         self.compared = [r for r in self.compared if r.name in known]
         newest = next((r for r in self.runs if r.sweep is None), None)
         if not self.compared and newest:  # show the newest run's curves until the user picks one
             self.compared = [self._record(newest)]
             self.query_one(ChartPair).show_record(self.compared[0])
+        self.fill()
+
+    def _differing(self) -> dict[str, list[Any]]:
+        """differing_settings over the listed runs (a sweep's row: no settings), again only when a run came, went
+        or changed its status (a resume may change its settings)."""
+        listed = tuple((str(r.path), r.status if r.sweep is None else "sweep") for r in self.runs)
+        if listed != self._differ[0]:
+            paths = [r.path for r in self.runs if r.sweep is None]
+            found = differing_settings(paths)
+            at = {str(p): i for i, p in enumerate(paths)}
+            values = {name: [vs[at[p]] if p in at else None for p, _ in listed] for name, vs in found.items()}
+            self._differ = (listed, values)
+        return self._differ[1]
+
+    def fill(self) -> None:
+        """The table from self.runs: the columns that fit its width, the rows the filter matches, sorted."""
+        table = self.query_one(DataTable)
+        kept = self._cursor_key()  # clear() puts the cursor on row 0: r, l, space would act on another run
+        width = table.size.width or self.app.size.width
+        if len(self.runs) >= (table.size.height or self.app.size.height) - 1:
+            width -= 2  # the rows scroll: the scroll bar takes two columns
+        sorting = self.sort_by != columns.NEWEST
+        planned, self.left_out = columns.plan_columns(self.runs, list(self._differ[1]), width, arrow=sorting)
+        if self.sort_by not in [c.key for c in planned] + [columns.NEWEST]:
+            self.sort_by, self.descending = columns.NEWEST, True  # its column went (a setting no longer differs)
+        if (planned, self.sort_by, self.descending) != self._headers:
+            table.clear(columns=True)
+            for column in planned:  # the column sorted by says so in its header
+                arrow = (" ↓" if self.descending else " ↑") if column.key == self.sort_by else ""
+                table.add_column(column.label + arrow, key=column.key, width=column.width)
+            self.columns, self._headers = planned, (planned, self.sort_by, self.descending)
+        else:
+            table.clear()
+        matched = [r for r in self.runs if columns.matches(r, self.filter_text)]
+        self.shown = columns.sorted_runs(matched, self.sort_by, self.descending)
+        for r in self.shown:
+            table.add_row(*[columns.cell(r, c.key) for c in planned], key=str(r.path))
         if kept is not None and kept in table.rows:  # by key: a new run above it shifts its row
             table.move_cursor(row=table.get_row_index(kept), animate=False)
         self._hint()
         self.app.refresh_bindings()  # the app's t (Try) shows when the selected run has a model
 
+    def on_resize(self) -> None:
+        if self.columns and self.runs:  # wider or narrower: as many settings' columns as now fit
+            self.call_after_refresh(self.fill)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # an empty list offers no key that acts on a run (the hint says F5 trains the first)
-        return bool(self.runs) or action not in RUN_KEYS
+        if action == "clear_filter":
+            return bool(self.filter_text) or self._filter_input().display
+        return bool(self.shown) or action not in RUN_KEYS
 
     def _hint(self) -> None:
         sweeps = sum(r.sweep is not None for r in self.runs)
@@ -236,11 +184,24 @@ class HistoryView(Vertical):
         folder = short_paths(str(self.output_dir))
         counted = ([plural(n, "run")] if n else []) + ([plural(sweeps, "sweep")] if sweeps else [])  # a sweep is no run
         where = f"{' and '.join(counted)} in {folder}" if self.runs else f"No runs in {folder} yet: F5 trains one"
-        names = ", ".join(r.name for r in self.compared)
-        shown = f" · showing: {names}" if names else " · enter shows a run's curves, space adds it to the comparison"
         if not self.runs:
-            shown = ""
-        self.query_one("#history-hint", Static).update(where + shown)
+            self.query_one("#history-hint", Static).update(where)
+            return
+        if self.filter_text:
+            where = f"{len(self.shown)} of {len(self.runs)} match /{self.filter_text} (esc clears)"
+        parts = [where, f"{self._sort_label()} (s)", "/ filter", "n notes"]
+        if self.left_out:
+            hidden = [columns.setting_label(name, self.left_out) for name in self.left_out]
+            parts.append(f"+{len(self.left_out)} differ: {', '.join(hidden[:3])}{', …' if len(hidden) > 3 else ''}")
+        names = ", ".join(r.name for r in self.compared)
+        parts.append(f"showing: {names}" if names else "enter shows a run's curves, space adds it to the comparison")
+        self.query_one("#history-hint", Static).update(" · ".join(parts))
+
+    def _sort_label(self) -> str:
+        if self.sort_by == columns.NEWEST:
+            return "newest first"
+        label = next((c.label for c in self.columns if c.key == self.sort_by), self.sort_by)
+        return f"by {label} {'↓' if self.descending else '↑'}"
 
     def _cursor_key(self) -> str | None:
         table = self.query_one(DataTable)
@@ -256,12 +217,82 @@ class HistoryView(Vertical):
 
     def selected(self) -> RunInfo | None:
         table = self.query_one(DataTable)
-        if not self.runs or table.cursor_row is None or not (0 <= table.cursor_row < len(self.runs)):
+        if not self.shown or table.cursor_row is None or not (0 <= table.cursor_row < len(self.shown)):
             return None
-        return self.runs[table.cursor_row]
+        return self.shown[table.cursor_row]
 
     def _record(self, info: RunInfo) -> RunRecord:
         return RunRecord.from_jsonl(info.path / METRICS_FILE, name=info.name)
+
+    # ---- filter, sort, notes ----------------------------------------------------------------------
+    def _filter_input(self) -> Input:
+        return self.query_one("#history-filter", Input)
+
+    def action_filter(self) -> None:
+        box = self._filter_input()
+        box.display = True  # at once (a class would show it at the next refresh): a hidden box takes no focus
+        box.value = self.filter_text
+        self.screen.set_focus(box)  # now, not after a refresh: the keys typed after / are the filter's
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "history-filter":
+            event.stop()
+            self.filter_text = event.value.strip()
+            self.fill()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "history-filter":  # the filter stays; the keys go back to the rows
+            event.stop()
+            if not self.filter_text:
+                self._filter_input().display = False
+            self.focus_table()
+
+    def action_clear_filter(self) -> None:
+        box = self._filter_input()
+        box.display = False
+        self.filter_text = ""
+        with box.prevent(Input.Changed):
+            box.value = ""
+        self.focus_table()
+        self.fill()
+
+    def action_sort(self) -> None:
+        """The next column to sort by (newest first after the last column)."""
+        keys = [columns.NEWEST] + [c.key for c in self.columns]
+        following = keys[(keys.index(self.sort_by) + 1) % len(keys)] if self.sort_by in keys else columns.NEWEST
+        self.sort_by, self.descending = following, columns.default_descending(following)
+        self.fill()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        """A click on a header sorts by its column; a second click turns the order round."""
+        event.stop()
+        key = str(event.column_key.value)
+        if key == self.sort_by:
+            self.descending = not self.descending
+        else:
+            self.sort_by, self.descending = key, columns.default_descending(key)
+        self.fill()
+
+    def action_notes(self) -> None:
+        from app.screens.dialogs import NotesScreen
+
+        info = self._run_selected()
+        if info is None:
+            return
+
+        def save(text: str | None) -> None:
+            if text is None or text == info.notes:
+                return
+            try:
+                set_notes(info.path, text)
+            except SettingsError as err:
+                self.notify(str(err), severity="error")
+                return
+            info.notes = text
+            self.fill()
+            self.notify(f"Saved the notes of {info.title} in its folder.")
+
+        self.app.push_screen(NotesScreen(f"Notes of {info.title}", info.notes), save)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
@@ -315,7 +346,7 @@ class HistoryView(Vertical):
     def _refresh_live(self) -> None:
         """While History shows: re-read it when a listed run is live, or a run folder came or went (a run
         started from another terminal appears without g)."""
-        if not self.display or self.app.query_one("#main-tabs").active != "tab-history":
+        if not self.display or self.app.query_one("#main-tabs").active != TABS["history"]:
             return
         if any(r.status in LIVE for r in self.runs) or self._folders() != self._listed:
             self.load(self.output_dir)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 from typing import Any
 
 from textual.app import ComposeResult
@@ -49,7 +50,10 @@ def field_kind(f: dataclasses.Field) -> str:
     return "text"
 
 
-def to_text(value: Any) -> str:
+def to_text(value: Any, words: bool = False) -> str:
+    """A value as its field shows it; ``words``: a list of words (output.tags) in its TOML form, as in the file."""
+    if words or isinstance(value, (list, tuple)) and any(isinstance(v, str) for v in value):
+        return "[" + ", ".join(json.dumps(str(v)) for v in value) + "]"
     if isinstance(value, (list, tuple)):
         return ", ".join(repr(float(v)) for v in value)
     if isinstance(value, float):
@@ -110,7 +114,7 @@ class FieldRow(Vertical):
                 yield FieldSelect([(c, c) for c in choices], value=self.initial, allow_blank=False, id=wid, compact=True)
             else:
                 yield Input(
-                    to_text(self.initial),
+                    to_text(self.initial, self.field.metadata.get("words", False)),
                     id=wid,
                     compact=True,
                     validators=[SettingValidator(self.section, self.key)],
@@ -137,7 +141,7 @@ class FieldRow(Vertical):
         elif isinstance(editor, Select):
             editor.value = value
         elif isinstance(editor, Input):
-            editor.value = to_text(value)
+            editor.value = to_text(value, self.field.metadata.get("words", False))
             self.show_error(None)
 
     def value(self) -> Any:

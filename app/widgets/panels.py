@@ -293,10 +293,15 @@ class LogPanel(RichLog):
     def on_mount(self) -> None:
         self.border_title = "log"
 
-    replaying = False  # True while a journal's past is shown: its lines have no time (the journal keeps none)
+    replaying = False  # True while a journal's past is shown: its lines are as old as their events
+    clock: float | None = None  # the wall_time of the event whose lines are being added (a journal's)
 
     def add(self, text: str, level: str = "info") -> None:
-        line = Text("--:--:-- " if self.replaying else time.strftime("%H:%M:%S "), style="dim")
+        if self.clock is not None:  # the event's own time, as the process that made it saw its clock
+            stamp = time.strftime("%H:%M:%S ", time.localtime(self.clock))
+        else:  # now; a replayed event of a journal written before events carried wall_time has no time
+            stamp = "--:--:-- " if self.replaying else time.strftime("%H:%M:%S ")
+        line = Text(stamp, style="dim")
         line.append(short_paths(text), style=LEVEL_STYLES.get(level, ""))
         self.messages.append(text)
         self._lines.append(line)
