@@ -28,6 +28,7 @@ from torch.nn import functional as F
 
 from lstm_vision.model.cpu_lstm_bf16 import _LSTMLayerBF16
 from lstm_vision.model.cpu_lstm_buffers import _gate_scale, _pool, release_buffers
+from lstm_vision.model.cpu_lstm_cell import CellGrad, cell_forward, layer_output, output_grad_in_loop_order
 
 Tensor = torch.Tensor
 
@@ -68,25 +69,13 @@ class _LSTMLayer(torch.autograd.Function):
         for s in range(steps):
             a = gates[:, s]
             a.baddbmm_(hiddens[:, s], w_hh_t)
-            a.sigmoid_()
-            i, f, g, o = a.chunk(4, -1)
-            g.mul_(2).sub_(1)  # = tanh of the unscaled g gate
-            c = cells[s + 1]
-            torch.mul(f, cells[s], out=c)
-            c.addcmul_(i, g)
-            tc = tanh_cells[s]
-            torch.mul(c, 2, out=tc)
-            tc.sigmoid_().mul_(2).sub_(1)  # = tanh(c)
-            torch.mul(o, tc, out=hiddens[:, s + 1])
-        y = torch.empty(steps, batch, directions, hidden, dtype=dtype)
-        y[:, :, 0] = hiddens[0, 1:]
-        if directions == 2:
-            y[:, :, 1] = hiddens[1, 1:].flip(0)
+            cell_forward(a, cells[s], cells[s + 1], tanh_cells[s], hiddens[:, s + 1])
+        y = layer_output(hiddens)  # before the buffers go back to the pool
         if any(ctx.needs_input_grad):
             ctx.save_for_backward(xd, w_ih, w_hh, gates, cells, hiddens, tanh_cells)
         else:
             _pool.give(gates.view(directions, steps * batch, 4 * hidden), cells, hiddens, tanh_cells)
-        return y.view(steps, batch, directions * hidden)
+        return y
 
     @staticmethod
     def backward(ctx, dy: Tensor):
@@ -94,38 +83,16 @@ class _LSTMLayer(torch.autograd.Function):
         directions, steps, batch, inputs = xd.shape
         hidden = w_hh.shape[2]
         dtype = dy.dtype
-        dy = dy.view(steps, batch, directions, hidden)
         # dL/dh_s from the layer's output, in loop order for both directions.
-        dh_out = _pool.take(steps, directions, batch, hidden, dtype=dtype)
-        dh_out[:, 0] = dy[:, :, 0]
-        if directions == 2:
-            dh_out[:, 1] = dy[:, :, 1].flip(0)
+        dh_out = output_grad_in_loop_order(dy, _pool.take(steps, directions, batch, hidden, dtype=dtype))
         dgates = _pool.take(directions, steps * batch, 4 * hidden, dtype=dtype)
         dgates_steps = dgates.view(directions, steps, batch, 4 * hidden)
         dh = torch.zeros(directions, batch, hidden, dtype=dtype)
-        dc = torch.zeros(directions, batch, hidden, dtype=dtype)
-        scratch = torch.empty(directions, batch, hidden, dtype=dtype)
-        slope = torch.empty(directions, batch, 4 * hidden, dtype=dtype)
-        one = torch.ones((), dtype=dtype)
+        cell = CellGrad(directions, batch, hidden, dtype)
         for s in reversed(range(steps)):
             dht = dh_out[s]
             dht += dh
-            a = gates[:, s]
-            i, f, g, o = a.chunk(4, -1)
-            tc = tanh_cells[s]
-            da = dgates_steps[:, s]
-            di, df, dg, do = da.chunk(4, -1)
-            torch.mul(dht, tc, out=do)
-            torch.addcmul(one, tc, tc, value=-1, out=scratch)  # 1 - tanh(c)^2
-            scratch.mul_(o)
-            dc.addcmul_(dht, scratch)
-            torch.mul(dc, g, out=di)
-            torch.mul(dc, i, out=dg)
-            torch.mul(dc, cells[s], out=df)
-            dc.mul_(f)
-            torch.addcmul(a, a, a, value=-1, out=slope)  # sigmoid' = s (1 - s)
-            torch.addcmul(one, g, g, value=-1, out=slope[..., 2 * hidden : 3 * hidden])  # tanh' = 1 - g^2
-            da.mul_(slope)
+            da = cell.step(dht, gates[:, s], cells[s], tanh_cells[s], dgates_steps[:, s])
             torch.bmm(da, w_hh, out=dh)
         dgates_t = dgates.transpose(1, 2)
         dw_hh = torch.bmm(dgates_t, hiddens[:, :steps].reshape(directions, steps * batch, hidden))

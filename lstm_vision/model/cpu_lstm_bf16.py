@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 
 from lstm_vision.model.cpu_lstm_buffers import _gate_scale, _pool
+from lstm_vision.model.cpu_lstm_cell import CellGrad, cell_forward, layer_output, output_grad_in_loop_order
 
 Tensor = torch.Tensor
 BF16 = torch.bfloat16
@@ -78,66 +79,34 @@ def _forward(ctx, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Ten
     for s in range(steps):
         a = gates[:, s]
         a += recurrent_f32.copy_(_mm(hiddens[:, s], w_hh_t, recurrent))
-        a.sigmoid_()
-        i, f, g, o = a.chunk(4, -1)
-        g.mul_(2).sub_(1)  # = tanh of the unscaled g gate
-        c = cells[s + 1]
-        torch.mul(f, cells[s], out=c)
-        c.addcmul_(i, g)
-        tc = tanh_cells[s]
-        torch.mul(c, 2, out=tc)
-        tc.sigmoid_().mul_(2).sub_(1)  # = tanh(c)
-        torch.mul(o, tc, out=hiddens[:, s + 1])  # fp32 product, rounded to bf16 on the store
-    y = torch.empty(steps, batch, directions, hidden, dtype=BF16)
-    y[:, :, 0] = hiddens[0, 1:]
-    if directions == 2:
-        y[:, :, 1] = hiddens[1, 1:].flip(0)
+        cell_forward(a, cells[s], cells[s + 1], tanh_cells[s], hiddens[:, s + 1])  # h rounded to bf16 on the store
+    y = layer_output(hiddens)  # before the buffers go back to the pool
     if any(ctx.needs_input_grad):
         ctx.save_for_backward(xd, w_ih, w_hh, gates, cells, hiddens, tanh_cells)
         ctx.input_dtype = input_dtype
     else:
         _pool.give(gates.view(directions, steps * batch, 4 * hidden), cells, hiddens, tanh_cells)
-    return y.view(steps, batch, directions * hidden)
+    return y
 
 
 def _backward(ctx, dy: Tensor):
     xd, w_ih, w_hh, gates, cells, hiddens, tanh_cells = ctx.saved_tensors
     directions, steps, batch, inputs = xd.shape
     hidden = w_hh.shape[2]
-    dy = dy.view(steps, batch, directions, hidden)
-    dh_out = _pool.take(steps, directions, batch, hidden, dtype=F32)  # dL/dh_s from the output, loop order
-    dh_out[:, 0] = dy[:, :, 0]
-    if directions == 2:
-        dh_out[:, 1] = dy[:, :, 1].flip(0)
+    # dL/dh_s from the layer's output, in loop order, in fp32.
+    dh_out = output_grad_in_loop_order(dy, _pool.take(steps, directions, batch, hidden, dtype=F32))
     # The gate gradients in bf16 for the products; each step's are computed in fp32 in `da` first.
     dgates = _pool.take(directions, steps * batch, 4 * hidden, dtype=BF16)
     dgates_steps = dgates.view(directions, steps, batch, 4 * hidden)
     w_hh_b = w_hh.to(BF16)  # unscaled: the gate gradients are taken with respect to the unscaled sums
     dbias = torch.zeros(directions, 4 * hidden, dtype=F32)
     dh = torch.zeros(directions, batch, hidden, dtype=BF16)
-    dc = torch.zeros(directions, batch, hidden, dtype=F32)
-    scratch = torch.empty(directions, batch, hidden, dtype=F32)
     da = torch.empty(directions, batch, 4 * hidden, dtype=F32)
-    slope = torch.empty(directions, batch, 4 * hidden, dtype=F32)
-    one = torch.ones((), dtype=F32)
+    cell = CellGrad(directions, batch, hidden, F32)
     for s in reversed(range(steps)):
         dht = dh_out[s]
         dht += dh
-        a = gates[:, s]
-        i, f, g, o = a.chunk(4, -1)
-        tc = tanh_cells[s]
-        di, df, dg, do = da.chunk(4, -1)
-        torch.mul(dht, tc, out=do)
-        torch.addcmul(one, tc, tc, value=-1, out=scratch)  # 1 - tanh(c)^2
-        scratch.mul_(o)
-        dc.addcmul_(dht, scratch)
-        torch.mul(dc, g, out=di)
-        torch.mul(dc, i, out=dg)
-        torch.mul(dc, cells[s], out=df)
-        dc.mul_(f)
-        torch.addcmul(a, a, a, value=-1, out=slope)  # sigmoid' = s (1 - s)
-        torch.addcmul(one, g, g, value=-1, out=slope[..., 2 * hidden : 3 * hidden])  # tanh' = 1 - g^2
-        da.mul_(slope)
+        cell.step(dht, gates[:, s], cells[s], tanh_cells[s], da)
         dbias += da.sum(1)  # in fp32, before the rounding
         db = dgates_steps[:, s]
         db.copy_(da)

@@ -56,11 +56,17 @@ class LSTMClassifier(nn.Module):
             and not torch.compiler.is_compiling()
             and cpu_lstm.supports(self.LSTM, x)
         ):
-            return self.head(cpu_lstm.dropout(cpu_lstm.lstm_forward(self.LSTM, x), self.dropout.p, self.training), dropped=True)
-        return self.head(self.LSTM(x)[0])
+            out = cpu_lstm.lstm_forward(self.LSTM, x)
+        else:
+            out = self.LSTM(x)[0]
+            if torch.compiler.is_compiling():
+                return self.head(out)
+        # cpu_lstm.dropout also after nn.LSTM: F.dropout's Bernoulli draws took 2.6-2.8 ms of a 10 ms bf16 step of
+        # the cpu preset (benchmarks/RESULTS.md section 13); elsewhere than on the CPU it is F.dropout.
+        return self.head(cpu_lstm.dropout(out, self.dropout.p, self.training), dropped=True)
 
     def head(self, out: torch.Tensor, dropped: bool = False) -> torch.Tensor:
-        """Everything after the LSTM: dropout (unless the own kernel's already did it), flatten, linear.
+        """Everything after the LSTM: dropout (unless forward already did it, eagerly), flatten, linear.
         It is what torch.compile compiles (engine.compile_head): Dynamo cannot trace into nn.LSTM's
         cuDNN / oneDNN kernels, and tracing the whole model fails at them."""
         return self.fc((out if dropped else self.dropout(out)).flatten(1))

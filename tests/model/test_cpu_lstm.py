@@ -137,3 +137,21 @@ def test_gradients_accumulate_over_backward_calls_like_nn_lstm():
         accumulated[own] = [p.grad.clone() for p in lstm.parameters()]
     for got, want in zip(accumulated[True], accumulated[False], strict=True):
         torch.testing.assert_close(got, want)
+
+
+def test_the_model_drops_out_with_the_fast_dropout_after_either_kernel():
+    """After nn.LSTM too, training on the CPU draws cpu_lstm.dropout's mask (F.dropout's Bernoulli draws cost
+    a quarter of a cpu-preset step in bf16); evaluation drops nothing."""
+    settings = ModelSettings(hidden_size=8, num_layers=1, bidirectional=False, dropout=0.4)
+    x = torch.randn(64, 5, 4)
+    for kernel in ("pytorch", "own"):
+        model = build_model(settings, 4, 5, 3, lstm_kernel=kernel)
+        torch.manual_seed(7)
+        logits = model(x)
+        with torch.no_grad():
+            out = model.LSTM(x)[0]
+        torch.manual_seed(7)
+        expected = model.fc(cpu_lstm.dropout(out, 0.4, training=True).flatten(1))
+        torch.testing.assert_close(logits, expected)
+        model.eval()
+        torch.testing.assert_close(model(x), model.fc(out.flatten(1)))
