@@ -40,5 +40,18 @@ COMMANDS: list[tuple[str, str, str, tuple[str, ...]]] = [
         (),
     ),
     ("Open sweep…", "Open a sweep file, or a sweep's folder to watch its trials (F10, then o)", "open_sweep", ()),
+    (
+        "Filter runs",
+        "Show only the History rows whose name, tags, notes or settings hold these words (/)",
+        "in_history",
+        ("filter",),
+    ),
+    (
+        "Sort runs",
+        "Sort History by its next column (s); a click on a header sorts by that one, a second click reverses",
+        "in_history",
+        ("sort",),
+    ),
+    ("Edit run notes", "Write or change the notes of the run selected in History (n)", "in_history", ("notes",)),
     ("Toggle light/dark theme", "Switch between the light and the dark theme", "toggle_theme", ()),
 ] + [(f"Show {name}", f"Go to the {name} screen", "show_tab", (name,)) for name in TABS]

@@ -250,6 +250,12 @@ class LstmVisionApp(App[int]):
         self._focus_target = TABS[name]
         self.call_after_refresh(self._focus_latest_tab)
 
+    def action_in_history(self, action: str) -> None:
+        """A History key from the palette: History shown first, its table focused, then the key's action (later
+        again: the table's focus is itself set later, and would take the focus back from the filter box)."""
+        self.action_show_tab("history")
+        self.call_after_refresh(self.call_later, lambda: getattr(self.history_view, f"action_{action}")())
+
     def _focus_latest_tab(self) -> None:
         """Put the focus where the keys of the last tab asked for act, so no tab needs the mouse. It runs
         after a refresh, by when another tab may have been asked for (F9 typed before the first refresh):

@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Input, TextArea
 
 from app.screens.dialogs import NotesScreen
 from app.screens.history import HistoryView
+from app.state import TABS
 from app.widgets.form import SettingsForm
 from lstm_vision.runs.notes import read_notes
 from lstm_vision.settings import Settings, load_settings, save_settings
@@ -185,3 +186,21 @@ async def test_the_form_shows_and_edits_output_tags_and_notes(tmp_path):
         tags.editor.value = '["wide"]'
         notes.editor.value = "wider"
         await wait_for(pilot, lambda: tags.value() == ["wide"] and notes.value() == "wider")
+
+
+async def test_the_palettes_history_commands_show_history_and_do_what_their_keys_do(tmp_path):
+    three_runs(tmp_path / "runs")
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"Filter runs", "Sort runs", "Edit run notes"} <= titles
+        app.action_in_history("filter")  # from the Settings tab, as the palette runs it
+        history = app.query_one(HistoryView)
+        await wait_for(pilot, lambda: app.query_one("#main-tabs").active == TABS["history"])
+        await wait_for(pilot, lambda: app.focused is history.query_one("#history-filter"))
+        await pilot.press(*"wide")
+        table = history.query_one(DataTable)
+        await wait_for(pilot, lambda: [row[0] for row in rows(table)] == ["wide"])
+        await pilot.press("enter")
+        app.action_in_history("notes")
+        await wait_for(pilot, lambda: isinstance(app.screen, NotesScreen))
