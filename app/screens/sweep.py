@@ -273,9 +273,25 @@ class SweepView(Vertical):
             args, what = last_launch(sweep_dir), f"Continuing the sweep {sweep_dir.name}"
         else:
             args, what = ["--no-ui", "--sweep", str(sweep_file.absolute())], f"Starting the sweep {sweep_file.name}"
+            if self.file_base is None and self.opened is not None:  # an opened file without a base of its own
+                base = self._form_base(sweep_file)
+                if base is None:
+                    return
+                args += ["--config", str(base)]
         self.notify(f"{what} in the background…")
         body = partial(self._start_sweep, args, self.app.call_from_thread)
         self.run_worker(body, group="sweep-start", thread=True, exit_on_error=False)
+
+    def _form_base(self, sweep_file: Path) -> Path | None:
+        """The settings a sweep file without a base runs on when started here: the form's, as the builder shows
+        them ("the form has ..."), the app's --preset and --set included (without them, it ran on the defaults:
+        a trial of a sweep opened with --set data.root=... looked for the data in ./data)."""
+        try:
+            base, _ = self.settings_view().base_for_sweep(sweep_file)
+        except SettingsError as err:
+            self.notify(f"Cannot start the sweep: {err}", severity="error", timeout=10)
+            return None
+        return (sweep_file.parent / base).resolve()
 
     def _start_sweep(self, args: list[str], call: Callable[..., object]) -> None:
         """The CLI's own --no-ui --sweep FILE --background (its checks, its folder, its detached worker), in a

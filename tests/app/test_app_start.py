@@ -152,8 +152,9 @@ WARM_UP = textwrap.dedent(
         async with app.run_test(size=(80, 24)) as pilot:
             deadline = time.monotonic() + 240
             while time.monotonic() < deadline:
+                # the thread may be importing the module right now: it is in sys.modules before its names are
                 registry = sys.modules.get("lstm_vision.data.registry")
-                if registry is not None and registry._decoded is not None and "app.screens.try_model" in sys.modules:
+                if getattr(registry, "_decoded", None) is not None and "app.screens.try_model" in sys.modules:
                     break
                 await pilot.pause(0.05)
         registry = sys.modules["lstm_vision.data.registry"]

@@ -119,3 +119,26 @@ async def test_a_sweep_started_from_the_command_line_followed_to_its_end(mnist_r
     finally:
         end_workers(sweep_dir)
     assert sweep_state(sweep_dir) == "finished"
+
+
+async def test_a_sweep_file_without_a_base_opened_in_the_app_runs_on_the_forms_settings(mnist_root, tmp_path):
+    """The form's settings (what --preset and --set gave the app) are what an opened file without a base runs on:
+    here data.root is the tiny data set, which the defaults (./data) would not find."""
+    settings = tiny_run_settings(mnist_root, tmp_path / "runs")
+    settings.train.epochs = 1
+    sweep_file = tmp_path / "lr.sweep.toml"
+    sweep_file.write_text('[sweep]\nname = "lr"\nmethod = "grid"\n\n[space]\n"optim.learning_rate" = [0.01]\n', encoding="utf-8")
+    sweep_dir = tmp_path / "runs" / "lr"
+    app = make_app(tmp_path, settings=settings)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("f10")
+            view = app.query_one(SweepView)
+            view.open_file(sweep_file, app.settings_view.form.values())
+            await pilot.pause()
+            await pilot.press("f5")  # save (unchanged), then start in the background
+            await type_path(pilot, app, sweep_file)
+            await wait_for(pilot, lambda: view.watcher.state == "finished", "the sweep finished", timeout=300)
+        assert [r.state for r in read_trials(sweep_dir)] == ["complete"]
+    finally:
+        end_workers(sweep_dir)
