@@ -35,11 +35,16 @@ COMMANDS: list[tuple[str, str, str, tuple[str, ...]]] = [
     ("Load preset…", "Load one of the shipped presets into the form", "preset", ()),
     (
         "New sweep",
-        "Build a sweep over the form's settings: which settings vary, over which values (F10, then n)",
+        "Build a sweep over the form's settings: which settings vary, over which values (n on the Sweep tab, outside its fields)",
         "new_sweep",
         (),
     ),
-    ("Open sweep…", "Open a sweep file, or a sweep's folder to watch its trials (F10, then o)", "open_sweep", ()),
+    (
+        "Open sweep…",
+        "Open a sweep file, or a sweep's folder to watch its trials (o on the Sweep tab, outside its fields)",
+        "open_sweep",
+        (),
+    ),
     (
         "Filter runs",
         "Show only the History rows whose name, tags, notes or settings hold these words (/)",
