@@ -580,7 +580,12 @@ class LstmVisionApp(App[int]):
                 self.open_try(path)
 
         start = self.trained_run() or Path(self.settings_view.output_dir())
-        self.push_screen(PathScreen("Try a run folder or checkpoint (.pt)", str(start), must_exist=True, folders=True), chosen)
+        self.push_screen(
+            PathScreen(
+                "Try a run folder or checkpoint (.pt)", str(start), must_exist=True, folders=True, example="runs/RUN or best.pt"
+            ),
+            chosen,
+        )
 
     def _start_warm_up(self) -> None:
         """After the first paint (and an attached run's past): torch, the engine and the data load on a thread,

@@ -92,15 +92,18 @@ class PathScreen(ModalScreen["Path | None"]):
     DEFAULT_CSS = DIALOG_CSS.format(name="PathScreen")
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, initial: str, must_exist: bool, folders: bool = False) -> None:
+    def __init__(
+        self, title: str, initial: str, must_exist: bool, folders: bool = False, example: str = "path/to/settings.toml"
+    ) -> None:
         super().__init__()
         self.title_text, self.initial, self.must_exist, self.folders = title, initial, must_exist, folders
+        self.example = example  # what the empty field shows: the kind of path this dialog asks for
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self.title_text, classes="dialog-title")
             # the cursor after the text, nothing selected: typing a name adds it to the folder shown
-            yield Input(self.initial, id="path-input", placeholder="path/to/settings.toml", select_on_focus=False)
+            yield Input(self.initial, id="path-input", placeholder=self.example, select_on_focus=False)
             yield Static("", classes="dialog-error")
             yield Static("enter: OK · escape: cancel", classes="dialog-hint")
 

@@ -228,7 +228,14 @@ class SweepView(Vertical):
 
         start = self.sweep_file or self.watcher.sweep_dir or Path(self.settings_view().settings.output.dir)
         self.app.push_screen(
-            PathScreen("Open a sweep file, or a sweep's folder", str(start), must_exist=True, folders=True), chosen
+            PathScreen(
+                "Open a sweep file, or a sweep's folder",
+                str(start),
+                must_exist=True,
+                folders=True,
+                example="path/to/sweep.toml or runs/SWEEP",
+            ),
+            chosen,
         )
 
     def action_start(self) -> None:
@@ -364,7 +371,7 @@ class SweepView(Vertical):
 
         default = self.sweep_file or self.settings_view().path.parent / f"{spec.name}.sweep.toml"
         title = "Save the sweep, then start it in the background" if then_start else "Save the sweep as"
-        self.app.push_screen(PathScreen(title, str(default), must_exist=False), chosen)
+        self.app.push_screen(PathScreen(title, str(default), must_exist=False, example="path/to/sweep.toml"), chosen)
 
     def _save(self, spec: SweepDraft, path: Path) -> bool:
         """Write the sweep file; its base is the opened file's, else the form's settings (the settings file itself

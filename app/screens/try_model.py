@@ -221,7 +221,9 @@ class TryScreen(MistakeBrowsing, Screen):
                 self.open_image(path)
 
         start = self.opened.parent if self.opened else Path.cwd()
-        self.app.push_screen(PathScreen("Open an image to classify", f"{start}/", must_exist=True), chosen)
+        self.app.push_screen(
+            PathScreen("Open an image to classify", f"{start}/", must_exist=True, example="path/to/image.png"), chosen
+        )
 
     def open_image(self, path: Path) -> None:
         assert self.model is not None

@@ -17,6 +17,7 @@ from lstm_vision.sweep.folder import TrialRow, read_trials, worker_dir, write_tr
 from lstm_vision.sweep.spec import read_sweep
 from lstm_vision.sweep.folder import last_launch
 from app.screens.history import HistoryView, scan_runs
+from app.screens.dialogs import PathScreen
 from app.screens.sweep import BUILD, WATCH, SweepView
 from app.widgets.sweep_builder import SpaceRow, SweepBuilder
 from app.widgets.trials import BEST_MARK, SweepWatch, trials_done
@@ -246,6 +247,8 @@ async def test_an_opened_sweep_file_shows_what_is_wrong_with_it_under_its_rows(t
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         app.action_open_sweep()  # the palette's Open sweep…
+        await wait_for(pilot, lambda: isinstance(app.screen, PathScreen) and app.screen.query(Input))
+        assert app.screen.query_one(Input).placeholder == "path/to/sweep.toml or runs/SWEEP"  # not settings.toml
         await type_path(pilot, app, path)
         await wait_for(pilot, lambda: len(app.query(SpaceRow)) == 3 and app.query(SpaceRow)[0].error)
         first, second, _ = app.query(SpaceRow)
