@@ -42,6 +42,11 @@ def format_percent(fraction: float | None) -> str:
     return "n/a" if fraction is None else f"{100 * fraction:.2f}%"
 
 
+def format_share(fraction: float) -> str:
+    """A setting's share of a sweep's importance: "93%", and a small one still apart from nothing: "0.6%"."""
+    return f"{100 * fraction:.1f}%" if fraction < 0.01 else f"{100 * fraction:.0f}%"
+
+
 SIGNIFICANT_DIGITS = 4  # a sampled learning rate reads 0.01496, not 0.014956347886667344
 
 

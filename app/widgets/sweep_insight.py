@@ -10,7 +10,7 @@ from textual_plotext import PlotextPlot
 
 from lstm_vision.sweep.importance import MIN_JUDGED
 from lstm_vision.sweep.parallel import ParallelView
-from lstm_vision.text import format_metric
+from lstm_vision.text import format_metric, format_share
 
 BAR = "█"
 WORST, BEST = (200, 60, 60), (60, 200, 90)  # a line's colour from the worst metric to the best
@@ -31,7 +31,7 @@ def importance_lines(pairs: list[tuple[str, float]], labels: list[str], width: i
     for i, ((_, share), label) in enumerate(zip(pairs, labels)):
         text.append(f" {label[:name_width]:<{name_width}}  ", style="bold" if i == 0 else "")
         text.append(BAR * max(1 if share > 0 else 0, round(room * share / top)), style="green" if i == 0 else "cyan")
-        text.append(f" {100 * share:.1f}%\n" if share < 0.01 else f" {100 * share:.0f}%\n")
+        text.append(f" {format_share(share)}\n")
     text.rstrip()
     return text
 

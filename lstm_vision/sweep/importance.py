@@ -16,6 +16,7 @@ import optuna
 from optuna.trial import TrialState
 
 from lstm_vision.sweep.spec import SweepSpec
+from lstm_vision.text import format_share
 
 MIN_JUDGED = 4  # fewer trials say nothing about importance
 TOP_TRIALS = 3  # "the best trials": about this many, and never under a tenth nor over 40% of those judged
@@ -64,4 +65,4 @@ def importance_text(ranked: list[tuple[str, float]] | None) -> str | None:
     if not ranked:
         return None
     name, share = ranked[0]
-    return f"the most important setting: {name} ({100 * share:.0f}% of the importance)"
+    return f"the most important setting: {name} ({format_share(share)} of the importance)"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from lstm_vision.sweep.folder import TrialRow
 from lstm_vision.sweep.spec import Dimension, SweepSpec, value_text
-from lstm_vision.text import format_percent
+from lstm_vision.text import format_percent, format_share
 
 STYLE = {"complete": dict(marker="o", color="tab:blue"), "pruned": dict(marker="x", color="tab:gray")}
 LABELLED_UP_TO = 40  # trial numbers beside the points; more would be a smudge
@@ -64,7 +64,7 @@ def _importance_panel(ax, ranked: list[tuple[str, float]]) -> None:
     names = [name for name, _ in ranked][::-1]
     shares = [100 * share for _, share in ranked][::-1]
     bars = ax.barh(range(len(names)), shares, color="tab:green", height=0.6)
-    ax.bar_label(bars, [f"{s:.0f}%" for s in shares], padding=3, fontsize=8)
+    ax.bar_label(bars, [format_share(share) for _, share in ranked][::-1], padding=3, fontsize=8)
     ax.set_yticks(range(len(names)), names, fontsize=8)
     ax.set_xlim(0, 115)
     ax.set_xlabel("share of the importance (%)")

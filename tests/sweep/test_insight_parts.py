@@ -15,7 +15,7 @@ from lstm_vision.sweep.importance import importances
 from lstm_vision.sweep.parallel import parallel_view
 from lstm_vision.sweep.repeats import would_prune
 from lstm_vision.sweep.spec import read_sweep
-from lstm_vision.text import format_metric, format_number
+from lstm_vision.text import format_metric, format_number, format_share
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
@@ -160,3 +160,8 @@ def test_numbers_read_to_four_significant_digits():
     ]
     assert format_metric("val_accuracy", 0.97314, 0.00123) == "val_accuracy 97.31% +- 0.12%"
     assert format_metric("val_loss", 0.08123) == "val_loss 0.0812"
+
+
+def test_a_share_of_the_importance_reads_the_same_in_the_picture_the_tab_and_the_final_line():
+    """One formatter for all three (the picture said 1% where the Sweep tab said 0.6%)."""
+    assert [format_share(s) for s in (0.930859, 0.049964, 0.005949, 0.0)] == ["93%", "5%", "0.6%", "0.0%"]
