@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, cast
 from textual.actions import parse as parse_action
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import TabbedContent, TabPane
 
 from lstm_vision.events import Event, RunFinished, RunStarted, StepLogged
@@ -223,6 +223,8 @@ class LstmVisionApp(App[int]):
         # False hides a key from the footer: it shows only what the keys can do in this state
         if action in ("start", "start_background", "try_model", "save", "save_settings", "open") and self.trying():
             return False  # runs and settings files are the main screen's business; one model is tried at a time
+        if action in ("save", "save_as", "save_settings", "open") and isinstance(self.screen, ModalScreen):
+            return False  # a dialog's own ctrl+s (the notes'), or none: never the settings file behind it
         if action in ("start", "start_background") and self._on_tab("sweep"):
             return False  # F5 there is the sweep's (SweepView shows it while the sweep can start), never a run's
         if action == "start":

@@ -163,11 +163,12 @@ class PresetScreen(ModalScreen["str | None"]):
 
 
 class NotesScreen(ModalScreen["str | None"]):
-    """A run's notes, edited in a text area (History's n): tab to Save and enter keeps them, escape leaves them
-    as they were. Dismissed with the text, or None."""
+    """A run's notes, edited in a text area (History's n): tab to Save and enter, or ctrl+s, keeps them; escape
+    leaves them as they were. Dismissed with the text, or None. Save comes first in the row: the one tab from the
+    text lands on it (it landed on Cancel, so tab, enter as the hint said threw the edit away)."""
 
     DEFAULT_CSS = DIALOG_CSS.format(name="NotesScreen") + "NotesScreen TextArea { height: 8; }"
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "save", "Save")]
 
     def __init__(self, title: str, notes: str) -> None:
         super().__init__()
@@ -177,10 +178,10 @@ class NotesScreen(ModalScreen["str | None"]):
         with Vertical():
             yield Label(self.title_text, classes="dialog-title")
             yield TextArea(self.notes, id="notes-text", soft_wrap=True, tab_behavior="focus")
-            yield Static("tab, enter: save · escape: cancel", classes="dialog-hint")
+            yield Static("tab, enter or ctrl+s: save · escape: cancel", classes="dialog-hint")
             with Horizontal():
-                yield Button("Cancel (esc)", id="cancel")
                 yield Button("Save", id="save", variant="success")
+                yield Button("Cancel (esc)", id="cancel")
 
     def on_mount(self) -> None:
         area = self.query_one(TextArea)
@@ -189,6 +190,9 @@ class NotesScreen(ModalScreen["str | None"]):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(self.query_one(TextArea).text if event.button.id == "save" else None)
+
+    def action_save(self) -> None:
+        self.dismiss(self.query_one(TextArea).text)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

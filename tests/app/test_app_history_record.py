@@ -138,7 +138,7 @@ async def test_n_edits_a_runs_notes_kept_in_its_folder_and_the_filter_sees_them(
         await wait_for(pilot, lambda: isinstance(app.screen, NotesScreen) and app.focused is app.screen.query_one(TextArea))
         assert app.screen.query_one(TextArea).text == "first try"
         await pilot.press(*", then lr 3e-3")
-        await pilot.press("tab", "tab", "enter")  # Cancel, Save
+        await pilot.press("tab", "enter")  # as the dialog's hint says: the tab lands on Save
         await wait_for(pilot, lambda: not isinstance(app.screen, NotesScreen))
         assert read_notes(runs / "20250101-100000") == "first try, then lr 3e-3"
         assert json.loads((runs / "20250101-100000" / "summary.json").read_text())["notes"] == "first try, then lr 3e-3"
@@ -147,6 +147,12 @@ async def test_n_edits_a_runs_notes_kept_in_its_folder_and_the_filter_sees_them(
         await pilot.press("escape", "n", "escape")  # escape in the dialog keeps the notes as they were
         await wait_for(pilot, lambda: not isinstance(app.screen, NotesScreen) and table.row_count == 3)
         assert read_notes(runs / "20250101-100000") == "first try, then lr 3e-3"
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, NotesScreen) and app.focused is app.screen.query_one(TextArea))
+        await pilot.press(*"; kept", "ctrl+s")  # ctrl+s saves from the text itself, and only the notes
+        await wait_for(pilot, lambda: not isinstance(app.screen, NotesScreen))
+        assert read_notes(runs / "20250101-100000") == "first try, then lr 3e-3; kept"
+        assert not (tmp_path / "settings.toml").exists()  # the app's ctrl+s would have written it
 
 
 async def test_an_attached_runs_replayed_log_shows_each_events_own_clock(tmp_path):
