@@ -133,14 +133,16 @@ def plan_columns(runs: list[RunInfo], differ: list[str], width: int, arrow: bool
 
 
 def matches(info: RunInfo, text: str) -> bool:
-    """Each word of ``text`` is in the run's name, folder, tags, notes, status or a differing setting's value
-    (or ``name=value``), case ignored."""
+    """Each word of ``text`` is in the run's name, folder, tags, notes, status or a differing setting's value;
+    a word with ``=`` in a setting's ``name=value``; case ignored. A setting's name alone does not match: every
+    run has every setting, so "learning" would find all runs, not the ones whose notes say it."""
     words = text.lower().split()
     if not words:
         return True
-    settings = [f"{name}={value_text(value)}" for name, value in info.settings.items()]
-    hay = " ".join([info.title, info.name, *info.tags, info.notes, info.status, *settings]).lower()
-    return all(word in hay for word in words)
+    values = [value_text(value) for value in info.settings.values()]
+    hay = " ".join([info.title, info.name, *info.tags, info.notes, info.status, *values]).lower()
+    pairs = " ".join(f"{name}={value_text(value)}" for name, value in info.settings.items()).lower()
+    return all(word in (pairs if "=" in word else hay) for word in words)
 
 
 def sort_value(info: RunInfo, key: str) -> Any:

@@ -105,6 +105,10 @@ async def test_slash_filters_by_name_tag_note_and_setting_value_and_escape_clear
         await wait_for(pilot, lambda: table.row_count == 1)
         await pilot.press("escape")  # in the filter box too
         await wait_for(pilot, lambda: table.row_count == 3 and app.focused is table)
+        await pilot.press("slash", *"hidden")  # a setting's name alone: every run has it, so it finds none
+        await wait_for(pilot, lambda: table.row_count == 0 and hint(history).startswith("0 of 3 match /hidden"))
+        await pilot.press(*"_size=32")  # name=value finds the runs with that value
+        await wait_for(pilot, lambda: [row[0] for row in rows(table)] == ["20250101-110000"])
 
 
 async def test_s_and_a_header_click_sort_and_the_cursor_stays_on_its_run(tmp_path):
