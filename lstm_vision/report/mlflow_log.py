@@ -24,6 +24,9 @@ FLUSH_EVERY_S = 30.0
 # A server gone mid-run: a couple of quick retries, not MLflow's minutes of back-off (the user's own settings win).
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+# MLflow prints "View run ... at" when a run ends: mid-output for a trial, after a sweep's final line. The run's
+# address is said once at its start instead (MlflowLog.notice).
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
 def _experiment_id(client: Any, name: str) -> str:
@@ -84,6 +87,8 @@ class MlflowLog:
         if parent:
             tags["mlflow.parentRunId"] = parent_run_id(client, experiment, parent)
         self.run_id = client.create_run(experiment, run_name=run_dir.name, tags=tags).info.run_id
+        address = f"{out.mlflow.rstrip('/')}/#/experiments/{experiment}/runs/{self.run_id}"
+        self.notice = f"MLflow: this run is {address}" if out.mlflow.startswith("http") else ""
         params = [Param(name, str(value)) for name, value in flat_settings(settings).items()]
         for start in range(0, len(params), 100):  # MLflow's most per batch
             client.log_batch(self.run_id, params=params[start : start + 100])

@@ -94,11 +94,11 @@ def end_sweep_run(settings: Settings, sweep_dir: Path, status: str) -> str | Non
 
 class Trackers:
     """The trackers of one run, fed each event; a tracker that raises is dropped and said once: each call returns
-    the warning lines due (one that failed to start is said with the first event), for the caller to emit after
-    the event has reached every other consumer."""
+    the (level, text) lines due (where a tracker's run is, and one that failed to start, with the first event),
+    for the caller to emit after the event has reached every other consumer."""
 
     def __init__(self, run_dir: Path, settings: Settings) -> None:
-        self.warnings: list[str] = []
+        self.due: list[tuple[str, str]] = []
         self.active: list[Any] = []
         parent = os.environ.get(PARENT_ENV) or None
         if settings.output.mlflow:
@@ -114,23 +114,27 @@ class Trackers:
         try:
             tracker = make()
         except Exception as err:  # it answered the check a moment ago: a drop, not a mistake of the settings
-            self.warnings.append(f"{name} could not start a run ({err.__class__.__name__}: {err}); training goes on without it.")
+            text = f"{name} could not start a run ({err.__class__.__name__}: {err}); training goes on without it."
+            self.due.append(("warning", text))
             return
         tracker.name = name
         self.active.append(tracker)
+        if getattr(tracker, "notice", ""):
+            self.due.append(("info", tracker.notice))
 
-    def __call__(self, event: ev.Event) -> list[str]:
-        warnings, self.warnings = self.warnings, []
+    def __call__(self, event: ev.Event) -> list[tuple[str, str]]:
+        due, self.due = self.due, []
         for tracker in list(self.active):
             try:
                 tracker(event)
             except Exception as err:  # a server gone mid-run must not cost the run
                 self.active.remove(tracker)
-                warnings.append(
+                text = (
                     f"{tracker.name} stopped answering ({err.__class__.__name__}: {str(err)[:200]}); the run goes on "
                     f"without it, and metrics.jsonl keeps everything."
                 )
-        return warnings
+                due.append(("warning", text))
+        return due
 
     def close(self, exit_code: int) -> None:
         for tracker in self.active:

@@ -211,10 +211,10 @@ def open_outputs(
         journal.write(event)  # progress too: a viewer that follows the journal moves once a second
         if tensorboard is not None:
             tensorboard(event)
-        dropped = trackers(event) if trackers is not None else []
+        said = trackers(event) if trackers is not None else []
         emit(event)
-        for text in dropped:  # a tracker that failed: said once, the run goes on
-            emit_all(ev.LogMessage("warning", text))
+        for level, text in said:  # where a tracker's run is; a tracker that failed: said once, the run goes on
+            emit_all(ev.LogMessage(level, text))
 
     return Outputs(folder, emit_all, journal, beacon, tensorboard, trackers)
 

@@ -19,6 +19,7 @@ from lstm_vision import events as ev  # noqa: E402
 from lstm_vision.control import RunControl  # noqa: E402
 from lstm_vision.report.mlflow_log import SWEEP_TAG, parent_run_id  # noqa: E402
 from lstm_vision.runs.liveness import Beacon  # noqa: E402
+from lstm_vision.events import LogMessage  # noqa: E402
 from lstm_vision.runs.result import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_STOPPED  # noqa: E402
 from lstm_vision.settings import Settings  # noqa: E402
 from lstm_vision.sweep.folder import worker_dir  # noqa: E402
@@ -58,7 +59,8 @@ def runs_of(uri: str, experiment: str = "lstm-vision"):
 def test_a_run_logs_its_settings_figures_and_files(server, tiny_settings):
     tiny_settings.output.mlflow, tiny_settings.output.mlflow_experiment = server, "one-run"
     tiny_settings.output.tags, tiny_settings.output.notes = ["baseline", "small"], "first"
-    result = run(tiny_settings, lambda e: None, RunControl())
+    said: list[str] = []
+    result = run(tiny_settings, lambda e: said.append(e.text) if isinstance(e, LogMessage) else None, RunControl())
     client, runs = runs_of(server, "one-run")
     assert len(runs) == 1
     logged = runs[0]
@@ -73,6 +75,8 @@ def test_a_run_logs_its_settings_figures_and_files(server, tiny_settings):
     assert len(client.get_metric_history(logged.info.run_id, "loss")) >= 2  # per logged step too
     files = {a.path for a in client.list_artifacts(logged.info.run_id)}
     assert {"best.pt", "summary.json", "settings.toml", "curves.png", "confusion_matrix.png"} <= files
+    address = f"{server}/#/experiments/{logged.info.experiment_id}/runs/{logged.info.run_id}"
+    assert said.count(f"MLflow: this run is {address}") == 1  # said once, at its start
 
 
 def test_a_sweeps_trials_are_nested_under_its_parent_run_which_ends_finished(served, mnist_root, tmp_path):
@@ -89,6 +93,7 @@ def test_a_sweeps_trials_are_nested_under_its_parent_run_which_ends_finished(ser
     assert sorted(r.info.run_name for r in trials) == ["trial-0001", "trial-0002"]
     assert sorted(r.data.params["optim.learning_rate"] for r in trials) == ["0.001", "0.01"]
     assert {r.info.status for r in trials} == {"FINISHED"}
+    assert "View run" not in done.stdout and done.stdout.splitlines()[-1].startswith("Sweep two done:")  # not MLflow's
 
 
 def test_a_sweep_of_two_workers_stopped_ends_its_parent_run_killed(server, mnist_root, tmp_path):
