@@ -63,8 +63,8 @@ def scan_runs(output_dir: str | Path, journals: dict[Path, JournalStanding] | No
         metrics, summary_path = p / METRICS_FILE, p / SUMMARY_FILE
         if not metrics.exists() and not summary_path.exists():
             continue
-        try:
-            mtime = max(f.stat().st_mtime for f in (metrics, summary_path) if f.exists())
+        try:  # when it last trained: the journal's time (notes edited later rewrite summary.json, not the journal)
+            mtime = (metrics if metrics.exists() else summary_path).stat().st_mtime
         except OSError:
             mtime = 0.0
         runs.append(run_info(p, run_state(p).status, mtime, journals))

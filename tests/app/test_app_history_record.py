@@ -11,7 +11,7 @@ from pathlib import Path
 from textual.widgets import DataTable, Input, TextArea
 
 from app.screens.dialogs import NotesScreen
-from app.screens.history import HistoryView
+from app.screens.history import HistoryView, scan_runs
 from app.state import TABS
 from app.widgets.form import SettingsForm
 from lstm_vision.runs.notes import read_notes
@@ -135,6 +135,8 @@ async def test_n_edits_a_runs_notes_kept_in_its_folder_and_the_filter_sees_them(
     runs = tmp_path / "runs"
     three_runs(runs)
     app = make_app(tmp_path)
+    order = [r.title for r in scan_runs(runs)]
+    assert order[-1] == "20250101-100000"  # the oldest
     async with app.run_test(size=(80, 24)) as pilot:
         history, table = await shown_history(pilot, app, 3)
         table.move_cursor(row=[r.title for r in history.shown].index("20250101-100000"))
@@ -146,6 +148,7 @@ async def test_n_edits_a_runs_notes_kept_in_its_folder_and_the_filter_sees_them(
         await wait_for(pilot, lambda: not isinstance(app.screen, NotesScreen))
         assert read_notes(runs / "20250101-100000") == "first try, then lr 3e-3"
         assert json.loads((runs / "20250101-100000" / "summary.json").read_text())["notes"] == "first try, then lr 3e-3"
+        assert [r.title for r in scan_runs(runs)] == order  # notes are no training: the run keeps its place
         await pilot.press("slash", *"3e-3")
         await wait_for(pilot, lambda: [row[0] for row in rows(table)] == ["20250101-100000"])
         await pilot.press("escape", "n", "escape")  # escape in the dialog keeps the notes as they were
