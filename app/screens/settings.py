@@ -68,6 +68,7 @@ class SettingsView(Vertical):
                 self.form.row(section, key).set_value(value)
             except (TypeError, ValueError):  # a value of another type than the field's (a list for a number)
                 self.form.row(section, key).set_value(str(value))
+        self.form.mark_shown_as_saved()  # no "*" nor "unsaved edits": the user has changed nothing yet
         self.call_after_refresh(self.form.errors)  # the reason under each wrong field
         self._notes.about(FILE_NOTE, self._invalid_sentence(), title="Invalid settings file", severity="error", timeout=20)
 

@@ -184,6 +184,7 @@ class SettingsForm(Vertical):
     def __init__(self, settings: Settings, lazy: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self._lazy = lazy  # only the rows the first screen shows, until mount_other_rows (the app calls it after its first paint)
+        self._mark_when_mounted = False  # mark_shown_as_saved waits for the rows not mounted yet
         self._settings = settings
         self._saved = flat_values(settings)  # what the settings file holds: edits are measured against it
         self.modified = False
@@ -228,6 +229,8 @@ class SettingsForm(Vertical):
                 row.ready = True
                 if row.initial != row.shown:  # set (a file opened) between its compose and now
                     row.set_value(row.initial)
+        if self._mark_when_mounted:
+            self.mark_shown_as_saved()
 
     def rows(self) -> list[FieldRow]:
         """Every field, mounted or not yet, in the form's order."""
@@ -316,6 +319,13 @@ class SettingsForm(Vertical):
 
     def mark_saved(self, settings: Settings) -> None:
         self._saved = flat_values(settings)
+        self._check_modified()
+
+    def mark_shown_as_saved(self) -> None:
+        """What the form shows is the file's, invalid values and all (an invalid file opened): no edit of the user.
+        A row not mounted yet answers with the value it holds, unchecked: marked again once every row is."""
+        self._saved = self.values()
+        self._mark_when_mounted = not all(row.ready for row in self.rows())
         self._check_modified()
 
     def errors(self) -> list[tuple[str, str]]:

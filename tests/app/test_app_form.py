@@ -393,6 +393,9 @@ async def test_an_invalid_settings_file_shows_its_values_red_and_f5_waits_until_
         await wait_for(pilot, lambda: hidden.has_class("-invalid") and rate.has_class("-invalid"))
         assert (hidden.editor.value, rate.editor.value) == ("0", "fast")
         assert any(s == "error" and "Fix it in the form and save it (ctrl+s)" in n for s, n in app.notes)
+        await pilot.pause()
+        assert not form.modified and "unsaved" not in str(app.query_one("#status").render())  # nothing edited yet
+        assert not path_label(app).startswith("*")
         await pilot.press("f5")
         await wait_for(pilot, lambda: any("Cannot start: settings.toml: model.hidden_size" in n for _, n in app.notes))
         hidden.set_value(64)
