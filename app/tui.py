@@ -23,7 +23,7 @@ from lstm_vision.settings import Settings
 from lstm_vision.detached import started_in_background
 from lstm_vision.sweep.folder import is_sweep_dir
 from app.bridge import Runner, EngineEvent, EngineEvents
-from app.hangup import install_hangup_handlers
+from app.hangup import end_with_server, install_hangup_handlers
 from app.messages import LogLine, TabWanted
 from app.palette import COMMANDS
 from app.panes import PANES, TabParts
@@ -118,6 +118,8 @@ class LstmVisionApp(App[int]):
     def on_mount(self) -> None:
         self.call_after_refresh(self._focus_latest_tab)
         install_hangup_handlers(self.session, self.action_stop, self._quit_with)
+        if self.is_web:
+            end_with_server()
 
     async def run_action(self, action, default_namespace=None, namespaces=None) -> bool:
         # An app's key (F5, F9, ctrl+q, a button's app.start) before the other tabs are there acts once they

@@ -20,8 +20,9 @@ TUNNEL = "ssh -L {port}:localhost:{port} BOX"  # the README's recipe, with the p
 
 def served_command(app_args: list[str]) -> str:
     """The shell command textual-serve runs for each browser tab (it takes one string, for a shell): this Python,
-    so the served app is the installed one, with the options quoted as given."""
-    return shlex.join([sys.executable, "-m", "lstm_vision", *app_args])
+    so the served app is the installed one, with the options quoted as given. ``exec``: the shell becomes the app,
+    whose parent is then the server itself (a served app ends when the server is gone: app/hangup.py)."""
+    return "exec " + shlex.join([sys.executable, "-m", "lstm_vision", *app_args])
 
 
 def host_addresses(host: str, port: int) -> list[tuple]:

@@ -175,6 +175,19 @@ async def test_two_tabs_are_two_apps_and_closing_one_leaves_its_run_training(tmp
         stop_run(run_dir)
 
 
+async def test_a_served_app_ends_when_its_server_is_gone(tmp_path):
+    """The server killed without closing its tabs: each app ends by itself instead of blocking on its closed pipe."""
+    port = free_port()
+    with server(tmp_path, port) as proc:
+        async with aiohttp.ClientSession() as session, browser(session, port) as tab:
+            await tab.wait_for("Settings F2")
+            (app,) = wait_until(lambda: app_processes(proc), "the tab's app")
+            assert app.ppid() == proc.pid  # exec: no shell between them
+            proc.kill()
+            proc.wait()
+            wait_until(lambda: not app.is_running() or app.status() == psutil.STATUS_ZOMBIE, "the app's end", timeout=30)
+
+
 async def test_p_delivers_a_runs_picture_to_the_browser(tmp_path, mnist_root):
     """The browser cannot read the box's disk: p, then enter, sends curves.png through the server's download address."""
     out = tmp_path / "runs"
@@ -251,4 +264,4 @@ def test_the_served_command_is_this_python_with_the_options_given(given):
     import shlex
 
     args = build_parser().parse_args(["--serve", "--port", "8100", *given])
-    assert shlex.split(served_command(_served_app_args(args))) == [sys.executable, "-m", "lstm_vision", *given]
+    assert shlex.split(served_command(_served_app_args(args))) == ["exec", sys.executable, "-m", "lstm_vision", *given]
