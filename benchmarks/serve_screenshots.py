@@ -7,7 +7,7 @@ shows them. Installs chromium with apt-get where it is missing.
 1. serves the app with the `cpu` preset on the data under --data (its runs into a temporary folder);
 2. opens the page in chromium (1200 x 800) and takes the Settings screen once the app has drawn it;
 3. presses F5 in the browser: the served app starts the run in the background and attaches to it; once the
-   run has finished its first epoch (the charts have points), takes the Train screen;
+   run has finished its first epoch (the charts have points), takes the Train screen while it trains on;
 4. stops the run (SIGTERM: it saves last.pt), closes chromium and the server."""
 
 from __future__ import annotations
@@ -59,9 +59,10 @@ def wait_until(condition, what: str, timeout: float) -> object:
 
 def journal_has(run_dir: Path, event: str) -> bool:
     try:
-        return f'"event": "{event}"' in (run_dir / "metrics.jsonl").read_text(encoding="utf-8")
+        lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
     except OSError:
         return False
+    return any(line.startswith("{") and json.loads(line).get("event") == event for line in lines[:-1])  # the last: being written
 
 
 class Page:
@@ -132,7 +133,7 @@ def main() -> int:
     run_dir = runs / "served-in-a-browser"
     serve_port, browser_port = free_port(), free_port()
     settings = ["--preset", "cpu", "--set", f"data.root={Path(args.data).resolve()}", "--set", "data.download=false"]
-    settings += ["--set", f"output.dir={runs}", "--set", f"output.run_name={run_dir.name}", "--set", "train.epochs=3"]
+    settings += ["--set", f"output.dir={runs}", "--set", f"output.run_name={run_dir.name}", "--set", "train.epochs=15"]
     server = subprocess.Popen(
         [sys.executable, "-m", "lstm_vision", "--serve", "--port", str(serve_port), *settings],
         stdout=subprocess.DEVNULL,
