@@ -146,7 +146,8 @@ async def test_the_page_is_lstm_visions_and_its_websocket_brings_the_first_scree
 
 async def test_two_tabs_are_two_apps_and_closing_one_leaves_its_run_training(tmp_path, mnist_root):
     """F5 in a served app starts the run in the background (a process of its own) and attaches; the tab closed,
-    its app exits and the run trains on, and the other tab's History lists it."""
+    its app exits and the run trains on, and the other tab's History lists it. Ctrl-C on the server ends the
+    other app too, and the run still trains."""
     port, out = free_port(), tmp_path / "runs"
     run_dir = out / "served"
     try:
@@ -171,6 +172,12 @@ async def test_two_tabs_are_two_apps_and_closing_one_leaves_its_run_training(tmp
                 await second.wait_for("History")
                 await second.wait_for("served")  # History: the run the other tab started, training
                 await second.wait_for("running")
+                left = app_processes(proc)
+                proc.send_signal(signal.SIGINT)  # Ctrl-C: the server stops, and the other tab's app with it
+                assert proc.wait(timeout=60) == 0
+                wait_until(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in left), "the apps' end")
+                seen = steps(run_dir)
+                wait_until(lambda: steps(run_dir) > seen, "the run to train on after the server stopped")
     finally:
         stop_run(run_dir)
 
