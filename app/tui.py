@@ -334,7 +334,9 @@ class LstmVisionApp(App[int]):
         self._start(resume=None)
 
     def action_resume_run(self) -> None:
-        if self.session.resumable and (self.session.resumable_elsewhere or self.is_web):  # not this app's run: it stays out of this process
+        if self.session.resumable and (
+            self.session.resumable_elsewhere or self.is_web
+        ):  # not this app's run: it stays out of this process
             self.train_view.resume_in_background(Path(self.session.resumable))
         elif self.session.resumable and self.session.resumes_own_settings:
             if not self.refuse_while_busy():
@@ -580,7 +582,9 @@ class LstmVisionApp(App[int]):
     def action_pictures(self) -> None:
         folder = self.pictures_folder()
         if folder is None:
-            self.notify("No run to show the pictures of: start or attach to one, or pick one in History (F9).", severity="warning")
+            self.notify(
+                "No run to show the pictures of: start or attach to one, or pick one in History (F9).", severity="warning"
+            )
             return
         from app.screens.pictures import PicturesScreen
 

@@ -300,9 +300,7 @@ def _serve_conflict(args: argparse.Namespace) -> str | None:
         if given
     ]
     if others:
-        return (
-            f"--serve serves the app, which takes --config, --preset, --set, --resume and --attach; not {', '.join(others)}."
-        )
+        return f"--serve serves the app, which takes --config, --preset, --set, --resume and --attach; not {', '.join(others)}."
     return None
 
 

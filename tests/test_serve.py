@@ -37,7 +37,9 @@ def server(tmp_path: Path, port: int, *args: str):
     """``lstm-vision-tui --serve --port PORT ARGS`` in a session of its own (the app processes it starts are in
     its process group), up once its page answers; the whole group is killed at the end."""
     log = open(tmp_path / "server.log", "w")
-    proc = start_cli("--serve", "--port", str(port), *args, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True)
+    proc = start_cli(
+        "--serve", "--port", str(port), *args, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True
+    )
     try:
         wait_until(lambda: page(port) or proc.poll() is not None, "the server's page", timeout=SCREEN_S, poll=0.2)
         assert proc.poll() is None, (tmp_path / "server.log").read_text()
@@ -225,7 +227,9 @@ def test_a_port_in_use_is_one_sentence_before_serving(tmp_path):
         port = taken.getsockname()[1]
         done = cli("--serve", "--port", str(port), cwd=tmp_path, timeout=60)
     assert done.returncode == 2
-    assert done.stderr.strip() == f"error: --port {port}: the port is in use on 127.0.0.1; give another one, e.g. --port {port + 1}."
+    assert (
+        done.stderr.strip() == f"error: --port {port}: the port is in use on 127.0.0.1; give another one, e.g. --port {port + 1}."
+    )
     assert "Serving" not in done.stdout
 
 
@@ -235,7 +239,10 @@ def test_an_unknown_host_and_a_port_out_of_range_are_one_sentence_each(tmp_path)
     assert done.stderr.startswith("error: --host no-such-host.invalid: no such host; give a name or address of this machine")
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
     done = cli("--serve", "--port", "70000", cwd=tmp_path, timeout=60)
-    assert (done.returncode, done.stderr.strip()) == (2, "error: --port 70000: a port is a number from 1 to 65535 (default 8000).")
+    assert (done.returncode, done.stderr.strip()) == (
+        2,
+        "error: --port 70000: a port is a number from 1 to 65535 (default 8000).",
+    )
 
 
 def test_the_missing_extra_is_one_sentence(tmp_path):
