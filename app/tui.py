@@ -633,4 +633,5 @@ class LstmVisionApp(App[int]):
         before the first paint it would delay it by seconds; done on F5, it would freeze the screen of the run."""
         if self.warm_up:
             self.warm_up = False
-            threading.Thread(target=warm_up, args=(self.initial_settings,), name="lstm-vision-warm-up", daemon=True).start()
+            args = (self.initial_settings, not self.is_web)
+            threading.Thread(target=warm_up, args=args, name="lstm-vision-warm-up", daemon=True).start()

@@ -58,7 +58,8 @@ def serve_problem(host: str, port: int) -> tuple[str | None, list[tuple]]:
                 return f"--port {port}: this user may not listen on ports below 1024; give a port from 1024 to 65535.", addresses
             except OSError as err:
                 if err.errno == errno.EADDRINUSE:
-                    return f"--port {port}: the port is in use on {host}; give another one, e.g. --port {port + 1}.", addresses
+                    other = port + 1 if port < 65535 else port - 1
+                    return f"--port {port}: the port is in use on {host}; give another one, e.g. --port {other}.", addresses
                 return (
                     f"--host {host}: this machine cannot listen on {address[0]} ({err.strerror}); give one of its own "
                     f"addresses, e.g. {DEFAULT_HOST} (the default) or 0.0.0.0 (every network interface).",
