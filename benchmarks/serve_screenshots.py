@@ -8,7 +8,7 @@ shows them. Installs chromium with apt-get where it is missing.
 2. opens the page in chromium (1200 x 800) and takes the Settings screen once the app has drawn it;
 3. presses F5 in the browser: the served app starts the run in the background and attaches to it; once the
    run has finished its first epoch (the charts have points), takes the Train screen while it trains on;
-4. stops the run (SIGTERM: it saves last.pt), closes chromium and the server."""
+4. stops the run (SIGTERM: it saves last.pt), closes chromium and the server, and removes the temporary folder."""
 
 from __future__ import annotations
 
@@ -165,7 +165,24 @@ def main() -> int:
         browser.terminate()
         os.killpg(server.pid, signal.SIGTERM)
         browser.wait(), server.wait()
+        _wait_for_run_end(run_dir)
+        shutil.rmtree(runs, ignore_errors=True)  # the demo run and chromium's profile
     return 0
+
+
+def _wait_for_run_end(run_dir: Path, timeout: float = 60.0) -> None:
+    """The stopped run's process saves last.pt and exits; its folder goes once it has."""
+    try:
+        pid = json.loads((run_dir / "process.json").read_text())["pid"]
+    except (OSError, ValueError, KeyError):
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
 
 
 def _answers(port: int, path: str = "/") -> bool:
