@@ -23,6 +23,13 @@ COMMANDS: list[tuple[str, str, str, tuple[str, ...]]] = [
         "try_model",
         (),
     ),
+    (
+        "Pictures",
+        "The pictures of the run or sweep shown (curves, confusion matrix, mistakes; sweep.png): in a browser (--serve) "
+        "each opens in a tab of its own (p)",
+        "pictures",
+        (),
+    ),
     ("Try a checkpoint file…", "Try the model of any run folder or .pt file", "try_file", ()),
     (
         "Save settings",

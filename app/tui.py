@@ -17,13 +17,13 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import TabbedContent, TabPane
 
 from lstm_vision.events import Event, RunFinished, RunStarted, StepLogged
-from lstm_vision.runs.folder import LAST_CHECKPOINT, METRICS_FILE, read_summary
+from lstm_vision.runs.folder import LAST_CHECKPOINT, METRICS_FILE, read_summary, run_dir_of
 from lstm_vision.runs.liveness import run_state
 from lstm_vision.settings import Settings
 from lstm_vision.detached import started_in_background
 from lstm_vision.sweep.folder import is_sweep_dir
 from app.bridge import Runner, EngineEvent, EngineEvents
-from app.hangup import install_hangup_handlers
+from app.hangup import end_with_server, install_hangup_handlers
 from app.messages import LogLine, TabWanted
 from app.palette import COMMANDS
 from app.panes import PANES, TabParts
@@ -58,6 +58,7 @@ class LstmVisionApp(App[int]):
         Binding("f7", "resume_run", "Resume", key_display="F7"),
         Binding("f8", "stop", "Stop", key_display="F8"),
         Binding("t", "try_model", "Try"),
+        Binding("p", "pictures", "Pictures", show=False),  # the footer has no room at 80 columns: the palette names it
         Binding("ctrl+s", "save", "Save", priority=True),
         Binding("ctrl+o", "open", "Open", show=False, priority=True),
         Binding("escape", "hide_help_panel", "Close keys", show=False),
@@ -92,6 +93,7 @@ class LstmVisionApp(App[int]):
         self.warm_up = False  # run_app: load torch, the engine and the data on a thread once the first screen is up
         self._replay_pending = False  # the next batch of events is an attached run's past, not news
         self._attach_tab = ""  # the tab shown when an attach began: another one by the replay's end was the user's
+        self._opened_run: Path | None = None  # the run History or a sweep's trial opened last (its results under F4)
 
     initial_note = ""  # run_app: "+ --preset cpu, --set ..." when the command line added to the file
     initial_invalid = ""  # run_app: why the settings file is not valid (the form opens on its values)
@@ -116,6 +118,8 @@ class LstmVisionApp(App[int]):
     def on_mount(self) -> None:
         self.call_after_refresh(self._focus_latest_tab)
         install_hangup_handlers(self.session, self.action_stop, self._quit_with)
+        if self.is_web:
+            end_with_server()
 
     async def run_action(self, action, default_namespace=None, namespaces=None) -> bool:
         # An app's key (F5, F9, ctrl+q, a button's app.start) before the other tabs are there acts once they
@@ -143,7 +147,9 @@ class LstmVisionApp(App[int]):
             self._focus_latest_tab()  # now with the form, whose values the sweep builder shows
         if not self.initial_attach:  # an attached run's past is shown first (on_engine_events)
             self.call_after_refresh(self._start_warm_up)
-        if self.initial_resume:
+        if self.initial_resume and self.is_web:  # --serve --resume RUN: in a process of its own, as every served run
+            self.call_after_refresh(self._resume_served, run_dir_of(self.initial_resume))
+        elif self.initial_resume:
             self.call_after_refresh(self._launch, self.initial_settings, self.initial_resume)
         elif self.initial_attach:
             self.call_after_refresh(self.attach, self.initial_attach, False)
@@ -324,10 +330,15 @@ class LstmVisionApp(App[int]):
         return True
 
     def action_start(self) -> None:
+        if self.is_web:  # served (--serve): the browser tab is this process; a run in it would die with the tab
+            self.action_start_background()
+            return
         self._start(resume=None)
 
     def action_resume_run(self) -> None:
-        if self.session.resumable and self.session.resumable_elsewhere:  # not this app's run: it stays out of this process
+        if self.session.resumable and (
+            self.session.resumable_elsewhere or self.is_web
+        ):  # not this app's run: it stays out of this process
             self.train_view.resume_in_background(Path(self.session.resumable))
         elif self.session.resumable and self.session.resumes_own_settings:
             if not self.refuse_while_busy():
@@ -362,6 +373,14 @@ class LstmVisionApp(App[int]):
         settings = self.settings_view.collect_or_warn("start")
         if settings is not None and (folder := self.train_view.start_in_background(settings)) is not None:
             self.attach(folder)
+
+    def _resume_served(self, run_dir: Path) -> None:
+        """--serve --resume RUN: every browser tab runs this command line, so only the first resumes the run; the
+        tabs after it find the run training and attach to it."""
+        if run_state(run_dir).live:
+            self.attach(run_dir)
+        else:
+            self.train_view.resume_in_background(run_dir)
 
     def action_pause(self) -> None:
         self.session.toggle_pause()  # the run's own RunPaused / RunResumed events write the log lines, once
@@ -475,6 +494,7 @@ class LstmVisionApp(App[int]):
         self._open_run(message.run_dir, message.record)
 
     def _open_run(self, run_dir: Path, record: RunRecord) -> None:
+        self._opened_run = run_dir
         self.results_view.open_run(run_dir, record)
         self.notify(f"Opened {run_dir.name}: curves below, results under F4.")
 
@@ -498,7 +518,7 @@ class LstmVisionApp(App[int]):
         if read_summary(run_dir).get("status") == AppState.COMPLETED:
             self.notify(f"{run_dir.name} completed; nothing to resume.", severity="warning")
             return
-        if started_in_background(run_dir):  # it goes on in a process of its own again, as it began
+        if started_in_background(run_dir) or self.is_web:  # in a process of its own again, as it began (or: served)
             self.train_view.resume_in_background(run_dir)
             return
 
@@ -546,6 +566,31 @@ class LstmVisionApp(App[int]):
             self.notify(f"{run_dir.name} has not started yet.", severity="warning")
         else:  # as History's enter: its results under F4
             self._open_run(run_dir, RunRecord.from_jsonl(run_dir / METRICS_FILE, name=run_dir.name))
+
+    # ---- pictures (p) ------------------------------------------------------------------------------
+    def pictures_folder(self) -> Path | None:
+        """Whose pictures p shows: the sweep on the Sweep tab, the row selected in History, else the run shown
+        (the one History opened last on the Results tab, else the one trained or watched here)."""
+        if self._on_tab("sweep"):
+            return self.sweep_view.watcher.sweep_dir
+        if self._on_tab("history"):
+            info = self.history_view.selected()
+            return info.path if info is not None else None
+        started = self.session.record.started
+        if self._opened_run is not None and (self._on_tab("results") or started is None):
+            return self._opened_run
+        return Path(started.run_dir) if started is not None else self._opened_run
+
+    def action_pictures(self) -> None:
+        folder = self.pictures_folder()
+        if folder is None:
+            self.notify(
+                "No run to show the pictures of: start or attach to one, or pick one in History (F9).", severity="warning"
+            )
+            return
+        from app.screens.pictures import PicturesScreen
+
+        self.push_screen(PicturesScreen(folder))
 
     # ---- trying a trained model -------------------------------------------------------------------
     def trying(self) -> bool:
@@ -595,4 +640,5 @@ class LstmVisionApp(App[int]):
         before the first paint it would delay it by seconds; done on F5, it would freeze the screen of the run."""
         if self.warm_up:
             self.warm_up = False
-            threading.Thread(target=warm_up, args=(self.initial_settings,), name="lstm-vision-warm-up", daemon=True).start()
+            args = (self.initial_settings, not self.is_web)
+            threading.Thread(target=warm_up, args=args, name="lstm-vision-warm-up", daemon=True).start()

@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     _run_options(parser.add_argument_group("runs"))
     _model_options(parser.add_argument_group("a trained model"))
     _sweep_options(parser.add_argument_group("sweeps (many runs toward the best settings, with Optuna)"))
+    _serve_options(parser.add_argument_group("in a browser (the optional extra 'serve')"))
     parser.set_defaults(sources=[])
     return parser
 
@@ -144,6 +145,22 @@ def _sweep_options(group: argparse._ArgumentGroup) -> None:
     )
 
 
+def _serve_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--serve",
+        action="store_true",
+        help="Serve the app to web browsers (textual-serve): each browser tab runs its own app with the other options "
+        "given here, and starts its runs in the background, so closing a tab never stops one.",
+    )
+    group.add_argument(
+        "--host",
+        metavar="ADDRESS",
+        help="With --serve: the address to listen on (default 127.0.0.1, this machine only: reach it through an SSH "
+        "tunnel). Another address opens the app, unauthenticated, to whoever can reach it.",
+    )
+    group.add_argument("--port", metavar="N", type=int, help="With --serve: the port to listen on (default 8000).")
+
+
 def resolve_settings(args: argparse.Namespace, base: Path | None = None, read_file: bool = True) -> tuple[Settings, Path]:
     """Settings from (the resumed run's file | a sweep's base file | ./settings.toml) and then every source in order.
     ``read_file=False``: the defaults in place of ./settings.toml (the app opens on that file when it is invalid)."""
@@ -220,6 +237,10 @@ def _dispatch(argv: list[str] | None) -> int:
         if not args.predict or any(item.startswith("-") for item in extra):
             parser.error(f"unrecognized arguments: {' '.join(extra)}{_set_hint(extra)}")
         args.predict += extra
+    if problem := _serve_conflict(args):
+        parser.print_usage(sys.stderr)
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if args.predict or args.export:
         return _use_trained_model(parser, args)
     if args.sweep or args.storage or args.workers:
@@ -248,6 +269,10 @@ def _dispatch(argv: list[str] | None) -> int:
     if args.print_settings:
         print(render_toml(settings), end="")
         return 0
+    if args.serve:  # the settings were checked above: a bad --set is one sentence here, not in every browser tab
+        from lstm_vision.serve import DEFAULT_HOST, DEFAULT_PORT, run_serve
+
+        return run_serve(args.host or DEFAULT_HOST, DEFAULT_PORT if args.port is None else args.port, _served_app_args(args))
     if not args.no_ui:
         return _run_app(settings, settings_path, args.resume, args.attach, _sources_note(args, settings_path), invalid_file)
     if args.background:
@@ -256,6 +281,36 @@ def _dispatch(argv: list[str] | None) -> int:
     from lstm_vision.headless import run_headless
 
     return run_headless(settings, args.resume, args.run_dir)
+
+
+def _serve_conflict(args: argparse.Namespace) -> str | None:
+    if not args.serve:
+        return "--host and --port are for --serve (the app in a browser)." if args.host or args.port is not None else None
+    others = [
+        name
+        for name, given in (
+            ("--no-ui", args.no_ui),
+            ("--background", args.background),
+            ("--predict", args.predict),
+            ("--export", args.export),
+            ("--sweep", args.sweep or args.storage or args.workers),
+            ("--print-settings", args.print_settings),
+            ("--run-dir", args.run_dir),
+        )
+        if given
+    ]
+    if others:
+        return f"--serve serves the app, which takes --config, --preset, --set, --resume and --attach; not {', '.join(others)}."
+    return None
+
+
+def _served_app_args(args: argparse.Namespace) -> list[str]:
+    """The options each served app gets: the settings sources in their order, then --resume or --attach."""
+    served = [item for kind, value in args.sources for item in (f"--{kind}", value)]
+    for option, value in (("--resume", args.resume), ("--attach", args.attach)):
+        if value:
+            served += [option, value]
+    return served
 
 
 def _set_hint(extra: list[str]) -> str:

@@ -1,0 +1,47 @@
+"""p: the pictures of the run shown or selected, in a terminal (the dialog names the folder and the files;
+in a browser enter delivers one: tests/test_serve.py)."""
+
+from textual.widgets import DataTable, OptionList
+
+from apps import make_app, wait_for, write_run
+from app.screens.history import HistoryView
+from app.screens.pictures import PicturesScreen
+
+
+async def test_p_on_history_lists_the_selected_runs_pictures_and_enter_names_the_file(tmp_path):
+    runs = tmp_path / "runs"
+    run_dir = write_run(runs, "drawn", "completed", 2)
+    for name in ("curves.png", "confusion_matrix.png"):
+        (run_dir / name).write_bytes(b"\x89PNG\r\n\x1a\n")
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f3", "p")  # (on the form p is a letter in a field) nothing shown or selected yet: said so
+        await wait_for(pilot, lambda: any("No run to show the pictures of" in text for _, text in app.notes))
+        await pilot.press("f9")
+        table = app.query_one(HistoryView).query_one(DataTable)
+        await wait_for(pilot, lambda: app.focused is table and table.row_count == 1)
+        await pilot.press("p")
+        screen = await wait_for(pilot, lambda: isinstance(app.screen, PicturesScreen) and app.screen)
+        assert screen.folder == run_dir
+        options = screen.query_one(OptionList)
+        assert [str(options.get_option_at_index(i).prompt).split()[0] for i in range(options.option_count)] == [
+            "confusion_matrix.png",
+            "curves.png",
+        ]
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: ("information", str(run_dir / "curves.png")) in app.notes)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, PicturesScreen))
+
+
+async def test_p_on_a_run_without_pictures_says_when_they_come(tmp_path):
+    runs = tmp_path / "runs"
+    write_run(runs, "bare", "stopped", 1)
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f9")
+        table = app.query_one(HistoryView).query_one(DataTable)
+        await wait_for(pilot, lambda: app.focused is table and table.row_count == 1)
+        await pilot.press("p")
+        screen = await wait_for(pilot, lambda: isinstance(app.screen, PicturesScreen) and app.screen)
+        assert "No pictures yet" in str(screen.query_one(".dialog-error").render())
