@@ -272,6 +272,10 @@ def _dispatch(argv: list[str] | None) -> int:
     if args.serve:  # the settings were checked above: a bad --set is one sentence here, not in every browser tab
         from lstm_vision.serve import DEFAULT_HOST, DEFAULT_PORT, run_serve
 
+        if args.resume and (problem := _served_resume_problem(args.resume)):
+            print(f"error: {problem}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+
         return run_serve(args.host or DEFAULT_HOST, DEFAULT_PORT if args.port is None else args.port, _served_app_args(args))
     if not args.no_ui:
         return _run_app(settings, settings_path, args.resume, args.attach, _sources_note(args, settings_path), invalid_file)
@@ -301,6 +305,21 @@ def _serve_conflict(args: argparse.Namespace) -> str | None:
     ]
     if others:
         return f"--serve serves the app, which takes --config, --preset, --set, --resume and --attach; not {', '.join(others)}."
+    return None
+
+
+def _served_resume_problem(resume: str) -> str | None:
+    """--serve --resume RUN of a completed run, not training again: every tab would refuse it, in a notification gone
+    in seconds, over an idle app; said once here, before serving, as --resume says it without --serve. (The checks
+    that need the checkpoint, and torch, are the tab's, as they are the run's; an earlier checkpoint may resume.)"""
+    from lstm_vision.runs.folder import LAST_CHECKPOINT, read_summary
+    from lstm_vision.runs.liveness import run_state
+
+    run_dir = run_dir_of(resume)
+    if Path(resume).is_file() and Path(resume).name != LAST_CHECKPOINT:
+        return None
+    if (read_summary(run_dir) or {}).get("status") == "completed" and not run_state(run_dir).live:
+        return f"{run_dir} completed; nothing to resume."
     return None
 
 

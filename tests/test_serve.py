@@ -279,3 +279,19 @@ def test_the_served_command_is_this_python_with_the_options_given(given):
 
     args = build_parser().parse_args(["--serve", "--port", "8100", *given])
     assert shlex.split(served_command(_served_app_args(args))) == ["exec", sys.executable, "-m", "lstm_vision", *given]
+
+
+def test_serve_resume_of_a_completed_run_is_one_sentence_before_serving(tmp_path):
+    """Tried in a browser: --serve --resume RUN of a completed run served, and each tab opened idle, its refusal a
+    notification gone in ten seconds; as --resume without --serve, it is one sentence before anything listens."""
+    run_dir = tmp_path / "runs" / "done"
+    run_dir.mkdir(parents=True)
+    (run_dir / "summary.json").write_text(json.dumps({"status": "completed"}))
+    (run_dir / "last.pt").write_bytes(b"")
+    from lstm_vision.settings import Settings, save_settings
+
+    save_settings(Settings(), run_dir / "settings.toml")
+    port = free_port()
+    done = cli("--serve", "--port", str(port), "--resume", str(run_dir), cwd=tmp_path, timeout=60)
+    assert (done.returncode, done.stderr.strip()) == (2, f"error: {run_dir} completed; nothing to resume.")
+    assert "Serving" not in done.stdout

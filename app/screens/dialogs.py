@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, OptionList, Static, TextArea
+from textual.widgets import Button, Input, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 DIALOG_CSS = """
@@ -101,7 +101,7 @@ class PathScreen(ModalScreen["Path | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text, classes="dialog-title")
+            yield Static(self.title_text, classes="dialog-title")
             # the cursor after the text, nothing selected: typing a name adds it to the folder shown
             yield Input(self.initial, id="path-input", placeholder=self.example, select_on_focus=False)
             yield Static("", classes="dialog-error")
@@ -145,7 +145,7 @@ class PresetScreen(ModalScreen["str | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("Load a preset (enter) · escape: cancel", classes="dialog-title")
+            yield Static("Load a preset (enter) · escape: cancel", classes="dialog-title")
             if self.names:
                 yield OptionList(*[Option(n, id=n) for n in self.names], id="presets")
             else:
@@ -176,7 +176,7 @@ class NotesScreen(ModalScreen["str | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text, classes="dialog-title")
+            yield Static(self.title_text, classes="dialog-title")
             yield TextArea(self.notes, id="notes-text", soft_wrap=True, tab_behavior="focus")
             yield Static("tab, enter or ctrl+s: save · escape: cancel", classes="dialog-hint")
             with Horizontal():

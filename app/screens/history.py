@@ -100,6 +100,8 @@ class HistoryView(Vertical):
         self._listed: set[str] = set()  # the folders in output_dir when the list was read
         self._journals: dict[Path, JournalStanding] = {}  # live and lost runs' journals, read on from scan to scan
         self._differ: tuple[tuple, dict[str, list[Any]]] = ((), {})  # (the runs it was computed for, the result)
+        self._read_at: dict[str, tuple[int, int]] = {}  # a shown run's name: its journal's (size, mtime) when read
+        self._overlaid = False  # the charts overlay the compared runs (space), rather than show one run's curves
 
     def compose(self) -> ComposeResult:
         yield DataTable(cursor_type="row", id="runs-table")
@@ -124,9 +126,22 @@ class HistoryView(Vertical):
         self.compared = [r for r in self.compared if r.name in known]
         newest = next((r for r in self.runs if r.sweep is None), None)
         if not self.compared and newest:  # show the newest run's curves until the user picks one
-            self.compared = [self._record(newest)]
+            self.compared, self._overlaid = [self._record(newest)], False
             self.query_one(ChartPair).show_record(self.compared[0])
+        else:
+            self._read_grown_journals()
         self.fill()
+
+    def _read_grown_journals(self) -> None:
+        """The runs shown whose journal grew since it was read (one training, or resumed since) are read again and
+        their curves redrawn: they were drawn as they stood when first shown, however far the run went on."""
+        by_name = {r.name: r for r in self.runs if r.sweep is None}
+        grown = {r.name for r in self.compared if r.name in by_name and _mark(by_name[r.name]) != self._read_at.get(r.name)}
+        if not grown:
+            return
+        self.compared = [self._record(by_name[r.name]) if r.name in grown else r for r in self.compared]
+        charts = self.query_one(ChartPair)
+        charts.show_overlay(self.compared) if self._overlaid else charts.show_record(self.compared[0])
 
     def _differing(self) -> dict[str, list[Any]]:
         """differing_settings over the listed runs (a sweep's row: no settings), again only when a run came, went
@@ -222,6 +237,7 @@ class HistoryView(Vertical):
         return self.shown[table.cursor_row]
 
     def _record(self, info: RunInfo) -> RunRecord:
+        self._read_at[info.name] = _mark(info)
         return RunRecord.from_jsonl(info.path / METRICS_FILE, name=info.name)
 
     # ---- filter, sort, notes ----------------------------------------------------------------------
@@ -303,7 +319,7 @@ class HistoryView(Vertical):
             self.post_message(self.SweepOpened(info.path))
             return
         record = self._record(info)
-        self.compared = [record]
+        self.compared, self._overlaid = [record], False
         self.query_one(ChartPair).show_record(record)
         self._hint()
         self.post_message(self.RunOpened(info.path, record))
@@ -324,6 +340,7 @@ class HistoryView(Vertical):
             self.compared = [r for r in self.compared if r.name != info.name]
         else:
             self.compared = (self.compared + [self._record(info)])[-4:]
+        self._overlaid = True
         self.query_one(ChartPair).show_overlay(self.compared)
         self._hint()
 
@@ -389,3 +406,12 @@ class HistoryView(Vertical):
 
     def action_refresh(self) -> None:
         self.load(self.output_dir)
+
+
+def _mark(info: RunInfo) -> tuple[int, int]:
+    """Its journal's size and modification time: they change when the run writes to it (0, 0: no journal)."""
+    try:
+        stat = (info.path / METRICS_FILE).stat()
+    except OSError:
+        return (0, 0)
+    return (stat.st_size, stat.st_mtime_ns)

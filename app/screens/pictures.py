@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Label, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from lstm_vision.text import format_bytes
@@ -38,7 +38,8 @@ class PicturesScreen(ModalScreen[None]):
         web = self.app.is_web
         with Vertical():
             where = "enter opens one in a new browser tab" if web else "their folder"
-            yield Label(f"Pictures of {self.folder.name} ({where}) · escape: close", classes="dialog-title")
+            # a Static, which wraps: a Label is one line, cut at the dialog's edge (its end, "escape: close", lost)
+            yield Static(f"Pictures of {self.folder.name} ({where}) · escape: close", classes="dialog-title")
             if not web:
                 yield Static(str(self.folder), id="pictures-folder")
             if self.pictures:

@@ -24,3 +24,15 @@ class KeysFooter(Footer):
         if not self._told:
             self._told = True
             self.call_after_refresh(self.post_message, self.KeysShown())
+
+    def bindings_changed(self, screen) -> None:
+        """Textual's footer is not redrawn while the app is blurred; a served app (--serve) starts blurred, as textual's
+        web driver says before the page says anything, and stays so until a click or a key, so a tab opened on a
+        training run showed "F5 Start" and no F8 Stop. Redrawn blurred too: what the keys can do changes with the run,
+        not with the focus (the focused widget's own keys come back with the focus, which redraws it again)."""
+        if screen.app.app_focus:
+            super().bindings_changed(screen)
+            return
+        self._bindings_ready = True
+        if self.is_attached and screen is self.screen:
+            self.call_after_refresh(self.recompose)

@@ -350,3 +350,32 @@ async def test_an_empty_history_offers_no_key_that_acts_on_a_run(tmp_path):
         write_run(tmp_path / "runs", "first", "completed", 2)
         await wait_for(pilot, lambda: history.runs, "the run folder seen")  # without g
         await wait_for(pilot, lambda: run_keys - {"Try"} <= footer())  # its last.pt is empty: nothing to try
+
+
+async def test_the_curves_of_a_run_that_trains_on_follow_its_journal(tmp_path):
+    """Tried in a browser: History drew a training run's curves as they stood when History was first shown, and kept
+    them while its row went on (running 8/30, then stopped at 15, then resumed): the charts never caught up."""
+    runs = tmp_path / "runs"
+    me = psutil.Process()
+    alive = {"pid": me.pid, "host": socket.gethostname(), "started": me.create_time(), "state": "running"}
+    run_dir = write_unfinished_run(runs, "training", alive)
+    full = write_run(tmp_path / "full", "training", "stopped", 3)  # the same run's journal, its third epoch done
+    lines = (full / "metrics.jsonl").read_text().splitlines()
+    third = [i for i, line in enumerate(lines) if '"epoch_finished"' in line][2]
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f9")
+        history = app.query_one(HistoryView)
+        await wait_for(pilot, lambda: history.compared and history.compared[0].name == "training")
+        assert history.compared[0].last_epoch.epoch == 2
+
+        def val_points() -> int:
+            return max(len(s.xs) for s in history.query_one(ChartPair).accuracy.series)
+
+        drawn = val_points()
+        kept = len((run_dir / "metrics.jsonl").read_text().splitlines())
+        with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as journal:  # the run trains on: its third epoch
+            journal.write("\n".join(lines[kept : third + 1]) + "\n")
+        await wait_for(pilot, lambda: history.compared[0].last_epoch.epoch == 3, "the third epoch read", timeout=15)
+        await wait_for(pilot, lambda: val_points() > drawn, "the third epoch drawn")
+        await app.run_action("quit")

@@ -45,3 +45,24 @@ async def test_p_on_a_run_without_pictures_says_when_they_come(tmp_path):
         await pilot.press("p")
         screen = await wait_for(pilot, lambda: isinstance(app.screen, PicturesScreen) and app.screen)
         assert "No pictures yet" in str(screen.query_one(".dialog-error").render())
+
+
+async def test_the_dialogs_title_wraps_rather_than_losing_its_end(tmp_path):
+    """Tried in a browser: "Pictures of 20261208-004403 (enter opens one in a new browser ta" and no "escape: close"
+    (a one-line title wider than the dialog was cut at its edge); a long run name does the same in a terminal."""
+    from textual.containers import Vertical
+
+    runs = tmp_path / "runs"
+    run_dir = write_run(runs, "a-run-named-at-length-for-the-paper", "completed", 2)
+    (run_dir / "curves.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f9")
+        table = app.query_one(HistoryView).query_one(DataTable)
+        await wait_for(pilot, lambda: app.focused is table and table.row_count == 1)
+        await pilot.press("p")
+        screen = await wait_for(pilot, lambda: isinstance(app.screen, PicturesScreen) and app.screen)
+        await pilot.pause()
+        title, box = screen.query_one(".dialog-title"), screen.query_one(Vertical)
+        assert title.region.right <= box.content_region.right  # the whole title inside the dialog ...
+        assert title.region.height >= 2  # ... on two lines

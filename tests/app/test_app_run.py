@@ -261,3 +261,28 @@ async def test_a_pause_or_a_stop_moves_the_epoch_bar_to_where_the_run_holds(tmp_
         await pilot.pause()
         assert "Epoch 10/12 ━" in str(line.render())  # a space between a long label and its bar
         await app.run_action("quit")
+
+
+async def test_the_footer_follows_the_state_while_the_app_is_blurred(tmp_path):
+    """Tried in a browser: a served app starts blurred (textual's web driver says so before the page says anything)
+    and Textual's footer is not redrawn while the app is blurred, so a tab opened on a training run (--serve --resume
+    RUN, a second tab that attaches) showed "F5 Start" and no F6 Pause / F8 Stop until a click or a key."""
+    from textual import events
+    from textual.widgets import Footer
+
+    engine = FakeEngine(tmp_path / "runs", hold=True)
+    app = make_app(tmp_path, engine=engine)
+
+    def footer() -> dict[str, str]:
+        return {key.key_display or key.key: key.description for key in app.query_one(Footer).query("FooterKey")}
+
+    async with app.run_test(size=(120, 24)) as pilot:
+        await wait_for(pilot, lambda: footer().get("F5") == "Start" and app.started)
+        app.post_message(events.AppBlur())  # as the web driver does at the start
+        await wait_for(pilot, lambda: not app.app_focus)
+        await app.run_action("start")  # not a key: a key press would focus the app again
+        await wait_for(pilot, lambda: engine.holding.is_set() and app.session.state == "running")
+        await wait_for(pilot, lambda: footer().get("F8") == "Stop" and "F5" not in footer(), "F8 Stop in the footer")
+        assert not app.app_focus
+        await app.run_action("stop")
+        await app.workers.wait_for_complete()
