@@ -11,7 +11,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from lstm_vision.events import Event, PredictionsSampled, RunFinished, RunStopped
+from lstm_vision.events import Event, PredictionsSampled, RunFinished, RunStarted, RunStopped
 from lstm_vision.runs.folder import read_confusion, read_summary
 from lstm_vision.metrics import macro, short_name
 from app.record import RunRecord
@@ -227,7 +227,12 @@ class ResultsView(VerticalScroll):
 
     def show(self, ev: Event, record: RunRecord) -> None:
         """An event of the run shown (``record``: the session's, which has taken it in)."""
-        if isinstance(ev, PredictionsSampled):
+        if isinstance(ev, RunStarted):  # a run resumed: the summary of its earlier stop is no more
+            self.clear()
+            if ev.start_epoch > 0:
+                again = f"Training again from epoch {ev.start_epoch + 1}: its results once it ends."
+                self.query_one("#result-summary", Static).update(Text(again, style="dim"))
+        elif isinstance(ev, PredictionsSampled):
             self.show_predictions(ev)
         elif isinstance(ev, RunFinished):
             self.show_summary(ev.summary, AppState.COMPLETED, record.name or "")

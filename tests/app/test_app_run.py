@@ -286,3 +286,26 @@ async def test_the_footer_follows_the_state_while_the_app_is_blurred(tmp_path):
         assert not app.app_focus
         await app.run_action("stop")
         await app.workers.wait_for_complete()
+
+
+async def test_a_resumed_run_drops_its_earlier_stops_summary_from_results(tmp_path):
+    """Tried in a browser: attached to a stopped run that was resumed, Results said "Run stopped; no test result"
+    while it trained again. Its RunStarted after the stop clears that summary."""
+    import dataclasses
+
+    from lstm_vision.events import RunStopped
+    from app.screens.results import ResultsView
+    from apps import run_started
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        first = run_started(str(tmp_path / "runs" / "r"), epochs=12, steps=131)
+        app.route(first)
+        app.route(RunStopped(summary={"status": "stopped", "epochs_completed": 9, "epochs": 12}, checkpoint="last.pt"))
+        await pilot.pause()
+        summary = app.query_one(ResultsView).query_one("#result-summary")
+        assert "stopped" in str(summary.render()).lower()
+        app.route(dataclasses.replace(first, start_epoch=9))  # resumed from last.pt
+        await pilot.pause()
+        assert str(summary.render()) == "Training again from epoch 10: its results once it ends."
+        await app.run_action("quit")
