@@ -224,6 +224,19 @@ async def wait_for(pilot, condition, what: str = "", timeout: float = WAIT_S):
         await pilot.pause(None if round_ < 100 else 0.02)
 
 
+async def shown_history(pilot, app, count: int):
+    """F9, then the History tab's (view, table) once its table has the focus and ``count`` rows."""
+    from textual.widgets import DataTable
+
+    from app.screens.history import HistoryView
+
+    await pilot.press("f9")
+    history = app.query_one(HistoryView)
+    table = history.query_one(DataTable)
+    await wait_for(pilot, lambda: app.focused is table and table.row_count == count)
+    return history, table
+
+
 async def until_started(pilot) -> None:
     """Until the app has started (``app.started``): it opens on one tab and mounts the others after its first
     paint (app/panes.py)."""

@@ -141,7 +141,10 @@ class HistoryView(Vertical):
             return
         self.compared = [self._record(by_name[r.name]) if r.name in grown else r for r in self.compared]
         charts = self.query_one(ChartPair)
-        charts.show_overlay(self.compared) if self._overlaid else charts.show_record(self.compared[0])
+        if self._overlaid:
+            charts.show_overlay(self.compared)
+        else:
+            charts.show_record(self.compared[0])
 
     def _differing(self) -> dict[str, list[Any]]:
         """differing_settings over the listed runs (a sweep's row: no settings), again only when a run came, went

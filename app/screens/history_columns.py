@@ -139,9 +139,9 @@ def matches(info: RunInfo, text: str) -> bool:
     words = text.lower().split()
     if not words:
         return True
-    values = [value_text(value) for value in info.settings.values()]
-    hay = " ".join([info.title, info.name, *info.tags, info.notes, info.status, *values]).lower()
-    pairs = " ".join(f"{name}={value_text(value)}" for name, value in info.settings.items()).lower()
+    values = {name: value_text(value) for name, value in info.settings.items()}
+    hay = " ".join([info.title, info.name, *info.tags, info.notes, info.status, *values.values()]).lower()
+    pairs = " ".join(f"{name}={text}" for name, text in values.items()).lower()
     return all(word in (pairs if "=" in word else hay) for word in words)
 
 

@@ -30,9 +30,6 @@ class KeysFooter(Footer):
         web driver says before the page says anything, and stays so until a click or a key, so a tab opened on a
         training run showed "F5 Start" and no F8 Stop. Redrawn blurred too: what the keys can do changes with the run,
         not with the focus (the focused widget's own keys come back with the focus, which redraws it again)."""
-        if screen.app.app_focus:
-            super().bindings_changed(screen)
-            return
-        self._bindings_ready = True
+        self._bindings_ready = True  # Textual's own, less its return while the app is blurred
         if self.is_attached and screen is self.screen:
             self.call_after_refresh(self.recompose)

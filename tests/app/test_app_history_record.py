@@ -16,7 +16,7 @@ from app.state import TABS
 from app.widgets.form import SettingsForm
 from lstm_vision.runs.notes import read_notes
 from lstm_vision.settings import Settings, load_settings, save_settings
-from apps import make_app, wait_for, write_run
+from apps import make_app, shown_history, wait_for, write_run
 
 
 def labelled_run(runs: Path, name: str, tags: list[str], notes: str = "", run_name: str = "", **changes) -> Path:
@@ -50,14 +50,6 @@ def headers(table: DataTable) -> list[str]:
 
 def hint(history: HistoryView) -> str:
     return str(history.query_one("#history-hint").render())
-
-
-async def shown_history(pilot, app, count: int) -> tuple[HistoryView, DataTable]:
-    await pilot.press("f9")
-    history = app.query_one(HistoryView)
-    table = history.query_one(DataTable)
-    await wait_for(pilot, lambda: app.focused is table and table.row_count == count)
-    return history, table
 
 
 async def test_the_columns_name_each_run_its_tags_and_the_settings_that_differ(tmp_path):

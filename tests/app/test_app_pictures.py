@@ -1,11 +1,17 @@
 """p: the pictures of the run shown or selected, in a terminal (the dialog names the folder and the files;
 in a browser enter delivers one: tests/test_serve.py)."""
 
-from textual.widgets import DataTable, OptionList
+from textual.widgets import OptionList
 
-from apps import make_app, wait_for, write_run
-from app.screens.history import HistoryView
+from apps import make_app, shown_history, wait_for, write_run
 from app.screens.pictures import PicturesScreen
+
+
+async def pictures_of_the_only_run(pilot, app) -> PicturesScreen:
+    """History's one row selected, p: its pictures dialog."""
+    await shown_history(pilot, app, 1)
+    await pilot.press("p")
+    return await wait_for(pilot, lambda: isinstance(app.screen, PicturesScreen) and app.screen)
 
 
 async def test_p_on_history_lists_the_selected_runs_pictures_and_enter_names_the_file(tmp_path):
@@ -17,11 +23,7 @@ async def test_p_on_history_lists_the_selected_runs_pictures_and_enter_names_the
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f3", "p")  # (on the form p is a letter in a field) nothing shown or selected yet: said so
         await wait_for(pilot, lambda: any("No run to show the pictures of" in text for _, text in app.notes))
-        await pilot.press("f9")
-        table = app.query_one(HistoryView).query_one(DataTable)
-        await wait_for(pilot, lambda: app.focused is table and table.row_count == 1)
-        await pilot.press("p")
-        screen = await wait_for(pilot, lambda: isinstance(app.screen, PicturesScreen) and app.screen)
+        screen = await pictures_of_the_only_run(pilot, app)
         assert screen.folder == run_dir
         options = screen.query_one(OptionList)
         assert [str(options.get_option_at_index(i).prompt).split()[0] for i in range(options.option_count)] == [
@@ -39,11 +41,7 @@ async def test_p_on_a_run_without_pictures_says_when_they_come(tmp_path):
     write_run(runs, "bare", "stopped", 1)
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("f9")
-        table = app.query_one(HistoryView).query_one(DataTable)
-        await wait_for(pilot, lambda: app.focused is table and table.row_count == 1)
-        await pilot.press("p")
-        screen = await wait_for(pilot, lambda: isinstance(app.screen, PicturesScreen) and app.screen)
+        screen = await pictures_of_the_only_run(pilot, app)
         assert "No pictures yet" in str(screen.query_one(".dialog-error").render())
 
 
@@ -57,11 +55,7 @@ async def test_the_dialogs_title_wraps_rather_than_losing_its_end(tmp_path):
     (run_dir / "curves.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("f9")
-        table = app.query_one(HistoryView).query_one(DataTable)
-        await wait_for(pilot, lambda: app.focused is table and table.row_count == 1)
-        await pilot.press("p")
-        screen = await wait_for(pilot, lambda: isinstance(app.screen, PicturesScreen) and app.screen)
+        screen = await pictures_of_the_only_run(pilot, app)
         await pilot.pause()
         title, box = screen.query_one(".dialog-title"), screen.query_one(Vertical)
         assert title.region.right <= box.content_region.right  # the whole title inside the dialog ...
